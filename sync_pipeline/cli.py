@@ -1,0 +1,186 @@
+"""The ``sync-pipeline`` command line.
+
+    sync-pipeline demo                         run the whole sync on the local sandbox
+    sync-pipeline sync --entity E --period P   run the sync job for one entity × period
+    sync-pipeline sandbox up                   start the seeded sandbox systems until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def _dagster_instance():
+    from dagster import DagsterInstance
+
+    from sync_pipeline.defs import settings
+
+    home = settings.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    cfg = home / "dagster.yaml"
+    if not cfg.exists():
+        cfg.write_text("# embedded default: SQLite storage under this folder\ntelemetry:\n  enabled: false\n")
+    return DagsterInstance.get()
+
+
+def run_sync(entity: str, period: str, *, triggered_by: str = "cli", log_level: str = "INFO") -> Any:
+    """Run ``sync_job`` for one partition on the DAGSTER_HOME instance; return the result."""
+    from sync_pipeline.defs.definitions import defs
+    from sync_pipeline.defs.partitions import partition_key
+    from sync_pipeline.domain.periods import Period
+
+    p = Period.parse(period)
+    instance = _dagster_instance()
+    if not instance.has_dynamic_partition("entity", entity):
+        instance.add_dynamic_partitions("entity", [entity])
+    job = defs.resolve_job_def("sync_job")
+    return job.execute_in_process(
+        instance=instance, partition_key=partition_key(entity, p), tags={"triggered_by": triggered_by},
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, raise_on_error=False)
+
+
+def summarize(entity: str, period: str) -> dict[str, Any]:
+    from sync_pipeline.defs import settings
+    from sync_pipeline.defs.metadata import counts, totals_minor
+    from sync_pipeline.domain.periods import Period
+    from sync_pipeline.store.warehouse import Warehouse
+
+    p = Period.parse(period).key
+    wh = Warehouse(settings.warehouse_root())
+    raw = wh.read("raw_time_entries", entity, p)
+    clean = wh.read("clean_time_entries", entity, p)
+    posted = wh.read("posted_invoices", entity, p)
+    rec = wh.read("sync_reconciliation", entity, p)
+    docs = rec[rec["level"] == "document"]
+    return {
+        "entries_read": len(raw),
+        "dispositions": counts(clean, "disposition"),
+        "invoices": counts(posted, "outcome"),
+        "invoice_numbers": sorted(x for x in posted["invoice_number"].dropna()),
+        "totals_per_currency": totals_minor(posted, "total_minor"),
+        "reconciliation": counts(docs, "status"),
+        "reconciled": bool(len(rec)) and bool((rec["status"] == "match").all()),
+    }
+
+
+def _print_summary(entity: str, period: str, s: dict[str, Any], ok: bool) -> None:
+    created = s["invoices"].get("created", 0)
+    existing = sum(v for k, v in s["invoices"].items() if k in ("already_posted", "found_in_target"))
+    print()
+    print(f"sync_pipeline demo — entity {entity}, billing period {period}: {'OK' if ok else 'FAILED'}")
+    print(f"  entries read        : {s['entries_read']}  ({', '.join(f'{k} {v}' for k, v in sorted(s['dispositions'].items()))})")
+    print(f"  invoices posted     : {created} new, {existing} already posted ({', '.join(s['invoice_numbers'])})")
+    for ccy, total in sorted(s["totals_per_currency"].items()):
+        print(f"  total {ccy}           : {total}")
+    print(f"  reconciliation      : {'all documents match' if s['reconciled'] else s['reconciliation']}")
+    print("  look at it          : make dev, then open http://127.0.0.1:3000 (Assets → sync_reconciliation)")
+    print()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from sync_pipeline.defs import settings
+    from sync_pipeline.sandbox import demo_data
+    from sync_pipeline.sandbox.run import DEFAULT_HARVEST_PORT, DEFAULT_XERO_PORT, start_sandboxes
+
+    state = settings.data_dir() / "sandbox"
+    try:
+        sb = start_sandboxes(state, harvest_port=DEFAULT_HARVEST_PORT, xero_port=DEFAULT_XERO_PORT)
+    except OSError:
+        print("sandbox ports 8710/8720 are busy (is `make dev` running?); using free ports for the demo")
+        sb = start_sandboxes(state)
+    os.environ.update(sb.env)
+    print(f"sandbox project system    : {sb.harvest_server.url}")
+    print(f"sandbox accounting system : {sb.xero_server.url}")
+    entity, period = args.entity or demo_data.DEMO_ENTITY, args.period or demo_data.DEMO_PERIOD
+    try:
+        result = run_sync(entity, period, triggered_by="sync-pipeline demo", log_level="WARNING")
+        ok = result.success
+        try:
+            s = summarize(entity, period)
+        except LookupError as e:
+            print(f"demo run did not produce its outputs: {e}", file=sys.stderr)
+            return 1
+        _print_summary(entity, period, s, ok and s["reconciled"])
+        return 0 if ok and s["reconciled"] else 1
+    finally:
+        sb.stop()
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    result = run_sync(args.entity, args.period, triggered_by=args.triggered_by)
+    for ev in result.all_events:
+        if ev.is_failure:
+            print(ev.message, file=sys.stderr)
+    if result.success:
+        s = summarize(args.entity, args.period)
+        print(f"sync {args.entity} {args.period}: invoices {s['invoices']}, totals {s['totals_per_currency']}, "
+              f"reconciliation {s['reconciliation']}")
+    return 0 if result.success else 1
+
+
+def cmd_sandbox_up(args: argparse.Namespace) -> int:
+    from sync_pipeline.defs import settings
+    from sync_pipeline.sandbox.run import start_sandboxes
+
+    state = Path(args.state_dir) if args.state_dir else settings.data_dir() / "sandbox"
+    sb = start_sandboxes(state, harvest_port=args.harvest_port, xero_port=args.xero_port)
+    print("sandbox systems are up (Ctrl-C stops them)")
+    for k, v in sb.env.items():
+        print(f"{k}={v}")
+    sys.stdout.flush()
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
+        print("sandbox systems stopped")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sync-pipeline", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="command", required=True)
+    d = sub.add_parser("demo", help="run the whole sync for the demo entity and period on the local sandbox")
+    d.add_argument("--entity")
+    d.add_argument("--period", help="billing period YYYY-MM")
+    d.set_defaults(func=cmd_demo)
+    s = sub.add_parser("sync", help="run the sync job for one entity × billing period")
+    s.add_argument("--entity", required=True)
+    s.add_argument("--period", required=True, help="billing period YYYY-MM")
+    s.add_argument("--triggered-by", default=os.environ.get("USER", "cli"))
+    s.set_defaults(func=cmd_sync)
+    sb = sub.add_parser("sandbox", help="local sandbox systems")
+    sbsub = sb.add_subparsers(dest="sandbox_command", required=True)
+    up = sbsub.add_parser("up", help="start both sandbox systems, seeded, until Ctrl-C")
+    up.add_argument("--harvest-port", type=int, default=8710)
+    up.add_argument("--xero-port", type=int, default=8720)
+    up.add_argument("--state-dir")
+    up.set_defaults(func=cmd_sandbox_up)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as e:  # noqa: BLE001 - a CLI reports, it does not dump a traceback at users
+        from sync_pipeline.contracts.mapping import MappingError
+        from sync_pipeline.domain.periods import PeriodError
+
+        if isinstance(e, (MappingError, PeriodError)):
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

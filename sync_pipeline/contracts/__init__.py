@@ -1,0 +1,1 @@
+"""Data contracts: pandera models for the warehouse, pydantic models for API payloads and config."""

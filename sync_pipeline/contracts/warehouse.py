@@ -1,0 +1,166 @@
+"""Warehouse contracts: one pandera DataFrameModel per asset boundary.
+
+Conventions: money is integer minor units (``*_minor``) plus a currency column, or a
+fixed-scale Decimal where sub-cent precision is needed (rates, unrounded values);
+dates are ISO ``YYYY-MM-DD`` strings; instants ISO-8601 with an explicit offset.
+"""
+
+from __future__ import annotations
+
+import pandera.pandas as pa
+from pandera.engines import pandas_engine
+from pandera.typing import Series
+
+CONTRACT_VERSION = 1
+
+ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+PERIOD = r"^\d{4}-\d{2}$"
+
+Hours = pandas_engine.Decimal(12, 6)
+Rate = pandas_engine.Decimal(18, 6)
+Value = pandas_engine.Decimal(24, 8)
+
+DISPOSITIONS = ["billable", "non_billable", "held", "quarantined"]
+
+
+class _Base(pa.DataFrameModel):
+    class Config:
+        strict = True
+        coerce = True
+
+
+class RawTimeEntry(_Base):
+    """A time entry as extracted from the project system, flattened, types loose."""
+
+    source: Series[str]
+    entry_id: Series[str] = pa.Field(unique=True)
+    spent_date: Series[str] = pa.Field(nullable=True)
+    user_id: Series[str] = pa.Field(nullable=True)
+    user_name: Series[str] = pa.Field(nullable=True)
+    client_id: Series[str] = pa.Field(nullable=True)
+    client_name: Series[str] = pa.Field(nullable=True)
+    client_currency: Series[str] = pa.Field(nullable=True)
+    project_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    project_code: Series[str] = pa.Field(nullable=True)
+    task_id: Series[str] = pa.Field(nullable=True)
+    task_name: Series[str] = pa.Field(nullable=True)
+    hours: Series[Hours] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    billable: Series[bool]
+    billable_rate: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    is_closed: Series[bool]
+    notes: Series[str] = pa.Field(nullable=True)
+    updated_at: Series[str]
+    extracted_at: Series[str]
+
+
+class CleanTimeEntry(_Base):
+    """Every raw entry, typed and classified into exactly one disposition."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    entry_id: Series[str] = pa.Field(unique=True)
+    spent_date: Series[str] = pa.Field(nullable=True)
+    client_id: Series[str] = pa.Field(nullable=True)
+    client_name: Series[str] = pa.Field(nullable=True)
+    project_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    task_id: Series[str] = pa.Field(nullable=True)
+    task_name: Series[str] = pa.Field(nullable=True)
+    user_id: Series[str] = pa.Field(nullable=True)
+    user_name: Series[str] = pa.Field(nullable=True)
+    currency: Series[str] = pa.Field(nullable=True)
+    hours: Series[Hours] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    rate: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    disposition: Series[str] = pa.Field(isin=DISPOSITIONS)
+    reason: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def billable_rows_are_complete(cls, df):  # noqa: N805
+        b = df["disposition"] == "billable"
+        cols = ["client_id", "project_id", "task_id", "currency", "hours", "rate", "spent_date"]
+        return ~b | df[cols].notna().all(axis=1)
+
+    @pa.dataframe_check
+    def non_billable_rows_have_reason(cls, df):  # noqa: N805
+        return (df["disposition"] == "billable") | df["reason"].notna()
+
+
+class Billable(_Base):
+    """A billable source entry with its rate and unrounded value."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    entry_id: Series[str] = pa.Field(unique=True)
+    invoice_key: Series[str]
+    client_id: Series[str]
+    client_name: Series[str]
+    project_id: Series[str]
+    project_name: Series[str]
+    task_id: Series[str]
+    task_name: Series[str]
+    user_id: Series[str]
+    spent_date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    hours: Series[Hours] = pa.Field(gt=0)  # type: ignore[valid-type]
+    rate: Series[Rate] = pa.Field(ge=0)  # type: ignore[valid-type]
+    value: Series[Value] = pa.Field(ge=0)  # type: ignore[valid-type]
+
+
+class InvoiceDraftLine(_Base):
+    """One line of an invoice we intend the accounting system to hold."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    invoice_key: Series[str]
+    reference: Series[str]
+    client_id: Series[str]
+    client_name: Series[str]
+    currency: Series[str]
+    project_id: Series[str]
+    project_name: Series[str]
+    task_id: Series[str]
+    task_name: Series[str]
+    line_no: Series[int] = pa.Field(ge=1)
+    description: Series[str]
+    quantity: Series[Hours] = pa.Field(gt=0)  # type: ignore[valid-type]
+    unit_amount: Series[Rate] = pa.Field(ge=0)  # type: ignore[valid-type]
+    line_amount_minor: Series[int] = pa.Field(ge=0)
+    source_value: Series[Value]  # type: ignore[valid-type]
+    account_code: Series[str]
+    tax_type: Series[str]
+    entry_count: Series[int] = pa.Field(ge=1)
+    source_entry_ids: Series[str]
+
+
+class PostedInvoice(_Base):
+    """What the accounting system holds for each invoice key after posting."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    invoice_key: Series[str] = pa.Field(unique=True)
+    reference: Series[str]
+    client_id: Series[str]
+    currency: Series[str]
+    outcome: Series[str] = pa.Field(isin=["created", "already_posted", "found_in_target", "skipped", "failed"])
+    invoice_id: Series[str] = pa.Field(nullable=True)
+    invoice_number: Series[str] = pa.Field(nullable=True)
+    status: Series[str] = pa.Field(nullable=True)
+    subtotal_minor: Series[int] = pa.Field(nullable=True)
+    total_tax_minor: Series[int] = pa.Field(nullable=True)
+    total_minor: Series[int] = pa.Field(nullable=True)
+    error: Series[str] = pa.Field(nullable=True)
+
+
+class SyncReconciliation(_Base):
+    """Source vs accounting system, per document and per currency."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    level: Series[str] = pa.Field(isin=["document", "currency"])
+    key: Series[str]
+    currency: Series[str]
+    source_minor: Series[int]
+    target_minor: Series[int]
+    diff_minor: Series[int]
+    status: Series[str] = pa.Field(isin=["match", "missing", "extra", "mismatch"])

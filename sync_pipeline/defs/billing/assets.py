@@ -1,0 +1,80 @@
+"""Cleaned entities, mapped billables and invoice drafts (DuckDB SQL models)."""
+
+
+from dagster import AssetExecutionContext, MaterializeResult, asset
+
+from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, InvoiceDraftLine
+from sync_pipeline.defs.extract.assets import raw_time_entries
+from sync_pipeline.defs.metadata import counts, preview, totals_decimal, totals_minor
+from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
+from sync_pipeline.defs.resources import MappingResource, WarehouseResource
+from sync_pipeline.domain.periods import today_in
+from sync_pipeline.services import billing
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="billing",
+    deps=[raw_time_entries],
+    kinds={"duckdb", "parquet"},
+    description="Every raw entry typed and classified: billable, non-billable, held (with reason) or "
+                "quarantined (with reason). Nothing is dropped.",
+)
+def clean_time_entries(context: AssetExecutionContext, mapping: MappingResource,
+                       warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    raw = wh.read("raw_time_entries", ep.entity, ep.period.key)
+    df = billing.clean_time_entries(raw, entity, ep.period, today_in(entity.timezone))
+    wh.write("clean_time_entries", ep.entity, ep.period.key, df, CleanTimeEntry)
+    quarantined = df[df["disposition"] == "quarantined"]
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "dispositions": counts(df, "disposition"),
+        "quarantined": preview(quarantined[["entry_id", "spent_date", "hours", "reason"]]),
+    })
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="billing",
+    deps=[clean_time_entries],
+    kinds={"duckdb", "parquet"},
+    description="Billable entries with their rate and exact (unrounded) value.",
+)
+def billables(context: AssetExecutionContext, mapping: MappingResource,
+              warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    df = billing.billables(wh.read("clean_time_entries", ep.entity, ep.period.key), entity, ep.period)
+    wh.write("billables", ep.entity, ep.period.key, df, Billable)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "value_per_currency": totals_decimal(df, "value"),
+        "preview": preview(df),
+    })
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="billing",
+    deps=[billables],
+    kinds={"duckdb", "parquet"},
+    description="Invoice lines we intend the accounting system to hold, rounded once per line.",
+)
+def invoice_drafts(context: AssetExecutionContext, mapping: MappingResource,
+                   warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    df = billing.invoice_draft_lines(wh.read("billables", ep.entity, ep.period.key), entity, ep.period)
+    wh.write("invoice_drafts", ep.entity, ep.period.key, df, InvoiceDraftLine)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "invoices": int(df["invoice_key"].nunique()) if len(df) else 0,
+        "subtotal_per_currency": totals_minor(df, "line_amount_minor"),
+        "preview": preview(df[["reference", "line_no", "description", "quantity", "unit_amount",
+                               "line_amount_minor", "currency"]]),
+    })

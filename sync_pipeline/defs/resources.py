@@ -1,0 +1,93 @@
+"""Resources: configured once per deployment; secrets only through ``EnvVar``."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from dagster import ConfigurableResource, EnvVar
+
+from sync_pipeline.connectors.harvest import HarvestClient
+from sync_pipeline.connectors.xero import XeroClient
+from sync_pipeline.contracts.mapping import Mapping, load_mapping
+from sync_pipeline.defs import settings
+from sync_pipeline.store.operational import OperationalStore
+from sync_pipeline.store.warehouse import Warehouse
+
+
+class HarvestResource(ConfigurableResource):
+    """The project system (Harvest API v2 or the local sandbox)."""
+
+    base_url: str
+    access_token: str
+    timeout_seconds: float = 30.0
+    max_attempts: int = 5
+
+    def client(self, account_id: str) -> HarvestClient:
+        return HarvestClient(self.base_url, self.access_token, account_id, timeout=self.timeout_seconds,
+                             max_attempts=self.max_attempts)
+
+
+class XeroResource(ConfigurableResource):
+    """The accounting system (Xero Accounting API or the local sandbox)."""
+
+    base_url: str
+    client_id: str
+    client_secret: str
+    token_url: str | None = None
+    timeout_seconds: float = 30.0
+    max_attempts: int = 5
+
+    def client(self, tenant_id: str) -> XeroClient:
+        return XeroClient(self.base_url, self.client_id, self.client_secret, tenant_id, token_url=self.token_url,
+                          timeout=self.timeout_seconds, max_attempts=self.max_attempts)
+
+
+class WarehouseResource(ConfigurableResource):
+    """Parquet files per asset partition, queried with DuckDB."""
+
+    root: str
+
+    def get(self) -> Warehouse:
+        return Warehouse(self.root)
+
+
+@cache
+def _store(url: str) -> OperationalStore:
+    return OperationalStore(url)
+
+
+class OperationalStoreResource(ConfigurableResource):
+    """Sync ledger, audit log (SQLite file locally, PostgreSQL in production)."""
+
+    url: str
+
+    def get(self) -> OperationalStore:
+        return _store(self.url)
+
+
+class MappingResource(ConfigurableResource):
+    """The mapping document (entities, accounts, tax codes, billing rules)."""
+
+    path: str
+
+    def load(self) -> Mapping:
+        return load_mapping(self.path)
+
+
+def default_resources() -> dict[str, object]:
+    """Local sandbox by default; point the URLs at the real systems in production."""
+    return {
+        "harvest": HarvestResource(
+            base_url=os.environ.get("HARVEST_BASE_URL", settings.HARVEST_DEFAULT_URL),
+            access_token=EnvVar("HARVEST_ACCESS_TOKEN"),
+        ),
+        "xero": XeroResource(
+            base_url=os.environ.get("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
+            client_id=EnvVar("XERO_CLIENT_ID"),
+            client_secret=EnvVar("XERO_CLIENT_SECRET"),
+        ),
+        "warehouse": WarehouseResource(root=settings.warehouse_root()),
+        "opstore": OperationalStoreResource(url=settings.operational_store_url()),
+        "mapping": MappingResource(path=settings.mapping_path()),
+    }

@@ -1,0 +1,1 @@
+"""Pure domain logic: money, periods, identifiers, billing rules. No I/O."""

@@ -1,0 +1,108 @@
+"""The demo dataset: one entity, one billing period, small enough to check by hand.
+
+The end-to-end test computes the expected invoices from this data by hand; change
+it only together with that test.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+DEMO_ENTITY = "acme-uk"
+DEMO_PERIOD = "2026-10"
+HARVEST_ACCOUNT_ID = "100001"
+XERO_TENANT_ID = "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41"
+
+CLIENTS = [
+    {"id": 1, "name": "Acme Corp", "currency": "GBP", "is_active": True},
+    {"id": 2, "name": "Globex GmbH", "currency": "EUR", "is_active": True},
+    {"id": 3, "name": "Acme UK Internal", "currency": "GBP", "is_active": True},
+]
+PROJECTS = [
+    {"id": 11, "client": 1, "name": "Acme Website", "code": "ACM-WEB", "is_billable": True},
+    {"id": 12, "client": 1, "name": "Acme Support", "code": "ACM-SUP", "is_billable": True},
+    {"id": 21, "client": 2, "name": "Globex Data Platform", "code": "GLX-DATA", "is_billable": True},
+    {"id": 31, "client": 3, "name": "Internal Operations", "code": None, "is_billable": False},
+]
+TASKS = [
+    {"id": 1, "name": "Development", "billable_by_default": True},
+    {"id": 2, "name": "Design", "billable_by_default": True},
+    {"id": 3, "name": "Meetings", "billable_by_default": True},
+]
+USERS = [
+    {"id": 1, "first_name": "Alice", "last_name": "Archer", "timezone": "Europe/London"},
+    {"id": 2, "first_name": "Bob", "last_name": "Baker", "timezone": "Europe/London"},
+    {"id": 3, "first_name": "Carol", "last_name": "Chen", "timezone": "Europe/London"},
+]
+
+# (id, user, project, task, spent_date, hours, billable, rate, approved, notes)
+TIME_ENTRIES: list[tuple[int, int, int, int, str, str, bool, str | None, bool, str]] = [
+    (1001, 1, 11, 1, "2026-10-05", "2.5", True, "120", True, "Checkout flow"),
+    (1002, 2, 11, 1, "2026-10-06", "3.0", True, "100", True, "API integration"),
+    (1003, 1, 11, 2, "2026-10-07", "1.25", True, "120", True, "Landing page mock-ups"),
+    (1004, 3, 12, 3, "2026-10-08", "0.75", True, "90", True, "Weekly support call"),
+    (1005, 2, 21, 1, "2026-10-09", "4.0", True, "110", True, "Ingestion job"),
+    (1006, 1, 21, 2, "2026-10-20", "1.5", True, "95.50", True, "Dashboard design"),
+    (1007, 3, 31, 3, "2026-10-13", "1.0", False, None, True, "All-hands"),
+    (1008, 2, 11, 1, "2026-10-14", "2.0", True, "100", False, "Not yet approved"),
+    (1009, 1, 11, 1, "2026-10-15", "-1.0", True, "120", True, "Negative by mistake"),
+    (1010, 2, 11, 1, "2026-09-30", "5.0", True, "100", True, "Previous period"),
+]
+
+
+def _ref(items: list[dict[str, Any]], key: int) -> dict[str, Any]:
+    return next(i for i in items if i["id"] == key)
+
+
+def time_entry_doc(row: tuple) -> dict[str, Any]:
+    eid, uid, pid, tid, spent, hours, billable, rate, approved, notes = row
+    user, project, task = _ref(USERS, uid), _ref(PROJECTS, pid), _ref(TASKS, tid)
+    client = _ref(CLIENTS, project["client"])
+    ts = f"{spent}T18:00:00Z"
+    return {
+        "id": eid,
+        "spent_date": spent,
+        "hours": Decimal(hours),
+        "rounded_hours": Decimal(hours),
+        "notes": notes,
+        "is_locked": approved,
+        "locked_reason": "Item Approved and Locked for this Time Period" if approved else None,
+        "is_closed": approved,
+        "is_billed": False,
+        "is_running": False,
+        "billable": billable,
+        "budgeted": False,
+        "billable_rate": Decimal(rate) if rate is not None else None,
+        "cost_rate": Decimal("50"),
+        "created_at": ts,
+        "updated_at": ts,
+        "user": {"id": uid, "name": f"{user['first_name']} {user['last_name']}"},
+        "client": {"id": client["id"], "name": client["name"], "currency": client["currency"]},
+        "project": {"id": pid, "name": project["name"], "code": project["code"]},
+        "task": {"id": tid, "name": task["name"]},
+        "invoice": None,
+        "external_reference": None,
+    }
+
+
+def seed_harvest(sandbox) -> int:
+    """Load the demo dataset into a HarvestSandbox once; later calls leave its state alone."""
+    acc = HARVEST_ACCOUNT_ID
+    if sandbox.store.kv_get("accounts", acc):
+        return 0
+    sandbox.add_account(acc, "Acme UK Ltd")
+    sandbox.upsert_many("clients", acc, [dict(c) for c in CLIENTS])
+    sandbox.upsert_many("projects", acc, [
+        {**{k: v for k, v in p.items() if k != "client"},
+         "client": {"id": p["client"], "name": _ref(CLIENTS, p["client"])["name"],
+                    "currency": _ref(CLIENTS, p["client"])["currency"]}}
+        for p in PROJECTS
+    ])
+    sandbox.upsert_many("tasks", acc, [dict(t) for t in TASKS])
+    sandbox.upsert_many("users", acc, [dict(u) for u in USERS])
+    return sandbox.upsert_many("time_entries", acc, [time_entry_doc(r) for r in TIME_ENTRIES])
+
+
+def seed_xero(sandbox) -> None:
+    sandbox.add_tenant(XERO_TENANT_ID, "Acme UK Ltd", "GBP")

@@ -1,0 +1,1 @@
+"""Storage: the operational store (SQLAlchemy Core) and the Parquet/DuckDB warehouse."""

@@ -1,0 +1,150 @@
+"""The operational store: what was posted under which key, and the audit trail.
+
+SQLAlchemy Core over SQLite (a file, by default) or PostgreSQL (production). The
+sync ledger is the first thing posting consults; its primary key is the invoice's
+business identity, so two concurrent runs cannot both record the same invoice.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+sync_ledger = sa.Table(
+    "sync_ledger",
+    metadata,
+    sa.Column("invoice_key", sa.String(64), primary_key=True),
+    sa.Column("entity", sa.String(64), nullable=False, index=True),
+    sa.Column("period", sa.String(7), nullable=False, index=True),
+    sa.Column("client_id", sa.String(64), nullable=False),
+    sa.Column("revision", sa.Integer, nullable=False, default=1),
+    sa.Column("reference", sa.String(255), nullable=False, unique=True),
+    sa.Column("status", sa.String(32), nullable=False),  # pending | posted
+    sa.Column("target_id", sa.String(64)),
+    sa.Column("target_number", sa.String(64)),
+    sa.Column("payload_hash", sa.String(64)),
+    sa.Column("idempotency_key", sa.String(128)),
+    sa.Column("triggered_by", sa.String(255)),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+contact_map = sa.Table(
+    "contact_map",
+    metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("contact_id", sa.String(64), nullable=False),
+    sa.Column("contact_number", sa.String(64), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False),
+    sa.Column("entity", sa.String(64)),
+    sa.Column("subject", sa.String(255)),
+    sa.Column("detail", sa.Text),
+)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def make_engine(url: str) -> Engine:
+    kw: dict[str, Any] = {"future": True}
+    if url.startswith("sqlite"):
+        kw["connect_args"] = {"timeout": 30}
+    else:
+        kw["pool_pre_ping"] = True
+    return sa.create_engine(url, **kw)
+
+
+class OperationalStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # -- ledger -----------------------------------------------------------------------------
+    def ledger_entry(self, invoice_key: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(sync_ledger).where(sync_ledger.c.invoice_key == invoice_key)).mappings().first()
+            return dict(row) if row else None
+
+    def ledger_for(self, entity: str, period: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(
+                sa.select(sync_ledger).where(sync_ledger.c.entity == entity, sync_ledger.c.period == period)
+                .order_by(sync_ledger.c.reference)
+            ).mappings()
+            return [dict(r) for r in rows]
+
+    def record_pending(self, *, invoice_key: str, entity: str, period: str, client_id: str, revision: int,
+                       reference: str, payload_hash: str, idempotency_key: str, triggered_by: str) -> None:
+        """Record the intent to post before the POST; a crash after it is recovered by lookup."""
+        ts = now_iso()
+        with self.engine.begin() as c:
+            existing = c.execute(sa.select(sync_ledger.c.status).where(sync_ledger.c.invoice_key == invoice_key)).first()
+            if existing is None:
+                c.execute(sync_ledger.insert().values(
+                    invoice_key=invoice_key, entity=entity, period=period, client_id=client_id, revision=revision,
+                    reference=reference, status="pending", payload_hash=payload_hash,
+                    idempotency_key=idempotency_key, triggered_by=triggered_by, created_at=ts, updated_at=ts,
+                ))
+            elif existing.status == "pending":
+                c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(
+                    payload_hash=payload_hash, idempotency_key=idempotency_key, updated_at=ts))
+
+    def record_posted(self, invoice_key: str, target_id: str, target_number: str | None) -> None:
+        with self.engine.begin() as c:
+            c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(
+                status="posted", target_id=target_id, target_number=target_number, updated_at=now_iso()))
+
+    # -- contacts ---------------------------------------------------------------------------
+    def contact_for(self, entity: str, client_id: str) -> str | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(contact_map.c.contact_id).where(
+                contact_map.c.entity == entity, contact_map.c.client_id == client_id)).first()
+            return row.contact_id if row else None
+
+    def remember_contact(self, entity: str, client_id: str, contact_id: str, contact_number: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(contact_map.delete().where(contact_map.c.entity == entity, contact_map.c.client_id == client_id))
+            c.execute(contact_map.insert().values(entity=entity, client_id=client_id, contact_id=contact_id,
+                                                  contact_number=contact_number, updated_at=now_iso()))
+
+    # -- audit ------------------------------------------------------------------------------
+    def audit(self, actor: str, action: str, *, entity: str | None = None, subject: str | None = None,
+              detail: dict[str, Any] | None = None) -> None:
+        with self.engine.begin() as c:
+            c.execute(audit_log.insert().values(at=now_iso(), actor=actor, action=action, entity=entity,
+                                                subject=subject, detail=json.dumps(detail or {}, default=str)))
+
+    def audit_entries(self, entity: str | None = None) -> list[dict[str, Any]]:
+        q = sa.select(audit_log).order_by(audit_log.c.id)
+        if entity:
+            q = q.where(audit_log.c.entity == entity)
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(q).mappings()]

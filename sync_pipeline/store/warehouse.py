@@ -1,0 +1,105 @@
+"""The warehouse: one Parquet file per asset partition, queried with DuckDB.
+
+Layout: ``<root>/<asset>/entity=<entity>/period=<YYYY-MM>.parquet``. Files are written
+atomically (temp file + rename) so a crashed run never leaves half a partition.
+Decimal columns keep their declared precision and scale from the pandera contract.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pyarrow
+import pyarrow.parquet as pq
+from pandera.engines import pandas_engine
+
+
+class WarehouseError(LookupError):
+    pass
+
+
+class ContractViolation(ValueError):
+    """A frame does not satisfy its pandera contract; ``failure_cases`` holds the details."""
+
+    def __init__(self, asset: str, model: str, failure_cases: pd.DataFrame) -> None:
+        self.asset = asset
+        self.model = model
+        self.failure_cases = failure_cases
+        cases = failure_cases[["column", "check", "failure_case"]].drop_duplicates().head(10)
+        lines = [f"  - column {r.column!s}: check {r.check!s} failed on {r.failure_case!s}" for r in cases.itertuples()]
+        super().__init__(f"{asset} violates contract {model} ({len(failure_cases)} failure case(s)):\n"
+                         + "\n".join(lines))
+
+
+def arrow_schema(model: type[pa.DataFrameModel]) -> pyarrow.Schema:
+    """Arrow schema derived from a pandera model, decimals at their declared scale."""
+    fields = []
+    for name, col in model.to_schema().columns.items():
+        dt = col.dtype
+        if isinstance(dt, pandas_engine.Decimal):
+            t = pyarrow.decimal128(dt.precision, dt.scale)
+        elif str(dt) in ("int64", "Int64"):
+            t = pyarrow.int64()
+        elif str(dt) in ("bool", "boolean"):
+            t = pyarrow.bool_()
+        elif str(dt) in ("float64", "Float64"):
+            t = pyarrow.float64()
+        else:
+            t = pyarrow.string()
+        fields.append(pyarrow.field(name, t, nullable=True))
+    return pyarrow.schema(fields)
+
+
+class Warehouse:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def path(self, asset: str, entity: str, period: str) -> Path:
+        return self.root / asset / f"entity={entity}" / f"period={period}.parquet"
+
+    def glob(self, asset: str) -> str:
+        return str(self.root / asset / "entity=*" / "period=*.parquet")
+
+    def exists(self, asset: str, entity: str, period: str) -> bool:
+        return self.path(asset, entity, period).exists()
+
+    def write(self, asset: str, entity: str, period: str, df: pd.DataFrame,
+              model: type[pa.DataFrameModel] | None = None) -> Path:
+        """Validate (when a model is given) and write a partition atomically."""
+        if model is not None:
+            try:
+                df = model.validate(df, lazy=True)
+            except pa.errors.SchemaErrors as e:
+                raise ContractViolation(asset, model.__name__, e.failure_cases) from None
+            schema = arrow_schema(model)
+            df = df[[f.name for f in schema]]
+            table = pyarrow.Table.from_pandas(df, schema=schema, preserve_index=False)
+        else:
+            table = pyarrow.Table.from_pandas(df, preserve_index=False)
+        return self.write_arrow(asset, entity, period, table)
+
+    def write_arrow(self, asset: str, entity: str, period: str, table: pyarrow.Table) -> Path:
+        dest = self.path(asset, entity, period)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
+        os.close(fd)
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return dest
+
+    def read(self, asset: str, entity: str, period: str) -> pd.DataFrame:
+        p = self.path(asset, entity, period)
+        if not p.exists():
+            raise WarehouseError(
+                f"no {asset} data for entity {entity!r} period {period}: materialize the upstream asset "
+                f"for partition {entity}|{period}-01 first (expected {p})"
+            )
+        return pq.read_table(p).to_pandas()

@@ -1,0 +1,49 @@
+"""Shared fixtures: sandbox systems on free ports, resources bound to them, an ephemeral instance."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from sync_pipeline.defs import settings
+from sync_pipeline.defs.resources import (
+    HarvestResource,
+    MappingResource,
+    OperationalStoreResource,
+    WarehouseResource,
+    XeroResource,
+)
+from sync_pipeline.sandbox import demo_data
+from sync_pipeline.sandbox.run import Sandboxes, start_sandboxes
+
+
+@pytest.fixture
+def sandboxes(tmp_path: Path) -> Iterator[Sandboxes]:
+    sb = start_sandboxes(tmp_path / "sandbox")
+    try:
+        yield sb
+    finally:
+        sb.stop()
+
+
+@pytest.fixture
+def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
+    return {
+        "harvest": HarvestResource(base_url=sandboxes.harvest_server.url, access_token=sandboxes.harvest.token,
+                                   max_attempts=3),
+        "xero": XeroResource(base_url=sandboxes.xero_server.url, client_id=sandboxes.xero.client_id,
+                             client_secret=sandboxes.xero.client_secret, max_attempts=3),
+        "warehouse": WarehouseResource(root=str(tmp_path / "warehouse")),
+        "opstore": OperationalStoreResource(url=f"sqlite:///{tmp_path / 'operational.sqlite3'}"),
+        "mapping": MappingResource(path=settings.mapping_path()),
+    }
+
+
+@pytest.fixture
+def instance() -> Iterator[DagsterInstance]:
+    with DagsterInstance.ephemeral() as inst:
+        inst.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
+        yield inst
