@@ -1,32 +1,75 @@
-"""The code location: every asset, check, job and resource, merged in one place."""
+"""The code location: every asset, check, job, sensor, schedule and resource, merged in one place.
+
+Each domain folder under ``sync_pipeline/defs/`` (extract, billing, posting, reconciliation, ...)
+may contribute ``assets.py``, ``checks.py``, ``jobs.py``, ``sensors.py`` and ``schedules.py``;
+this module imports them and collects their definitions, so a new domain is a new folder.
+"""
 
 from __future__ import annotations
 
-from dagster import Definitions, load_asset_checks_from_modules, load_assets_from_modules
+import importlib
+import pkgutil
+from types import ModuleType
 
-from sync_pipeline.defs import jobs
-from sync_pipeline.defs.billing import assets as billing_assets
-from sync_pipeline.defs.billing import checks as billing_checks
-from sync_pipeline.defs.extract import assets as extract_assets
-from sync_pipeline.defs.posting import assets as posting_assets
-from sync_pipeline.defs.posting import checks as posting_checks
-from sync_pipeline.defs.reconciliation import assets as reconciliation_assets
-from sync_pipeline.defs.reconciliation import checks as reconciliation_checks
+from dagster import (
+    AssetChecksDefinition,
+    AssetsDefinition,
+    Definitions,
+    JobDefinition,
+    ScheduleDefinition,
+    SensorDefinition,
+)
+from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
+
+import sync_pipeline.defs as defs_pkg
 from sync_pipeline.defs.resources import default_resources
 
-_asset_modules = [extract_assets, billing_assets, posting_assets, reconciliation_assets]
-_check_modules = [billing_checks, posting_checks, reconciliation_checks]
+CONTRIBUTING_MODULES = ("assets", "checks", "jobs", "sensors", "schedules")
 
+
+def domain_modules() -> list[ModuleType]:
+    mods: list[ModuleType] = []
+    for info in sorted(pkgutil.iter_modules(defs_pkg.__path__), key=lambda m: m.name):
+        if not info.ispkg:
+            continue
+        for part in CONTRIBUTING_MODULES:
+            name = f"{defs_pkg.__name__}.{info.name}.{part}"
+            try:
+                mods.append(importlib.import_module(name))
+            except ModuleNotFoundError as e:
+                if e.name != name:
+                    raise
+    return mods
+
+
+def _collect(mods: list[ModuleType]) -> dict[str, list]:
+    out: dict[str, list] = {"assets": [], "asset_checks": [], "jobs": [], "sensors": [], "schedules": []}
+    seen: set[int] = set()
+    for mod in mods:
+        for value in vars(mod).values():
+            if id(value) in seen:
+                continue
+            if isinstance(value, AssetChecksDefinition):
+                out["asset_checks"].append(value)
+            elif isinstance(value, AssetsDefinition):
+                out["assets"].append(value)
+            elif isinstance(value, (JobDefinition, UnresolvedAssetJobDefinition)):
+                out["jobs"].append(value)
+            elif isinstance(value, SensorDefinition):
+                out["sensors"].append(value)
+            elif isinstance(value, ScheduleDefinition):
+                out["schedules"].append(value)
+            else:
+                continue
+            seen.add(id(value))
+    return out
 
 
 def build_defs(resources: dict[str, object] | None = None) -> Definitions:
     """The definitions with the given resources (tests pass sandbox-bound ones)."""
-    return Definitions(
-        assets=load_assets_from_modules(_asset_modules),
-        asset_checks=load_asset_checks_from_modules(_check_modules),
-        jobs=[jobs.sync_job],
-        resources=resources if resources is not None else default_resources(),
-    )
+    # a definition imported into another module (for lineage) is the same object: collected once
+    collected = _collect(domain_modules())
+    return Definitions(**collected, resources=resources if resources is not None else default_resources())
 
 
 defs = build_defs()

@@ -1,17 +1,10 @@
-"""The ``sync-pipeline`` command line.
-
-    sync-pipeline demo                         run the whole sync on the local sandbox
-    sync-pipeline sync --entity E --period P   run the sync job for one entity × period
-    sync-pipeline sandbox up                   start the seeded sandbox systems until Ctrl-C
-"""
+"""``sync-pipeline demo`` and ``sync-pipeline sync``: run the sync job on the configured systems."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
-from pathlib import Path
 from typing import Any
 
 
@@ -124,31 +117,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     return 0 if result.success else 1
 
 
-def cmd_sandbox_up(args: argparse.Namespace) -> int:
-    from sync_pipeline.defs import settings
-    from sync_pipeline.sandbox.run import start_sandboxes
-
-    state = Path(args.state_dir) if args.state_dir else settings.data_dir() / "sandbox"
-    sb = start_sandboxes(state, harvest_port=args.harvest_port, xero_port=args.xero_port)
-    print("sandbox systems are up (Ctrl-C stops them)")
-    for k, v in sb.env.items():
-        print(f"{k}={v}")
-    sys.stdout.flush()
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sb.stop()
-        print("sandbox systems stopped")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sync-pipeline", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", required=True)
+def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="run the whole sync for the demo entity and period on the local sandbox")
     d.add_argument("--entity")
     d.add_argument("--period", help="billing period YYYY-MM")
@@ -158,29 +127,3 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--period", required=True, help="billing period YYYY-MM")
     s.add_argument("--triggered-by", default=os.environ.get("USER", "cli"))
     s.set_defaults(func=cmd_sync)
-    sb = sub.add_parser("sandbox", help="local sandbox systems")
-    sbsub = sb.add_subparsers(dest="sandbox_command", required=True)
-    up = sbsub.add_parser("up", help="start both sandbox systems, seeded, until Ctrl-C")
-    up.add_argument("--harvest-port", type=int, default=8710)
-    up.add_argument("--xero-port", type=int, default=8720)
-    up.add_argument("--state-dir")
-    up.set_defaults(func=cmd_sandbox_up)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except Exception as e:  # noqa: BLE001 - a CLI reports, it does not dump a traceback at users
-        from sync_pipeline.contracts.mapping import MappingError
-        from sync_pipeline.domain.periods import PeriodError
-
-        if isinstance(e, (MappingError, PeriodError)):
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        raise
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
