@@ -24,6 +24,15 @@ def mapping_path() -> str:
     return os.environ.get("SYNC_PIPELINE_MAPPING", str(PROJECT_ROOT / "docs" / "mapping.example.yaml"))
 
 
+def shared_dir() -> Path:
+    """The blueprint's shared folder (Xero OpenAPI spec, Redmine tools); not part of the project.
+
+    ``../shared`` next to the checkout by default; set ``SYNC_PIPELINE_SHARED_DIR`` elsewhere.
+    Code that needs it must work (or skip with a clear reason) when it is absent.
+    """
+    return Path(os.environ.get("SYNC_PIPELINE_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
+
+
 def dagster_home() -> Path:
     return Path(os.environ.get("DAGSTER_HOME", PROJECT_ROOT / ".dagster_home"))
 

@@ -60,6 +60,21 @@ audit_log = sa.Table(
 )
 
 
+def register_tables() -> None:
+    """Import every module of ``sync_pipeline.store`` so their tables join ``metadata``.
+
+    Other store modules (dead letters, events, matching log ...) define their tables on this
+    module's ``metadata``; a new table is a new module, found here before ``create_all``.
+    """
+    import importlib
+    import pkgutil
+
+    import sync_pipeline.store as pkg
+
+    for info in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"{pkg.__name__}.{info.name}")
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -77,6 +92,7 @@ class OperationalStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        register_tables()
         metadata.create_all(self.engine)
 
     def dispose(self) -> None:
