@@ -82,8 +82,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sync_pipeline.sandbox.run import DEFAULT_HARVEST_PORT, DEFAULT_XERO_PORT, start_sandboxes
 
     state = settings.data_dir() / "sandbox"
+    ports = {"harvest_port": DEFAULT_HARVEST_PORT, "xero_port": DEFAULT_XERO_PORT}
+    if args.free_ports:
+        ports = {"harvest_port": 0, "xero_port": 0}
     try:
-        sb = start_sandboxes(state, harvest_port=DEFAULT_HARVEST_PORT, xero_port=DEFAULT_XERO_PORT)
+        sb = start_sandboxes(state, **ports)
     except OSError:
         print("sandbox ports 8710/8720 are busy (is `make dev` running?); using free ports for the demo")
         sb = start_sandboxes(state)
@@ -121,6 +124,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = sub.add_parser("demo", help="run the whole sync for the demo entity and period on the local sandbox")
     d.add_argument("--entity")
     d.add_argument("--period", help="billing period YYYY-MM")
+    d.add_argument("--free-ports", action="store_true",
+                   help="run the sandbox on free ports instead of 8710/8720 (the UI cannot re-run against it)")
     d.set_defaults(func=cmd_demo)
     s = sub.add_parser("sync", help="run the sync job for one entity × billing period")
     s.add_argument("--entity", required=True)

@@ -1,0 +1,3 @@
+from sync_pipeline.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,32 @@
+"""`sync-pipeline demo` as a new user runs it: a fresh data folder and Dagster instance, twice."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def _demo(tmp_path: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "SYNC_PIPELINE_DATA_DIR": str(tmp_path / "data"),
+           "DAGSTER_HOME": str(tmp_path / "dagster_home")}
+    for k in ("HARVEST_BASE_URL", "XERO_BASE_URL"):
+        env.pop(k, None)
+    return subprocess.run([sys.executable, "-m", "sync_pipeline.cli", "demo", "--free-ports"], env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_demo_prints_summary_and_second_run_posts_nothing(tmp_path):
+    first = _demo(tmp_path)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "billing period 2026-10: OK" in first.stdout
+    assert "entries read        : 9" in first.stdout
+    assert "invoices posted     : 2 new, 0 already posted" in first.stdout
+    assert "total GBP           : 981.00" in first.stdout
+    assert "total EUR           : 699.90" in first.stdout
+    assert "all documents match" in first.stdout
+    # the runs are in the project-local Dagster instance the UI reads
+    assert (tmp_path / "dagster_home" / "history").exists()
+
+    second = _demo(tmp_path)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "invoices posted     : 0 new, 2 already posted" in second.stdout
