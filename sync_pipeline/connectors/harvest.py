@@ -13,13 +13,15 @@ from typing import Any
 import httpx
 
 from sync_pipeline.connectors.http import HttpClient
+from sync_pipeline.connectors.limits import HARVEST_LIMITS, CircuitBreaker, RateLimiter
 
 MAX_PER_PAGE = 2000
 
 
 class HarvestClient:
     def __init__(self, base_url: str, access_token: str, account_id: str, *, timeout: float = 30.0,
-                 max_attempts: int = 5, transport: httpx.BaseTransport | None = None) -> None:
+                 max_attempts: int = 5, transport: httpx.BaseTransport | None = None,
+                 limiter: RateLimiter | None = None, breaker: CircuitBreaker | None = None) -> None:
         self.http = HttpClient(
             system="harvest",
             base_url=base_url.rstrip("/"),
@@ -27,6 +29,9 @@ class HarvestClient:
             timeout=timeout,
             max_attempts=max_attempts,
             transport=transport,
+            limits=HARVEST_LIMITS,
+            limiter=limiter,
+            breaker=breaker,
         )
 
     def close(self) -> None:

@@ -14,7 +14,9 @@ from typing import Any
 
 import httpx
 
+from sync_pipeline.connectors import redaction
 from sync_pipeline.connectors.http import HttpClient
+from sync_pipeline.connectors.limits import XERO_LIMITS, CircuitBreaker, RateLimiter
 from sync_pipeline.contracts.codec import dumps
 
 API = "/api.xro/2.0"
@@ -30,17 +32,19 @@ def _q(value: str) -> str:
 class XeroClient:
     def __init__(self, base_url: str, client_id: str, client_secret: str, tenant_id: str, *,
                  token_url: str | None = None, timeout: float = 30.0, max_attempts: int = 5,
-                 transport: httpx.BaseTransport | None = None) -> None:
+                 transport: httpx.BaseTransport | None = None, limiter: RateLimiter | None = None,
+                 breaker: CircuitBreaker | None = None) -> None:
         base = base_url.rstrip("/")
         self._client_id = client_id
         self._client_secret = client_secret
+        redaction.register_secret(client_secret)
         self._token_url = token_url or f"{base}/connect/token"
         self._token: str | None = None
         self._token_expiry = 0.0
         self._lock = threading.Lock()
         self.tenant_id = tenant_id
         self.http = HttpClient(system="xero", base_url=base, timeout=timeout, max_attempts=max_attempts,
-                               transport=transport)
+                               transport=transport, limits=XERO_LIMITS, limiter=limiter, breaker=breaker)
         self._auth_http = HttpClient(system="xero-identity", base_url=base, timeout=timeout,
                                      max_attempts=max_attempts, transport=transport)
 
@@ -56,8 +60,10 @@ class XeroClient:
                     "POST", self._token_url,
                     data={"grant_type": "client_credentials"},
                     auth=(self._client_id, self._client_secret),
+                    safe=True,  # a client-credentials grant has no side effect worth guarding
                 )
                 self._token = body["access_token"]
+                redaction.register_secret(self._token)
                 self._token_expiry = time.monotonic() + float(body.get("expires_in", 1800))
             return self._token
 
