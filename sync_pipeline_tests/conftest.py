@@ -10,6 +10,7 @@ from dagster import DagsterInstance
 
 from sync_pipeline.defs import settings
 from sync_pipeline.defs.resources import (
+    FxResource,
     HarvestResource,
     MappingResource,
     OperationalStoreResource,
@@ -39,6 +40,7 @@ def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
         "warehouse": WarehouseResource(root=str(tmp_path / "warehouse")),
         "opstore": OperationalStoreResource(url=f"sqlite:///{tmp_path / 'operational.sqlite3'}"),
         "mapping": MappingResource(path=settings.mapping_path()),
+        "fx": FxResource(),
     }
 
 

@@ -164,3 +164,30 @@ class SyncReconciliation(_Base):
     target_minor: Series[int]
     diff_minor: Series[int]
     status: Series[str] = pa.Field(isin=["match", "missing", "extra", "mismatch"])
+
+
+FxRateValue = pandas_engine.Decimal(28, 10)
+FX_RATE_KINDS = ["reference", "contract"]
+
+
+class FxRateRow(_Base):
+    """A stored FX rate: ``1 base_currency = rate quote_currency`` on ``rate_date``, with its provenance.
+
+    Written once per (entity, period) by the ``fx_rates`` asset and never rewritten: conversions of a
+    past period read these rows, so re-running reproduces the same amounts byte for byte.
+    ``client_id`` is set for a client's contract rate (``kind = contract``), empty for reference rates.
+    """
+
+    base_currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    quote_currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    rate_date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    rate: Series[FxRateValue] = pa.Field(gt=0)  # type: ignore[valid-type]
+    source: Series[str]
+    retrieved_at: Series[str]
+    kind: Series[str] = pa.Field(isin=FX_RATE_KINDS)
+    client_id: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def one_rate_per_key(cls, df):  # noqa: N805
+        key = ["base_currency", "quote_currency", "rate_date", "kind", "client_id"]
+        return ~df.duplicated(subset=key, keep=False)

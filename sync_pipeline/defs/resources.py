@@ -7,6 +7,7 @@ from functools import cache
 
 from dagster import ConfigurableResource, EnvVar
 
+from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxProvider
 from sync_pipeline.connectors.harvest import HarvestClient
 from sync_pipeline.connectors.xero import XeroClient
 from sync_pipeline.contracts.mapping import Mapping, load_mapping
@@ -75,6 +76,20 @@ class MappingResource(ConfigurableResource):
         return load_mapping(self.path)
 
 
+class FxResource(ConfigurableResource):
+    """Where FX reference rates come from: ``ecb_bundled`` (offline, default) or ``ecb_http`` (live ``url``)."""
+
+    provider: str = "ecb_bundled"
+    url: str = EcbHttpProvider.DEFAULT_URL
+
+    def get(self) -> FxProvider:
+        if self.provider == "ecb_bundled":
+            return EcbBundledProvider()
+        if self.provider == "ecb_http":
+            return EcbHttpProvider(self.url)
+        raise ValueError(f"unknown FX provider {self.provider!r}; use 'ecb_bundled' (offline) or 'ecb_http' (live)")
+
+
 def default_resources() -> dict[str, object]:
     """Local sandbox by default; point the URLs at the real systems in production."""
     return {
@@ -90,4 +105,5 @@ def default_resources() -> dict[str, object]:
         "warehouse": WarehouseResource(root=settings.warehouse_root()),
         "opstore": OperationalStoreResource(url=settings.operational_store_url()),
         "mapping": MappingResource(path=settings.mapping_path()),
+        "fx": FxResource(provider=os.environ.get("SYNC_PIPELINE_FX_PROVIDER", "ecb_bundled")),
     }

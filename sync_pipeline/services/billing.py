@@ -21,6 +21,12 @@ def _con(**relations: pd.DataFrame) -> duckdb.DuckDBPyConnection:
     return con
 
 
+def currencies_needed(raw: pd.DataFrame, entity: EntityConfig) -> set[str]:
+    """Currencies a partition converts between: the entity's base and every known client currency."""
+    found = {c for c in raw["client_currency"].dropna().unique() if c in MINOR_UNITS} if len(raw) else set()
+    return found | {entity.base_currency}
+
+
 def clean_time_entries(raw: pd.DataFrame, entity: EntityConfig, period: Period, today: date,
                        models: SqlModels | None = None) -> pd.DataFrame:
     models = models or SqlModels()

@@ -3,13 +3,44 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, InvoiceDraftLine
+from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, FxRateRow, InvoiceDraftLine
 from sync_pipeline.defs.extract.assets import raw_time_entries
 from sync_pipeline.defs.metadata import counts, preview, totals_decimal, totals_minor
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
-from sync_pipeline.defs.resources import MappingResource, WarehouseResource
+from sync_pipeline.defs.resources import FxResource, MappingResource, WarehouseResource
 from sync_pipeline.domain.periods import today_in
 from sync_pipeline.services import billing
+from sync_pipeline.services import fx as fx_service
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="billing",
+    deps=[raw_time_entries],
+    kinds={"parquet"},
+    description="FX rates this entity x period converts with: reference rates (ECB by default) and the clients' "
+                "contract rates, each with rate date, source and retrieval time. Stored once and never rewritten: "
+                "re-materializing only adds rates not stored yet, so a past period reproduces byte for byte.",
+)
+def fx_rates(context: AssetExecutionContext, mapping: MappingResource, warehouse: WarehouseResource,
+             fx: FxResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    raw = wh.read("raw_time_entries", ep.entity, ep.period.key)
+    existing = wh.read("fx_rates", ep.entity, ep.period.key) if wh.exists("fx_rates", ep.entity, ep.period.key) else None
+    currencies = billing.currencies_needed(raw, entity)
+    df = fx_service.period_rates(fx.get(), currencies, ep.period, existing, today=today_in(entity.timezone))
+    added = len(df) - (len(existing) if existing is not None else 0)
+    if added or existing is None:
+        wh.write("fx_rates", ep.entity, ep.period.key, df, FxRateRow)
+    latest = df.sort_values("rate_date").groupby(["base_currency", "quote_currency", "kind"]).tail(1)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "rows_added": added,
+        "currencies": sorted(currencies),
+        "latest_rates": preview(latest),
+    })
 
 
 @asset(
