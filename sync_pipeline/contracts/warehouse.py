@@ -153,17 +153,29 @@ class PostedInvoice(_Base):
 
 
 class SyncReconciliation(_Base):
-    """Source vs accounting system, per document and per currency."""
+    """Source vs accounting system: per document, and per client, project, tax code, account and currency.
+
+    Counts are documents for the document/client/currency levels and lines for project/tax_code/account;
+    totals are net (exclusive of tax) in minor units of ``currency``. ``breach`` marks what fails the check.
+    """
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
-    level: Series[str] = pa.Field(isin=["document", "currency"])
+    level: Series[str] = pa.Field(isin=["document", "currency", "client", "project", "tax_code", "account"])
     key: Series[str]
     currency: Series[str]
+    source_count: Series[int] = pa.Field(ge=0)
+    target_count: Series[int] = pa.Field(ge=0)
     source_minor: Series[int]
     target_minor: Series[int]
     diff_minor: Series[int]
     status: Series[str] = pa.Field(isin=["match", "missing", "extra", "mismatch"])
+    breach: Series[bool]
+    detail: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def diff_is_target_minus_source(cls, df):  # noqa: N805
+        return df["diff_minor"] == df["target_minor"] - df["source_minor"]
 
 
 FxRateValue = pandas_engine.Decimal(28, 10)

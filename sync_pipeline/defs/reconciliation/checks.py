@@ -1,7 +1,7 @@
 """Checks on reconciliation results."""
 
 
-from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
 from sync_pipeline.defs.metadata import preview
 from sync_pipeline.defs.partitions import entity_period
@@ -9,9 +9,15 @@ from sync_pipeline.defs.reconciliation.assets import sync_reconciliation
 from sync_pipeline.defs.resources import WarehouseResource
 
 
-@asset_check(asset=sync_reconciliation, description="No missing, extra or mismatched documents.")
+@asset_check(asset=sync_reconciliation, blocking=True,
+             description="No missing or extra documents, and no total differing by more than the tolerance.")
 def sync_totals_match(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
     df = warehouse.get().read("sync_reconciliation", ep.entity, ep.period.key)
-    bad = df[df["status"] != "match"]
-    return AssetCheckResult(passed=bad.empty, metadata={"exceptions": len(bad), "failure_cases": preview(bad)})
+    bad = df[df["breach"]]
+    within = df[(df["status"] != "match") & ~df["breach"]]
+    return AssetCheckResult(
+        passed=bad.empty, severity=AssetCheckSeverity.ERROR,
+        metadata={"breaches": len(bad), "within_tolerance": len(within),
+                  "failure_cases": preview(bad[["level", "key", "currency", "source_minor", "target_minor",
+                                                "diff_minor", "status", "detail"]], rows=20)})
