@@ -49,3 +49,34 @@ def instance() -> Iterator[DagsterInstance]:
     with DagsterInstance.ephemeral() as inst:
         inst.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
         yield inst
+
+
+# -- Xero contract test: every request the Xero connector sends validates against the OpenAPI spec -----------
+@pytest.fixture(autouse=True)
+def xero_requests_conform_to_openapi(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+    """Record the Xero requests of this test and validate them against the official spec afterwards."""
+    from sync_pipeline.connectors import xero
+    from sync_pipeline_tests import xero_openapi
+
+    sent: list[xero_openapi.Recorded] = []
+    original = xero.XeroClient.__init__
+
+    def recording_init(self, *args, **kw):
+        original(self, *args, **kw)
+        self.http.event_hooks.setdefault("request", []).append(lambda r: xero_openapi.record(r, sent))
+
+    monkeypatch.setattr(xero.XeroClient, "__init__", recording_init)
+    yield sent
+    if not sent or request.node.get_closest_marker("xero_openapi_exempt"):
+        return
+    spec = xero_openapi.load_spec()
+    if isinstance(spec, str):
+        reason = spec
+        import warnings
+
+        warnings.warn(f"Xero OpenAPI contract check skipped: {reason}", stacklevel=1)
+        return
+    problems = xero_openapi.validate(sent)
+    if problems:
+        pytest.fail(f"{len(problems)} Xero request(s) do not conform to the OpenAPI spec:\n" + "\n".join(problems),
+                    pytrace=False)

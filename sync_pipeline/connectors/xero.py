@@ -1,23 +1,34 @@
 """Xero Accounting API target.
 
-OAuth2 client-credentials token, contacts and invoices; every write carries an
-``Idempotency-Key``; batch writes use ``summarizeErrors=false`` so each item
-reports its own validation errors.
+OAuth2 client-credentials token (refreshed a minute before it expires, and once more if the API
+answers 401); contacts, invoices, credit notes, payments and bank transactions; lookups by
+reference or number; ``If-Modified-Since`` polling; every write carries an ``Idempotency-Key``;
+batch writes of up to 50 use ``summarizeErrors=false`` so each item reports its own validation
+errors, and :meth:`XeroClient.write_batches` maps each result back to its source record.
+Rate limits (60/min, 5,000/day, 5 concurrent) are enforced client-side by the shared HTTP layer.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from sync_pipeline.connectors import redaction
-from sync_pipeline.connectors.http import HttpClient
+from sync_pipeline.connectors.accounting import PostResult
+from sync_pipeline.connectors.http import AuthError, HttpClient, PermanentError
 from sync_pipeline.connectors.limits import XERO_LIMITS, CircuitBreaker, RateLimiter
 from sync_pipeline.contracts.codec import dumps
+from sync_pipeline.contracts.payloads import translate
+from sync_pipeline.contracts.payloads.accounting import Customer, DocumentV1, InvoiceDraftV1
 
 API = "/api.xro/2.0"
 PAGE_SIZE = 100
@@ -73,24 +84,59 @@ class XeroClient:
             h["Idempotency-Key"] = idempotency_key
         return h
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self.http.json("GET", f"{API}/{path}", params=params, headers=self._headers())
+    def _call(self, method: str, path: str, *, idempotency_key: str | None = None,
+              headers: dict[str, str] | None = None, **kw: Any) -> Any:
+        """One API call; a 401 (token revoked or expired early) refreshes the token once and repeats."""
+        for attempt in (1, 2):
+            try:
+                return self.http.json(method, f"{API}/{path}",
+                                      headers={**self._headers(idempotency_key), **(headers or {})}, **kw)
+            except AuthError as e:
+                if attempt == 2 or e.status != 401:
+                    raise
+                with self._lock:
+                    self._token = None
+
+    def _get(self, path: str, params: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+        return self._call("GET", path, params=params, headers=headers)
 
     def _write(self, method: str, path: str, body: dict[str, Any], idempotency_key: str,
                params: dict[str, Any] | None = None) -> Any:
-        content = dumps(body)
-        return self.http.json(method, f"{API}/{path}", params=params, content=content,
-                              headers={**self._headers(idempotency_key), "Content-Type": "application/json"})
+        return self._call(method, path, idempotency_key=idempotency_key, params=params, content=dumps(body),
+                          headers={"Content-Type": "application/json"})
 
-    def _pages(self, path: str, key: str, params: dict[str, Any]) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, path: str, key: str, params: dict[str, Any],
+               modified_since: datetime | None = None) -> Iterator[list[dict[str, Any]]]:
+        headers = {"If-Modified-Since": if_modified_since(modified_since)} if modified_since else None
         page = 1
         while True:
-            items = self._get(path, {**params, "page": page}).get(key, [])
+            items = self._get(path, {**params, "page": page}, headers).get(key, [])
             if items:
                 yield items
             if len(items) < PAGE_SIZE:
                 return
             page += 1
+
+    # -- generic reads ----------------------------------------------------------------------
+    def pages(self, collection: str, *, where: str | None = None, order: str | None = None,
+              modified_since: datetime | None = None, params: dict[str, Any] | None = None
+              ) -> Iterator[list[dict[str, Any]]]:
+        """Stream pages (100 items) of a collection; ``modified_since`` sends ``If-Modified-Since``."""
+        p: dict[str, Any] = dict(params or {})
+        if where:
+            p["where"] = where
+        if order:
+            p["order"] = order
+        return self._pages(collection, collection, p, modified_since=modified_since)
+
+    def get_by_id(self, collection: str, key: str) -> dict[str, Any] | None:
+        try:
+            items = self._get(f"{collection}/{key}").get(collection, [])
+        except PermanentError as e:
+            if e.status == 404:
+                return None
+            raise
+        return items[0] if items else None
 
     # -- contacts ---------------------------------------------------------------------------
     def find_contact_by_number(self, number: str) -> dict[str, Any] | None:
@@ -98,18 +144,11 @@ class XeroClient:
         return items[0] if items else None
 
     def create_contacts(self, contacts: list[dict[str, Any]], idempotency_key: str) -> list[dict[str, Any]]:
-        body = self._write("PUT", "Contacts", {"Contacts": contacts}, idempotency_key,
-                           params={"summarizeErrors": "false"})
-        return body["Contacts"]
+        return self.create("Contacts", contacts, idempotency_key)
 
     # -- invoices ---------------------------------------------------------------------------
     def invoices(self, where: str | None = None, order: str | None = None) -> Iterator[list[dict[str, Any]]]:
-        params: dict[str, Any] = {}
-        if where:
-            params["where"] = where
-        if order:
-            params["order"] = order
-        return self._pages("Invoices", "Invoices", params)
+        return self.pages("Invoices", where=where, order=order)
 
     def invoices_with_reference_prefix(self, prefix: str) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
@@ -118,17 +157,124 @@ class XeroClient:
         return out
 
     def find_invoice_by_reference(self, reference: str) -> dict[str, Any] | None:
-        items = self._get("Invoices", {"where": f"Reference=={_q(reference)}"}).get("Invoices", [])
-        live = [i for i in items if i.get("Status") not in ("DELETED", "VOIDED")]
-        return live[0] if live else None
+        return self._find_live("Invoices", f"Reference=={_q(reference)}")
+
+    def find_invoice_by_number(self, number: str) -> dict[str, Any] | None:
+        items = self._get("Invoices", {"InvoiceNumbers": number}).get("Invoices", [])
+        return items[0] if items else None
 
     def create_invoices(self, invoices: list[dict[str, Any]], idempotency_key: str) -> list[dict[str, Any]]:
         """Create up to 50 invoices in one call; each returned item may carry ValidationErrors."""
-        if len(invoices) > MAX_BATCH:
-            raise ValueError(f"Xero accepts at most {MAX_BATCH} invoices per call, got {len(invoices)}")
-        body = self._write("PUT", "Invoices", {"Invoices": invoices}, idempotency_key,
+        return self.create("Invoices", invoices, idempotency_key)
+
+    # -- credit notes, payments, bank transactions --------------------------------------------
+    def find_credit_note_by_reference(self, reference: str) -> dict[str, Any] | None:
+        return self._find_live("CreditNotes", f"Reference=={_q(reference)}")
+
+    def find_credit_note_by_number(self, number: str) -> dict[str, Any] | None:
+        return self._find_live("CreditNotes", f"CreditNoteNumber=={_q(number)}")
+
+    def create_credit_notes(self, notes: list[dict[str, Any]], idempotency_key: str) -> list[dict[str, Any]]:
+        return self.create("CreditNotes", notes, idempotency_key)
+
+    def create_payments(self, payments: list[dict[str, Any]], idempotency_key: str) -> list[dict[str, Any]]:
+        return self.create("Payments", payments, idempotency_key)
+
+    def create_bank_transactions(self, txns: list[dict[str, Any]], idempotency_key: str) -> list[dict[str, Any]]:
+        return self.create("BankTransactions", txns, idempotency_key)
+
+    def _find_live(self, collection: str, where: str) -> dict[str, Any] | None:
+        items = self._get(collection, {"where": where}).get(collection, [])
+        live = [i for i in items if i.get("Status") not in ("DELETED", "VOIDED")]
+        return live[0] if live else None
+
+    # -- generic writes ---------------------------------------------------------------------
+    def create(self, collection: str, items: list[dict[str, Any]], idempotency_key: str) -> list[dict[str, Any]]:
+        """One PUT of up to 50 items with ``summarizeErrors=false``: every item answers for itself."""
+        if collection not in RESOURCES:
+            raise ValueError(f"unknown Xero collection {collection!r}; known: {', '.join(RESOURCES)}")
+        if not items:
+            return []
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"Xero accepts at most {MAX_BATCH} {collection} per call, got {len(items)}")
+        if not idempotency_key:
+            raise ValueError("every write carries an Idempotency-Key")
+        body = self._write("PUT", collection, {collection: items}, idempotency_key,
                            params={"summarizeErrors": "false"})
-        return body["Invoices"]
+        out = body[collection]
+        if len(out) != len(items):
+            raise PermanentError(f"Xero answered {len(out)} {collection} for {len(items)} sent; cannot map results "
+                                 "back to their sources", system="xero", method="PUT", url=collection)
+        return out
+
+    def write_batches(self, collection: str, records: Sequence[tuple[str, dict[str, Any]]], *,
+                      key_prefix: str) -> list[ItemResult]:
+        """Create many documents in batches of up to 50, each result mapped back to its source key.
+
+        ``records`` pairs a source key (an invoice key, a payment's bank-line id ...) with its Xero payload.
+        Each batch's ``Idempotency-Key`` derives from its source keys and payloads, so a retried or re-run
+        batch replays instead of duplicating; a batch the API refuses as a whole marks each of its items
+        failed with the reason.
+        """
+        results: list[ItemResult] = []
+        for start in range(0, len(records), MAX_BATCH):
+            batch = list(records[start:start + MAX_BATCH])
+            digest = hashlib.sha256()
+            for key, payload in batch:
+                digest.update(key.encode())
+                digest.update(dumps(payload))
+            idem = f"{key_prefix}-{digest.hexdigest()[:40]}"
+            try:
+                created = self.create(collection, [p for _, p in batch], idem)
+            except PermanentError as e:
+                results.extend(ItemResult(k, False, None, [str(e)], idem) for k, _ in batch)
+                continue
+            for (key, _), item in zip(batch, created, strict=True):
+                errors = [v.get("Message", "") for v in item.get("ValidationErrors") or []]
+                ok = not item.get("HasErrors") and not errors
+                results.append(ItemResult(key, ok, item if ok else None, errors, idem))
+        return results
+
+
+RESOURCES: dict[str, tuple[str, str | None]] = {
+    "Contacts": ("ContactID", "ContactNumber"),
+    "Invoices": ("InvoiceID", "InvoiceNumber"),
+    "CreditNotes": ("CreditNoteID", "CreditNoteNumber"),
+    "Payments": ("PaymentID", None),
+    "BankTransactions": ("BankTransactionID", None),
+}
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of one item of a batch write, keyed by the source record it came from."""
+
+    source_key: str
+    ok: bool
+    document: dict[str, Any] | None
+    errors: list[str] = field(default_factory=list)
+    idempotency_key: str = ""
+
+
+def parse_xero_date(value: str | None) -> datetime | None:
+    """``/Date(1730000000000+0000)/`` (Xero's JSON dates) → an aware UTC datetime."""
+    if not value:
+        return None
+    m = re.match(r"/Date\((-?\d+)([+-]\d{4})?\)/", value)
+    if m:
+        return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC)
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def if_modified_since(dt: datetime) -> str:
+    """The ``If-Modified-Since`` value the OpenAPI spec accepts (RFC 3339, UTC)."""
+    if dt.tzinfo is None:
+        raise ValueError("If-Modified-Since needs an aware datetime")
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def contact_payload(name: str, contact_number: str, currency: str) -> dict[str, Any]:
@@ -159,3 +305,153 @@ def invoice_payload(*, contact_id: str, reference: str, currency: str, date: str
             for li in lines
         ],
     }
+
+
+def _line(li: dict[str, Any]) -> dict[str, Any]:
+    out = {"Description": li["description"], "Quantity": li["quantity"], "UnitAmount": li["unit_amount"],
+           "AccountCode": li["account_code"]}
+    if li.get("line_amount") is not None:
+        out["LineAmount"] = li["line_amount"]
+    if li.get("tax_type"):
+        out["TaxType"] = li["tax_type"]
+    return out
+
+
+def credit_note_payload(*, contact_id: str, reference: str, currency: str, date: str, status: str,
+                        lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """An ACCRECCREDIT credit note with exclusive line amounts."""
+    return {"Type": "ACCRECCREDIT", "Contact": {"ContactID": contact_id}, "Date": date, "Reference": reference,
+            "CurrencyCode": currency, "Status": status, "LineAmountTypes": "Exclusive",
+            "LineItems": [_line(li) for li in lines]}
+
+
+def payment_payload(*, account_code: str, date: str, amount: Any, invoice_id: str | None = None,
+                    invoice_number: str | None = None, credit_note_id: str | None = None,
+                    reference: str | None = None, currency_rate: Any = None) -> dict[str, Any]:
+    """A payment applied to an invoice (by id or number) or a credit note, from a bank account."""
+    out: dict[str, Any] = {"Account": {"Code": account_code}, "Date": date, "Amount": amount}
+    if invoice_id:
+        out["Invoice"] = {"InvoiceID": invoice_id}
+    elif invoice_number:
+        out["Invoice"] = {"InvoiceNumber": invoice_number}
+    elif credit_note_id:
+        out["CreditNote"] = {"CreditNoteID": credit_note_id}
+    else:
+        raise ValueError("a payment applies to an invoice or a credit note")
+    if reference:
+        out["Reference"] = reference
+    if currency_rate is not None:
+        out["CurrencyRate"] = currency_rate
+    return out
+
+
+def bank_transaction_payload(*, type_: str, bank_account_code: str, date: str, currency: str,
+                             lines: list[dict[str, Any]], contact_id: str | None = None,
+                             reference: str | None = None) -> dict[str, Any]:
+    """A RECEIVE or SPEND bank transaction (e.g. a bank fee, an unmatched receipt)."""
+    out: dict[str, Any] = {"Type": type_, "BankAccount": {"Code": bank_account_code}, "Date": date,
+                           "CurrencyCode": currency, "LineAmountTypes": "Exclusive",
+                           "LineItems": [_line(li) for li in lines]}
+    if contact_id:
+        out["Contact"] = {"ContactID": contact_id}
+    if reference:
+        out["Reference"] = reference
+    return out
+
+
+# -- the AccountingTarget implementation ------------------------------------------------------------
+_KIND_COLLECTION = {"invoice": "Invoices", "credit_note": "CreditNotes", "payment": "Payments",
+                    "bank_transaction": "BankTransactions", "contact": "Contacts"}
+
+
+def to_document(kind: str, doc: dict[str, Any]) -> DocumentV1:
+    """A Xero document in neutral terms (``accounting.document`` v1)."""
+    coll = _KIND_COLLECTION[kind]
+    id_field, number_field = RESOURCES[coll]
+    updated = parse_xero_date(doc.get("UpdatedDateUTC"))
+    total = doc.get("Total", doc.get("Amount"))
+    return DocumentV1(
+        kind=kind, id=str(doc[id_field]), number=doc.get(number_field) if number_field else None,
+        reference=doc.get("Reference"), status=doc.get("Status") or doc.get("ContactStatus"),
+        currency=doc.get("CurrencyCode") or doc.get("DefaultCurrency"),
+        total=Decimal(str(total)) if total is not None else None,
+        amount_due=Decimal(str(doc["AmountDue"])) if doc.get("AmountDue") is not None else None,
+        updated_at=updated.isoformat() if updated else None,
+    )
+
+
+class XeroTarget:
+    """:class:`~sync_pipeline.connectors.accounting.AccountingTarget` over :class:`XeroClient`."""
+
+    system = "xero"
+
+    def __init__(self, client: XeroClient) -> None:
+        self.client = client
+
+    def close(self) -> None:
+        self.client.close()
+
+    def ensure_customer(self, customer: Customer) -> str:
+        found = self.client.find_contact_by_number(customer.number)
+        if found is not None:
+            return found["ContactID"]
+        item = self.client.create_contacts([contact_payload(customer.name, customer.number, customer.currency)],
+                                           idempotency_key=f"contact-{customer.number}")[0]
+        if item.get("HasErrors"):
+            msgs = "; ".join(e.get("Message", "") for e in item.get("ValidationErrors", []))
+            raise PermanentError(f"cannot create contact {customer.number} ({customer.name}): {msgs}",
+                                 system="xero", method="PUT", url="Contacts")
+        return item["ContactID"]
+
+    def find(self, kind: str, *, reference: str | None = None, number: str | None = None) -> DocumentV1 | None:
+        c = self.client
+        if kind == "invoice":
+            doc = c.find_invoice_by_reference(reference) if reference else c.find_invoice_by_number(number or "")
+        elif kind == "credit_note":
+            doc = c.find_credit_note_by_reference(reference) if reference else c.find_credit_note_by_number(number or "")
+        elif kind == "contact" and number:
+            doc = c.find_contact_by_number(number)
+        elif reference:
+            coll = _KIND_COLLECTION[kind]
+            doc = c._find_live(coll, f"Reference=={_q(reference)}")
+        else:
+            raise ValueError(f"look {kind} up by reference")
+        return to_document(kind, doc) if doc else None
+
+    def _payload(self, kind: str, draft: Any) -> dict[str, Any]:
+        if kind == "invoice":
+            d = draft if isinstance(draft, InvoiceDraftV1) else translate("accounting.invoice", draft, target=1)
+            return invoice_payload(contact_id=self._contact(d), reference=d.reference, currency=d.currency,
+                                   date=d.date.isoformat(), due_date=d.due_date.isoformat(), status=d.status,
+                                   lines=[li.model_dump() for li in d.lines])
+        if kind == "credit_note":
+            return credit_note_payload(contact_id=self._contact(draft), reference=draft.reference,
+                                       currency=draft.currency, date=draft.date.isoformat(), status=draft.status,
+                                       lines=[li.model_dump() for li in draft.lines])
+        if kind == "payment":
+            return payment_payload(account_code=draft.account_code, date=draft.date.isoformat(), amount=draft.amount,
+                                   invoice_id=draft.invoice_id, invoice_number=draft.invoice_number,
+                                   credit_note_id=draft.credit_note_id, reference=draft.reference,
+                                   currency_rate=draft.currency_rate)
+        if kind == "bank_transaction":
+            return bank_transaction_payload(type_=draft.type, bank_account_code=draft.bank_account_code,
+                                            date=draft.date.isoformat(), currency=draft.currency,
+                                            contact_id=draft.contact_id, reference=draft.reference,
+                                            lines=[li.model_dump() | {"line_amount": None} for li in draft.lines])
+        raise ValueError(f"cannot post {kind}")
+
+    def _contact(self, draft: Any) -> str:
+        return draft.contact_id or self.ensure_customer(draft.customer)
+
+    def post(self, kind: str, records: Sequence[tuple[str, Any]], *, key_prefix: str) -> list[PostResult]:
+        payloads = [(key, self._payload(kind, draft)) for key, draft in records]
+        out = []
+        for r in self.client.write_batches(_KIND_COLLECTION[kind], payloads, key_prefix=key_prefix):
+            doc = to_document(kind, r.document) if r.document else None
+            out.append(PostResult(r.source_key, r.ok, doc, r.errors, r.idempotency_key))
+        return out
+
+    def modified_since(self, kind: str, since: datetime | None) -> Iterator[DocumentV1]:
+        for page in self.client.pages(_KIND_COLLECTION[kind], modified_since=since):
+            for doc in page:
+                yield to_document(kind, doc)
