@@ -255,8 +255,8 @@ class SandboxServer:
         return f"http://{host}:{port}"
 
     def start(self) -> SandboxServer:
-        self._thread = threading.Thread(target=self.httpd.serve_forever, name=f"sandbox-{self.app.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=f"sandbox-{self.app.name}", daemon=True)
         self._thread.start()
         return self
 

@@ -1,32 +1,62 @@
-"""Xero ``where`` filter expressions, parsed into Python predicates.
+"""Xero ``where`` filter expressions: parsed once, then run as SQL on indexed columns where possible.
 
-Supports what integrations use: ``Field == "x"`` / ``!=``, numeric and
-``DateTime(y,m,d)`` comparisons (``< <= > >=``), ``Field.StartsWith("x")``,
-``.EndsWith``, ``.Contains``, ``guid("...")``, dotted fields (``Contact.ContactID``),
+Supports what integrations use: ``Field == "x"`` / ``!=``, numeric and ``DateTime(y,m,d)``
+comparisons (``< <= > >=``), ``Field.StartsWith("x")``, ``.EndsWith``, ``.Contains``,
+``Field.ToLower() == "x"``, ``guid("...")``, dotted fields (``Contact.ContactID``),
 ``AND`` / ``OR`` / parentheses, ``true``/``false``/``null``.
+
+``plan(text, columns)`` splits the top-level AND terms into SQL over indexed columns (so
+``Reference == "x"`` on 100k invoices is an index lookup) and a Python predicate for the rest.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import date
-from decimal import Decimal
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<str>"(?:[^"\\]|\\.)*")
     | (?P<num>-?\d+(?:\.\d+)?)
-    | (?P<op>==|!=|>=|<=|>|<|\(|\)|,|\.)
+    | (?P<op>==|!=|>=|<=|>|<|\(|\)|,|\.|&&|\|\|)
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
     )""",
     re.VERBOSE,
 )
 
+Predicate = Callable[[dict[str, Any]], bool]
+
 
 class WhereError(ValueError):
     pass
+
+
+# -- AST -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Cmp:
+    path: tuple[str, ...]
+    op: str
+    value: Any
+    lower: bool = False  # Field.ToLower() == "x"
+
+
+@dataclass(frozen=True)
+class Text:
+    path: tuple[str, ...]
+    method: str  # startswith | endswith | contains
+    arg: str
+    lower: bool = False
+
+
+@dataclass(frozen=True)
+class BoolOp:
+    op: str  # and | or
+    left: Any
+    right: Any
 
 
 def _tokens(text: str) -> list[tuple[str, str]]:
@@ -43,30 +73,38 @@ def _tokens(text: str) -> list[tuple[str, str]]:
     return out
 
 
-def get_path(doc: dict[str, Any], path: list[str]) -> Any:
+def get_path(doc: dict[str, Any], path: list[str] | tuple[str, ...]) -> Any:
     cur: Any = doc
     for p in path:
         if not isinstance(cur, dict):
             return None
+        if p in cur:
+            cur = cur[p]
+            continue
         # field names are case-insensitive in filters
         key = next((k for k in cur if k.lower() == p.lower()), None)
         cur = cur.get(key) if key else None
     return cur
 
 
-def _norm(v: Any) -> Any:
-    if isinstance(v, str):
-        m = re.match(r"^/Date\((\d+)([+-]\d{4})?\)/$", v)
-        if m:
-            from datetime import UTC, datetime
+_MS_DATE = re.compile(r"^/Date\((-?\d+)([+-]\d{4})?\)/$")
 
+
+def as_date(v: Any) -> date | None:
+    """A Xero date value (``/Date(ms+0000)/``, ISO date or datetime) as a date."""
+    if isinstance(v, datetime):
+        return v.date()
+    if isinstance(v, date):
+        return v
+    if isinstance(v, str):
+        m = _MS_DATE.match(v)
+        if m:
             return datetime.fromtimestamp(int(m.group(1)) / 1000, tz=UTC).date()
-        m = re.match(r"^(\d{4})-(\d{2})-(\d{2})", v)
-        if m and len(v) >= 10:
-            return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return Decimal(str(v))
-    return v
+        try:
+            return date.fromisoformat(v[:10])
+        except ValueError:
+            return None
+    return None
 
 
 class _Parser:
@@ -84,26 +122,28 @@ class _Parser:
         self.i += 1
         return t
 
-    def parse(self) -> Callable[[dict[str, Any]], bool]:
-        pred = self.or_()
+    def parse(self) -> Any:
+        node = self.or_()
         if self.peek() is not None:
             raise WhereError(f"unexpected {self.peek()[1]!r} in where clause")  # type: ignore[index]
-        return pred
+        return node
 
-    def or_(self):
+    def _is(self, *words: str) -> bool:
+        t = self.peek()
+        return bool(t) and t[1].upper() in words  # type: ignore[index]
+
+    def or_(self) -> Any:
         left = self.and_()
-        while (t := self.peek()) and t[0] == "word" and t[1].upper() == "OR":
+        while self._is("OR", "||"):
             self.take()
-            right = self.and_()
-            left = (lambda a, b: lambda d: a(d) or b(d))(left, right)
+            left = BoolOp("or", left, self.and_())
         return left
 
-    def and_(self):
+    def and_(self) -> Any:
         left = self.atom()
-        while (t := self.peek()) and t[0] == "word" and t[1].upper() == "AND":
+        while self._is("AND", "&&"):
             self.take()
-            right = self.atom()
-            left = (lambda a, b: lambda d: a(d) and b(d))(left, right)
+            left = BoolOp("and", left, self.atom())
         return left
 
     def value(self) -> Any:
@@ -130,10 +170,13 @@ class _Parser:
                     self.take(",")
                     parts.append(int(self.value()))
                 self.take(")")
-                return date(*parts[:3])
+                try:
+                    return date(*parts[:3])
+                except (TypeError, ValueError) as e:
+                    raise WhereError(f"bad DateTime{tuple(parts)} in where clause: {e}") from None
         raise WhereError(f"expected a value in where clause, got {text!r}")
 
-    def atom(self):
+    def atom(self) -> Any:
         t = self.peek()
         if t and t[1] == "(":
             self.take("(")
@@ -144,47 +187,182 @@ class _Parser:
         if kind != "word":
             raise WhereError(f"expected a field name in where clause, got {name!r}")
         path = [name]
+        lower = False
         while (t := self.peek()) and t[1] == ".":
             self.take(".")
-            path.append(self.take()[1])
+            part = self.take()[1]
+            if part.lower() in ("tolower", "toupper"):
+                self.take("(")
+                self.take(")")
+                lower = True
+                continue
+            path.append(part)
         method = path[-1].lower()
         if method in ("startswith", "endswith", "contains") and len(path) > 1:
             self.take("(")
             arg = str(self.value())
             self.take(")")
-            field = path[:-1]
-
-            def text_pred(d: dict[str, Any], field=field, method=method, arg=arg) -> bool:
-                v = get_path(d, field)
-                if not isinstance(v, str):
-                    return False
-                return {"startswith": v.startswith, "endswith": v.endswith,
-                        "contains": lambda a: a in v}[method](arg)
-
-            return text_pred
+            return Text(tuple(path[:-1]), method, arg, lower)
         op = self.take()[1]
         if op not in ("==", "!=", ">", "<", ">=", "<="):
             raise WhereError(f"unsupported operator {op!r} in where clause")
-        rhs = self.value()
-
-        def cmp_pred(d: dict[str, Any], path=path, op=op, rhs=rhs) -> bool:
-            lhs = _norm(get_path(d, path))
-            r = _norm(rhs)
-            if isinstance(lhs, str) and isinstance(r, str) and len(r) == 36:
-                lhs, r = lhs.lower(), r.lower()
-            if op == "==":
-                return lhs == r
-            if op == "!=":
-                return lhs != r
-            if lhs is None or r is None:
-                return False
-            try:
-                return {">": lhs > r, "<": lhs < r, ">=": lhs >= r, "<=": lhs <= r}[op]
-            except TypeError:
-                return False
-
-        return cmp_pred
+        return Cmp(tuple(path), op, self.value(), lower)
 
 
-def compile_where(text: str) -> Callable[[dict[str, Any]], bool]:
+def parse(text: str) -> Any:
     return _Parser(_tokens(text)).parse()
+
+
+# -- evaluation in Python -----------------------------------------------------------------------
+def _coerce(lhs: Any, rhs: Any) -> tuple[Any, Any]:
+    if isinstance(rhs, date):
+        return as_date(lhs), rhs
+    if isinstance(rhs, Decimal):
+        if lhs is None or isinstance(lhs, bool):
+            return lhs, rhs
+        try:
+            return Decimal(str(lhs)), rhs
+        except InvalidOperation:
+            return None, rhs
+    if isinstance(rhs, str) and isinstance(lhs, str) and _is_guid(rhs):
+        return lhs.lower(), rhs.lower()
+    return lhs, rhs
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def _is_guid(v: str) -> bool:
+    return bool(_GUID.match(v))
+
+
+def predicate(node: Any) -> Predicate:
+    if isinstance(node, BoolOp):
+        a, b = predicate(node.left), predicate(node.right)
+        if node.op == "and":
+            return lambda d: a(d) and b(d)
+        return lambda d: a(d) or b(d)
+    if isinstance(node, Text):
+        def text_pred(d: dict[str, Any], n: Text = node) -> bool:
+            v = get_path(d, n.path)
+            if not isinstance(v, str):
+                return False
+            arg = n.arg
+            if n.lower:
+                v, arg = v.lower(), arg.lower()
+            if n.method == "startswith":
+                return v.startswith(arg)
+            if n.method == "endswith":
+                return v.endswith(arg)
+            return arg in v
+
+        return text_pred
+    assert isinstance(node, Cmp)
+
+    def cmp_pred(d: dict[str, Any], n: Cmp = node) -> bool:
+        raw = get_path(d, n.path)
+        if n.lower and isinstance(raw, str):
+            raw = raw.lower()
+        lhs, r = _coerce(raw, n.value.lower() if n.lower and isinstance(n.value, str) else n.value)
+        if n.op == "==":
+            return lhs == r
+        if n.op == "!=":
+            return lhs != r
+        if lhs is None or r is None:
+            return False
+        try:
+            return {">": lhs > r, "<": lhs < r, ">=": lhs >= r, "<=": lhs <= r}[n.op]
+        except TypeError:
+            return False
+
+    return cmp_pred
+
+
+def compile_where(text: str) -> Predicate:
+    return predicate(parse(text))
+
+
+# -- translation to SQL over indexed columns ------------------------------------------------------
+@dataclass(frozen=True)
+class Column:
+    """An indexed column a where path maps onto. ``kind``: text | guid | date."""
+
+    name: str
+    kind: str = "text"
+
+
+def _sql(node: Any, columns: dict[str, Column]) -> tuple[str, list[Any]] | None:
+    if isinstance(node, BoolOp):
+        a, b = _sql(node.left, columns), _sql(node.right, columns)
+        if a is None or b is None:
+            return None
+        return f"({a[0]} {node.op.upper()} {b[0]})", a[1] + b[1]
+    col = columns.get(".".join(node.path).lower())
+    if col is None or node.lower:
+        return None
+    if isinstance(node, Text):
+        if col.kind != "text" or node.method != "startswith":
+            return None
+        if node.arg == "":
+            return f"{col.name} IS NOT NULL", []
+        # a prefix as a range keeps the (tenant, column) index usable
+        upper = node.arg[:-1] + chr(ord(node.arg[-1]) + 1)
+        return f"({col.name} >= ? AND {col.name} < ?)", [node.arg, upper]
+    value = node.value
+    if value is None:
+        if node.op == "==":
+            return f"{col.name} IS NULL", []
+        if node.op == "!=":
+            return f"{col.name} IS NOT NULL", []
+        return None
+    if col.kind == "date":
+        if not isinstance(value, date):
+            return None
+        value = value.isoformat()
+    elif col.kind == "guid":
+        if not isinstance(value, str):
+            return None
+        value = value.lower()
+    elif not isinstance(value, str):
+        return None
+    if node.op == "==":
+        return f"{col.name} = ?", [value]
+    if node.op == "!=":
+        return f"{col.name} IS NOT ?", [value]
+    if col.kind == "guid":
+        return None
+    return f"{col.name} {node.op} ?", [value]
+
+
+def _conjuncts(node: Any) -> list[Any]:
+    if isinstance(node, BoolOp) and node.op == "and":
+        return _conjuncts(node.left) + _conjuncts(node.right)
+    return [node]
+
+
+@dataclass
+class Plan:
+    sql: str
+    args: list[Any]
+    residual: Predicate | None
+
+
+def plan(text: str, columns: dict[str, Column]) -> Plan:
+    """SQL for the terms that hit indexed columns; a Python predicate for the others (or None)."""
+    sql_parts: list[str] = []
+    args: list[Any] = []
+    rest: list[Any] = []
+    for term in _conjuncts(parse(text)):
+        got = _sql(term, columns)
+        if got is None:
+            rest.append(term)
+        else:
+            sql_parts.append(got[0])
+            args.extend(got[1])
+    residual = None
+    if rest:
+        node = rest[0]
+        for r in rest[1:]:
+            node = BoolOp("and", node, r)
+        residual = predicate(node)
+    return Plan(" AND ".join(sql_parts), args, residual)
