@@ -10,6 +10,7 @@ from dagster import DagsterInstance
 
 from sync_pipeline.defs import settings
 from sync_pipeline.defs.resources import (
+    FinanceConfigResource,
     FxResource,
     HarvestResource,
     MappingResource,
@@ -41,6 +42,7 @@ def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
         "opstore": OperationalStoreResource(url=f"sqlite:///{tmp_path / 'operational.sqlite3'}"),
         "mapping": MappingResource(path=settings.mapping_path()),
         "fx": FxResource(),
+        "finance_config": FinanceConfigResource(path=settings.finance_config_path()),
     }
 
 

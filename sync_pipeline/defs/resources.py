@@ -10,6 +10,7 @@ from dagster import ConfigurableResource, EnvVar
 from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxProvider
 from sync_pipeline.connectors.harvest import HarvestClient
 from sync_pipeline.connectors.xero import XeroClient
+from sync_pipeline.contracts.finance import FinanceConfig, load_finance_config
 from sync_pipeline.contracts.mapping import Mapping, load_mapping
 from sync_pipeline.defs import settings
 from sync_pipeline.store.operational import OperationalStore
@@ -90,6 +91,15 @@ class FxResource(ConfigurableResource):
         raise ValueError(f"unknown FX provider {self.provider!r}; use 'ecb_bundled' (offline) or 'ecb_http' (live)")
 
 
+class FinanceConfigResource(ConfigurableResource):
+    """The finance configuration (cost pools and drivers, Capex/Opex, intercompany, translation)."""
+
+    path: str
+
+    def load(self) -> FinanceConfig:
+        return load_finance_config(self.path)
+
+
 def default_resources() -> dict[str, object]:
     """Local sandbox by default; point the URLs at the real systems in production."""
     return {
@@ -106,4 +116,5 @@ def default_resources() -> dict[str, object]:
         "opstore": OperationalStoreResource(url=settings.operational_store_url()),
         "mapping": MappingResource(path=settings.mapping_path()),
         "fx": FxResource(provider=os.environ.get("SYNC_PIPELINE_FX_PROVIDER", "ecb_bundled")),
+        "finance_config": FinanceConfigResource(path=settings.finance_config_path()),
     }

@@ -24,6 +24,10 @@ def mapping_path() -> str:
     return os.environ.get("SYNC_PIPELINE_MAPPING", str(PROJECT_ROOT / "docs" / "mapping.example.yaml"))
 
 
+def finance_config_path() -> str:
+    return os.environ.get("SYNC_PIPELINE_FINANCE", str(PROJECT_ROOT / "docs" / "finance.example.yaml"))
+
+
 def shared_dir() -> Path:
     """The blueprint's shared folder (Xero OpenAPI spec, Redmine tools); not part of the project.
 
