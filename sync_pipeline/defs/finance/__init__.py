@@ -1,0 +1,1 @@
+"""Finance: cost allocation, project profitability, multi-currency consolidation."""

@@ -1,0 +1,39 @@
+"""Finance checks: allocations sum exactly to the pool; every cost line classified exactly once."""
+
+
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from sync_pipeline.defs.finance.assets import cost_allocations, finance_cost_lines
+from sync_pipeline.defs.partitions import entity_period
+from sync_pipeline.defs.resources import WarehouseResource
+from sync_pipeline.domain.finance import check_allocation, check_classification
+
+
+def _problems(problems: list[str]) -> MetadataValue:
+    return MetadataValue.md("\n".join(f"- {x}" for x in problems[:50]) or "none")
+
+
+@asset_check(asset=cost_allocations, blocking=True,
+             description="Every shared line is allocated to the minor unit or listed as unallocated with a reason: "
+                         "per line and per pool and currency, allocated + unallocated = pool.")
+def allocations_sum_to_pool(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    ep = entity_period(context)  # type: ignore[arg-type]
+    wh = warehouse.get()
+    e, p = ep.entity, ep.period.key
+    out = check_allocation(wh.read("finance_cost_lines", e, p), wh.read("cost_allocations", e, p),
+                           wh.read("cost_unallocated", e, p))
+    return AssetCheckResult(passed=out.passed, severity=AssetCheckSeverity.ERROR, metadata={
+        "pools": MetadataValue.json(out.figures["pools"]), "shared_lines": out.figures["lines"],
+        "unallocated_lines": out.figures["unallocated_lines"], "problems": _problems(out.problems)})
+
+
+@asset_check(asset=finance_cost_lines, blocking=True,
+             description="Every extracted cost line ends in exactly one disposition and the money per currency is "
+                         "conserved: extracted = shared + direct + capex + unpooled + quarantined.")
+def cost_lines_conserved(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    ep = entity_period(context)  # type: ignore[arg-type]
+    wh = warehouse.get()
+    e, p = ep.entity, ep.period.key
+    out = check_classification(wh.read("shared_cost_lines", e, p), wh.read("finance_cost_lines", e, p))
+    return AssetCheckResult(passed=out.passed, severity=AssetCheckSeverity.ERROR, metadata={
+        "per_currency": MetadataValue.json(out.figures), "problems": _problems(out.problems)})

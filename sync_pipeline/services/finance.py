@@ -1,0 +1,449 @@
+"""Finance: shared costs → classified lines (Capex/Opex) → cost allocation by declared drivers
+(versioned, reproducible), project costs and revenue → project profitability, and entity results
+→ consolidation in the group reporting currency. The arithmetic lives in ``dbt_like_sql/finance_*.sql``;
+this module assembles the inputs (configuration tables, warehouse frames), runs the models and
+returns frames that satisfy ``contracts/finance_tables.py``. No Dagster here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from sync_pipeline.contracts.codec import dumps
+from sync_pipeline.contracts.finance import (
+    AllocationOverrides,
+    FinanceConfig,
+    FinanceConfigError,
+)
+from sync_pipeline.contracts.finance_tables import FinanceCostLine, SharedCostLine
+from sync_pipeline.domain.money import MINOR_UNITS, to_decimal, to_minor
+from sync_pipeline.domain.periods import Period
+from sync_pipeline.store.sql import SqlModels
+
+ALLOCATION_MODELS = ("finance_driver_quantities", "finance_allocations", "finance_unallocated")
+QTY = pa.decimal128(18, 6)
+
+
+def _con(tables: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    for name, t in tables.items():
+        con.register(name, t)
+    return con
+
+
+def _empty_frame(model) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series([], dtype=object) for c in model.to_schema().columns})
+
+
+# -- shared cost lines from the accounting system --------------------------------------------------------
+
+def _tracking(line: Mapping[str, Any]) -> list[tuple[str, str]]:
+    return [(str(t.get("Name") or ""), str(t.get("Option") or "")) for t in (line.get("Tracking") or [])]
+
+
+def _xero_date(v: Any) -> str | None:
+    """Xero writes dates as ``/Date(ms+0000)/`` or ISO strings; return ``YYYY-MM-DD``."""
+    if v is None:
+        return None
+    s = str(v)
+    if s.startswith("/Date("):
+        ms = int(s[6:].split("+")[0].split("-")[0].rstrip(")/"))
+        return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
+    return s[:10]
+
+
+def flatten_expense_document(doc: Mapping[str, Any], *, kind: str, entity: str, period: str, extracted_at: str,
+                             project_category: str = "Project") -> list[dict[str, Any]]:
+    """One Xero ACCPAY invoice (``kind='xero_bill'``) or SPEND bank transaction (``'xero_spend'``) →
+    ``shared_cost_lines`` rows, one per line item, amounts net of tax in integer minor units.
+
+    A line tracked to the ``project_category`` tracking category names its project (a direct expense).
+    """
+    doc_id = str(doc.get("InvoiceID") if kind == "xero_bill" else doc.get("BankTransactionID"))
+    currency = doc.get("CurrencyCode")
+    inclusive = doc.get("LineAmountTypes") == "Inclusive"
+    contact = doc.get("Contact") or {}
+    rows = []
+    for n, li in enumerate(doc.get("LineItems") or [], start=1):
+        amount = li.get("LineAmount")
+        tax = li.get("TaxAmount") or Decimal(0)
+        minor = tax_minor = None
+        if amount is not None and currency in MINOR_UNITS:
+            net = to_decimal(amount) - (to_decimal(tax) if inclusive else Decimal(0))
+            minor, tax_minor = to_minor(net, currency), to_minor(to_decimal(tax), currency)
+        tracking = _tracking(li)
+        project = next((opt for name, opt in tracking if name == project_category and opt), None)
+        rows.append({
+            "entity": entity, "period": period,
+            "line_id": f"{kind}:{doc_id}:{li.get('LineItemID') or n}",
+            "source": kind, "document_id": doc_id,
+            "document_number": doc.get("InvoiceNumber"), "document_reference": doc.get("Reference"),
+            "line_item_id": li.get("LineItemID"), "line_no": n, "date": _xero_date(doc.get("Date")),
+            "contact_id": contact.get("ContactID"), "contact_name": contact.get("Name"),
+            "description": li.get("Description"), "account_code": li.get("AccountCode"),
+            "tracking": "; ".join(f"{a}={b}" for a, b in tracking) or None, "project_ref": project,
+            "currency": currency, "amount_minor": minor, "tax_minor": tax_minor,
+            "status": doc.get("Status"), "extracted_at": extracted_at,
+        })
+    return rows
+
+
+def extract_shared_costs(xero, period: Period, *, entity: str, project_category: str = "Project",
+                         sources: Iterable[str] = ("xero_bills", "xero_spend")) -> pd.DataFrame:
+    """Expense lines of the period from the accounting system: ACCPAY bills and SPEND bank transactions
+    (AUTHORISED or PAID; drafts, voided and deleted documents are not costs)."""
+    sources = set(sources)
+    extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
+    s, e = period.start, period.end
+    span = f"Date >= DateTime({s.year},{s.month:02d},{s.day:02d}) AND Date <= DateTime({e.year},{e.month:02d},{e.day:02d})"
+    rows: list[dict[str, Any]] = []
+    for page in (xero.invoices(where=f'Type=="ACCPAY" AND {span}', order="Date") if "xero_bills" in sources else []):
+        for doc in page:
+            if doc.get("Status") in ("AUTHORISED", "PAID"):
+                rows.extend(flatten_expense_document(doc, kind="xero_bill", entity=entity, period=period.key,
+                                                     extracted_at=extracted_at, project_category=project_category))
+    for page in (xero.bank_transactions(where=f'Type=="SPEND" AND {span}', order="Date")
+                 if "xero_spend" in sources else []):
+        for doc in page:
+            if doc.get("Status") == "AUTHORISED":
+                rows.extend(flatten_expense_document(doc, kind="xero_spend", entity=entity, period=period.key,
+                                                     extracted_at=extracted_at, project_category=project_category))
+    return pd.DataFrame(rows, columns=list(SharedCostLine.to_schema().columns))
+
+
+def configured_shared_costs(cfg: FinanceConfig, entity: str, period: Period) -> pd.DataFrame:
+    """The configured list of shared costs for the partition, as ``shared_cost_lines`` rows."""
+    rows = []
+    for c in cfg.shared_costs:
+        if c.entity != entity or c.period != period.key:
+            continue
+        rows.append({
+            "entity": entity, "period": period.key, "line_id": f"configured:{c.id}", "source": "configured",
+            "document_id": c.id, "document_number": None, "document_reference": None, "line_item_id": None,
+            "line_no": 1, "date": c.date, "contact_id": None, "contact_name": c.contact_name,
+            "description": c.description, "account_code": c.account_code, "tracking": None,
+            "project_ref": c.project_id, "currency": c.currency, "amount_minor": to_minor(c.amount, c.currency),
+            "tax_minor": 0, "status": "CONFIGURED", "extracted_at": "configuration",
+        })
+    return pd.DataFrame(rows, columns=list(SharedCostLine.to_schema().columns))
+
+
+def combine_shared_costs(*frames: pd.DataFrame) -> pd.DataFrame:
+    cols = list(SharedCostLine.to_schema().columns)
+    parts = [f[cols] for f in frames if len(f)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in cols})
+    return pd.concat(parts, ignore_index=True).sort_values("line_id").reset_index(drop=True)
+
+
+# -- configuration as relations ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class EffectivePool:
+    key: str
+    name: str
+    driver: str
+    usage_metric: str | None
+    dispositions: tuple[str, ...]
+    fixed_key: tuple[tuple[str, str | None, Decimal], ...]
+    methodology: str
+    overridden: bool = False
+
+    def describe(self) -> dict[str, Any]:
+        return {"key": self.key, "driver": self.driver, "usage_metric": self.usage_metric,
+                "dispositions": list(self.dispositions),
+                "fixed_key": [{"project_id": p, "client_id": c, "weight": str(w)} for p, c, w in self.fixed_key],
+                "overridden": self.overridden}
+
+
+def effective_pools(cfg: FinanceConfig, entity: str, overrides: AllocationOverrides | None = None) -> list[EffectivePool]:
+    """The entity's pools with a run's overrides applied; an override naming an unknown pool is an error."""
+    overrides = overrides or AllocationOverrides()
+    pools = {p.key: p for p in cfg.pools_for(entity)}
+    by_key = {o.key: o for o in overrides.pools}
+    unknown = sorted(set(by_key) - set(pools))
+    if unknown:
+        raise FinanceConfigError(f"re-allocation overrides name pool(s) {', '.join(unknown)} that do not apply to "
+                                 f"entity {entity}; its pools are: {', '.join(sorted(pools)) or '(none)'}")
+    out = []
+    for key, p in sorted(pools.items()):
+        o = by_key.get(key)
+        driver = (o.driver if o and o.driver else p.driver)
+        metric = (o.usage_metric if o and o.usage_metric else p.usage_metric)
+        disp = tuple(o.dispositions if o and o.dispositions else p.dispositions)
+        if o and o.fixed_key is not None:
+            fk = tuple((w.project_id, w.client_id, w.weight) for w in o.fixed_key)
+        else:
+            fk = tuple((w.project_id, w.client_id, w.weight) for w in p.fixed_key if w.entity == entity)
+        if driver == "usage" and not metric:
+            raise FinanceConfigError(f"pool {key}: driver usage needs a usage_metric (set it in the override)")
+        if driver == "fixed_key" and not fk:
+            raise FinanceConfigError(f"pool {key}: driver fixed_key needs weights for entity {entity} "
+                                     "(in the finance configuration or the override's fixed_key)")
+        out.append(EffectivePool(key, p.name, driver, metric, disp, fk, p.methodology, overridden=o is not None))
+    return out
+
+
+def _table(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+ACCOUNTS_SCHEMA = pa.schema([("code", pa.string()), ("name", pa.string()), ("expense_class", pa.string()),
+                             ("capitalization_code", pa.string()), ("depreciation_code", pa.string()),
+                             ("depreciation_months", pa.int64())])
+POOL_ACCOUNTS_SCHEMA = pa.schema([("pool_key", pa.string()), ("account_code", pa.string())])
+IC_SCHEMA = pa.schema([("counterparty", pa.string()), ("contact_name", pa.string()), ("client_id", pa.string())])
+POOLS_SCHEMA = pa.schema([("pool_key", pa.string()), ("pool_name", pa.string()), ("driver", pa.string()),
+                          ("usage_metric", pa.string()), ("dispositions", pa.list_(pa.string()))])
+USAGE_SCHEMA = pa.schema([("project_id", pa.string()), ("client_id", pa.string()), ("metric", pa.string()),
+                          ("quantity", QTY)])
+FIXED_KEYS_SCHEMA = pa.schema([("pool_key", pa.string()), ("project_id", pa.string()), ("client_id", pa.string()),
+                               ("weight", QTY)])
+ENTRIES_SCHEMA = pa.schema([("entry_id", pa.string()), ("project_id", pa.string()), ("client_id", pa.string()),
+                            ("project_name", pa.string()), ("client_name", pa.string()), ("user_id", pa.string()),
+                            ("hours", pa.decimal128(12, 6)), ("disposition", pa.string())])
+
+
+def classification_tables(cfg: FinanceConfig, entity: str) -> dict[str, pa.Table]:
+    months = {d.code: d.months for d in cfg.depreciation_codes}
+    accounts = [{"code": a.code, "name": a.name, "expense_class": a.expense_class,
+                 "capitalization_code": a.capitalization_code, "depreciation_code": a.depreciation_code,
+                 "depreciation_months": months.get(a.depreciation_code or "")} for a in cfg.accounts]
+    pool_accounts = [{"pool_key": p.key, "account_code": acc} for p in cfg.pools_for(entity) for acc in p.accounts]
+    ic = [{"counterparty": c.counterparty, "contact_name": c.contact_name, "client_id": c.client_id}
+          for c in cfg.intercompany if c.entity == entity]
+    return {"finance_accounts": _table(accounts, ACCOUNTS_SCHEMA),
+            "finance_pool_accounts": _table(pool_accounts, POOL_ACCOUNTS_SCHEMA),
+            "finance_ic": _table(ic, IC_SCHEMA)}
+
+
+def driver_tables(cfg: FinanceConfig, entity: str, period: Period,
+                  overrides: AllocationOverrides | None = None) -> tuple[dict[str, pa.Table], list[EffectivePool]]:
+    overrides = overrides or AllocationOverrides()
+    pools = effective_pools(cfg, entity, overrides)
+    if overrides.usage is not None:
+        usage = [{"project_id": u.project_id, "client_id": u.client_id, "metric": u.metric, "quantity": u.quantity}
+                 for u in overrides.usage]
+    else:
+        usage = [{"project_id": u.project_id, "client_id": u.client_id, "metric": u.metric, "quantity": u.quantity}
+                 for u in cfg.usage if u.entity == entity and u.period == period.key]
+    tables = {
+        "finance_pools": _table([{"pool_key": p.key, "pool_name": p.name, "driver": p.driver,
+                                  "usage_metric": p.usage_metric, "dispositions": list(p.dispositions)}
+                                 for p in pools], POOLS_SCHEMA),
+        "finance_usage": _table(usage, USAGE_SCHEMA),
+        "finance_fixed_keys": _table([{"pool_key": p.key, "project_id": proj, "client_id": client, "weight": w}
+                                      for p in pools for proj, client, w in p.fixed_key], FIXED_KEYS_SCHEMA),
+    }
+    return tables, pools
+
+
+# -- classification and capex --------------------------------------------------------------------------------
+
+def classify_cost_lines(shared: pd.DataFrame, cfg: FinanceConfig, entity: str,
+                        models: SqlModels | None = None) -> pd.DataFrame:
+    """Every line into exactly one of shared / direct / capex / unpooled / quarantined (with reason)."""
+    models = models or SqlModels()
+    if shared.empty:
+        return _empty_frame(FinanceCostLine)
+    src = SharedCostLine.validate(shared)
+    con = _con({"shared_cost_lines": src, **classification_tables(cfg, entity)})
+    out = models.run(con, ["finance_cost_lines"], {"currencies": sorted(MINOR_UNITS)},
+                     sources=["shared_cost_lines", "finance_accounts", "finance_pool_accounts", "finance_ic"])
+    return out["finance_cost_lines"].to_pandas()
+
+
+def capex_register(cost_lines: pd.DataFrame, models: SqlModels | None = None) -> pd.DataFrame:
+    """Capex lines with their capitalization code and straight-line depreciation schedule (exact to the unit)."""
+    from sync_pipeline.contracts.finance_tables import CapexScheduleRow
+
+    models = models or SqlModels()
+    if cost_lines.empty or not (cost_lines["disposition"] == "capex").any():
+        return _empty_frame(CapexScheduleRow)
+    lines = FinanceCostLine.validate(cost_lines)
+    out = models.run(_con({"finance_cost_lines": lines}), ["finance_capex_register"], {},
+                     sources=["finance_cost_lines"])
+    return out["finance_capex_register"].to_pandas()
+
+
+# -- allocation -------------------------------------------------------------------------------------------------
+
+@dataclass
+class AllocationResult:
+    version: str
+    allocations: pd.DataFrame
+    unallocated: pd.DataFrame
+    drivers: pd.DataFrame
+    inputs: dict[str, pa.Table]
+    manifest: dict[str, Any]
+    pools: list[EffectivePool] = field(default_factory=list)
+
+
+def _entries_table(clean: pd.DataFrame) -> pa.Table:
+    cols = ENTRIES_SCHEMA.names
+    if clean.empty:
+        return _table([], ENTRIES_SCHEMA)
+    df = clean[cols].sort_values("entry_id").reset_index(drop=True)
+    return pa.Table.from_pandas(df, schema=ENTRIES_SCHEMA, preserve_index=False)
+
+
+def _shared_lines_table(cost_lines: pd.DataFrame) -> pa.Table:
+    from sync_pipeline.store.warehouse import arrow_schema
+
+    schema = arrow_schema(FinanceCostLine)
+    if cost_lines.empty:
+        return _table([], schema)
+    df = FinanceCostLine.validate(cost_lines)
+    df = df[df["disposition"] == "shared"].sort_values("line_id").reset_index(drop=True)
+    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+
+
+def _canonical(tables: Mapping[str, pa.Table]) -> bytes:
+    h = hashlib.sha256()
+    for name in sorted(tables):
+        t = tables[name]
+        h.update(name.encode() + b"\x00" + str(t.schema).encode() + b"\x00")
+        h.update(dumps(t.to_pylist()))
+    return h.digest()
+
+
+def models_digest(models: SqlModels, names: Iterable[str] = ALLOCATION_MODELS) -> str:
+    h = hashlib.sha256()
+    for n in names:
+        h.update(n.encode() + b"\x00" + models.models[n].encode())
+    return h.hexdigest()[:16]
+
+
+def run_allocation_models(inputs: Mapping[str, pa.Table], params: Mapping[str, Any],
+                          models: SqlModels | None = None) -> dict[str, pa.Table]:
+    """The allocation proper: driver quantities, largest-remainder apportionment, unallocated lines."""
+    models = models or SqlModels()
+    con = _con({"finance_cost_lines": inputs["shared_lines"], "clean_time_entries": inputs["time_entries"],
+                "finance_pools": inputs["pools"], "finance_usage": inputs["usage"],
+                "finance_fixed_keys": inputs["fixed_keys"]})
+    return models.run(con, list(ALLOCATION_MODELS), params,
+                      sources=["finance_cost_lines", "clean_time_entries", "finance_pools", "finance_usage",
+                               "finance_fixed_keys"])
+
+
+def _with_version(t: pa.Table, version: str) -> pd.DataFrame:
+    df = t.to_pandas()
+    df.insert(0, "allocation_version", version)
+    return df
+
+
+def allocate(cost_lines: pd.DataFrame, clean_entries: pd.DataFrame, cfg: FinanceConfig, entity: str,
+             period: Period, overrides: AllocationOverrides | None = None, *, created_by: str = "",
+             models: SqlModels | None = None) -> AllocationResult:
+    """Allocate the partition's shared cost lines to projects by the pools' declared drivers.
+
+    The version is derived from the inputs, the effective drivers and the SQL that ran, so the same
+    inputs always give the same version and result, and different drivers give a new version.
+    """
+    models = models or SqlModels()
+    overrides = overrides or AllocationOverrides()
+    tables, pools = driver_tables(cfg, entity, period, overrides)
+    inputs = {"shared_lines": _shared_lines_table(cost_lines), "time_entries": _entries_table(clean_entries),
+              "pools": tables["finance_pools"], "usage": tables["finance_usage"],
+              "fixed_keys": tables["finance_fixed_keys"]}
+    sql_digest = models_digest(models)
+    digest = hashlib.sha256(_canonical(inputs) + sql_digest.encode()).hexdigest()
+    version = f"alloc-{period.key}-{digest[:12]}"
+    out = run_allocation_models(inputs, {}, models)
+    allocations = _with_version(out["finance_allocations"], version)
+    unallocated = _with_version(out["finance_unallocated"], version)
+    drivers = out["finance_driver_quantities"].to_pandas()
+    manifest = {
+        "version": version, "entity": entity, "period": period.key,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "created_by": created_by,
+        "note": overrides.note, "overrides": overrides.model_dump(mode="json"),
+        "pools": [p.describe() for p in pools], "sql_digest": sql_digest, "inputs_digest": digest,
+        "result_digest": result_digest(allocations, unallocated),
+        "totals": allocation_totals(cost_lines, allocations, unallocated),
+    }
+    return AllocationResult(version, allocations, unallocated, drivers, inputs, manifest, pools)
+
+
+def result_digest(allocations: pd.DataFrame, unallocated: pd.DataFrame) -> str:
+    h = hashlib.sha256()
+    for df in (allocations, unallocated):
+        cols = sorted(c for c in df.columns)
+        rows = df[cols].astype(object).where(df[cols].notna(), None).values.tolist()
+        h.update(dumps([cols, sorted(rows, key=lambda r: dumps(r))]))
+    return h.hexdigest()[:16]
+
+
+def allocation_totals(cost_lines: pd.DataFrame, allocations: pd.DataFrame,
+                      unallocated: pd.DataFrame) -> dict[str, dict[str, int]]:
+    """Per pool and currency: the pool (shared lines), what was allocated, what could not be."""
+    out: dict[str, dict[str, int]] = {}
+    if not cost_lines.empty:
+        shared = cost_lines[cost_lines["disposition"] == "shared"]
+        for (pool, ccy), g in shared.groupby(["pool_key", "currency"]):
+            out.setdefault(f"{pool} {ccy}", {"pool": 0, "allocated": 0, "unallocated": 0})["pool"] = int(
+                sum(int(x) for x in g["amount_minor"]))
+    for df, col, kind in ((allocations, "allocated_minor", "allocated"), (unallocated, "amount_minor", "unallocated")):
+        if df.empty:
+            continue
+        for (pool, ccy), g in df.groupby(["pool_key", "currency"]):
+            out.setdefault(f"{pool} {ccy}", {"pool": 0, "allocated": 0, "unallocated": 0})[kind] = int(
+                sum(int(x) for x in g[col]))
+    return out
+
+
+# -- versions -------------------------------------------------------------------------------------------------
+
+def save_allocation(versions, result: AllocationResult) -> None:
+    """Keep the run's inputs, manifest and result as an immutable version."""
+    from sync_pipeline.contracts.finance_tables import CostAllocation, UnallocatedCost
+    from sync_pipeline.store.warehouse import arrow_schema
+
+    tables = {f"input_{k}": v for k, v in result.inputs.items()}
+    for name, df, model in (("allocations", result.allocations, CostAllocation),
+                            ("unallocated", result.unallocated, UnallocatedCost)):
+        checked = model.validate(df) if len(df) else df
+        schema = arrow_schema(model)
+        tables[name] = (pa.Table.from_pandas(checked[schema.names], schema=schema, preserve_index=False)
+                        if len(df) else schema.empty_table())
+    m = result.manifest
+    versions.save(m["entity"], m["period"], result.version, tables, m)
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    version: str
+    identical: bool
+    stored_digest: str
+    recomputed_digest: str
+    sql_changed: bool
+    allocations: pd.DataFrame
+
+    def explain(self) -> str:
+        if self.identical:
+            return f"{self.version}: recomputed from its stored inputs, identical (digest {self.stored_digest})"
+        why = (" — the allocation SQL changed since this version was made" if self.sql_changed else "")
+        return (f"{self.version}: recomputed result differs (stored {self.stored_digest}, "
+                f"now {self.recomputed_digest}){why}")
+
+
+def reproduce_allocation(versions, entity: str, period: str, version: str,
+                         models: SqlModels | None = None) -> Reproduction:
+    """Recompute a stored version from the inputs and drivers it kept, and compare with what it produced."""
+    models = models or SqlModels()
+    tables, manifest = versions.load(entity, period, version)
+    inputs = {k.removeprefix("input_"): v for k, v in tables.items() if k.startswith("input_")}
+    out = run_allocation_models(inputs, {}, models)
+    allocations = _with_version(out["finance_allocations"], version)
+    unallocated = _with_version(out["finance_unallocated"], version)
+    digest = result_digest(allocations, unallocated)
+    return Reproduction(version, digest == manifest["result_digest"], manifest["result_digest"], digest,
+                        models_digest(models) != manifest["sql_digest"], allocations)
