@@ -276,15 +276,6 @@ def if_modified_since(dt: datetime) -> str:
         raise ValueError("If-Modified-Since needs an aware datetime")
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    # -- bank transactions (expense lines for cost allocation) --------------------------------
-    def bank_transactions(self, where: str | None = None, order: str | None = None) -> Iterator[list[dict[str, Any]]]:
-        params: dict[str, Any] = {}
-        if where:
-            params["where"] = where
-        if order:
-            params["order"] = order
-        return self._pages("BankTransactions", "BankTransactions", params)
-
 
 def contact_payload(name: str, contact_number: str, currency: str) -> dict[str, Any]:
     return {"Name": name, "ContactNumber": contact_number, "DefaultCurrency": currency, "IsCustomer": True}

@@ -106,12 +106,13 @@ def extract_shared_costs(xero, period: Period, *, entity: str, project_category:
     s, e = period.start, period.end
     span = f"Date >= DateTime({s.year},{s.month:02d},{s.day:02d}) AND Date <= DateTime({e.year},{e.month:02d},{e.day:02d})"
     rows: list[dict[str, Any]] = []
-    for page in (xero.invoices(where=f'Type=="ACCPAY" AND {span}', order="Date") if "xero_bills" in sources else []):
+    for page in (xero.pages("Invoices", where=f'Type=="ACCPAY" AND {span}', order="Date")
+                 if "xero_bills" in sources else []):
         for doc in page:
             if doc.get("Status") in ("AUTHORISED", "PAID"):
                 rows.extend(flatten_expense_document(doc, kind="xero_bill", entity=entity, period=period.key,
                                                      extracted_at=extracted_at, project_category=project_category))
-    for page in (xero.bank_transactions(where=f'Type=="SPEND" AND {span}', order="Date")
+    for page in (xero.pages("BankTransactions", where=f'Type=="SPEND" AND {span}', order="Date")
                  if "xero_spend" in sources else []):
         for doc in page:
             if doc.get("Status") == "AUTHORISED":
