@@ -17,12 +17,12 @@ def test_example_configuration_loads():
 @pytest.mark.parametrize("change, message", [
     ({"reporting_currency": "XXX"}, "unknown currency 'XXX'"),
     ({"cost_pools": [{**CONFIG["cost_pools"][0], "driver": "revenue"}]}, "cost_pools.0.driver"),
-    ({"cost_pools": [{**CONFIG["cost_pools"][0], "accounts": ["710"]}]}, "account 710 is capex"),
+    ({"cost_pools": [{**CONFIG["cost_pools"][0], "accounts": ["720"]}]}, "account 720 is capex"),
     ({"cost_pools": [{**CONFIG["cost_pools"][0], "accounts": ["555"]}]}, "account 555 is not classified"),
-    ({"cost_pools": [CONFIG["cost_pools"][0], {**CONFIG["cost_pools"][1], "accounts": ["800"]}]},
-     "account 800 feeds both pool rent and pool it"),
+    ({"cost_pools": [CONFIG["cost_pools"][0], {**CONFIG["cost_pools"][1], "accounts": ["469"]}]},
+     "account 469 feeds both pool rent and pool it"),
     ({"cost_pools": [{**CONFIG["cost_pools"][2], "usage_metric": None}]}, "driver usage needs usage_metric"),
-    ({"accounts": [{"code": "710", "expense_class": "capex"}]}, "needs capitalization_code and depreciation_code"),
+    ({"accounts": [{"code": "720", "expense_class": "capex"}]}, "needs capitalization_code and depreciation_code"),
     ({"usage": [{"entity": "acme-uk", "period": "2026-10", "project_id": "1", "metric": "m", "quantity": 1.5}]},
      'write numbers as quoted strings'),
 ])

@@ -30,31 +30,43 @@ def _li(desc, amount, account, tracking=None):
     return li
 
 
-def _seed(resources):
+def _seed(resources, sandboxes):
+    # the tenant's chart gets a rent and a computer-equipment (fixed asset) account
+    made = list(sandboxes.xero.bulk_create("Accounts", demo_data.XERO_TENANT_ID, [
+        {"Code": "469", "Name": "Rent", "Type": "OVERHEADS", "TaxType": "INPUT2"},
+        {"Code": "720", "Name": "Computer Equipment", "Type": "FIXED", "TaxType": "INPUT2"}]))
+    assert not any(m.get("HasErrors") for m in made), made
     client = resources["xero"].client(demo_data.XERO_TENANT_ID)
     try:
         contact = client.create_contacts([{"Name": "Landlord Ltd", "ContactNumber": "SUP-1"}], "c-sup-1")[0]
         cid = contact["ContactID"]
         made = client.create_invoices([
-            _bill(cid, "B-1", [_li("October rent", "1000.00", "800"), _li("Laptop", "1200.00", "710")]),
+            _bill(cid, "B-1", [_li("October rent", "1000.00", "469"), _li("Laptop", "1200.00", "720")]),
             _bill(cid, "B-2", [_li("IT support", "100.00", "429"), _li("Devices for p11", "45.50", "429", "11")]),
-            _bill(cid, "B-3", [_li("Draft, not a cost yet", "999.00", "800")], status="DRAFT"),
-            _bill(cid, "B-4", [_li("September rent", "1000.00", "800")], date="2026-09-30"),
+            _bill(cid, "B-3", [_li("Draft, not a cost yet", "999.00", "469")], status="DRAFT"),
+            _bill(cid, "B-4", [_li("September rent", "1000.00", "469")], date="2026-09-30"),
         ], "bills-1")
-        assert not any(m.get("HasErrors") for m in made)
+        assert not any(m.get("HasErrors") for m in made), made
+        # a card payment straight from the bank account: a SPEND bank transaction, tax-inclusive
+        spent = client.create("BankTransactions", [{
+            "Type": "SPEND", "Contact": {"ContactID": cid}, "BankAccount": {"Code": "090"}, "Date": "2026-10-20",
+            "Reference": "CARD-77", "CurrencyCode": "GBP", "Status": "AUTHORISED", "LineAmountTypes": "Inclusive",
+            "LineItems": [{"Description": "Printer ink", "Quantity": Decimal("1"), "UnitAmount": Decimal("24.00"),
+                           "AccountCode": "429", "TaxType": "INPUT2"}]}], "spend-1")
+        assert not any(m.get("HasErrors") for m in spent), spent
     finally:
         client.close()
 
 
-def test_finance_job_then_reallocation(resources, instance, tmp_path):
-    cfg = {**CONFIG, "cost_sources": ["xero_bills", "configured"],
+def test_finance_job_then_reallocation(sandboxes, resources, instance, tmp_path):
+    cfg = {**CONFIG,
            "shared_costs": [{"entity": ENTITY, "period": PERIOD, "id": "MGMT-10", "date": "2026-10-31",
                              "description": "Management fee", "account_code": "477", "amount": "200.01",
                              "currency": "GBP", "contact_name": "Acme US Inc"}]}
     path = tmp_path / "finance.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     resources = {**resources, "finance_config": FinanceConfigResource(path=str(path))}
-    _seed(resources)
+    _seed(resources, sandboxes)
     wh = resources["warehouse"].get()
     wh.write("clean_time_entries", ENTITY, PERIOD, clean_entries())
     defs = build_defs(resources)
@@ -67,9 +79,14 @@ def test_finance_job_then_reallocation(resources, instance, tmp_path):
 
     lines = wh.read("finance_cost_lines", ENTITY, PERIOD).set_index("description")
     # B-3 is a draft and B-4 is September: neither is a cost of October
-    assert sorted(lines.index) == ["Devices for p11", "IT support", "Laptop", "Management fee", "October rent"]
+    assert sorted(lines.index) == ["Devices for p11", "IT support", "Laptop", "Management fee", "October rent",
+                                   "Printer ink"]
     assert lines["disposition"].to_dict() == {"October rent": "shared", "Laptop": "capex", "IT support": "shared",
-                                              "Devices for p11": "direct", "Management fee": "shared"}
+                                              "Devices for p11": "direct", "Management fee": "shared",
+                                              "Printer ink": "shared"}
+    # 24.00 including 20 % VAT: net 20.00, tax 4.00
+    assert (int(lines.loc["Printer ink", "amount_minor"]), int(lines.loc["Printer ink", "tax_minor"])) == (2000, 400)
+    assert lines.loc["Printer ink", "source"] == "xero_spend"
     assert int(lines.loc["Devices for p11", "amount_minor"]) == 4550
     assert lines.loc["Devices for p11", "project_ref"] == "11"
 

@@ -18,17 +18,17 @@ CONFIG: dict[str, Any] = {
     "reporting_currency": "EUR",
     "depreciation_codes": [{"code": "SL36", "months": 36}],
     "accounts": [
-        {"code": "800", "name": "Rent", "expense_class": "opex"},
+        {"code": "469", "name": "Rent", "expense_class": "opex"},
         {"code": "429", "name": "IT services", "expense_class": "opex"},
         {"code": "463", "name": "Cloud hosting", "expense_class": "opex"},
         {"code": "477", "name": "Management fees", "expense_class": "opex"},
         {"code": "404", "name": "Bank fees", "expense_class": "opex"},
         {"code": "420", "name": "Training", "expense_class": "opex"},
-        {"code": "710", "name": "Office equipment", "expense_class": "capex",
+        {"code": "720", "name": "Computer equipment", "expense_class": "capex",
          "capitalization_code": "FA-IT", "depreciation_code": "SL36"},
     ],
     "cost_pools": [
-        {"key": "rent", "name": "Office rent", "driver": "headcount", "accounts": ["800"],
+        {"key": "rent", "name": "Office rent", "driver": "headcount", "accounts": ["469"],
          "methodology": "Rent follows the people who work on a project."},
         {"key": "it", "name": "IT services", "driver": "hours", "accounts": ["429"],
          "methodology": "IT support scales with the hours worked."},
@@ -88,12 +88,12 @@ def line(line_id: str, account: str | None, amount_minor: int | None, *, currenc
 
 def shared_lines() -> pd.DataFrame:
     rows = [
-        line("L01", "800", 100000, description="October rent"),          # 1,000.00 → rent (headcount)
+        line("L01", "469", 100000, description="October rent"),          # 1,000.00 → rent (headcount)
         line("L02", "429", 10000, description="IT support"),              # 100.00 → it (hours)
         line("L03", "463", 3333, description="Cloud hosting"),            # 33.33 → cloud (usage)
         line("L04", "477", 20001, contact="Acme US Inc", description="Group management fee"),  # 200.01 → mgmt
-        line("L05", "800", -1000, description="Rent refund"),             # -10.00 → rent
-        line("L06", "710", 120000, description="Laptops"),                # 1,200.00 capex FA-IT / SL36
+        line("L05", "469", -1000, description="Rent refund"),             # -10.00 → rent
+        line("L06", "720", 120000, description="Laptops"),                # 1,200.00 capex FA-IT / SL36
         line("L07", "429", 4550, project_ref="11", description="Test devices for project 11"),  # direct
         line("L08", "404", 1234, description="Bank fees"),                # opex, no pool
         line("L09", "999", 500, description="Unclassified account"),      # quarantined
