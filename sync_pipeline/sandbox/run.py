@@ -56,6 +56,7 @@ def start_sandboxes(state_dir: str | Path, *, harvest_port: int = 0, xero_port: 
     hs = SandboxServer(harvest, port=harvest_port).start()
     harvest.base_url = hs.url
     xs = SandboxServer(xero, port=xero_port).start()
+    xero.base_url = xs.url
     return Sandboxes(harvest, xero, hs, xs)
 
 

@@ -20,7 +20,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from sync_pipeline.contracts.codec import dumps, loads
 
-FAULT_KINDS = ("429", "500", "503", "slow", "reset", "truncate", "commit_then_drop")
+HTTP_FAULT_KINDS = ("429", "500", "503", "slow", "reset", "truncate", "commit_then_drop")
+# faults of outgoing webhook deliveries; their ``path`` regex is matched against the subscriber URL
+WEBHOOK_FAULT_KINDS = ("duplicate", "out_of_order")
+FAULT_KINDS = HTTP_FAULT_KINDS + WEBHOOK_FAULT_KINDS
 
 
 @dataclass
@@ -86,6 +89,10 @@ class FaultRule:
     def matches(self, method: str, path: str) -> bool:
         return (self.method in ("*", method)) and bool(self._re.search(path))
 
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "method": self.method, "path": self.path, "times": self.times,
+                "probability": self.probability, "delay": self.delay, "retry_after": self.retry_after}
+
 
 class Faults:
     """Per-route fault plan, thread safe. Rules fire in the order they were added."""
@@ -108,10 +115,14 @@ class Faults:
         with self._lock:
             self._rules.clear()
 
-    def pick(self, method: str, path: str) -> FaultRule | None:
+    def rules(self) -> list[FaultRule]:
+        with self._lock:
+            return list(self._rules)
+
+    def pick(self, method: str, path: str, kinds: tuple[str, ...] = HTTP_FAULT_KINDS) -> FaultRule | None:
         with self._lock:
             for rule in self._rules:
-                if rule.times == 0 or not rule.matches(method, path):
+                if rule.kind not in kinds or rule.times == 0 or not rule.matches(method, path):
                     continue
                 if rule.probability < 1.0 and self._rng.random() >= rule.probability:
                     continue
@@ -165,6 +176,41 @@ class App:
     def error_response(self, err: ApiError) -> Response:
         return Response(err.status, err.body, err.headers)
 
+    def close(self) -> None:
+        """Stop background work (webhook delivery); called when the server stops."""
+
+    # -- admin API (sandbox only, no auth): fault plan over HTTP, for the CLI against a running sandbox --
+    def handle_admin(self, req: Request) -> Response:
+        if req.path.rstrip("/") == "/_sandbox/faults":
+            if req.method == "GET":
+                return Response(200, {"faults": [r.as_dict() for r in self.faults.rules()],
+                                      "fired": [list(f) for f in self.faults.fired]})
+            if req.method == "POST":
+                spec = req.json()
+                if not isinstance(spec, dict) or "kind" not in spec:
+                    raise ApiError(400, {"message": "body must be a JSON object with at least a 'kind'"})
+                allowed = {"kind", "method", "path", "times", "probability", "delay", "retry_after"}
+                if set(spec) - allowed:
+                    raise ApiError(400, {"message": f"unknown fault fields {sorted(set(spec) - allowed)}; "
+                                                    f"allowed: {sorted(allowed)}"})
+                try:
+                    rule = self.faults.add(**spec)
+                except (ValueError, TypeError) as e:
+                    raise ApiError(400, {"message": str(e)}) from None
+                return Response(201, rule.as_dict())
+            if req.method == "DELETE":
+                self.faults.clear()
+                return Response(200, {"faults": []})
+            raise ApiError(405, {"message": f"method {req.method} not allowed on {req.path}"})
+        extra = self.admin_routes(req)
+        if extra is not None:
+            return extra
+        raise ApiError(404, {"message": f"no sandbox admin route {req.method} {req.path}"})
+
+    def admin_routes(self, req: Request) -> Response | None:
+        """More ``/_sandbox/...`` routes of a particular sandbox; None when the path is not one."""
+        return None
+
 
 def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
     class _H(BaseHTTPRequestHandler):
@@ -212,6 +258,13 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
             )
+            if req.path.startswith("/_sandbox/"):
+                try:
+                    resp = app.handle_admin(req)
+                except ApiError as e:
+                    resp = Response(e.status, e.body, e.headers)
+                self._send(resp)
+                return
             fault = app.faults.pick(req.method, req.path)
             if fault is not None:
                 if fault.kind in ("429", "500", "503"):
@@ -261,6 +314,7 @@ class SandboxServer:
         return self
 
     def stop(self) -> None:
+        self.app.close()
         self.httpd.shutdown()
         self.httpd.server_close()
         if self._thread:

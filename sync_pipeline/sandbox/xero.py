@@ -38,6 +38,7 @@ from sync_pipeline.sandbox import xero_reference as ref
 from sync_pipeline.sandbox.harvest import SlidingWindowLimiter
 from sync_pipeline.sandbox.server import ApiError, App, Request, Response
 from sync_pipeline.sandbox.storage import DocStore
+from sync_pipeline.sandbox.xero_webhooks import WebhookSender
 from sync_pipeline.sandbox.xero_where import Column, WhereError, as_date, get_path, plan
 
 API = "/api.xro/2.0"
@@ -168,6 +169,7 @@ class Event:
     type: str
     resource_id: str
     at: datetime = field(default_factory=utcnow)
+    data: dict[str, Any] | None = None  # CREDITNOTE events carry Type and Status
 
 
 class _Tx:
@@ -198,6 +200,8 @@ class XeroSandbox(App):
         self._ref_cache: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._tenant_cache: dict[str, dict[str, Any]] = {}
         self.listeners: list[Callable[[list[Event]], None]] = []  # told about committed changes (webhooks)
+        self.webhooks = WebhookSender(self)
+        self.listeners.append(self.webhooks.publish)
         self.router.add("POST", "/connect/token", self._token)
         self.router.add("GET", "/connections", self._connections)
         for coll in COLLECTIONS:
@@ -219,6 +223,47 @@ class XeroSandbox(App):
         self.router.add("PUT", f"{API}/TaxRates", self._writer("TaxRates", create_only=True))
         self.router.add("POST", f"{API}/TaxRates", self._writer("TaxRates", create_only=False))
         self.router.add("PUT", f"{API}/Currencies", self._writer("Currencies", create_only=True))
+
+    @property
+    def base_url(self) -> str:
+        return self.webhooks.base_url
+
+    @base_url.setter
+    def base_url(self, url: str) -> None:
+        self.webhooks.base_url = url
+
+    def close(self) -> None:
+        self.webhooks.stop()
+
+    def admin_routes(self, req: Request) -> Response | None:
+        """``/_sandbox/webhooks``: list (GET), subscribe (POST {url, key?, categories?, verify?}),
+        ``/_sandbox/webhooks/{id}/verify`` (POST), ``/_sandbox/webhooks/{id}`` (DELETE)."""
+        parts = [p for p in req.path.split("/") if p][1:]
+        if not parts or parts[0] != "webhooks":
+            return None
+        if len(parts) == 1 and req.method == "GET":
+            return Response(200, {"subscriptions": [s.as_dict() for s in self.webhooks.subscriptions()],
+                                  "pending": self.webhooks.pending()})
+        if len(parts) == 1 and req.method == "POST":
+            spec = req.json()
+            if not isinstance(spec, dict) or not spec.get("url"):
+                raise ApiError(400, {"message": "body must be a JSON object with the subscriber 'url'"})
+            try:
+                sub = self.webhooks.subscribe(spec["url"], spec.get("key"),
+                                              spec.get("categories") or ("INVOICE", "CONTACT", "CREDITNOTE"),
+                                              verify=spec.get("verify", True))
+            except ValueError as e:
+                raise ApiError(400, {"message": str(e)}) from None
+            return Response(201, sub.as_dict())
+        if len(parts) == 3 and parts[2] == "verify" and req.method == "POST":
+            if parts[1] not in {s.id for s in self.webhooks.subscriptions()}:
+                raise ApiError(404, {"message": f"no webhook subscription {parts[1]}"})
+            return Response(200, self.webhooks.verify(parts[1]).as_dict())
+        if len(parts) == 2 and req.method == "DELETE":
+            if not self.webhooks.unsubscribe(parts[1]):
+                raise ApiError(404, {"message": f"no webhook subscription {parts[1]}"})
+            return Response(200, {"deleted": parts[1]})
+        raise ApiError(404, {"message": f"no sandbox admin route {req.method} {req.path}"})
 
     # -- tenants and auth -------------------------------------------------------------------
     def add_tenant(self, tenant_id: str, name: str, base_currency: str = "GBP") -> None:
@@ -603,8 +648,9 @@ class XeroSandbox(App):
         if coll in ("Accounts", "TaxRates", "Currencies"):
             self._ref_cache.clear()
         if coll in WEBHOOK_CATEGORY:
+            data = {"Type": doc.get("Type"), "Status": doc.get("Status")} if coll == "CreditNotes" else None
             tx.events.append(Event(tenant, WEBHOOK_CATEGORY[coll], "CREATE" if created else "UPDATE",
-                                   str(doc[ID_FIELD[coll]])))
+                                   str(doc[ID_FIELD[coll]]), data=data))
 
     def _publish(self, events: list[Event]) -> None:
         if not events:
