@@ -25,20 +25,94 @@ TAX_RATES: list[tuple[str, str, str, str, bool, bool]] = [
     ("NONE", "No VAT", "NONE", "0", True, True),
 ]
 
-# Code, Name, Type, extra fields
-ACCOUNTS: list[tuple[str, str, str, dict[str, Any]]] = [
-    ("200", "Sales", "REVENUE", {"TaxType": "OUTPUT2"}),
-    ("260", "Other Revenue", "REVENUE", {"TaxType": "OUTPUT2"}),
-    ("270", "Interest Income", "REVENUE", {"TaxType": "EXEMPTOUTPUT"}),
-    ("310", "Cost of Goods Sold", "DIRECTCOSTS", {"TaxType": "INPUT2"}),
-    ("404", "Bank Fees", "OVERHEADS", {"TaxType": "EXEMPTINPUT", "EnablePaymentsToAccount": False}),
-    ("429", "General Expenses", "OVERHEADS", {"TaxType": "INPUT2"}),
-    ("610", "Accounts Receivable", "CURRENT", {"TaxType": "NONE", "SystemAccount": "DEBTORS"}),
-    ("800", "Accounts Payable", "CURRLIAB", {"TaxType": "NONE", "SystemAccount": "CREDITORS"}),
-    ("820", "VAT", "CURRLIAB", {"TaxType": "NONE", "SystemAccount": "GST"}),
-    ("4999", "Foreign Currency Gains and Losses", "OVERHEADS", {"TaxType": "NONE",
-                                                               "SystemAccount": "REALISEDCURRENCYGAIN"}),
-]
+# Code, Name, Type, extra fields — the default chart of a new UK organisation in Xero
+_CHART = """
+200 Sales REVENUE OUTPUT2
+260 Other Revenue REVENUE OUTPUT2
+270 Interest Income OTHERINCOME EXEMPTOUTPUT
+310 Cost of Goods Sold DIRECTCOSTS INPUT2
+320 Direct Wages DIRECTCOSTS NONE
+325 Direct Expenses DIRECTCOSTS INPUT2
+400 Advertising & Marketing OVERHEADS INPUT2
+401 Audit & Accountancy fees OVERHEADS INPUT2
+404 Bank Fees OVERHEADS EXEMPTINPUT
+408 Cleaning OVERHEADS INPUT2
+412 Consulting OVERHEADS INPUT2
+416 Depreciation Expense DEPRECIATN NONE
+418 Charitable and Political Donations OVERHEADS EXEMPTINPUT
+420 Entertainment-100% business OVERHEADS INPUT2
+425 Postage, Freight & Courier OVERHEADS INPUT2
+429 General Expenses OVERHEADS INPUT2
+433 Insurance OVERHEADS EXEMPTINPUT
+437 Interest Paid OVERHEADS EXEMPTINPUT
+441 Legal Expenses OVERHEADS INPUT2
+445 Light, Power, Heating OVERHEADS INPUT2
+449 Motor Vehicle Expenses OVERHEADS INPUT2
+457 Operating Lease Payments OVERHEADS INPUT2
+461 Printing & Stationery OVERHEADS INPUT2
+463 IT Software and Consumables OVERHEADS INPUT2
+465 Rates OVERHEADS EXEMPTINPUT
+469 Rent OVERHEADS INPUT2
+473 Repairs & Maintenance OVERHEADS INPUT2
+477 Salaries OVERHEADS NONE
+478 Directors' Remuneration OVERHEADS NONE
+479 Employers National Insurance OVERHEADS NONE
+480 Staff Training OVERHEADS INPUT2
+482 Pensions Costs OVERHEADS NONE
+483 Medical Insurance OVERHEADS EXEMPTINPUT
+485 Subscriptions OVERHEADS INPUT2
+489 Telephone & Internet OVERHEADS INPUT2
+494 Travel - National OVERHEADS INPUT2
+495 Travel - International OVERHEADS ZERORATEDINPUT
+500 Corporation Tax OVERHEADS NONE
+610 Accounts Receivable CURRENT NONE DEBTORS
+611 Less Provision for Doubtful Debts CURRENT NONE
+620 Prepayments CURRENT NONE
+630 Inventory INVENTORY NONE
+710 Office Equipment FIXED INPUT2
+711 Less Accumulated Depreciation on Office Equipment FIXED NONE
+720 Computer Equipment FIXED INPUT2
+721 Less Accumulated Depreciation on Computer Equipment FIXED NONE
+740 Buildings FIXED NONE
+750 Leasehold Improvements FIXED INPUT2
+760 Motor Vehicles FIXED INPUT2
+800 Accounts Payable CURRLIAB NONE CREDITORS
+801 Unpaid Expense Claims CURRLIAB NONE UNPAIDEXPCLM
+820 VAT CURRLIAB NONE GST
+825 PAYE Payable CURRLIAB NONE
+826 NIC Payable CURRLIAB NONE
+830 Provision for Corporation Tax CURRLIAB NONE
+835 Directors' Loan Account CURRLIAB NONE
+840 Historical Adjustment CURRLIAB NONE HISTORICAL
+850 Suspense CURRLIAB NONE
+855 Clearing Account CURRLIAB NONE
+860 Rounding CURRLIAB NONE ROUNDING
+868 Wages Payable CURRLIAB NONE WAGEPAYABLES
+900 Loan TERMLIAB NONE
+910 Hire Purchase Loan TERMLIAB NONE
+920 Deferred Tax TERMLIAB NONE
+960 Retained Earnings EQUITY NONE RETAINEDEARNINGS
+970 Owner A Funds Introduced EQUITY NONE
+980 Owner A Drawings EQUITY NONE
+4999 Foreign Currency Gains and Losses OVERHEADS NONE REALISEDCURRENCYGAIN
+"""
+
+
+def _chart() -> list[tuple[str, str, str, dict[str, Any]]]:
+    out = []
+    types = {"REVENUE", "OTHERINCOME", "DIRECTCOSTS", "OVERHEADS", "DEPRECIATN", "CURRENT", "INVENTORY", "FIXED",
+             "CURRLIAB", "TERMLIAB", "EQUITY"}
+    for line in _CHART.strip().splitlines():
+        words = line.split()
+        i = next(n for n, w in enumerate(words) if w in types and n > 1)
+        extra: dict[str, Any] = {"TaxType": words[i + 1]}
+        if len(words) > i + 2:
+            extra["SystemAccount"] = words[i + 2]
+        out.append((words[0], " ".join(words[1:i]), words[i], extra))
+    return out
+
+
+ACCOUNTS: list[tuple[str, str, str, dict[str, Any]]] = _chart()
 
 CLASS_OF_TYPE = {
     "BANK": "ASSET", "CURRENT": "ASSET", "FIXED": "ASSET", "INVENTORY": "ASSET", "NONCURRENT": "ASSET",
