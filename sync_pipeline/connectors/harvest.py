@@ -1,7 +1,15 @@
 """Harvest API v2 source.
 
-Resources: time_entries (others are deepened by the connectors issue).
-Pagination follows ``links.next`` as Harvest documents; pages stream as generators.
+Resources (``GET /v2/<resource>``, each streamed page by page following ``links.next``):
+
+- ``clients``, ``projects``, ``tasks``, ``users``
+- ``task_assignments`` and ``user_assignments`` (with their hourly rates)
+- ``time_entries`` (filters ``from``/``to`` on spent_date, ``updated_since``)
+- ``expenses`` (filters ``from``/``to`` on spent_date, ``updated_since``)
+
+Every list endpoint takes ``updated_since``; :meth:`HarvestClient.changed_since` is the
+incremental read that ``services.extract`` drives with a persisted cursor. Rate limit
+(100 requests / 15 s per token) is enforced client-side by the shared HTTP layer.
 """
 
 from __future__ import annotations
@@ -45,6 +53,29 @@ class HarvestClient:
             yield body[key]
             url = (body.get("links") or {}).get("next")
             p = None  # links.next carries the query string
+
+    RESOURCES = ("clients", "projects", "tasks", "users", "task_assignments", "user_assignments",
+                 "time_entries", "expenses")
+
+    def pages(self, resource: str, *, updated_since: str | None = None, per_page: int = MAX_PER_PAGE,
+              **filters: Any) -> Iterator[list[dict[str, Any]]]:
+        """Pages of any list resource; ``filters`` are passed as query parameters (``is_active`` ...)."""
+        if resource not in self.RESOURCES:
+            raise ValueError(f"unknown Harvest resource {resource!r}; known: {', '.join(self.RESOURCES)}")
+        params: dict[str, Any] = {"per_page": per_page}
+        params.update({k: (str(v).lower() if isinstance(v, bool) else v) for k, v in filters.items() if v is not None})
+        if updated_since:
+            params["updated_since"] = updated_since
+        return self._paginate(f"/v2/{resource}", resource, params)
+
+    def changed_since(self, resource: str, updated_since: str | None, **filters: Any) -> Iterator[list[dict[str, Any]]]:
+        """Records created or updated at or after ``updated_since`` (ISO 8601 UTC); all when None."""
+        return self.pages(resource, updated_since=updated_since, **filters)
+
+    def expenses(self, *, start: date | None = None, end: date | None = None,
+                 updated_since: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        return self.pages("expenses", updated_since=updated_since, **{
+            "from": start.isoformat() if start else None, "to": end.isoformat() if end else None})
 
     def time_entries(self, *, start: date | None = None, end: date | None = None,
                      updated_since: str | None = None, per_page: int = MAX_PER_PAGE) -> Iterator[list[dict[str, Any]]]:
@@ -90,4 +121,45 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
         "notes": _s(doc.get("notes")),
         "updated_at": str(doc.get("updated_at")),
         "extracted_at": extracted_at,
+    }
+
+
+def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
+    """A Harvest expense → one flat row (amounts stay Decimal)."""
+    client = doc.get("client") or {}
+    project = doc.get("project") or {}
+    category = doc.get("expense_category") or {}
+    user = doc.get("user") or {}
+    return {
+        "source": "harvest",
+        "expense_id": str(doc["id"]),
+        "spent_date": _s(doc.get("spent_date")),
+        "user_id": _s(user.get("id")),
+        "client_id": _s(client.get("id")),
+        "client_currency": _s(client.get("currency")),
+        "project_id": _s(project.get("id")),
+        "category": _s(category.get("name")),
+        "units": doc.get("units"),
+        "total_cost": doc.get("total_cost"),
+        "billable": bool(doc.get("billable")),
+        "is_closed": bool(doc.get("is_closed")),
+        "notes": _s(doc.get("notes")),
+        "updated_at": str(doc.get("updated_at")),
+        "extracted_at": extracted_at,
+    }
+
+
+def flatten_assignment(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A task or user assignment → (project, task|user, hourly_rate) row; the rate stays Decimal."""
+    other = doc.get("task" if kind == "task_assignments" else "user") or {}
+    return {
+        "assignment_id": str(doc["id"]),
+        "kind": "task" if kind == "task_assignments" else "user",
+        "project_id": _s((doc.get("project") or {}).get("id")),
+        "subject_id": _s(other.get("id")),
+        "subject_name": _s(other.get("name")),
+        "billable": doc.get("billable"),
+        "is_active": bool(doc.get("is_active", True)),
+        "hourly_rate": doc.get("hourly_rate"),
+        "updated_at": str(doc.get("updated_at")),
     }

@@ -7,7 +7,7 @@ from sync_pipeline.contracts.warehouse import RawTimeEntry
 from sync_pipeline.defs.metadata import preview
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import HarvestResource, MappingResource, WarehouseResource
-from sync_pipeline.services.extract import extract_time_entries
+from sync_pipeline.services.extract import extract_time_entries, window_changes
 
 
 @asset(
@@ -26,8 +26,16 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, m
         requests = client.http.request_count
     finally:
         client.close()
-    path = warehouse.get().write("raw_time_entries", ep.entity, ep.period.key, df, RawTimeEntry)
+    wh = warehouse.get()
+    previous = wh.read("raw_time_entries", ep.entity, ep.period.key) if wh.exists(
+        "raw_time_entries", ep.entity, ep.period.key) else None
+    changes = window_changes(previous, df)  # deletions at the source show up as ids missing from the window
+    if changes.deleted:
+        context.log.warning(f"{len(changes.deleted)} entries deleted at the source since the last extract: "
+                            f"{', '.join(changes.deleted[:20])}")
+    path = wh.write("raw_time_entries", ep.entity, ep.period.key, df, RawTimeEntry)
     return MaterializeResult(metadata={
+        **changes.as_metadata(),
         "dagster/row_count": len(df),
         "api_requests": requests,
         "path": str(path),
