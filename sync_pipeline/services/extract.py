@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pandas as pd
 
 from sync_pipeline.connectors.harvest import HarvestClient, flatten_time_entry
+from sync_pipeline.connectors.redmine import RedmineClient, map_time_entry
 from sync_pipeline.contracts.warehouse import RawTimeEntry
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.cursors import CursorStore
@@ -93,3 +94,13 @@ def window_changes(previous: pd.DataFrame | None, current: pd.DataFrame, id_col:
 
 def _id_key(v: str) -> tuple[int, str]:
     return (0, f"{int(v):020d}") if v.isdigit() else (1, v)
+
+
+def extract_redmine_time_entries(client: RedmineClient, start: date, end: date) -> pd.DataFrame:
+    """Redmine time entries with spent_on in [start, end], mapped into the ``raw_time_entries`` contract."""
+    extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
+    projects = client.projects()
+    rows = [map_time_entry(doc, projects, extracted_at)
+            for page in client.time_entries(start=start, end=end) for doc in page]
+    df = pd.DataFrame(rows, columns=list(RawTimeEntry.to_schema().columns))
+    return df.sort_values(["entry_id", "updated_at"]).drop_duplicates("entry_id", keep="last").reset_index(drop=True)

@@ -1,0 +1,134 @@
+"""Redmine REST API source.
+
+Resources (``GET /<resource>.json``, offset/limit pagination, at most 100 per page, streamed):
+
+- ``projects`` (with their parent, so a top-level project stands in for the client)
+- ``issues`` (``status_id=*`` by default: open and closed)
+- ``users`` (needs an admin key)
+- ``time_entries`` (filters ``from``/``to`` on spent_on, ``project_id``, ``updated_on``) with custom fields,
+  e.g. the boolean ``billable``
+
+Auth: ``X-Redmine-API-Key``. Offset paging over data that changes while we read can repeat or skip
+a record at a page boundary; the generator de-duplicates by id, and re-reads of a window reconcile
+the rest. :func:`map_time_entry` maps an entry into the ``raw_time_entries`` contract: the root
+project is the client, the activity is the task, rates and currency are not Redmine's business (the
+billing rate card supplies them), and ``is_closed`` is False (Redmine has no approval lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import httpx
+
+from sync_pipeline.connectors.http import HttpClient
+from sync_pipeline.connectors.limits import REDMINE_LIMITS, CircuitBreaker, RateLimiter
+
+MAX_LIMIT = 100
+RESOURCES = ("projects", "issues", "users", "time_entries")
+
+
+class RedmineClient:
+    def __init__(self, base_url: str, api_key: str, *, timeout: float = 30.0, max_attempts: int = 5,
+                 transport: httpx.BaseTransport | None = None, limiter: RateLimiter | None = None,
+                 breaker: CircuitBreaker | None = None) -> None:
+        self.http = HttpClient(system="redmine", base_url=base_url.rstrip("/"),
+                               headers={"X-Redmine-API-Key": api_key}, timeout=timeout, max_attempts=max_attempts,
+                               transport=transport, limits=REDMINE_LIMITS, limiter=limiter, breaker=breaker)
+
+    def close(self) -> None:
+        self.http.close()
+
+    def pages(self, resource: str, *, limit: int = MAX_LIMIT, **filters: Any) -> Iterator[list[dict[str, Any]]]:
+        """Stream pages via offset/limit; each record appears once even if the data shifts under us."""
+        if resource not in RESOURCES:
+            raise ValueError(f"unknown Redmine resource {resource!r}; known: {', '.join(RESOURCES)}")
+        limit = max(1, min(limit, MAX_LIMIT))
+        params = {k: v for k, v in filters.items() if v is not None}
+        seen: set[int] = set()
+        offset = 0
+        while True:
+            body = self.http.json("GET", f"/{resource}.json", params={**params, "offset": offset, "limit": limit})
+            items = body.get(resource) or []
+            fresh = [i for i in items if i["id"] not in seen]
+            seen.update(i["id"] for i in items)
+            if fresh:
+                yield fresh
+            total = int(body.get("total_count", 0))
+            offset += len(items)
+            if not items or offset >= total:
+                return
+
+    def time_entries(self, *, start: date | None = None, end: date | None = None, project_id: str | None = None,
+                     updated_since: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        return self.pages("time_entries", project_id=project_id,
+                          **{"from": start.isoformat() if start else None, "to": end.isoformat() if end else None,
+                             "updated_on": f">={updated_since}" if updated_since else None})
+
+    def projects(self) -> dict[int, dict[str, Any]]:
+        return {p["id"]: p for page in self.pages("projects") for p in page}
+
+    def issues(self, **filters: Any) -> Iterator[list[dict[str, Any]]]:
+        return self.pages("issues", status_id=filters.pop("status_id", "*"), **filters)
+
+    def users(self) -> Iterator[list[dict[str, Any]]]:
+        return self.pages("users")
+
+
+def custom_field(doc: dict[str, Any], name: str) -> str | None:
+    for cf in doc.get("custom_fields") or []:
+        if str(cf.get("name", "")).lower() == name.lower():
+            v = cf.get("value")
+            return None if v in (None, "") else str(v)
+    return None
+
+
+def root_project(project_id: int | None, projects: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
+    p = projects.get(project_id) if project_id is not None else None
+    hops = 0
+    while p and p.get("parent") and hops < 20:
+        p = projects.get(p["parent"]["id"], p)
+        hops += 1
+    return p
+
+
+def _s(v: Any) -> str | None:
+    return None if v is None else str(v)
+
+
+def map_time_entry(doc: dict[str, Any], projects: dict[int, dict[str, Any]], extracted_at: str) -> dict[str, Any]:
+    """A Redmine time entry → one row of the ``raw_time_entries`` contract."""
+    project = doc.get("project") or {}
+    proj = projects.get(project.get("id")) or {}
+    client = root_project(project.get("id"), projects) or proj
+    activity = doc.get("activity") or {}
+    user = doc.get("user") or {}
+    issue = (doc.get("issue") or {}).get("id")
+    notes = doc.get("comments") or None
+    if issue is not None:
+        notes = f"#{issue} {notes}" if notes else f"#{issue}"
+    billable = custom_field(doc, "billable")
+    return {
+        "source": "redmine",
+        "entry_id": str(doc["id"]),
+        "spent_date": _s(doc.get("spent_on")),
+        "user_id": _s(user.get("id")),
+        "user_name": _s(user.get("name")),
+        "client_id": _s(client.get("identifier") or client.get("id")),
+        "client_name": _s(client.get("name")),
+        "client_currency": None,
+        "project_id": _s(project.get("id")),
+        "project_name": _s(project.get("name")),
+        "project_code": _s(proj.get("identifier")),
+        "task_id": _s(activity.get("id")),
+        "task_name": _s(activity.get("name")),
+        "hours": doc.get("hours"),
+        "billable": billable in ("1", "true", "True"),
+        "billable_rate": None,
+        "is_closed": False,
+        "notes": notes,
+        "updated_at": str(doc.get("updated_on") or doc.get("created_on")),
+        "extracted_at": extracted_at,
+    }
