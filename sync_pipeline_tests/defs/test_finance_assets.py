@@ -31,10 +31,12 @@ def _li(desc, amount, account, tracking=None):
 
 
 def _seed(resources, sandboxes):
-    # the tenant's chart gets a rent and a computer-equipment (fixed asset) account
-    made = list(sandboxes.xero.bulk_create("Accounts", demo_data.XERO_TENANT_ID, [
+    # the tenant's chart needs a rent and a computer-equipment (fixed asset) account (the sandbox's default
+    # UK chart has both; add them only where it does not)
+    have = {a["Code"] for a in sandboxes.xero.all("Accounts", demo_data.XERO_TENANT_ID)}
+    made = list(sandboxes.xero.bulk_create("Accounts", demo_data.XERO_TENANT_ID, [a for a in [
         {"Code": "469", "Name": "Rent", "Type": "OVERHEADS", "TaxType": "INPUT2"},
-        {"Code": "720", "Name": "Computer Equipment", "Type": "FIXED", "TaxType": "INPUT2"}]))
+        {"Code": "720", "Name": "Computer Equipment", "Type": "FIXED", "TaxType": "INPUT2"}] if a["Code"] not in have]))
     assert not any(m.get("HasErrors") for m in made), made
     client = resources["xero"].client(demo_data.XERO_TENANT_ID)
     try:
