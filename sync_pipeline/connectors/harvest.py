@@ -89,6 +89,13 @@ class HarvestClient:
             params["updated_since"] = updated_since
         return self._paginate("/v2/time_entries", "time_entries", params)
 
+    def update_time_entry(self, entry_id: str | int, changes: dict[str, Any]) -> dict[str, Any]:
+        """PATCH one time entry (e.g. ``is_billed``/``external_reference`` once it is invoiced elsewhere).
+
+        Setting fields to values is idempotent, so a retry after a lost response is safe.
+        """
+        return self.http.json("PATCH", f"/v2/time_entries/{entry_id}", json=changes, safe=True)
+
 
 def _s(v: Any) -> str | None:
     return None if v is None else str(v)

@@ -235,6 +235,59 @@ class XeroClient:
                 results.append(ItemResult(key, ok, item if ok else None, errors, idem))
         return results
 
+    # -- posting (issue 6): whole listings in big pages, updates, allocations -------------------
+    def list_all(self, collection: str, *, where: str | None = None, order: str | None = None,
+                 modified_since: datetime | None = None, page_size: int | None = None) -> list[dict[str, Any]]:
+        """Every item of a collection matching ``where``, all pages, in as few calls as the API allows.
+
+        ``page_size`` asks for bigger pages (Xero's ``pageSize``, up to 1000); a server that ignores it
+        answers pages of 100 and every page is still read.
+        """
+        params: dict[str, Any] = {}
+        if where:
+            params["where"] = where
+        if order:
+            params["order"] = order
+        if page_size:
+            params["pageSize"] = page_size
+        headers = {"If-Modified-Since": if_modified_since(modified_since)} if modified_since else None
+        out: list[dict[str, Any]] = []
+        honoured = False
+        page = 1
+        while True:
+            body = self._get(collection, {**params, "page": page}, headers)
+            items = body.get(collection, [])
+            out.extend(items)
+            pagination = body.get("pagination") or {}
+            if pagination.get("pageCount") is not None:
+                if page >= int(pagination["pageCount"]):
+                    return out
+            else:
+                honoured = honoured or len(items) > PAGE_SIZE
+                if len(items) < PAGE_SIZE or (honoured and page_size and len(items) < page_size):
+                    return out
+            page += 1
+
+    def update(self, collection: str, items: list[dict[str, Any]], idempotency_key: str) -> list[dict[str, Any]]:
+        """POST up to 50 existing documents (each names its ID) with ``summarizeErrors=false``."""
+        if not items:
+            return []
+        if len(items) > MAX_BATCH:
+            raise ValueError(f"Xero accepts at most {MAX_BATCH} {collection} per call, got {len(items)}")
+        if not idempotency_key:
+            raise ValueError("every write carries an Idempotency-Key")
+        body = self._write("POST", collection, {collection: items}, idempotency_key,
+                           params={"summarizeErrors": "false"})
+        return body[collection]
+
+    def allocate_credit_note(self, credit_note_id: str, *, invoice_id: str, amount: Any, date: str,
+                             idempotency_key: str) -> dict[str, Any]:
+        """Apply (part of) a credit note to an invoice: the invoice's amount due drops by ``amount``."""
+        body = self._write("PUT", f"CreditNotes/{credit_note_id}/Allocations",
+                           {"Allocations": [{"Amount": amount, "Invoice": {"InvoiceID": invoice_id}, "Date": date}]},
+                           idempotency_key)
+        return (body.get("Allocations") or [{}])[0]
+
 
 RESOURCES: dict[str, tuple[str, str | None]] = {
     "Contacts": ("ContactID", "ContactNumber"),

@@ -7,6 +7,7 @@ dates are ISO ``YYYY-MM-DD`` strings; instants ISO-8601 with an explicit offset.
 
 from __future__ import annotations
 
+import pandas as pd
 import pandera.pandas as pa
 from pandera.engines import pandas_engine
 from pandera.typing import Series
@@ -134,22 +135,38 @@ class InvoiceDraftLine(_Base):
 
 
 class PostedInvoice(_Base):
-    """What the accounting system holds for each invoice key after posting."""
+    """Each of our documents of the partition (invoice revisions and credit notes) after posting.
+
+    ``invoice_key`` is the document's business key; ``group_key`` the key of the invoice group
+    (revision 1); ``outcome`` what this run did: created, updated (a draft), voided (a draft),
+    already_posted, found_in_target (recovered from the accounting system), failed (dead-lettered),
+    held (kill switch or an open dead letter), pending (the target kept failing; resolved next run).
+    Credit note amounts are positive; ``document_kind`` says which way they count.
+    """
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
     invoice_key: Series[str] = pa.Field(unique=True)
+    group_key: Series[str]
+    document_kind: Series[str] = pa.Field(isin=["invoice", "credit_note"])
     reference: Series[str]
+    revision: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     client_id: Series[str]
     currency: Series[str]
-    outcome: Series[str] = pa.Field(isin=["created", "already_posted", "found_in_target", "skipped", "failed"])
+    outcome: Series[str] = pa.Field(isin=["created", "updated", "voided", "already_posted", "found_in_target",
+                                          "failed", "held", "pending", "planned"])
     invoice_id: Series[str] = pa.Field(nullable=True)
     invoice_number: Series[str] = pa.Field(nullable=True)
     status: Series[str] = pa.Field(nullable=True)
-    subtotal_minor: Series[int] = pa.Field(nullable=True)
-    total_tax_minor: Series[int] = pa.Field(nullable=True)
-    total_minor: Series[int] = pa.Field(nullable=True)
+    subtotal_minor: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    total_tax_minor: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    total_minor: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    original_reference: Series[str] = pa.Field(nullable=True)
     error: Series[str] = pa.Field(nullable=True)
+    dead_letter_id: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    approved_by: Series[str] = pa.Field(nullable=True)
+    triggered_by: Series[str] = pa.Field(nullable=True)
+    run_id: Series[str] = pa.Field(nullable=True)
 
 
 class SyncReconciliation(_Base):

@@ -27,7 +27,7 @@ sync_ledger = sa.Table(
     sa.Column("client_id", sa.String(64), nullable=False),
     sa.Column("revision", sa.Integer, nullable=False, default=1),
     sa.Column("reference", sa.String(255), nullable=False, unique=True),
-    sa.Column("status", sa.String(32), nullable=False),  # pending | posted
+    sa.Column("status", sa.String(32), nullable=False),  # pending | posted | voided | failed
     sa.Column("target_id", sa.String(64)),
     sa.Column("target_number", sa.String(64)),
     sa.Column("payload_hash", sa.String(64)),
@@ -35,6 +35,17 @@ sync_ledger = sa.Table(
     sa.Column("triggered_by", sa.String(255)),
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
+    # posting (issue 6): documents beyond the first invoice revision, and who did what
+    sa.Column("kind", sa.String(16), nullable=False, default="invoice"),  # invoice | credit_note
+    sa.Column("group_key", sa.String(64), index=True),  # the key of revision 1 of the invoice group
+    sa.Column("original_key", sa.String(64)),  # credit note: the invoice it credits; rebill: what it corrects
+    sa.Column("target_status", sa.String(32)),  # the accounting system's status when last seen
+    sa.Column("subtotal_minor", sa.BigInteger),
+    sa.Column("currency", sa.String(3)),
+    sa.Column("last_op", sa.String(32)),  # the last write: create_invoice, update_invoice, ...
+    sa.Column("payload", sa.Text),  # the last payload written (JSON), for replay and forensics
+    sa.Column("approved_by", sa.String(255)),
+    sa.Column("run_id", sa.String(64)),
 )
 
 contact_map = sa.Table(
@@ -118,25 +129,57 @@ class OperationalStore:
             return [dict(r) for r in rows]
 
     def record_pending(self, *, invoice_key: str, entity: str, period: str, client_id: str, revision: int,
-                       reference: str, payload_hash: str, idempotency_key: str, triggered_by: str) -> None:
-        """Record the intent to post before the POST; a crash after it is recovered by lookup."""
+                       reference: str, payload_hash: str, idempotency_key: str, triggered_by: str,
+                       conn: Connection | None = None, **extra: Any) -> None:
+        """Record the intent to write before the request; a crash after it is recovered by lookup.
+
+        ``extra`` sets the posting columns (kind, group_key, original_key, last_op, payload, currency,
+        subtotal_minor, approved_by, run_id). A posted document stays posted: a later write (an update
+        of a draft, a void) only refreshes what was last sent.
+        """
         ts = now_iso()
-        with self.engine.begin() as c:
+        with self._conn(conn) as c:
             existing = c.execute(sa.select(sync_ledger.c.status).where(sync_ledger.c.invoice_key == invoice_key)).first()
             if existing is None:
                 c.execute(sync_ledger.insert().values(
                     invoice_key=invoice_key, entity=entity, period=period, client_id=client_id, revision=revision,
                     reference=reference, status="pending", payload_hash=payload_hash,
                     idempotency_key=idempotency_key, triggered_by=triggered_by, created_at=ts, updated_at=ts,
+                    **{"kind": "invoice", **extra},
                 ))
-            elif existing.status == "pending":
-                c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(
-                    payload_hash=payload_hash, idempotency_key=idempotency_key, updated_at=ts))
+            else:
+                values: dict[str, Any] = {"payload_hash": payload_hash, "idempotency_key": idempotency_key,
+                                          "updated_at": ts}
+                if existing.status in ("pending", "failed"):
+                    values["status"] = "pending"
+                if existing.status != "posted" or extra.get("last_op") not in (None, "create_invoice",
+                                                                             "create_credit_note"):
+                    values.update({k: v for k, v in extra.items() if k != "kind"})
+                    values["triggered_by"] = triggered_by
+                c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(**values))
 
-    def record_posted(self, invoice_key: str, target_id: str, target_number: str | None) -> None:
-        with self.engine.begin() as c:
-            c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(
-                status="posted", target_id=target_id, target_number=target_number, updated_at=now_iso()))
+    def record_posted(self, invoice_key: str, target_id: str, target_number: str | None,
+                      conn: Connection | None = None, **extra: Any) -> None:
+        """The accounting system confirmed the document (``extra``: target_status, subtotal_minor, status)."""
+        values = {"status": "posted", "target_id": target_id, "target_number": target_number,
+                  "updated_at": now_iso(), **extra}
+        with self._conn(conn) as c:
+            c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(**values))
+
+    def record_failed(self, invoice_key: str, conn: Connection | None = None) -> None:
+        """A permanent error: the document is in the dead-letter store, not in the accounting system."""
+        with self._conn(conn) as c:
+            c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key,
+                                                 sync_ledger.c.status != "posted").values(
+                status="failed", updated_at=now_iso()))
+
+    @contextmanager
+    def _conn(self, conn: Connection | None) -> Iterator[Connection]:
+        if conn is not None:
+            yield conn
+        else:
+            with self.engine.begin() as c:
+                yield c
 
     # -- contacts ---------------------------------------------------------------------------
     def contact_for(self, entity: str, client_id: str) -> str | None:

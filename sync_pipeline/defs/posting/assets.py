@@ -1,14 +1,42 @@
-"""Posted invoices: the drafts applied to the accounting system, exactly once."""
+"""Posting: the plan (a dry run to review), its application exactly once, and the entry ↔ document links."""
 
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
 
+from sync_pipeline.contracts.posting import InvoicePlanRow, PostedEntryLink
 from sync_pipeline.contracts.warehouse import PostedInvoice
 from sync_pipeline.defs.billing.assets import invoice_drafts
 from sync_pipeline.defs.metadata import counts, preview, totals_minor
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource, XeroResource
-from sync_pipeline.services.posting import post_invoices
+from sync_pipeline.services.posting import (
+    PostingIncomplete,
+    PostingRun,
+    apply_plan,
+    build_plan,
+    plan_drift,
+    plan_frame,
+)
+from sync_pipeline.services.posting_links import entry_links_frame
+
+
+class PostingConfig(Config):
+    approved_by: str | None = None
+    """Who reviewed the invoice plan and approves posting it (recorded on every document and the audit log)."""
+    override_guard: bool = False
+    """Post even though the plan exceeds the entity's limits; needs approved_by."""
+
+
+def run_identity(context: AssetExecutionContext, approved_by: str | None = None,
+                 override_guard: bool = False) -> PostingRun:
+    """Who triggered the run (its tags: triggered_by, user, dagster/user), the run id, who approved."""
+    tags = context.run.tags if context.run else {}
+    who = tags.get("triggered_by") or tags.get("user") or tags.get("dagster/user") or "dagster"
+    for sensor_tag in ("dagster/sensor_name", "dagster/schedule_name", "dagster/backfill"):
+        if tags.get(sensor_tag) and who == "dagster":
+            who = f"{sensor_tag.split('/')[-1]} {tags[sensor_tag]}"
+    return PostingRun(triggered_by=who, run_id=context.run.run_id if context.run else None,
+                      approved_by=approved_by, override_guard=override_guard)
 
 
 @asset(
@@ -16,29 +44,115 @@ from sync_pipeline.services.posting import post_invoices
     group_name="posting",
     deps=[invoice_drafts],
     kinds={"xero", "parquet"},
-    description="Invoices in the accounting system for the partition: created now, or found already posted.",
+    description="Dry run: what the accounting system should hold vs what it holds, as the writes posting would "
+                "make (create, update draft, void, credit, adjust), with counts and totals per currency. Nothing "
+                "is written to the accounting system here.",
 )
-def posted_invoices(context: AssetExecutionContext, mapping: MappingResource, xero: XeroResource,
-                    opstore: OperationalStoreResource, warehouse: WarehouseResource) -> MaterializeResult:
+def invoice_plan(context: AssetExecutionContext, mapping: MappingResource, xero: XeroResource,
+                 opstore: OperationalStoreResource, warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
     drafts = wh.read("invoice_drafts", ep.entity, ep.period.key)
     client = xero.client(entity.xero_tenant_id)
     try:
-        df = post_invoices(drafts, entity=entity, period=ep.period, xero=client, store=opstore.get(),
-                           triggered_by=f"dagster run {context.run.run_id}")
-        calls = client.http.request_count
+        plan = build_plan(drafts, entity=entity, period=ep.period, xero=client, store=opstore.get())
     finally:
         client.close()
+    df = plan_frame(plan)
+    wh.write("invoice_plan", ep.entity, ep.period.key, df, InvoicePlanRow)
+    ctl = plan.controls
+    meta = {
+        "dagster/row_count": len(df),
+        "actions": plan.counts(),
+        "documents_to_write": plan.documents_written,
+        "totals_per_currency": plan.totals(),
+        "held_back": int(df["held"].notna().sum()) if len(df) else 0,
+        "posting_enabled": ctl.posting_enabled,
+        "limits": {"max_invoices": ctl.max_invoices, "max_total_minor": ctl.max_total_minor},
+        "anomalies": MetadataValue.md("\n".join(f"- {a}" for a in plan.state.anomalies) or "none"),
+        "writes": preview(df[df["op"].notna()][["action", "op", "reference", "status_after", "currency",
+                                                "amount_minor", "delta_minor", "held", "explanation"]], rows=30),
+    }
+    if plan.state.duplicates:
+        raise Failure(description="the accounting system holds duplicates of our documents: "
+                                  + ", ".join(f"{d['reference']} ({d['number']})" for d in plan.state.duplicates)
+                                  + "; void the extra ones by hand, then re-run", metadata=meta)
+    return MaterializeResult(metadata=meta)
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="posting",
+    deps=[invoice_plan],
+    kinds={"xero", "parquet"},
+    description="The invoice plan applied to the accounting system, exactly once: one row per document of the "
+                "partition (invoice revisions and credit notes) with what this run did to it.",
+)
+def posted_invoices(context: AssetExecutionContext, config: PostingConfig, mapping: MappingResource,
+                    xero: XeroResource, opstore: OperationalStoreResource,
+                    warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    drafts = wh.read("invoice_drafts", ep.entity, ep.period.key)
+    store = opstore.get()
+    run = run_identity(context, config.approved_by, config.override_guard)
+    client = xero.client(entity.xero_tenant_id)
+    try:
+        plan = build_plan(drafts, entity=entity, period=ep.period, xero=client, store=store)
+        drift = plan_drift(plan, wh.read("invoice_plan", ep.entity, ep.period.key)
+                           if wh.exists("invoice_plan", ep.entity, ep.period.key) else None)
+        result = apply_plan(plan, xero=client, store=store, run=run)
+    finally:
+        client.close()
+    df = result.frame
     wh.write("posted_invoices", ep.entity, ep.period.key, df, PostedInvoice)
-    failed = df[df["outcome"] == "failed"]
-    if len(failed):
-        context.log.error(f"{len(failed)} invoice(s) failed to post: {failed[['reference', 'error']].to_dict('records')}")
-    return MaterializeResult(metadata={
+    if drift:
+        context.log.warning(f"the state changed since invoice_plan was materialized: {drift}")
+    if len(result.failed):
+        context.log.error(f"{len(result.failed)} document(s) refused and parked as dead letters: "
+                          f"{result.failed[['reference', 'dead_letter_id', 'error']].to_dict('records')}; "
+                          "see `sync-pipeline dlq list`")
+    meta = {
         "dagster/row_count": len(df),
         "outcomes": counts(df, "outcome"),
-        "total_per_currency": totals_minor(df, "total_minor"),
-        "api_calls": calls,
-        "preview": preview(df[["reference", "outcome", "invoice_number", "status", "currency", "total_minor"]]),
+        "invoiced_per_currency": totals_minor(df[df["document_kind"] == "invoice"], "subtotal_minor"),
+        "credited_per_currency": totals_minor(df[df["document_kind"] == "credit_note"], "subtotal_minor"),
+        "api_calls": result.api_calls,
+        "triggered_by": run.triggered_by,
+        "approved_by": run.approved_by or "",
+        "plan_drift": drift or "none",
+        "posting_enabled": plan.controls.posting_enabled,
+        "preview": preview(df[["reference", "document_kind", "outcome", "invoice_number", "status", "currency",
+                               "subtotal_minor", "error"]], rows=20),
+    }
+    if len(result.pending):
+        raise PostingIncomplete(
+            f"{len(result.pending)} write(s) could not be confirmed because the accounting system kept failing "
+            f"({result.pending['error'].iloc[0]}); nothing is lost or doubled: they are recorded as pending and the "
+            "next run finds or repeats them under the same keys")
+    return MaterializeResult(metadata=meta)
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="posting",
+    deps=[posted_invoices],
+    kinds={"parquet"},
+    description="Every source entry and the document lines that bill or credit it (entry → invoice/line and back), "
+                "with who approved and who triggered the posting.",
+)
+def posted_lines(context: AssetExecutionContext, opstore: OperationalStoreResource,
+                 warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    df = entry_links_frame(opstore.get(), ep.entity, ep.period.key)
+    warehouse.get().write("posted_lines", ep.entity, ep.period.key, df, PostedEntryLink)
+    live = df[df["live"]]
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "entries_billed": int(live[live["role"] == "billed"]["entry_id"].nunique()) if len(df) else 0,
+        "roles": counts(live, "role"),
+        "preview": preview(df[["entry_id", "role", "reference", "document_number", "line_no", "currency",
+                               "line_amount_minor", "approved_by"]], rows=20),
     })
