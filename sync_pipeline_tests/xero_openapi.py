@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -53,7 +53,7 @@ class Recorded:
     # the openapi-core request protocol
     host_url = XERO_SERVER
 
-    @property
+    @cached_property  # openapi-core fills in the path variables on this object: it must persist
     def parameters(self):
         from openapi_core.datatypes import RequestParameters
         from werkzeug.datastructures import Headers, ImmutableMultiDict
