@@ -297,7 +297,7 @@ def plan_group(group: Group | None, docs: list[Doc], *, new_status: str, base_ke
                          amount_minor=amount, delta_minor=0))
 
     writes = {o.op for o in ops}
-    if not invoices and "create_invoice" in writes:
+    if not live_invoices and "create_invoice" in writes:
         action = "create"
     elif "create_credit_note" in writes and "create_invoice" in writes:
         action = "adjust"

@@ -655,7 +655,7 @@ class _Applier:
 
     def allocate(self, gp: GroupPlan, op: DocOp) -> None:
         amount = from_minor(op.amount_minor, gp.currency)
-        idem = _digest_key(f"alloc-{self.e}", [op.key, str(op.original_target_id)], [str(amount)])
+        idem = _digest_key(f"alloc-{self.e}", [op.key], [{"invoice": op.original_target_id, "amount": amount}])
         try:
             self.xero.allocate_credit_note(str(op.target_id), invoice_id=str(op.original_target_id), amount=amount,
                                            date=self.plan.credit_date.isoformat(), idempotency_key=idem)

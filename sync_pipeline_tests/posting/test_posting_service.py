@@ -1,0 +1,218 @@
+"""Posting against the Xero sandbox, asserted on the sandbox's own contents and the operational store."""
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from sync_pipeline.domain import ids
+from sync_pipeline.domain.periods import Period
+from sync_pipeline.sandbox import demo_data
+from sync_pipeline.services.posting import PostingBlocked, PostingRun, apply_plan, build_plan, plan_frame
+from sync_pipeline.services.posting_links import billed_entries, entry_links_frame
+from sync_pipeline.store.controls import PostingControls
+from sync_pipeline.store.dead_letters import DeadLetters
+from sync_pipeline_tests.posting.conftest import ENTITY, drafts
+
+P = Period.parse("2026-10")
+TENANT = demo_data.XERO_TENANT_ID
+RUN = PostingRun("pytest", "run-1")
+
+BASE = [
+    ("1", "Acme Corp", "GBP", "11", "1", "100", "3.0", "1002"),
+    ("1", "Acme Corp", "GBP", "11", "2", "120", "1.25", "1003"),
+    ("2", "Globex GmbH", "EUR", "21", "1", "110", "4.0", "1005"),
+]
+
+
+def post(d, xero, store, today=None, run=RUN, replay=None):
+    plan = build_plan(d, entity=ENTITY, period=P, xero=xero, store=store, today=today)
+    return apply_plan(plan, xero=xero, store=store, run=run, replay=replay)
+
+
+def live(sandboxes, coll="Invoices"):
+    return [d for d in sandboxes.xero.all(coll, TENANT) if d["Status"] not in ("VOIDED", "DELETED")]
+
+
+def net_per_reference(sandboxes) -> dict[str, Decimal]:
+    """Live invoices minus credit notes, per invoice group (the reference of revision 1)."""
+    out: dict[str, Decimal] = {}
+    for inv in live(sandboxes):
+        base = ids.parse_reference(inv["Reference"])
+        key = ids.invoice_reference(base["entity"], base["client_id"], base["period"])
+        out[key] = out.get(key, Decimal(0)) + inv["SubTotal"]
+    for cn in live(sandboxes, "CreditNotes"):
+        base = ids.parse_reference(cn["Reference"])
+        key = ids.invoice_reference(base["entity"], base["client_id"], base["period"])
+        out[key] = out.get(key, Decimal(0)) - cn["SubTotal"]
+    return out
+
+
+def writes(xero):
+    sent: list[str] = []
+    xero.http.event_hooks["request"].append(lambda r: sent.append(f"{r.method} {r.url.path}")
+                                            if r.method != "GET" else None)
+    return sent
+
+
+def test_first_post_batches_contacts_and_invoices_and_records_every_link(sandboxes, xero, any_store):
+    sent = writes(xero)
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
+    assert sorted(sent) == ["PUT /api.xro/2.0/Contacts", "PUT /api.xro/2.0/Invoices"]  # one call each
+    assert set(res.frame["outcome"]) == {"created"}
+    invs = {d["Reference"]: d for d in live(sandboxes)}
+    assert invs["SP-acme-uk-2026-10-C1-R1"]["SubTotal"] == Decimal("450.00")
+    assert invs["SP-acme-uk-2026-10-C1-R1"]["Status"] == "AUTHORISED"  # October is closed
+    # every line names its entries; the store maps entries to documents and back
+    descs = [li["Description"] for li in invs["SP-acme-uk-2026-10-C1-R1"]["LineItems"]]
+    assert descs[0].startswith("Project 11 — Task 1 (ref line_")
+    links = entry_links_frame(any_store, "acme-uk", "2026-10")
+    assert billed_entries(links) == {"1002": 1, "1003": 1, "1005": 1}
+    assert set(links["triggered_by"]) == {"pytest"} and set(links["run_id"]) == {"run-1"}
+    assert set(links["document_number"]) == {invs["SP-acme-uk-2026-10-C1-R1"]["InvoiceNumber"],
+                                             invs["SP-acme-uk-2026-10-C2-R1"]["InvoiceNumber"]}
+    audit = [a["action"] for a in any_store.audit_entries("acme-uk")]
+    assert audit.count("create_invoice") == 2
+
+
+def test_a_second_run_writes_nothing(sandboxes, xero, sqlite_store):
+    d = drafts("acme-uk", "2026-10", BASE)
+    post(d, xero, sqlite_store)
+    sent = writes(xero)
+    res = post(d, xero, sqlite_store)
+    assert sent == []
+    assert set(res.frame["outcome"]) == {"already_posted"}
+    assert res.api_calls == 0  # the plan's two bulk reads happen in build_plan, not here
+
+
+def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(sandboxes, xero, any_store):
+    post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
+    edited = [*BASE[:1], ("1", "Acme Corp", "GBP", "11", "2", "120", "0.75", "1003"), BASE[2]]  # 1.25 h → 0.75 h
+    plan = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, xero=xero, store=any_store)
+    pf = plan_frame(plan)
+    assert list(pf[pf["op"].notna()][["action", "op", "reference", "amount_minor", "delta_minor"]].itertuples(
+        index=False, name=None)) == [
+        ("adjust", "create_credit_note", "SP-acme-uk-2026-10-C1-R1-CN1", 15000, -15000),
+        ("adjust", "create_invoice", "SP-acme-uk-2026-10-C1-R2", 9000, 9000)]
+    res = apply_plan(plan, xero=xero, store=any_store, run=RUN)
+    assert set(res.frame.set_index("reference")["outcome"].items()) >= {
+        ("SP-acme-uk-2026-10-C1-R1-CN1", "created"), ("SP-acme-uk-2026-10-C1-R2", "created"),
+        ("SP-acme-uk-2026-10-C1-R1", "already_posted")}
+    [cn] = live(sandboxes, "CreditNotes")
+    assert [(li["Quantity"], li["UnitAmount"], li["LineAmount"]) for li in cn["LineItems"]] == [
+        (Decimal("1.25"), Decimal("120"), Decimal("150.00"))]
+    # linked to the original: allocated against it, so R1 now owes 360 (450 + VAT) - 180 (150 + VAT)
+    r1 = next(d for d in live(sandboxes) if d["Reference"] == "SP-acme-uk-2026-10-C1-R1")
+    assert r1["AmountDue"] == Decimal("360.00") and cn["RemainingCredit"] == Decimal("0.00")
+    assert net_per_reference(sandboxes) == {"SP-acme-uk-2026-10-C1-R1": Decimal("390.00"),
+                                            "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
+    links = entry_links_frame(any_store, "acme-uk", "2026-10")
+    assert billed_entries(links) == {"1002": 1, "1003": 1, "1005": 1}
+    roles = links[links["entry_id"] == "1003"][["role", "reference"]].values.tolist()
+    assert sorted(roles) == [["billed", "SP-acme-uk-2026-10-C1-R1"], ["billed", "SP-acme-uk-2026-10-C1-R2"],
+                             ["credited", "SP-acme-uk-2026-10-C1-R1-CN1"]]
+    # and nothing more to do afterwards
+    again = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, xero=xero, store=any_store)
+    assert again.counts() == {"unchanged": 2} and again.documents_written == 0
+
+
+def test_deleted_entry_is_credited_and_a_whole_client_gone_is_credited_in_full(sandboxes, xero, sqlite_store):
+    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    res = post(drafts("acme-uk", "2026-10", BASE[:1]), xero, sqlite_store)  # 1003 deleted, client 2 gone
+    assert sorted(res.plan.counts().items()) == [("credit", 2)]
+    assert net_per_reference(sandboxes) == {"SP-acme-uk-2026-10-C1-R1": Decimal("300.00"),
+                                            "SP-acme-uk-2026-10-C2-R1": Decimal("0.00")}
+    assert len(live(sandboxes)) == 2  # issued invoices are corrected by credit notes, never silently replaced
+
+
+def test_open_period_updates_drafts_in_place_and_voids_an_emptied_one(sandboxes, xero, sqlite_store):
+    today = date(2026, 10, 20)
+    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store, today=today)
+    assert {d["Status"] for d in live(sandboxes)} == {"DRAFT"}
+    more = [*BASE[:2], ("1", "Acme Corp", "GBP", "12", "3", "90", "0.75", "1004")]  # client 2 gone, 1004 new
+    res = post(drafts("acme-uk", "2026-10", more), xero, sqlite_store, today=today)
+    assert res.plan.counts() == {"update_draft": 1, "void": 1}
+    invs = sandboxes.xero.all("Invoices", TENANT)
+    assert len(invs) == 2 and not live(sandboxes, "CreditNotes")
+    c1 = next(d for d in invs if d["Reference"].endswith("C1-R1"))
+    assert (c1["Status"], c1["SubTotal"], len(c1["LineItems"])) == ("DRAFT", Decimal("517.50"), 3)
+    assert next(d for d in invs if d["Reference"].endswith("C2-R1"))["Status"] == "DELETED"
+    # once the period has closed the draft is authorised by the next run, and the deleted one comes back as R2
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store, today=date(2026, 11, 2))
+    assert res.plan.counts() == {"update_draft": 1, "create": 1}
+    refs = {d["Reference"]: d["Status"] for d in live(sandboxes)}
+    assert refs == {"SP-acme-uk-2026-10-C1-R1": "AUTHORISED", "SP-acme-uk-2026-10-C2-R2": "AUTHORISED"}
+    assert net_per_reference(sandboxes) == {"SP-acme-uk-2026-10-C1-R1": Decimal("450.00"),
+                                            "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
+
+
+def test_kill_switch_holds_every_write_until_resumed(sandboxes, xero, sqlite_store):
+    ctl = PostingControls(sqlite_store)
+    ctl.pause("acme-uk", reason="month-end freeze", actor="alice")
+    sent = writes(xero)
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    assert sent == [] and set(res.frame["outcome"]) == {"held"}
+    assert "month-end freeze" in res.frame["error"].iloc[0]
+    ctl.resume("acme-uk", actor="alice")
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    assert set(res.frame["outcome"]) == {"created"}
+    assert [a["action"] for a in sqlite_store.audit_entries("acme-uk")][:2] == ["posting_paused", "posting_resumed"]
+
+
+def test_guard_blocks_a_plan_over_the_limits_unless_someone_approves(sandboxes, xero, sqlite_store):
+    PostingControls(sqlite_store).set_limits("acme-uk", actor="alice", max_total_minor={"GBP": 40000})
+    with pytest.raises(PostingBlocked, match="GBP: the plan writes 45000 minor units"):
+        post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    assert live(sandboxes) == []
+    with pytest.raises(PostingBlocked, match="needs approved_by"):
+        post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store, run=PostingRun("bob", override_guard=True))
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store,
+               run=PostingRun("bob", "run-2", approved_by="carol", override_guard=True))
+    assert set(res.frame["outcome"]) == {"created"} and set(res.frame["approved_by"]) == {"posting: carol"}
+    assert "guard_overridden" in [a["action"] for a in sqlite_store.audit_entries("acme-uk")]
+
+
+def test_permanent_failure_is_dead_lettered_and_posted_after_replay(sandboxes, xero, any_store):
+    # someone created "Globex GmbH" in Xero by hand, without our ContactNumber: the name clashes
+    xero.create_contacts([{"Name": "Globex GmbH"}], idempotency_key="manual-contact")
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
+    outcome = dict(zip(res.frame["reference"], res.frame["outcome"], strict=True))
+    assert outcome == {"SP-acme-uk-2026-10-C1-R1": "created", "SP-acme-uk-2026-10-C2-R1": "failed"}
+    letters = DeadLetters(any_store).open_for("acme-uk")
+    assert sorted((x["kind"], x["operation"]) for x in letters) == [("contact", "create_contact"),
+                                                                    ("invoice", "create_invoice")]
+    inv_letter = next(x for x in letters if x["kind"] == "invoice")
+    assert "already assigned to another contact" in inv_letter["error"]
+    assert inv_letter["source_records"]["lines"][0]["source_entry_ids"] == ["1005"]
+    # automated runs hold it back rather than hammering the same error
+    again = post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
+    assert dict(zip(again.frame["reference"], again.frame["outcome"], strict=True))["SP-acme-uk-2026-10-C2-R1"] == "held"
+    # the fix: an accountant links the existing contact to our client number; then the replay posts it
+    [c] = [c for c in sandboxes.xero.all("Contacts", TENANT) if c["Name"] == "Globex GmbH"]
+    xero.update("Contacts", [{"ContactID": c["ContactID"], "ContactNumber": "HARVEST-2"}], idempotency_key="fix-1")
+    replayed = post(drafts("acme-uk", "2026-10", BASE), xero, any_store, replay={x["id"] for x in letters})
+    assert dict(zip(replayed.frame["reference"], replayed.frame["outcome"], strict=True))[
+        "SP-acme-uk-2026-10-C2-R1"] == "created"
+    assert DeadLetters(any_store).open_for("acme-uk") == []
+    assert {x["status"] for x in DeadLetters(any_store).list(entity="acme-uk")} == {"replayed"}
+    assert len(live(sandboxes)) == 2
+
+
+def test_commit_then_drop_is_replayed_by_its_idempotency_key(sandboxes, xero, sqlite_store):
+    sandboxes.xero.faults.add("commit_then_drop", method="PUT", path="/Invoices$", times=1)
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    assert set(res.frame["outcome"]) == {"created"}
+    assert len(sandboxes.xero.all("Invoices", TENANT)) == 2
+
+
+def test_lost_response_with_retries_exhausted_is_found_by_the_next_run(sandboxes, xero, sqlite_store):
+    xero.http.max_attempts = 1
+    sandboxes.xero.faults.add("commit_then_drop", method="PUT", path="/Invoices$", times=1)
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    assert set(res.frame["outcome"]) == {"pending"}
+    assert {r["status"] for r in sqlite_store.ledger_for("acme-uk", "2026-10")} == {"pending"}
+    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    assert set(res.frame["outcome"]) == {"found_in_target"}
+    assert len(sandboxes.xero.all("Invoices", TENANT)) == 2
+    assert {r["status"] for r in sqlite_store.ledger_for("acme-uk", "2026-10")} == {"posted"}
+    assert billed_entries(entry_links_frame(sqlite_store, "acme-uk", "2026-10")) == {"1002": 1, "1003": 1, "1005": 1}
