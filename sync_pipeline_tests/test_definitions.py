@@ -13,8 +13,8 @@ def test_definitions_load():
 
 def test_assets_partitioned_by_entity_and_period_with_lineage():
     graph = defs.resolve_asset_graph()
-    expected = ["raw_time_entries", "clean_time_entries", "billables", "invoice_drafts", "posted_invoices",
-                "sync_reconciliation"]
+    expected = ["raw_time_entries", "clean_time_entries", "billables", "invoice_drafts", "invoice_plan",
+                "posted_invoices", "sync_reconciliation"]
     for name in expected:
         node = graph.get(AssetKey(name))
         pd = node.partitions_def
