@@ -5,14 +5,16 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxProvider
 from sync_pipeline.connectors.harvest import HarvestClient
+from sync_pipeline.connectors.redmine import RedmineClient
 from sync_pipeline.connectors.xero import XeroClient
 from sync_pipeline.contracts.finance import FinanceConfig, load_finance_config
 from sync_pipeline.contracts.mapping import Mapping, load_mapping
 from sync_pipeline.defs import settings
+from sync_pipeline.defs.redaction import protect
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
 
@@ -24,6 +26,9 @@ class HarvestResource(ConfigurableResource):
     access_token: str
     timeout_seconds: float = 30.0
     max_attempts: int = 5
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        protect(context.log, [self.access_token])  # the token never reaches the event log
 
     def client(self, account_id: str) -> HarvestClient:
         return HarvestClient(self.base_url, self.access_token, account_id, timeout=self.timeout_seconds,
@@ -40,9 +45,27 @@ class XeroResource(ConfigurableResource):
     timeout_seconds: float = 30.0
     max_attempts: int = 5
 
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        protect(context.log, [self.client_secret])
+
     def client(self, tenant_id: str) -> XeroClient:
         return XeroClient(self.base_url, self.client_id, self.client_secret, tenant_id, token_url=self.token_url,
                           timeout=self.timeout_seconds, max_attempts=self.max_attempts)
+
+
+class RedmineResource(ConfigurableResource):
+    """A Redmine project system (REST API, ``X-Redmine-API-Key``)."""
+
+    base_url: str
+    api_key: str
+    timeout_seconds: float = 30.0
+    max_attempts: int = 5
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        protect(context.log, [self.api_key])
+
+    def client(self) -> RedmineClient:
+        return RedmineClient(self.base_url, self.api_key, timeout=self.timeout_seconds, max_attempts=self.max_attempts)
 
 
 class WarehouseResource(ConfigurableResource):

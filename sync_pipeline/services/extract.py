@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -104,3 +106,55 @@ def extract_redmine_time_entries(client: RedmineClient, start: date, end: date) 
             for page in client.time_entries(start=start, end=end) for doc in page]
     df = pd.DataFrame(rows, columns=list(RawTimeEntry.to_schema().columns))
     return df.sort_values(["entry_id", "updated_at"]).drop_duplicates("entry_id", keep="last").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class StreamResult:
+    rows: int
+    pages: int
+    path: str
+
+
+def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: str | Path,
+                                   flatten: Callable[[dict[str, Any], str], dict[str, Any]] = flatten_time_entry,
+                                   row_group_rows: int = 50_000) -> StreamResult:
+    """Write pages of source records to one Parquet file as they arrive: memory stays flat in the data size.
+
+    Rows are buffered up to ``row_group_rows`` and written as one row group through
+    ``pyarrow.parquet.ParquetWriter`` with the ``raw_time_entries`` Arrow schema (decimals exact).
+    De-duplication across pages is left to readers (DuckDB ``QUALIFY row_number() ...``): keeping
+    a set of seen ids would grow with the data.
+    """
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    from sync_pipeline.store.warehouse import arrow_schema
+
+    schema = arrow_schema(RawTimeEntry)
+    decimals = {f.name: f.type.scale for f in schema if pyarrow.types.is_decimal(f.type)}
+    extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = n_pages = 0
+    buf: list[dict[str, Any]] = []
+
+    def flush(writer: pq.ParquetWriter) -> None:
+        cols = {name: [r[name] for r in buf] for name in schema.names}
+        for name, scale in decimals.items():
+            q = Decimal(1).scaleb(-scale)
+            cols[name] = [None if v is None else Decimal(v).quantize(q) for v in cols[name]]
+        writer.write_table(pyarrow.table(cols, schema=schema))
+        buf.clear()
+
+    tmp = out.with_suffix(".parquet.tmp")
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        for page in pages:
+            n_pages += 1
+            buf.extend(flatten(doc, extracted_at) for doc in page)
+            rows += len(page)
+            if len(buf) >= row_group_rows:
+                flush(writer)
+        if buf:
+            flush(writer)
+    tmp.replace(out)  # readers never see a half-written file
+    return StreamResult(rows, n_pages, str(out))
