@@ -4,8 +4,8 @@
   CSV exports all map into it).
 - ``source.time_entry`` v2: adds ``external_url`` and free-form ``custom_fields`` (Redmine custom fields,
   Toggl tags) and carries hours as integer seconds as well as decimal hours, so a consumer that needs exact
-  minutes does not re-derive them. v2 → v1 refuses to drop custom fields other than the ones v1 already
-  maps (``billable``).
+  minutes does not re-derive them. v2 → v1 refuses to drop an ``external_url`` or custom fields other than
+  the ones v1 already maps (``billable``); ``seconds`` is derived from ``hours`` again on the way back.
 """
 
 from __future__ import annotations
@@ -72,6 +72,8 @@ def _te_v1_to_v2(d: dict[str, Any]) -> dict[str, Any]:
 
 @translator("source.time_entry", 2, 1)
 def _te_v2_to_v1(d: dict[str, Any]) -> dict[str, Any]:
+    if d.get("external_url"):
+        raise TranslationError(f"entry {d['entry_id']}: external_url has no place in source.time_entry v1; read v2")
     extra = set(d.get("custom_fields") or {}) - V1_MAPPED_CUSTOM_FIELDS
     if extra:
         raise TranslationError(f"entry {d['entry_id']}: custom fields {sorted(extra)} have no place in "
