@@ -1,31 +1,77 @@
 """A Harvest API v2 compatible sandbox (subset).
 
-Auth: ``Authorization: Bearer <token>`` and ``Harvest-Account-Id``. Pagination with
-``page``/``per_page`` (max 2000) and ``links``; filters ``from``, ``to`` (spent_date)
-and ``updated_since``. Rate limit: 100 requests per 15 s per token, 429 + Retry-After.
+Resources (``GET /v2/<resource>`` and ``GET /v2/<resource>/{id}``): clients, projects, tasks, users,
+task_assignments, user_assignments (also under ``/v2/projects/{id}/...``), expense_categories,
+expenses, time_entries; ``GET /v2/company`` and ``/v2/users/me``. Writes: ``PATCH``/``DELETE`` of time
+entries and expenses.
+
+As Harvest documents: ``Authorization: Bearer`` + ``Harvest-Account-Id``; filters ``updated_since``,
+``from``/``to`` (spent_date), ``project_id``/``client_id``/``user_id``/``task_id``, ``is_billed``,
+``is_active``; ``per_page`` up to 2000 (more is a 422); ``links.next`` is a *cursor* URL (keyset on an
+index, so reading 1M entries page by page costs the same per page at the end as at the start) while
+``page=N`` still works; 100 requests per 15 s per token, then 429 + ``Retry-After`` (both configurable).
+Time entries and expenses come newest ``spent_date`` first, then by id descending; other resources by id
+descending.
+
+Sandbox extensions (not in Harvest; names start with ``x_`` so nobody mistakes them for Harvest's):
+- time entries: ``x_started_at`` (ISO-8601 instant with the user's UTC offset) and ``x_timezone`` (IANA
+  name), so the billing side can assign local dates near midnight and across DST changes;
+- task and user assignments: ``x_rate_history`` — ``[{"effective_from": "YYYY-MM-DD", "hourly_rate": ...}]``,
+  oldest first; ``hourly_rate`` is the rate in force today, as in Harvest;
+- expenses: ``x_markup_percent`` (the markup the invoice should add), next to Harvest's ``receipt``;
+- ``GET /v2/x_sandbox/deleted?resource=time_entries&updated_since=...``: what was deleted and when
+  (Harvest has no deletions feed: a client must otherwise diff id sets);
+- ``POST /v2/x_sandbox/approvals`` ``{"time_entry_ids": [...], "expense_ids": [...]}``: approve
+  (``is_closed``/``is_locked``, a new ``updated_at``), as a manager does in Harvest's web app.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from sync_pipeline.contracts.codec import dumps, loads
 from sync_pipeline.sandbox.server import ApiError, App, Request, Response
 from sync_pipeline.sandbox.storage import DocStore
 
-COLLECTIONS: dict[str, dict[str, str]] = {
-    "clients": {"updated_at": "TEXT"},
-    "projects": {"updated_at": "TEXT", "client__id": "INTEGER"},
-    "tasks": {"updated_at": "TEXT"},
-    "users": {"updated_at": "TEXT"},
-    "time_entries": {"updated_at": "TEXT", "spent_date": "TEXT", "project__id": "INTEGER",
-                     "client__id": "INTEGER", "user__id": "INTEGER", "is_billed": "INTEGER"},
+
+def _num(doc: dict[str, Any]) -> int:
+    return int(doc["id"])
+
+
+_NUM = ("INTEGER", _num)
+COLLECTIONS: dict[str, dict[str, Any]] = {
+    "clients": {"updated_at": "TEXT", "is_active": "INTEGER", "num": _NUM},
+    "projects": {"updated_at": "TEXT", "client__id": "INTEGER", "is_active": "INTEGER", "num": _NUM},
+    "tasks": {"updated_at": "TEXT", "is_active": "INTEGER", "num": _NUM},
+    "users": {"updated_at": "TEXT", "is_active": "INTEGER", "num": _NUM},
+    "task_assignments": {"updated_at": "TEXT", "project__id": "INTEGER", "task__id": "INTEGER",
+                         "is_active": "INTEGER", "num": _NUM},
+    "user_assignments": {"updated_at": "TEXT", "project__id": "INTEGER", "user__id": "INTEGER",
+                         "is_active": "INTEGER", "num": _NUM},
+    "expense_categories": {"updated_at": "TEXT", "is_active": "INTEGER", "num": _NUM},
+    "expenses": {"updated_at": "TEXT", "spent_date": "TEXT", "project__id": "INTEGER", "client__id": "INTEGER",
+                 "user__id": "INTEGER", "is_billed": "INTEGER", "num": _NUM},
+    "time_entries": {"updated_at": "TEXT", "spent_date": "TEXT", "project__id": "INTEGER", "client__id": "INTEGER",
+                     "user__id": "INTEGER", "task__id": "INTEGER", "is_billed": "INTEGER", "num": _NUM},
 }
+# listing order (descending) per collection; an index on (tenant, *order) serves order and cursor
+ORDER: dict[str, tuple[str, ...]] = {c: ("num",) for c in COLLECTIONS} | {
+    "time_entries": ("spent_date", "num"), "expenses": ("spent_date", "num")}
+FILTERS: dict[str, tuple[str, ...]] = {
+    "projects": ("client_id",), "task_assignments": ("project_id", "task_id"),
+    "user_assignments": ("project_id", "user_id"), "expenses": ("project_id", "client_id", "user_id"),
+    "time_entries": ("project_id", "client_id", "user_id", "task_id"),
+}
+WRITABLE = ("time_entries", "expenses")
 
 MAX_PER_PAGE = 2000
 DEFAULT_PER_PAGE = 2000
@@ -57,6 +103,19 @@ class SlidingWindowLimiter:
             return None
 
 
+def _encode_cursor(doc: dict[str, Any], order: tuple[str, ...]) -> str:
+    after = {("id" if k == "num" else k): (int(doc["id"]) if k == "num" else doc.get(k)) for k in order}
+    return base64.urlsafe_b64encode(json.dumps({"after": after}, separators=(",", ":")).encode()).decode()
+
+
+def _decode_cursor(cursor: str, order: tuple[str, ...]) -> list[Any]:
+    try:
+        after = json.loads(base64.urlsafe_b64decode(cursor.encode() + b"=" * (-len(cursor) % 4)))["after"]
+        return [int(after["id"]) if k == "num" else str(after[k]) for k in order]
+    except (ValueError, KeyError, TypeError):
+        raise ApiError(422, {"message": "cursor is not one this server gave out; follow links.next"}) from None
+
+
 class HarvestSandbox(App):
     name = "harvest"
 
@@ -64,15 +123,27 @@ class HarvestSandbox(App):
                  rate_limit: int = 100, rate_window: float = 15.0) -> None:
         super().__init__()
         self.store = DocStore(db_path, COLLECTIONS)
+        with self.store.tx() as c:
+            for coll, order in ORDER.items():
+                c.execute(f"CREATE INDEX IF NOT EXISTS ix_{coll}__order ON {coll} (tenant, {', '.join(order)})")
         self.token = token
         self.limiter = SlidingWindowLimiter(rate_limit, rate_window)
         self.base_url = ""  # set by whoever serves it, for links
+        self._generation: dict[str, int] = {c: 0 for c in COLLECTIONS}
+        self._counts: dict[tuple[Any, ...], tuple[int, int]] = {}
+        self.router.add("GET", "/v2/users/me", self._me)
+        self.router.add("GET", "/v2/company", self._company)
+        self.router.add("GET", "/v2/x_sandbox/deleted", self._deleted)
+        self.router.add("POST", "/v2/x_sandbox/approvals", self._approve)
         for coll in COLLECTIONS:
             self.router.add("GET", f"/v2/{coll}", self._lister(coll))
             self.router.add("GET", f"/v2/{coll}/(?P<id>\\d+)", self._getter(coll))
-        self.router.add("PATCH", "/v2/time_entries/(?P<id>\\d+)", self._patch_time_entry)
-        self.router.add("DELETE", "/v2/time_entries/(?P<id>\\d+)", self._delete_time_entry)
-        self.router.add("GET", "/v2/users/me", self._me)
+        for coll in ("task_assignments", "user_assignments"):
+            self.router.add("GET", f"/v2/projects/(?P<project_id>\\d+)/{coll}", self._lister(coll))
+            self.router.add("GET", f"/v2/projects/(?P<project_id>\\d+)/{coll}/(?P<id>\\d+)", self._getter(coll))
+        for coll in WRITABLE:
+            self.router.add("PATCH", f"/v2/{coll}/(?P<id>\\d+)", self._patcher(coll))
+            self.router.add("DELETE", f"/v2/{coll}/(?P<id>\\d+)", self._deleter(coll))
 
     # -- plumbing ---------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
@@ -91,108 +162,245 @@ class HarvestSandbox(App):
         req.params["account"] = account
         return super().handle(req)
 
+    def _changed(self, coll: str) -> None:
+        self._generation[coll] += 1
+
+    def _count(self, coll: str, account: str, where: str, args: list[Any]) -> int:
+        key = (coll, account, where, tuple(args))
+        gen = self._generation[coll]
+        hit = self._counts.get(key)
+        if hit is not None and hit[0] == gen:
+            return hit[1]
+        n = self.store.count(coll, account, where, args)
+        if len(self._counts) > 1000:
+            self._counts.clear()
+        self._counts[key] = (gen, n)
+        return n
+
     def _lister(self, coll: str):
+        order = ORDER[coll]
+
         def list_(req: Request) -> Response:
             account = req.params["account"]
             try:
-                per_page = min(MAX_PER_PAGE, max(1, int(req.arg("per_page") or DEFAULT_PER_PAGE)))
-                page = max(1, int(req.arg("page") or 1))
+                per_page = int(req.arg("per_page") or DEFAULT_PER_PAGE)
+                page = int(req.arg("page") or 1)
             except ValueError:
                 raise ApiError(422, {"message": "page and per_page must be integers"}) from None
-            where, args = [], []
-            if (since := req.arg("updated_since")) is not None:
-                where.append("updated_at >= ?")
-                args.append(_norm_ts(since))
-            if coll == "time_entries":
-                if (frm := req.arg("from")) is not None:
-                    where.append("spent_date >= ?")
-                    args.append(frm)
-                if (to := req.arg("to")) is not None:
-                    where.append("spent_date <= ?")
-                    args.append(to)
-                for f in ("project_id", "client_id", "user_id"):
-                    if (v := req.arg(f)) is not None:
-                        where.append(f"{f.replace('_id', '')}__id = ?")
-                        args.append(int(v))
-                if (b := req.arg("is_billed")) is not None:
-                    where.append("is_billed = ?")
-                    args.append(1 if b == "true" else 0)
+            if not 1 <= per_page <= MAX_PER_PAGE:
+                raise ApiError(422, {"message": f"per_page must be between 1 and {MAX_PER_PAGE}"})
+            if page < 1:
+                raise ApiError(422, {"message": "page must be 1 or more"})
+            where, args = self._filters(coll, req)
             w = " AND ".join(where)
-            total = self.store.count(coll, account, w, args)
-            docs = self.store.query(coll, account, w, args, order="CAST(id AS INTEGER) DESC",
-                                    limit=per_page, offset=(page - 1) * per_page)
+            total = self._count(coll, account, w, args)
             total_pages = max(1, math.ceil(total / per_page))
-            base = {k: v[-1] for k, v in req.query.items() if k not in ("page",)}
-            link = lambda p: f"{self.base_url}{req.path}?{urlencode({**base, 'page': p, 'per_page': per_page})}"  # noqa: E731
-            return Response(200, {
-                coll: docs,
+            order_sql = ", ".join(f"{c} DESC" for c in order)
+            cursor = req.arg("cursor")
+            if cursor:
+                after = _decode_cursor(cursor, order)
+                cond = w + (" AND " if w else "") + f"({', '.join(order)}) < ({', '.join('?' * len(order))})"
+                rows = list(self.store.query_raw(coll, account, cond, [*args, *after], order=order_sql,
+                                                 limit=per_page + 1))
+            else:
+                rows = list(self.store.query_raw(coll, account, w, args, order=order_sql, limit=per_page + 1,
+                                                 offset=(page - 1) * per_page))
+            more = len(rows) > per_page
+            rows = rows[:per_page]
+            base = {k: v[-1] for k, v in req.query.items() if k not in ("page", "cursor", "ref", "per_page")}
+
+            def link(**q: Any) -> str:
+                return f"{self.base_url}{req.path}?{urlencode({**base, **q, 'per_page': per_page})}"
+
+            next_link = None
+            if more:
+                last = loads(rows[-1])
+                next_link = link(cursor=_encode_cursor(last, order), ref="next_cursor")
+            first_or_last = not cursor and (page == 1 or page == total_pages)
+            meta = {
                 "per_page": per_page,
                 "total_pages": total_pages,
                 "total_entries": total,
-                "next_page": page + 1 if page < total_pages else None,
-                "previous_page": page - 1 if page > 1 else None,
-                "page": page,
+                # Harvest: with cursor pagination page/next_page/previous_page are null but on the first and
+                # last pages
+                "next_page": page + 1 if first_or_last and page < total_pages else None,
+                "previous_page": page - 1 if first_or_last and page > 1 else None,
+                "page": page if not cursor else None,
                 "links": {
-                    "first": link(1),
-                    "next": link(page + 1) if page < total_pages else None,
-                    "previous": link(page - 1) if page > 1 else None,
-                    "last": link(total_pages),
+                    "first": link(page=1, ref="first"),
+                    "next": next_link,
+                    "previous": link(page=page - 1, ref="previous") if not cursor and page > 1 else None,
+                    "last": link(page=total_pages, ref="last"),
                 },
-            })
+            }
+            # splice the stored JSON documents in: no decoding and re-encoding of 2000 entries per page
+            raw = b'{"' + coll.encode() + b'":[' + ",".join(rows).encode() + b"]," + dumps(meta)[1:]
+            return Response(200, raw=raw)
 
         return list_
+
+    def _filters(self, coll: str, req: Request) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        args: list[Any] = []
+        if (since := req.arg("updated_since")) is not None:
+            where.append("updated_at >= ?")
+            args.append(_norm_ts(since))
+        if coll in ("time_entries", "expenses"):
+            for name, op in (("from", ">="), ("to", "<=")):
+                if (v := req.arg(name)) is not None:
+                    where.append(f"spent_date {op} ?")
+                    args.append(_iso_date(v, name))
+        if coll in ("time_entries", "expenses") and (b := req.arg("is_billed")) is not None:
+            where.append("is_billed = ?")
+            args.append(1 if b.lower() == "true" else 0)
+        if coll not in ("time_entries", "expenses") and (a := req.arg("is_active")) is not None:
+            where.append("is_active = ?")
+            args.append(1 if a.lower() == "true" else 0)
+        for f in FILTERS.get(coll, ()):
+            v = req.params.get(f) or req.arg(f)
+            if v is not None:
+                try:
+                    args.append(int(v))
+                except ValueError:
+                    raise ApiError(422, {"message": f"{f} must be an integer"}) from None
+                where.append(f"{f.replace('_id', '')}__id = ?")
+        return where, args
 
     def _getter(self, coll: str):
         def get(req: Request) -> Response:
             doc = self.store.get(coll, req.params["account"], req.params["id"])
-            if doc is None:
+            if doc is None or (req.params.get("project_id") and
+                               str((doc.get("project") or {}).get("id")) != req.params["project_id"]):
                 raise ApiError(404, {"status": 404, "error": "Not Found"})
             return Response(200, doc)
 
         return get
 
     def _me(self, req: Request) -> Response:
-        return Response(200, {"id": 0, "first_name": "Sandbox", "last_name": "Admin", "is_active": True})
+        return Response(200, {"id": 0, "first_name": "Sandbox", "last_name": "Admin", "is_active": True,
+                              "access_roles": ["administrator"]})
 
-    def _patch_time_entry(self, req: Request) -> Response:
-        acc, eid = req.params["account"], req.params["id"]
-        doc = self.store.get("time_entries", acc, eid)
-        if doc is None:
-            raise ApiError(404, {"status": 404, "error": "Not Found"})
-        changes = req.json() or {}
-        allowed = {"hours", "notes", "spent_date", "is_billed", "external_reference"}
-        bad = set(changes) - allowed
-        if bad:
-            raise ApiError(422, {"message": f"cannot change {', '.join(sorted(bad))}"})
-        doc.update(changes)
-        doc["updated_at"] = now_iso()
-        self.store.put("time_entries", acc, eid, doc)
-        return Response(200, doc)
+    def _company(self, req: Request) -> Response:
+        acc = self.store.kv_get("accounts", req.params["account"]) or {}
+        return Response(200, {"base_uri": self.base_url, "full_domain": "sandbox.harvestapp.com",
+                              "name": acc.get("name"), "is_active": True, "week_start_day": "Monday",
+                              "wants_timestamp_timers": True, "time_format": "hours_minutes",
+                              "date_format": "%Y-%m-%d", "plan_type": "sandbox", "clock": "24h",
+                              "currency": acc.get("currency", "GBP"), "expense_feature": True,
+                              "invoice_feature": True, "estimate_feature": False, "approval_feature": True})
 
-    def _delete_time_entry(self, req: Request) -> Response:
-        acc, eid = req.params["account"], req.params["id"]
-        doc = self.store.get("time_entries", acc, eid)
-        if doc is None:
-            raise ApiError(404, {"status": 404, "error": "Not Found"})
-        self.store.delete("time_entries", acc, eid)
-        self.store.kv_put(f"deleted:{acc}", eid, {"id": int(eid), "deleted_at": now_iso()})
-        return Response(200, doc)
+    # -- writes -----------------------------------------------------------------------------
+    def _patcher(self, coll: str):
+        allowed = {"time_entries": {"hours", "notes", "spent_date", "is_billed", "external_reference", "task_id",
+                                    "project_id", "started_time", "ended_time", "billable"},
+                   "expenses": {"notes", "spent_date", "units", "total_cost", "billable", "is_billed"}}[coll]
 
-    # -- seeding (Python API, used by the seeders and tests) ----------------------------------
-    def add_account(self, account_id: str, name: str) -> None:
-        self.store.kv_put("accounts", str(account_id), {"id": account_id, "name": name})
+        def patch(req: Request) -> Response:
+            acc, eid = req.params["account"], req.params["id"]
+            doc = self.store.get(coll, acc, eid)
+            if doc is None:
+                raise ApiError(404, {"status": 404, "error": "Not Found"})
+            changes = req.json() or {}
+            if not isinstance(changes, dict):
+                raise ApiError(422, {"message": "the body must be a JSON object of the fields to change"})
+            bad = set(changes) - allowed
+            if bad:
+                raise ApiError(422, {"message": f"cannot change {', '.join(sorted(bad))}; changeable: "
+                                                f"{', '.join(sorted(allowed))}"})
+            if "spent_date" in changes:
+                _iso_date(str(changes["spent_date"]), "spent_date")
+            for ref in ("task_id", "project_id"):
+                if ref in changes:
+                    target = self.store.get(ref.replace("_id", "s"), acc, str(changes[ref]))
+                    if target is None:
+                        raise ApiError(422, {"message": f"{ref} {changes[ref]} does not exist"})
+                    doc[ref.replace("_id", "")] = {k: target.get(k) for k in ("id", "name", "code") if k in target}
+                    changes.pop(ref)
+            doc.update(changes)
+            doc["updated_at"] = now_iso()
+            self.store.put(coll, acc, eid, doc)
+            self._changed(coll)
+            return Response(200, doc)
+
+        return patch
+
+    def _deleter(self, coll: str):
+        def delete(req: Request) -> Response:
+            acc, eid = req.params["account"], req.params["id"]
+            doc = self.store.get(coll, acc, eid)
+            if doc is None:
+                raise ApiError(404, {"status": 404, "error": "Not Found"})
+            self.store.delete(coll, acc, eid)
+            self.store.kv_put(f"deleted:{acc}:{coll}", eid, {"resource": coll, "id": int(eid),
+                                                             "deleted_at": now_iso()})
+            self._changed(coll)
+            return Response(200, doc)
+
+        return delete
+
+    def _deleted(self, req: Request) -> Response:
+        coll = req.arg("resource") or "time_entries"
+        if coll not in COLLECTIONS:
+            raise ApiError(422, {"message": f"resource must be one of {', '.join(COLLECTIONS)}"})
+        since = _norm_ts(req.arg("updated_since") or "1970-01-01T00:00:00Z")
+        rows = self.store._conn().execute("SELECT v FROM kv WHERE ns = ?",
+                                          (f"deleted:{req.params['account']}:{coll}",)).fetchall()
+        items = sorted((d for d in (loads(r[0]) for r in rows) if d["deleted_at"] >= since),
+                       key=lambda d: (d["deleted_at"], d["id"]))
+        return Response(200, {"deleted": items, "resource": coll})
+
+    def _approve(self, req: Request) -> Response:
+        body = req.json() or {}
+        acc = req.params["account"]
+        done: dict[str, list[int]] = {}
+        for field, coll in (("time_entry_ids", "time_entries"), ("expense_ids", "expenses")):
+            ids = body.get(field) or []
+            missing = [i for i in ids if self.store.get(coll, acc, str(i)) is None]
+            if missing:
+                raise ApiError(422, {"message": f"{field}: no such {coll} {missing}"})
+            ts = now_iso()
+            for i in ids:
+                doc = self.store.get(coll, acc, str(i))
+                assert doc is not None
+                doc.update({"is_closed": True, "is_locked": True, "updated_at": ts,
+                            "locked_reason": "Item Approved and Locked for this Time Period"})
+                self.store.put(coll, acc, str(i), doc)
+            if ids:
+                self._changed(coll)
+            done[coll] = [int(i) for i in ids]
+        return Response(200, {"approved": done})
+
+    # -- seeding (Python API, used by the seeders, the generator and tests) ------------------------
+    def add_account(self, account_id: str, name: str, currency: str = "GBP") -> None:
+        self.store.kv_put("accounts", str(account_id), {"id": account_id, "name": name, "currency": currency})
 
     def upsert(self, coll: str, account_id: str, doc: dict[str, Any]) -> None:
         doc.setdefault("updated_at", now_iso())
         doc.setdefault("created_at", doc["updated_at"])
         self.store.put(coll, str(account_id), str(doc["id"]), doc)
+        self._changed(coll)
 
     def upsert_many(self, coll: str, account_id: str, docs: list[dict[str, Any]]) -> int:
         ts = now_iso()
         for d in docs:
             d.setdefault("updated_at", ts)
             d.setdefault("created_at", d["updated_at"])
-        return self.store.put_many(coll, str(account_id), ((str(d["id"]), d) for d in docs))
+        n = self.store.put_many(coll, str(account_id), ((str(d["id"]), d) for d in docs))
+        self._changed(coll)
+        return n
+
+    def bulk_load(self, coll: str, account_id: str, docs: Iterable[dict[str, Any]], *, chunk: int = 20_000) -> int:
+        """Insert many documents fast (one executemany per chunk); docs need ``id``, ``created_at``, ``updated_at``."""
+        n = self.store.bulk_put(coll, str(account_id), ((str(d["id"]), d) for d in docs), chunk=chunk)
+        self._changed(coll)
+        return n
+
+
+def _iso_date(value: str, name: str) -> str:
+    try:
+        return datetime.strptime(value[:10], "%Y-%m-%d").date().isoformat()
+    except ValueError:
+        raise ApiError(422, {"message": f"{name} must be a date YYYY-MM-DD, got {value!r}"}) from None
 
 
 def _norm_ts(value: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,18 @@ class DocStore:
     document (name → SQLite type) so queries can filter without decoding JSON.
     """
 
-    def __init__(self, path: str | Path, indexes: dict[str, dict[str, str]]) -> None:
+    def __init__(self, path: str | Path, indexes: dict[str, dict[str, Any]]) -> None:
+        """``indexes[coll][column]`` is an SQLite type (the value is read from the document, ``a__b`` reaching
+        into nested objects) or a ``(type, function of the document)`` pair for a computed column."""
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.indexes = indexes
+        self.indexes: dict[str, dict[str, str]] = {}
+        self._extract: dict[str, dict[str, Callable[[dict[str, Any]], Any]]] = {}
+        for coll, cols in indexes.items():
+            self.indexes[coll] = {n: (t[0] if isinstance(t, tuple) else t) for n, t in cols.items()}
+            self._extract[coll] = {n: (t[1] if isinstance(t, tuple) else _extractor(n)) for n, t in cols.items()}
+        indexes = self.indexes
         self._local = threading.local()
         self._write_lock = threading.RLock()
         self._seq: dict[str, int] = {}
@@ -43,7 +50,7 @@ class DocStore:
                     for rowid, doc in rows:
                         d = loads(doc)
                         c.execute(f"UPDATE {coll} SET {', '.join(f'{n} = ?' for n in missing)} WHERE rowid = ?",
-                                  [*(_index_value(d, n) for n in missing), rowid])
+                                  [*(self._extract[coll][n](d) for n in missing), rowid])
                 for n in cols:
                     c.execute(f"CREATE INDEX IF NOT EXISTS ix_{coll}_{n} ON {coll} (tenant, {n}, seq)")
                 c.execute(f"CREATE INDEX IF NOT EXISTS ix_{coll}__seq ON {coll} (tenant, seq)")
@@ -101,7 +108,7 @@ class DocStore:
 
         def write(conn: sqlite3.Connection) -> None:
             seq = self._next_seq(coll, conn)
-            values = [tenant, doc_id, seq, dumps(doc).decode(), *[_index_value(doc, n) for n in cols]]
+            values = [tenant, doc_id, seq, dumps(doc).decode(), *[f(doc) for f in self._extract[coll].values()]]
             conn.execute(f"INSERT OR REPLACE INTO {coll} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
                          values)
 
@@ -134,8 +141,8 @@ class DocStore:
                 return
             with self.tx() as c:
                 first = self._next_seq(coll, c, len(batch))
-                c.executemany(sql, ([tenant, doc_id, first + i, dumps(doc).decode(),
-                                     *[_index_value(doc, n) for n in cols]]
+                extract = list(self._extract[coll].values())
+                c.executemany(sql, ([tenant, doc_id, first + i, dumps(doc).decode(), *[f(doc) for f in extract]]
                                     for i, (doc_id, doc) in enumerate(batch)))
             total += len(batch)
             batch.clear()
@@ -189,6 +196,10 @@ class DocStore:
         else:
             with self.tx() as conn:
                 conn.execute(sql, (ns, key, dumps(value).decode()))
+
+
+def _extractor(dotted: str) -> Callable[[dict[str, Any]], Any]:
+    return lambda doc: _index_value(doc, dotted)
 
 
 def _index_value(doc: dict[str, Any], dotted: str) -> Any:
