@@ -1,58 +1,161 @@
--- clean_time_entries: every raw entry of the partition, typed, with exactly one disposition
--- (billable | non_billable | held | quarantined) and, unless billable, the reason.
--- Sources: raw_time_entries. Parameters: $entity, $period, $period_start, $period_end, $today,
--- $require_approval, $currencies.
+-- clean_time_entries: every raw entry of the partition, typed, mapped to canonical ids, rated, with exactly
+-- one disposition (billable | non_billable | held | quarantined) and, unless billable, the reason.
+-- Sources: raw_entries (raw_time_entries with the optional columns present), map_clients, map_projects,
+-- map_tasks, rate_cards (the mapping document as relations, built by services.billing).
+-- Parameters: $entity, $period, $period_start, $period_end, $today, $timezone, $require_approval,
+-- $currencies, $locked_through, $max_hours_per_day, $strict_clients, $strict_projects, $use_source_rates.
 WITH typed AS (
     SELECT
         r.*,
-        TRY_CAST(r.spent_date AS DATE) AS d
-    FROM raw_time_entries AS r
+        TRY_CAST(r.spent_date AS DATE) AS source_date,
+        -- an entry belongs to its entity's local date: from the start instant when the source has one
+        -- (correct across DST), else the source system's own date
+        CAST(timezone($timezone, TRY_CAST(r.started_at AS TIMESTAMPTZ)) AS DATE) AS started_local_date
+    FROM raw_entries AS r
+),
+dated AS (
+    SELECT t.*, coalesce(t.started_local_date, t.source_date) AS d FROM typed AS t
+),
+person_day AS (
+    SELECT
+        x.*,
+        sum(CASE WHEN x.hours > 0 THEN CAST(x.hours AS DECIMAL(18, 6)) ELSE 0 END)
+            OVER (PARTITION BY x.user_id, x.d) AS person_day_hours
+    FROM dated AS x
+),
+mapped AS (
+    SELECT
+        p.*,
+        mc.client_id AS canonical_client_id,
+        mc.client_name AS canonical_client_name,
+        mc.internal AS client_internal,
+        coalesce(mc.invoice_currency, p.client_currency) AS invoice_currency,
+        mp.project_id IS NOT NULL AS project_mapped,
+        coalesce(mp.billing, 'hourly') AS project_billing,
+        mp.project_name AS mapped_project_name,
+        mt.task_billable,
+        mt.task_description
+    FROM person_day AS p
+    LEFT JOIN map_clients AS mc ON mc.source_client_id = p.client_id
+    LEFT JOIN map_projects AS mp ON mp.project_id = p.project_id
+    LEFT JOIN map_tasks AS mt ON mt.task_id = p.task_id
+),
+rated AS (
+    -- rate precedence: task (on the project, then anywhere) > user on project > project > client >
+    -- the project system's own rate (when use_source_rates) > entity default; at most one card per level
+    -- matches a date (the mapping refuses overlapping cards)
+    SELECT
+        m.*,
+        coalesce(tp.rate, tk.rate, up.rate, pr.rate, cl.rate,
+                 CASE WHEN $use_source_rates THEN CAST(m.billable_rate AS DECIMAL(18, 6)) END, ed.rate) AS unit_rate,
+        coalesce(tp.list_rate, tk.list_rate, up.list_rate, pr.list_rate, cl.list_rate,
+                 CASE WHEN $use_source_rates THEN CAST(m.billable_rate AS DECIMAL(18, 6)) END, ed.list_rate) AS list_rate,
+        coalesce(tp.billable_percent, tk.billable_percent, up.billable_percent, pr.billable_percent,
+                 cl.billable_percent, CASE WHEN $use_source_rates AND m.billable_rate IS NOT NULL THEN 100 END,
+                 ed.billable_percent) AS billable_percent,
+        CASE
+            WHEN tp.rate IS NOT NULL THEN 'task:' || tp.card_id
+            WHEN tk.rate IS NOT NULL THEN 'task:' || tk.card_id
+            WHEN up.rate IS NOT NULL THEN 'user_project:' || up.card_id
+            WHEN pr.rate IS NOT NULL THEN 'project:' || pr.card_id
+            WHEN cl.rate IS NOT NULL THEN 'client:' || cl.card_id
+            WHEN $use_source_rates AND m.billable_rate IS NOT NULL THEN 'source_system'
+            WHEN ed.rate IS NOT NULL THEN 'entity_default:' || ed.card_id
+        END AS rate_source,
+        coalesce(tp.currency, tk.currency, up.currency, pr.currency, cl.currency,
+                 CASE WHEN $use_source_rates AND m.billable_rate IS NOT NULL THEN m.client_currency END,
+                 ed.currency, m.invoice_currency) AS rate_currency
+    FROM mapped AS m
+    LEFT JOIN rate_cards AS tp ON tp.level = 'task_project' AND tp.match_key = m.project_id || '/' || m.task_id
+        AND m.d BETWEEN tp.valid_from AND tp.valid_to
+    LEFT JOIN rate_cards AS tk ON tk.level = 'task' AND tk.match_key = m.task_id
+        AND m.d BETWEEN tk.valid_from AND tk.valid_to
+    LEFT JOIN rate_cards AS up ON up.level = 'user_project' AND up.match_key = m.project_id || '/' || m.user_id
+        AND m.d BETWEEN up.valid_from AND up.valid_to
+    LEFT JOIN rate_cards AS pr ON pr.level = 'project' AND pr.match_key = m.project_id
+        AND m.d BETWEEN pr.valid_from AND pr.valid_to
+    LEFT JOIN rate_cards AS cl ON cl.level = 'client' AND cl.match_key = coalesce(m.canonical_client_id, m.client_id)
+        AND m.d BETWEEN cl.valid_from AND cl.valid_to
+    LEFT JOIN rate_cards AS ed ON ed.level = 'entity_default' AND ed.match_key = ''
+        AND m.d BETWEEN ed.valid_from AND ed.valid_to
 ),
 reasoned AS (
     SELECT
         t.*,
         CASE
-            WHEN t.d IS NULL THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
-            WHEN t.d > CAST($today AS DATE) THEN 'future date ' || t.spent_date
+            WHEN t.billable = false THEN 'marked non-billable in the project system'
+            WHEN t.client_internal THEN 'internal client (mapping: clients.internal)'
+            WHEN t.project_billing = 'non_billable' THEN 'non-billable project (mapping: projects.billing)'
+            WHEN t.project_billing = 'fixed_fee' THEN 'fixed-fee project: billed by milestones, not by time'
+            WHEN t.task_billable = false THEN 'internal task (mapping: tasks.billable = false)'
+        END AS non_billable_reason
+    FROM rated AS t
+),
+judged AS (
+    SELECT
+        t.*,
+        CASE
+            WHEN t.source_date IS NULL AND t.started_local_date IS NULL
+                THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
+            WHEN t.d > CAST($today AS DATE) THEN 'future date ' || CAST(t.d AS VARCHAR)
             WHEN t.d < CAST($period_start AS DATE) OR t.d > CAST($period_end AS DATE)
-                THEN 'spent_date ' || t.spent_date || ' outside billing period ' || $period
+                THEN 'local date ' || CAST(t.d AS VARCHAR) || ' (' || $timezone || ') outside billing period ' || $period
+            WHEN t.d <= TRY_CAST($locked_through AS DATE)
+                THEN 'locked period: entries up to ' || $locked_through || ' are closed'
             WHEN t.hours IS NULL OR t.hours <= 0 THEN 'non-positive hours ' || coalesce(CAST(t.hours AS VARCHAR), 'null')
-            WHEN t.hours > 24 THEN 'over 24 hours in one entry (' || CAST(t.hours AS VARCHAR) || ')'
-            WHEN t.client_id IS NULL THEN 'unknown client'
-            WHEN t.project_id IS NULL THEN 'unknown project'
-            WHEN t.task_id IS NULL THEN 'unknown task'
+            WHEN t.person_day_hours > CAST($max_hours_per_day AS DECIMAL(18, 6))
+                THEN 'over ' || $max_hours_per_day || ' h in one person-day: user ' || coalesce(t.user_id, '?')
+                     || ' on ' || CAST(t.d AS VARCHAR) || ' has ' || CAST(t.person_day_hours AS VARCHAR) || ' h'
+            WHEN t.client_id IS NULL THEN 'unknown client (no client on the entry)'
+            WHEN $strict_clients AND t.canonical_client_id IS NULL
+                THEN 'unknown client ' || t.client_id || ': add it (or an alias) to the mapping''s clients'
+            WHEN t.project_id IS NULL THEN 'unknown project (no project on the entry)'
+            WHEN $strict_projects AND NOT t.project_mapped
+                THEN 'unknown project ' || t.project_id || ': add it to the mapping''s projects'
+            WHEN t.task_id IS NULL THEN 'unknown task (no task on the entry)'
             WHEN t.client_currency IS NULL OR NOT list_contains($currencies, t.client_currency)
                 THEN 'unknown currency ' || coalesce(t.client_currency, 'null')
-            WHEN t.billable AND t.billable_rate IS NULL THEN 'missing rate'
+            WHEN NOT list_contains($currencies, t.invoice_currency) OR NOT list_contains($currencies, t.rate_currency)
+                THEN 'unknown currency ' || t.invoice_currency || '/' || t.rate_currency
+            WHEN t.non_billable_reason IS NULL AND t.unit_rate IS NULL
+                THEN 'missing rate: no rate card matches and the project system gave no rate'
         END AS quarantine_reason
-    FROM typed AS t
+    FROM reasoned AS t
 )
 SELECT
     $entity AS entity,
     $period AS period,
     entry_id,
-    spent_date,
-    client_id,
-    client_name,
+    CAST(d AS VARCHAR) AS spent_date,
+    spent_date AS source_spent_date,
+    coalesce(canonical_client_id, client_id) AS client_id,
+    client_id AS source_client_id,
+    coalesce(canonical_client_name, client_name) AS client_name,
     project_id,
-    project_name,
+    coalesce(mapped_project_name, project_name) AS project_name,
     task_id,
-    task_name,
+    coalesce(task_description, task_name) AS task_name,
     user_id,
     user_name,
-    client_currency AS currency,
-    hours,
-    billable_rate AS rate,
+    rate_currency AS currency,
+    invoice_currency,
+    CAST(hours AS DECIMAL(12, 6)) AS hours,
+    CAST(unit_rate AS DECIMAL(18, 6)) AS rate,
+    CAST(list_rate AS DECIMAL(18, 6)) AS list_rate,
+    CAST(billable_percent AS DECIMAL(9, 4)) AS billable_percent,
+    rate_source,
+    approved_by,
+    approved_at,
     CASE
         WHEN quarantine_reason IS NOT NULL THEN 'quarantined'
-        WHEN NOT billable THEN 'non_billable'
+        WHEN non_billable_reason IS NOT NULL THEN 'non_billable'
         WHEN $require_approval AND NOT is_closed THEN 'held'
         ELSE 'billable'
     END AS disposition,
     CASE
         WHEN quarantine_reason IS NOT NULL THEN quarantine_reason
-        WHEN NOT billable THEN 'marked non-billable in the project system'
+        WHEN non_billable_reason IS NOT NULL THEN non_billable_reason
         WHEN $require_approval AND NOT is_closed THEN 'awaiting approval'
     END AS reason
-FROM reasoned
+FROM judged
 ORDER BY entry_id

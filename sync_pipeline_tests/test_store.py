@@ -73,7 +73,10 @@ def test_warehouse_round_trip_keeps_decimals(tmp_path):
         "entity": "e", "period": "2026-10", "entry_id": "1", "spent_date": "2026-10-01", "client_id": "1",
         "client_name": "A", "project_id": "1", "project_name": "P", "task_id": "1", "task_name": "T",
         "user_id": "1", "user_name": "U", "currency": "GBP", "hours": Decimal("0.333333"),
-        "rate": Decimal("95.5"), "disposition": "billable", "reason": None}])
+        "rate": Decimal("95.5"), "disposition": "billable", "reason": None,
+        "source_spent_date": "2026-10-01", "source_client_id": "1", "invoice_currency": "GBP",
+        "list_rate": Decimal("95.5"), "billable_percent": Decimal(100), "rate_source": "source_system",
+        "approved_by": None, "approved_at": None}])
     wh.write("clean_time_entries", "e", "2026-10", df, CleanTimeEntry)
     back = wh.read("clean_time_entries", "e", "2026-10")
     assert back.loc[0, "hours"] == Decimal("0.333333") and isinstance(back.loc[0, "rate"], Decimal)
@@ -86,7 +89,9 @@ def test_contract_violation_names_column_and_check(tmp_path):
         "entity": "e", "period": "2026-10", "entry_id": "1", "spent_date": None, "client_id": None,
         "client_name": None, "project_id": None, "project_name": None, "task_id": None, "task_name": None,
         "user_id": None, "user_name": None, "currency": None, "hours": None, "rate": None,
-        "disposition": "billable", "reason": None}])
+        "disposition": "billable", "reason": None, "source_spent_date": None, "source_client_id": None,
+        "invoice_currency": None, "list_rate": None, "billable_percent": None, "rate_source": None,
+        "approved_by": None, "approved_at": None}])
     with pytest.raises(ContractViolation, match="billable_rows_are_complete"):
         Warehouse(tmp_path).write("clean_time_entries", "e", "2026-10", bad, CleanTimeEntry)
 

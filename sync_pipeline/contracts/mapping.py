@@ -6,16 +6,19 @@ Validated with pydantic so a bad file gives errors naming the key and the fix.
 from __future__ import annotations
 
 import re
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from sync_pipeline.domain.money import MINOR_UNITS
 
-MAPPING_VERSION = 1
+MAPPING_VERSION = 2
+SUPPORTED_VERSIONS = (1, 2)  # version 1 files (entities only) read as version 2 with no rules
 _ENTITY_KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 
 
@@ -27,6 +30,203 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+RoundingMode = Literal["nearest", "up", "down"]
+RoundingScope = Literal["entry", "day", "line"]
+Unit = Literal["hours", "days"]
+
+
+def _ccy_ok(v: str | None) -> str | None:
+    if v is not None and v not in MINOR_UNITS:
+        raise ValueError(f"unknown currency {v!r}; use an ISO 4217 code such as GBP, USD, EUR, JPY")
+    return v
+
+
+class RoundingRule(_Strict):
+    """How worked time becomes billed time: round to ``increment_minutes`` with ``mode``, per ``scope``.
+
+    ``entry`` rounds each time entry, ``day`` each person-day on a line, ``line`` the line total.
+    ``minimum_minutes`` is the least an entry is billed for (applied per entry, before the scope's rounding).
+    """
+
+    increment_minutes: int | None = Field(None, ge=1, le=480, description="empty: bill the recorded time exactly")
+    mode: RoundingMode = "nearest"
+    scope: RoundingScope = "line"
+    minimum_minutes: int = Field(0, ge=0, le=480)
+
+
+class UnitRule(_Strict):
+    """The invoiceable unit: hours, or days of ``hours_per_day`` hours (rates are then day rates)."""
+
+    unit: Unit = "hours"
+    hours_per_day: Decimal = Field(Decimal(8), gt=0, le=24)
+
+
+class RateCard(_Strict):
+    """A billing rate in force from ``valid_from`` to ``valid_to`` (inclusive; open-ended when empty).
+
+    The level is given by the keys present: ``task`` (+ optional ``project``) > ``user`` + ``project`` >
+    ``project`` > ``client`` > none (the entity default). ``billable_percent`` bills a share of the rate
+    (partially billable users or tasks).
+    """
+
+    rate: Decimal = Field(ge=0)
+    currency: str | None = Field(None, description="defaults to the client's invoice currency")
+    client: str | None = None
+    project: str | None = None
+    task: str | None = None
+    user: str | None = None
+    valid_from: date = date(1900, 1, 1)
+    valid_to: date | None = None
+    billable_percent: Decimal = Field(Decimal(100), ge=0, le=100)
+
+    _c = field_validator("currency")(classmethod(lambda cls, v: _ccy_ok(v)))
+
+    @model_validator(mode="after")
+    def _level_ok(self) -> RateCard:
+        if self.user is not None and self.project is None:
+            raise ValueError("a user rate applies on a project: add 'project' (user-on-project rates), "
+                             "or put a user's general rate on each project")
+        if self.client is not None and (self.project or self.task or self.user):
+            raise ValueError("a client rate has only 'client': drop 'project', 'task' and 'user', "
+                             "or drop 'client' for a project/task/user rate")
+        if self.valid_to is not None and self.valid_to < self.valid_from:
+            raise ValueError(f"valid_to {self.valid_to} is before valid_from {self.valid_from}; swap them")
+        return self
+
+    @property
+    def level(self) -> str:
+        """``task_project`` > ``task`` > ``user_project`` > ``project`` > ``client`` > ``entity_default``."""
+        if self.task is not None:
+            return "task_project" if self.project is not None else "task"
+        if self.user is not None:
+            return "user_project"
+        if self.project is not None:
+            return "project"
+        if self.client is not None:
+            return "client"
+        return "entity_default"
+
+    @property
+    def match_key(self) -> str:
+        return {"task_project": f"{self.project}/{self.task}", "task": self.task or "",
+                "user_project": f"{self.project}/{self.user}", "project": self.project or "",
+                "client": self.client or "", "entity_default": ""}[self.level]
+
+
+RATE_LEVELS = ["task_project", "task", "user_project", "project", "client", "source_system", "entity_default"]
+
+
+class FxRule(_Strict):
+    """How a client's amounts are converted: ``spot`` (stored reference rate on the invoice date) or
+    ``contract`` (the agreed ``contract_rate``: 1 ``contract_base`` = rate invoice currency)."""
+
+    policy: Literal["spot", "contract"] = "spot"
+    contract_rate: Decimal | None = Field(None, gt=0)
+    contract_base: str | None = None
+    agreed_on: date | None = None
+
+    _c = field_validator("contract_base")(classmethod(lambda cls, v: _ccy_ok(v)))
+
+    @model_validator(mode="after")
+    def _contract_complete(self) -> FxRule:
+        if self.policy == "contract" and (self.contract_rate is None or self.contract_base is None
+                                          or self.agreed_on is None):
+            raise ValueError("policy 'contract' needs contract_rate, contract_base and agreed_on "
+                             "(e.g. contract_rate: '1.17', contract_base: GBP, agreed_on: 2026-01-01)")
+        return self
+
+
+class ClientMap(_Strict):
+    """A client of the project system and its accounting contact. ``source_id`` is the single source
+    of truth for the client's identity; ``aliases`` lists other source ids accepted as the same client
+    (merge proposals become aliases once accepted)."""
+
+    source_id: str
+    name: str | None = Field(None, description="standardized name; defaults to the source name")
+    contact_number: str | None = Field(None, description="accounting ContactNumber; default HARVEST-<source_id>")
+    aliases: list[str] = []
+    currency: str | None = Field(None, description="invoice currency; default: the client's source currency")
+    jurisdiction: str | None = Field(None, description="tax jurisdiction (key of the entity's tax_codes)")
+    payment_terms_days: int | None = Field(None, ge=0, le=365)
+    internal: bool = False
+    discount_percent: Decimal = Field(Decimal(0), ge=0, le=100)
+    rounding: RoundingRule | None = None
+    units: UnitRule | None = None
+    fx: FxRule = FxRule()
+
+    _c = field_validator("currency")(classmethod(lambda cls, v: _ccy_ok(v)))
+
+
+class Milestone(_Strict):
+    name: str
+    amount: Decimal = Field(gt=0)
+    on: date = Field(description="billed in the period containing this date")
+
+
+class RetainerRule(_Strict):
+    """A monthly retainer: ``fee`` buys ``hours``; hours beyond are billed at the normal rate (overage)."""
+
+    fee: Decimal = Field(ge=0)
+    hours: Decimal = Field(ge=0)
+
+
+class ProjectMap(_Strict):
+    source_id: str
+    client: str | None = Field(None, description="canonical client source_id; needed for fee and retainer lines")
+    name: str | None = None
+    billing: Literal["hourly", "fixed_fee", "retainer", "non_billable"] = "hourly"
+    item_code: str | None = None
+    tracking_category: str | None = None
+    tracking_option: str | None = None
+    account_code: str | None = None
+    rounding: RoundingRule | None = None
+    units: UnitRule | None = None
+    milestones: list[Milestone] = []
+    retainer: RetainerRule | None = None
+
+    @model_validator(mode="after")
+    def _billing_complete(self) -> ProjectMap:
+        if self.billing == "fixed_fee" and not self.milestones:
+            raise ValueError("a fixed_fee project is billed by milestones: add milestones "
+                             "(- {name: Phase 1, amount: '5000', on: 2026-10-31})")
+        if self.billing == "retainer" and self.retainer is None:
+            raise ValueError("a retainer project needs retainer: {fee: '2000', hours: '20'}")
+        if self.billing in ("fixed_fee", "retainer") and self.client is None:
+            raise ValueError(f"a {self.billing} project bills its fees to a client: add client: <client source_id>")
+        if (self.tracking_category is None) != (self.tracking_option is None):
+            raise ValueError("tracking_category and tracking_option go together: set both or neither")
+        return self
+
+
+class TaskMap(_Strict):
+    source_id: str
+    description: str | None = Field(None, description="line item description; default: the source task name")
+    item_code: str | None = None
+    account_code: str | None = None
+    billable: bool | None = Field(None, description="false: never billed (internal task); empty: as the source says")
+
+
+class TaxCode(_Strict):
+    tax_type: str
+    rate_percent: Decimal = Field(ge=0, le=100)
+
+
+class TaxRules(_Strict):
+    """Tax as the accounting system computes it: ``exclusive`` or ``inclusive`` line amounts, rounded per
+    ``line`` (Xero's default) or once per ``invoice``; tax codes per jurisdiction."""
+
+    amounts: Literal["exclusive", "inclusive"] = "exclusive"
+    rounding: Literal["line", "invoice"] = "line"
+    default_jurisdiction: str | None = None
+    codes: dict[str, TaxCode] = {}
+
+
+class ExpenseRules(_Strict):
+    markup_percent: Decimal = Field(Decimal(0), ge=0, le=1000)
+    account_code: str | None = None
+    tax_jurisdiction: str | None = None
+
+
 class EntityConfig(_Strict):
     key: str = Field(description="partition key of the entity, e.g. acme-uk")
     name: str
@@ -35,10 +235,22 @@ class EntityConfig(_Strict):
     harvest_account_id: str
     xero_tenant_id: str
     sales_account_code: str = "200"
+    discount_account_code: str | None = None
     tax_type: str = "OUTPUT2"
     tax_rate_percent: Decimal = Decimal("20")
     payment_terms_days: int = 30
     require_approval: bool = True
+    locked_through: date | None = Field(None, description="entries dated on or before are in a locked period")
+    max_hours_per_day: Decimal = Field(Decimal(24), gt=0, le=24)
+    use_source_rates: bool = Field(True, description="bill the project system's rate when no rate card matches")
+    rounding: RoundingRule = RoundingRule()
+    units: UnitRule = UnitRule()
+    tax: TaxRules = TaxRules()
+    expenses: ExpenseRules = ExpenseRules()
+    clients: list[ClientMap] = Field([], description="when listed, a client not listed (nor an alias) is unknown")
+    projects: list[ProjectMap] = Field([], description="when listed, a project not listed is unknown")
+    tasks: list[TaskMap] = []
+    rate_cards: list[RateCard] = []
 
     @field_validator("key")
     @classmethod
@@ -62,9 +274,66 @@ class EntityConfig(_Strict):
     @field_validator("base_currency")
     @classmethod
     def _ccy(cls, v: str) -> str:
-        if v not in MINOR_UNITS:
-            raise ValueError(f"unknown currency {v!r}; use an ISO 4217 code such as GBP, USD, EUR")
-        return v
+        return _ccy_ok(v)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _references(self) -> EntityConfig:
+        problems: list[str] = []
+
+        def dupes(kind: str, ids: list[str]) -> None:
+            d = sorted({i for i in ids if ids.count(i) > 1})
+            if d:
+                problems.append(f"{kind}: source id(s) {', '.join(d)} listed twice; keep one entry per id")
+
+        client_ids = [c.source_id for c in self.clients] + [a for c in self.clients for a in c.aliases]
+        dupes("clients (source_id and aliases)", client_ids)
+        dupes("projects", [p.source_id for p in self.projects])
+        dupes("tasks", [t.source_id for t in self.tasks])
+        canonical = {c.source_id for c in self.clients}
+        projects = {p.source_id for p in self.projects}
+        for i, rc in enumerate(self.rate_cards):
+            if self.clients and rc.client is not None and rc.client not in canonical:
+                problems.append(f"rate_cards.{i}.client: client {rc.client!r} is not a canonical source_id in "
+                                f"clients; use one of {sorted(canonical)}")
+            if self.projects and rc.project is not None and rc.project not in projects:
+                problems.append(f"rate_cards.{i}.project: project {rc.project!r} is not in projects; add it there "
+                                f"or fix the id")
+        for i, p in enumerate(self.projects):
+            if self.clients and p.client is not None and p.client not in canonical:
+                problems.append(f"projects.{i}.client: client {p.client!r} is not a canonical source_id in clients; "
+                                f"use one of {sorted(canonical)}")
+        seen: dict[tuple[str, str], list[tuple[int, date, date]]] = {}
+        for i, rc in enumerate(self.rate_cards):
+            to = rc.valid_to or date(9999, 12, 31)
+            for j, a, b in seen.get((rc.level, rc.match_key), []):
+                if rc.valid_from <= b and a <= to:
+                    problems.append(f"rate_cards.{i} overlaps rate_cards.{j} ({rc.level} {rc.match_key or '(entity)'} "
+                                    f"from {max(a, rc.valid_from)} to {min(b, to)}): end one card (valid_to) the day "
+                                    f"before the other begins")
+            seen.setdefault((rc.level, rc.match_key), []).append((i, rc.valid_from, to))
+        juris = set(self.tax.codes)
+        for i, c in enumerate(self.clients):
+            if c.jurisdiction is not None and c.jurisdiction not in juris:
+                problems.append(f"clients.{i}.jurisdiction: {c.jurisdiction!r} has no entry in tax.codes; "
+                                f"add tax.codes.{c.jurisdiction} or use one of {sorted(juris) or '(none defined)'}")
+        if self.tax.default_jurisdiction is not None and self.tax.default_jurisdiction not in juris:
+            problems.append(f"tax.default_jurisdiction: {self.tax.default_jurisdiction!r} has no entry in tax.codes")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    # lookups used by the billing rules -------------------------------------------------------
+    def client(self, source_id: str) -> ClientMap | None:
+        for c in self.clients:
+            if c.source_id == source_id or source_id in c.aliases:
+                return c
+        return None
+
+    def tax_code(self, jurisdiction: str | None) -> TaxCode:
+        j = jurisdiction or self.tax.default_jurisdiction
+        if j is not None and j in self.tax.codes:
+            return self.tax.codes[j]
+        return TaxCode(tax_type=self.tax_type, rate_percent=self.tax_rate_percent)
 
 
 class Mapping(_Strict):
@@ -74,8 +343,9 @@ class Mapping(_Strict):
     @field_validator("version")
     @classmethod
     def _version(cls, v: int) -> int:
-        if v != MAPPING_VERSION:
-            raise ValueError(f"mapping version {v} is not supported; this release reads version {MAPPING_VERSION}")
+        if v not in SUPPORTED_VERSIONS:
+            raise ValueError(f"mapping version {v} is not supported; this release reads versions "
+                             f"{', '.join(map(str, SUPPORTED_VERSIONS))} (set version: {MAPPING_VERSION})")
         return v
 
     @field_validator("entities")
@@ -97,10 +367,27 @@ class Mapping(_Strict):
 
 def _format_errors(path: Path, err: ValidationError) -> str:
     lines = [f"invalid mapping file {path}:"]
+    lines.extend(f"  - {p}" for p in explain(err))
+    return "\n".join(lines)
+
+
+def explain(err: ValidationError) -> list[str]:
+    """One line per problem: the full key path, then what is wrong and what to do."""
+    out: list[str] = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"])
-        lines.append(f"  - {loc}: {e['msg']}")
-    return "\n".join(lines)
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key: remove it or check its spelling against docs/mapping.md"
+        elif e["type"] == "missing":
+            msg = "required key is missing: add it (see docs/mapping.md)"
+        for part in msg.split("; "):
+            nested = part.split(": ", 1)
+            if len(nested) == 2 and re.match(r"^[a-z_]+(\.[A-Za-z0-9_]+)*$", nested[0]):
+                out.append(f"{loc}.{nested[0]}: {nested[1]}" if loc else part)
+            else:
+                out.append(f"{loc}: {part}" if loc else part)
+    return out
 
 
 def load_mapping(path: str | Path) -> Mapping:

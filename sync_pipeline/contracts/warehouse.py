@@ -12,6 +12,8 @@ import pandera.pandas as pa
 from pandera.engines import pandas_engine
 from pandera.typing import Series
 
+from sync_pipeline.domain.billing import xero_line
+
 CONTRACT_VERSION = 1
 
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
@@ -20,6 +22,11 @@ PERIOD = r"^\d{4}-\d{2}$"
 Hours = pandas_engine.Decimal(12, 6)
 Rate = pandas_engine.Decimal(18, 6)
 Value = pandas_engine.Decimal(24, 8)
+ExactValue = pandas_engine.Decimal(38, 12)  # hours (6 dp) x rate (6 dp), exact; converted values at 12 dp
+Quantity4 = pandas_engine.Decimal(18, 4)  # the accounting system keeps 4 decimals of Quantity and UnitAmount
+Percent = pandas_engine.Decimal(9, 4)
+FxRateValue = pandas_engine.Decimal(28, 10)
+HoursPerDay = pandas_engine.Decimal(6, 2)
 
 DISPOSITIONS = ["billable", "non_billable", "held", "quarantined"]
 
@@ -56,13 +63,20 @@ class RawTimeEntry(_Base):
 
 
 class CleanTimeEntry(_Base):
-    """Every raw entry, typed and classified into exactly one disposition."""
+    """Every raw entry, typed, mapped to canonical ids, rated, and classified into exactly one disposition.
+
+    ``spent_date`` is the entity's local date (from ``started_at`` when the source has it);
+    ``client_id`` the canonical client (aliases resolved); ``currency`` the rate's (transaction) currency;
+    ``rate`` the effective rate (list rate x billable percent) and ``rate_source`` which rule gave it.
+    """
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
     entry_id: Series[str] = pa.Field(unique=True)
     spent_date: Series[str] = pa.Field(nullable=True)
+    source_spent_date: Series[str] = pa.Field(nullable=True)
     client_id: Series[str] = pa.Field(nullable=True)
+    source_client_id: Series[str] = pa.Field(nullable=True)
     client_name: Series[str] = pa.Field(nullable=True)
     project_id: Series[str] = pa.Field(nullable=True)
     project_name: Series[str] = pa.Field(nullable=True)
@@ -71,15 +85,21 @@ class CleanTimeEntry(_Base):
     user_id: Series[str] = pa.Field(nullable=True)
     user_name: Series[str] = pa.Field(nullable=True)
     currency: Series[str] = pa.Field(nullable=True)
+    invoice_currency: Series[str] = pa.Field(nullable=True)
     hours: Series[Hours] = pa.Field(nullable=True)  # type: ignore[valid-type]
     rate: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    list_rate: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    billable_percent: Series[Percent] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    rate_source: Series[str] = pa.Field(nullable=True)
+    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_at: Series[str] = pa.Field(nullable=True)
     disposition: Series[str] = pa.Field(isin=DISPOSITIONS)
     reason: Series[str] = pa.Field(nullable=True)
 
     @pa.dataframe_check
     def billable_rows_are_complete(cls, df):  # noqa: N805
         b = df["disposition"] == "billable"
-        cols = ["client_id", "project_id", "task_id", "currency", "hours", "rate", "spent_date"]
+        cols = ["client_id", "project_id", "task_id", "currency", "hours", "rate", "spent_date", "rate_source"]
         return ~b | df[cols].notna().all(axis=1)
 
     @pa.dataframe_check
@@ -88,7 +108,7 @@ class CleanTimeEntry(_Base):
 
 
 class Billable(_Base):
-    """A billable source entry with its rate and unrounded value."""
+    """A billable source entry with its rate, exact value and billed time (time units: 1 tu = 1/60,000,000 h)."""
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
@@ -100,16 +120,36 @@ class Billable(_Base):
     project_name: Series[str]
     task_id: Series[str]
     task_name: Series[str]
-    user_id: Series[str]
+    user_id: Series[str] = pa.Field(nullable=True)
     spent_date: Series[str] = pa.Field(str_matches=ISO_DATE)
     currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    invoice_currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
     hours: Series[Hours] = pa.Field(gt=0)  # type: ignore[valid-type]
     rate: Series[Rate] = pa.Field(ge=0)  # type: ignore[valid-type]
-    value: Series[Value] = pa.Field(ge=0)  # type: ignore[valid-type]
+    list_rate: Series[Rate] = pa.Field(ge=0)  # type: ignore[valid-type]
+    billable_percent: Series[Percent]  # type: ignore[valid-type]
+    rate_source: Series[str]
+    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_at: Series[str] = pa.Field(nullable=True)
+    value: Series[ExactValue] = pa.Field(ge=0)  # type: ignore[valid-type]
+    worked_tu: Series[int] = pa.Field(gt=0)
+    billed_tu: Series[int] = pa.Field(ge=0)
+    retainer_tu: Series[int] = pa.Field(ge=0)
+    rounding_scope: Series[str] = pa.Field(isin=["entry", "day", "line"])
+    rounding_increment_tu: Series[pd.Int64Dtype] = pa.Field(nullable=True)
+    rounding_mode: Series[str] = pa.Field(isin=["nearest", "up", "down"])
+    unit: Series[str] = pa.Field(isin=["hours", "days"])
+    hours_per_day: Series[HoursPerDay]  # type: ignore[valid-type]
 
 
 class InvoiceDraftLine(_Base):
-    """One line of an invoice we intend the accounting system to hold."""
+    """One line of an invoice we intend the accounting system to hold.
+
+    Satisfies the accounting system's arithmetic: ``quantity`` and ``unit_amount`` have at most 4 decimals
+    and ``line_amount_minor = round(quantity x unit_amount)``. Every converted amount carries its rate, rate
+    date, source and retrieval time (``fx_*`` source → invoice currency, ``base_*`` invoice → entity base).
+    ``rate_source``, ``approved_by`` and ``approved_at`` travel to the posted document.
+    """
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
@@ -118,20 +158,57 @@ class InvoiceDraftLine(_Base):
     client_id: Series[str]
     client_name: Series[str]
     currency: Series[str]
-    project_id: Series[str]
-    project_name: Series[str]
-    task_id: Series[str]
-    task_name: Series[str]
     line_no: Series[int] = pa.Field(ge=1)
+    kind: Series[str] = pa.Field(isin=["time", "fee", "retainer", "discount"])
+    project_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    task_id: Series[str] = pa.Field(nullable=True)
+    task_name: Series[str] = pa.Field(nullable=True)
     description: Series[str]
-    quantity: Series[Hours] = pa.Field(gt=0)  # type: ignore[valid-type]
-    unit_amount: Series[Rate] = pa.Field(ge=0)  # type: ignore[valid-type]
-    line_amount_minor: Series[int] = pa.Field(ge=0)
-    source_value: Series[Value]  # type: ignore[valid-type]
+    item_code: Series[str] = pa.Field(nullable=True)
+    tracking_category: Series[str] = pa.Field(nullable=True)
+    tracking_option: Series[str] = pa.Field(nullable=True)
+    quantity: Series[Quantity4] = pa.Field(ge=0)  # type: ignore[valid-type]
+    unit: Series[str] = pa.Field(isin=["hours", "days", "item"])
+    unit_amount: Series[Quantity4]  # type: ignore[valid-type]
+    line_amount_minor: Series[int]
     account_code: Series[str]
     tax_type: Series[str]
-    entry_count: Series[int] = pa.Field(ge=1)
+    tax_rate_percent: Series[Percent]  # type: ignore[valid-type]
+    tax_amount_minor: Series[int]
+    line_amount_types: Series[str] = pa.Field(isin=["Exclusive", "Inclusive"])
+    source_currency: Series[str]
+    source_rate: Series[Rate]  # type: ignore[valid-type]
+    list_rate: Series[Rate]  # type: ignore[valid-type]
+    billable_percent: Series[Percent]  # type: ignore[valid-type]
+    rate_source: Series[str]
+    worked_hours: Series[Hours]  # type: ignore[valid-type]
+    billed_hours: Series[Hours]  # type: ignore[valid-type]
+    retainer_hours: Series[Hours]  # type: ignore[valid-type]
+    source_value: Series[ExactValue]  # type: ignore[valid-type]
+    billed_value: Series[ExactValue]  # type: ignore[valid-type]
+    rounding_remainder: Series[ExactValue]  # type: ignore[valid-type]
+    fx_rate: Series[FxRateValue]  # type: ignore[valid-type]
+    fx_rate_date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    fx_rate_source: Series[str]
+    fx_retrieved_at: Series[str]
+    base_currency: Series[str]
+    base_rate: Series[FxRateValue]  # type: ignore[valid-type]
+    base_rate_date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    base_rate_source: Series[str]
+    base_retrieved_at: Series[str]
+    line_amount_base_minor: Series[int]
+    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_at: Series[str] = pa.Field(nullable=True)
+    entry_count: Series[int] = pa.Field(ge=0)
     source_entry_ids: Series[str]
+
+    @pa.dataframe_check
+    def xero_arithmetic(cls, df):  # noqa: N805
+        """line amount = round(quantity x unit amount) to the currency's minor unit."""
+        return pd.Series([xero_line(q, u, c) == m for q, u, c, m in
+                          zip(df["quantity"], df["unit_amount"], df["currency"], df["line_amount_minor"], strict=True)],
+                         index=df.index)
 
 
 class PostedInvoice(_Base):
@@ -194,8 +271,6 @@ class SyncReconciliation(_Base):
     def diff_is_target_minus_source(cls, df):  # noqa: N805
         return df["diff_minor"] == df["target_minor"] - df["source_minor"]
 
-
-FxRateValue = pandas_engine.Decimal(28, 10)
 FX_RATE_KINDS = ["reference", "contract"]
 
 

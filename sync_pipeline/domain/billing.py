@@ -1,65 +1,349 @@
-"""Billing rules that turn aggregated lines into invoice-ready lines, and the conservation law.
+"""Billing rules that turn aggregated time lines into invoice-ready lines, and the conservation law.
 
-Pure functions over pandas frames: no I/O. Rounding happens here, once per line,
-with the mode named, so a line's amount is always round(quantity x unit amount).
+Pure functions over small pandas frames (one row per invoice line, never per entry): no I/O.
+
+The accounting system's arithmetic is the contract (Xero): ``Quantity`` and ``UnitAmount`` have at most
+four decimals and ``LineAmount = round(Quantity x UnitAmount)`` to the currency's minor unit. So every line
+is built as: billed time → quantity (4 dp) ; rate (converted when the invoice currency differs) → unit
+amount (4 dp) ; line amount = round(quantity x unit amount) once, with the mode named. What the exact
+rules would have billed and what the line says differ by the *rounding remainder*, which is reported.
+
+Tax follows the same rules: per line (Xero's default) or once per invoice, exclusive or inclusive.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
 import pandas as pd
 
 from sync_pipeline.domain import ids
-from sync_pipeline.domain.money import from_minor, to_minor
+from sync_pipeline.domain.fx import FxRate, identity
+from sync_pipeline.domain.money import ROUNDING_MODES, from_minor, quantize, to_minor
+
+TU_PER_HOUR = 60_000_000  # time units: 1 tu = 1 microminute (see dbt_like_sql/billables.sql)
+XERO_PLACES = 4  # Quantity and UnitAmount decimals the accounting system keeps
+LINE_KINDS = ("time", "fee", "retainer", "discount")
+
+
+def _q4(x: Decimal, mode: str = "half_up") -> Decimal:
+    return x.quantize(Decimal("0.0001"), rounding=ROUNDING_MODES[mode])
+
+
+def _exact(fn: Callable[[], Decimal]) -> Decimal:
+    with localcontext() as ctx:
+        ctx.prec = 60
+        return fn()
+
+
+def hours_of(tu: int) -> Decimal:
+    """Time units → hours, exact to 60 significant digits (20 min = 0.3333...)."""
+    return _exact(lambda: Decimal(int(tu)) / TU_PER_HOUR)
+
+
+@dataclass(frozen=True)
+class TaxCodeRule:
+    tax_type: str
+    rate_percent: Decimal
+
+
+@dataclass(frozen=True)
+class ClientTerms:
+    client_id: str
+    tax: TaxCodeRule
+    discount_percent: Decimal = Decimal(0)
+    contact_number: str | None = None
+    payment_terms_days: int | None = None
+
+
+@dataclass(frozen=True)
+class ProjectTerms:
+    project_id: str
+    client_id: str | None = None
+    name: str | None = None
+    billing: str = "hourly"
+    item_code: str | None = None
+    tracking_category: str | None = None
+    tracking_option: str | None = None
+    account_code: str | None = None
+    milestones: tuple[tuple[str, Decimal, date], ...] = ()
+    retainer_fee: Decimal | None = None
+    retainer_hours: Decimal | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskTerms:
+    task_id: str
+    item_code: str | None = None
+    account_code: str | None = None
 
 
 @dataclass(frozen=True)
 class LineRules:
     account_code: str
     tax_type: str
+    tax_rate_percent: Decimal = Decimal(0)
+    amounts: str = "exclusive"  # exclusive | inclusive
+    tax_rounding: str = "line"  # line | invoice
     rounding_mode: str = "half_up"
+    discount_account_code: str | None = None
+    base_currency: str | None = None
     grouping: str = "client"
     revision: int = 1
+    clients: dict[str, ClientTerms] = field(default_factory=dict)
+    projects: dict[str, ProjectTerms] = field(default_factory=dict)
+    tasks: dict[str, TaskTerms] = field(default_factory=dict)
+
+    def tax_for(self, client_id: str) -> TaxCodeRule:
+        c = self.clients.get(client_id)
+        return c.tax if c else TaxCodeRule(self.tax_type, self.tax_rate_percent)
 
 
-def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: LineRules) -> pd.DataFrame:
-    """Add keys, references, descriptions, line numbers and rounded amounts to aggregated lines."""
-    if lines.empty:
-        return pd.DataFrame(columns=[
-            "entity", "period", "invoice_key", "reference", "client_id", "client_name", "currency", "line_no",
-            "description", "quantity", "unit_amount", "line_amount_minor", "source_value", "account_code",
-            "tax_type", "entry_count", "source_entry_ids"])
-    out = lines.copy()
+FxLookup = Callable[[str, str, str], FxRate]  # (client_id, from currency, to currency) -> rate
+
+
+DRAFT_COLUMNS = [
+    "entity", "period", "invoice_key", "reference", "client_id", "client_name", "currency", "line_no", "kind",
+    "project_id", "project_name", "task_id", "task_name", "description", "item_code", "tracking_category",
+    "tracking_option", "quantity", "unit", "unit_amount", "line_amount_minor", "account_code", "tax_type",
+    "tax_rate_percent", "tax_amount_minor", "line_amount_types", "source_currency", "source_rate", "list_rate",
+    "billable_percent", "rate_source", "worked_hours", "billed_hours", "retainer_hours", "source_value",
+    "billed_value", "rounding_remainder", "fx_rate", "fx_rate_date", "fx_rate_source", "fx_retrieved_at",
+    "base_currency", "base_rate", "base_rate_date", "base_rate_source", "base_retrieved_at",
+    "line_amount_base_minor", "approved_by", "approved_at", "entry_count", "source_entry_ids",
+]
+
+
+def xero_line(quantity: Decimal, unit_amount: Decimal, currency: str, mode: str = "half_up") -> int:
+    """LineAmount in minor units exactly as the accounting system computes it from the 4-dp fields."""
+    if _q4(quantity) != quantity or _q4(unit_amount) != unit_amount:
+        raise ValueError(f"quantity {quantity} / unit amount {unit_amount} have more than 4 decimals")
+    return to_minor(quantity * unit_amount, currency, mode)
+
+
+def line_tax_minor(line_minor: int, percent: Decimal, currency: str, amounts: str, mode: str = "half_up") -> int:
+    """Tax of one line: exclusive = amount x p; inclusive = amount x p / (100 + p) (the tax inside)."""
+    amount = from_minor(int(line_minor), currency)
+    if amounts == "inclusive":
+        tax = _exact(lambda: amount * percent / (Decimal(100) + percent))
+    else:
+        tax = amount * percent / Decimal(100)
+    return to_minor(tax, currency, mode)
+
+
+def _fx_fields(prefix: str, r: FxRate) -> dict[str, Any]:
+    return {f"{prefix}_rate": r.rate, f"{prefix}_rate_date": r.rate_date.isoformat(),
+            f"{prefix}_rate_source": r.source, f"{prefix}_retrieved_at": r.retrieved_at}
+
+
+def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: LineRules,
+                         fx: FxLookup | None = None, period_start: date | None = None,
+                         period_end: date | None = None) -> pd.DataFrame:
+    """Aggregated time lines (``dbt_like_sql/invoice_draft_lines.sql``) → invoice-ready lines.
+
+    Adds fee lines (milestones of fixed-fee projects due in the period, retainer fees) and one discount
+    line per invoice for clients with a discount; numbers lines; computes tax and base-currency amounts.
+    """
+    fx = fx or (lambda _c, a, b: _no_fx(a, b))
+    rows: list[dict[str, Any]] = []
+    invoice_ccy: dict[str, str] = {}
+    names: dict[str, str] = {}
+    for r in lines.itertuples(index=False):
+        cid = str(r.client_id)
+        ccy = str(r.invoice_currency)
+        names[cid] = r.client_name
+        if invoice_ccy.setdefault(cid, ccy) != ccy:
+            raise ValueError(f"client {cid} has lines in {invoice_ccy[cid]} and {ccy}: one invoice currency per client")
+        rate_fx = fx(cid, str(r.currency), ccy)
+        billed_h = hours_of(r.billed_tu)
+        hpd = Decimal(r.hours_per_day)
+        rate = Decimal(r.rate)
+        if r.unit == "days":
+            q_exact = _exact(lambda billed_h=billed_h, hpd=hpd: billed_h / hpd)
+            unit_src = rate * hpd
+        else:
+            q_exact, unit_src = billed_h, rate
+        quantity = _q4(q_exact, rules.rounding_mode)
+        unit_amount = _q4(_exact(lambda unit_src=unit_src, rate_fx=rate_fx: unit_src * rate_fx.rate), rules.rounding_mode)
+        amount_minor = xero_line(quantity, unit_amount, ccy, rules.rounding_mode)
+        billed_value = _q12(_exact(lambda billed_h=billed_h, rate=rate, rate_fx=rate_fx: billed_h * rate * rate_fx.rate))
+        proj = rules.projects.get(str(r.project_id))
+        task = rules.tasks.get(str(r.task_id))
+        retainer_h = hours_of(r.retainer_tu)
+        desc = f"{r.project_name} — {r.task_name}"
+        if retainer_h:
+            desc += f" (overage; {_fmt_h(retainer_h)} h covered by the retainer)"
+        rows.append({
+            "client_id": cid, "client_name": r.client_name, "currency": ccy, "kind": "time",
+            "project_id": str(r.project_id), "project_name": r.project_name, "task_id": str(r.task_id),
+            "task_name": r.task_name, "description": desc,
+            "item_code": (task.item_code if task and task.item_code else proj.item_code if proj else None),
+            "tracking_category": proj.tracking_category if proj else None,
+            "tracking_option": proj.tracking_option if proj else None,
+            "quantity": quantity, "unit": r.unit, "unit_amount": unit_amount, "line_amount_minor": amount_minor,
+            "account_code": (task.account_code if task and task.account_code else
+                             proj.account_code if proj and proj.account_code else rules.account_code),
+            "source_currency": str(r.currency), "source_rate": rate, "list_rate": Decimal(r.list_rate),
+            "billable_percent": Decimal(r.billable_percent), "rate_source": r.rate_source,
+            "worked_hours": Decimal(r.hours), "billed_hours": _q6(billed_h), "retainer_hours": _q6(retainer_h),
+            "source_value": Decimal(r.source_value), "billed_value": billed_value,
+            **_fx_fields("fx", rate_fx),
+            "approved_by": r.approved_by or None, "approved_at": r.approved_at,
+            "entry_count": int(r.entry_count), "source_entry_ids": r.source_entry_ids,
+            "_sort": (0, str(r.project_id), str(r.task_id), rate),
+        })
+    rows.extend(_fee_lines(rules, invoice_ccy, names, period_start, period_end))
+    rows.extend(_discount_lines(rows, rules))
+    if not rows:
+        return pd.DataFrame(columns=DRAFT_COLUMNS)
+    out = pd.DataFrame(rows)
+    out["entity"], out["period"] = entity, period
     out["invoice_key"] = [ids.invoice_key(entity, c, period, rules.grouping, rules.revision) for c in out["client_id"]]
     out["reference"] = [ids.invoice_reference(entity, c, period, rules.revision) for c in out["client_id"]]
-    out["description"] = [f"{p} — {t}" for p, t in zip(out["project_name"], out["task_name"], strict=True)]
-    out["line_amount_minor"] = [
-        to_minor(Decimal(q) * Decimal(u), ccy, rules.rounding_mode)
-        for q, u, ccy in zip(out["quantity"], out["unit_amount"], out["currency"], strict=True)
-    ]
-    out = out.sort_values(["invoice_key", "project_id", "task_id", "unit_amount"], kind="stable")
+    out = out.sort_values(["invoice_key", "_sort"], kind="stable")
     out["line_no"] = out.groupby("invoice_key").cumcount() + 1
-    out["account_code"] = rules.account_code
-    out["tax_type"] = rules.tax_type
-    return out.reset_index(drop=True)
+    taxes = [rules.tax_for(c) for c in out["client_id"]]
+    out["tax_type"] = [t.tax_type for t in taxes]
+    out["tax_rate_percent"] = [t.rate_percent for t in taxes]
+    out["line_amount_types"] = "Inclusive" if rules.amounts == "inclusive" else "Exclusive"
+    out["tax_amount_minor"] = [
+        line_tax_minor(m, t.rate_percent, c, rules.amounts, rules.rounding_mode)
+        for m, t, c in zip(out["line_amount_minor"], taxes, out["currency"], strict=True)
+    ]
+    out["rounding_remainder"] = [
+        (bv - from_minor(int(m), c)) if k == "time" else Decimal(0)
+        for bv, m, c, k in zip(out["billed_value"], out["line_amount_minor"], out["currency"], out["kind"], strict=True)
+    ]
+    base = rules.base_currency
+    base_rates = [fx(c, ccy, base) if base else identity(ccy, period_end or date.today())
+                  for c, ccy in zip(out["client_id"], out["currency"], strict=True)]
+    out["base_currency"] = base or out["currency"]
+    for k, v in {"base_rate": [r.rate for r in base_rates],
+                 "base_rate_date": [r.rate_date.isoformat() for r in base_rates],
+                 "base_rate_source": [r.source for r in base_rates],
+                 "base_retrieved_at": [r.retrieved_at for r in base_rates]}.items():
+        out[k] = v
+    out["line_amount_base_minor"] = [
+        to_minor(_exact(lambda m=m, c=c, r=r: from_minor(int(m), c) * r.rate), r.quote, rules.rounding_mode)
+        for m, c, r in zip(out["line_amount_minor"], out["currency"], base_rates, strict=True)
+    ]
+    return out[DRAFT_COLUMNS].reset_index(drop=True)
+
+
+def _q12(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.000000000001"), rounding=ROUND_HALF_UP)
+
+
+def _q6(x: Decimal) -> Decimal:
+    return x.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
+def _fmt_h(h: Decimal) -> str:
+    return format(_q6(h).normalize(), "f")
+
+
+def _no_fx(a: str, b: str) -> FxRate:
+    if a != b:
+        raise ValueError(f"converting {a} to {b} needs stored FX rates: materialize fx_rates for the partition")
+    return identity(a, date(1970, 1, 1))
+
+
+def _fixed_line(cid: str, name: str, ccy: str, kind: str, desc: str, amount: Decimal, account: str,
+                proj: ProjectTerms | None, sort: tuple, source_ids: str) -> dict[str, Any]:
+    unit_amount = _q4(amount)
+    ident = identity(ccy, date(1970, 1, 1))
+    return {
+        "client_id": cid, "client_name": name, "currency": ccy, "kind": kind,
+        "project_id": proj.project_id if proj else None, "project_name": proj.name if proj else None,
+        "task_id": None, "task_name": None, "description": desc,
+        "item_code": proj.item_code if proj else None,
+        "tracking_category": proj.tracking_category if proj else None,
+        "tracking_option": proj.tracking_option if proj else None,
+        "quantity": Decimal(1), "unit": "item", "unit_amount": unit_amount,
+        "line_amount_minor": to_minor(unit_amount, ccy), "account_code": account,
+        "source_currency": ccy, "source_rate": unit_amount, "list_rate": unit_amount, "billable_percent": Decimal(100),
+        "rate_source": kind, "worked_hours": Decimal(0), "billed_hours": Decimal(0), "retainer_hours": Decimal(0),
+        "source_value": Decimal(0), "billed_value": unit_amount, **_fx_fields("fx", ident),
+        "approved_by": None, "approved_at": None, "entry_count": 0, "source_entry_ids": source_ids,
+        "_sort": sort,
+    }
+
+
+def _fee_lines(rules: LineRules, invoice_ccy: dict[str, str], names: dict[str, str],
+               start: date | None, end: date | None) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for p in sorted(rules.projects.values(), key=lambda p: p.project_id):
+        if p.client_id is None:
+            continue
+        ccy = invoice_ccy.get(p.client_id) or p.currency
+        if ccy is None:
+            continue
+        name = names.get(p.client_id, p.client_id)
+        account = p.account_code or rules.account_code
+        if p.billing == "fixed_fee" and start and end:
+            for i, (mname, amount, on) in enumerate(p.milestones):
+                if start <= on <= end:
+                    out.append(_fixed_line(p.client_id, name, ccy, "fee", f"{p.name or p.project_id} — milestone: {mname}",
+                                           amount, account, p, (1, p.project_id, f"{i:04d}", Decimal(0)),
+                                           f"milestone:{p.project_id}:{i}"))
+        if p.billing == "retainer" and p.retainer_fee is not None:
+            out.append(_fixed_line(p.client_id, name, ccy, "retainer",
+                                   f"{p.name or p.project_id} — monthly retainer ({_fmt_h(p.retainer_hours or Decimal(0))} h)",
+                                   p.retainer_fee, account, p, (1, p.project_id, "retainer", Decimal(0)),
+                                   f"retainer:{p.project_id}"))
+    return out
+
+
+def _discount_lines(rows: list[dict[str, Any]], rules: LineRules) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    by_client: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_client.setdefault(r["client_id"], []).append(r)
+    for cid, lst in sorted(by_client.items()):
+        terms = rules.clients.get(cid)
+        if not terms or not terms.discount_percent:
+            continue
+        ccy = lst[0]["currency"]
+        subtotal = sum((from_minor(int(r["line_amount_minor"]), ccy) for r in lst), Decimal(0))
+        disc = quantize(subtotal * terms.discount_percent / Decimal(100), ccy, rules.rounding_mode)
+        if disc:
+            out.append(_fixed_line(cid, lst[0]["client_name"], ccy, "discount",
+                                   f"Discount {format(terms.discount_percent.normalize(), 'f')} %", -disc,
+                                   rules.discount_account_code or rules.account_code, None, (2, "", "", Decimal(0)),
+                                   f"discount:{cid}"))
+    return out
 
 
 def invoice_headers(lines: pd.DataFrame) -> list[dict[str, Any]]:
-    """Group finalized lines into invoices (one dict per invoice, lines in order)."""
+    """Group finalized lines into invoices (one dict per invoice, lines in order).
+
+    Line-level tax (Xero's default) sums the lines' rounded taxes; invoice-level tax rounds once per tax
+    rate over the invoice (``tax_rounding = invoice``), which the caller selects via ``tax_rounding``.
+    """
     invoices: list[dict[str, Any]] = []
+    if lines.empty:
+        return invoices
     for key, grp in lines.groupby("invoice_key", sort=True):
         first = grp.iloc[0]
         ccy = first["currency"]
+        subtotal = int(grp["line_amount_minor"].sum())
+        tax = int(grp["tax_amount_minor"].sum()) if "tax_amount_minor" in grp else 0
+        inclusive = "line_amount_types" in grp and first["line_amount_types"] == "Inclusive"
         invoices.append({
             "invoice_key": key,
             "reference": first["reference"],
             "client_id": first["client_id"],
             "client_name": first["client_name"],
             "currency": ccy,
-            "subtotal_minor": int(grp["line_amount_minor"].sum()),
+            "line_amount_types": "Inclusive" if inclusive else "Exclusive",
+            "subtotal_minor": subtotal - tax if inclusive else subtotal,
+            "total_tax_minor": tax,
+            "total_minor": subtotal if inclusive else subtotal + tax,
             "lines": [
                 {
                     "line_no": int(r.line_no),
@@ -69,12 +353,35 @@ def invoice_headers(lines: pd.DataFrame) -> list[dict[str, Any]]:
                     "line_amount": from_minor(int(r.line_amount_minor), ccy),
                     "account_code": r.account_code,
                     "tax_type": r.tax_type,
+                    "tax_amount": from_minor(int(getattr(r, "tax_amount_minor", 0) or 0), ccy),
+                    "item_code": getattr(r, "item_code", None),
+                    "tracking_category": getattr(r, "tracking_category", None),
+                    "tracking_option": getattr(r, "tracking_option", None),
+                    "rate_source": getattr(r, "rate_source", None),
+                    "approved_by": getattr(r, "approved_by", None),
+                    "approved_at": getattr(r, "approved_at", None),
                     "source_entry_ids": r.source_entry_ids,
                 }
                 for r in grp.sort_values("line_no").itertuples()
             ],
         })
     return invoices
+
+
+def invoice_level_tax(lines: pd.DataFrame, amounts: str = "exclusive", mode: str = "half_up") -> dict[str, int]:
+    """Tax rounded once per invoice and tax rate (the alternative to Xero's per-line rounding)."""
+    out: dict[str, int] = {}
+    for key, grp in lines.groupby("invoice_key", sort=True):
+        ccy = grp["currency"].iloc[0]
+        total = 0
+        for pct, g in grp.groupby("tax_rate_percent"):
+            base = sum((from_minor(int(m), ccy) for m in g["line_amount_minor"]), Decimal(0))
+            p = Decimal(pct)
+            tax = _exact(lambda base=base, p=p: base * p / (Decimal(100) + p)) if amounts == "inclusive" \
+                else base * p / Decimal(100)
+            total += to_minor(tax, ccy, mode)
+        out[str(key)] = total
+    return out
 
 
 @dataclass(frozen=True)
@@ -89,8 +396,12 @@ def check_conservation(raw_count: int, clean: pd.DataFrame, billables: pd.DataFr
                        drafts: pd.DataFrame) -> ConservationResult:
     """Every source entry in exactly one disposition; the money adds up to the cent per currency.
 
-    source value (Σ hours x rate of billable entries) = drafted (Σ rounded line amounts)
-    + rounding remainder, and the remainder of each line is below half a minor unit.
+    Per source (transaction) currency: the value of the billable entries (Σ hours x rate) is carried
+    whole by the time lines, and the held entries' value is reported beside it. Per invoice currency:
+    drafted (Σ rounded time-line amounts) + rounding remainder = billed value, the exact value of the
+    billed time after the time rules (increments, minimums, retainer drawdown) and conversion; each
+    line's remainder is within the rounding of a 4-dp quantity and unit amount and half a minor unit.
+    Fee, retainer and discount lines are reported separately (they carry no time).
     """
     problems: list[str] = []
     counts = {str(k): int(v) for k, v in clean["disposition"].value_counts().items()} if len(clean) else {}
@@ -101,7 +412,8 @@ def check_conservation(raw_count: int, clean: pd.DataFrame, billables: pd.DataFr
     n_billable = counts.get("billable", 0)
     if len(billables) != n_billable:
         problems.append(f"{n_billable} billable entries but {len(billables)} billable rows")
-    drafted_ids = sorted(i for s in drafts["source_entry_ids"] for i in str(s).split(",") if i) if len(drafts) else []
+    time = drafts[drafts["kind"] == "time"] if len(drafts) and "kind" in drafts else drafts
+    drafted_ids = sorted(i for s in time["source_entry_ids"] for i in str(s).split(",") if i) if len(time) else []
     if len(drafted_ids) != len(set(drafted_ids)):
         problems.append("an entry appears on more than one invoice line")
     if set(drafted_ids) != set(billables["entry_id"]):
@@ -110,16 +422,47 @@ def check_conservation(raw_count: int, clean: pd.DataFrame, billables: pd.DataFr
         problems.append(f"billable entries not on a line: {sorted(missing)[:10]}; lines citing non-billable "
                         f"entries: {sorted(extra)[:10]}")
     per_currency: dict[str, dict[str, str]] = {}
-    for ccy in sorted(set(billables["currency"]) | set(drafts["currency"] if len(drafts) else [])):
+    held = clean[clean["disposition"] == "held"] if len(clean) else clean
+    src_ccys = set(billables["currency"]) | set(held["currency"].dropna() if len(held) else [])
+    for ccy in sorted(src_ccys):
         source = sum((Decimal(v) for v in billables.loc[billables["currency"] == ccy, "value"]), Decimal(0))
-        dl = drafts[drafts["currency"] == ccy] if len(drafts) else drafts
-        drafted = sum((from_minor(int(m), ccy) for m in dl["line_amount_minor"]), Decimal(0))
-        remainder = source - drafted
-        half_unit = from_minor(1, ccy) / 2
-        if abs(remainder) > half_unit * max(1, len(dl)):
-            problems.append(f"{ccy}: source {source} vs drafted {drafted}: remainder {remainder} exceeds rounding")
-        line_source = sum((Decimal(v) for v in dl["source_value"]), Decimal(0)) if len(dl) else Decimal(0)
+        h = held[held["currency"] == ccy] if len(held) else held
+        held_value = sum((Decimal(a) * Decimal(b) for a, b in zip(h["hours"], h["rate"], strict=True)
+                          if a is not None and b is not None and a == a and b == b), Decimal(0))
+        tl = time[time["source_currency"] == ccy] if len(time) else time
+        line_source = sum((Decimal(v) for v in tl["source_value"]), Decimal(0)) if len(tl) else Decimal(0)
         if line_source != source:
-            problems.append(f"{ccy}: lines carry {line_source} of source value but entries total {source}")
-        per_currency[ccy] = {"source": str(source), "drafted": str(drafted), "rounding_remainder": str(remainder)}
+            problems.append(f"{ccy}: time lines carry {line_source} of source value but billable entries total {source}")
+        per_currency.setdefault(ccy, {})
+        per_currency[ccy].update({"source_billable": str(source), "held": str(held_value),
+                                  "source_total": str(source + held_value)})
+    for ccy in sorted(set(drafts["currency"]) if len(drafts) else []):
+        dl = drafts[drafts["currency"] == ccy]
+        tl = dl[dl["kind"] == "time"]
+        drafted_time = sum((from_minor(int(m), ccy) for m in tl["line_amount_minor"]), Decimal(0))
+        billed = sum((Decimal(v) for v in tl["billed_value"]), Decimal(0))
+        remainder = billed - drafted_time
+        if sum((Decimal(v) for v in tl["rounding_remainder"]), Decimal(0)) != remainder:
+            problems.append(f"{ccy}: line remainders do not add up to billed - drafted ({remainder})")
+        for r in tl.itertuples(index=False):
+            bound = _remainder_bound(r, ccy)
+            if abs(Decimal(r.rounding_remainder)) > bound:
+                problems.append(f"{ccy}: line {r.reference}#{r.line_no} remainder {r.rounding_remainder} exceeds "
+                                f"the rounding bound {bound}")
+        fees = sum((from_minor(int(m), ccy) for m in dl.loc[dl["kind"].isin(["fee", "retainer"]), "line_amount_minor"]),
+                   Decimal(0))
+        discounts = sum((from_minor(int(m), ccy) for m in dl.loc[dl["kind"] == "discount", "line_amount_minor"]),
+                        Decimal(0))
+        per_currency.setdefault(ccy, {})
+        per_currency[ccy].update({"billed_value": str(billed), "drafted_time": str(drafted_time),
+                                  "rounding_remainder": str(remainder), "fees": str(fees), "discounts": str(discounts),
+                                  "drafted_total": str(drafted_time + fees + discounts)})
     return ConservationResult(not problems, counts, per_currency, problems)
+
+
+def _remainder_bound(r: Any, ccy: str) -> Decimal:
+    """|billed value - line amount| ≤ half a minor unit + the effect of the 4-dp quantity and unit amount."""
+    half_unit = from_minor(1, ccy) / 2
+    q, u = abs(Decimal(r.quantity)), abs(Decimal(r.unit_amount))
+    step = Decimal("0.00005")
+    return half_unit + u * step + (q + step) * step

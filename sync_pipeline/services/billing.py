@@ -1,58 +1,249 @@
-"""Billing: raw entries → classified entries → billables → invoice draft lines (DuckDB SQL models)."""
+"""Billing: raw entries → classified entries → billables → invoice draft lines.
+
+The heavy path is DuckDB SQL (``dbt_like_sql/``) over Arrow or Parquet; Python touches only the mapping
+(a few relations) and the aggregated lines (one row per invoice line). The mapping document becomes four
+small relations the models join: ``map_clients`` (source id and aliases → canonical client, invoice
+currency, rules), ``map_projects``, ``map_tasks`` and ``rate_cards`` (one row per card, by level).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Any
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 from sync_pipeline.contracts.mapping import EntityConfig
-from sync_pipeline.domain.billing import LineRules, finalize_draft_lines
+from sync_pipeline.domain.billing import (
+    ClientTerms,
+    LineRules,
+    ProjectTerms,
+    TaskTerms,
+    TaxCodeRule,
+    finalize_draft_lines,
+)
+from sync_pipeline.domain.fx import FxRate
 from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline.domain.periods import Period
+from sync_pipeline.services import fx as fx_service
 from sync_pipeline.store.sql import SqlModels
 
+# optional raw columns: absent in older extracts, NULL then
+OPTIONAL_RAW_COLUMNS = {"started_at": "VARCHAR", "timezone": "VARCHAR", "approved_by": "VARCHAR",
+                        "approved_at": "VARCHAR"}
+FAR_FUTURE = date(9999, 12, 31)
 
-def _con(**relations: pd.DataFrame) -> duckdb.DuckDBPyConnection:
+_ROUND = [("r_increment", pa.int64()), ("r_mode", pa.string()), ("r_scope", pa.string()),
+          ("r_minimum", pa.int64()), ("unit", pa.string()), ("hours_per_day", pa.decimal128(6, 2))]
+MAP_SCHEMAS: dict[str, pa.Schema] = {
+    "map_clients": pa.schema([("source_client_id", pa.string()), ("client_id", pa.string()),
+                              ("client_name", pa.string()), ("invoice_currency", pa.string()),
+                              ("internal", pa.bool_()), *_ROUND]),
+    "map_projects": pa.schema([("project_id", pa.string()), ("project_name", pa.string()), ("billing", pa.string()),
+                               ("retainer_hours", pa.decimal128(12, 6)), *_ROUND]),
+    "map_tasks": pa.schema([("task_id", pa.string()), ("task_description", pa.string()),
+                            ("task_billable", pa.bool_())]),
+    "rate_cards": pa.schema([("card_id", pa.string()), ("level", pa.string()), ("match_key", pa.string()),
+                             ("rate", pa.decimal128(18, 6)), ("list_rate", pa.decimal128(18, 6)),
+                             ("billable_percent", pa.decimal128(9, 4)), ("currency", pa.string()),
+                             ("valid_from", pa.date32()), ("valid_to", pa.date32())]),
+}
+
+
+def _rounding_cols(rule: Any, units: Any) -> dict[str, Any]:
+    return {
+        "r_increment": rule.increment_minutes if rule else None,
+        "r_mode": rule.mode if rule else None,
+        "r_scope": rule.scope if rule else None,
+        "r_minimum": rule.minimum_minutes if rule else None,
+        "unit": units.unit if units else None,
+        "hours_per_day": units.hours_per_day if units else None,
+    }
+
+
+def mapping_relations(entity: EntityConfig) -> dict[str, pa.Table]:
+    """The entity's mapping as the four relations the SQL models join."""
+    clients = []
+    for c in entity.clients:
+        for sid in [c.source_id, *c.aliases]:
+            clients.append({"source_client_id": sid, "client_id": c.source_id, "client_name": c.name,
+                            "invoice_currency": c.currency, "internal": c.internal,
+                            **_rounding_cols(c.rounding, c.units)})
+    projects = [{"project_id": p.source_id, "project_name": p.name, "billing": p.billing,
+                 "retainer_hours": p.retainer.hours if p.retainer else None,
+                 **_rounding_cols(p.rounding, p.units)} for p in entity.projects]
+    tasks = [{"task_id": t.source_id, "task_description": t.description, "task_billable": t.billable}
+             for t in entity.tasks]
+    cards = []
+    for i, rc in enumerate(entity.rate_cards):  # the mapping refuses overlapping cards of one level and key
+        level, key, to = rc.level, rc.match_key, rc.valid_to or FAR_FUTURE
+        effective = (rc.rate * rc.billable_percent / Decimal(100)).quantize(Decimal("0.000001"), ROUND_HALF_UP)
+        cards.append({"card_id": str(i), "level": level, "match_key": key, "rate": effective, "list_rate": rc.rate,
+                      "billable_percent": rc.billable_percent, "currency": rc.currency,
+                      "valid_from": rc.valid_from, "valid_to": to})
+    rows = {"map_clients": clients, "map_projects": projects, "map_tasks": tasks, "rate_cards": cards}
+    return {name: pa.Table.from_pylist(rows[name], schema=schema) for name, schema in MAP_SCHEMAS.items()}
+
+
+def sql_params(entity: EntityConfig, period: Period, today: date) -> dict[str, Any]:
+    r, u = entity.rounding, entity.units
+    return {
+        "entity": entity.key, "period": period.key, "period_start": period.start.isoformat(),
+        "period_end": period.end.isoformat(), "today": today.isoformat(), "timezone": entity.timezone,
+        "require_approval": entity.require_approval, "currencies": sorted(MINOR_UNITS),
+        "locked_through": entity.locked_through.isoformat() if entity.locked_through else None,
+        "max_hours_per_day": str(entity.max_hours_per_day), "strict_clients": bool(entity.clients),
+        "strict_projects": bool(entity.projects), "use_source_rates": entity.use_source_rates,
+        "grouping": "client", "revision": "1",
+        "r_increment": r.increment_minutes, "r_mode": r.mode, "r_scope": r.scope, "r_minimum": r.minimum_minutes,
+        "unit": u.unit, "hours_per_day": str(u.hours_per_day),
+    }
+
+
+def connect(entity: EntityConfig, threads: int | None = None, memory_limit: str | None = None,
+            ) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
-    for name, df in relations.items():
-        con.register(name, df)
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
+    for name, table in mapping_relations(entity).items():
+        con.register(name, table)
     return con
 
 
+def register_raw(con: duckdb.DuckDBPyConnection, relation: str = "raw_time_entries") -> None:
+    """``raw_entries``: the raw relation with every optional column present (NULL when the extract lacks it)."""
+    have = set(con.sql(f'SELECT * FROM "{relation}" LIMIT 0').columns)
+    extra = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in OPTIONAL_RAW_COLUMNS.items() if c not in have)
+    con.execute(f'CREATE OR REPLACE TEMP VIEW raw_entries AS SELECT *{", " + extra if extra else ""} FROM "{relation}"')
+
+
 def currencies_needed(raw: pd.DataFrame, entity: EntityConfig) -> set[str]:
-    """Currencies a partition converts between: the entity's base and every known client currency."""
+    """Currencies a partition converts between: the base, every known client currency, mapped currencies."""
     found = {c for c in raw["client_currency"].dropna().unique() if c in MINOR_UNITS} if len(raw) else set()
-    return found | {entity.base_currency}
+    mapped = {c.currency for c in entity.clients if c.currency} | {rc.currency for rc in entity.rate_cards if rc.currency}
+    return found | mapped | {entity.base_currency}
+
+
+def contract_rates_frame(entity: EntityConfig) -> pd.DataFrame:
+    """The clients' contract rates as ``fx_rates`` rows (kind ``contract``)."""
+    frames = [fx_service.contract_rates(c.source_id, c.fx.contract_base, c.currency or entity.base_currency,
+                                        c.fx.contract_rate, c.fx.agreed_on, c.fx.agreed_on.isoformat())
+              for c in entity.clients if c.fx.policy == "contract"]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=fx_service.FX_COLUMNS)
+
+
+def line_rules(entity: EntityConfig) -> LineRules:
+    clients = {}
+    for c in entity.clients:
+        code = entity.tax_code(c.jurisdiction)
+        clients[c.source_id] = ClientTerms(c.source_id, TaxCodeRule(code.tax_type, code.rate_percent),
+                                           c.discount_percent, c.contact_number, c.payment_terms_days)
+    projects = {p.source_id: ProjectTerms(
+        p.source_id, p.client, p.name, p.billing, p.item_code, p.tracking_category, p.tracking_option, p.account_code,
+        tuple((m.name, m.amount, m.on) for m in p.milestones), p.retainer.fee if p.retainer else None,
+        p.retainer.hours if p.retainer else None,
+        (entity.client(p.client).currency if p.client and entity.client(p.client) else None) or entity.base_currency,
+    ) for p in entity.projects}
+    tasks = {t.source_id: TaskTerms(t.source_id, t.item_code, t.account_code) for t in entity.tasks}
+    default = entity.tax_code(None)
+    return LineRules(account_code=entity.sales_account_code, tax_type=default.tax_type,
+                     tax_rate_percent=default.rate_percent, amounts=entity.tax.amounts,
+                     tax_rounding=entity.tax.rounding, discount_account_code=entity.discount_account_code,
+                     base_currency=entity.base_currency, clients=clients, projects=projects, tasks=tasks)
+
+
+@dataclass(frozen=True)
+class FxForPeriod:
+    """Conversions for one partition: each client's stored rate on the invoice date (or its contract rate)."""
+
+    rates: pd.DataFrame
+    on: date
+
+    def __call__(self, client_id: str, base: str, quote: str) -> FxRate:
+        return fx_service.rate_table(self.rates, client_id=client_id).rate(base, quote, self.on)
+
+
+def invoice_date(period: Period, today: date) -> date:
+    return min(period.end, today)
+
+
+# ---- pandas in / pandas out (the Dagster assets; partitions are small) -------------------------------
+
+def _run(con: duckdb.DuckDBPyConnection, target: str, params: dict[str, Any], sources: list[str],
+         models: SqlModels | None) -> pd.DataFrame:
+    models = models or SqlModels()
+    return models.run(con, [target], params, sources=sources)[target].to_pandas()
 
 
 def clean_time_entries(raw: pd.DataFrame, entity: EntityConfig, period: Period, today: date,
                        models: SqlModels | None = None) -> pd.DataFrame:
-    models = models or SqlModels()
-    con = _con(raw_time_entries=raw)
-    out = models.run(con, ["clean_time_entries"], sources=["raw_time_entries"], params={
-        "entity": entity.key, "period": period.key, "period_start": period.start.isoformat(),
-        "period_end": period.end.isoformat(), "today": today.isoformat(),
-        "require_approval": entity.require_approval, "currencies": sorted(MINOR_UNITS),
-    })
-    return out["clean_time_entries"].to_pandas()
+    con = connect(entity)
+    con.register("raw_time_entries", raw)
+    register_raw(con)
+    return _run(con, "clean_time_entries", sql_params(entity, period, today),
+                ["raw_entries", *MAP_SCHEMAS], models)
 
 
-def billables(clean: pd.DataFrame, entity: EntityConfig, period: Period,
+def billables(clean: pd.DataFrame, entity: EntityConfig, period: Period, today: date | None = None,
               models: SqlModels | None = None) -> pd.DataFrame:
-    from sync_pipeline.domain import ids
-
-    models = models or SqlModels()
-    df = models.run(_con(clean_time_entries=clean), ["billables"], {}, sources=["clean_time_entries"])["billables"].to_pandas()
-    df.insert(3, "invoice_key", [ids.invoice_key(entity.key, c, period.key) for c in df["client_id"]])
-    return df
+    con = connect(entity)
+    con.register("clean_time_entries", clean)
+    return _run(con, "billables", sql_params(entity, period, today or period.end), ["clean_time_entries", *MAP_SCHEMAS],
+                models)
 
 
 def invoice_draft_lines(billable: pd.DataFrame, entity: EntityConfig, period: Period,
+                        rates: pd.DataFrame | None = None, today: date | None = None,
                         models: SqlModels | None = None) -> pd.DataFrame:
+    con = connect(entity)
+    con.register("billables", billable)
+    lines = _run(con, "invoice_draft_lines", {}, ["billables"], models)
+    return finalize_lines(lines, entity, period, rates, today)
+
+
+def finalize_lines(lines: pd.DataFrame, entity: EntityConfig, period: Period, rates: pd.DataFrame | None,
+                   today: date | None) -> pd.DataFrame:
+    on = invoice_date(period, today or period.end)
+    fx = FxForPeriod(rates if rates is not None else pd.DataFrame(columns=fx_service.FX_COLUMNS), on)
+    return finalize_draft_lines(lines, entity.key, period.key, line_rules(entity), fx, period.start, period.end)
+
+
+# ---- Parquet in / Parquet out (large partitions, the bench) -----------------------------------------
+
+def _copy(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    path = str(dest).replace("'", "''")
+    con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)", params)
+
+
+def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Period, today: date,
+                 rates: pd.DataFrame | None = None, threads: int | None = None,
+                 memory_limit: str | None = None, models: SqlModels | None = None) -> dict[str, Any]:
+    """clean → billables → draft lines with every step inside DuckDB, each step's output a Parquet file.
+
+    Returns the finalized draft lines (small) and the output paths.
+    """
     models = models or SqlModels()
-    lines = models.run(_con(billables=billable), ["invoice_draft_lines"], {},
-                       sources=["billables"])["invoice_draft_lines"].to_pandas()
-    rules = LineRules(account_code=entity.sales_account_code, tax_type=entity.tax_type)
-    return finalize_draft_lines(lines, entity.key, period.key, rules)
+    con = connect(entity, threads=threads, memory_limit=memory_limit)
+    con.execute("CREATE OR REPLACE TEMP VIEW raw_time_entries AS SELECT * FROM read_parquet($g)", {"g": raw_glob})
+    register_raw(con)
+    params = sql_params(entity, period, today)
+    paths = {}
+    for name in ("clean_time_entries", "billables"):
+        sql = models.models[name]
+        needed = {k: params[k] for k in models.params(name)}
+        dest = out_dir / f"{name}.parquet"
+        _copy(con, sql, needed, dest)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet($p)", {"p": str(dest)})
+        paths[name] = dest
+    lines = con.sql(models.models["invoice_draft_lines"]).to_arrow_table().to_pandas()
+    drafts = finalize_lines(lines, entity, period, rates, today)
+    paths["invoice_drafts"] = out_dir / "invoice_drafts.parquet"
+    return {"drafts": drafts, "paths": paths, "con": con}

@@ -31,6 +31,7 @@ def fx_rates(context: AssetExecutionContext, mapping: MappingResource, warehouse
     existing = wh.read("fx_rates", ep.entity, ep.period.key) if wh.exists("fx_rates", ep.entity, ep.period.key) else None
     currencies = billing.currencies_needed(raw, entity)
     df = fx_service.period_rates(fx.get(), currencies, ep.period, existing, today=today_in(entity.timezone))
+    df = fx_service.merge_keep_existing(df, billing.contract_rates_frame(entity))
     added = len(df) - (len(existing) if existing is not None else 0)
     if added or existing is None:
         wh.write("fx_rates", ep.entity, ep.period.key, df, FxRateRow)
@@ -79,7 +80,8 @@ def billables(context: AssetExecutionContext, mapping: MappingResource,
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
-    df = billing.billables(wh.read("clean_time_entries", ep.entity, ep.period.key), entity, ep.period)
+    df = billing.billables(wh.read("clean_time_entries", ep.entity, ep.period.key), entity, ep.period,
+                           today_in(entity.timezone))
     wh.write("billables", ep.entity, ep.period.key, df, Billable)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
@@ -91,16 +93,19 @@ def billables(context: AssetExecutionContext, mapping: MappingResource,
 @asset(
     partitions_def=entity_period_partitions,
     group_name="billing",
-    deps=[billables],
+    deps=[billables, fx_rates],
     kinds={"duckdb", "parquet"},
-    description="Invoice lines we intend the accounting system to hold, rounded once per line.",
+    description="Invoice lines we intend the accounting system to hold: Xero's arithmetic (4-dp quantity and unit "
+                "amount, line amount rounded once), tax, FX with provenance, approver and rate source per line.",
 )
 def invoice_drafts(context: AssetExecutionContext, mapping: MappingResource,
                    warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
-    df = billing.invoice_draft_lines(wh.read("billables", ep.entity, ep.period.key), entity, ep.period)
+    df = billing.invoice_draft_lines(wh.read("billables", ep.entity, ep.period.key), entity, ep.period,
+                                     rates=wh.read("fx_rates", ep.entity, ep.period.key),
+                                     today=today_in(entity.timezone))
     wh.write("invoice_drafts", ep.entity, ep.period.key, df, InvoiceDraftLine)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
