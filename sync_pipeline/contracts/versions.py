@@ -47,7 +47,8 @@ def warehouse_models() -> dict[str, type[pa.DataFrameModel]]:
 def contract_version(model: type[pa.DataFrameModel]) -> int:
     from sync_pipeline.contracts import warehouse
 
-    meta = model.to_schema().metadata or {}
+    # pandera 0.35's to_schema() does not carry Config.metadata over; the model's collected config does
+    meta = model.to_schema().metadata or getattr(getattr(model, "__config__", None), "metadata", None) or {}
     return int(meta.get("contract_version", warehouse.CONTRACT_VERSION))
 
 
