@@ -113,6 +113,7 @@ judged AS (
             WHEN $strict_projects AND NOT t.project_mapped
                 THEN 'unknown project ' || t.project_id || ': add it to the mapping''s projects'
             WHEN t.task_id IS NULL THEN 'unknown task (no task on the entry)'
+            WHEN t.user_id IS NULL THEN 'unknown user (no person on the entry)'
             WHEN t.client_currency IS NULL OR NOT list_contains($currencies, t.client_currency)
                 THEN 'unknown currency ' || coalesce(t.client_currency, 'null')
             WHEN NOT list_contains($currencies, t.invoice_currency) OR NOT list_contains($currencies, t.rate_currency)

@@ -99,7 +99,8 @@ class CleanTimeEntry(_Base):
     @pa.dataframe_check
     def billable_rows_are_complete(cls, df):  # noqa: N805
         b = df["disposition"] == "billable"
-        cols = ["client_id", "project_id", "task_id", "currency", "hours", "rate", "spent_date", "rate_source"]
+        cols = ["client_id", "project_id", "task_id", "user_id", "currency", "hours", "rate", "spent_date",
+                "rate_source"]
         return ~b | df[cols].notna().all(axis=1)
 
     @pa.dataframe_check
@@ -108,7 +109,13 @@ class CleanTimeEntry(_Base):
 
 
 class Billable(_Base):
-    """A billable source entry with its rate, exact value and billed time (time units: 1 tu = 1/60,000,000 h)."""
+    """A billable source entry with its rate, exact value and billed time (time units: 1 tu = 1/60,000,000 h).
+
+    v2: ``value`` exact at 12 decimals (hours x rate); rules columns (billed/retainer time, rounding, unit).
+    """
+
+    class Config(_Base.Config):
+        metadata = {"contract_version": 2}
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
@@ -120,7 +127,7 @@ class Billable(_Base):
     project_name: Series[str]
     task_id: Series[str]
     task_name: Series[str]
-    user_id: Series[str] = pa.Field(nullable=True)
+    user_id: Series[str]
     spent_date: Series[str] = pa.Field(str_matches=ISO_DATE)
     currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
     invoice_currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
@@ -149,7 +156,13 @@ class InvoiceDraftLine(_Base):
     and ``line_amount_minor = round(quantity x unit_amount)``. Every converted amount carries its rate, rate
     date, source and retrieval time (``fx_*`` source → invoice currency, ``base_*`` invoice → entity base).
     ``rate_source``, ``approved_by`` and ``approved_at`` travel to the posted document.
+
+    v2: 4-dp ``quantity``/``unit_amount``; fee, retainer and discount lines (``kind``) without project/task;
+    tax, FX and base-currency columns; exact ``source_value``/``billed_value`` at 12 decimals.
     """
+
+    class Config(_Base.Config):
+        metadata = {"contract_version": 2}
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
@@ -295,3 +308,32 @@ class FxRateRow(_Base):
     def one_rate_per_key(cls, df):  # noqa: N805
         key = ["base_currency", "quote_currency", "rate_date", "kind", "client_id"]
         return ~df.duplicated(subset=key, keep=False)
+
+
+# ---- translators for older consumers of the billing contracts (see sync_pipeline.contracts.versions) ----
+
+def _billing_translators() -> None:
+    from decimal import Decimal
+
+    from sync_pipeline.contracts import versions
+
+    def _scale(df: pd.DataFrame, col: str, places: int) -> pd.DataFrame:
+        q = Decimal(1).scaleb(-places)
+        return df.assign(**{col: [None if v is None else Decimal(v).quantize(q) for v in df[col]]})
+
+    @versions.frame_translator("Billable", 2, 1)
+    def _billable_v2_to_v1(df: pd.DataFrame) -> pd.DataFrame:
+        """v1 kept ``value`` at 8 decimals and had no rules columns."""
+        snap = versions.load_snapshot("Billable", 1) or {"columns": {}}
+        return versions.project_to(_scale(df, "value", 8), snap)
+
+    @versions.frame_translator("InvoiceDraftLine", 2, 1)
+    def _draft_v2_to_v1(df: pd.DataFrame) -> pd.DataFrame:
+        """v1 had only time lines with a project and task: fee/discount lines get empty ids and names."""
+        snap = versions.load_snapshot("InvoiceDraftLine", 1) or {"columns": {}}
+        out = df.assign(**{c: df[c].fillna("") for c in ["project_id", "project_name", "task_id", "task_name"]})
+        out = _scale(_scale(_scale(out, "quantity", 6), "unit_amount", 6), "source_value", 8)
+        return versions.project_to(out, snap)
+
+
+_billing_translators()
