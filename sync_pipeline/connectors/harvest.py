@@ -124,6 +124,7 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
         "hours": doc.get("hours"),
         "billable": bool(doc.get("billable")),
         "billable_rate": doc.get("billable_rate"),
+        "cost_rate": doc.get("cost_rate"),
         "is_closed": bool(doc.get("is_closed")),
         "notes": _s(doc.get("notes")),
         "updated_at": str(doc.get("updated_at")),

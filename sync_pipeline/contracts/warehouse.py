@@ -56,6 +56,7 @@ class RawTimeEntry(_Base):
     hours: Series[Hours] = pa.Field(nullable=True)  # type: ignore[valid-type]
     billable: Series[bool]
     billable_rate: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    cost_rate: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]  # direct cost (finance)
     is_closed: Series[bool]
     notes: Series[str] = pa.Field(nullable=True)
     updated_at: Series[str]
