@@ -127,6 +127,7 @@ def map_time_entry(doc: dict[str, Any], projects: dict[int, dict[str, Any]], ext
         "hours": doc.get("hours"),
         "billable": billable in ("1", "true", "True"),
         "billable_rate": None,
+        "cost_rate": None,
         "is_closed": False,
         "notes": notes,
         "updated_at": str(doc.get("updated_on") or doc.get("created_on")),

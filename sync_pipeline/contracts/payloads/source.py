@@ -21,7 +21,7 @@ from sync_pipeline.contracts.payloads import TranslationError, register, transla
 class _Payload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    @field_validator("hours", "billable_rate", mode="before", check_fields=False)
+    @field_validator("hours", "billable_rate", "cost_rate", mode="before", check_fields=False)
     @classmethod
     def _no_float(cls, v: Any) -> Any:
         if isinstance(v, float):
@@ -47,6 +47,7 @@ class TimeEntryV1(_Payload):
     hours: Decimal | None = None
     billable: bool
     billable_rate: Decimal | None = None
+    cost_rate: Decimal | None = Field(default=None, description="the person's cost per hour (Harvest), if known")
     is_closed: bool
     notes: str | None = None
     updated_at: str
