@@ -19,9 +19,13 @@ class DocStore:
     document (name → SQLite type) so queries can filter without decoding JSON.
     """
 
-    def __init__(self, path: str | Path, indexes: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, path: str | Path, indexes: dict[str, dict[str, Any]],
+                 unindexed: dict[str, set[str]] | None = None) -> None:
         """``indexes[coll][column]`` is an SQLite type (the value is read from the document, ``a__b`` reaching
-        into nested objects) or a ``(type, function of the document)`` pair for a computed column."""
+        into nested objects) or a ``(type, function of the document)`` pair for a computed column. Columns
+        listed in ``unindexed[coll]`` are stored but get no index of their own (fewer indexes load faster;
+        declare a composite index instead)."""
+        unindexed = unindexed or {}
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +56,8 @@ class DocStore:
                         c.execute(f"UPDATE {coll} SET {', '.join(f'{n} = ?' for n in missing)} WHERE rowid = ?",
                                   [*(self._extract[coll][n](d) for n in missing), rowid])
                 for n in cols:
-                    c.execute(f"CREATE INDEX IF NOT EXISTS ix_{coll}_{n} ON {coll} (tenant, {n}, seq)")
+                    if n not in unindexed.get(coll, ()):
+                        c.execute(f"CREATE INDEX IF NOT EXISTS ix_{coll}_{n} ON {coll} (tenant, {n}, seq)")
                 c.execute(f"CREATE INDEX IF NOT EXISTS ix_{coll}__seq ON {coll} (tenant, seq)")
             c.execute("CREATE TABLE IF NOT EXISTS kv (ns TEXT NOT NULL, k TEXT NOT NULL, v TEXT NOT NULL, "
                       "PRIMARY KEY (ns, k))")
@@ -153,6 +158,24 @@ class DocStore:
                 flush()
         flush()
         return total
+
+    def bulk_put_encoded(self, coll: str, tenant: str, rows: Iterable[tuple[Any, str]],
+                         index: dict[str, Any]) -> int:
+        """Insert documents already encoded as JSON text, with their index column values given as sequences
+        (one per column of the collection, in any order, aligned with ``rows``): for generators that render
+        JSON themselves. One transaction."""
+        cols = list(self.indexes[coll])
+        if set(index) != set(cols):
+            raise ValueError(f"{coll} needs index values for {cols}, got {sorted(index)}")
+        values = [v.tolist() if hasattr(v, "tolist") else list(v) for v in (index[c] for c in cols)]
+        names = ["tenant", "id", "seq", "doc", *cols]
+        sql = f"INSERT OR REPLACE INTO {coll} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
+        batch = list(rows)
+        with self.tx() as c:
+            first = self._next_seq(coll, c, len(batch))
+            c.executemany(sql, ([tenant, str(doc_id), first + i, text, *(col[i] for col in values)]
+                                for i, (doc_id, text) in enumerate(batch)))
+        return len(batch)
 
     def get(self, coll: str, tenant: str, doc_id: str) -> dict[str, Any] | None:
         row = self._conn().execute(f"SELECT doc FROM {coll} WHERE tenant = ? AND id = ?", (tenant, doc_id)).fetchone()
