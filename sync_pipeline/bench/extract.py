@@ -2,9 +2,9 @@
 
 Loads ``--entries`` synthetic time entries into a fresh Harvest sandbox (bulk, in chunks), then pulls them
 through the real connector (``HarvestClient`` over the shared HTTP layer, 2,000 per page following
-``links.next``, the client-side rate limiter at Harvest's documented 100 requests / 15 s) and writes them
-page by page with ``pyarrow.parquet.ParquetWriter``. The sandbox runs in this process, so the peak RSS
-reported is an upper bound for the extractor alone.
+``links.next``, a cursor URL in the sandbox as in Harvest, the client-side rate limiter at Harvest's
+documented 100 requests / 15 s) and writes them page by page with ``pyarrow.parquet.ParquetWriter``.
+The sandbox runs in this process, so the peak RSS reported is an upper bound for the extractor alone.
 """
 
 from __future__ import annotations
@@ -47,14 +47,9 @@ def _entry(i: int) -> dict[str, Any]:
 
 
 def load(sandbox, n: int, chunk: int = 20_000) -> None:
-    """Bulk load in chunks through the sandbox's own Python API (no HTTP), memory flat."""
+    """Bulk load through the sandbox's own loader (no HTTP); a generator keeps memory flat."""
     sandbox.add_account(ACCOUNT, "Bench Ltd")
-    for start in range(0, n, chunk):
-        sandbox.upsert_many("time_entries", ACCOUNT, [_entry(i) for i in range(start, min(n, start + chunk))])
-    # Paging at depth sorts by the numeric id: give SQLite an index on exactly that expression
-    # (the sandbox sorts with ORDER BY CAST(id AS INTEGER); without it every page re-sorts all rows).
-    with sandbox.store.tx() as c:
-        c.execute("CREATE INDEX IF NOT EXISTS ix_time_entries_idnum ON time_entries (tenant, CAST(id AS INTEGER))")
+    sandbox.bulk_load("time_entries", ACCOUNT, (_entry(i) for i in range(n)), chunk=chunk)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:

@@ -72,6 +72,16 @@ class HarvestClient:
         """Records created or updated at or after ``updated_since`` (ISO 8601 UTC); all when None."""
         return self.pages(resource, updated_since=updated_since, **filters)
 
+    def deletions(self, resource: str, updated_since: str | None = None) -> list[dict[str, Any]]:
+        """Deleted records ``[{"id", "deleted_at"}]`` from the sandbox's deletion feed.
+
+        Harvest itself has no deletion feed (``/v2/x_sandbox/deleted`` exists only in the local sandbox);
+        against the real API, find deletions by reconciling a window's id set
+        (``services.extract.window_changes``).
+        """
+        params = {"resource": resource, **({"updated_since": updated_since} if updated_since else {})}
+        return list(self.http.json("GET", "/v2/x_sandbox/deleted", params=params).get("deleted", []))
+
     def expenses(self, *, start: date | None = None, end: date | None = None,
                  updated_since: str | None = None) -> Iterator[list[dict[str, Any]]]:
         return self.pages("expenses", updated_since=updated_since, **{

@@ -45,6 +45,9 @@ class RateLimits:
     max_concurrent: int | None = None
     #: longest we are willing to block a caller; beyond it we raise instead (e.g. daily quota spent)
     max_wait: float = 120.0
+    #: windows are stretched by this fraction: the server's clock starts when a request *arrives*, so
+    #: latency jitter would otherwise let the (limit+1)-th request land inside the server's window
+    margin: float = 0.05
 
 
 #: Harvest API v2: 100 requests per 15 seconds per access token (429 + Retry-After beyond).
@@ -91,9 +94,12 @@ class RateLimiter:
         self.stats = LimiterStats()
 
     # -- bookkeeping ------------------------------------------------------------------------
+    def _span(self, w: Window) -> float:
+        return w.seconds * (1 + self.limits.margin)
+
     def _purge(self, now: float) -> None:
         for w, q in zip(self.limits.windows, self._hits, strict=True):
-            while q and now - q[0] >= w.seconds:
+            while q and now - q[0] >= self._span(w):
                 q.popleft()
 
     def _wait_needed(self, now: float) -> tuple[float, str]:
@@ -102,7 +108,7 @@ class RateLimiter:
             if len(q) >= w.limit:
                 # the oldest hits leaving the window free the slots; wait for enough of them
                 excess = len(q) - w.limit
-                w_wait = q[excess] + w.seconds - now
+                w_wait = q[excess] + self._span(w) - now
                 if w_wait > wait:
                     wait, reason = w_wait, f"{w.limit} requests per {w.seconds:g} s"
         return wait, reason

@@ -38,16 +38,19 @@ class IncrementalResult:
     pages: int
     cursor_before: str | None
     cursor_after: str | None
+    deleted_ids: tuple[str, ...] = ()
 
 
 def extract_incremental(client: HarvestClient, cursors: CursorStore, account: str, resource: str,
-                        sink: Callable[[list[dict[str, Any]]], None], **filters: Any) -> IncrementalResult:
+                        sink: Callable[[list[dict[str, Any]]], None], *, deletion_feed: bool = False,
+                        **filters: Any) -> IncrementalResult:
     """Stream the records of ``resource`` changed since the stored cursor into ``sink``, then advance it.
 
     The cursor is the highest ``updated_at`` consumed; Harvest's ``updated_since`` is inclusive, so the
     boundary record is read again next time (consumers de-duplicate on id + updated_at). The cursor only
     moves after every page reached the sink: a crash re-reads, it never skips. Edits arrive here as new
-    versions of a record; deletions do not (see :func:`window_changes`).
+    versions of a record; deletions do not: with ``deletion_feed`` (the sandbox's) they are read from the
+    feed since the same cursor, otherwise reconcile the window's id set (:func:`window_changes`).
     """
     before = cursors.get("harvest", account, resource)
     since = before.cursor if before else None
@@ -59,9 +62,12 @@ def extract_incremental(client: HarvestClient, cursors: CursorStore, account: st
         page_high = max((str(d.get("updated_at")) for d in page), default=None)
         if page_high and (high is None or page_high > high):
             high = page_high
+    deleted: tuple[str, ...] = ()
+    if deletion_feed:
+        deleted = tuple(str(d["id"]) for d in client.deletions(resource, since))
     if high and high != since:
         cursors.advance("harvest", account, resource, high, records)
-    return IncrementalResult(resource, records, pages, since, high)
+    return IncrementalResult(resource, records, pages, since, high, deleted)
 
 
 @dataclass(frozen=True)

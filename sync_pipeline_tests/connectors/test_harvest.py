@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
@@ -117,3 +118,58 @@ def test_bad_token_is_an_auth_error(sandboxes):
     c = HarvestClient(sandboxes.harvest_server.url, "wrong-token-123", ACC)
     with pytest.raises(AuthError, match="check the credentials of harvest"):
         next(c.pages("clients"))
+
+
+def test_incremental_extraction_reads_deletions_from_the_sandbox_feed(harvest, cursors, sandboxes):
+    first = extract_incremental(harvest, cursors, ACC, "time_entries", lambda page: None, deletion_feed=True)
+    assert first.deleted_ids == ()
+    r = httpx.delete(f"{sandboxes.harvest_server.url}/v2/time_entries/1004",
+                     headers={"Authorization": f"Bearer {sandboxes.harvest.token}", "Harvest-Account-Id": ACC})
+    assert r.status_code == 200
+    second = extract_incremental(harvest, cursors, ACC, "time_entries", lambda page: None, deletion_feed=True)
+    assert second.deleted_ids == ("1004",)
+
+
+def test_assignments_with_rates_and_expenses_from_the_sandbox(harvest, sandboxes):
+    sb = sandboxes.harvest
+    sb.upsert_many("task_assignments", ACC, [
+        {"id": 501, "project": {"id": 11, "name": "Acme Website", "code": "ACM-WEB"}, "task": {"id": 1, "name": "Development"},
+         "billable": True, "is_active": True, "hourly_rate": Decimal("125.50"), "budget": None}])
+    sb.upsert_many("user_assignments", ACC, [
+        {"id": 601, "project": {"id": 11, "name": "Acme Website", "code": "ACM-WEB"}, "user": {"id": 1, "name": "Alice Archer"},
+         "is_active": True, "is_project_manager": False, "hourly_rate": Decimal("140"), "budget": None}])
+    sb.upsert_many("expenses", ACC, [
+        {"id": 701, "spent_date": "2026-10-07", "total_cost": Decimal("42.10"), "units": None, "billable": True,
+         "is_closed": True, "is_billed": False, "notes": "Train to client", "expense_category": {"id": 3, "name": "Travel"},
+         "client": {"id": 1, "name": "Acme Corp", "currency": "GBP"}, "project": {"id": 11, "name": "Acme Website"},
+         "user": {"id": 1, "name": "Alice Archer"}}])
+    tasks = [flatten_assignment(d, "task_assignments") for p in harvest.pages("task_assignments") for d in p]
+    users = [flatten_assignment(d, "user_assignments") for p in harvest.pages("user_assignments") for d in p]
+    assert [(t["project_id"], t["subject_id"], t["hourly_rate"]) for t in tasks if t["assignment_id"] == "501"] == \
+        [("11", "1", Decimal("125.50"))]
+    assert [(u["kind"], u["hourly_rate"]) for u in users if u["assignment_id"] == "601"] == [("user", Decimal("140"))]
+    expenses = [flatten_expense(d, "now") for p in harvest.expenses(start=date(2026, 10, 1), end=date(2026, 10, 31))
+                for d in p]
+    assert [(e["expense_id"], e["total_cost"], e["category"]) for e in expenses if e["expense_id"] == "701"] == \
+        [("701", Decimal("42.10"), "Travel")]
+
+
+def test_client_limiter_keeps_the_sandbox_from_ever_answering_429(tmp_path):
+    from sync_pipeline.connectors.limits import RateLimiter, RateLimits, Window
+    from sync_pipeline.sandbox.harvest import HarvestSandbox
+    from sync_pipeline.sandbox.server import SandboxServer
+
+    sb = HarvestSandbox(str(tmp_path / "h.sqlite3"), rate_limit=5, rate_window=1.0)
+    demo_data.seed_harvest(sb)
+    with SandboxServer(sb) as server:
+        sb.base_url = server.url
+        # a quarter-window margin: this machine's scheduling jitter under load is far above real-world latency jitter
+        limiter = RateLimiter(RateLimits(windows=(Window(5, 1.0),), margin=0.25), name="harvest")
+        c = HarvestClient(server.url, sb.token, ACC, limiter=limiter)
+        t0 = time.monotonic()
+        rows = [d for _ in range(3) for p in c.pages("time_entries", per_page=2) for d in p]  # 15 requests
+        elapsed = time.monotonic() - t0
+        c.close()
+    assert len(rows) == 30 and c.http.request_count == 15
+    assert limiter.stats.server_pauses == 0 and c.http.retry_count == 0  # never a 429
+    assert limiter.stats.waits >= 2 and elapsed >= 1.9  # 15 requests at 5/s need two full windows of waiting

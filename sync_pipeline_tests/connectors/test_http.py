@@ -194,7 +194,7 @@ def test_invalid_json_is_transient():
 # -- rate limiter -------------------------------------------------------------------------------
 def test_limiter_blocks_at_the_window_limit():
     clk = FakeClock()
-    lim = RateLimiter(RateLimits(windows=(Window(3, 15.0),)), clock=clk, sleep=clk.sleep)
+    lim = RateLimiter(RateLimits(windows=(Window(3, 15.0),), margin=0), clock=clk, sleep=clk.sleep)
     for _ in range(3):
         lim.acquire()
     assert clk.slept == []
@@ -222,7 +222,7 @@ def test_limiter_harvest_preset_is_100_per_15_seconds():
 def test_limiter_adapts_to_remaining_headers():
     clk = FakeClock()
     lim = RateLimiter(RateLimits(windows=(Window(60, 60.0, "X-MinLimit-Remaining"),
-                                          Window(5000, 86400.0, "X-DayLimit-Remaining"))),
+                                          Window(5000, 86400.0, "X-DayLimit-Remaining")), margin=0),
                       clock=clk, sleep=clk.sleep)
     lim.acquire()
     lim.observe({"X-MinLimit-Remaining": "0", "X-DayLimit-Remaining": "4000"})

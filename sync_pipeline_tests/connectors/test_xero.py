@@ -291,3 +291,42 @@ def test_payment_draft_refuses_floats_and_needs_a_target():
         PaymentDraftV1(invoice_id="x", account_code="090", date=date(2026, 1, 1), amount=1.1)
     with pytest.raises(ValueError, match="applies to an invoice"):
         PaymentDraftV1(account_code="090", date=date(2026, 1, 1), amount=Decimal("1"))
+
+
+def test_sandbox_credit_notes_payments_and_bank_transactions_through_the_target(xero, sandboxes):
+    from sync_pipeline.contracts.payloads.accounting import (
+        BankTransactionDraftV1,
+        CreditNoteDraftV1,
+        InvoiceDraftV1,
+    )
+
+    target = XeroTarget(xero)
+    cust = Customer(number="HV-90", name="Umbrella Ltd", currency="GBP")
+    line = {"description": "Development", "quantity": "2", "unit_amount": "100.00", "line_amount": "200.00",
+            "account_code": "200", "tax_type": "OUTPUT2"}
+    inv = InvoiceDraftV1(reference="UMB-2026-10", customer=cust, currency="GBP", date=date(2026, 10, 31),
+                         due_date=date(2026, 11, 30), status="AUTHORISED", lines=[line])
+    [posted] = target.post("invoice", [("inv-umb", inv)], key_prefix="inv")
+    assert posted.ok, posted.errors
+    assert posted.document.total == Decimal("240.00")
+    sandboxes.xero.faults.add("503", method="PUT", path="CreditNotes", times=1, retry_after=0)
+    cn = CreditNoteDraftV1(reference="UMB-2026-10-CN1", customer=cust, currency="GBP", date=date(2026, 11, 3),
+                           due_date=date(2026, 11, 3), status="AUTHORISED",
+                           lines=[{**line, "quantity": "0.5", "line_amount": "50.00"}])
+    [credit] = target.post("credit_note", [("cn-umb", cn)], key_prefix="cn")
+    assert credit.ok, credit.errors
+    assert target.find("credit_note", reference="UMB-2026-10-CN1").total == Decimal("60.00")
+    pays = [("pay-1", PaymentDraftV1(invoice_number=posted.document.number, account_code="090", date=date(2026, 11, 5),
+                                     amount=Decimal("100.00"), reference="bank line 17")),
+            ("pay-bad", PaymentDraftV1(invoice_id="00000000-0000-0000-0000-000000000000", account_code="090",
+                                       date=date(2026, 11, 5), amount=Decimal("1.00")))]
+    results = target.post("payment", pays, key_prefix="pay")
+    assert [r.source_key for r in results] == ["pay-1", "pay-bad"]
+    assert results[0].ok and not results[1].ok and results[1].errors  # mapped back to the bank line it came from
+    assert target.find("invoice", reference="UMB-2026-10").amount_due == Decimal("140.00")
+    fee = BankTransactionDraftV1(type="SPEND", bank_account_code="090", date=date(2026, 11, 5), currency="GBP",
+                                 reference="Bank fee Nov", lines=[{"description": "Bank fee", "unit_amount": "2.50",
+                                                                   "account_code": "404", "tax_type": "NONE"}])
+    [bt] = target.post("bank_transaction", [("fee-nov", fee)], key_prefix="bt")
+    assert bt.ok, bt.errors
+    assert bt.document.total == Decimal("2.50")
