@@ -357,3 +357,22 @@ def test_logs_are_structured_with_request_id_and_never_carry_the_token(caplog):
     text = caplog.text + str(ei.value) + (ei.value.body or "") + repr(ei.value.args)
     assert "tok-SECRET-123456" not in text
     assert "***" in str(ei.value)
+
+
+def test_json_log_lines_carry_the_structured_fields_and_no_secret():
+    import io
+    import json as _json
+
+    from sync_pipeline.connectors.logs import enable_json_logs
+
+    buf = io.StringIO()
+    handler = enable_json_logs(stream=buf)
+    try:
+        c = make(Script(httpx.Response(503), ok()))
+        c.json("GET", "/x?access_token=tok-SECRET-123456")
+    finally:
+        logging.getLogger("sync_pipeline").removeHandler(handler)
+    lines = [_json.loads(line) for line in buf.getvalue().splitlines() if '"sync_pipeline.http"' in line]
+    assert [(ln["status"], ln["attempt"]) for ln in lines] == [(503, 1), (200, 2)]
+    assert lines[0]["request_id"] == lines[1]["request_id"] and lines[0]["system"] == "test"
+    assert "tok-SECRET-123456" not in buf.getvalue() and "access_token=***" in lines[0]["url"]
