@@ -95,6 +95,17 @@ class Warehouse:
                 os.unlink(tmp)
         return dest
 
+    def periods(self, asset: str, entity: str) -> list[str]:
+        """The periods (``YYYY-MM``) for which the asset has a partition of this entity."""
+        folder = self.root / asset / f"entity={entity}"
+        if not folder.is_dir():
+            return []
+        return sorted(p.name[len("period="):-len(".parquet")] for p in folder.glob("period=*.parquet"))
+
+    def read_columns(self, asset: str, entity: str, period: str, columns: list[str]) -> pyarrow.Table:
+        """Only some columns of a partition (cheap look-ups, e.g. which entries a period holds)."""
+        return pq.read_table(self.path(asset, entity, period), columns=columns)
+
     def read(self, asset: str, entity: str, period: str) -> pd.DataFrame:
         p = self.path(asset, entity, period)
         if not p.exists():

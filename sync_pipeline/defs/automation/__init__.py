@@ -1,0 +1,1 @@
+"""Automation: sensors and schedules that decide which entity × period partitions run, and when."""

@@ -1,0 +1,10 @@
+"""Jobs the automation requests besides ``sync_job``."""
+
+from dagster import AssetSelection, define_asset_job
+
+xero_refresh_job = define_asset_job(
+    "xero_refresh_job",
+    selection=AssetSelection.groups("reconciliation"),
+    description="Re-read the accounting system's side of one entity × period (after a Xero webhook event) "
+                "and reconcile it; posts nothing.",
+)

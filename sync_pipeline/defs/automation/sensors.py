@@ -1,0 +1,130 @@
+"""Sensors that turn changes in the external systems into partition runs.
+
+- ``harvest_changefeed``: polls the project system's ``updated_since`` feed per entity (JSON cursor),
+  requests ``sync_job`` for exactly the entity × period partitions that changed (run keys name the
+  changes, so a change never runs twice) and registers new entities of the mapping as partitions.
+- ``xero_webhook_events``: reads the webhook events the receiver stored (``sync-pipeline webhooks
+  serve``) and refreshes the partitions whose documents changed in the accounting system.
+"""
+
+import os
+from datetime import UTC, datetime
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from sync_pipeline.connectors.http import HttpError
+from sync_pipeline.defs.automation.jobs import xero_refresh_job
+from sync_pipeline.defs.partitions import entity_partitions, partition_key, period_partitions
+from sync_pipeline.defs.resources import (
+    HarvestResource,
+    MappingResource,
+    OperationalStoreResource,
+    WarehouseResource,
+)
+from sync_pipeline.defs.sync.jobs import sync_job
+from sync_pipeline.domain.periods import Period
+from sync_pipeline.services import changefeed, webhook_events
+from sync_pipeline.store.events import EventStore
+
+SENSOR_INTERVAL_SECONDS = int(os.environ.get("SYNC_PIPELINE_SENSOR_INTERVAL", "30"))
+TRIGGER_TAG = "sync_pipeline/trigger"
+ENTITY_TAG = "sync_pipeline/entity"
+
+
+def feed_start(now: datetime) -> datetime:
+    """Where a feed without a cursor begins: ``SYNC_PIPELINE_CHANGEFEED_START`` or the previous period's start."""
+    configured = os.environ.get("SYNC_PIPELINE_CHANGEFEED_START")
+    if configured:
+        return changefeed.parse_instant(configured)
+    prev = Period.of(now.date()).previous()
+    return datetime(prev.year, prev.month, 1, tzinfo=UTC)
+
+
+def open_periods() -> set[str]:
+    """Billing periods that exist as partitions now (``YYYY-MM``)."""
+    return {k[:7] for k in period_partitions.get_partition_keys()}
+
+
+@sensor(
+    job=sync_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Polls the project system's updated_since feed and syncs exactly the entity × period "
+                "partitions whose time entries changed; registers new entities of the mapping.",
+)
+def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResource, mapping: MappingResource,
+                       warehouse: WarehouseResource) -> SensorResult | SkipReason:
+    cursor = changefeed.FeedCursor.from_json(context.cursor)
+    entities = mapping.load().entities
+    registered = set(context.instance.get_dynamic_partitions(entity_partitions.name))
+    new_entities = sorted(e.key for e in entities if e.key not in registered)
+    now = datetime.now(UTC)
+    start = feed_start(now)
+    valid_periods = open_periods()
+    wh = warehouse.get()
+    runs: list[RunRequest] = []
+    failures: list[str] = []
+    for entity in entities:
+        client = harvest.client(entity.harvest_account_id)
+        try:
+            res = changefeed.poll_entity(client, entity.key, cursor.entities.get(entity.key), start=start,
+                                         previous_periods=changefeed.warehouse_periods(wh, entity.key))
+        except HttpError as e:
+            failures.append(f"{entity.key}: {e}")
+            context.log.warning(f"change feed of entity {entity.key} not read this tick, cursor kept: {e}")
+            continue
+        finally:
+            client.close()
+        cursor.entities[entity.key] = res.cursor
+        for reason in res.skipped:
+            context.log.warning(f"{entity.key}: {reason}")
+        for (ent, period), changes in changefeed.group_by_partition(res.changes).items():
+            if period not in valid_periods:
+                context.log.info(f"{ent}: {len(changes)} change(s) in period {period}, outside the partitioned "
+                                 "range; not synced")
+                continue
+            runs.append(RunRequest(
+                run_key=changefeed.run_key("changefeed", ent, period, (c.version for c in changes)),
+                partition_key=partition_key(ent, period),
+                tags={TRIGGER_TAG: "harvest_changefeed", ENTITY_TAG: ent,
+                      "sync_pipeline/changed_entries": ",".join(sorted({c.entry_id for c in changes}))[:200]},
+            ))
+        context.log.info(f"{entity.key}: read {res.entries_read} entries since the cursor, "
+                         f"{len(res.changes)} new change(s)")
+    if failures and len(failures) == len(entities):
+        raise RuntimeError("the project system's change feed could not be read for any entity: "
+                           + "; ".join(failures))
+    return SensorResult(
+        run_requests=runs,
+        dynamic_partitions_requests=[entity_partitions.build_add_request(new_entities)] if new_entities else [],
+        cursor=cursor.to_json(),
+    )
+
+
+@sensor(
+    job=xero_refresh_job,
+    minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Turns Xero webhook events stored by the receiver into refresh runs of the partitions whose "
+                "documents changed. Duplicate and out-of-order deliveries coalesce into one run.",
+)
+def xero_webhook_events(context: SensorEvaluationContext, opstore: OperationalStoreResource,
+                        mapping: MappingResource) -> SensorResult | SkipReason:
+    cursor = webhook_events.EventCursor.from_json(context.cursor)
+    batch = webhook_events.plan_refreshes(EventStore(opstore.get()), mapping.load(), cursor, now=datetime.now(UTC))
+    for note in batch.notes:
+        context.log.info(note)
+    valid_periods = open_periods()
+    runs = [
+        RunRequest(run_key=r.run_key, partition_key=partition_key(r.entity, r.period),
+                   tags={TRIGGER_TAG: "xero_webhook", ENTITY_TAG: r.entity})
+        for r in batch.refreshes if r.period in valid_periods
+    ]
+    return SensorResult(run_requests=runs, cursor=batch.cursor.to_json())

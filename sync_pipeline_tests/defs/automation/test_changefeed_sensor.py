@@ -1,0 +1,109 @@
+"""The change-feed sensor: cursor, partition targeting, run keys, dynamic entity registration."""
+
+import json
+
+import httpx
+from dagster import build_sensor_context, instance_for_test
+
+from sync_pipeline.connectors.harvest import HarvestClient
+from sync_pipeline.contracts.warehouse import RawTimeEntry
+from sync_pipeline.defs.automation.sensors import harvest_changefeed
+from sync_pipeline.domain.periods import Period
+from sync_pipeline.sandbox import demo_data
+from sync_pipeline.services.changefeed import EntityCursor, FeedCursor
+from sync_pipeline.services.extract import extract_time_entries
+
+START = FeedCursor({demo_data.DEMO_ENTITY: EntityCursor(high_water="2026-09-01T00:00:00Z")}).to_json()
+
+
+def _tick(instance, resources, cursor):
+    ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    return harvest_changefeed(ctx), ctx
+
+
+def _partitions(result):
+    return sorted(str(r.partition_key) for r in result.run_requests)
+
+
+def _patch(sandboxes, entry_id, **changes):
+    r = httpx.patch(f"{sandboxes.harvest_server.url}/v2/time_entries/{entry_id}", json=changes,
+                    headers={"Authorization": f"Bearer {sandboxes.harvest.token}",
+                             "Harvest-Account-Id": demo_data.HARVEST_ACCOUNT_ID})
+    r.raise_for_status()
+
+
+def test_first_tick_registers_the_entity_and_requests_each_changed_partition(sandboxes, resources):
+    with instance_for_test() as instance:
+        assert not instance.get_dynamic_partitions("entity")
+        result, _ = _tick(instance, resources, START)
+        assert [r.partitions_def_name for r in result.dynamic_partitions_requests] == ["entity"]
+        assert list(result.dynamic_partitions_requests[0].partition_keys) == [demo_data.DEMO_ENTITY]
+        # seeded entries: 1010 is September, the others October
+        assert _partitions(result) == ["acme-uk|2026-09-01", "acme-uk|2026-10-01"]
+        assert all(r.job_name in (None, "sync_job") for r in result.run_requests)
+        cur = json.loads(result.cursor)["entities"][demo_data.DEMO_ENTITY]
+        assert cur["high_water"] == "2026-10-20T18:00:00Z"  # the newest updated_at of the seed
+
+
+def test_a_change_in_one_entity_period_triggers_exactly_that_partition_once(sandboxes, resources):
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
+        first, _ = _tick(instance, resources, START)
+        quiet, _ = _tick(instance, resources, first.cursor)
+        assert quiet.run_requests == [] and not quiet.dynamic_partitions_requests  # nothing changed
+
+        _patch(sandboxes, 1003, hours="1.5")
+        changed, _ = _tick(instance, resources, quiet.cursor)
+        assert _partitions(changed) == ["acme-uk|2026-10-01"]
+        req = changed.run_requests[0]
+        assert req.run_key.startswith("changefeed:acme-uk|2026-10:")
+        assert req.tags["sync_pipeline/changed_entries"] == "1003"
+        assert req.tags["sync_pipeline/trigger"] == "harvest_changefeed"
+
+        # the same change is not reported again; a second edit within the same second is a new change
+        again, _ = _tick(instance, resources, changed.cursor)
+        assert again.run_requests == []
+        _patch(sandboxes, 1003, notes="edited twice")
+        second, _ = _tick(instance, resources, again.cursor)
+        assert _partitions(second) == ["acme-uk|2026-10-01"]
+        assert second.run_requests[0].run_key != req.run_key
+
+        # a lost cursor re-reads the feed, but the same changes produce the same run keys
+        replay, _ = _tick(instance, resources, START)
+        assert req.run_key not in {r.run_key for r in replay.run_requests}  # 1003 changed again since
+        assert len({r.run_key for r in replay.run_requests}) == 2
+
+
+def test_an_entry_moved_to_another_period_refreshes_both(sandboxes, resources):
+    wh = resources["warehouse"].get()
+    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
+    try:  # the warehouse knows 1004 as an October entry
+        wh.write("raw_time_entries", demo_data.DEMO_ENTITY, "2026-10",
+                 extract_time_entries(client, Period.parse("2026-10")), RawTimeEntry)
+    finally:
+        client.close()
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
+        first, _ = _tick(instance, resources, START)
+        _patch(sandboxes, 1004, spent_date="2026-11-02")
+        moved, _ = _tick(instance, resources, first.cursor)
+        assert _partitions(moved) == ["acme-uk|2026-10-01", "acme-uk|2026-11-01"]
+
+
+def test_a_change_outside_the_partitioned_range_is_logged_not_run(sandboxes, resources):
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
+        first, _ = _tick(instance, resources, START)
+        _patch(sandboxes, 1005, spent_date="2024-06-03")  # before the first partition (2025-01)
+        res, _ = _tick(instance, resources, first.cursor)
+        assert res.run_requests == []
+
+
+def test_unreachable_project_system_keeps_the_cursor_and_fails_the_tick(resources):
+    import pytest
+
+    resources = {**resources, "harvest": type(resources["harvest"])(base_url="http://127.0.0.1:9", access_token="x",
+                                                                     max_attempts=1, timeout_seconds=1)}
+    with instance_for_test() as instance:
+        with pytest.raises(Exception, match="could not be read for any entity"):
+            _tick(instance, resources, START)
