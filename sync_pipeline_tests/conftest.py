@@ -82,3 +82,18 @@ def xero_requests_conform_to_openapi(request: pytest.FixtureRequest, monkeypatch
     if problems:
         pytest.fail(f"{len(problems)} Xero request(s) do not conform to the OpenAPI spec:\n" + "\n".join(problems),
                     pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_defs_state_storage():
+    """Start and end every test without a context-local Dagster defs-state storage.
+
+    Directly invoking a schedule that returns ``SkipReason`` (Dagster 1.13.27) leaves a test instance's
+    defs-state storage set in the context; once that instance is closed, the next ``Definitions`` to resolve
+    its repository fails with "Attempted to resolve undefined DagsterInstance weakref".
+    """
+    from dagster._core.storage.defs_state.base import _current_storage
+
+    _current_storage.set(None)
+    yield
+    _current_storage.set(None)

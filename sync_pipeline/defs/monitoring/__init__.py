@@ -1,0 +1,1 @@
+"""Monitoring: alert sensors (run failures, dead letters, reconciliation mismatches) and the heartbeat."""

@@ -1,0 +1,121 @@
+"""Alert sensors: run failures and reconciliation check failures reach the log and the webhook URL."""
+
+import pytest
+from dagster import (
+    AssetCheckResult,
+    DagsterRunStatus,
+    Definitions,
+    SkipReason,
+    asset,
+    asset_check,
+    build_run_status_sensor_context,
+    build_sensor_context,
+    instance_for_test,
+    job,
+    materialize,
+    op,
+)
+
+from sync_pipeline.defs.monitoring.sensors import (
+    dead_letter_growth_alert,
+    reconciliation_mismatch_alert,
+    run_failure_alert,
+)
+from sync_pipeline.defs.resources import NotifierResource
+from sync_pipeline.services.alerts import AlertDeliveryError
+from sync_pipeline_tests.alert_capture import AlertCapture
+
+
+@op
+def extract_step():
+    raise ValueError("Harvest said 401: the access token expired")
+
+
+@job
+def failing_job():
+    extract_step()
+
+
+def test_run_failure_alert_names_the_failed_step(caplog):
+    with instance_for_test() as instance, AlertCapture() as capture:
+        result = failing_job.execute_in_process(instance=instance, raise_on_error=False,
+                                                tags={"dagster/partition": "acme-uk|2026-10-01"})
+        assert not result.success
+        run = instance.get_run_by_id(result.run_id)
+        failure = [e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"][0]
+        ctx = build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_instance=instance, dagster_run=run, dagster_event=failure,
+            resources={"notifier": NotifierResource(webhook_url=capture.url)},
+        ).for_run_failure()
+        assert run.status == DagsterRunStatus.FAILURE
+        with caplog.at_level("ERROR", logger="sync_pipeline.alerts"):
+            run_failure_alert(ctx)
+        [alert] = capture.received
+        assert alert["kind"] == "run_failure" and "acme-uk|2026-10-01" in alert["summary"]
+        assert alert["details"]["failed_steps"][0]["step"] == "extract_step"
+        assert "access token expired" in alert["details"]["failed_steps"][0]["error"]
+        assert "ALERT run_failure" in caplog.text
+
+
+@asset(group_name="reconciliation")
+def toy_reconciliation():
+    return 1
+
+
+STATE = {"pass": True}
+
+
+@asset_check(asset=toy_reconciliation)
+def toy_totals_match():
+    return AssetCheckResult(passed=STATE["pass"], metadata={"exceptions": 0 if STATE["pass"] else 2})
+
+
+def test_reconciliation_mismatch_alerts_once_per_new_failure():
+    defs = Definitions(assets=[toy_reconciliation], asset_checks=[toy_totals_match])
+    with instance_for_test() as instance, AlertCapture() as capture:
+        resources = {"notifier": NotifierResource(webhook_url=capture.url)}
+
+        def tick(cursor):
+            ctx = build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=resources)
+            out = reconciliation_mismatch_alert(ctx)
+            return out, ctx.cursor
+
+        STATE["pass"] = False
+        materialize([toy_reconciliation, toy_totals_match], instance=instance, raise_on_error=False)
+        _, cur = tick(None)  # first look: history is not replayed
+        assert capture.received == []
+        materialize([toy_reconciliation, toy_totals_match], instance=instance, raise_on_error=False)
+        _, cur = tick(cur)
+        assert [a["kind"] for a in capture.received] == ["reconciliation_mismatch"]
+        assert capture.received[0]["details"]["metadata"]["exceptions"] == "2"
+        out, cur = tick(cur)  # nothing new
+        assert isinstance(out, SkipReason) and len(capture.received) == 1
+        STATE["pass"] = True
+        materialize([toy_reconciliation, toy_totals_match], instance=instance)
+        tick(cur)
+        assert len(capture.received) == 1
+
+
+def test_an_alert_that_cannot_be_delivered_fails_the_tick():
+    with instance_for_test() as instance, AlertCapture(status=500) as capture:
+        result = failing_job.execute_in_process(instance=instance, raise_on_error=False)
+        failure = [e for e in result.all_events if e.event_type_value == "PIPELINE_FAILURE"][0]
+        ctx = build_run_status_sensor_context(
+            sensor_name="run_failure_alert", dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id), dagster_event=failure,
+            resources={"notifier": NotifierResource(webhook_url=capture.url)},
+        ).for_run_failure()
+        with pytest.raises(AlertDeliveryError, match="HTTP 500"):
+            run_failure_alert(ctx)
+
+
+def test_dead_letter_sensor_watches_the_store_when_this_build_has_one(resources):
+    from sync_pipeline.services.monitoring import dead_letter_source
+
+    with instance_for_test() as instance:
+        ctx = build_sensor_context(instance=instance, resources={**resources, "notifier": NotifierResource()})
+        out = dead_letter_growth_alert(ctx)
+        if dead_letter_source(resources["opstore"].get()) is None:
+            assert isinstance(out, SkipReason) and "no dead-letter store" in out.skip_message
+        else:
+            assert out.cursor is not None
