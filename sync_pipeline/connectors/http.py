@@ -239,6 +239,9 @@ class HttpClient:
         return backoff
 
     def request(self, method: str, url: str, *, safe: bool | None = None, **kw: Any) -> httpx.Response:
+        return self._request(method, url, safe=safe, decode=False, **kw)
+
+    def _request(self, method: str, url: str, *, safe: bool | None, decode: bool, **kw: Any) -> Any:
         """Send with retries on transient errors; raise the last error when attempts run out.
 
         ``safe``: may this request be repeated after a failure where the server may have acted?
@@ -251,12 +254,20 @@ class HttpClient:
         request_id = uuid.uuid4().hex[:12]
         attempt = 0
 
-        def once() -> httpx.Response:
+        def once() -> Any:
             nonlocal attempt
             attempt += 1
             if attempt > 1:
                 self.retry_count += 1
-            return self._send_once(method, url, request_id, attempt, headers=dict(headers), **kw)
+            resp = self._send_once(method, url, request_id, attempt, headers=dict(headers), **kw)
+            if not decode:
+                return resp
+            try:
+                return loads(resp.content)
+            except ValueError as e:  # a proxy's HTML page, a body cut short: worth another try
+                raise TransientError(f"response is not valid JSON ({e})", system=self.system, method=method,
+                                     url=url, status=resp.status_code, body=resp.text[:500],
+                                     request_id=request_id) from e
 
         retrying = Retrying(
             retry=lambda s: self._should_retry(s, safe),
@@ -267,10 +278,6 @@ class HttpClient:
         )
         return retrying(once)
 
-    def json(self, method: str, url: str, **kw: Any) -> Any:
-        resp = self.request(method, url, **kw)
-        try:
-            return loads(resp.content)
-        except ValueError as e:
-            raise TransientError(f"response is not valid JSON ({e})", system=self.system, method=method,
-                                 url=url, status=resp.status_code, body=resp.text[:500]) from e
+    def json(self, method: str, url: str, *, safe: bool | None = None, **kw: Any) -> Any:
+        """Send with retries and decode the JSON body (Decimals); an undecodable body is retried too."""
+        return self._request(method, url, safe=safe, decode=True, **kw)

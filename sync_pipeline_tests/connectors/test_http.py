@@ -185,8 +185,10 @@ def test_writes_with_idempotency_key_are_retried_with_the_same_key():
     assert [r.headers["Idempotency-Key"] for r in s.requests] == ["k-1"] * 3
 
 
-def test_invalid_json_is_transient():
-    c = make(Script(ok(b"<html>gateway</html>")))
+def test_invalid_json_is_transient_and_retried():
+    s = Script(ok(b"<html>gateway</html>"), ok())
+    assert make(s).json("GET", "/x") == {"amount": Decimal("12.30")} and len(s.requests) == 2
+    c = make(Script(ok(b"<html>gateway</html>")), max_attempts=2)
     with pytest.raises(TransientError, match="not valid JSON"):
         c.json("GET", "/x")
 
