@@ -6,9 +6,11 @@ import os
 from functools import cache
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
+from pydantic import PrivateAttr
 
 from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxProvider
 from sync_pipeline.connectors.harvest import HarvestClient
+from sync_pipeline.connectors.limits import HARVEST_LIMITS, XERO_LIMITS, CircuitBreaker, RateLimiter
 from sync_pipeline.connectors.redmine import RedmineClient
 from sync_pipeline.connectors.xero import XeroClient
 from sync_pipeline.contracts.finance import FinanceConfig, load_finance_config
@@ -27,12 +29,20 @@ class HarvestResource(ConfigurableResource):
     timeout_seconds: float = 30.0
     max_attempts: int = 5
 
+    # one limiter (Harvest counts per token) and one breaker for every client this resource makes
+    _limiter: RateLimiter = PrivateAttr(default_factory=lambda: RateLimiter(HARVEST_LIMITS, name="harvest"))
+    _breaker: CircuitBreaker = PrivateAttr(default_factory=lambda: CircuitBreaker(name="harvest"))
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
         protect(context.log, [self.access_token])  # the token never reaches the event log
 
     def client(self, account_id: str) -> HarvestClient:
         return HarvestClient(self.base_url, self.access_token, account_id, timeout=self.timeout_seconds,
-                             max_attempts=self.max_attempts)
+                             max_attempts=self.max_attempts, limiter=self._limiter, breaker=self._breaker)
+
+    def health(self) -> dict[str, object]:
+        """Circuit state and limiter figures, for asset metadata."""
+        return {"circuit": self._breaker.state, "rate_limit_waits": self._limiter.stats.waits}
 
 
 class XeroResource(ConfigurableResource):
@@ -45,12 +55,22 @@ class XeroResource(ConfigurableResource):
     timeout_seconds: float = 30.0
     max_attempts: int = 5
 
+    # Xero counts per tenant: one limiter per tenant, one breaker for the system
+    _limiters: dict[str, RateLimiter] = PrivateAttr(default_factory=dict)
+    _breaker: CircuitBreaker = PrivateAttr(default_factory=lambda: CircuitBreaker(name="xero"))
+
     def setup_for_execution(self, context: InitResourceContext) -> None:
         protect(context.log, [self.client_secret])
 
     def client(self, tenant_id: str) -> XeroClient:
+        limiter = self._limiters.setdefault(tenant_id, RateLimiter(XERO_LIMITS, name=f"xero:{tenant_id[:8]}"))
         return XeroClient(self.base_url, self.client_id, self.client_secret, tenant_id, token_url=self.token_url,
-                          timeout=self.timeout_seconds, max_attempts=self.max_attempts)
+                          timeout=self.timeout_seconds, max_attempts=self.max_attempts, limiter=limiter,
+                          breaker=self._breaker)
+
+    def health(self) -> dict[str, object]:
+        return {"circuit": self._breaker.state,
+                "rate_limit_waits": sum(x.stats.waits for x in self._limiters.values())}
 
 
 class RedmineResource(ConfigurableResource):

@@ -24,6 +24,7 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, m
     try:
         df = extract_time_entries(client, ep.period)
         requests = client.http.request_count
+        retries = client.http.retry_count
     finally:
         client.close()
     wh = warehouse.get()
@@ -38,6 +39,8 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, m
         **changes.as_metadata(),
         "dagster/row_count": len(df),
         "api_requests": requests,
+        "api_retries": retries,
+        **{f"harvest_{k}": v for k, v in harvest.health().items()},
         "path": str(path),
         "preview": preview(df),
     })
