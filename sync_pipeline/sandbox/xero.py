@@ -328,8 +328,7 @@ class XeroSandbox(App):
         ok = secrets.compare_digest(cid, self.client_id) and secrets.compare_digest(secret, self.client_secret)
         if not ok or form.get("grant_type") != "client_credentials":
             raise ApiError(400, {"error": "invalid_client"} if not ok else {"error": "unsupported_grant_type"})
-        token = secrets.token_urlsafe(32)
-        self._tokens[token] = time.time() + self.token_ttl
+        token = self.issue_token()
         return Response(200, {"access_token": token, "expires_in": self.token_ttl, "token_type": "Bearer",
                               "scope": "accounting.transactions accounting.contacts accounting.settings"})
 
@@ -341,13 +340,19 @@ class XeroSandbox(App):
     def issue_token(self) -> str:
         """A valid bearer token without the OAuth round trip (for SDK tests and scripts)."""
         token = secrets.token_urlsafe(32)
-        self._tokens[token] = time.time() + self.token_ttl
+        expiry = time.time() + self.token_ttl
+        self._tokens[token] = expiry
+        self.store.kv_put("tokens", token, expiry)  # a token outlives a restart of the sandbox, as at Xero
         return token
 
     def _authenticate(self, req: Request) -> None:
         auth = req.headers.get("authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else ""
         expiry = self._tokens.get(token)
+        if expiry is None and token:
+            expiry = self.store.kv_get("tokens", token)
+            if expiry is not None:
+                self._tokens[token] = expiry
         if expiry is None or expiry < time.time():
             raise ApiError(401, {"Type": None, "Title": "Unauthorized", "Status": 401,
                                  "Detail": "AuthenticationUnsuccessful"},

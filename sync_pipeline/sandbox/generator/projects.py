@@ -124,6 +124,7 @@ class User:
     last: str
     timezone: str
     default_rate: int  # rate cents, in GBP terms
+    cost_rate: int  # rate cents, in the account's currency
 
     @property
     def name(self) -> str:
@@ -156,7 +157,7 @@ class World:
         self.end = start + timedelta(days=days - 1)
         rng = random.Random(seed)
         n_companies = max(3, min(2000, entries // 25_000 + 3))
-        n_users = max(3, min(1500, entries // 4_000 + 3))
+        n_users = max(len(TIMEZONES), min(1500, entries // 4_000 + 3))
         self.clients: list[Client] = []
         cid = 1
         for i in range(n_companies):
@@ -178,8 +179,12 @@ class World:
         self.clients.append(internal)
         self.tasks = TASKS
         self.users = [User(i + 1, FIRST[i % len(FIRST)], LAST[(i * 7 + i // len(FIRST)) % len(LAST)],
+                           # every zone appears even in a small world; then mostly London and New York
+                           TIMEZONES[i] if i < len(TIMEZONES) else
                            rng.choices(TIMEZONES, (0.4, 0.2, 0.15, 0.1, 0.08, 0.07))[0],
-                           rng.randrange(8_000, 16_000, 500)) for i in range(n_users)]
+                           rng.randrange(8_000, 16_000, 500), rng.randrange(3_000, 9_000, 250))
+                      for i in range(n_users)]
+        self._user_cost = np.array([u.cost_rate for u in self.users], dtype=np.int64)
         self.projects: list[Project] = []
         self.task_assignments: list[Assignment] = []
         pid = ta_id = 1
@@ -448,7 +453,8 @@ class World:
         return [{"id": u.id, "first_name": u.first, "last_name": u.last,
                  "email": f"{u.first.lower()}.{u.id}@sandbox.invalid", "timezone": u.timezone,
                  "is_contractor": u.id % 9 == 0, "is_active": True, "weekly_capacity": 126000,
-                 "default_hourly_rate": Decimal(_rate_str(u.default_rate, "GBP")), "cost_rate": Decimal("50.00"),
+                 "default_hourly_rate": Decimal(_rate_str(u.default_rate, "GBP")),
+                 "cost_rate": Decimal(_rate_str(u.cost_rate, "GBP")),
                  "roles": [], "access_roles": ["member"], "created_at": ts, "updated_at": ts} for u in self.users]
 
     def _history(self, a: Assignment, ccy: str) -> list[dict[str, Any]]:
@@ -490,6 +496,7 @@ class World:
     def time_entry_json(self, c: dict[str, np.ndarray]) -> Iterator[tuple[int, str]]:
         """(id, Harvest time-entry JSON) per row of a chunk; rendered from templates, not json.dumps per row."""
         users = [f'{{"id":{u.id},"name":{json.dumps(u.name)}}}' for u in self.users]
+        costs = [_rate_str(u.cost_rate, "GBP") for u in self.users]
         projects = [(f'{{"id":{p.id},"name":{json.dumps(p.name)},"code":{json.dumps(p.code)}}}',
                      f'{{"id":{p.client.id},"name":{json.dumps(p.client.name)},"currency":"{p.client.currency}"}}',
                      p.client.currency) for p in self.projects]
@@ -526,7 +533,7 @@ class World:
                 f'"notes":{notes[col["note"][i]]},"is_locked":{locked},"locked_reason":{reason},'
                 f'"is_closed":{"true" if approved else "false"},"is_billed":{"true" if billed else "false"},'
                 f'"is_running":false,"billable":{"true" if col["billable"][i] else "false"},"budgeted":false,'
-                f'"billable_rate":{rate},"cost_rate":50.00,"created_at":"{created[i]}Z","updated_at":"{updated[i]}Z",'
+                f'"billable_rate":{rate},"cost_rate":{costs[col["user"][i]]},"created_at":"{created[i]}Z","updated_at":"{updated[i]}Z",'
                 f'"timer_started_at":null,"started_time":"{minute // 60:02d}:{minute % 60:02d}","ended_time":null,'
                 f'"user":{users[col["user"][i]]},"client":{p[1]},"project":{p[0]},"task":{tasks[col["ta"][i]]},'
                 f'"user_assignment":{{"id":{ua_ids[col["ua"][i]]}}},"task_assignment":{{"id":{ta_ids[col["ta"][i]]}}},'
@@ -668,11 +675,15 @@ def write_raw_time_entries(world: World, path: str | Path, *, chunk: int = 200_0
                 "hours": _decimal_array(c["centi"] * 10_000, None, schema.field("hours").type),
                 "billable": pa.array(c["billable"], pa.bool_()),
                 "billable_rate": _decimal_array(c["rate"] * 10_000, c["has_rate"], schema.field("billable_rate").type),
+                "cost_rate": _decimal_array(world._user_cost[c["user"]] * 10_000, None,
+                                            schema.field("cost_rate").type) if "cost_rate" in schema.names else None,
                 "is_closed": pa.array(c["approved"], pa.bool_()),
                 "notes": notes.take(pa.array(c["note"])),
                 "updated_at": updated.cast(pa.string()),
                 "extracted_at": pa.repeat(pa.scalar(extracted_at), n),
             }
+            # a contract column this generator does not know (added later, nullable) is written as nulls
+            cols = {f.name: cols[f.name] if cols.get(f.name) is not None else pa.nulls(n, f.type) for f in schema}
             writer.write_table(pa.table(cols, schema=schema))
             rows += n
     tmp.replace(out)

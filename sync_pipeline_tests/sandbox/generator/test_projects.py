@@ -129,6 +129,8 @@ def test_parquet_matches_the_contract_and_the_harvest_documents(world: World, do
                 "is_closed", "notes", "updated_at"):
         assert df[col].tolist() == expected[col].tolist(), col
     assert [Decimal(str(h)) for h in df["hours"]] == [Decimal(h) for h in expected["hours"]]
+    if "cost_rate" in df.columns:
+        assert [Decimal(str(r)) for r in df["cost_rate"]] == [Decimal(r) for r in expected["cost_rate"]]
     rates = [None if pd.isna(r) else Decimal(str(r)) for r in df["billable_rate"]]
     assert rates == [None if r is None else Decimal(r) for r in expected["billable_rate"]]
 
