@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> dict:
                 counts = load_harvest(sb, world, "900001", chunk=min(args.chunk, 50_000))
             figures.update(harvest_time_entries=counts["time_entries"], harvest_seconds=round(t["seconds"], 1),
                            harvest_rows_per_s=round(counts["time_entries"] / t["seconds"]))
+            figures.update(_read_pages(sb, "900001"))
     finally:
         if tmpdir:
             for f in Path(tmpdir).iterdir():
@@ -59,3 +60,37 @@ def run(args: argparse.Namespace) -> dict:
             os.rmdir(tmpdir)
     figures.update(peak_rss_mb_before=round(rss_before, 1), peak_rss_mb=round(peak_rss_mb(), 1))
     return figures
+
+
+def _read_pages(sb, account: str) -> dict:
+    """Read every page of 2000 time entries over HTTP following links.next (cursor); time each request."""
+    import time
+
+    import httpx
+
+    from sync_pipeline.sandbox.server import SandboxServer
+
+    times: list[float] = []
+    rows = 0
+    with SandboxServer(sb) as server, httpx.Client(timeout=120, headers={
+            "Authorization": f"Bearer {sb.token}", "Harvest-Account-Id": account}) as http:
+        sb.base_url = server.url
+        url: str | None = f"{server.url}/v2/time_entries?per_page=2000"
+        while url:
+            t0 = time.perf_counter()
+            r = http.get(url)
+            times.append(time.perf_counter() - t0)
+            body = r.json()
+            rows += len(body["time_entries"])
+            url = body["links"]["next"]
+        t0 = time.perf_counter()
+        last = http.get(f"{server.url}/v2/time_entries?per_page=2000&page={max(1, len(times))}")
+        deep = time.perf_counter() - t0
+        assert last.status_code == 200
+    ordered = sorted(times)
+    return {"pages_read": len(times), "rows_read": rows,
+            "page_ms_median": round(ordered[len(ordered) // 2] * 1000, 1),
+            "page_ms_p95": round(ordered[int(len(ordered) * 0.95)] * 1000, 1),
+            "page_ms_max": round(ordered[-1] * 1000, 1),
+            "page_ms_first": round(times[0] * 1000, 1), "page_ms_last": round(times[-1] * 1000, 1),
+            "page_ms_deep_page_number": round(deep * 1000, 1)}

@@ -90,6 +90,7 @@ class WebhookSender:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._held: dict[str, tuple[float, bytes]] = {}
+        self._busy = False
         # the latest deliveries (subscription, HTTP status, why, raw body), for tests and the admin API
         self.delivered: deque[dict[str, Any]] = deque(maxlen=2000)
         with self.sb.store.tx() as c:
@@ -207,7 +208,7 @@ class WebhookSender:
         """Wait until nothing is pending (True) or the timeout passes (False)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            if self.pending() == 0:
+            if self.pending() == 0 and not self._busy:  # nothing queued and no delivery (or duplicate) in flight
                 return True
             with self._cv:
                 self._cv.notify_all()
@@ -234,8 +235,12 @@ class WebhookSender:
         with httpx.Client(timeout=self.timeout) as http:
             while not self._stopping:
                 worked = False
-                for sub in [s for s in self._subs.values() if s.status == "OK"]:
-                    worked |= self._deliver_one(http, sub)
+                self._busy = True
+                try:
+                    for sub in [s for s in self._subs.values() if s.status == "OK"]:
+                        worked |= self._deliver_one(http, sub)
+                finally:
+                    self._busy = False
                 if not worked:
                     with self._cv:
                         self._cv.wait(timeout=self.batch_delay if self._held else 0.25)
