@@ -42,23 +42,25 @@ entry_rounded AS (
     FROM floored AS f
 ),
 drawn AS (
+    -- only retainer projects pay for the running sum
+    SELECT e.*, CAST(0 AS BIGINT) AS retainer_tu FROM entry_rounded AS e WHERE e.retainer_hours IS NULL
+    UNION ALL BY NAME
     SELECT
         e.*,
-        CASE WHEN e.retainer_hours IS NULL THEN 0 ELSE
-            least(e.rounded_tu, greatest(
-                CAST(CAST(e.retainer_hours AS DECIMAL(18, 6)) * 60000000 AS BIGINT)
-                - (sum(e.rounded_tu) OVER (PARTITION BY e.project_id ORDER BY e.spent_date, e.entry_id
-                                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - e.rounded_tu),
-                0))
-        END AS retainer_tu
+        least(e.rounded_tu, greatest(
+            CAST(CAST(e.retainer_hours AS DECIMAL(18, 6)) * 60000000 AS BIGINT)
+            - (sum(e.rounded_tu) OVER (PARTITION BY e.project_id ORDER BY e.spent_date, e.entry_id
+                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - e.rounded_tu),
+            0)) AS retainer_tu
     FROM entry_rounded AS e
+    WHERE e.retainer_hours IS NOT NULL
 )
 SELECT
-    entity,
-    period,
+    drawn.entity,
+    drawn.period,
     entry_id,
-    'inv_' || left(sha256(concat_ws(chr(31), entity, client_id, period, $grouping, $revision)), 16) AS invoice_key,
-    client_id,
+    k.invoice_key,
+    drawn.client_id,
     client_name,
     project_id,
     project_name,
@@ -85,4 +87,10 @@ SELECT
     unit,
     hours_per_day
 FROM drawn
-ORDER BY entry_id
+JOIN (
+    -- the invoice's business key (sync_pipeline.domain.ids.invoice_key), once per client
+    SELECT client_id AS k_client,
+           'inv_' || left(sha256(concat_ws(chr(31), any_value(entity), client_id, any_value(period), $grouping,
+                                           $revision)), 16) AS invoice_key
+    FROM clean_time_entries WHERE disposition = 'billable' GROUP BY client_id
+) AS k ON k.k_client = drawn.client_id

@@ -4,6 +4,7 @@
 -- map_tasks, rate_cards (the mapping document as relations, built by services.billing).
 -- Parameters: $entity, $period, $period_start, $period_end, $today, $timezone, $require_approval,
 -- $currencies, $locked_through, $max_hours_per_day, $strict_clients, $strict_projects, $use_source_rates.
+-- Rows come in no particular order (sorting 5M ids costs more than the rest); callers sort when they need to.
 WITH typed AS (
     SELECT
         r.*,
@@ -34,11 +35,20 @@ mapped AS (
         coalesce(mp.billing, 'hourly') AS project_billing,
         mp.project_name AS mapped_project_name,
         mt.task_billable,
-        mt.task_description
+        mt.task_description,
+        '' AS no_key
     FROM person_day AS p
     LEFT JOIN map_clients AS mc ON mc.source_client_id = p.client_id
     LEFT JOIN map_projects AS mp ON mp.project_id = p.project_id
     LEFT JOIN map_tasks AS mt ON mt.task_id = p.task_id
+),
+card_days AS (
+    -- each card once per day of the period it is in force: the joins below are plain equality joins
+    -- (entries outside the period are quarantined before their rate matters)
+    SELECT c.*, CAST(g.day AS DATE) AS d
+    FROM rate_cards AS c,
+         generate_series(CAST($period_start AS DATE), CAST($period_end AS DATE), INTERVAL 1 DAY) AS g(day)
+    WHERE CAST(g.day AS DATE) BETWEEN c.valid_from AND c.valid_to
 ),
 rated AS (
     -- rate precedence: task (on the project, then anywhere) > user on project > project > client >
@@ -66,18 +76,15 @@ rated AS (
                  CASE WHEN $use_source_rates AND m.billable_rate IS NOT NULL THEN m.client_currency END,
                  ed.currency, m.invoice_currency) AS rate_currency
     FROM mapped AS m
-    LEFT JOIN rate_cards AS tp ON tp.level = 'task_project' AND tp.match_key = m.project_id || '/' || m.task_id
-        AND m.d BETWEEN tp.valid_from AND tp.valid_to
-    LEFT JOIN rate_cards AS tk ON tk.level = 'task' AND tk.match_key = m.task_id
-        AND m.d BETWEEN tk.valid_from AND tk.valid_to
-    LEFT JOIN rate_cards AS up ON up.level = 'user_project' AND up.match_key = m.project_id || '/' || m.user_id
-        AND m.d BETWEEN up.valid_from AND up.valid_to
-    LEFT JOIN rate_cards AS pr ON pr.level = 'project' AND pr.match_key = m.project_id
-        AND m.d BETWEEN pr.valid_from AND pr.valid_to
-    LEFT JOIN rate_cards AS cl ON cl.level = 'client' AND cl.match_key = coalesce(m.canonical_client_id, m.client_id)
-        AND m.d BETWEEN cl.valid_from AND cl.valid_to
-    LEFT JOIN rate_cards AS ed ON ed.level = 'entity_default' AND ed.match_key = ''
-        AND m.d BETWEEN ed.valid_from AND ed.valid_to
+    LEFT JOIN card_days AS tp ON tp.level = 'task_project' AND tp.match_key = m.project_id || '/' || m.task_id
+        AND tp.d = m.d
+    LEFT JOIN card_days AS tk ON tk.level = 'task' AND tk.match_key = m.task_id AND tk.d = m.d
+    LEFT JOIN card_days AS up ON up.level = 'user_project' AND up.match_key = m.project_id || '/' || m.user_id
+        AND up.d = m.d
+    LEFT JOIN card_days AS pr ON pr.level = 'project' AND pr.match_key = m.project_id AND pr.d = m.d
+    LEFT JOIN card_days AS cl ON cl.level = 'client' AND cl.match_key = coalesce(m.canonical_client_id, m.client_id)
+        AND cl.d = m.d
+    LEFT JOIN card_days AS ed ON ed.level = 'entity_default' AND ed.match_key = m.no_key AND ed.d = m.d
 ),
 reasoned AS (
     SELECT
@@ -159,4 +166,3 @@ SELECT
         WHEN $require_approval AND NOT is_closed THEN 'awaiting approval'
     END AS reason
 FROM judged
-ORDER BY entry_id

@@ -2,68 +2,87 @@
 -- Time rounding with scope 'day' applies to each person-day on the line, scope 'line' to the line total;
 -- money is rounded once per line in sync_pipeline.domain.billing (Xero's arithmetic).
 -- Approver identity and date, and where the rate came from, travel with the line.
+-- Lines are grouped on one 64-bit hash of their key columns (fast); `key_consistent` proves per line that
+-- no two different keys shared a hash (the domain refuses a line where it is false).
 -- Sources: billables.
-WITH per_day AS (
+WITH b AS (
     SELECT
-        entity, period, invoice_key, client_id, currency, invoice_currency, project_id, task_id, rate, list_rate,
-        billable_percent, rounding_scope, rounding_increment_tu, rounding_mode, unit, hours_per_day,
-        user_id, spent_date,
-        any_value(client_name) AS client_name,
-        any_value(project_name) AS project_name,
-        any_value(task_name) AS task_name,
-        sum(billed_tu) AS billed_tu,
-        sum(worked_tu) AS worked_tu,
-        sum(retainer_tu) AS retainer_tu,
-        sum(hours) AS hours,
-        sum(value) AS value,
-        count(*) AS entry_count,
-        list(entry_id) AS entry_ids,
-        list(DISTINCT rate_source) AS rate_sources,
-        list(DISTINCT approved_by) FILTER (WHERE approved_by IS NOT NULL) AS approvers,
-        max(approved_at) AS approved_at
+        *,
+        hash(invoice_key, currency, invoice_currency, project_id, task_id, rate, list_rate, billable_percent,
+             rounding_scope, rounding_increment_tu, rounding_mode, unit, hours_per_day) AS line_id
     FROM billables
-    GROUP BY ALL
 ),
-day_rounded AS (
+days AS (
+    -- scope 'day': each person-day's billed time on the line is rounded on its own
     SELECT
-        d.*,
-        CASE
-            WHEN d.rounding_scope <> 'day' OR d.rounding_increment_tu IS NULL THEN d.billed_tu
-            WHEN d.rounding_mode = 'up'
-                THEN ((d.billed_tu + d.rounding_increment_tu - 1) // d.rounding_increment_tu) * d.rounding_increment_tu
-            WHEN d.rounding_mode = 'down' THEN (d.billed_tu // d.rounding_increment_tu) * d.rounding_increment_tu
-            ELSE ((d.billed_tu + d.rounding_increment_tu // 2) // d.rounding_increment_tu) * d.rounding_increment_tu
-        END AS day_tu
-    FROM per_day AS d
+        line_id,
+        sum(CASE
+            WHEN mode = 'up' THEN ((tu + inc - 1) // inc) * inc
+            WHEN mode = 'down' THEN (tu // inc) * inc
+            ELSE ((tu + inc // 2) // inc) * inc
+        END) AS day_rounded_tu
+    FROM (
+        SELECT line_id, user_id, spent_date, any_value(rounding_increment_tu) AS inc,
+               any_value(rounding_mode) AS mode, sum(billed_tu) AS tu
+        FROM b
+        WHERE rounding_scope = 'day' AND rounding_increment_tu IS NOT NULL
+        GROUP BY line_id, user_id, spent_date
+    )
+    GROUP BY line_id
 ),
-per_line AS (
+lines AS (
     SELECT
-        entity, period, invoice_key, client_id, currency, invoice_currency, project_id, task_id, rate, list_rate,
-        billable_percent, rounding_scope, rounding_increment_tu, rounding_mode, unit, hours_per_day,
+        line_id,
+        any_value(entity) AS entity,
+        any_value(period) AS period,
+        any_value(invoice_key) AS invoice_key,
+        any_value(client_id) AS client_id,
         any_value(client_name) AS client_name,
+        any_value(currency) AS currency,
+        any_value(invoice_currency) AS invoice_currency,
+        any_value(project_id) AS project_id,
         any_value(project_name) AS project_name,
+        any_value(task_id) AS task_id,
         any_value(task_name) AS task_name,
-        CAST(sum(day_tu) AS BIGINT) AS billed_tu,
+        any_value(rate) AS rate,
+        any_value(list_rate) AS list_rate,
+        any_value(billable_percent) AS billable_percent,
+        any_value(rounding_scope) AS rounding_scope,
+        any_value(rounding_increment_tu) AS rounding_increment_tu,
+        any_value(rounding_mode) AS rounding_mode,
+        any_value(unit) AS unit,
+        any_value(hours_per_day) AS hours_per_day,
+        min(invoice_key) = max(invoice_key) AND min(currency) = max(currency)
+            AND min(invoice_currency) = max(invoice_currency) AND min(project_id) = max(project_id)
+            AND min(task_id) = max(task_id) AND min(rate) = max(rate) AND min(list_rate) = max(list_rate)
+            AND min(billable_percent) = max(billable_percent) AND min(rounding_scope) = max(rounding_scope)
+            AND min(rounding_mode) = max(rounding_mode) AND min(unit) = max(unit)
+            AND min(hours_per_day) = max(hours_per_day)
+            AND coalesce(min(rounding_increment_tu), -1) = coalesce(max(rounding_increment_tu), -1)
+            AND count(rounding_increment_tu) IN (0, count(*)) AS key_consistent,
+        CAST(sum(billed_tu) AS BIGINT) AS entry_billed_tu,
         CAST(sum(worked_tu) AS BIGINT) AS worked_tu,
         CAST(sum(retainer_tu) AS BIGINT) AS retainer_tu,
         CAST(sum(hours) AS DECIMAL(18, 6)) AS hours,
         CAST(sum(value) AS DECIMAL(38, 12)) AS source_value,
-        CAST(sum(entry_count) AS BIGINT) AS entry_count,
-        array_to_string(list_sort(flatten(list(entry_ids))), ',') AS source_entry_ids,
-        array_to_string(list_sort(list_distinct(flatten(list(rate_sources)))), ',') AS rate_source,
-        array_to_string(list_sort(list_distinct(flatten(list(approvers)))), ',') AS approved_by,
+        CAST(count(*) AS BIGINT) AS entry_count,
+        string_agg(entry_id, ',' ORDER BY entry_id) AS source_entry_ids,
+        array_to_string(list_sort(list_distinct(list(rate_source))), ',') AS rate_source,
+        array_to_string(list_sort(list_distinct(list(approved_by))), ',') AS approved_by,
         max(approved_at) AS approved_at
-    FROM day_rounded
-    GROUP BY ALL
+    FROM b
+    GROUP BY line_id
 )
 SELECT
-    l.* EXCLUDE (billed_tu),
+    l.* EXCLUDE (line_id, entry_billed_tu),
     CAST(CASE
-        WHEN l.rounding_scope <> 'line' OR l.rounding_increment_tu IS NULL THEN l.billed_tu
-        WHEN l.rounding_mode = 'up'
-            THEN ((l.billed_tu + l.rounding_increment_tu - 1) // l.rounding_increment_tu) * l.rounding_increment_tu
-        WHEN l.rounding_mode = 'down' THEN (l.billed_tu // l.rounding_increment_tu) * l.rounding_increment_tu
-        ELSE ((l.billed_tu + l.rounding_increment_tu // 2) // l.rounding_increment_tu) * l.rounding_increment_tu
+        WHEN l.rounding_scope = 'day' AND l.rounding_increment_tu IS NOT NULL THEN d.day_rounded_tu
+        WHEN l.rounding_scope <> 'line' OR l.rounding_increment_tu IS NULL THEN l.entry_billed_tu
+        WHEN l.rounding_mode = 'up' THEN ((l.entry_billed_tu + l.rounding_increment_tu - 1) // l.rounding_increment_tu)
+                                         * l.rounding_increment_tu
+        WHEN l.rounding_mode = 'down' THEN (l.entry_billed_tu // l.rounding_increment_tu) * l.rounding_increment_tu
+        ELSE ((l.entry_billed_tu + l.rounding_increment_tu // 2) // l.rounding_increment_tu) * l.rounding_increment_tu
     END AS BIGINT) AS billed_tu
-FROM per_line AS l
+FROM lines AS l
+LEFT JOIN days AS d ON d.line_id = l.line_id
 ORDER BY client_id, invoice_currency, project_id, task_id, rate

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Context, Decimal, localcontext
 from typing import Any
 
 import pandas as pd
@@ -26,6 +26,7 @@ from sync_pipeline.domain.fx import FxRate, identity
 from sync_pipeline.domain.money import ROUNDING_MODES, from_minor, quantize, to_minor
 
 TU_PER_HOUR = 60_000_000  # time units: 1 tu = 1 microminute (see dbt_like_sql/billables.sql)
+_TU = Decimal(TU_PER_HOUR)
 XERO_PLACES = 4  # Quantity and UnitAmount decimals the accounting system keeps
 LINE_KINDS = ("time", "fee", "retainer", "discount")
 
@@ -34,15 +35,17 @@ def _q4(x: Decimal, mode: str = "half_up") -> Decimal:
     return x.quantize(Decimal("0.0001"), rounding=ROUNDING_MODES[mode])
 
 
+_CTX = Context(prec=60)  # exact enough: 60 significant digits, then one named rounding
+
+
 def _exact(fn: Callable[[], Decimal]) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = 60
+    with localcontext(_CTX):
         return fn()
 
 
 def hours_of(tu: int) -> Decimal:
     """Time units → hours, exact to 60 significant digits (20 min = 0.3333...)."""
-    return _exact(lambda: Decimal(int(tu)) / TU_PER_HOUR)
+    return _CTX.divide(Decimal(int(tu)), _TU)
 
 
 @dataclass(frozen=True)
@@ -153,7 +156,10 @@ def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: L
     rows: list[dict[str, Any]] = []
     invoice_ccy: dict[str, str] = {}
     names: dict[str, str] = {}
-    for r in lines.itertuples(index=False):
+    for r in lines.astype(object).itertuples(index=False):
+        if hasattr(r, "key_consistent") and not r.key_consistent:
+            raise ValueError(f"invoice line grouping collided for client {r.client_id} project {r.project_id} task "
+                             f"{r.task_id}: two different line keys hashed alike; re-run to regroup")
         cid = str(r.client_id)
         ccy = str(r.invoice_currency)
         names[cid] = r.client_name
@@ -164,14 +170,14 @@ def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: L
         hpd = Decimal(r.hours_per_day)
         rate = Decimal(r.rate)
         if r.unit == "days":
-            q_exact = _exact(lambda billed_h=billed_h, hpd=hpd: billed_h / hpd)
+            q_exact = _CTX.divide(billed_h, hpd)
             unit_src = rate * hpd
         else:
             q_exact, unit_src = billed_h, rate
         quantity = _q4(q_exact, rules.rounding_mode)
-        unit_amount = _q4(_exact(lambda unit_src=unit_src, rate_fx=rate_fx: unit_src * rate_fx.rate), rules.rounding_mode)
+        unit_amount = _q4(_CTX.multiply(unit_src, rate_fx.rate), rules.rounding_mode)
         amount_minor = xero_line(quantity, unit_amount, ccy, rules.rounding_mode)
-        billed_value = _q12(_exact(lambda billed_h=billed_h, rate=rate, rate_fx=rate_fx: billed_h * rate * rate_fx.rate))
+        billed_value = _q12(_CTX.multiply(_CTX.multiply(billed_h, rate), rate_fx.rate))
         proj = rules.projects.get(str(r.project_id))
         task = rules.tasks.get(str(r.task_id))
         retainer_h = hours_of(r.retainer_tu)
@@ -201,37 +207,32 @@ def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: L
     rows.extend(_discount_lines(rows, rules))
     if not rows:
         return pd.DataFrame(columns=DRAFT_COLUMNS)
+    # every per-line field is computed on plain dicts: iterating pandas' Arrow-backed columns is slow
+    keys: dict[str, tuple[str, str]] = {}
+    line_types = "Inclusive" if rules.amounts == "inclusive" else "Exclusive"
+    for row in rows:
+        cid, ccy = row["client_id"], row["currency"]
+        if cid not in keys:
+            keys[cid] = (ids.invoice_key(entity, cid, period, rules.grouping, rules.revision),
+                         ids.invoice_reference(entity, cid, period, rules.revision))
+        row["invoice_key"], row["reference"] = keys[cid]
+        tax = rules.tax_for(cid)
+        row["tax_type"], row["tax_rate_percent"], row["line_amount_types"] = tax.tax_type, tax.rate_percent, line_types
+        row["tax_amount_minor"] = line_tax_minor(row["line_amount_minor"], tax.rate_percent, ccy, rules.amounts,
+                                                 rules.rounding_mode)
+        row["rounding_remainder"] = (row["billed_value"] - from_minor(int(row["line_amount_minor"]), ccy)
+                                     if row["kind"] == "time" else Decimal(0))
+        base_rate = fx(cid, ccy, rules.base_currency) if rules.base_currency else identity(ccy, period_end or date.today())
+        row["base_currency"] = base_rate.quote
+        row.update(_fx_fields("base", base_rate))
+        row["line_amount_base_minor"] = to_minor(_CTX.multiply(from_minor(int(row["line_amount_minor"]), ccy),
+                                                               base_rate.rate), base_rate.quote, rules.rounding_mode)
+        row["entity"], row["period"] = entity, period
+    rows.sort(key=lambda r: (r["invoice_key"], r["_sort"]))
+    n_by_invoice: dict[str, int] = {}
+    for row in rows:
+        n_by_invoice[row["invoice_key"]] = row["line_no"] = n_by_invoice.get(row["invoice_key"], 0) + 1
     out = pd.DataFrame(rows)
-    out["entity"], out["period"] = entity, period
-    out["invoice_key"] = [ids.invoice_key(entity, c, period, rules.grouping, rules.revision) for c in out["client_id"]]
-    out["reference"] = [ids.invoice_reference(entity, c, period, rules.revision) for c in out["client_id"]]
-    out = out.sort_values(["invoice_key", "_sort"], kind="stable")
-    out["line_no"] = out.groupby("invoice_key").cumcount() + 1
-    taxes = [rules.tax_for(c) for c in out["client_id"]]
-    out["tax_type"] = [t.tax_type for t in taxes]
-    out["tax_rate_percent"] = [t.rate_percent for t in taxes]
-    out["line_amount_types"] = "Inclusive" if rules.amounts == "inclusive" else "Exclusive"
-    out["tax_amount_minor"] = [
-        line_tax_minor(m, t.rate_percent, c, rules.amounts, rules.rounding_mode)
-        for m, t, c in zip(out["line_amount_minor"], taxes, out["currency"], strict=True)
-    ]
-    out["rounding_remainder"] = [
-        (bv - from_minor(int(m), c)) if k == "time" else Decimal(0)
-        for bv, m, c, k in zip(out["billed_value"], out["line_amount_minor"], out["currency"], out["kind"], strict=True)
-    ]
-    base = rules.base_currency
-    base_rates = [fx(c, ccy, base) if base else identity(ccy, period_end or date.today())
-                  for c, ccy in zip(out["client_id"], out["currency"], strict=True)]
-    out["base_currency"] = base or out["currency"]
-    for k, v in {"base_rate": [r.rate for r in base_rates],
-                 "base_rate_date": [r.rate_date.isoformat() for r in base_rates],
-                 "base_rate_source": [r.source for r in base_rates],
-                 "base_retrieved_at": [r.retrieved_at for r in base_rates]}.items():
-        out[k] = v
-    out["line_amount_base_minor"] = [
-        to_minor(_exact(lambda m=m, c=c, r=r: from_minor(int(m), c) * r.rate), r.quote, rules.rounding_mode)
-        for m, c, r in zip(out["line_amount_minor"], out["currency"], base_rates, strict=True)
-    ]
     return out[DRAFT_COLUMNS].reset_index(drop=True)
 
 

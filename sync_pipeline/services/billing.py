@@ -8,7 +8,6 @@ currency, rules), ``map_projects``, ``map_tasks`` and ``rate_cards`` (one row pe
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -159,15 +158,26 @@ def line_rules(entity: EntityConfig) -> LineRules:
                      base_currency=entity.base_currency, clients=clients, projects=projects, tasks=tasks)
 
 
-@dataclass(frozen=True)
 class FxForPeriod:
-    """Conversions for one partition: each client's stored rate on the invoice date (or its contract rate)."""
+    """Conversions for one partition: each client's stored rate on the invoice date (or its contract rate).
 
-    rates: pd.DataFrame
-    on: date
+    One lookup per (client, from, to): a partition's lines share a handful of rates.
+    """
+
+    def __init__(self, rates: pd.DataFrame, on: date) -> None:
+        self.rates = rates
+        self.on = on
+        contract_clients = set(rates.loc[rates["kind"] == "contract", "client_id"].dropna()) if len(rates) else set()
+        self._reference = fx_service.rate_table(rates)
+        self._contract = {c: fx_service.rate_table(rates, client_id=c) for c in contract_clients}
+        self._memo: dict[tuple[str, str, str], FxRate] = {}
 
     def __call__(self, client_id: str, base: str, quote: str) -> FxRate:
-        return fx_service.rate_table(self.rates, client_id=client_id).rate(base, quote, self.on)
+        table = self._contract.get(client_id, self._reference)
+        key = (client_id if client_id in self._contract else "", base, quote)
+        if key not in self._memo:
+            self._memo[key] = table.rate(base, quote, self.on)
+        return self._memo[key]
 
 
 def invoice_date(period: Period, today: date) -> date:
@@ -179,7 +189,10 @@ def invoice_date(period: Period, today: date) -> date:
 def _run(con: duckdb.DuckDBPyConnection, target: str, params: dict[str, Any], sources: list[str],
          models: SqlModels | None) -> pd.DataFrame:
     models = models or SqlModels()
-    return models.run(con, [target], params, sources=sources)[target].to_pandas()
+    df = models.run(con, [target], params, sources=sources)[target].to_pandas()
+    if "entry_id" in df.columns:  # a stable order, so a re-run writes the same file
+        df = df.sort_values("entry_id", kind="stable").reset_index(drop=True)
+    return df
 
 
 def clean_time_entries(raw: pd.DataFrame, entity: EntityConfig, period: Period, today: date,
@@ -217,10 +230,14 @@ def finalize_lines(lines: pd.DataFrame, entity: EntityConfig, period: Period, ra
 
 # ---- Parquet in / Parquet out (large partitions, the bench) -----------------------------------------
 
+def _path_literal(path: str | Path) -> str:
+    """A file path as a SQL string literal (DuckDB cannot bind parameters in COPY or view definitions)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
 def _copy(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
-    path = str(dest).replace("'", "''")
-    con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)", params)
+    con.execute(f"COPY ({sql}) TO {_path_literal(dest)} (FORMAT parquet, COMPRESSION zstd)", params)
 
 
 def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Period, today: date,
@@ -232,7 +249,7 @@ def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Per
     """
     models = models or SqlModels()
     con = connect(entity, threads=threads, memory_limit=memory_limit)
-    con.execute("CREATE OR REPLACE TEMP VIEW raw_time_entries AS SELECT * FROM read_parquet($g)", {"g": raw_glob})
+    con.execute(f"CREATE OR REPLACE TEMP VIEW raw_time_entries AS SELECT * FROM read_parquet({_path_literal(raw_glob)})")
     register_raw(con)
     params = sql_params(entity, period, today)
     paths = {}
@@ -241,7 +258,7 @@ def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Per
         needed = {k: params[k] for k in models.params(name)}
         dest = out_dir / f"{name}.parquet"
         _copy(con, sql, needed, dest)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet($p)", {"p": str(dest)})
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({_path_literal(dest)})")
         paths[name] = dest
     lines = con.sql(models.models["invoice_draft_lines"]).to_arrow_table().to_pandas()
     drafts = finalize_lines(lines, entity, period, rates, today)
