@@ -307,7 +307,7 @@ class EntityConfig(_Strict):
             to = rc.valid_to or date(9999, 12, 31)
             for j, a, b in seen.get((rc.level, rc.match_key), []):
                 if rc.valid_from <= b and a <= to:
-                    problems.append(f"rate_cards.{i} overlaps rate_cards.{j} ({rc.level} {rc.match_key or '(entity)'} "
+                    problems.append(f"rate_cards.{i}: overlaps rate_cards.{j} ({rc.level} {rc.match_key or '(entity)'} "
                                     f"from {max(a, rc.valid_from)} to {min(b, to)}): end one card (valid_to) the day "
                                     f"before the other begins")
             seen.setdefault((rc.level, rc.match_key), []).append((i, rc.valid_from, to))
@@ -319,7 +319,7 @@ class EntityConfig(_Strict):
         if self.tax.default_jurisdiction is not None and self.tax.default_jurisdiction not in juris:
             problems.append(f"tax.default_jurisdiction: {self.tax.default_jurisdiction!r} has no entry in tax.codes")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
     # lookups used by the billing rules -------------------------------------------------------
@@ -381,7 +381,7 @@ def explain(err: ValidationError) -> list[str]:
             msg = "unknown key: remove it or check its spelling against docs/mapping.md"
         elif e["type"] == "missing":
             msg = "required key is missing: add it (see docs/mapping.md)"
-        for part in msg.split("; "):
+        for part in msg.split("\n"):
             nested = part.split(": ", 1)
             if len(nested) == 2 and re.match(r"^[a-z_]+(\.[A-Za-z0-9_]+)*$", nested[0]):
                 out.append(f"{loc}.{nested[0]}: {nested[1]}" if loc else part)

@@ -338,3 +338,20 @@ def _billing_translators() -> None:
 
 
 _billing_translators()
+
+
+class MergeProposalRow(_Base):
+    """A proposed merge of two source clients (or projects) whose standardized names look alike.
+
+    Never applied by itself: accepting means adding ``duplicate_id`` to the survivor's ``aliases`` in the mapping.
+    """
+
+    entity: Series[str]
+    kind: Series[str] = pa.Field(isin=["client", "project"])
+    keep_id: Series[str]
+    keep_name: Series[str]
+    duplicate_id: Series[str]
+    duplicate_name: Series[str]
+    score: Series[float] = pa.Field(ge=0, le=100)
+    standardized: Series[str]
+    how_to_accept: Series[str]

@@ -26,6 +26,8 @@ from sync_pipeline.domain.billing import (
     TaxCodeRule,
     finalize_draft_lines,
 )
+from sync_pipeline.domain.entities import DEFAULT_THRESHOLD
+from sync_pipeline.domain.entities import merge_proposals as entity_merge_proposals
 from sync_pipeline.domain.fx import FxRate
 from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline.domain.periods import Period
@@ -121,6 +123,23 @@ def register_raw(con: duckdb.DuckDBPyConnection, relation: str = "raw_time_entri
     have = set(con.sql(f'SELECT * FROM "{relation}" LIMIT 0').columns)
     extra = ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in OPTIONAL_RAW_COLUMNS.items() if c not in have)
     con.execute(f'CREATE OR REPLACE TEMP VIEW raw_entries AS SELECT *{", " + extra if extra else ""} FROM "{relation}"')
+
+
+def merge_proposals(raw: pd.DataFrame, entity: EntityConfig, threshold: float = DEFAULT_THRESHOLD) -> pd.DataFrame:
+    """Duplicate-looking clients and projects of a partition's raw entries, as proposals with scores."""
+    rows = []
+    accepted = [(c.source_id, a) for c in entity.clients for a in c.aliases]
+    for kind, id_col, name_col, done in (("client", "client_id", "client_name", accepted),
+                                         ("project", "project_id", "project_name", [])):
+        pairs = raw[[id_col, name_col]].dropna().drop_duplicates(id_col) if len(raw) else raw
+        records = {str(i): str(n) for i, n in zip(pairs[id_col], pairs[name_col], strict=True)} if len(pairs) else {}
+        for p in entity_merge_proposals(records, threshold, done):
+            rows.append({"entity": entity.key, "kind": kind, "keep_id": p.keep_id, "keep_name": p.keep_name,
+                         "duplicate_id": p.duplicate_id, "duplicate_name": p.duplicate_name, "score": p.score,
+                         "standardized": p.standardized, "how_to_accept": p.how_to_accept if kind == "client" else
+                         f"merge project {p.duplicate_id} into {p.keep_id} in the project system"})
+    return pd.DataFrame(rows, columns=["entity", "kind", "keep_id", "keep_name", "duplicate_id", "duplicate_name",
+                                       "score", "standardized", "how_to_accept"])
 
 
 def currencies_needed(raw: pd.DataFrame, entity: EntityConfig) -> set[str]:

@@ -1,9 +1,9 @@
 """Cleaned entities, mapped billables and invoice drafts (DuckDB SQL models)."""
 
 
-from dagster import AssetExecutionContext, MaterializeResult, asset
+from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
-from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, FxRateRow, InvoiceDraftLine
+from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, FxRateRow, InvoiceDraftLine, MergeProposalRow
 from sync_pipeline.defs.extract.assets import raw_time_entries
 from sync_pipeline.defs.metadata import counts, preview, totals_decimal, totals_minor
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
@@ -113,4 +113,30 @@ def invoice_drafts(context: AssetExecutionContext, mapping: MappingResource,
         "subtotal_per_currency": totals_minor(df, "line_amount_minor"),
         "preview": preview(df[["reference", "line_no", "description", "quantity", "unit_amount",
                                "line_amount_minor", "currency"]]),
+    })
+
+
+class MergeProposalConfig(Config):
+    threshold: float = 90.0  # RapidFuzz token_sort_ratio on standardized names, 0-100
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="billing",
+    deps=[raw_time_entries],
+    kinds={"parquet"},
+    description="Clients and projects whose standardized names look alike (RapidFuzz), as merge proposals with "
+                "scores. Nothing is merged until a person adds the duplicate id to the survivor's aliases in the mapping.",
+)
+def entity_merge_proposals(context: AssetExecutionContext, config: MergeProposalConfig, mapping: MappingResource,
+                           warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    df = billing.merge_proposals(wh.read("raw_time_entries", ep.entity, ep.period.key), entity, config.threshold)
+    wh.write("entity_merge_proposals", ep.entity, ep.period.key, df, MergeProposalRow)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "threshold": config.threshold,
+        "proposals": preview(df[["kind", "keep_id", "keep_name", "duplicate_id", "duplicate_name", "score"]]),
     })
