@@ -177,13 +177,22 @@ class HttpClient:
                 system=self.system, method=method, url=url, request_id=request_id,
                 retry_after=self.breaker.retry_in() or None, breaker=snap)
         try:
+            return self._attempt(method, url, request_id, attempt, extra, **kw)
+        finally:
+            # a half-open trial that ended without a verdict (our own limiter refused, a local error)
+            # must not leave the breaker waiting for it forever
+            self.breaker.release_trial()
+
+    def _attempt(self, method: str, url: str, request_id: str, attempt: int, extra: dict[str, Any],
+                 **kw: Any) -> httpx.Response:
+        try:
             with self.limiter.slot():
                 headers = {"X-Request-Id": request_id, **kw.pop("headers", {})}
                 self.request_count += 1
                 t0 = time.perf_counter()
                 try:
                     resp = self._client.request(method, url, headers=headers, **kw)
-                except httpx.TransportError as e:
+                except (httpx.TransportError, httpx.DecodingError) as e:
                     self.breaker.record_failure(f"{type(e).__name__}: {e}")
                     log.warning("%s %s %s failed: %s (request %s, attempt %d)", self.system, method, url,
                                 type(e).__name__, request_id, attempt, extra={**extra, "error": type(e).__name__})
@@ -200,6 +209,7 @@ class HttpClient:
                  request_id, attempt, extra={**extra, "status": status, "ms": round(ms, 1)})
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         if status == 429:
+            self.breaker.record_success()  # the server is alive and answering; the limiter deals with this
             self.limiter.pause(retry_after if retry_after is not None else 1.0)
             raise RateLimitError(
                 f"HTTP 429 rate limited ({resp.headers.get('X-Rate-Limit-Problem') or 'quota'})", system=self.system,

@@ -234,6 +234,11 @@ class CircuitBreaker:
             self.rejected += 1
             return False
 
+    def release_trial(self) -> None:
+        """End a half-open trial that produced no verdict, so the next request may try instead."""
+        with self._lock:
+            self._trial_in_flight = False
+
     def record_success(self) -> None:
         with self._lock:
             if self._state != CircuitState.CLOSED:

@@ -378,3 +378,25 @@ def test_json_log_lines_carry_the_structured_fields_and_no_secret():
     assert [(ln["status"], ln["attempt"]) for ln in lines] == [(503, 1), (200, 2)]
     assert lines[0]["request_id"] == lines[1]["request_id"] and lines[0]["system"] == "test"
     assert "tok-SECRET-123456" not in buf.getvalue() and "access_token=***" in lines[0]["url"]
+
+
+def test_half_open_trial_without_a_verdict_does_not_wedge_the_breaker():
+    clk = FakeClock()
+    br = CircuitBreaker(name="test", failure_threshold=1, reset_timeout=30, clock=clk)
+    br.record_failure("HTTP 500")
+    clk.now += 31
+    # the trial is refused by our own limiter (day quota spent): no verdict on the server
+    lim = RateLimiter(RateLimits(windows=(Window(1, 86400.0),), max_wait=1), clock=clk, sleep=clk.sleep)
+    lim.acquire()
+    c = make(Script(ok()), breaker=br, limiter=lim, max_attempts=1)
+    with pytest.raises(RateLimitError):
+        c.json("GET", "/x")
+    assert br.state == "half_open" and br.allow() is True  # the next request gets the trial
+
+
+def test_a_corrupt_gzip_body_is_transient():
+    def corrupt(request: httpx.Request) -> httpx.Response:  # decoded only when the client reads it
+        return httpx.Response(200, stream=httpx.ByteStream(b"not gzip at all"), headers={"Content-Encoding": "gzip"})
+
+    s = Script(corrupt, ok())
+    assert make(s).json("GET", "/x") == {"amount": Decimal("12.30")} and len(s.requests) == 2
