@@ -673,6 +673,7 @@ class _Applier:
             return
         self.store.audit(self.run.triggered_by, "allocate_credit", entity=self.e, subject=op.reference,
                          detail={"invoice": op.original_reference, "amount": str(amount), "run_id": self.run.run_id})
+        self.letters.resolve(f"alloc-{op.key}", "replayed", f"allocated {amount} in run {self.run.run_id}")
 
 
 RESULT_COLUMNS = ["entity", "period", "invoice_key", "group_key", "document_kind", "reference", "revision",

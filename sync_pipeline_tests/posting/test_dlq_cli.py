@@ -1,0 +1,118 @@
+"""The operator's tools: `sync-pipeline posting …` and `sync-pipeline dlq …`, and the replay job in Dagster."""
+
+import json
+
+import pytest
+
+from sync_pipeline.cli import main
+from sync_pipeline.defs.definitions import build_defs
+from sync_pipeline.sandbox import demo_data
+from sync_pipeline.store.dead_letters import DeadLetters
+from sync_pipeline.store.operational import OperationalStore
+from sync_pipeline.store.warehouse import Warehouse
+from sync_pipeline_tests.posting.conftest import drafts
+from sync_pipeline_tests.posting.test_posting_service import BASE, live
+
+TENANT = demo_data.XERO_TENANT_ID
+
+
+@pytest.fixture
+def cli_env(sandboxes, tmp_path, monkeypatch):
+    for k, v in sandboxes.env.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.setenv("SYNC_PIPELINE_WAREHOUSE", str(tmp_path / "warehouse"))
+    monkeypatch.setenv("SYNC_PIPELINE_STORE_URL", f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    monkeypatch.setenv("SYNC_PIPELINE_USER", "olivia")
+    Warehouse(tmp_path / "warehouse").write("invoice_drafts", "acme-uk", "2026-10", drafts("acme-uk", "2026-10", BASE))
+    return OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}")
+
+
+def clash(sandboxes):
+    """Someone created "Globex GmbH" in Xero by hand, without our ContactNumber."""
+    from sync_pipeline.connectors.xero import XeroClient
+
+    c = XeroClient(sandboxes.xero_server.url, sandboxes.xero.client_id, sandboxes.xero.client_secret, TENANT)
+    c.create_contacts([{"Name": "Globex GmbH"}], idempotency_key="manual")
+    return c
+
+
+def link_contact(sandboxes, client):
+    [c] = [c for c in sandboxes.xero.all("Contacts", TENANT) if c["Name"] == "Globex GmbH"]
+    client.update("Contacts", [{"ContactID": c["ContactID"], "ContactNumber": "HARVEST-2"}], idempotency_key="fix")
+
+
+def test_dead_letters_listed_shown_and_replayed_from_the_cli(sandboxes, cli_env, capsys, tmp_path):
+    xc = clash(sandboxes)
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 0
+    out = capsys.readouterr().out
+    assert "failed   SP-acme-uk-2026-10-C2-R1: blocked: contact HARVEST-2 (Globex GmbH) could not be created" in out
+    assert main(["dlq", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "create_contact" in listing and "create_invoice" in listing
+    letter = next(x for x in DeadLetters(cli_env).open_for("acme-uk") if x["kind"] == "invoice")
+    assert main(["dlq", "show", str(letter["id"])]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["reference"] == "SP-acme-uk-2026-10-C2-R1"
+    assert shown["source_records"]["lines"][0]["source_entry_ids"] == ["1005"]
+    assert shown["attempts"][0]["triggered_by"] == "olivia"
+    # replaying before the fix keeps the letters open, with one more attempt
+    assert main(["dlq", "replay", "--entity", "acme-uk"]) == 1
+    assert "still refused" in capsys.readouterr().out
+    assert len(DeadLetters(cli_env).get(letter["id"])["attempts"]) == 2
+    link_contact(sandboxes, xc)
+    assert main(["dlq", "replay", "--entity", "acme-uk"]) == 0
+    out = capsys.readouterr().out
+    assert f"#{letter['id']} acme-uk 2026-10 SP-acme-uk-2026-10-C2-R1: open → replayed" in out
+    assert DeadLetters(cli_env).open_for("acme-uk") == []
+    assert sorted(d["Reference"] for d in live(sandboxes)) == ["SP-acme-uk-2026-10-C1-R1", "SP-acme-uk-2026-10-C2-R1"]
+    # the warehouse follows: posted_invoices shows it created by the replay
+    posted = Warehouse(tmp_path / "warehouse").read("posted_invoices", "acme-uk", "2026-10")
+    assert dict(zip(posted["reference"], posted["outcome"], strict=True))["SP-acme-uk-2026-10-C2-R1"] == "created"
+
+
+def test_kill_switch_and_limits_from_the_cli(sandboxes, cli_env, capsys):
+    assert main(["posting", "pause", "--entity", "acme-uk", "--reason", "auditors in"]) == 0
+    assert main(["posting", "status", "--entity", "acme-uk"]) == 0
+    assert '"posting": "PAUSED"' in capsys.readouterr().out
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 0
+    assert "held" in capsys.readouterr().out and live(sandboxes) == []
+    assert main(["posting", "resume", "--entity", "acme-uk"]) == 0
+    assert main(["posting", "limits", "--entity", "acme-uk", "--max-invoices", "1", "--max-total", "EUR=100"]) == 0
+    capsys.readouterr()
+    assert main(["posting", "plan", "--entity", "acme-uk", "--period", "2026-10"]) == 0
+    plan = capsys.readouterr().out
+    assert "GUARD: the plan writes 2 documents, more than the limit of 1" in plan
+    assert "GUARD: EUR: the plan writes 44000 minor units, more than the limit of 10000" in plan
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 2  # refused, nothing written
+    assert live(sandboxes) == []
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10", "--override-guard",
+                 "--approved-by", "finance lead"]) == 0
+    assert len(live(sandboxes)) == 2
+    actions = [(a["actor"], a["action"]) for a in cli_env.audit_entries("acme-uk")]
+    assert ("olivia", "posting_paused") in actions and ("finance lead", "guard_overridden") in actions
+
+
+def test_replay_job_in_dagster(sandboxes, resources, instance, tmp_path):
+    xc = clash(sandboxes)
+    wh = resources["warehouse"].get()
+    wh.write("invoice_drafts", "acme-uk", "2026-10", drafts("acme-uk", "2026-10", BASE))
+    from sync_pipeline.services.dead_letters import PostingEnv, post_partition
+    from sync_pipeline.services.posting import PostingRun
+
+    store = resources["opstore"].get()
+    env = PostingEnv(resources["mapping"].load(), wh, store,
+                     lambda e: resources["xero"].client(e.xero_tenant_id))
+    post_partition(env, "acme-uk", "2026-10", PostingRun("scheduler"))
+    open_ids = [x["id"] for x in DeadLetters(store).open_for("acme-uk")]
+    assert len(open_ids) == 2
+    link_contact(sandboxes, xc)
+    job = build_defs(resources).resolve_job_def("replay_dead_letters")
+    res = job.execute_in_process(instance=instance, tags={"triggered_by": "olivia"}, run_config={
+        "ops": {"replay_dead_letters_op": {"config": {"letter_ids": open_ids}}}})
+    assert res.success
+    assert DeadLetters(store).open_for("acme-uk") == []
+    mats = [e.event_specific_data.materialization for e in res.all_events if e.event_type_value == "ASSET_MATERIALIZATION"]
+    assert {(m.asset_key.path[0], m.partition) for m in mats} == {("posted_invoices", "acme-uk|2026-10-01"),
+                                                                  ("posted_lines", "acme-uk|2026-10-01")}
+    created = [r for r in store.ledger_for("acme-uk", "2026-10") if r["reference"].endswith("C2-R1")]
+    assert created[0]["triggered_by"] == "olivia" and created[0]["run_id"] == res.run_id
