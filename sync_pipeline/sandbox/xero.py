@@ -217,6 +217,8 @@ class XeroSandbox(App):
         self.concurrent_limit = concurrent_limit
         self._inflight: dict[str, int] = {}
         self._inflight_lock = threading.Lock()
+        self._idem_guard = threading.Lock()
+        self._idem_locks: dict[tuple[str, str], threading.Lock] = {}
         self._tokens: dict[str, float] = {}
         self._ref_cache: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self._tenant_cache: dict[str, dict[str, Any]] = {}
@@ -568,6 +570,17 @@ class XeroSandbox(App):
         body_hash = hashlib.sha256(req.method.encode() + req.path.lower().encode() + b"?" +
                                    str(sorted((k.lower(), v) for k, v in req.query.items())).encode() +
                                    req.body).hexdigest()
+        if idem:
+            # one request per key at a time: a duplicate arriving while the first is still being processed
+            # (a client that timed out and retried, a restarted worker) waits for it and gets its answer
+            with self._idem_guard:
+                lock = self._idem_locks.setdefault((tenant, idem), threading.Lock())
+            with lock:
+                return self._idempotent_once(req, run, tenant, idem, body_hash)
+        return self._idempotent_once(req, run, tenant, idem, body_hash)
+
+    def _idempotent_once(self, req: Request, run: Callable[[], Response], tenant: str, idem: str | None,
+                         body_hash: str) -> Response:
         if idem:
             prior = self.store.kv_get(f"idem:{tenant}", idem)
             if prior is not None:
