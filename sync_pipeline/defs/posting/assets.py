@@ -8,7 +8,13 @@ from sync_pipeline.contracts.warehouse import PostedInvoice
 from sync_pipeline.defs.billing.assets import invoice_drafts
 from sync_pipeline.defs.metadata import counts, preview, totals_minor
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
-from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource, XeroResource
+from sync_pipeline.defs.resources import (
+    HarvestResource,
+    MappingResource,
+    OperationalStoreResource,
+    WarehouseResource,
+    XeroResource,
+)
 from sync_pipeline.services.posting import (
     PostingIncomplete,
     PostingRun,
@@ -17,7 +23,7 @@ from sync_pipeline.services.posting import (
     plan_drift,
     plan_frame,
 )
-from sync_pipeline.services.posting_links import entry_links_frame
+from sync_pipeline.services.posting_links import entry_links_frame, mark_source_entries
 
 
 class PostingConfig(Config):
@@ -156,3 +162,24 @@ def posted_lines(context: AssetExecutionContext, opstore: OperationalStoreResour
         "preview": preview(df[["entry_id", "role", "reference", "document_number", "line_no", "currency",
                                "line_amount_minor", "approved_by"]], rows=20),
     })
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="posting",
+    deps=[posted_lines],
+    kinds={"harvest"},
+    description="The project system told which entries are invoiced (is_billed and external_reference naming the "
+                "document), so nothing is billed twice from either side; entries whose billing was credited away "
+                "are unmarked. Resumable: only links not yet sent are sent.",
+)
+def source_entries_marked(context: AssetExecutionContext, mapping: MappingResource, harvest: HarvestResource,
+                          opstore: OperationalStoreResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    client = harvest.client(entity.harvest_account_id)
+    try:
+        figures = mark_source_entries(client, opstore.get(), ep.entity, ep.period.key)
+    finally:
+        client.close()
+    return MaterializeResult(metadata={**figures, "api_requests": client.http.request_count})
