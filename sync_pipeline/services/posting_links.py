@@ -52,6 +52,17 @@ def billed_entries(links: pd.DataFrame) -> dict[str, int]:
     return out
 
 
+def current_documents(links: pd.DataFrame) -> dict[str, str]:
+    """Per entry billed now: the reference of the live invoice whose line bills it (not credited since)."""
+    live = links[links["live"]]
+    credited = {(r.entry_id, r.reference.rsplit("-CN", 1)[0]) for r in live[live["role"] == "credited"].itertuples()}
+    out: dict[str, str] = {}
+    for r in live[live["role"] == "billed"].itertuples():
+        if (r.entry_id, r.reference) not in credited:
+            out[r.entry_id] = r.reference
+    return out
+
+
 def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity: str, period: str) -> dict[str, Any]:
     """Tell the project system which entries are invoiced (``is_billed`` and ``external_reference``).
 
@@ -64,10 +75,11 @@ def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity:
     if pending.empty:
         return {"marked": 0, "unmarked": 0, "missing": 0}
     net = billed_entries(links)
+    docs = {r.reference: r for r in links.itertuples()}
     current: dict[str, dict[str, Any]] = {}
-    for r in links[links["live"] & (links["role"] == "billed")].itertuples():
-        current[r.entry_id] = {"id": r.document_id, "group_id": r.reference, "permalink": None,
-                               "service": "xero", "number": r.document_number}
+    for entry_id, ref in current_documents(links).items():
+        current[entry_id] = {"id": docs[ref].document_id, "group_id": ref, "permalink": None,
+                             "service": "xero", "number": docs[ref].document_number}
     marked = unmarked = missing = 0
     lines = PostedLines(store)
     for entry_id in sorted(set(pending["entry_id"])):
