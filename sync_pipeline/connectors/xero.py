@@ -237,13 +237,14 @@ class XeroClient:
 
     # -- posting (issue 6): whole listings in big pages, updates, allocations -------------------
     def list_all(self, collection: str, *, where: str | None = None, order: str | None = None,
-                 modified_since: datetime | None = None, page_size: int | None = None) -> list[dict[str, Any]]:
+                 modified_since: datetime | None = None, page_size: int | None = None,
+                 params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """Every item of a collection matching ``where``, all pages, in as few calls as the API allows.
 
         ``page_size`` asks for bigger pages (Xero's ``pageSize``, up to 1000); a server that ignores it
         answers pages of 100 and every page is still read.
         """
-        params: dict[str, Any] = {}
+        params = dict(params or {})
         if where:
             params["where"] = where
         if order:
@@ -279,6 +280,11 @@ class XeroClient:
         body = self._write("POST", collection, {collection: items}, idempotency_key,
                            params={"summarizeErrors": "false"})
         return body[collection]
+
+    def delete_payment(self, payment_id: str, idempotency_key: str) -> dict[str, Any]:
+        """Reverse a payment (Xero deletes payments by POSTing ``Status: DELETED`` to the payment)."""
+        body = self._write("POST", f"Payments/{payment_id}", {"Status": "DELETED"}, idempotency_key)
+        return (body.get("Payments") or [{}])[0]
 
     def allocate_credit_note(self, credit_note_id: str, *, invoice_id: str, amount: Any, date: str,
                              idempotency_key: str) -> dict[str, Any]:

@@ -84,9 +84,9 @@ class PostingRun:
 
 
 # -- the desired state --------------------------------------------------------------------------
-def _approver(row: Any) -> str | None:
+def _approver(row: dict[str, Any]) -> str | None:
     for col in ("approved_by", "approver", "approver_name"):
-        v = getattr(row, col, None)
+        v = row.get(col)
         if v is not None and v == v and str(v):
             return str(v)
     return None
@@ -97,17 +97,17 @@ def desired_groups(drafts: pd.DataFrame) -> dict[str, Group]:
     groups: dict[str, Group] = {}
     if drafts is None or not len(drafts):
         return groups
-    for ref, grp in drafts.sort_values(["reference", "line_no"]).groupby("reference", sort=True):
-        first = grp.iloc[0]
-        lines = []
-        for r in grp.itertuples(index=False):
-            entries = tuple(e for e in str(r.source_entry_ids).split(",") if e)
-            lk = ids.line_key(entries)
-            lines.append(Line(f"{r.description} ({ids.line_reference(lk)})", Decimal(r.quantity),
-                              Decimal(r.unit_amount), int(r.line_amount_minor), str(r.account_code), str(r.tax_type),
-                              entries, lk, _approver(r)))
-        groups[str(ref)] = Group(str(first["invoice_key"]), str(ref), str(first["client_id"]),
-                                 str(first["client_name"]), str(first["currency"]), lines)
+    for r in drafts.sort_values(["reference", "line_no"], kind="stable").to_dict("records"):
+        ref = str(r["reference"])
+        g = groups.get(ref)
+        if g is None:
+            g = groups[ref] = Group(str(r["invoice_key"]), ref, str(r["client_id"]), str(r["client_name"]),
+                                    str(r["currency"]), [])
+        entries = tuple(e for e in str(r["source_entry_ids"]).split(",") if e)
+        lk = ids.line_key(entries)
+        g.lines.append(Line(f"{r['description']} ({ids.line_reference(lk)})", Decimal(r["quantity"]),
+                            Decimal(r["unit_amount"]), int(r["line_amount_minor"]), str(r["account_code"]),
+                            str(r["tax_type"]), entries, lk, _approver(r)))
     return groups
 
 
@@ -428,33 +428,37 @@ class _Applier:
             [f"posting: {self.run.approved_by}"] if self.run.approved_by else [])
         return "; ".join(parts) or None
 
-    def pending(self, conn: sa.Connection, gp: GroupPlan, op: DocOp, payload: Any, idem: str) -> None:
-        self.store.record_pending(
-            invoice_key=op.key, entity=self.e, period=self.p, client_id=gp.client_id, revision=op.revision,
-            reference=op.reference, payload_hash=op_content_hash(op), idempotency_key=idem,
-            triggered_by=self.run.triggered_by, conn=conn, kind=op.kind, group_key=gp.group_key,
-            original_key=op.original_key, last_op=op.op, payload=dumps(payload).decode(), currency=gp.currency,
-            subtotal_minor=op.amount_minor if op.op != "allocate_credit" else None,
-            approved_by=self.approver(op), run_id=self.run.run_id)
+    def pending_row(self, gp: GroupPlan, op: DocOp, payload: Any, idem: str) -> dict[str, Any]:
+        return {"invoice_key": op.key, "entity": self.e, "period": self.p, "client_id": gp.client_id,
+                "revision": op.revision, "reference": op.reference, "payload_hash": op_content_hash(op),
+                "idempotency_key": idem, "triggered_by": self.run.triggered_by, "kind": op.kind,
+                "group_key": gp.group_key, "original_key": op.original_key, "last_op": op.op,
+                "payload": dumps(payload).decode(), "currency": gp.currency,
+                "subtotal_minor": op.amount_minor if op.op != "allocate_credit" else None,
+                "approved_by": self.approver(op), "run_id": self.run.run_id}
 
-    def posted(self, conn: sa.Connection, gp: GroupPlan, op: DocOp, doc: dict[str, Any]) -> None:
-        id_field, num_field = ("CreditNoteID", "CreditNoteNumber") if op.kind == "credit_note" else (
-            "InvoiceID", "InvoiceNumber")
-        status = "voided" if op.op == "void_invoice" else "posted"
-        self.store.record_posted(op.key, doc[id_field], doc.get(num_field), conn=conn, status=status,
-                                 target_status=doc.get("Status"),
-                                 subtotal_minor=to_minor(Decimal(str(doc.get("SubTotal") or 0)), gp.currency))
-        lines = [] if op.op == "void_invoice" else [_line_record(li) for li in op.lines]
-        self.lines.record(conn, entity=self.e, period=self.p, doc_key=op.key, kind=op.kind, reference=op.reference,
-                          currency=gp.currency, lines=lines)
-        from sync_pipeline.store.operational import audit_log, now_iso
-
-        conn.execute(audit_log.insert().values(
-            at=now_iso(), actor=self.run.triggered_by, action=op.op, entity=self.e, subject=op.reference,
-            detail=dumps({"doc_key": op.key, "target_id": doc.get(id_field), "number": doc.get(num_field),
-                          "status": doc.get("Status"), "run_id": self.run.run_id, "approved_by": self.approver(op),
-                          "original_reference": op.original_reference, "amount_minor": op.amount_minor,
-                          "source_entries": op.source_entry_ids}).decode()))
+    def posted_many(self, conn: sa.Connection, done: list[tuple[GroupPlan, DocOp, dict[str, Any]]]) -> None:
+        """Record a batch's confirmed documents: ledger, lines and entry links, audit — in one transaction."""
+        ledger, docs, audit = [], [], []
+        for gp, op, doc in done:
+            id_field, num_field = ("CreditNoteID", "CreditNoteNumber") if op.kind == "credit_note" else (
+                "InvoiceID", "InvoiceNumber")
+            ledger.append({"invoice_key": op.key, "target_id": doc[id_field], "target_number": doc.get(num_field),
+                           "status": "voided" if op.op == "void_invoice" else "posted",
+                           "target_status": doc.get("Status"),
+                           "subtotal_minor": to_minor(Decimal(str(doc.get("SubTotal") or 0)), gp.currency)})
+            docs.append({"doc_key": op.key, "kind": op.kind, "reference": op.reference, "currency": gp.currency,
+                         "lines": [] if op.op == "void_invoice" else [_line_record(li) for li in op.lines]})
+            audit.append({"actor": self.run.triggered_by, "action": op.op, "entity": self.e, "subject": op.reference,
+                          "detail": dumps({"doc_key": op.key, "target_id": doc.get(id_field),
+                                           "number": doc.get(num_field), "status": doc.get("Status"),
+                                           "run_id": self.run.run_id, "approved_by": self.approver(op),
+                                           "original_reference": op.original_reference,
+                                           "amount_minor": op.amount_minor,
+                                           "source_entries": op.source_entry_ids}).decode()})
+        self.store.record_posted_many(conn, ledger)
+        self.lines.record_many(conn, entity=self.e, period=self.p, docs=docs)
+        self.store.audit_many(conn, audit)
 
     def park(self, gp: GroupPlan, op: DocOp, error: str, payload: Any, detail: Any = None) -> None:
         letter = self.letters.park(
@@ -542,8 +546,8 @@ class _Applier:
             payloads = [build(gp, op) for gp, op in batch]
             idem = _digest_key(f"{batch[0][1].op}-{self.e}", [op.key for _, op in batch], payloads)
             with self.store.engine.begin() as conn:
-                for (gp, op), payload in zip(batch, payloads, strict=True):
-                    self.pending(conn, gp, op, payload, idem)
+                self.store.record_pending_many(conn, [self.pending_row(gp, op, payload, idem)
+                                                      for (gp, op), payload in zip(batch, payloads, strict=True)])
             try:
                 results = send(payloads, idem)
             except TransientError as err:
@@ -570,13 +574,14 @@ class _Applier:
                     continue
                 done.append((gp, op, item))
             with self.store.engine.begin() as conn:
-                for gp, op, item in done:
-                    self.posted(conn, gp, op, item)
+                self.posted_many(conn, done)
+            held = {x["doc_key"] for x in self.letters.open_for(self.e, self.p)} if done else set()
             for _, op, item in done:
                 kind = {"create_invoice": "created", "create_credit_note": "created", "update_invoice": "updated",
                         "void_invoice": "voided"}[op.op]
                 self.outcomes[op.key] = Outcome(op.key, kind, document=item)
-                self.resolve_letters(op, item)
+                if op.key in held:
+                    self.resolve_letters(op, item)
 
     # -- the whole plan -----------------------------------------------------------------------
     def apply(self) -> None:
@@ -780,26 +785,24 @@ def apply_plan(plan: Plan, *, xero: XeroClient, store: OperationalStore, run: Po
                     detail={"breaches": breaches, "run_id": run.run_id})
     applier = _Applier(plan, xero, store, run, replay)
     # what the accounting system holds but the ledger did not know: recorded now (crash recovery)
-    with store.engine.begin() as conn:
-        for ds in plan.state.docs.values():
-            for d in ds:
-                row = plan.state.ledger.get(d.key)
-                doc = plan.state.raw.get(d.key)
-                if doc is None or (row is not None and row["status"] in ("posted", "voided")):
-                    continue
-                gp = next(g for g in plan.plans if any(x.key == d.key for x in plan.state.docs.get(g.base_reference, [])))
-                if row is None:
-                    store.record_pending(invoice_key=d.key, entity=plan.entity.key, period=plan.period.key,
-                                         client_id=gp.client_id, revision=d.revision, reference=d.reference,
-                                         payload_hash="", idempotency_key="", triggered_by=run.triggered_by, conn=conn,
-                                         kind=d.kind, group_key=gp.group_key, original_key=d.original_key,
-                                         currency=gp.currency, run_id=run.run_id)
-                store.record_posted(d.key, d.target_id or "", d.number, conn=conn, target_status=d.status,
-                                    status="voided" if d.status in ("VOIDED", "DELETED") else "posted",
-                                    subtotal_minor=d.subtotal_minor)
-                PostedLines(store).record(conn, entity=plan.entity.key, period=plan.period.key, doc_key=d.key,
-                                          kind=d.kind, reference=d.reference, currency=gp.currency,
-                                          lines=[_line_record(li) for li in d.lines] if d.live else [])
+    group_of = {d.key: g for g in plan.plans for d in plan.state.docs.get(g.base_reference, [])}
+    found = [d for ds in plan.state.docs.values() for d in ds if d.key in plan.state.raw
+             and (plan.state.ledger.get(d.key) is None or plan.state.ledger[d.key]["status"] not in ("posted", "voided"))]
+    if found:
+        with store.engine.begin() as conn:
+            store.record_pending_many(conn, [
+                {"invoice_key": d.key, "entity": plan.entity.key, "period": plan.period.key,
+                 "client_id": group_of[d.key].client_id, "revision": d.revision, "reference": d.reference,
+                 "payload_hash": "", "idempotency_key": "", "triggered_by": run.triggered_by, "kind": d.kind,
+                 "group_key": group_of[d.key].group_key, "original_key": d.original_key,
+                 "currency": group_of[d.key].currency, "run_id": run.run_id} for d in found])
+            store.record_posted_many(conn, [
+                {"invoice_key": d.key, "target_id": d.target_id or "", "target_number": d.number,
+                 "status": "voided" if d.status in ("VOIDED", "DELETED") else "posted", "target_status": d.status,
+                 "subtotal_minor": d.subtotal_minor} for d in found])
+            PostedLines(store).record_many(conn, entity=plan.entity.key, period=plan.period.key, docs=[
+                {"doc_key": d.key, "kind": d.kind, "reference": d.reference, "currency": group_of[d.key].currency,
+                 "lines": [_line_record(li) for li in d.lines] if d.live else []} for d in found])
     applier.apply()
     # documents we know that the accounting system changed (paid, voided by hand): keep the ledger current
     with store.engine.begin() as conn:

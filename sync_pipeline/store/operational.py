@@ -166,6 +166,47 @@ class OperationalStore:
         with self._conn(conn) as c:
             c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(**values))
 
+    def record_pending_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """``record_pending`` for a whole batch in a few statements (rows carry every ledger column to set)."""
+        if not rows:
+            return
+        ts = now_iso()
+        keys = [r["invoice_key"] for r in rows]
+        existing: dict[str, str] = {}
+        for i in range(0, len(keys), 500):
+            q = sa.select(sync_ledger.c.invoice_key, sync_ledger.c.status).where(
+                sync_ledger.c.invoice_key.in_(keys[i:i + 500]))
+            existing.update({k: st for k, st in conn.execute(q)})
+        new = [{**r, "status": "pending", "created_at": ts, "updated_at": ts} for r in rows
+               if r["invoice_key"] not in existing]
+        if new:
+            conn.execute(sync_ledger.insert(), new)
+        old = [r for r in rows if r["invoice_key"] in existing]
+        if old:
+            cols = sorted({k for r in old for k in r} - {"invoice_key", "entity", "period", "client_id", "kind",
+                                                          "reference", "revision", "created_at"})
+            stmt = (sync_ledger.update().where(sync_ledger.c.invoice_key == sa.bindparam("k"))
+                    .values({c: sa.bindparam(f"v_{c}") for c in [*cols, "status", "updated_at"]}))
+            conn.execute(stmt, [{"k": r["invoice_key"], **{f"v_{c}": r.get(c) for c in cols},
+                                 "v_status": "pending" if existing[r["invoice_key"]] in ("pending", "failed")
+                                 else existing[r["invoice_key"]], "v_updated_at": ts} for r in old])
+
+    def record_posted_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        """``record_posted`` for a whole batch: rows of invoice_key, target_id, target_number, status,
+        target_status, subtotal_minor."""
+        if not rows:
+            return
+        cols = ["target_id", "target_number", "status", "target_status", "subtotal_minor"]
+        stmt = (sync_ledger.update().where(sync_ledger.c.invoice_key == sa.bindparam("k"))
+                .values({**{c: sa.bindparam(f"v_{c}") for c in cols}, "updated_at": sa.bindparam("v_updated_at")}))
+        ts = now_iso()
+        conn.execute(stmt, [{"k": r["invoice_key"], **{f"v_{c}": r.get(c) for c in cols}, "v_updated_at": ts}
+                            for r in rows])
+
+    def audit_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            conn.execute(audit_log.insert(), [{"at": now_iso(), **r} for r in rows])
+
     def record_failed(self, invoice_key: str, conn: Connection | None = None) -> None:
         """A permanent error: the document is in the dead-letter store, not in the accounting system."""
         with self._conn(conn) as c:

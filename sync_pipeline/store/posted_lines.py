@@ -65,10 +65,29 @@ class PostedLines:
     def record(self, conn: Connection, *, entity: str, period: str, doc_key: str, kind: str, reference: str,
                currency: str, lines: Iterable[dict[str, Any]]) -> None:
         """Replace what a document holds (a draft update rewrites it); ``lines`` are plan lines as dicts."""
+        self.record_many(conn, entity=entity, period=period,
+                         docs=[{"doc_key": doc_key, "kind": kind, "reference": reference, "currency": currency,
+                                "lines": list(lines)}])
+
+    def record_many(self, conn: Connection, *, entity: str, period: str, docs: list[dict[str, Any]]) -> None:
+        """``record`` for many documents in a few statements (docs: doc_key, kind, reference, currency, lines)."""
+        keys = [d["doc_key"] for d in docs]
+        for chunk in _chunks(keys, 500):
+            conn.execute(posted_lines.delete().where(posted_lines.c.doc_key.in_(chunk)))
+            conn.execute(entry_links.delete().where(entry_links.c.doc_key.in_(chunk)))
+        rows: list[dict[str, Any]] = []
+        links: list[dict[str, Any]] = []
+        for d in docs:
+            self._rows(entity, period, d["doc_key"], d["kind"], d["reference"], d["currency"], d["lines"], rows, links)
+        if rows:
+            conn.execute(posted_lines.insert(), rows)
+        if links:
+            conn.execute(entry_links.insert(), links)
+
+    @staticmethod
+    def _rows(entity: str, period: str, doc_key: str, kind: str, reference: str, currency: str,
+              lines: Iterable[dict[str, Any]], rows: list[dict[str, Any]], links: list[dict[str, Any]]) -> None:
         ts = now_iso()
-        conn.execute(posted_lines.delete().where(posted_lines.c.doc_key == doc_key))
-        conn.execute(entry_links.delete().where(entry_links.c.doc_key == doc_key))
-        rows, links = [], []
         role = "credited" if kind == "credit_note" else "billed"
         for n, li in enumerate(lines, start=1):
             entries = [str(e) for e in li.get("source_entry_ids") or ()]
@@ -82,10 +101,6 @@ class PostedLines:
             links.extend({"entity": entity, "entry_id": e, "doc_key": doc_key, "line_no": n, "period": period,
                           "role": role, "reference": reference, "line_key": li.get("line_key") or None,
                           "recorded_at": ts} for e in dict.fromkeys(entries))
-        if rows:
-            conn.execute(posted_lines.insert(), rows)
-        if links:
-            conn.execute(entry_links.insert(), links)
 
     def reattribute(self, conn: Connection, *, entity: str, doc_key: str, fingerprint: str,
                     source_entry_ids: Iterable[str]) -> None:

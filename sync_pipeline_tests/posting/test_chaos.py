@@ -331,7 +331,8 @@ def run_chaos(sb, resources, instance, tmp_path, *, reps: int, kill_reps: set[in
     assert not set(failed) & {"invoice_plan", "posted_invoices", "posted_lines", "source_entries_marked"}, (failed, log)
     letters = DeadLetters(store).open_for(ENTITY)
     # every permanent failure the sandbox answered is in the dead-letter store
-    assert refusals.items, "the clash must have been refused"
+    assert refusals.items, ("the clash must have been refused", log, DeadLetters(store).list(entity=ENTITY),
+                            [c["Name"] for c in sb.xero.all("Contacts", TENANT)][:5])
     parked = {x["reference"] for x in DeadLetters(store).list(entity=ENTITY)}
     for ref, message in refusals.items:
         assert ref in parked or ref == clash["name"], (ref, message)

@@ -1,7 +1,16 @@
 """Posting: the plan (a dry run to review), its application exactly once, and the entry ↔ document links."""
 
 
-from dagster import AssetExecutionContext, Config, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetSpec,
+    Config,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
 
 from sync_pipeline.contracts.posting import InvoicePlanRow, PostedEntryLink
 from sync_pipeline.contracts.warehouse import PostedInvoice
@@ -24,6 +33,7 @@ from sync_pipeline.services.posting import (
     plan_frame,
 )
 from sync_pipeline.services.posting_links import entry_links_frame, mark_source_entries
+from sync_pipeline.services.pullback import pull_accounting
 
 
 class PostingConfig(Config):
@@ -183,3 +193,45 @@ def source_entries_marked(context: AssetExecutionContext, mapping: MappingResour
     finally:
         client.close()
     return MaterializeResult(metadata={**figures, "api_requests": client.http.request_count})
+
+
+@multi_asset(
+    specs=[
+        AssetSpec("accounting_invoices", group_name="accounting", kinds={"xero", "parquet"}, deps=[posted_invoices],
+                  description="Our invoices and credit notes as the accounting system holds them now: status, "
+                              "totals, paid, credited, due (pulled back incrementally with If-Modified-Since)."),
+        AssetSpec("raw_payments", group_name="accounting", kinds={"xero", "parquet"}, deps=[posted_invoices],
+                  description="Every settlement of our documents: payments (partial, reversed), credit notes "
+                              "applied, retainer (prepayment) drawdowns, overpayments, refunds."),
+        AssetSpec("raw_credit_notes", group_name="accounting", kinds={"xero", "parquet"}, deps=[posted_invoices],
+                  description="Our credit notes, and any other credit note applied to our invoices."),
+    ],
+    partitions_def=entity_period_partitions,
+)
+def accounting_pullback(context: AssetExecutionContext, mapping: MappingResource, xero: XeroResource,
+                        opstore: OperationalStoreResource, warehouse: WarehouseResource):
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    client = xero.client(entity.xero_tenant_id)
+    try:
+        res = pull_accounting(client, opstore.get(), warehouse.get(), ep.entity, ep.period.key)
+    finally:
+        client.close()
+    docs, pays, cns = res.frames["accounting_invoices"], res.frames["raw_payments"], res.frames["raw_credit_notes"]
+    live_pays = pays[pays["status"] != "DELETED"]
+    yield MaterializeResult(asset_key="accounting_invoices", metadata={
+        "dagster/row_count": len(docs), "changed_since_last_pull": res.changed, "api_calls": res.api_calls,
+        "status": counts(docs, "status"),
+        "due_per_currency": totals_minor(docs[docs["document_kind"] == "invoice"], "amount_due_minor"),
+        "preview": preview(docs[["reference", "number", "status", "currency", "total_minor", "amount_paid_minor",
+                                 "amount_credited_minor", "amount_due_minor"]], rows=20)})
+    yield MaterializeResult(asset_key="raw_payments", metadata={
+        "dagster/row_count": len(pays), "kinds": counts(live_pays, "kind"),
+        "partial": int(live_pays["partial"].sum()) if len(live_pays) else 0,
+        "settled_per_currency": totals_minor(live_pays, "amount_minor"),
+        "preview": preview(pays[["reference", "kind", "date", "currency", "amount_minor", "status", "partial"]])})
+    yield MaterializeResult(asset_key="raw_credit_notes", metadata={
+        "dagster/row_count": len(cns), "ours": int(cns["ours"].sum()) if len(cns) else 0,
+        "credited_per_currency": totals_minor(cns, "subtotal_minor"),
+        "preview": preview(cns[["reference", "number", "status", "currency", "total_minor",
+                                "remaining_credit_minor"]])})

@@ -1,7 +1,7 @@
 """Replaying dead letters after a fix, from the Dagster UI (Launchpad) or a schedule."""
 
 
-from dagster import AssetMaterialization, Config, OpExecutionContext, job, op
+from dagster import AssetMaterialization, AssetSelection, Config, OpExecutionContext, define_asset_job, job, op
 
 from sync_pipeline.defs.partitions import partition_key
 from sync_pipeline.defs.posting.assets import run_identity
@@ -45,3 +45,11 @@ def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, ma
 @job(description="Replay posting dead letters after their cause was fixed (config: letter_ids or entity).")
 def replay_dead_letters():
     replay_dead_letters_op()
+
+
+accounting_pullback_job = define_asset_job(
+    "accounting_pullback_job",
+    selection=AssetSelection.groups("accounting"),
+    description="Pull statuses, payments and credit notes of one entity × period back from the accounting system "
+                "(incremental: If-Modified-Since). Run it on a schedule, or after posting.",
+)
