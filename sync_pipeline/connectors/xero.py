@@ -341,8 +341,9 @@ def contact_payload(name: str, contact_number: str, currency: str) -> dict[str, 
 
 
 def invoice_payload(*, contact_id: str, reference: str, currency: str, date: str, due_date: str, status: str,
-                    lines: list[dict[str, Any]]) -> dict[str, Any]:
-    """An ACCREC invoice with exclusive line amounts; ``lines`` carry Decimal quantities and amounts."""
+                    lines: list[dict[str, Any]], line_amount_types: str = "Exclusive") -> dict[str, Any]:
+    """An ACCREC invoice; ``lines`` carry Decimal quantities and amounts (and optionally ``item_code`` and
+    ``tracking``: [(category, option)])."""
     return {
         "Type": "ACCREC",
         "Contact": {"ContactID": contact_id},
@@ -351,19 +352,24 @@ def invoice_payload(*, contact_id: str, reference: str, currency: str, date: str
         "Reference": reference,
         "CurrencyCode": currency,
         "Status": status,
-        "LineAmountTypes": "Exclusive",
-        "LineItems": [
-            {
-                "Description": li["description"],
-                "Quantity": li["quantity"],
-                "UnitAmount": li["unit_amount"],
-                "LineAmount": li["line_amount"],
-                "AccountCode": li["account_code"],
-                "TaxType": li["tax_type"],
-            }
-            for li in lines
-        ],
+        "LineAmountTypes": line_amount_types,
+        "LineItems": [_item_and_tracking(li, {
+            "Description": li["description"],
+            "Quantity": li["quantity"],
+            "UnitAmount": li["unit_amount"],
+            "LineAmount": li["line_amount"],
+            "AccountCode": li["account_code"],
+            "TaxType": li["tax_type"],
+        }) for li in lines],
     }
+
+
+def _item_and_tracking(li: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    if li.get("item_code"):
+        out["ItemCode"] = li["item_code"]
+    if li.get("tracking"):
+        out["Tracking"] = [{"Name": c, "Option": o} for c, o in li["tracking"]]
+    return out
 
 
 def _line(li: dict[str, Any]) -> dict[str, Any]:
@@ -377,11 +383,11 @@ def _line(li: dict[str, Any]) -> dict[str, Any]:
 
 
 def credit_note_payload(*, contact_id: str, reference: str, currency: str, date: str, status: str,
-                        lines: list[dict[str, Any]]) -> dict[str, Any]:
-    """An ACCRECCREDIT credit note with exclusive line amounts."""
+                        lines: list[dict[str, Any]], line_amount_types: str = "Exclusive") -> dict[str, Any]:
+    """An ACCRECCREDIT credit note (exclusive line amounts unless told otherwise)."""
     return {"Type": "ACCRECCREDIT", "Contact": {"ContactID": contact_id}, "Date": date, "Reference": reference,
-            "CurrencyCode": currency, "Status": status, "LineAmountTypes": "Exclusive",
-            "LineItems": [_line(li) for li in lines]}
+            "CurrencyCode": currency, "Status": status, "LineAmountTypes": line_amount_types,
+            "LineItems": [_item_and_tracking(li, _line(li)) for li in lines]}
 
 
 def payment_payload(*, account_code: str, date: str, amount: Any, invoice_id: str | None = None,

@@ -56,12 +56,15 @@ class Line:
     source_entry_ids: tuple[str, ...] = ()
     line_key: str = ""
     approved_by: str | None = None
+    item_code: str | None = None
+    tracking: tuple[tuple[str, str], ...] = ()  # (category, option)
 
     @property
     def fingerprint(self) -> str:
         """Identity of the line's content (not of its entries: those are named in the description)."""
         parts = [self.description, _norm(self.quantity), _norm(self.unit_amount), str(self.amount_minor),
-                 self.account_code or "", (self.tax_type or "").upper()]
+                 self.account_code or "", (self.tax_type or "").upper(), self.item_code or "",
+                 ";".join(f"{c}={o}" for c, o in sorted(self.tracking))]
         return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
 
 
@@ -82,6 +85,7 @@ class Doc:
     amount_due_minor: int = 0  # invoice: what is still owed
     remaining_credit_minor: int = 0  # credit note: what is not yet allocated
     allocated_minor: dict[str, int] = field(default_factory=dict)  # credit note: invoice target id → amount
+    line_amount_types: str = "Exclusive"
 
     @property
     def live(self) -> bool:
@@ -102,6 +106,7 @@ class Group:
     client_name: str
     currency: str
     lines: list[Line]
+    line_amount_types: str = "Exclusive"
 
 
 @dataclass
@@ -121,6 +126,7 @@ class DocOp:
     original_target_id: str | None = None
     amount_minor: int = 0  # subtotal written (allocation: amount allocated)
     delta_minor: int = 0  # change of the group's net billed subtotal
+    line_amount_types: str = "Exclusive"  # a credit note mirrors the invoice it credits
 
     @property
     def source_entry_ids(self) -> list[str]:
@@ -143,6 +149,7 @@ class GroupPlan:
     removed: list[tuple[str, Line]]  # (invoice key, line)
     reattributed: list[tuple[str, Line]] = field(default_factory=list)  # (invoice key, desired line)
     explanation: str = ""
+    line_amount_types: str = "Exclusive"
 
     @property
     def delta_minor(self) -> int:
@@ -193,7 +200,7 @@ def _explain(added: list[Line], removed: list[tuple[str, Line]]) -> str:
 
 def plan_group(group: Group | None, docs: list[Doc], *, new_status: str, base_key: str | None = None,
                base_reference: str | None = None, client_id: str | None = None, currency: str | None = None,
-               client_name: str = "") -> GroupPlan:
+               client_name: str = "", line_amount_types: str = "Exclusive") -> GroupPlan:
     """Plan one group: ``group`` is what billing wants (None: nothing any more), ``docs`` what exists.
 
     ``new_status`` is the status new invoices get (DRAFT while the period is open, AUTHORISED once it
@@ -202,6 +209,7 @@ def plan_group(group: Group | None, docs: list[Doc], *, new_status: str, base_ke
     if group is not None:
         base_key, base_reference = group.group_key, group.base_reference
         client_id, currency, client_name = group.client_id, group.currency, group.client_name
+        line_amount_types = group.line_amount_types
     assert base_key and base_reference and client_id is not None and currency
     desired = list(group.lines) if group else []
     invoices = sorted((d for d in docs if d.kind == "invoice"), key=lambda d: d.revision)
@@ -254,7 +262,7 @@ def plan_group(group: Group | None, docs: list[Doc], *, new_status: str, base_ke
         ops.append(DocOp("create_credit_note", ids.credit_note_key(inv.key, n), "credit_note",
                          ids.credit_note_reference(inv.reference, n), inv.revision, gone, status="AUTHORISED",
                          original_key=inv.key, original_reference=inv.reference, original_target_id=inv.target_id,
-                         amount_minor=amount, delta_minor=-amount))
+                         amount_minor=amount, delta_minor=-amount, line_amount_types=inv.line_amount_types))
 
     # 2. drafts: replace their lines (kept + everything added lands on the newest draft), or delete them
     drafts = [i for i in live_invoices if i.status in EDITABLE_STATUSES]
@@ -272,7 +280,8 @@ def plan_group(group: Group | None, docs: list[Doc], *, new_status: str, base_ke
             new_amount = sum(li.amount_minor for li in new_lines)
             ops.append(DocOp("update_invoice", d.key, "invoice", d.reference, d.revision, new_lines, status=status,
                              target_id=d.target_id, amount_minor=new_amount,
-                             delta_minor=new_amount - sum(li.amount_minor for li in old)))
+                             delta_minor=new_amount - sum(li.amount_minor for li in old),
+                             line_amount_types=line_amount_types))
 
     # 3. added lines with no draft to land on: a new invoice (revision 1, or a rebill)
     if added and target_draft is None:
@@ -282,7 +291,8 @@ def plan_group(group: Group | None, docs: list[Doc], *, new_status: str, base_ke
         prev = live_invoices[-1] if live_invoices else (invoices[-1] if invoices else None)
         ops.append(DocOp("create_invoice", key, "invoice", ref, next_revision, added, status=new_status,
                          original_key=prev.key if prev else None, original_reference=prev.reference if prev else None,
-                         original_target_id=prev.target_id if prev else None, amount_minor=amount, delta_minor=amount))
+                         original_target_id=prev.target_id if prev else None, amount_minor=amount, delta_minor=amount,
+                         line_amount_types=line_amount_types))
 
     # 4. allocations still owed: a live credit note with credit left, against its invoice with an amount due
     for cn in docs:
@@ -312,7 +322,8 @@ def plan_group(group: Group | None, docs: list[Doc], *, new_status: str, base_ke
     else:
         action = "unchanged"  # allocations alone finish an earlier adjustment
     return GroupPlan(base_key, base_reference, client_id, client_name, currency, action, ops, desired_minor, billed,
-                     sum(len(v) for v in kept.values()), added, removed, reattributed, _explain(added, removed))
+                     sum(len(v) for v in kept.values()), added, removed, reattributed, _explain(added, removed),
+                     line_amount_types)
 
 
 @dataclass(frozen=True)

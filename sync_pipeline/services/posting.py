@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -92,6 +92,10 @@ def _approver(row: dict[str, Any]) -> str | None:
     return None
 
 
+def _text(v: Any) -> str | None:
+    return None if v is None or v != v or v is pd.NA or str(v) == "" else str(v)
+
+
 def desired_groups(drafts: pd.DataFrame) -> dict[str, Group]:
     """Draft lines → invoice groups (keyed by the reference of revision 1), lines carrying their entries."""
     groups: dict[str, Group] = {}
@@ -102,12 +106,14 @@ def desired_groups(drafts: pd.DataFrame) -> dict[str, Group]:
         g = groups.get(ref)
         if g is None:
             g = groups[ref] = Group(str(r["invoice_key"]), ref, str(r["client_id"]), str(r["client_name"]),
-                                    str(r["currency"]), [])
+                                    str(r["currency"]), [], _text(r.get("line_amount_types")) or "Exclusive")
         entries = tuple(e for e in str(r["source_entry_ids"]).split(",") if e)
         lk = ids.line_key(entries)
+        category, option = _text(r.get("tracking_category")), _text(r.get("tracking_option"))
         g.lines.append(Line(f"{r['description']} ({ids.line_reference(lk)})", Decimal(r["quantity"]),
                             Decimal(r["unit_amount"]), int(r["line_amount_minor"]), str(r["account_code"]),
-                            str(r["tax_type"]), entries, lk, _approver(r)))
+                            str(r["tax_type"]), entries, lk, _approver(r), _text(r.get("item_code")),
+                            ((category, option),) if category and option else ()))
     return groups
 
 
@@ -121,24 +127,30 @@ class PartitionState:
     duplicates: list[dict[str, Any]] = field(default_factory=list)
 
 
+def target_line(li: dict[str, Any], currency: str) -> Line:
+    """A line as the accounting system holds it (content only: entries come from the store or the drafts)."""
+    tracking = tuple(sorted((str(t.get("Name")), str(t.get("Option"))) for t in li.get("Tracking") or []
+                            if t.get("Name") and t.get("Option")))
+    return Line(str(li.get("Description") or ""), Decimal(str(li.get("Quantity", 0))),
+                Decimal(str(li.get("UnitAmount", 0))), to_minor(Decimal(str(li.get("LineAmount", 0))), currency),
+                str(li.get("AccountCode") or ""), str(li.get("TaxType") or ""),
+                item_code=str(li["ItemCode"]) if li.get("ItemCode") else None, tracking=tracking)
+
+
 def _lines_from_target(doc: dict[str, Any], currency: str, known: dict[str, list[dict[str, Any]]],
                        wanted: dict[str, Line]) -> list[Line]:
     stored = {r["fingerprint"]: r for r in known}
     out = []
     for li in doc.get("LineItems") or []:
-        line = Line(str(li.get("Description") or ""), Decimal(str(li.get("Quantity", 0))),
-                    Decimal(str(li.get("UnitAmount", 0))), to_minor(Decimal(str(li.get("LineAmount", 0))), currency),
-                    str(li.get("AccountCode") or ""), str(li.get("TaxType") or ""))
+        line = target_line(li, currency)
         fp = line.fingerprint
         if fp in stored:
             s = stored[fp]
             entries = tuple(e for e in s["source_entry_ids"].split(",") if e)
-            line = Line(line.description, line.quantity, line.unit_amount, line.amount_minor, line.account_code,
-                        line.tax_type, entries, s["line_key"] or "", s["approved_by"])
+            line = replace(line, source_entry_ids=entries, line_key=s["line_key"] or "", approved_by=s["approved_by"])
         elif fp in wanted:
             w = wanted[fp]
-            line = Line(line.description, line.quantity, line.unit_amount, line.amount_minor, line.account_code,
-                        line.tax_type, w.source_entry_ids, w.line_key, w.approved_by)
+            line = replace(line, source_entry_ids=w.source_entry_ids, line_key=w.line_key, approved_by=w.approved_by)
         out.append(line)
     return out
 
@@ -198,7 +210,8 @@ def load_state(xero: XeroClient, store: OperationalStore, entity: str, period: s
         wanted = {li.fingerprint: li for li in groups[base_ref].lines} if base_ref in groups else {}
         d = Doc(key, "invoice", ref, int(p["revision"]), str(doc.get("Status")),
                 _lines_from_target(doc, ccy, stored_lines.get(key, []), wanted), doc.get("InvoiceID"),
-                doc.get("InvoiceNumber"), amount_due_minor=to_minor(Decimal(str(doc.get("AmountDue") or 0)), ccy))
+                doc.get("InvoiceNumber"), amount_due_minor=to_minor(Decimal(str(doc.get("AmountDue") or 0)), ccy),
+                line_amount_types=str(doc.get("LineAmountTypes") or "Exclusive"))
         state.docs.setdefault(base_ref, []).append(d)
         state.raw[key] = doc
     for ref, doc in cn_by_ref.items():
@@ -221,7 +234,7 @@ def load_state(xero: XeroClient, store: OperationalStore, entity: str, period: s
                 _lines_from_target(doc, ccy, stored_lines.get(key, []), {}), doc.get("CreditNoteID"),
                 doc.get("CreditNoteNumber"), original_key=orig_key, credit_number=int(p["credit_note"]),
                 remaining_credit_minor=to_minor(Decimal(str(remaining)), ccy) if remaining is not None else 0,
-                allocated_minor=allocated)
+                allocated_minor=allocated, line_amount_types=str(doc.get("LineAmountTypes") or "Exclusive"))
         state.docs.setdefault(base_ref, []).append(d)
         state.raw[key] = doc
     # posted documents the accounting system no longer has at all: dead, but their numbers stay taken
@@ -318,7 +331,9 @@ def build_plan(drafts: pd.DataFrame, *, entity: EntityConfig, period: Period, xe
         row = state.ledger.get(gkey)
         plans.append(plan_group(None, docs, new_status=new_status, base_key=row["group_key"] if row and row.get(
             "group_key") else gkey, base_reference=base_ref, client_id=str(p["client_id"]) if p else "",
-                                currency=ccy, client_name=name))
+                                currency=ccy, client_name=name,
+                                line_amount_types=str(state.raw[first.key].get("LineAmountTypes") or "Exclusive")
+                                if first else "Exclusive"))
     plan = Plan(entity, period, groups, state, plans, PostingControls(store).get(entity.key), new_status,
                 min(period.end, today), today)
     letters = DeadLetters(store).held_keys(entity.key, period.key)
@@ -372,13 +387,12 @@ def _digest_key(prefix: str, keys: list[str], payloads: list[Any]) -> str:
 def _line_payload(li: Line, currency: str) -> dict[str, Any]:
     return {"description": li.description, "quantity": li.quantity, "unit_amount": li.unit_amount,
             "line_amount": from_minor(li.amount_minor, currency), "account_code": li.account_code,
-            "tax_type": li.tax_type}
+            "tax_type": li.tax_type, "item_code": li.item_code, "tracking": li.tracking}
 
 
 def _xero_lines(lines: list[Line], currency: str) -> list[dict[str, Any]]:
-    return [{"Description": li.description, "Quantity": li.quantity, "UnitAmount": li.unit_amount,
-             "LineAmount": from_minor(li.amount_minor, currency), "AccountCode": li.account_code,
-             "TaxType": li.tax_type} for li in lines]
+    return invoice_payload(contact_id="", reference="", currency=currency, date="", due_date="", status="",
+                           lines=[_line_payload(li, currency) for li in lines])["LineItems"]
 
 
 def _line_record(li: Line) -> dict[str, Any]:
@@ -614,20 +628,23 @@ class _Applier:
         def invoice_update(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
             if op.op == "void_invoice":
                 return {"InvoiceID": op.target_id, "Status": op.status}
-            return {"InvoiceID": op.target_id, "Status": op.status, "LineItems": _xero_lines(op.lines, gp.currency)}
+            return {"InvoiceID": op.target_id, "Status": op.status, "LineAmountTypes": op.line_amount_types,
+                    "LineItems": _xero_lines(op.lines, gp.currency)}
 
         def new_invoice(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
             d = plan.invoice_date if op.revision == 1 else max(plan.invoice_date, plan.credit_date)
             return invoice_payload(contact_id=self.contacts[gp.client_id], reference=op.reference,
                                    currency=gp.currency, date=d.isoformat(), due_date=(d + terms).isoformat(),
                                    status=op.status or plan.new_status,
-                                   lines=[_line_payload(li, gp.currency) for li in op.lines])
+                                   lines=[_line_payload(li, gp.currency) for li in op.lines],
+                                   line_amount_types=op.line_amount_types)
 
         def new_credit(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
             return credit_note_payload(contact_id=self.contacts[gp.client_id], reference=op.reference,
                                        currency=gp.currency, date=plan.credit_date.isoformat(),
                                        status=op.status or "AUTHORISED",
-                                       lines=[_line_payload(li, gp.currency) for li in op.lines])
+                                       lines=[_line_payload(li, gp.currency) for li in op.lines],
+                                       line_amount_types=op.line_amount_types)
 
         # 1. drafts: voids and updates; 2. credit notes before rebills (never a moment of double billing)
         self.write(by_op["void_invoice"] + by_op["update_invoice"], invoice_update,
