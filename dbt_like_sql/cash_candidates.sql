@@ -1,0 +1,74 @@
+-- cash_candidates: bank line × open invoice pairs worth scoring, with how each was found and the
+-- features the cascade decides on. A pair is a candidate when, within the date window
+-- (invoice date - $days_before .. invoice date + $days_after):
+--   ref     the bank text carries the invoice number or our reference (normalised);
+--   fuzzy   a number in the text is one transposition or one substituted digit away from it;
+--   name    the payer is the contact (same name key, a known alias, the same first two words, or
+--           the same first three letters of each of them, which survives most typos);
+--   amount  the amount is exactly the amount due, in the same currency.
+-- Pairs the workbench rejected are never candidates again (cash_rejected_pairs).
+-- Sources: cash_bank_norm, cash_invoice_norm, cash_aliases (payer_key, contact_id),
+--          cash_rejected_pairs (line_id, invoice_id), cash_fx_rates.
+WITH ref_hits AS (
+    SELECT b.line_id, i.invoice_id, 'ref' AS found_by
+    FROM (SELECT line_id, unnest(ref_numbers) AS inv_no FROM cash_bank_norm) b
+    JOIN cash_invoice_norm i USING (inv_no)
+    UNION
+    SELECT b.line_id, i.invoice_id, 'ref'
+    FROM (SELECT line_id, unnest(ref_ours) AS ref_upper FROM cash_bank_norm) b
+    JOIN cash_invoice_norm i USING (ref_upper)
+), fuzzy_hits AS (
+    SELECT DISTINCT b.line_id, i.invoice_id, 'fuzzy' AS found_by
+    FROM (SELECT line_id, unnest(ref_fuzzy_keys) AS k FROM cash_bank_norm) b
+    JOIN (SELECT invoice_id, unnest(ref_fuzzy_keys) AS k FROM cash_invoice_norm) i USING (k)
+), name_hits AS (
+    SELECT b.line_id, i.invoice_id, 'name' AS found_by
+    FROM cash_bank_norm b JOIN cash_invoice_norm i ON b.payer_key = i.contact_key AND b.payer_key <> ''
+    UNION
+    SELECT b.line_id, i.invoice_id, 'name'
+    FROM cash_bank_norm b JOIN cash_aliases a ON a.payer_key = b.payer_key JOIN cash_invoice_norm i ON i.contact_id = a.contact_id
+    UNION
+    SELECT b.line_id, i.invoice_id, 'name'
+    FROM cash_bank_norm b JOIN cash_invoice_norm i ON b.payer_prefix = i.contact_prefix AND strpos(b.payer_prefix, ' ') > 0
+    UNION
+    SELECT b.line_id, i.invoice_id, 'name'
+    FROM cash_bank_norm b JOIN cash_invoice_norm i ON b.payer_stem = i.contact_stem AND strpos(b.payer_stem, ' ') > 0
+), amount_hits AS (
+    SELECT b.line_id, i.invoice_id, 'amount' AS found_by
+    FROM cash_bank_norm b JOIN cash_invoice_norm i
+      ON b.currency = i.currency AND b.amount_minor = i.amount_due_minor
+     AND b.date BETWEEN i.date - CAST($days_before AS INTEGER) AND i.date + CAST($days_after AS INTEGER)
+), found AS (
+    SELECT line_id, invoice_id,
+           bool_or(found_by = 'ref') AS by_ref,
+           bool_or(found_by = 'fuzzy') AS by_fuzzy,
+           bool_or(found_by = 'name') AS by_name,
+           bool_or(found_by = 'amount') AS by_amount
+    FROM (SELECT * FROM ref_hits UNION ALL SELECT * FROM fuzzy_hits UNION ALL SELECT * FROM name_hits
+          UNION ALL SELECT * FROM amount_hits)
+    GROUP BY line_id, invoice_id
+), pairs AS (
+    SELECT f.*, b.date AS line_date, b.amount_minor AS line_amount_minor, b.currency AS line_currency,
+           b.payer_key, i.contact_key, i.contact_id, i.currency AS invoice_currency, i.amount_due_minor,
+           i.total_minor, i.date AS invoice_date, i.inv_no,
+           list_contains(b.digit_tokens, i.inv_no) AS digits_hit,
+           EXISTS (SELECT 1 FROM cash_aliases a WHERE a.payer_key = b.payer_key AND a.contact_id = i.contact_id) AS alias_hit
+    FROM found f
+    JOIN cash_bank_norm b USING (line_id)
+    JOIN cash_invoice_norm i USING (invoice_id)
+    WHERE b.date BETWEEN i.date - CAST($days_before AS INTEGER) AND i.date + CAST($days_after AS INTEGER)
+      AND NOT EXISTS (SELECT 1 FROM cash_rejected_pairs r WHERE r.line_id = f.line_id AND r.invoice_id = f.invoice_id)
+)
+SELECT
+    p.line_id, p.invoice_id, p.by_ref, p.by_fuzzy, p.by_name, p.by_amount, p.digits_hit, p.alias_hit,
+    p.line_date, p.line_amount_minor, p.line_currency, p.invoice_currency, p.amount_due_minor, p.total_minor,
+    p.invoice_date, p.contact_id,
+    jaro_winkler_similarity(p.payer_key, p.contact_key) AS name_similarity,
+    p.payer_key = p.contact_key OR p.alias_hit AS same_counterparty,
+    CAST(p.line_date - p.invoice_date AS INTEGER) AS days_after_invoice,
+    CASE WHEN p.invoice_currency = p.line_currency THEN p.amount_due_minor
+         ELSE CAST(round(p.amount_due_minor * fx.minor_rate) AS BIGINT) END AS expected_line_minor
+FROM pairs p
+ASOF LEFT JOIN cash_fx_rates fx
+    ON fx.from_currency = p.invoice_currency AND fx.to_currency = p.line_currency AND p.line_date >= fx.rate_date
+ORDER BY p.line_id, p.invoice_id
