@@ -2,7 +2,8 @@
 -- features the cascade decides on. A pair is a candidate when, within the date window
 -- (invoice date - $days_before .. invoice date + $days_after):
 --   ref     the bank text carries the invoice number or our reference (normalised);
---   fuzzy   a number in the text is one transposition or one substituted digit away from it;
+--   fuzzy   a number in the text is one typo away from it (transposed, substituted, dropped or added
+--           digit), and the payer's name or the amount agrees;
 --   name    the payer is the contact (same name key, a known alias, the same first two words, or
 --           the same first three letters of each of them, which survives most typos);
 --   amount  the amount is exactly the amount due, in the same currency.
@@ -18,9 +19,15 @@ WITH ref_hits AS (
     FROM (SELECT line_id, unnest(ref_ours) AS ref_upper FROM cash_bank_norm) b
     JOIN cash_invoice_norm i USING (ref_upper)
 ), fuzzy_hits AS (
+    -- a near-miss number alone is weak evidence: it must come with the payer's name or the amount
     SELECT DISTINCT b.line_id, i.invoice_id, 'fuzzy' AS found_by
-    FROM (SELECT line_id, unnest(ref_fuzzy_keys) AS k FROM cash_bank_norm) b
-    JOIN (SELECT invoice_id, unnest(ref_fuzzy_keys) AS k FROM cash_invoice_norm) i USING (k)
+    FROM (SELECT line_id, unnest(ref_fuzzy_keys) AS k FROM cash_bank_norm) bk
+    JOIN (SELECT invoice_id, unnest(ref_fuzzy_keys) AS k FROM cash_invoice_norm) ik USING (k)
+    JOIN cash_bank_norm b ON b.line_id = bk.line_id
+    JOIN cash_invoice_norm i ON i.invoice_id = ik.invoice_id
+    WHERE b.payer_stem = i.contact_stem OR b.payer_key = i.contact_key
+       OR abs(b.amount_minor - coalesce(CASE WHEN b.currency = i.currency THEN i.amount_due_minor
+                                             ELSE i.due_bank_minor END, 0)) <= b.amount_minor * 0.05
 ), name_hits AS (
     SELECT b.line_id, i.invoice_id, 'name' AS found_by
     FROM cash_bank_norm b JOIN cash_invoice_norm i ON b.payer_key = i.contact_key AND b.payer_key <> ''

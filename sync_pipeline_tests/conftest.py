@@ -15,6 +15,7 @@ from sync_pipeline.defs.resources import (
     HarvestResource,
     MappingResource,
     OperationalStoreResource,
+    ReconciliationResource,
     WarehouseResource,
     XeroResource,
 )
@@ -43,6 +44,8 @@ def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
         "mapping": MappingResource(path=settings.mapping_path()),
         "fx": FxResource(),
         "finance_config": FinanceConfigResource(path=settings.finance_config_path()),
+        "reconciliation": ReconciliationResource(path=settings.reconciliation_config_path(),
+                                                 statements_dir=str(tmp_path / "statements")),
     }
 
 

@@ -33,11 +33,15 @@ CREATE OR REPLACE TEMP MACRO cash_our_references(s) AS
 CREATE OR REPLACE TEMP MACRO cash_digit_tokens(s) AS
     list_distinct(list_transform(regexp_extract_all(coalesce(s, ''), '\b[0-9]{3,9}\b'), lambda x: CAST(x AS BIGINT)));
 
--- Keys that equal when two numbers differ by one transposition or one substituted digit:
--- the sorted digits, and the number with each position masked in turn ("12?45").
+-- Keys that equal when two numbers differ by one typo: the sorted digits (a transposition), the
+-- number with each position masked in turn ("12?45", a substituted digit), and the number with each
+-- digit deleted in turn next to the number itself ("1245" from "12345", a dropped or added digit).
 CREATE OR REPLACE TEMP MACRO cash_fuzzy_number_keys(n) AS
     CASE WHEN n IS NULL OR n < 100 THEN []::VARCHAR[] ELSE list_concat(
-        ['s:' || array_to_string(list_sort(string_split(CAST(n AS VARCHAR), '')), '')],
+        ['s:' || array_to_string(list_sort(string_split(CAST(n AS VARCHAR), '')), ''), 'd:' || CAST(n AS VARCHAR)],
         list_transform(range(1, length(CAST(n AS VARCHAR)) + 1),
-                       lambda i: 'm:' || left(CAST(n AS VARCHAR), i - 1) || '?' || substr(CAST(n AS VARCHAR), i + 1)))
+                       lambda i: 'm:' || left(CAST(n AS VARCHAR), i - 1) || '?' || substr(CAST(n AS VARCHAR), i + 1)),
+        list_filter(list_transform(range(1, length(CAST(n AS VARCHAR)) + 1),
+                       lambda i: 'd:' || left(CAST(n AS VARCHAR), i - 1) || substr(CAST(n AS VARCHAR), i + 1)),
+                    lambda k: length(k) >= 5))
     END;

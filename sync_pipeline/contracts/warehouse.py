@@ -355,3 +355,39 @@ class MergeProposalRow(_Base):
     score: Series[float] = pa.Field(ge=0, le=100)
     standardized: Series[str]
     how_to_accept: Series[str]
+
+
+class BankLine(_Base):
+    """A bank statement line of an entity's period (CSV or OFX), amounts signed, in minor units."""
+
+    line_id: Series[str] = pa.Field(unique=True)
+    account: Series[str]
+    date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    amount_minor: Series[int]
+    currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    payer_name: Series[str] = pa.Field(nullable=True)
+    description: Series[str] = pa.Field(nullable=True)
+    bank_reference: Series[str] = pa.Field(nullable=True)
+    source: Series[str]
+
+
+CASH_OUTCOMES = ["auto_settled", "reconciled_payment", "proposed", "exception", "out_of_scope"]
+
+
+class CashMatch(_Base):
+    """One row per (cash-matching decision, invoice allocation); decisions without invoices have one row."""
+
+    line_id: Series[str]
+    outcome: Series[str] = pa.Field(isin=CASH_OUTCOMES)
+    rule: Series[str]
+    confidence: Series[float] = pa.Field(ge=0, le=1)  # a probability, not money
+    line_amount_minor: Series[int]
+    line_currency: Series[str]
+    invoice_id: Series[str] = pa.Field(nullable=True)
+    applied_minor: Series[Int64] = pa.Field(nullable=True)  # type: ignore[name-defined]  # noqa: F821
+    invoice_currency: Series[str] = pa.Field(nullable=True)
+    line_share_minor: Series[Int64] = pa.Field(nullable=True)  # type: ignore[name-defined]  # noqa: F821
+    payment_id: Series[str] = pa.Field(nullable=True)
+    writeoff_minor: Series[int]
+    amount_kind: Series[str]
+    reason: Series[str] = pa.Field(nullable=True)

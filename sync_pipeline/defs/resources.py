@@ -15,6 +15,7 @@ from sync_pipeline.connectors.redmine import RedmineClient
 from sync_pipeline.connectors.xero import XeroClient
 from sync_pipeline.contracts.finance import FinanceConfig, load_finance_config
 from sync_pipeline.contracts.mapping import Mapping, load_mapping
+from sync_pipeline.contracts.reconciliation import ReconciliationConfig, load_reconciliation_config
 from sync_pipeline.defs import settings
 from sync_pipeline.defs.redaction import protect
 from sync_pipeline.store.operational import OperationalStore
@@ -161,6 +162,19 @@ class NotifierResource(ConfigurableResource):
         self.notifier().send(alert)
 
 
+class ReconciliationResource(ConfigurableResource):
+    """Cash-matching policy per entity and the folder bank statement files arrive in."""
+
+    path: str = ""
+    statements_dir: str = ""  # overrides the file's statements_dir when set
+
+    def load(self) -> ReconciliationConfig:
+        return load_reconciliation_config(self.path)
+
+    def statements_root(self) -> str:
+        return self.statements_dir or self.load().statements_dir
+
+
 def default_resources() -> dict[str, object]:
     """Local sandbox by default; point the URLs at the real systems in production."""
     return {
@@ -179,4 +193,6 @@ def default_resources() -> dict[str, object]:
         "fx": FxResource(provider=os.environ.get("SYNC_PIPELINE_FX_PROVIDER", "ecb_bundled")),
         "finance_config": FinanceConfigResource(path=settings.finance_config_path()),
         "notifier": NotifierResource(webhook_url=os.environ.get("SYNC_PIPELINE_ALERT_WEBHOOK_URL") or None),
+        "reconciliation": ReconciliationResource(path=settings.reconciliation_config_path(),
+                                                 statements_dir=os.environ.get("SYNC_PIPELINE_STATEMENTS_DIR", "")),
     }

@@ -28,6 +28,10 @@ def finance_config_path() -> str:
     return os.environ.get("SYNC_PIPELINE_FINANCE", str(PROJECT_ROOT / "docs" / "finance.example.yaml"))
 
 
+def reconciliation_config_path() -> str:
+    return os.environ.get("SYNC_PIPELINE_RECONCILIATION", str(PROJECT_ROOT / "docs" / "reconciliation.example.yaml"))
+
+
 def shared_dir() -> Path:
     """The blueprint's shared folder (Xero OpenAPI spec, Redmine tools); not part of the project.
 

@@ -11,6 +11,8 @@ The cascade, in order (a bank line leaves it at the first rule that decides it):
 2. ``exact_reference`` — the text carries the invoice number or our reference; one invoice or several
    (one payment for several invoices), the amount judged against what is due (exact, a difference
    within the write-off tolerance, an FX difference, a partial payment or an over-payment);
+   ``near_reference`` — a number one typo away from (or the bare digits of) one open invoice of the
+   payer, whose amount fits;
 3. ``amount_counterparty`` — exactly the amount due, from the invoice's own contact, inside the date
    window, and only one such open invoice;
 4. ``amount_subset`` — exactly the sum of two to four open invoices of the same contact (one payment for
@@ -31,7 +33,8 @@ from itertools import combinations
 from typing import Any
 
 OUTCOMES = ("auto_settled", "reconciled_payment", "proposed", "exception", "out_of_scope")
-RULES = ("existing_payment", "exact_reference", "amount_counterparty", "amount_subset", "fellegi_sunter", "none")
+RULES = ("existing_payment", "exact_reference", "near_reference", "amount_counterparty", "amount_subset",
+         "fellegi_sunter", "none")
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,6 @@ class CashPolicy:
 
     auto_threshold: float = 0.99
     propose_threshold: float = 0.5
-    runner_up_max: float = 0.2  # the second-best candidate must stay below this for an automatic match
     writeoff_max_minor: int = 2000  # differences up to 20.00 (bank fees, small over-payments) are written off...
     writeoff_max_ratio: Decimal = Decimal("0.05")  # ...if also at most 5 % of the amount due
     fx_tolerance_ratio: Decimal = Decimal("0.03")  # FX: paid amount within 3 % of the converted amount due
@@ -266,6 +268,28 @@ def decide_reference(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledge
                   partial_ok=policy.auto_partial and counterpart_ok)
 
 
+def decide_near_reference(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger,
+                          policy: CashPolicy) -> Decision | None:
+    """Stage 2b: a number one typo away from (or the bare digits of) exactly one open invoice of the payer,
+    whose amount fits (exact, within write-off tolerance, or FX)."""
+    hits = []
+    for r in rows:
+        if not ((r["by_fuzzy"] or r["digits_hit"]) and ledger.open(r["invoice_id"])):
+            continue
+        if not (r["same_counterparty"] or r["name_similarity"] >= policy.partial_min_name_similarity):
+            continue
+        a = assess_amount(int(line["line_amount_minor"]), _expected(r, ledger), r["invoice_currency"] ==
+                          line["line_currency"], policy)
+        if a.kind in ("exact", "writeoff", "fx"):
+            hits.append(r)
+    if len(hits) != 1:
+        return None
+    r = hits[0]
+    return settle(line, [r], ledger, policy, rule="near_reference", confidence=0.99,
+                  explanation={"digits": bool(r["digits_hit"]), "one_typo_away": bool(r["by_fuzzy"]),
+                               "name_similarity": round(float(r["name_similarity"]), 3)}, partial_ok=False)
+
+
 def decide_amount_counterparty(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger,
                                policy: CashPolicy) -> Decision | None:
     """Stage 3: exactly the amount due, from the right counterparty, one open invoice only."""
@@ -324,12 +348,18 @@ def decide_scored(line: dict[str, Any], scored: Sequence[dict[str, Any]], ledger
                                      reason="no open invoice is a plausible match (no reference, amount or payer "
                                             "in common): is it a receipt for something else?", **{**base,
                                                                                                   "rule": "none"}))
+    # a line pays at most one of its candidates (combinations were the subset rule's job): the chance that it
+    # is this one is its odds over one plus the odds of all of them
+    odds = [2.0 ** min(float(r["match_weight"]), 60.0) for r in live]
+    total = 1.0 + sum(odds)
+    posterior = [o / total for o in odds]
     best = live[0]
-    p1 = float(best["match_probability"])
-    p2 = float(live[1]["match_probability"]) if len(live) > 1 else 0.0
-    expl = {"match_probability": p1, "match_weight": float(best["match_weight"]), "weights": best.get("weights", {}),
-            "runner_up_probability": p2}
-    if p1 >= policy.auto_threshold and p2 < policy.runner_up_max:
+    p1 = posterior[0]
+    p2 = posterior[1] if len(live) > 1 else 0.0
+    expl = {"match_probability": float(best["match_probability"]), "match_weight": float(best["match_weight"]),
+            "posterior_among_candidates": p1, "weights": best.get("weights", {}), "runner_up_posterior": p2,
+            "candidates_scored": len(live)}
+    if p1 >= policy.auto_threshold:
         d = settle(line, [best], ledger, policy, rule="fellegi_sunter", confidence=p1, explanation=expl,
                    partial_ok=False)
         if d.outcome == "auto_settled":
@@ -337,9 +367,8 @@ def decide_scored(line: dict[str, Any], scored: Sequence[dict[str, Any]], ledger
         d.candidates = [_candidate(r, ledger) for r in live[:3]]
         return ledger.apply(d)
     outcome = "proposed" if p1 >= policy.propose_threshold else "exception"
-    why = (f"best candidate scores {p1:.3f} (runner-up {p2:.3f}): below the automatic threshold "
-           f"{policy.auto_threshold}" if p1 < policy.auto_threshold else
-           f"two candidates are close ({p1:.3f} and {p2:.3f}): pick the right one")
+    why = (f"best candidate's probability is {p1:.3f} (runner-up {p2:.3f}), below the automatic threshold "
+           f"{policy.auto_threshold}" + (": two candidates are close, pick the right one" if p2 > p1 / 4 else ""))
     allocs = [Allocation(best["invoice_id"], ledger.due[best["invoice_id"]], best["invoice_currency"],
                          int(line["line_amount_minor"]))] if outcome == "proposed" else []
     return ledger.apply(Decision(outcome=outcome, confidence=p1, allocations=allocs, amount_kind="n/a", reason=why,

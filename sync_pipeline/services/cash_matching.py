@@ -206,8 +206,11 @@ def fs_settings(policy: cm.CashPolicy) -> dict[str, Any]:
                         "list_contains(r.ref_numbers, l.inv_no) OR list_contains(r.ref_ours, l.ref_upper)",
                         label_for_charts="invoice number", m=0.7),
         cll.CustomLevel("list_contains(l.digit_tokens, r.inv_no) OR list_contains(r.digit_tokens, l.inv_no)",
-                        label_for_charts="digits", m=0.05),
+                        label_for_charts="its digits", m=0.05),
         cll.CustomLevel("list_has_any(l.fuzzy_keys, r.fuzzy_keys)", label_for_charts="one typo away", m=0.12),
+        cll.CustomLevel("len(coalesce(l.ref_numbers, [])) + len(coalesce(l.ref_ours, [])) + "
+                        "len(coalesce(r.ref_numbers, [])) + len(coalesce(r.ref_ours, [])) > 0",
+                        label_for_charts="names another invoice", m=0.02),
         cll.ElseLevel(),
     ])
     settings = SettingsCreator(
@@ -223,28 +226,69 @@ def fs_settings(policy: cm.CashPolicy) -> dict[str, Any]:
     return settings
 
 
-def score_pairs(con: duckdb.DuckDBPyConnection, train: str, predict: str, policy: cm.CashPolicy, *, seed: int,
-                prior: float) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:
-    """Estimate the model on the ``train`` pairs, score the ``predict`` pairs. Returns scores and the model."""
-    from splink import DuckDBAPI, Linker, block_on
+MIN_LABELS = 20
+M_FLOOR = 1e-3
+
+
+def score_pairs(con: duckdb.DuckDBPyConnection, predict: str, labels: dict[str, str], policy: cm.CashPolicy, *,
+                seed: int, prior: float) -> tuple[dict[tuple[str, str], dict[str, Any]], dict[str, Any]]:
+    """Fit the model and score the ``predict`` pairs. Returns scores and the model (as Splink's settings dict).
+
+    u: Splink's random sampling over the run's lines × invoices (seeded). m: Splink's estimate from pairwise
+    labels — the pairs the deterministic rules settled in this run, each comparison estimated only from
+    pairs that were not selected on it (``labels["by_reference"]`` for counterparty, amount and date;
+    ``labels["by_amount"]`` for the reference), floored at ``M_FLOOR`` so no level is impossible. A
+    comparison with fewer than ``MIN_LABELS`` labels keeps its configured starting m.
+    """
+    from splink import DuckDBAPI, Linker
 
     logging.getLogger("splink").setLevel(logging.WARNING)
-
-    for name, pairs in (("train", train), ("predict", predict)):
+    con.execute("CREATE OR REPLACE TEMP TABLE cash_train_pairs AS "
+                + " UNION ".join(f"SELECT line_id, invoice_id FROM {t}" for t in labels.values()))
+    for name, pairs in (("train", "cash_train_pairs"), ("predict", predict)):
         for side in ("l", "r"):
             con.execute(f"CREATE OR REPLACE TEMP TABLE cash_fs_{name}_{side} AS {_side_sql(side, pairs)}")
     db = DuckDBAPI(connection=con)
-    linker = Linker([db.register("cash_fs_train_l"), db.register("cash_fs_train_r")], fs_settings(policy))
+    base = Linker([db.register("cash_fs_train_l", dataset_display_name="cash_fs_train_l"),
+                   db.register("cash_fs_train_r", dataset_display_name="cash_fs_train_r")], fs_settings(policy))
     t = time.perf_counter()
-    linker.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=seed, num_chunks=1)
+    base.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=seed, num_chunks=1)
+    model = base.misc.save_model_to_json()
     t_u = time.perf_counter() - t
-    linker.training.estimate_parameters_using_expectation_maximisation(block_on("pair_key"),
-                                                                       fix_probability_two_random_records_match=True)
-    log.info("cash model: u estimated in %.1fs, m by EM in %.1fs", t_u, time.perf_counter() - t - t_u)
-    model = linker.misc.save_model_to_json()
+    use = {"by_reference": ("counterparty", "amount", "date"), "by_amount": ("reference",)}
+    n_labels = {}
+    for kind, table in labels.items():
+        n = int(con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+        n_labels[kind] = n
+        if n < MIN_LABELS:
+            continue
+        con.execute(f"CREATE OR REPLACE TEMP TABLE cash_labels_{kind} AS SELECT 'cash_fs_train_l' AS source_dataset_l, "
+                    f"line_id || '|' || invoice_id AS unique_id_l, 'cash_fs_train_r' AS source_dataset_r, "
+                    f"line_id || '|' || invoice_id AS unique_id_r FROM {table}")
+        linker = Linker([db.register("cash_fs_train_l", dataset_display_name="cash_fs_train_l",
+                                     table_name=f"cash_fs_train_l_{kind}"),
+                         db.register("cash_fs_train_r", dataset_display_name="cash_fs_train_r",
+                                     table_name=f"cash_fs_train_r_{kind}")], model)
+        linker.training.estimate_m_from_pairwise_labels(f"cash_labels_{kind}")
+        trained = linker.misc.save_model_to_json()
+        for comp in trained["comparisons"]:
+            if comp["output_column_name"] in use[kind]:
+                target = next(c for c in model["comparisons"] if c["output_column_name"] == comp["output_column_name"])
+                for lv_new, lv in zip(comp["comparison_levels"], target["comparison_levels"], strict=True):
+                    if not lv.get("is_null_level") and lv_new.get("m_probability") is not None:
+                        lv["m_probability"] = lv_new["m_probability"]
+    for comp in model["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            if not lv.get("is_null_level"):
+                lv["m_probability"] = max(float(lv.get("m_probability") or 0.0), M_FLOOR)
+                lv["u_probability"] = max(float(lv.get("u_probability") or 0.0), M_FLOOR / 10)
+    log.info("cash model: u estimated in %.1fs, m from %s silver labels in %.1fs", t_u, n_labels,
+             time.perf_counter() - t - t_u)
     model["probability_two_random_records_match"] = prior
     model["retain_intermediate_calculation_columns"] = True
-    scorer = Linker([db.register("cash_fs_predict_l"), db.register("cash_fs_predict_r")], model)
+    model["training_labels"] = n_labels
+    scorer = Linker([db.register("cash_fs_predict_l"), db.register("cash_fs_predict_r")],
+                    {k: v for k, v in model.items() if k != "training_labels"})
     out = scorer.inference.predict(threshold_match_probability=0.0)
     table = con.sql(f"SELECT unique_id_l, match_probability, match_weight, mw_counterparty, mw_amount, mw_date, "
                     f"mw_reference FROM {out.physical_name}").to_arrow_table()
@@ -354,6 +398,8 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                     line_amount_minor=int(line["line_amount_minor"]), line_currency=line["line_currency"],
                     amount_kind="n/a", reason=f"references {paid_refs[lid]}, which is already paid: a duplicate "
                                               "payment? refund it or apply it elsewhere"))
+            if d is None and lid not in held:
+                d = cm.decide_near_reference(line, rows, ledger, policy)
             if d is None and lid not in held and lid not in typo_only:
                 d = cm.decide_amount_counterparty(line, rows, ledger, policy)
             if d is None:
@@ -390,14 +436,21 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                                                          "invoice_id": [p[1] for p in predict_pairs]}))
             con.execute("CREATE OR REPLACE TEMP TABLE cash_predict_pairs AS SELECT * FROM cash_predict_arrow")
             con.unregister("cash_predict_arrow")
-            n_pairs = int(con.sql("SELECT count(*) FROM cash_candidates").fetchall()[0][0])
-            con.execute("CREATE OR REPLACE TEMP TABLE cash_train_pairs AS SELECT line_id, invoice_id FROM "
-                        "cash_candidates USING SAMPLE reservoir(400000 ROWS) REPEATABLE (42)"
-                        if n_pairs > 400000 else
-                        "CREATE OR REPLACE TEMP TABLE cash_train_pairs AS SELECT line_id, invoice_id FROM cash_candidates")
+            silver = {"by_reference": [(d.line_id, d.allocations[0].invoice_id) for d in decisions
+                                       if d.outcome == "auto_settled" and d.rule == "exact_reference"
+                                       and len(d.allocations) == 1],
+                      "by_amount": [(d.line_id, a.invoice_id) for d in decisions if d.outcome == "auto_settled"
+                                    and d.rule in ("amount_counterparty", "amount_subset") for a in d.allocations]}
+            labels = {}
+            for kind, prs in silver.items():
+                con.register("cash_silver_arrow", pa.table({"line_id": pa.array([p[0] for p in prs], pa.string()),
+                                                            "invoice_id": pa.array([p[1] for p in prs], pa.string())}))
+                con.execute(f"CREATE OR REPLACE TEMP TABLE cash_silver_{kind} AS SELECT * FROM cash_silver_arrow")
+                con.unregister("cash_silver_arrow")
+                labels[kind] = f"cash_silver_{kind}"
             # prior: at most one true invoice per line among its candidates
             prior = min(0.5, len(still) / max(1, len(predict_pairs)))
-            scores, model = score_pairs(con, "cash_train_pairs", "cash_predict_pairs", policy, seed=seed, prior=prior)
+            scores, model = score_pairs(con, "cash_predict_pairs", labels, policy, seed=seed, prior=prior)
         for line in still:
             scored = [{**r, **scores[(line["line_id"], r["invoice_id"])]} for r in live(line)
                       if (line["line_id"], r["invoice_id"]) in scores]

@@ -5,8 +5,9 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 
 from sync_pipeline.defs.metadata import preview
 from sync_pipeline.defs.partitions import entity_period
-from sync_pipeline.defs.reconciliation.assets import sync_reconciliation
+from sync_pipeline.defs.reconciliation.assets import cash_matches, sync_reconciliation
 from sync_pipeline.defs.resources import WarehouseResource
+from sync_pipeline.services.cash_summary import invariant_failures
 
 
 @asset_check(asset=sync_reconciliation, blocking=True,
@@ -21,3 +22,16 @@ def sync_totals_match(context: AssetCheckExecutionContext, warehouse: WarehouseR
         metadata={"breaches": len(bad), "within_tolerance": len(within),
                   "failure_cases": preview(bad[["level", "key", "currency", "source_minor", "target_minor",
                                                 "diff_minor", "status", "detail"]], rows=20)})
+
+
+@asset_check(asset=cash_matches, blocking=True,
+             description="Automatic settlements add up: each line's parts plus write-off equal its amount, no pair "
+                         "twice, no invoice receiving more than was due.")
+def cash_settlements_add_up(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    ep = entity_period(context)  # type: ignore[arg-type]
+    wh = warehouse.get()
+    frame = wh.read("cash_matches", ep.entity, ep.period.key)
+    due = wh.read("cash_open_invoices", ep.entity, ep.period.key)
+    bad = invariant_failures(frame, dict(zip(due["invoice_id"], due["amount_due_minor"], strict=True)))
+    return AssetCheckResult(passed=bad.empty, severity=AssetCheckSeverity.ERROR,
+                            metadata={"failures": len(bad), "failure_cases": preview(bad, rows=20)})

@@ -38,6 +38,7 @@ from sync_pipeline.domain.money import from_minor
 
 BANK_CURRENCY = "GBP"
 BANK_ACCOUNT_CODE = "090"
+ACCOUNT_OF = {"GBP": BANK_ACCOUNT_CODE, "EUR": "092", "USD": "093"}  # the sandbox's bank accounts
 _NS = uuid.UUID("6c1b7c52-5d1e-4c0e-9a57-0a3f3e0c1d11")
 
 _FIRST = ("Northwind Acme Globex Initech Umbrella Stark Wayne Wonka Tyrell Cyberdyne Soylent Hooli Vandelay "
@@ -111,37 +112,39 @@ class CashDataset:
         return {"invoices": len(self.invoices), "payments": len(self.payments), "bank_lines": len(self.bank_lines),
                 "true_links": len(self.labels), "noise": self.labels["noise"].value_counts().to_dict()}
 
-    # -- shapes the accounting system and the bank use --------------------------------------
-    def xero_contacts(self) -> list[dict[str, Any]]:
-        return [{"ContactID": r.contact_id, "ContactNumber": r.contact_number, "Name": r.name,
-                 "DefaultCurrency": r.currency, "IsCustomer": True} for r in self.contacts.itertuples()]
+    # -- the accounting system and the bank ------------------------------------------------------------
+    def seed_xero(self, sandbox: Any, tenant: str) -> dict[str, str]:
+        """Load contacts, invoices and recorded payments into a ``XeroSandbox`` tenant (no HTTP).
 
-    def xero_invoices(self) -> list[dict[str, Any]]:
-        """ACCREC invoices as the Xero API returns them (one NONE-tax line each, totals exact)."""
-        out = []
-        for r in self.invoices.itertuples():
-            total = from_minor(int(r.total_minor), r.currency)
-            due = from_minor(int(r.amount_due_minor), r.currency)
-            out.append({
-                "Type": "ACCREC", "InvoiceID": r.invoice_id, "InvoiceNumber": r.invoice_number,
-                "Reference": r.reference, "Contact": {"ContactID": r.contact_id, "Name": r.contact_name,
-                                                      "ContactNumber": r.contact_number},
-                "Date": r.date, "DueDate": r.due_date, "Status": "AUTHORISED" if due > 0 else "PAID",
-                "CurrencyCode": r.currency, "LineAmountTypes": "NoTax",
-                "LineItems": [{"Description": f"Services {r.invoice_number}", "Quantity": Decimal(1),
-                               "UnitAmount": total, "LineAmount": total, "AccountCode": "200", "TaxType": "NONE"}],
-                "SubTotal": total, "TotalTax": Decimal(0), "Total": total, "AmountDue": due,
-                "AmountPaid": total - due,
-            })
-        return out
+        Returns generated invoice id -> the accounting system's InvoiceID (labels name generated ids).
+        """
+        def ok(results: Iterator[dict[str, Any]], what: str) -> list[dict[str, Any]]:
+            out = list(results)
+            bad = [r for r in out if r.get("HasErrors")]
+            if bad:
+                raise ValueError(f"the sandbox refused {len(bad)} {what}: {bad[0].get('ValidationErrors')}")
+            return out
 
-    def xero_payments(self) -> list[dict[str, Any]]:
-        return [{"PaymentID": r.payment_id, "Invoice": {"InvoiceID": r.invoice_id, "InvoiceNumber": r.invoice_number},
-                 "Account": {"Code": self.bank_account}, "Date": r.date,
-                 "Amount": from_minor(int(r.amount_minor), r.currency),
-                 "BankAmount": from_minor(int(r.bank_amount_minor), self.bank_currency),
-                 "Reference": r.reference, "IsReconciled": False, "Status": "AUTHORISED",
-                 "PaymentType": "ACCRECPAYMENT"} for r in self.payments.itertuples()]
+        ok(sandbox.bulk_create("Contacts", tenant, [
+            {"Name": r.name, "ContactNumber": r.contact_number, "DefaultCurrency": r.currency, "IsCustomer": True}
+            for r in self.contacts.itertuples()]), "contacts")
+        created = ok(sandbox.bulk_create("Invoices", tenant, [
+            {"Type": "ACCREC", "InvoiceNumber": r.invoice_number, "Reference": r.reference,
+             "Contact": {"ContactNumber": r.contact_number}, "Date": r.date, "DueDate": r.due_date,
+             "Status": "AUTHORISED", "CurrencyCode": r.currency, "LineAmountTypes": "NoTax",
+             "LineItems": [{"Description": f"Services {r.invoice_number}", "Quantity": Decimal(1),
+                            "UnitAmount": from_minor(int(r.total_minor), r.currency), "AccountCode": "200",
+                            "TaxType": "NONE"}]}
+            for r in self.invoices.itertuples()]), "invoices")
+        ids = dict(zip(self.invoices["invoice_id"], (c["InvoiceID"] for c in created), strict=True))
+        ok(sandbox.bulk_create("Payments", tenant, [
+            {"Invoice": {"InvoiceID": ids[r.invoice_id]}, "Account": {"Code": self.bank_account}, "Date": r.date,
+             "Amount": from_minor(int(r.amount_minor), r.currency), "Reference": r.reference,
+             **({"CurrencyRate": (from_minor(int(r.amount_minor), r.currency)
+                                  / from_minor(int(r.bank_amount_minor), self.bank_currency)).quantize(Decimal("1e-6"))}
+                if r.currency != self.bank_currency else {})}
+            for r in self.payments.itertuples()]), "payments")
+        return ids
 
     def statement_rows(self) -> Iterator[dict[str, str]]:
         """Bank statement lines as a bank's CSV export has them (amounts as exact decimal strings)."""
@@ -245,6 +248,18 @@ def _remittance(rng: random.Random, invoices: list[dict[str, Any]], noise: Noise
     return rng.choice(_GENERIC_TEXT) + (f" {rng.randrange(10**5, 10**6)}" if rng.random() < 0.3 else ""), "no_ref"
 
 
+def _decidable(rtag: str, ptag: str, tags: list[str], c: Customer) -> bool:
+    """Whether the line carries enough evidence for anyone to settle it without asking.
+
+    Not when the text names no invoice and the payment is partial, or comes from a payer name that shares
+    nothing with the contact, or is one of a retainer customer's identical monthly amounts: an accountant
+    asks the customer (or the workbench learns the payer) before applying those.
+    """
+    if rtag != "no_ref":
+        return True
+    return not ("partial" in tags or ptag == "renamed_payer" or c.retainer_minor is not None)
+
+
 def _rates(start: date, end: date) -> RateTable:
     from sync_pipeline.connectors.fx import EcbBundledProvider
 
@@ -320,11 +335,12 @@ def generate(seed: int = 7, n_invoices: int = 1000, n_bank_lines: int | None = N
         noise_tags = [t for t in (*tags, ptag, rtag) if t]
         lines.append({"line_id": line_id, "date": d.isoformat(), "amount_minor": amount, "currency": pay_ccy,
                       "payer_name": payer, "description": text, "bank_reference": f"FP{rng.randrange(10**9):09d}",
-                      "account": BANK_ACCOUNT_CODE if pay_ccy == BANK_CURRENCY else f"{BANK_ACCOUNT_CODE}-{pay_ccy}"})
+                      "account": ACCOUNT_OF[pay_ccy]})
         for inv, a in zip(invs, applied, strict=True):
             labels.append({"line_id": line_id, "invoice_id": inv["invoice_id"], "applied_minor": a,
                            "currency": inv["currency"], "payment_id": payment_id,
-                           "noise": "+".join(noise_tags) or "clean"})
+                           "noise": "+".join(noise_tags) or "clean",
+                           "decidable": _decidable(rtag, ptag, tags, c)})
 
     used: set[str] = set()
     for inv in invoices:
@@ -346,14 +362,16 @@ def generate(seed: int = 7, n_invoices: int = 1000, n_bank_lines: int | None = N
                              "reference": inv["invoice_number"]})
             inv["amount_due_minor"] = 0
             # the bank line for it: the amount the payment recorded, in the bank's currency
-            payer, _ = _payer_name(rng, c, noise)
+            payer, ptag = _payer_name(rng, c, noise)
             line_id = _uid(seed, "line", len(lines) + 1)
+            text, rtag = _remittance(rng, [inv], noise)
             lines.append({"line_id": line_id, "date": (pay_day + timedelta(days=rng.randrange(0, 3))).isoformat(),
                           "amount_minor": bank_amount, "currency": BANK_CURRENCY, "payer_name": payer,
-                          "description": _remittance(rng, [inv], noise)[0],
+                          "description": text,
                           "bank_reference": f"FP{rng.randrange(10**9):09d}", "account": BANK_ACCOUNT_CODE})
             labels.append({"line_id": line_id, "invoice_id": inv["invoice_id"], "applied_minor": inv["total_minor"],
-                           "currency": inv["currency"], "payment_id": pid, "noise": "existing_payment"})
+                           "currency": inv["currency"], "payment_id": pid, "noise": "existing_payment",
+                           "decidable": _decidable(rtag, ptag, [], c)})
             used.add(inv["invoice_id"])
             continue
         r -= noise.existing_payment
@@ -429,5 +447,5 @@ def generate(seed: int = 7, n_invoices: int = 1000, n_bank_lines: int | None = N
         payments=pd.DataFrame(payments, columns=pay_cols),
         bank_lines=bank.reset_index(drop=True),
         labels=pd.DataFrame(labels, columns=["line_id", "invoice_id", "applied_minor", "currency", "payment_id",
-                                             "noise"]),
+                                             "noise", "decidable"]),
         contacts=contacts)

@@ -1,0 +1,328 @@
+"""The matching log: every cash-matching decision, who or what made it, and what became of it.
+
+One row per decision on a bank line (``cash_decisions``) with the rule or model, the confidence, the
+amounts, the bank line and the candidates as they were seen, and the explanation (match weights per
+comparison); one row per invoice it touches (``cash_allocations``); an append-only history of what
+happened to it (``cash_decision_events``: decided, settled, accepted, rejected, commented, rule applied).
+Queryable by bank line and by invoice. Rule templates, payer aliases and rejected pairs feed back into
+the next matching run.
+
+Statuses: ``open`` (an exception or a proposal waiting for a person), ``to_settle`` (automatic, or
+accepted by a person, not yet applied in the accounting system), ``settled``, ``reconciled`` (an
+existing payment), ``rejected``, ``failed`` (the accounting system refused it; see the events),
+``superseded`` (a later run decided the line again).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from sync_pipeline.store.operational import OperationalStore, metadata, now_iso
+
+OPEN, TO_SETTLE, SETTLED, RECONCILED, REJECTED, FAILED, SUPERSEDED = (
+    "open", "to_settle", "settled", "reconciled", "rejected", "failed", "superseded")
+FINAL = (SETTLED, RECONCILED, REJECTED)
+
+cash_decisions = sa.Table(
+    "cash_decisions", metadata,
+    sa.Column("decision_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("entity", sa.String(64), nullable=False, index=True),
+    sa.Column("period", sa.String(7), nullable=False, index=True),
+    sa.Column("line_id", sa.String(255), nullable=False, index=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("outcome", sa.String(32), nullable=False),
+    sa.Column("rule", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128)),
+    sa.Column("confidence", sa.Float),  # a probability, not money
+    sa.Column("line_date", sa.String(10)),
+    sa.Column("line_amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("line_currency", sa.String(3), nullable=False),
+    sa.Column("account", sa.String(64)),
+    sa.Column("payer_name", sa.String(255)),
+    sa.Column("description", sa.Text),
+    sa.Column("writeoff_minor", sa.BigInteger, nullable=False, default=0),
+    sa.Column("writeoff_account", sa.String(32)),
+    sa.Column("amount_kind", sa.String(16)),
+    sa.Column("payment_id", sa.String(64)),
+    sa.Column("reason", sa.Text),
+    sa.Column("explanation", sa.Text),  # JSON
+    sa.Column("candidates", sa.Text),  # JSON
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("decided_by", sa.String(255), nullable=False),
+    sa.Column("decided_at", sa.String(40), nullable=False),
+    sa.Column("updated_at", sa.String(40), nullable=False),
+)
+
+cash_allocations = sa.Table(
+    "cash_allocations", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("cash_decisions.decision_id"), nullable=False, index=True),
+    sa.Column("invoice_id", sa.String(64), nullable=False, index=True),
+    sa.Column("invoice_number", sa.String(64), index=True),
+    sa.Column("contact_name", sa.String(255)),
+    sa.Column("applied_minor", sa.BigInteger, nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("line_share_minor", sa.BigInteger, nullable=False),
+    sa.Column("target_payment_id", sa.String(64)),
+)
+
+cash_decision_events = sa.Table(
+    "cash_decision_events", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("decision_id", sa.Integer, sa.ForeignKey("cash_decisions.decision_id"), nullable=False, index=True),
+    sa.Column("at", sa.String(40), nullable=False),
+    sa.Column("actor", sa.String(255), nullable=False),
+    sa.Column("role", sa.String(32)),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("text", sa.Text),
+    sa.Column("detail", sa.Text),  # JSON
+)
+
+cash_rule_templates = sa.Table(
+    "cash_rule_templates", metadata,
+    sa.Column("template_id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(255), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),  # payer_alias | writeoff_difference
+    sa.Column("params", sa.Text, nullable=False),  # JSON
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+cash_payer_aliases = sa.Table(
+    "cash_payer_aliases", metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("payer_name", sa.String(255), primary_key=True),
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("source", sa.String(255), nullable=False),
+    sa.Column("created_by", sa.String(255), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+)
+
+cash_rejected_pairs = sa.Table(
+    "cash_rejected_pairs", metadata,
+    sa.Column("entity", sa.String(64), primary_key=True),
+    sa.Column("line_id", sa.String(255), primary_key=True),
+    sa.Column("invoice_id", sa.String(64), primary_key=True),
+    sa.Column("rejected_by", sa.String(255), nullable=False),
+    sa.Column("rejected_at", sa.String(40), nullable=False),
+)
+
+
+def _j(value: Any) -> str:
+    return json.dumps(value, default=str, sort_keys=True)
+
+
+def _unj(value: str | None) -> Any:
+    return json.loads(value) if value else None
+
+
+class MatchingLog:
+    """The matching log on the operational store (SQLite file locally, PostgreSQL in production)."""
+
+    def __init__(self, store: OperationalStore) -> None:
+        self.store = store
+        self.engine = store.engine
+
+    # -- writing decisions -----------------------------------------------------------------------------
+    def final_lines(self, entity: str, line_ids: Iterable[str] | None = None) -> set[str]:
+        """Lines already settled, reconciled or rejected: a rerun leaves them alone."""
+        q = sa.select(cash_decisions.c.line_id).where(cash_decisions.c.entity == entity,
+                                                      cash_decisions.c.status.in_((*FINAL, TO_SETTLE)))
+        with self.engine.connect() as c:
+            found = {r.line_id for r in c.execute(q)}
+        return found if line_ids is None else found & set(line_ids)
+
+    def record(self, entity: str, period: str, decisions: Iterable[dict[str, Any]], *, actor: str,
+               run_id: str | None = None, model: str | None = None) -> list[int]:
+        """Write decisions (``decision`` dicts from ``services.cash_reconcile``); earlier open ones are superseded."""
+        ids: list[int] = []
+        ts = now_iso()
+        with self.engine.begin() as c:
+            rows = list(decisions)
+            line_ids = [d["line_id"] for d in rows]
+            for chunk in range(0, len(line_ids), 500):
+                c.execute(cash_decisions.update().where(
+                    cash_decisions.c.entity == entity, cash_decisions.c.line_id.in_(line_ids[chunk:chunk + 500]),
+                    cash_decisions.c.status.in_((OPEN, FAILED))).values(status=SUPERSEDED, updated_at=ts))
+            for d in rows:
+                status = {"auto_settled": TO_SETTLE, "reconciled_payment": RECONCILED}.get(d["outcome"], OPEN)
+                res = c.execute(cash_decisions.insert().values(
+                    entity=entity, period=period, line_id=d["line_id"], run_id=run_id, outcome=d["outcome"],
+                    rule=d["rule"], model=model if d["rule"] == "fellegi_sunter" else None,
+                    confidence=d["confidence"], line_date=d.get("line_date"),
+                    line_amount_minor=d["line_amount_minor"], line_currency=d["line_currency"],
+                    account=d.get("account"), payer_name=d.get("payer_name"), description=d.get("description"),
+                    writeoff_minor=d.get("writeoff_minor", 0), writeoff_account=d.get("writeoff_account"),
+                    amount_kind=d.get("amount_kind"), payment_id=d.get("payment_id"), reason=d.get("reason"),
+                    explanation=_j(d.get("explanation") or {}), candidates=_j(d.get("candidates") or []),
+                    status=status, decided_by=actor, decided_at=ts, updated_at=ts))
+                did = int(res.inserted_primary_key[0])
+                ids.append(did)
+                for a in d.get("allocations") or []:
+                    c.execute(cash_allocations.insert().values(decision_id=did, **a))
+                c.execute(cash_decision_events.insert().values(
+                    decision_id=did, at=ts, actor=actor, role="system", action="decided",
+                    text=d.get("reason"), detail=_j({"outcome": d["outcome"], "rule": d["rule"],
+                                                     "confidence": d["confidence"]})))
+        return ids
+
+    def event(self, decision_id: int, *, actor: str, role: str | None, action: str, text: str | None = None,
+              detail: dict[str, Any] | None = None, conn=None) -> None:
+        values = dict(decision_id=decision_id, at=now_iso(), actor=actor, role=role, action=action, text=text,
+                      detail=_j(detail or {}))
+        if conn is not None:
+            conn.execute(cash_decision_events.insert().values(**values))
+            return
+        with self.engine.begin() as c:
+            c.execute(cash_decision_events.insert().values(**values))
+
+    def set_status(self, decision_id: int, status: str, *, actor: str, role: str | None, action: str,
+                   text: str | None = None, detail: dict[str, Any] | None = None, **fields: Any) -> None:
+        with self.engine.begin() as c:
+            c.execute(cash_decisions.update().where(cash_decisions.c.decision_id == decision_id).values(
+                status=status, updated_at=now_iso(), **fields))
+            self.event(decision_id, actor=actor, role=role, action=action, text=text, detail=detail, conn=c)
+
+    def replace_allocations(self, decision_id: int, allocations: list[dict[str, Any]]) -> None:
+        with self.engine.begin() as c:
+            c.execute(cash_allocations.delete().where(cash_allocations.c.decision_id == decision_id))
+            for a in allocations:
+                c.execute(cash_allocations.insert().values(decision_id=decision_id, **a))
+
+    def mark_allocation_settled(self, allocation_id: int, target_payment_id: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(cash_allocations.update().where(cash_allocations.c.id == allocation_id).values(
+                target_payment_id=target_payment_id))
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def _decorate(self, c, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not rows:
+            return rows
+        ids = [r["decision_id"] for r in rows]
+        allocs: dict[int, list[dict[str, Any]]] = {}
+        for chunk in range(0, len(ids), 500):
+            for a in c.execute(sa.select(cash_allocations).where(
+                    cash_allocations.c.decision_id.in_(ids[chunk:chunk + 500])).order_by(cash_allocations.c.id)
+                               ).mappings():
+                allocs.setdefault(a["decision_id"], []).append(dict(a))
+        for r in rows:
+            r["explanation"] = _unj(r["explanation"]) or {}
+            r["candidates"] = _unj(r["candidates"]) or []
+            r["allocations"] = allocs.get(r["decision_id"], [])
+        return rows
+
+    def decision(self, decision_id: int) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(cash_decisions).where(cash_decisions.c.decision_id == decision_id)
+                            ).mappings().first()
+            return self._decorate(c, [dict(row)])[0] if row else None
+
+    def decisions(self, *, entity: str | None = None, period: str | None = None, statuses: Iterable[str] | None = None,
+                  outcomes: Iterable[str] | None = None, account: str | None = None, text: str | None = None,
+                  min_amount_minor: int | None = None, max_amount_minor: int | None = None,
+                  limit: int = 500) -> list[dict[str, Any]]:
+        q = sa.select(cash_decisions).where(cash_decisions.c.status != SUPERSEDED)
+        if entity:
+            q = q.where(cash_decisions.c.entity == entity)
+        if period:
+            q = q.where(cash_decisions.c.period == period)
+        if statuses:
+            q = q.where(cash_decisions.c.status.in_(list(statuses)))
+        if outcomes:
+            q = q.where(cash_decisions.c.outcome.in_(list(outcomes)))
+        if account:
+            q = q.where(cash_decisions.c.account == account)
+        if text:
+            like = f"%{text.lower()}%"
+            q = q.where(sa.or_(sa.func.lower(cash_decisions.c.payer_name).like(like),
+                               sa.func.lower(cash_decisions.c.description).like(like),
+                               sa.func.lower(cash_decisions.c.reason).like(like)))
+        if min_amount_minor is not None:
+            q = q.where(cash_decisions.c.line_amount_minor >= min_amount_minor)
+        if max_amount_minor is not None:
+            q = q.where(cash_decisions.c.line_amount_minor <= max_amount_minor)
+        q = q.order_by(cash_decisions.c.line_date, cash_decisions.c.decision_id).limit(limit)
+        with self.engine.connect() as c:
+            return self._decorate(c, [dict(r) for r in c.execute(q).mappings()])
+
+    def by_line(self, line_id: str) -> list[dict[str, Any]]:
+        """Every decision ever taken on a bank line, oldest first (superseded ones included)."""
+        with self.engine.connect() as c:
+            rows = [dict(r) for r in c.execute(sa.select(cash_decisions).where(cash_decisions.c.line_id == line_id)
+                                               .order_by(cash_decisions.c.decision_id)).mappings()]
+            return self._decorate(c, rows)
+
+    def by_invoice(self, invoice: str) -> list[dict[str, Any]]:
+        """Every decision touching an invoice, by its id or its number."""
+        with self.engine.connect() as c:
+            ids = [r.decision_id for r in c.execute(sa.select(cash_allocations.c.decision_id).where(
+                sa.or_(cash_allocations.c.invoice_id == invoice, cash_allocations.c.invoice_number == invoice)))]
+            if not ids:
+                return []
+            rows = [dict(r) for r in c.execute(sa.select(cash_decisions).where(
+                cash_decisions.c.decision_id.in_(sorted(set(ids)))).order_by(cash_decisions.c.decision_id)).mappings()]
+            return self._decorate(c, rows)
+
+    def history(self, decision_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(cash_decision_events).where(cash_decision_events.c.decision_id == decision_id)
+                             .order_by(cash_decision_events.c.id)).mappings()
+            return [{**dict(r), "detail": _unj(r["detail"])} for r in rows]
+
+    def counts(self, entity: str | None = None) -> dict[str, int]:
+        q = sa.select(cash_decisions.c.status, sa.func.count()).where(cash_decisions.c.status != SUPERSEDED)
+        if entity:
+            q = q.where(cash_decisions.c.entity == entity)
+        with self.engine.connect() as c:
+            return {s: int(n) for s, n in c.execute(q.group_by(cash_decisions.c.status))}
+
+    # -- what feeds back into matching -------------------------------------------------------------------
+    def add_alias(self, entity: str, payer_name: str, contact_id: str, *, source: str, actor: str) -> None:
+        with self.engine.begin() as c:
+            exists = c.execute(sa.select(cash_payer_aliases.c.entity).where(
+                cash_payer_aliases.c.entity == entity, cash_payer_aliases.c.payer_name == payer_name,
+                cash_payer_aliases.c.contact_id == contact_id)).first()
+            if not exists:
+                c.execute(cash_payer_aliases.insert().values(entity=entity, payer_name=payer_name, contact_id=contact_id,
+                                                             source=source, created_by=actor, created_at=now_iso()))
+
+    def aliases(self, entity: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(sa.select(cash_payer_aliases).where(
+                cash_payer_aliases.c.entity == entity)).mappings()]
+
+    def reject_pair(self, entity: str, line_id: str, invoice_id: str, *, actor: str) -> None:
+        with self.engine.begin() as c:
+            exists = c.execute(sa.select(cash_rejected_pairs.c.entity).where(
+                cash_rejected_pairs.c.entity == entity, cash_rejected_pairs.c.line_id == line_id,
+                cash_rejected_pairs.c.invoice_id == invoice_id)).first()
+            if not exists:
+                c.execute(cash_rejected_pairs.insert().values(entity=entity, line_id=line_id, invoice_id=invoice_id,
+                                                              rejected_by=actor, rejected_at=now_iso()))
+
+    def rejected_pairs(self, entity: str) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(sa.select(cash_rejected_pairs.c.line_id, cash_rejected_pairs.c.invoice_id)
+                                               .where(cash_rejected_pairs.c.entity == entity)).mappings()]
+
+    def add_template(self, name: str, kind: str, params: dict[str, Any], *, actor: str) -> int:
+        with self.engine.begin() as c:
+            res = c.execute(cash_rule_templates.insert().values(name=name, kind=kind, params=_j(params),
+                                                                created_by=actor, created_at=now_iso()))
+            return int(res.inserted_primary_key[0])
+
+    def templates(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [{**dict(r), "params": _unj(r["params"])} for r in c.execute(
+                sa.select(cash_rule_templates).order_by(cash_rule_templates.c.template_id)).mappings()]
+
+    def template(self, template_id: int) -> dict[str, Any] | None:
+        return next((t for t in self.templates() if t["template_id"] == template_id), None)
+
+
+def matching_log(store: OperationalStore) -> MatchingLog:
+    return MatchingLog(store)
