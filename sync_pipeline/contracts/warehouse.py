@@ -384,9 +384,9 @@ class CashMatch(_Base):
     line_amount_minor: Series[int]
     line_currency: Series[str]
     invoice_id: Series[str] = pa.Field(nullable=True)
-    applied_minor: Series[Int64] = pa.Field(nullable=True)  # type: ignore[name-defined]  # noqa: F821
+    applied_minor: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     invoice_currency: Series[str] = pa.Field(nullable=True)
-    line_share_minor: Series[Int64] = pa.Field(nullable=True)  # type: ignore[name-defined]  # noqa: F821
+    line_share_minor: Series[pd.Int64Dtype] = pa.Field(nullable=True)
     payment_id: Series[str] = pa.Field(nullable=True)
     writeoff_minor: Series[int]
     amount_kind: Series[str]

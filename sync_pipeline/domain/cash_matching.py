@@ -226,7 +226,8 @@ def decide_existing_payment(line: dict[str, Any], pays: Sequence[dict[str, Any]]
     if by_reference:
         pick = [p for p in pays if p["by_ref"]]
     else:
-        pick = [p for p in pays if p["same_counterparty"] and not p["line_has_reference"]]
+        pick = [p for p in pays if (p["same_counterparty"] or p["name_similarity"] >= 0.9)
+                and not p["line_has_reference"]]
         if pick and (any(not p.get("unique_to_line", True) for p in pick) or competing):
             return None
     if not pick:

@@ -124,6 +124,17 @@ def _run_macros(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(body)
 
 
+CANDIDATE_COLUMNS = ("line_id, invoice_id, by_ref, by_fuzzy, by_name, by_amount, digits_hit, line_amount_minor, "
+                     "line_currency, invoice_currency, amount_due_minor, contact_id, name_similarity, "
+                     "same_counterparty, days_after_invoice, expected_line_minor")
+
+
+def _register_ids(con: duckdb.DuckDBPyConnection, name: str, ids: list[str]) -> None:
+    con.register(f"{name}_arrow", pa.table({"line_id": pa.array(ids, pa.string())}))
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT line_id FROM {name}_arrow")
+    con.unregister(f"{name}_arrow")
+
+
 def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[dict[str, Any]]:
     return con.sql(sql).to_arrow_table().to_pylist()
 
@@ -351,6 +362,7 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
         SqlModels().run(con, ["cash_candidates", "cash_payment_candidates", "cash_paid_references"], params,
                         sources=SOURCES)
         timings["candidates_s"] = time.perf_counter() - t0
+        n_candidates = int(con.sql("SELECT count(*) FROM cash_candidates").fetchall()[0][0])
 
         lines = _rows(con, "SELECT line_id, date, amount_minor AS line_amount_minor, currency AS line_currency "
                            "FROM cash_bank_norm ORDER BY date, line_id")
@@ -359,13 +371,19 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                                     strict=True)),
                            dict(zip(inv.column("invoice_id").to_pylist(), inv.column("currency").to_pylist(),
                                     strict=True)))
-        cands = cm.group_by(_rows(con, "SELECT * FROM cash_candidates"), "line_id")
+        # the deterministic rules need the pairs found by reference, near reference or amount; the pairs found
+        # by name alone are fetched later, for the lines still open (they are the bulk of the candidates)
+        # pairs whose amounts cannot be compared (no rate between the two currencies) are counted, not judged
+        no_rate = int(con.sql("SELECT count(*) FROM cash_candidates WHERE expected_line_minor IS NULL").fetchall()[0][0])
+        cands = cm.group_by(_rows(con, f"SELECT {CANDIDATE_COLUMNS} FROM cash_candidates "
+                                       "WHERE (by_ref OR by_fuzzy OR by_amount OR digits_hit) "
+                                       "AND expected_line_minor IS NOT NULL"), "line_id")
         pay_rows = _rows(con, "SELECT * FROM cash_payment_candidates")
         # a recorded payment found by counterparty alone must be the only such line for it, and the line must
         # not also be exactly the amount of an open invoice of that contact: else it is ambiguous
         lines_per_payment: dict[str, int] = {}
         for p in pay_rows:
-            if p["same_counterparty"] and not p["line_has_reference"]:
+            if (p["same_counterparty"] or p["name_similarity"] >= 0.9) and not p["line_has_reference"]:
                 lines_per_payment[p["payment_id"]] = lines_per_payment.get(p["payment_id"], 0) + 1
         for p in pay_rows:
             p["unique_to_line"] = lines_per_payment.get(p["payment_id"], 0) <= 1
@@ -406,6 +424,11 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                 residual.append(line)
                 continue
             decisions.append(d)
+        _register_ids(con, "cash_residual_lines", [ln["line_id"] for ln in residual])
+        for r in _rows(con, f"SELECT {CANDIDATE_COLUMNS} FROM cash_candidates JOIN cash_residual_lines USING (line_id) "
+                            "WHERE NOT (by_ref OR by_fuzzy OR by_amount OR digits_hit) "
+                            "AND expected_line_minor IS NOT NULL"):
+            cands.setdefault(r["line_id"], []).append(r)
         still: list[dict[str, Any]] = []
         for line in residual:
             lid = line["line_id"]
@@ -468,7 +491,7 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                                          amount_kind="n/a", reason="money out: not a customer receipt"))
         timings["total_s"] = time.perf_counter() - t0
         stats = {"lines": len(lines) + len(out_of_scope), "open_invoices": len(ledger.due),
-                 "candidate_pairs": sum(len(v) for v in cands.values()), "scored_pairs": len(scores),
+                 "candidate_pairs": n_candidates, "pairs_without_fx_rate": no_rate, "scored_pairs": len(scores),
                  "by_rule": _count(decisions, "rule"), "by_outcome": _count(decisions, "outcome"), **timings}
         return MatchRun(decisions=decisions, stats=stats, model=model, candidates=cands)
     finally:

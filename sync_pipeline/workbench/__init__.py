@@ -1,0 +1,1 @@
+"""The accountants' workbench (``sync-pipeline workbench``): exceptions, decisions, comments, rule templates."""

@@ -1,0 +1,89 @@
+"""Wiring the workbench to the project's configuration: matching log, users, policies, settlement."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import uvicorn
+
+from sync_pipeline.connectors.xero import XeroClient
+from sync_pipeline.contracts.mapping import load_mapping
+from sync_pipeline.contracts.reconciliation import load_reconciliation_config
+from sync_pipeline.defs import settings
+from sync_pipeline.services import cash_reconcile
+from sync_pipeline.services.cash_review import Settler
+from sync_pipeline.store.matching_log import MatchingLog
+from sync_pipeline.store.operational import OperationalStore
+from sync_pipeline.workbench.app import create_app
+from sync_pipeline.workbench.auth import UserStore
+
+
+def users_path() -> str:
+    return os.environ.get("SYNC_PIPELINE_WORKBENCH_USERS", str(settings.data_dir() / "workbench_users.yaml"))
+
+
+def xero_settler(log: MatchingLog, make_client: Callable[[str], XeroClient], policy_for) -> Callable[[str], Settler]:
+    """Settle accepted decisions at once through the accounting system (the entity's tenant)."""
+
+    def for_entity(entity: str) -> Settler:
+        def settle(ids: list[int], actor: str, role: str) -> dict[str, int]:
+            client = make_client(entity)
+            try:
+                return cash_reconcile.settle(client, log, entity=entity, policy=policy_for(entity), actor=actor,
+                                             role=role, decision_ids=ids)
+            finally:
+                client.close()
+
+        return settle
+
+    return for_entity
+
+
+def build(store_url: str | None = None, users_file: str | None = None, *, settle: bool = True,
+          secret_key: str | None = None):
+    log = MatchingLog(OperationalStore(store_url or settings.operational_store_url()))
+    users = UserStore.load(users_file or users_path())
+    recon = load_reconciliation_config(settings.reconciliation_config_path())
+    settler = None
+    if settle and os.environ.get("XERO_CLIENT_ID") and os.environ.get("XERO_CLIENT_SECRET"):
+        mapping = load_mapping(settings.mapping_path())
+
+        def make_client(entity: str) -> XeroClient:
+            return XeroClient(os.environ.get("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
+                              os.environ["XERO_CLIENT_ID"], os.environ["XERO_CLIENT_SECRET"],
+                              mapping.entity(entity).xero_tenant_id)
+
+        settler = xero_settler(log, make_client, recon.policy)
+    return create_app(log, users, policy_for=recon.policy, settler=settler, secret_key=secret_key)
+
+
+class BackgroundServer:
+    """Uvicorn in a thread on a free port (tests, the demo)."""
+
+    def __init__(self, app, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def start(self) -> BackgroundServer:
+        self.thread.start()
+        while not self.server.started:
+            if not self.thread.is_alive():
+                raise RuntimeError("the workbench server did not start")
+            threading.Event().wait(0.02)
+        return self
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.servers[0].sockets[0].getsockname()[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def ensure_parent(path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
