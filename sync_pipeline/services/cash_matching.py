@@ -254,8 +254,9 @@ def score_pairs(con: duckdb.DuckDBPyConnection, predict: str, labels: dict[str, 
     from splink import DuckDBAPI, Linker
 
     logging.getLogger("splink").setLevel(logging.WARNING)
+    # the labelled pairs and the pairs to score: u is sampled from random line × invoice pairs of these
     con.execute("CREATE OR REPLACE TEMP TABLE cash_train_pairs AS "
-                + " UNION ".join(f"SELECT line_id, invoice_id FROM {t}" for t in labels.values()))
+                + " UNION ".join(f"SELECT line_id, invoice_id FROM {t}" for t in [*labels.values(), predict]))
     for name, pairs in (("train", "cash_train_pairs"), ("predict", predict)):
         for side in ("l", "r"):
             con.execute(f"CREATE OR REPLACE TEMP TABLE cash_fs_{name}_{side} AS {_side_sql(side, pairs)}")
