@@ -181,3 +181,170 @@ class UnallocatedCost(_Base):
     currency: Series[str]
     amount_minor: Series[int]
     reason: Series[str]
+
+
+MinorRate = pandas_engine.Decimal(38, 14)
+
+
+class FxPeriodRate(_Base):
+    """Average, closing and opening rate of a currency pair for a period, with provenance."""
+
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    base_currency: Series[str]
+    quote_currency: Series[str]
+    average_rate: Series[FxRateValue] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    average_days: Series[int] = pa.Field(nullable=True)
+    average_first_date: Series[str] = pa.Field(nullable=True)
+    average_last_date: Series[str] = pa.Field(nullable=True)
+    closing_rate: Series[FxRateValue]  # type: ignore[valid-type]
+    closing_rate_date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    opening_rate: Series[FxRateValue] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    opening_rate_date: Series[str] = pa.Field(nullable=True)
+    source: Series[str]
+    retrieved_at: Series[str]
+    average_minor_rate: Series[MinorRate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    closing_minor_rate: Series[MinorRate]  # type: ignore[valid-type]
+    opening_minor_rate: Series[MinorRate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+
+    @pa.dataframe_check
+    def one_row_per_pair(cls, df):  # noqa: N805
+        return ~df.duplicated(["base_currency", "quote_currency"])
+
+
+class ProjectRevenue(_Base):
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    client_id: Series[str]
+    client_name: Series[str] = pa.Field(nullable=True)
+    project_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    currency: Series[str]
+    ic_counterparty: Series[str] = pa.Field(nullable=True)
+    invoiced_minor: Series[int]
+    credited_minor: Series[int]
+    revenue_minor: Series[int]
+
+
+class ProjectDirectCost(_Base):
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    project_id: Series[str]
+    client_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    client_name: Series[str] = pa.Field(nullable=True)
+    currency: Series[str]
+    cost_type: Series[str] = pa.Field(isin=["labour", "expense"])
+    hours: Series[Quantity] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    amount_minor: Series[int]
+    entries: Series[int]
+    entries_without_cost_rate: Series[int] = pa.Field(ge=0)
+    hours_without_cost_rate: Series[Quantity]  # type: ignore[valid-type]
+
+
+class ProjectProfitability(_Base):
+    """Revenue − direct labour − direct expenses − allocated shared cost, per project and transaction currency."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    client_id: Series[str] = pa.Field(nullable=True)
+    client_name: Series[str] = pa.Field(nullable=True)
+    project_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    currency: Series[str]
+    revenue_minor: Series[int]
+    direct_labour_minor: Series[int]
+    direct_expense_minor: Series[int]
+    allocated_minor: Series[int]
+    margin_minor: Series[int]
+    reporting_currency: Series[str]
+    rate: Series[FxRateValue]  # type: ignore[valid-type]
+    rate_source: Series[str]
+    rate_first_date: Series[str] = pa.Field(nullable=True)
+    rate_last_date: Series[str] = pa.Field(nullable=True)
+    rate_days: Series[int] = pa.Field(nullable=True)
+    rate_retrieved_at: Series[str] = pa.Field(nullable=True)
+    revenue_reporting_minor: Series[int]
+    direct_labour_reporting_minor: Series[int]
+    direct_expense_reporting_minor: Series[int]
+    allocated_reporting_minor: Series[int]
+    margin_reporting_minor: Series[int]
+
+    @pa.dataframe_check
+    def margin_adds_up(cls, df):  # noqa: N805
+        parts = df["direct_labour_minor"] + df["direct_expense_minor"] + df["allocated_minor"]
+        return df["margin_minor"] == df["revenue_minor"] - parts
+
+
+STATEMENTS = ["pnl", "balance", "oci"]
+
+
+class EntityResult(_Base):
+    """One line of an entity's results for a period in its functional currency (signed)."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    statement: Series[str] = pa.Field(isin=["pnl", "balance"])
+    account: Series[str]
+    counterparty: Series[str] = pa.Field(nullable=True)
+    transaction_currency: Series[str]
+    transaction_minor: Series[int]
+    functional_currency: Series[str]
+    remeasure_rate: Series[FxRateValue]  # type: ignore[valid-type]
+    remeasure_rate_source: Series[str]
+    functional_minor: Series[int]
+
+
+class TranslatedResult(_Base):
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    entity: Series[str]
+    statement: Series[str] = pa.Field(isin=STATEMENTS)
+    account: Series[str]
+    counterparty: Series[str] = pa.Field(nullable=True)
+    functional_currency: Series[str]
+    amount_functional_minor: Series[int]
+    opening_functional_minor: Series[int] = pa.Field(nullable=True)
+    movement_functional_minor: Series[int]
+    reporting_currency: Series[str]
+    rate_type: Series[str] = pa.Field(isin=["average", "closing", "derived"])
+    rate: Series[FxRateValue] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    rate_first_date: Series[str] = pa.Field(nullable=True)
+    rate_last_date: Series[str] = pa.Field(nullable=True)
+    rate_days: Series[int] = pa.Field(nullable=True)
+    opening_rate: Series[FxRateValue] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    opening_rate_date: Series[str] = pa.Field(nullable=True)
+    rate_source: Series[str]
+    rate_retrieved_at: Series[str] = pa.Field(nullable=True)
+    amount_reporting_minor: Series[int]
+    opening_reporting_minor: Series[int] = pa.Field(nullable=True)
+    movement_reporting_minor: Series[int] = pa.Field(nullable=True)
+    translation_difference_minor: Series[int] = pa.Field(nullable=True)
+
+
+class Elimination(_Base):
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    pair: Series[str]
+    kind: Series[str] = pa.Field(isin=["trading", "balances"])
+    entity: Series[str] = pa.Field(nullable=True)
+    counterparty: Series[str] = pa.Field(nullable=True)
+    statement: Series[str] = pa.Field(isin=STATEMENTS)
+    account: Series[str]
+    description: Series[str]
+    reporting_currency: Series[str]
+    amount_reporting_minor: Series[int]
+    source_functional_minor: Series[int] = pa.Field(nullable=True)
+    source_currency: Series[str] = pa.Field(nullable=True)
+
+
+class ConsolidatedLine(_Base):
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    statement: Series[str] = pa.Field(isin=STATEMENTS)
+    account: Series[str]
+    reporting_currency: Series[str]
+    entities: Series[int]
+    entities_reporting_minor: Series[int]
+    eliminations_minor: Series[int]
+    consolidated_minor: Series[int]
+
+    @pa.dataframe_check
+    def adds_up(cls, df):  # noqa: N805
+        return df["consolidated_minor"] == df["entities_reporting_minor"] + df["eliminations_minor"]

@@ -82,3 +82,63 @@ def check_classification(source: pd.DataFrame, classified: pd.DataFrame) -> Chec
     if len(classified):
         figures["dispositions"] = {str(k): int(v) for k, v in classified["disposition"].value_counts().items()}
     return CheckOutcome(not problems, problems, figures)
+
+
+IC_ACCOUNTS = ("ic_revenue", "ic_expenses", "ic_receivable", "ic_payable")
+
+
+def check_eliminations(eliminations: pd.DataFrame) -> CheckOutcome:
+    """Eliminations net to zero across entities: per intercompany pair and kind, and in total."""
+    problems: list[str] = []
+    per_pair: dict[str, int] = {}
+    for (pair, kind), g in (eliminations.groupby(["pair", "kind"]) if len(eliminations) else []):
+        total = _ints(g["amount_reporting_minor"])
+        per_pair[f"{pair} {kind}"] = total
+        if total != 0:
+            problems.append(f"eliminations of {pair} ({kind}) sum to {total}, not 0")
+    total = _ints(eliminations["amount_reporting_minor"]) if len(eliminations) else 0
+    if total != 0:
+        problems.append(f"all eliminations sum to {total}, not 0")
+    differences = {}
+    if len(eliminations):
+        d = eliminations[eliminations["account"] == "ic_difference"]
+        differences = {f"{r.pair} {r.kind}": int(r.amount_reporting_minor) for r in d.itertuples()}
+    return CheckOutcome(not problems, problems, {"per_pair": per_pair, "ic_differences": differences,
+                                                 "entries": len(eliminations)})
+
+
+def check_consolidation(translated: pd.DataFrame, eliminations: pd.DataFrame,
+                        consolidated: pd.DataFrame) -> CheckOutcome:
+    """Consolidated totals equal the sum of the translated entity totals plus the eliminations, per line; and
+    no intercompany account between group entities is left in the group totals."""
+    problems: list[str] = []
+    expected: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in translated.itertuples():
+        expected[(r.statement, r.account)][0] += int(r.amount_reporting_minor)
+    for r in eliminations.itertuples():
+        expected[(r.statement, r.account)][1] += int(r.amount_reporting_minor)
+    got = {(r.statement, r.account): (int(r.entities_reporting_minor), int(r.eliminations_minor),
+                                      int(r.consolidated_minor)) for r in consolidated.itertuples()}
+    for key in sorted(set(expected) | set(got)):
+        ent, elim = expected.get(key, [0, 0])
+        g = got.get(key)
+        if g is None:
+            problems.append(f"{key[0]} {key[1]}: missing from the consolidated totals (entities {ent})")
+            continue
+        if g[0] != ent:
+            problems.append(f"{key[0]} {key[1]}: consolidated shows entities {g[0]} but translated entities sum to {ent}")
+        if g[1] != elim:
+            problems.append(f"{key[0]} {key[1]}: consolidated shows eliminations {g[1]} but they sum to {elim}")
+        if g[2] != ent + elim:
+            problems.append(f"{key[0]} {key[1]}: consolidated {g[2]} ≠ entities {ent} + eliminations {elim}")
+    group_entities = set(translated["entity"]) if len(translated) else set()
+    if len(translated):
+        internal = translated[translated["account"].isin(IC_ACCOUNTS)
+                              & translated["counterparty"].isin(group_entities)]
+        for stmt, acc in sorted(set(zip(internal["statement"], internal["account"], strict=True))):
+            left = got.get((stmt, acc), (0, 0, 0))[2]
+            external = translated[(translated["account"] == acc) & ~translated["counterparty"].isin(group_entities)]
+            if left != _ints(external["amount_reporting_minor"]):
+                problems.append(f"{stmt} {acc}: {left} left in the group totals after elimination")
+    totals = {s: sum(v[2] for k, v in got.items() if k[0] == s) for s in ("pnl", "balance", "oci")}
+    return CheckOutcome(not problems, problems, {"group_totals": totals, "lines": len(got)})

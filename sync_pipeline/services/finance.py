@@ -185,9 +185,11 @@ def effective_pools(cfg: FinanceConfig, entity: str, overrides: AllocationOverri
             fk = tuple((w.project_id, w.client_id, w.weight) for w in o.fixed_key)
         else:
             fk = tuple((w.project_id, w.client_id, w.weight) for w in p.fixed_key if w.entity == entity)
+        # without weights for this entity a configured fixed-key pool allocates nothing: its lines are listed
+        # as unallocated with the reason (an override must name its weights)
         if driver == "usage" and not metric:
             raise FinanceConfigError(f"pool {key}: driver usage needs a usage_metric (set it in the override)")
-        if driver == "fixed_key" and not fk:
+        if driver == "fixed_key" and not fk and o is not None:
             raise FinanceConfigError(f"pool {key}: driver fixed_key needs weights for entity {entity} "
                                      "(in the finance configuration or the override's fixed_key)")
         out.append(EffectivePool(key, p.name, driver, metric, disp, fk, p.methodology, overridden=o is not None))
@@ -256,8 +258,7 @@ def classify_cost_lines(shared: pd.DataFrame, cfg: FinanceConfig, entity: str,
     models = models or SqlModels()
     if shared.empty:
         return _empty_frame(FinanceCostLine)
-    src = SharedCostLine.validate(shared)
-    con = _con({"shared_cost_lines": src, **classification_tables(cfg, entity)})
+    con = _con({"shared_cost_lines": _frame_table(shared, SharedCostLine), **classification_tables(cfg, entity)})
     out = models.run(con, ["finance_cost_lines"], {"currencies": sorted(MINOR_UNITS)},
                      sources=["shared_cost_lines", "finance_accounts", "finance_pool_accounts", "finance_ic"])
     return out["finance_cost_lines"].to_pandas()
@@ -270,8 +271,7 @@ def capex_register(cost_lines: pd.DataFrame, models: SqlModels | None = None) ->
     models = models or SqlModels()
     if cost_lines.empty or not (cost_lines["disposition"] == "capex").any():
         return _empty_frame(CapexScheduleRow)
-    lines = FinanceCostLine.validate(cost_lines)
-    out = models.run(_con({"finance_cost_lines": lines}), ["finance_capex_register"], {},
+    out = models.run(_con({"finance_cost_lines": _frame_table(cost_lines, FinanceCostLine)}), ["finance_capex_register"], {},
                      sources=["finance_cost_lines"])
     return out["finance_capex_register"].to_pandas()
 
@@ -298,14 +298,9 @@ def _entries_table(clean: pd.DataFrame) -> pa.Table:
 
 
 def _shared_lines_table(cost_lines: pd.DataFrame) -> pa.Table:
-    from sync_pipeline.store.warehouse import arrow_schema
-
-    schema = arrow_schema(FinanceCostLine)
-    if cost_lines.empty:
-        return _table([], schema)
-    df = FinanceCostLine.validate(cost_lines)
-    df = df[df["disposition"] == "shared"].sort_values("line_id").reset_index(drop=True)
-    return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    shared = cost_lines[cost_lines["disposition"] == "shared"] if len(cost_lines) else cost_lines
+    return _frame_table(shared.sort_values("line_id").reset_index(drop=True) if len(shared) else shared,
+                        FinanceCostLine)
 
 
 def _canonical(tables: Mapping[str, pa.Table]) -> bytes:
@@ -406,15 +401,11 @@ def allocation_totals(cost_lines: pd.DataFrame, allocations: pd.DataFrame,
 def save_allocation(versions, result: AllocationResult) -> None:
     """Keep the run's inputs, manifest and result as an immutable version."""
     from sync_pipeline.contracts.finance_tables import CostAllocation, UnallocatedCost
-    from sync_pipeline.store.warehouse import arrow_schema
 
     tables = {f"input_{k}": v for k, v in result.inputs.items()}
     for name, df, model in (("allocations", result.allocations, CostAllocation),
                             ("unallocated", result.unallocated, UnallocatedCost)):
-        checked = model.validate(df) if len(df) else df
-        schema = arrow_schema(model)
-        tables[name] = (pa.Table.from_pandas(checked[schema.names], schema=schema, preserve_index=False)
-                        if len(df) else schema.empty_table())
+        tables[name] = _frame_table(df, model)
     m = result.manifest
     versions.save(m["entity"], m["period"], result.version, tables, m)
 
@@ -448,3 +439,299 @@ def reproduce_allocation(versions, entity: str, period: str, version: str,
     digest = result_digest(allocations, unallocated)
     return Reproduction(version, digest == manifest["result_digest"], manifest["result_digest"], digest,
                         models_digest(models) != manifest["sql_digest"], allocations)
+
+
+# -- FX for profitability and consolidation ---------------------------------------------------------------------
+
+FX_DAILY_SCHEMA = pa.schema([("base_currency", pa.string()), ("quote_currency", pa.string()),
+                             ("rate_date", pa.string()), ("rate", pa.decimal128(28, 10)), ("source", pa.string()),
+                             ("retrieved_at", pa.string())])
+CURRENCIES_SCHEMA = pa.schema([("currency", pa.string()), ("minor_units", pa.int64())])
+
+
+def consolidation_currencies(mapping, cfg: FinanceConfig, extra: Iterable[str] = ()) -> list[str]:
+    """Every currency the group may translate: the entities' functional currencies, the reporting currency,
+    and the currencies the group trades in (all ISO currencies the project supports)."""
+    return sorted(set(MINOR_UNITS) | {e.base_currency for e in mapping.entities} | {cfg.reporting_currency}
+                  | set(extra))
+
+
+def daily_cross_rates(stored: pd.DataFrame, currencies: Iterable[str]) -> pa.Table:
+    """Daily ``A → B`` rates for every pair of ``currencies`` on each publication day of the stored
+    reference rates (pivot → currency), crossed with ``domain.fx.cross`` (10 decimals, half-even), so
+    consolidation converts exactly as billing does."""
+    from datetime import date as _date
+
+    from sync_pipeline.domain.fx import FxRate, cross
+
+    ref = stored[(stored["kind"] == "reference") & stored["client_id"].isna()] if len(stored) else stored
+    pivots = set(ref["base_currency"]) if len(ref) else set()
+    if len(pivots) > 1:
+        raise FinanceConfigError(f"stored reference rates use several pivots {sorted(pivots)}; expected one")
+    pivot = next(iter(pivots), "EUR")
+    legs: dict[str, dict[str, FxRate]] = {}
+    for r in ref.itertuples(index=False):
+        legs.setdefault(r.rate_date, {})[r.quote_currency] = FxRate(
+            r.base_currency, r.quote_currency, Decimal(r.rate), _date.fromisoformat(r.rate_date), r.source,
+            r.retrieved_at)
+    wanted = sorted(set(currencies))
+    rows: list[dict[str, Any]] = []
+    for day, by_ccy in sorted(legs.items()):
+        any_leg = next(iter(by_ccy.values()))
+        by_ccy = {**by_ccy, pivot: FxRate(pivot, pivot, Decimal(1), any_leg.rate_date, any_leg.source,
+                                          any_leg.retrieved_at)}
+        for a in wanted:
+            for b in wanted:
+                if a not in by_ccy or b not in by_ccy:
+                    continue
+                rate = cross(by_ccy[a], by_ccy[b])
+                rows.append({"base_currency": a, "quote_currency": b, "rate_date": day, "rate": rate.rate,
+                             "source": rate.source, "retrieved_at": rate.retrieved_at})
+    return _table(rows, FX_DAILY_SCHEMA)
+
+
+def fx_period_rates(daily: pa.Table, period: Period, models: SqlModels | None = None) -> pd.DataFrame:
+    """Average, closing and opening rates per pair for the period (``dbt_like_sql/finance_fx_period_rates.sql``)."""
+    models = models or SqlModels()
+    currencies = _table([{"currency": c, "minor_units": n} for c, n in sorted(MINOR_UNITS.items())],
+                        CURRENCIES_SCHEMA)
+    con = _con({"finance_fx_daily": daily, "finance_currencies": currencies})
+    out = models.run(con, ["finance_fx_period_rates"], {
+        "period": period.key, "period_start": period.start.isoformat(), "period_end": period.end.isoformat()},
+        sources=["finance_fx_daily", "finance_currencies"])
+    return out["finance_fx_period_rates"].to_pandas()
+
+
+def _rates_table(rates: pd.DataFrame) -> pa.Table:
+    from sync_pipeline.contracts.finance_tables import FxPeriodRate
+    return _frame_table(rates, FxPeriodRate)
+
+
+def require_rates(rates: pd.DataFrame, pairs: Iterable[tuple[str, str]], period: str, kinds=("average",)) -> None:
+    """Fail with what is missing and what to do, rather than translate with a missing rate."""
+    have = {(r.base_currency, r.quote_currency): r for r in rates.itertuples()} if len(rates) else {}
+    missing = []
+    for base, quote in sorted(set(pairs)):
+        if base == quote:
+            continue
+        r = have.get((base, quote))
+        for k in kinds:
+            if r is None or pd.isna(getattr(r, f"{k}_rate")):
+                missing.append(f"{k} {base}->{quote}")
+    if missing:
+        raise FinanceConfigError(f"period {period}: no {', '.join(missing)} rate in fx_period_rates; materialize "
+                                 "group_fx_rates and fx_period_rates for the period (an open period has no "
+                                 "published rates yet)")
+
+
+# -- revenue, direct cost, profitability ------------------------------------------------------------------------
+
+POSTED_SCHEMA = pa.schema([("invoice_key", pa.string()), ("reference", pa.string()), ("client_id", pa.string()),
+                           ("currency", pa.string()), ("document_kind", pa.string()), ("status", pa.string()),
+                           ("subtotal_minor", pa.int64()), ("total_minor", pa.int64()),
+                           ("original_reference", pa.string())])
+
+
+def posted_documents(posted: pd.DataFrame | None) -> pa.Table:
+    """The partition's posted documents in the shape the finance models read. Until posting writes credit
+    notes (``document_kind``/``original_reference``), every row is an invoice."""
+    if posted is None or posted.empty:
+        return POSTED_SCHEMA.empty_table()
+    df = posted.copy()
+    if "document_kind" not in df:
+        df["document_kind"] = "invoice"
+    if "original_reference" not in df:
+        df["original_reference"] = None
+    df = df[POSTED_SCHEMA.names].astype(object).where(df[POSTED_SCHEMA.names].notna(), None)
+    return pa.Table.from_pandas(df, schema=POSTED_SCHEMA, preserve_index=False)
+
+
+def ic_table(cfg: FinanceConfig, entity: str) -> pa.Table:
+    return classification_tables(cfg, entity)["finance_ic"]
+
+
+def project_revenue(drafts: pd.DataFrame, posted: pd.DataFrame | None, cfg: FinanceConfig, entity: str,
+                    period: Period, models: SqlModels | None = None) -> pd.DataFrame:
+    models = models or SqlModels()
+    cols = ["invoice_key", "reference", "client_id", "client_name", "project_id", "project_name", "currency",
+            "line_amount_minor"]
+    d = drafts[cols] if len(drafts) else pd.DataFrame({c: pd.Series([], dtype=object) for c in cols}).astype(
+        {"line_amount_minor": "int64"})
+    con = _con({"invoice_drafts": d, "finance_posted_documents": posted_documents(posted),
+                "finance_ic": ic_table(cfg, entity)})
+    out = models.run(con, ["finance_project_revenue"], {"entity": entity, "period": period.key},
+                     sources=["invoice_drafts", "finance_posted_documents", "finance_ic"])
+    return out["finance_project_revenue"].to_pandas()
+
+
+RAW_COST_SCHEMA = pa.schema([("entry_id", pa.string()), ("cost_rate", pa.decimal128(18, 6))])
+
+
+def project_direct_costs(clean: pd.DataFrame, raw: pd.DataFrame, cost_lines: pd.DataFrame, functional_currency: str,
+                         entity: str, period: Period, models: SqlModels | None = None) -> pd.DataFrame:
+    from sync_pipeline.domain.money import minor_units
+
+    models = models or SqlModels()
+    if len(raw) and "cost_rate" in raw:
+        rates = pa.Table.from_pandas(raw[["entry_id", "cost_rate"]].astype(object).where(
+            raw[["entry_id", "cost_rate"]].notna(), None), schema=RAW_COST_SCHEMA, preserve_index=False)
+    else:
+        rates = RAW_COST_SCHEMA.empty_table()
+    lines = _frame_table(cost_lines, FinanceCostLine)
+    con = _con({"clean_time_entries": _entries_table(clean), "raw_time_entries": rates, "finance_cost_lines": lines})
+    out = models.run(con, ["finance_project_direct_costs"], {
+        "entity": entity, "period": period.key, "functional_currency": functional_currency,
+        "functional_factor": 10 ** minor_units(functional_currency)},
+        sources=["clean_time_entries", "raw_time_entries", "finance_cost_lines"])
+    return out["finance_project_direct_costs"].to_pandas()
+
+
+def _frame_table(df: pd.DataFrame | None, model) -> pa.Table:
+    """A frame as an Arrow table with the contract's types. Frames read from the warehouse or produced by the
+    models already have them (a straight, strict conversion); anything else goes through the contract."""
+    from sync_pipeline.store.warehouse import arrow_schema
+
+    schema = arrow_schema(model)
+    if df is None or df.empty:
+        return schema.empty_table()
+    try:
+        clean = df[schema.names]
+        return pa.Table.from_pandas(clean.astype(object).where(clean.notna(), None), schema=schema,
+                                    preserve_index=False)
+    except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        return pa.Table.from_pandas(model.validate(df)[schema.names], schema=schema, preserve_index=False)
+
+
+def project_profitability(revenue: pd.DataFrame, direct: pd.DataFrame, allocations: pd.DataFrame,
+                          rates: pd.DataFrame, cfg: FinanceConfig, entity: str, period: Period,
+                          models: SqlModels | None = None) -> pd.DataFrame:
+    from sync_pipeline.contracts.finance_tables import CostAllocation, ProjectDirectCost, ProjectRevenue
+
+    models = models or SqlModels()
+    currencies = set(revenue.get("currency", [])) | set(direct.get("currency", [])) | set(
+        allocations.get("currency", []))
+    require_rates(rates, [(c, cfg.reporting_currency) for c in currencies], period.key)
+    con = _con({"finance_project_revenue": _frame_table(revenue, ProjectRevenue),
+                "finance_project_direct_costs": _frame_table(direct, ProjectDirectCost),
+                "cost_allocations": _frame_table(allocations, CostAllocation),
+                "finance_rates": _rates_table(rates)})
+    out = models.run(con, ["finance_project_profitability"], {
+        "entity": entity, "period": period.key, "reporting_currency": cfg.reporting_currency,
+        "rounding": cfg.translation.rounding},
+        sources=["finance_project_revenue", "finance_project_direct_costs", "cost_allocations", "finance_rates"])
+    return out["finance_project_profitability"].to_pandas()
+
+
+# -- entity results and consolidation -----------------------------------------------------------------------------
+
+def read_history(warehouse_root, asset: str, *, entity: str = "*", until: str | None = None,
+                 where: str = "", params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """Rows of an asset over several partitions (DuckDB over the Parquet files), up to a period."""
+    from pathlib import Path
+
+    base = Path(warehouse_root) / asset
+    files = sorted(str(p) for p in base.glob(f"entity={entity}/period=*.parquet"))
+    if until:
+        files = [f for f in files if Path(f).stem.removeprefix("period=") <= until]
+    if not files:
+        return pd.DataFrame()
+    con = duckdb.connect()
+    q = "SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true)"
+    if where:
+        q += f" WHERE {where}"
+    return con.execute(q, {"files": files, **(params or {})}).to_arrow_table().to_pandas()
+
+
+def entity_results(revenue: pd.DataFrame, direct: pd.DataFrame, cost_lines: pd.DataFrame,
+                   depreciation: pd.DataFrame, posted: pd.DataFrame | None, rates: pd.DataFrame,
+                   cfg: FinanceConfig, entity: str, functional_currency: str, period: Period,
+                   models: SqlModels | None = None) -> pd.DataFrame:
+    """The entity's period results in its functional currency (consolidation's input)."""
+    from sync_pipeline.contracts.finance_tables import CapexScheduleRow, ProjectDirectCost, ProjectRevenue
+
+    models = models or SqlModels()
+    currencies = (set(revenue.get("currency", [])) | set(direct.get("currency", []))
+                  | set(cost_lines["currency"].dropna() if len(cost_lines) else []))
+    require_rates(rates, [(c, functional_currency) for c in currencies], period.key)
+    con = _con({"finance_project_revenue": _frame_table(revenue, ProjectRevenue),
+                "finance_project_direct_costs": _frame_table(direct, ProjectDirectCost),
+                "finance_cost_lines": _frame_table(cost_lines[cost_lines["disposition"] != "quarantined"]
+                                                   if len(cost_lines) else cost_lines, FinanceCostLine),
+                "finance_depreciation": _frame_table(depreciation, CapexScheduleRow),
+                "finance_posted_documents": posted_documents(posted), "finance_ic": ic_table(cfg, entity),
+                "finance_rates": _rates_table(rates)})
+    out = models.run(con, ["finance_entity_results"], {
+        "entity": entity, "period": period.key, "functional_currency": functional_currency,
+        "rounding": cfg.translation.rounding},
+        sources=["finance_project_revenue", "finance_project_direct_costs", "finance_cost_lines",
+                 "finance_depreciation", "finance_posted_documents", "finance_ic", "finance_rates"])
+    return out["finance_entity_results"].to_pandas()
+
+
+@dataclass
+class Consolidation:
+    translated: pd.DataFrame
+    eliminations: pd.DataFrame
+    consolidated: pd.DataFrame
+
+
+def _period_params(cfg: FinanceConfig, period: Period) -> dict[str, Any]:
+    return {"period": period.key, "reporting_currency": cfg.reporting_currency,
+            "income_expense_rate": cfg.translation.income_expense_rate, "rounding": cfg.translation.rounding}
+
+
+def translate(results_history: pd.DataFrame, rates: pd.DataFrame, cfg: FinanceConfig, period: Period,
+              models: SqlModels | None = None) -> pd.DataFrame:
+    """Every entity's results translated into the reporting currency for the period.
+
+    ``results_history`` holds the entities' ``entity_results`` for every period up to ``period``: balances
+    are the sum of their movements.
+    """
+    from sync_pipeline.contracts.finance_tables import EntityResult
+
+    models = models or SqlModels()
+    hist = results_history[results_history["period"] <= period.key] if len(results_history) else results_history
+    if not len(hist) or not (hist["period"] == period.key).any():
+        from sync_pipeline.contracts.finance_tables import TranslatedResult
+
+        return _empty_frame(TranslatedResult)
+    require_rates(rates, [(c, cfg.reporting_currency) for c in set(hist["functional_currency"])], period.key,
+                  kinds=("average", "closing", "opening"))
+    con = _con({"finance_entity_results": _frame_table(hist, EntityResult), "finance_rates": _rates_table(rates)})
+    out = models.run(con, ["finance_translated_results"], _period_params(cfg, period),
+                     sources=["finance_entity_results", "finance_rates"])
+    return out["finance_translated_results"].to_pandas()
+
+
+def eliminate(translated: pd.DataFrame, entities: Iterable[str], cfg: FinanceConfig, period: Period,
+              models: SqlModels | None = None) -> pd.DataFrame:
+    """Elimination entries for intercompany lines between ``entities`` (the group)."""
+    from sync_pipeline.contracts.finance_tables import TranslatedResult
+
+    models = models or SqlModels()
+    con = _con({"finance_translated_results": _frame_table(translated, TranslatedResult),
+                "finance_group_entities": pa.table({"entity": pa.array(sorted(set(entities)), pa.string())})})
+    out = models.run(con, ["finance_eliminations"], _period_params(cfg, period),
+                     sources=["finance_translated_results", "finance_group_entities"])
+    return out["finance_eliminations"].to_pandas()
+
+
+def consolidated_totals(translated: pd.DataFrame, eliminations: pd.DataFrame, cfg: FinanceConfig, period: Period,
+                        models: SqlModels | None = None) -> pd.DataFrame:
+    from sync_pipeline.contracts.finance_tables import Elimination, TranslatedResult
+
+    models = models or SqlModels()
+    con = _con({"finance_translated_results": _frame_table(translated, TranslatedResult),
+                "finance_eliminations": _frame_table(eliminations, Elimination)})
+    out = models.run(con, ["finance_consolidated"], _period_params(cfg, period),
+                     sources=["finance_translated_results", "finance_eliminations"])
+    return out["finance_consolidated"].to_pandas()
+
+
+def consolidate(results_history: pd.DataFrame, rates: pd.DataFrame, cfg: FinanceConfig, entities: Iterable[str],
+                period: Period, models: SqlModels | None = None) -> Consolidation:
+    """Translate, eliminate intercompany and total the group for one period."""
+    models = models or SqlModels()
+    translated = translate(results_history, rates, cfg, period, models)
+    eliminations = eliminate(translated, entities, cfg, period, models)
+    return Consolidation(translated, eliminations, consolidated_totals(translated, eliminations, cfg, period, models))
