@@ -2,11 +2,12 @@
 -- features the cascade decides on. A pair is a candidate when, within the date window
 -- (invoice date - $days_before .. invoice date + $days_after):
 --   ref     the bank text carries the invoice number or our reference (normalised);
---   fuzzy   a number in the text is one typo away from it (transposed, substituted, dropped or added
---           digit), and the payer's name or the amount agrees;
 --   name    the payer is the contact (same name key, a known alias, the same first two words, or
 --           the same first three letters of each of them, which survives most typos);
 --   amount  the amount is exactly the amount due, in the same currency.
+-- by_fuzzy marks a pair whose text carries a number one typo away from the invoice's (transposed, substituted,
+-- dropped or added digit). Pairs found by name alone are capped per line ($max_name_candidates closest in
+-- amount, and as many closest in date).
 -- Pairs the workbench rejected are never candidates again (cash_rejected_pairs).
 -- Sources: cash_bank_norm, cash_invoice_norm, cash_aliases (payer_key, contact_id),
 --          cash_rejected_pairs (line_id, invoice_id), cash_fx_rates.
@@ -18,16 +19,6 @@ WITH ref_hits AS (
     SELECT b.line_id, i.invoice_id, 'ref'
     FROM (SELECT line_id, unnest(ref_ours) AS ref_upper FROM cash_bank_norm) b
     JOIN cash_invoice_norm i USING (ref_upper)
-), fuzzy_hits AS (
-    -- a near-miss number alone is weak evidence: it must come with the payer's name or the amount
-    SELECT DISTINCT b.line_id, i.invoice_id, 'fuzzy' AS found_by
-    FROM (SELECT line_id, unnest(ref_fuzzy_keys) AS k FROM cash_bank_norm) bk
-    JOIN (SELECT invoice_id, unnest(ref_fuzzy_keys) AS k FROM cash_invoice_norm) ik USING (k)
-    JOIN cash_bank_norm b ON b.line_id = bk.line_id
-    JOIN cash_invoice_norm i ON i.invoice_id = ik.invoice_id
-    WHERE b.payer_stem = i.contact_stem OR b.payer_key = i.contact_key
-       OR abs(b.amount_minor - coalesce(CASE WHEN b.currency = i.currency THEN i.amount_due_minor
-                                             ELSE i.due_bank_minor END, 0)) <= b.amount_minor * 0.05
 ), name_hits AS (
     SELECT b.line_id, i.invoice_id, 'name' AS found_by
     FROM cash_bank_norm b JOIN cash_invoice_norm i ON b.payer_key = i.contact_key AND b.payer_key <> ''
@@ -48,21 +39,21 @@ WITH ref_hits AS (
 ), found AS (
     SELECT line_id, invoice_id,
            bool_or(found_by = 'ref') AS by_ref,
-           bool_or(found_by = 'fuzzy') AS by_fuzzy,
            bool_or(found_by = 'name') AS by_name,
            bool_or(found_by = 'amount') AS by_amount
-    FROM (SELECT * FROM ref_hits UNION ALL SELECT * FROM fuzzy_hits UNION ALL SELECT * FROM name_hits
-          UNION ALL SELECT * FROM amount_hits)
+    FROM (SELECT * FROM ref_hits UNION ALL SELECT * FROM name_hits UNION ALL SELECT * FROM amount_hits)
     GROUP BY line_id, invoice_id
 ), pairs AS (
     SELECT f.*, b.date AS line_date, b.amount_minor AS line_amount_minor, b.currency AS line_currency,
            b.payer_key, i.contact_key, i.contact_id, i.currency AS invoice_currency, i.amount_due_minor,
            i.total_minor, i.date AS invoice_date, i.inv_no,
            list_contains(b.digit_tokens, i.inv_no) AS digits_hit,
-           EXISTS (SELECT 1 FROM cash_aliases a WHERE a.payer_key = b.payer_key AND a.contact_id = i.contact_id) AS alias_hit
+           list_has_any(b.ref_fuzzy_keys, i.ref_fuzzy_keys) AND NOT f.by_ref AS by_fuzzy,
+           al.contact_id IS NOT NULL AS alias_hit
     FROM found f
     JOIN cash_bank_norm b USING (line_id)
     JOIN cash_invoice_norm i USING (invoice_id)
+    LEFT JOIN cash_aliases al ON al.payer_key = b.payer_key AND al.contact_id = i.contact_id
     WHERE b.date BETWEEN i.date - CAST($days_before AS INTEGER) AND i.date + CAST($days_after AS INTEGER)
       AND NOT EXISTS (SELECT 1 FROM cash_rejected_pairs r WHERE r.line_id = f.line_id AND r.invoice_id = f.invoice_id)
 )
@@ -78,4 +69,12 @@ SELECT
 FROM pairs p
 ASOF LEFT JOIN cash_fx_rates fx
     ON fx.from_currency = p.invoice_currency AND fx.to_currency = p.line_currency AND p.line_date >= fx.rate_date
+-- a big customer's line has hundreds of invoices found by name alone: keep those closest in amount and in date
+QUALIFY p.by_ref OR p.by_amount OR p.by_fuzzy OR p.digits_hit
+     OR row_number() OVER (PARTITION BY p.line_id, p.by_ref OR p.by_amount OR p.by_fuzzy OR p.digits_hit
+                           ORDER BY abs(p.line_amount_minor - coalesce(expected_line_minor, 0)), p.invoice_id)
+        <= $max_name_candidates
+     OR row_number() OVER (PARTITION BY p.line_id, p.by_ref OR p.by_amount OR p.by_fuzzy OR p.digits_hit
+                           ORDER BY abs(CAST(p.line_date - p.invoice_date AS INTEGER) - 20), p.invoice_id)
+        <= $max_name_candidates
 ORDER BY p.line_id, p.invoice_id

@@ -38,6 +38,8 @@ class PolicyModel(BaseModel):
     payment_days_before: int | None = Field(None, ge=0)
     payment_days_after: int | None = Field(None, ge=0)
     max_subset_candidates: int | None = Field(None, ge=2, le=24)
+    max_name_candidates: int | None = Field(None, ge=1, le=500)
+    max_labels: int | None = Field(None, ge=100)
     bank_account: str | None = None
     writeoff_account: str | None = None
     fx_account: str | None = None

@@ -54,6 +54,9 @@ class CashPolicy:
     payment_days_before: int = 3
     payment_days_after: int = 10
     max_subset_candidates: int = 16
+    max_name_candidates: int = 12  # per line, of the invoices found by the payer's name alone (closest in amount,
+    #                                and as many closest in date): big customers have hundreds
+    max_labels: int = 20000  # deterministic matches used to estimate the model's m, per kind (a seeded sample)
     bank_account: str = "090"
     writeoff_account: str = "404"  # bank fees / small differences
     fx_account: str = "4910"  # informational: the accounting system books realised FX gains and losses

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import random
 import re
 import time
 from collections.abc import Iterable
@@ -359,7 +360,7 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
             con.unregister(f"{name}_arrow")
         params = {"bank_currency": inputs.bank_currency, "days_before": policy.days_before,
                   "days_after": policy.days_after, "payment_days_before": policy.payment_days_before,
-                  "payment_days_after": policy.payment_days_after}
+                  "payment_days_after": policy.payment_days_after, "max_name_candidates": policy.max_name_candidates}
         SqlModels().run(con, ["cash_candidates", "cash_payment_candidates", "cash_paid_references"], params,
                         sources=SOURCES)
         timings["candidates_s"] = time.perf_counter() - t0
@@ -467,6 +468,8 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                                     and d.rule in ("amount_counterparty", "amount_subset") for a in d.allocations]}
             labels = {}
             for kind, prs in silver.items():
+                if len(prs) > policy.max_labels:
+                    prs = random.Random(seed).sample(sorted(prs), policy.max_labels)
                 con.register("cash_silver_arrow", pa.table({"line_id": pa.array([p[0] for p in prs], pa.string()),
                                                             "invoice_id": pa.array([p[1] for p in prs], pa.string())}))
                 con.execute(f"CREATE OR REPLACE TEMP TABLE cash_silver_{kind} AS SELECT * FROM cash_silver_arrow")
