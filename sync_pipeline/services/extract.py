@@ -164,3 +164,30 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
             flush(writer)
     tmp.replace(out)  # readers never see a half-written file
     return StreamResult(rows, n_pages, str(out))
+
+
+# -- CSV exports as a source ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CsvImport:
+    entries: pd.DataFrame  # raw_time_entries rows of the period
+    quarantine: pd.DataFrame  # one row per problem: row, column, problem, raw (JSON)
+    outside_period: int
+
+
+def import_csv_export(src: str | Path | bytes, kind: str, period: Period) -> CsvImport:
+    """Read a Harvest or Toggl CSV export into ``raw_time_entries`` rows of ``period``; bad rows quarantined."""
+    from sync_pipeline.connectors import csv_exports
+    from sync_pipeline.contracts.codec import dumps
+
+    readers = {"harvest": csv_exports.read_harvest_detailed, "toggl": csv_exports.read_toggl_detailed}
+    if kind not in readers:
+        raise ValueError(f"unknown CSV export kind {kind!r}; use one of {', '.join(readers)}")
+    res = readers[kind](src)
+    columns = list(RawTimeEntry.to_schema().columns)
+    df = pd.DataFrame(res.rows, columns=columns)
+    in_period = df["spent_date"].between(period.start.isoformat(), period.end.isoformat())
+    quarantine = pd.DataFrame(
+        [{"source": res.source, "row": e.row, "column": e.column, "problem": e.problem,
+          "raw": dumps(e.raw).decode()} for e in res.quarantined],
+        columns=["source", "row", "column", "problem", "raw"])
+    return CsvImport(df[in_period].reset_index(drop=True), quarantine, int((~in_period).sum()))

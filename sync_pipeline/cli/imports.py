@@ -1,0 +1,56 @@
+"""``sync-pipeline import csv``: load a Harvest or Toggl CSV export as an entity's raw time entries.
+
+    sync-pipeline import csv --kind harvest --entity acme-uk --period 2026-10 harvest_time_report.csv
+    sync-pipeline import csv --kind toggl --entity acme-uk --period 2026-10 Toggl_Track_detailed.csv
+
+Rows of the period become the ``raw_time_entries`` partition (the billing assets downstream read it);
+rows that cannot be read are written to ``raw_time_entries_quarantine`` with their row number, column
+and problem, and listed here. Exit code 1 when anything was quarantined.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from sync_pipeline.cli import UserError
+
+
+def cmd_import_csv(args: argparse.Namespace) -> int:
+    from sync_pipeline.connectors.csv_exports import CsvFormatError
+    from sync_pipeline.contracts.warehouse import RawTimeEntry
+    from sync_pipeline.defs import settings
+    from sync_pipeline.domain.periods import Period
+    from sync_pipeline.services.extract import import_csv_export
+    from sync_pipeline.store.warehouse import Warehouse
+
+    try:
+        period = Period.parse(args.period)
+        result = import_csv_export(args.file, args.kind, period)
+    except (CsvFormatError, ValueError, OSError) as e:
+        raise UserError(f"{args.file}: {e}") from None
+    wh = Warehouse(args.warehouse or settings.warehouse_root())
+    path = wh.write("raw_time_entries", args.entity, period.key, result.entries, RawTimeEntry)
+    print(f"{len(result.entries)} entries of {period.key} written to {path}")
+    if result.outside_period:
+        print(f"{result.outside_period} entries outside {period.key} left out (import them with their own period)")
+    if len(result.quarantine):
+        q = wh.write("raw_time_entries_quarantine", args.entity, period.key, result.quarantine)
+        print(f"{result.quarantine['row'].nunique()} rows quarantined ({len(result.quarantine)} problems) in {q}:")
+        for r in result.quarantine.itertuples():
+            where = f"row {r.row}" + (f", column {r.column!r}" if r.column else "")
+            print(f"  {where}: {r.problem}")
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="import time entries from a CSV export", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    s = p.add_subparsers(dest="import_command", required=True)
+    csv = s.add_parser("csv", help="a Harvest detailed time report or a Toggl detailed report")
+    csv.add_argument("file")
+    csv.add_argument("--kind", choices=["harvest", "toggl"], required=True)
+    csv.add_argument("--entity", required=True)
+    csv.add_argument("--period", required=True, help="YYYY-MM")
+    csv.add_argument("--warehouse", help="warehouse root (default: SYNC_PIPELINE_WAREHOUSE or data/warehouse)")
+    csv.set_defaults(func=cmd_import_csv)

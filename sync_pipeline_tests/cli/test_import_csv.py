@@ -1,0 +1,39 @@
+"""``sync-pipeline import csv``: a CSV export becomes a raw_time_entries partition; bad rows are quarantined."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+
+from sync_pipeline.cli import main
+from sync_pipeline_tests.connectors.test_csv_exports import HARVEST, TOGGL
+
+
+def test_import_harvest_csv_writes_the_partition_and_quarantines_bad_rows(tmp_path, capsys):
+    f = tmp_path / "report.csv"
+    f.write_text(HARVEST)
+    rc = main(["import", "csv", str(f), "--kind", "harvest", "--entity", "acme-uk", "--period", "2026-10",
+               "--warehouse", str(tmp_path / "wh")])
+    out = capsys.readouterr().out
+    assert rc == 1  # something was quarantined
+    assert "3 entries of 2026-10 written" in out
+    assert "2 rows quarantined (3 problems)" in out and "row 4, column 'Date': '2026-13-01' is not a date" in out
+    raw = pq.read_table(tmp_path / "wh" / "raw_time_entries" / "entity=acme-uk" / "period=2026-10.parquet")
+    assert raw.num_rows == 3 and set(raw.column("source").to_pylist()) == {"harvest_csv"}
+    q = pq.read_table(tmp_path / "wh" / "raw_time_entries_quarantine" / "entity=acme-uk" / "period=2026-10.parquet")
+    assert q.column("row").to_pylist() == [4, 5, 5] and "Bad hours" in q.column("raw").to_pylist()[1]
+
+
+def test_import_toggl_csv_clean_file_exits_zero(tmp_path, capsys):
+    f = tmp_path / "toggl.csv"
+    f.write_text("\n".join(TOGGL.splitlines()[:4]) + "\n")  # without the broken row
+    rc = main(["import", "csv", str(f), "--kind", "toggl", "--entity", "acme-uk", "--period", "2026-10",
+               "--warehouse", str(tmp_path / "wh")])
+    assert rc == 0 and "3 entries of 2026-10 written" in capsys.readouterr().out
+
+
+def test_wrong_kind_of_file_is_a_user_error(tmp_path, capsys):
+    f = tmp_path / "report.csv"
+    f.write_text(HARVEST)
+    rc = main(["import", "csv", str(f), "--kind", "toggl", "--entity", "acme-uk", "--period", "2026-10",
+               "--warehouse", str(tmp_path / "wh")])
+    assert rc == 2 and "missing column(s) User" in capsys.readouterr().err
