@@ -8,10 +8,12 @@ returns frames that satisfy ``contracts/finance_tables.py``. No Dagster here.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 import duckdb
@@ -33,8 +35,21 @@ ALLOCATION_MODELS = ("finance_driver_quantities", "finance_allocations", "financ
 QTY = pa.decimal128(18, 6)
 
 
+_local = threading.local()
+
+
 def _con(tables: Mapping[str, Any]) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect()
+    """This thread's DuckDB connection with ``tables`` registered (opening one costs ~0.1 s, more than most
+    of the models take). What the previous call registered or built is dropped first."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = _local.con = duckdb.connect()
+        _local.registered = set()
+    for name in _local.registered:
+        con.unregister(name)
+    for (name,) in con.sql("SELECT table_name FROM duckdb_tables() WHERE temporary").fetchall():
+        con.execute(f'DROP TABLE IF EXISTS "{name}"')
+    _local.registered = set(tables)
     for name, t in tables.items():
         con.register(name, t)
     return con
@@ -586,14 +601,24 @@ def project_direct_costs(clean: pd.DataFrame, raw: pd.DataFrame, cost_lines: pd.
     return out["finance_project_direct_costs"].to_pandas()
 
 
-def _frame_table(df: pd.DataFrame | None, model) -> pa.Table:
-    """A frame as an Arrow table with the contract's types. Frames read from the warehouse or produced by the
-    models already have them (a straight, strict conversion); anything else goes through the contract."""
+@cache
+def _schema(model) -> pa.Schema:
     from sync_pipeline.store.warehouse import arrow_schema
 
-    schema = arrow_schema(model)
+    return arrow_schema(model)
+
+
+def _frame_table(df: pd.DataFrame | None, model) -> pa.Table:
+    """A frame as an Arrow table with the contract's types. Frames read from the warehouse or produced by the
+    models already have them (a straight, strict conversion: Arrow refuses to lose digits); anything else goes
+    through the contract."""
+    schema = _schema(model)
     if df is None or df.empty:
         return schema.empty_table()
+    try:
+        return pa.Table.from_pandas(df[schema.names], schema=schema, preserve_index=False)
+    except (KeyError, pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError):
+        pass
     try:
         clean = df[schema.names]
         return pa.Table.from_pandas(clean.astype(object).where(clean.notna(), None), schema=schema,
@@ -635,11 +660,11 @@ def read_history(warehouse_root, asset: str, *, entity: str = "*", until: str | 
         files = [f for f in files if Path(f).stem.removeprefix("period=") <= until]
     if not files:
         return pd.DataFrame()
-    con = duckdb.connect()
+    con = _con({})
     q = "SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true)"
     if where:
         q += f" WHERE {where}"
-    return con.execute(q, {"files": files, **(params or {})}).to_arrow_table().to_pandas()
+    return con.sql(q, params={"files": files, **(params or {})}).to_arrow_table().to_pandas()
 
 
 def entity_results(revenue: pd.DataFrame, direct: pd.DataFrame, cost_lines: pd.DataFrame,
