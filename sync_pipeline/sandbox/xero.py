@@ -409,9 +409,11 @@ class XeroSandbox(App):
         finally:
             with self._inflight_lock:
                 self._inflight[tenant] -= 1
-        resp.headers.setdefault("X-MinLimit-Remaining", str(self._remaining(self.minute, tenant)))
-        resp.headers.setdefault("X-DayLimit-Remaining", str(self._remaining(self.day, tenant)))
-        resp.headers.setdefault("X-AppMinLimit-Remaining", str(self._remaining(self.minute, tenant)))
+        if self.minute.limit > 0:  # a disabled limit (0) has no remaining count to report
+            resp.headers.setdefault("X-MinLimit-Remaining", str(self._remaining(self.minute, tenant)))
+            resp.headers.setdefault("X-AppMinLimit-Remaining", str(self._remaining(self.minute, tenant)))
+        if self.day.limit > 0:
+            resp.headers.setdefault("X-DayLimit-Remaining", str(self._remaining(self.day, tenant)))
         return resp
 
     @staticmethod

@@ -39,10 +39,10 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     assert not np.array_equal(first_a["centi"], first_c["centi"])
     assert [d["name"] for d in a.client_docs()] == [d["name"] for d in b.client_docs()]
     # the rows do not depend on the chunk size, and a block regenerates alone
-    small = np.concatenate([c["centi"] for c in World(5, 25_000).chunks(3_000)])
-    large = np.concatenate([c["centi"] for c in World(5, 25_000).chunks(25_000)])
+    small = np.concatenate([c["centi"] for c in World(5, 14_000).chunks(3_000)])
+    large = np.concatenate([c["centi"] for c in World(5, 14_000).chunks(14_000)])
     assert np.array_equal(small, large)
-    assert np.array_equal(World(5, 25_000)._chunk(2, 20_000, 5_000)["centi"], large[20_000:])
+    assert np.array_equal(World(5, 14_000)._chunk(1, 10_000, 4_000)["centi"], large[10_000:])
 
 
 def test_scales_down_to_a_handful_and_streams_in_chunks() -> None:
