@@ -18,6 +18,8 @@ Prints entries/s end to end, peak RSS, and the ratio to the floor.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import shutil
 import tempfile
 from datetime import date
@@ -147,11 +149,16 @@ SELECT
 """
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entries", type=int, default=5_000_000, help="time entries to generate and bill (default 5M)")
     p.add_argument("--files", type=int, default=10, help="Parquet files the raw entries are split into")
     p.add_argument("--threads", type=int, default=2, help="DuckDB threads (the machine has 2 cores)")
-    p.add_argument("--memory-limit", default="1GB", help="DuckDB memory limit (it spills to disk beyond)")
+    p.add_argument("--memory-limit", default="1500MB", help="DuckDB memory limit (it spills to disk beyond)")
     p.add_argument("--workdir", default=None, help="where the Parquet files go (a temp dir, removed after)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
 
@@ -165,10 +172,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raw_glob = str(work / "raw" / "*.parquet")
 
         con = billing.connect(ent, threads=args.threads, memory_limit=args.memory_limit)
+        c0 = _cpu()
         with stopwatch() as floor:
             floor_rows = len(con.execute(FLOOR, {"g": raw_glob}).fetchall())
+        floor_cpu = _cpu() - c0
         con.close()
 
+        c0 = _cpu()
         with stopwatch() as pipe:
             out = billing.bill_parquet(raw_glob, work / "out", ent, PERIOD, TODAY, rates=rates_frame(),
                                        threads=args.threads, memory_limit=args.memory_limit)
@@ -188,6 +198,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                             "ORDER BY 1").fetchall())
             con.close()
         end_to_end = pipe["seconds"] + checks["seconds"]
+        pipe_cpu = _cpu() - c0
         return {
             "entries": args.entries,
             "generate_seconds": round(gen["seconds"], 2),
@@ -198,6 +209,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "end_to_end_seconds": round(end_to_end, 2),
             "entries_per_second": int(args.entries / end_to_end),
             "ratio_to_floor": round(end_to_end / floor["seconds"], 2),
+            "cpu_seconds_end_to_end": round(pipe_cpu, 2),
+            "cpu_seconds_floor": round(floor_cpu, 2),
+            "entries_per_cpu_second": int(args.entries / pipe_cpu) if pipe_cpu else None,
+            "ratio_to_floor_cpu": round(pipe_cpu / floor_cpu, 2) if floor_cpu else None,
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "dispositions": dispositions,
             "invoices": int(drafts["invoice_key"].nunique()),

@@ -107,12 +107,16 @@ def sql_params(entity: EntityConfig, period: Period, today: date) -> dict[str, A
 
 
 def connect(entity: EntityConfig, threads: int | None = None, memory_limit: str | None = None,
-            ) -> duckdb.DuckDBPyConnection:
+            spill_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
-        con.execute(f"SET memory_limit = '{memory_limit.replace(chr(39), '')}'")
+        con.execute(f"SET memory_limit = {_path_literal(memory_limit)}")
+    if spill_dir:
+        con.execute(f"SET temp_directory = {_path_literal(spill_dir)}")
+    # the models sort where order matters (string_agg ... ORDER BY); output files may be written in parallel
+    con.execute("SET preserve_insertion_order = false")
     for name, table in mapping_relations(entity).items():
         con.register(name, table)
     return con
@@ -267,7 +271,7 @@ def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Per
     Returns the finalized draft lines (small) and the output paths.
     """
     models = models or SqlModels()
-    con = connect(entity, threads=threads, memory_limit=memory_limit)
+    con = connect(entity, threads=threads, memory_limit=memory_limit, spill_dir=out_dir / ".spill")
     con.execute(f"CREATE OR REPLACE TEMP VIEW raw_time_entries AS SELECT * FROM read_parquet({_path_literal(raw_glob)})")
     register_raw(con)
     params = sql_params(entity, period, today)
