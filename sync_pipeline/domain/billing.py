@@ -320,20 +320,24 @@ def _discount_lines(rows: list[dict[str, Any]], rules: LineRules) -> list[dict[s
     return out
 
 
-def invoice_headers(lines: pd.DataFrame) -> list[dict[str, Any]]:
+def invoice_headers(lines: pd.DataFrame, tax_rounding: str = "line") -> list[dict[str, Any]]:
     """Group finalized lines into invoices (one dict per invoice, lines in order).
 
-    Line-level tax (Xero's default) sums the lines' rounded taxes; invoice-level tax rounds once per tax
-    rate over the invoice (``tax_rounding = invoice``), which the caller selects via ``tax_rounding``.
+    ``tax_rounding = line`` (Xero's default) sums the lines' rounded taxes; ``invoice`` rounds once per tax
+    rate over the invoice (the mapping's ``tax.rounding``).
     """
     invoices: list[dict[str, Any]] = []
     if lines.empty:
         return invoices
+    inclusive_all = "line_amount_types" in lines and (lines["line_amount_types"] == "Inclusive").all()
+    per_invoice = (invoice_level_tax(lines, "inclusive" if inclusive_all else "exclusive")
+                   if tax_rounding == "invoice" else {})
     for key, grp in lines.groupby("invoice_key", sort=True):
         first = grp.iloc[0]
         ccy = first["currency"]
         subtotal = int(grp["line_amount_minor"].sum())
         tax = int(grp["tax_amount_minor"].sum()) if "tax_amount_minor" in grp else 0
+        tax = per_invoice.get(str(key), tax)
         inclusive = "line_amount_types" in grp and first["line_amount_types"] == "Inclusive"
         invoices.append({
             "invoice_key": key,

@@ -274,7 +274,7 @@ def test_large_invoice_two_thousand_entries():
 
 
 def test_inclusive_tax_line_versus_invoice_rounding():
-    from sync_pipeline.domain.billing import invoice_level_tax
+    from sync_pipeline.domain.billing import invoice_headers, invoice_level_tax
 
     ent = entity(tax={"amounts": "inclusive", "rounding": "line"})
     b = bill([entry(1, task="1", rate="10"), entry(2, task="2", rate="10"), entry(3, task="3", rate="10")], ent)
@@ -283,8 +283,10 @@ def test_inclusive_tax_line_versus_invoice_rounding():
     # the invoice total is 30.00 including tax, so the net subtotal is 24.99
     assert (inv["line_amount_types"], inv["total_minor"], inv["total_tax_minor"], inv["subtotal_minor"]) == (
         "Inclusive", 3000, 501, 2499)
-    # rounded once per invoice instead: 30.00 x 20/120 = 5.00
+    # rounded once per invoice instead: 30.00 x 20/120 = 5.00, so the net subtotal is 25.00
     assert invoice_level_tax(b.drafts, "inclusive") == {inv["invoice_key"]: 500}
+    once = invoice_headers(b.drafts, tax_rounding="invoice")[0]
+    assert (once["total_minor"], once["total_tax_minor"], once["subtotal_minor"]) == (3000, 500, 2500)
 
 
 def test_refunds_and_corrections_are_never_netted_silently():
