@@ -22,6 +22,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 import sync_pipeline.defs as defs_pkg
+from sync_pipeline.defs.executors import executor_from_env
 from sync_pipeline.defs.resources import default_resources
 
 CONTRIBUTING_MODULES = ("assets", "checks", "jobs", "sensors", "schedules")
@@ -69,7 +70,8 @@ def build_defs(resources: dict[str, object] | None = None) -> Definitions:
     """The definitions with the given resources (tests pass sandbox-bound ones)."""
     # a definition imported into another module (for lineage) is the same object: collected once
     collected = _collect(domain_modules())
-    return Definitions(**collected, resources=resources if resources is not None else default_resources())
+    return Definitions(**collected, resources=resources if resources is not None else default_resources(),
+                       executor=executor_from_env())
 
 
 defs = build_defs()

@@ -14,6 +14,7 @@ from sync_pipeline.services.extract import extract_time_entries, window_changes
     partitions_def=entity_period_partitions,
     group_name="extract",
     kinds={"python", "parquet"},
+    pool="harvest",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="Time entries of the entity's billing period, as the project system returned them.",
 )
 def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, mapping: MappingResource,

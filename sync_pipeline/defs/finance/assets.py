@@ -61,6 +61,7 @@ GROUP = "finance"
     partitions_def=entity_period_partitions,
     group_name=GROUP,
     kinds={"xero", "parquet"},
+    pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="Expense and bill lines of the period (ACCPAY bills, SPEND bank transactions) and the configured "
                 "shared costs, one row per line, net of tax in minor units.",
 )

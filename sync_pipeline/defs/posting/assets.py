@@ -60,6 +60,7 @@ def run_identity(context: AssetExecutionContext, approved_by: str | None = None,
     group_name="posting",
     deps=[invoice_drafts],
     kinds={"xero", "parquet"},
+    pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="Dry run: what the accounting system should hold vs what it holds, as the writes posting would "
                 "make (create, update draft, void, credit, adjust), with counts and totals per currency. Nothing "
                 "is written to the accounting system here.",
@@ -102,6 +103,7 @@ def invoice_plan(context: AssetExecutionContext, mapping: MappingResource, xero:
     group_name="posting",
     deps=[invoice_plan],
     kinds={"xero", "parquet"},
+    pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="The invoice plan applied to the accounting system, exactly once: one row per document of the "
                 "partition (invoice revisions and credit notes) with what this run did to it.",
 )

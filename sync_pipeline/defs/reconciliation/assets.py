@@ -21,6 +21,7 @@ class SyncReconciliationConfig(Config):
     group_name="reconciliation",
     deps=[posted_invoices],
     kinds={"xero", "parquet"},
+    pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="Source vs accounting system: per document, and counts/totals per client, project, tax code, "
                 "account and currency.",
 )
