@@ -8,6 +8,7 @@ Decimal columns keep their declared precision and scale from the pandera contrac
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -54,18 +55,52 @@ def arrow_schema(model: type[pa.DataFrameModel]) -> pyarrow.Schema:
     return pyarrow.schema(fields)
 
 
-class Warehouse:
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 
-    def path(self, asset: str, entity: str, period: str) -> Path:
-        return self.root / asset / f"entity={entity}" / f"period={period}.parquet"
+
+class Warehouse:
+    """The Parquet warehouse under ``root``: a local folder, a ``file://`` URL, or an object-store URL.
+
+    Object-store URLs (``s3://bucket/prefix``, ``gs://…``, ``abfs://…``, ``memory://…``) go through fsspec
+    (install the store's driver, e.g. ``s3fs`` for S3): every machine of a scaled-out deployment reads and
+    writes the same partitions. A partition is one object written with a single PUT, so readers never see
+    half of it; locally a temp file is renamed into place for the same guarantee.
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        text = str(root)
+        if text.startswith("file://"):
+            text = text[len("file://"):]
+        self.url: str | None = text.rstrip("/") if _URL.match(text) else None
+        if self.url is not None:
+            import fsspec
+
+            self.fs, base = fsspec.core.url_to_fs(self.url)
+            self._base = base.rstrip("/")
+            self.root = Path(self._base)  # for display; object-store paths are not local files
+        else:
+            self.fs = None
+            self.root = Path(text)
+
+    def path(self, asset: str, entity: str, period: str) -> Path | str:
+        rel = f"{asset}/entity={entity}/period={period}.parquet"
+        if self.fs is not None:
+            return f"{self._base}/{rel}"
+        return self.root / rel
+
+    def uri(self, asset: str, entity: str, period: str) -> str:
+        """Where a partition lives, as a URL (object store) or a local path."""
+        rel = f"{asset}/entity={entity}/period={period}.parquet"
+        return f"{self.url}/{rel}" if self.url else str(self.root / rel)
 
     def glob(self, asset: str) -> str:
+        if self.url:
+            return f"{self.url}/{asset}/entity=*/period=*.parquet"
         return str(self.root / asset / "entity=*" / "period=*.parquet")
 
     def exists(self, asset: str, entity: str, period: str) -> bool:
-        return self.path(asset, entity, period).exists()
+        p = self.path(asset, entity, period)
+        return self.fs.exists(p) if self.fs is not None else Path(p).exists()
 
     def write(self, asset: str, entity: str, period: str, df: pd.DataFrame,
               model: type[pa.DataFrameModel] | None = None) -> Path:
@@ -82,8 +117,13 @@ class Warehouse:
             table = pyarrow.Table.from_pandas(df, preserve_index=False)
         return self.write_arrow(asset, entity, period, table)
 
-    def write_arrow(self, asset: str, entity: str, period: str, table: pyarrow.Table) -> Path:
+    def write_arrow(self, asset: str, entity: str, period: str, table: pyarrow.Table) -> Path | str:
         dest = self.path(asset, entity, period)
+        if self.fs is not None:
+            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
+            with self.fs.open(dest, "wb") as f:  # one object, visible when complete
+                pq.write_table(table, f)
+            return self.uri(asset, entity, period)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
         os.close(fd)
@@ -97,6 +137,9 @@ class Warehouse:
 
     def periods(self, asset: str, entity: str) -> list[str]:
         """The periods (``YYYY-MM``) for which the asset has a partition of this entity."""
+        if self.fs is not None:
+            found = self.fs.glob(f"{self._base}/{asset}/entity={entity}/period=*.parquet")
+            return sorted(str(p).rsplit("/", 1)[-1][len("period="):-len(".parquet")] for p in found)
         folder = self.root / asset / f"entity={entity}"
         if not folder.is_dir():
             return []
@@ -104,13 +147,18 @@ class Warehouse:
 
     def read_columns(self, asset: str, entity: str, period: str, columns: list[str]) -> pyarrow.Table:
         """Only some columns of a partition (cheap look-ups, e.g. which entries a period holds)."""
-        return pq.read_table(self.path(asset, entity, period), columns=columns)
+        return self._read_table(self.path(asset, entity, period), columns)
 
     def read(self, asset: str, entity: str, period: str) -> pd.DataFrame:
-        p = self.path(asset, entity, period)
-        if not p.exists():
+        if not self.exists(asset, entity, period):
             raise WarehouseError(
                 f"no {asset} data for entity {entity!r} period {period}: materialize the upstream asset "
-                f"for partition {entity}|{period}-01 first (expected {p})"
+                f"for partition {entity}|{period}-01 first (expected {self.uri(asset, entity, period)})"
             )
-        return pq.read_table(p).to_pandas()
+        return self._read_table(self.path(asset, entity, period)).to_pandas()
+
+    def _read_table(self, p: Path | str, columns: list[str] | None = None) -> pyarrow.Table:
+        if self.fs is not None:
+            with self.fs.open(p, "rb") as f:
+                return pq.read_table(f, columns=columns)
+        return pq.read_table(p, columns=columns)
