@@ -1,0 +1,58 @@
+"""Blocking contract checks on the assets that feed posting.
+
+Each asset validates its frame before writing it, so a failure here means the stored partition no longer
+satisfies the contract this code expects (written by an older contract version, edited by hand, or a
+contract tightened since). The check re-reads the partition, validates it lazily (every failure, not the
+first) and puts the failure cases in its metadata, visible on the asset's Checks tab; being blocking, it
+stops posting in the same run.
+"""
+
+import pandera.pandas as pa
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+
+from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, InvoiceDraftLine
+from sync_pipeline.defs.billing.assets import billables, clean_time_entries, invoice_drafts
+from sync_pipeline.defs.metadata import preview
+from sync_pipeline.defs.partitions import entity_period
+from sync_pipeline.defs.resources import WarehouseResource
+from sync_pipeline.store.warehouse import Warehouse
+
+
+def contract_result(wh: Warehouse, asset: str, model: type[pa.DataFrameModel], entity: str,
+                    period: str) -> AssetCheckResult:
+    df = wh.read(asset, entity, period)
+    try:
+        model.validate(df, lazy=True)
+    except pa.errors.SchemaErrors as e:
+        cases = e.failure_cases
+        cols = [c for c in ("column", "check", "failure_case", "index") if c in cases.columns]
+        return AssetCheckResult(
+            passed=False, severity=AssetCheckSeverity.ERROR,
+            metadata={"contract": model.__name__, "rows": len(df), "failure_count": len(cases),
+                      "failing_checks": sorted({str(c) for c in cases["check"]})[:20],
+                      "failure_cases": preview(cases[cols].astype(str), rows=25),
+                      "what_to_do": MetadataValue.md(
+                          f"Re-materialize `{asset}` for this partition with the current code; if it fails again "
+                          "the source data breaks the contract: the failure cases name the column and check.")})
+    return AssetCheckResult(passed=True, metadata={"contract": model.__name__, "rows": len(df), "failure_count": 0})
+
+
+@asset_check(asset=clean_time_entries, blocking=True,
+             description="The stored partition satisfies the CleanTimeEntry contract (failure cases in metadata).")
+def clean_time_entries_contract(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    ep = entity_period(context)  # type: ignore[arg-type]
+    return contract_result(warehouse.get(), "clean_time_entries", CleanTimeEntry, ep.entity, ep.period.key)
+
+
+@asset_check(asset=billables, blocking=True,
+             description="The stored partition satisfies the Billable contract (failure cases in metadata).")
+def billables_contract(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    ep = entity_period(context)  # type: ignore[arg-type]
+    return contract_result(warehouse.get(), "billables", Billable, ep.entity, ep.period.key)
+
+
+@asset_check(asset=invoice_drafts, blocking=True,
+             description="The stored invoice drafts satisfy the InvoiceDraftLine contract; posting waits for it.")
+def invoice_drafts_contract(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+    ep = entity_period(context)  # type: ignore[arg-type]
+    return contract_result(warehouse.get(), "invoice_drafts", InvoiceDraftLine, ep.entity, ep.period.key)
