@@ -175,6 +175,20 @@ class ReconciliationResource(ConfigurableResource):
         return self.statements_dir or self.load().statements_dir
 
 
+class HeartbeatResource(ConfigurableResource):
+    """The heartbeat probe: an entity, one of its time entries, and that entry's client (billing nothing else
+    in the period). Unset = the heartbeat sensor skips."""
+
+    entity: str | None = None
+    entry_id: str | None = None
+    client_id: str | None = None
+    deadline_seconds: int = 900
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.entity and self.entry_id and self.client_id)
+
+
 def default_resources() -> dict[str, object]:
     """Local sandbox by default; point the URLs at the real systems in production."""
     return {
@@ -195,4 +209,10 @@ def default_resources() -> dict[str, object]:
         "notifier": NotifierResource(webhook_url=os.environ.get("SYNC_PIPELINE_ALERT_WEBHOOK_URL") or None),
         "reconciliation": ReconciliationResource(path=settings.reconciliation_config_path(),
                                                  statements_dir=os.environ.get("SYNC_PIPELINE_STATEMENTS_DIR", "")),
+        "heartbeat_probe": HeartbeatResource(
+            entity=os.environ.get("SYNC_PIPELINE_HEARTBEAT_ENTITY") or None,
+            entry_id=os.environ.get("SYNC_PIPELINE_HEARTBEAT_ENTRY") or None,
+            client_id=os.environ.get("SYNC_PIPELINE_HEARTBEAT_CLIENT") or None,
+            deadline_seconds=int(os.environ.get("SYNC_PIPELINE_HEARTBEAT_DEADLINE", "900")),
+        ),
     }

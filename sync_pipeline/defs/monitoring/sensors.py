@@ -4,6 +4,8 @@
 - ``reconciliation_mismatch_alert``: a failed asset check on a reconciliation asset (mismatched,
   missing or extra documents), with the partition and the check's failure metadata.
 - ``dead_letter_growth_alert``: new open dead letters in the operational store since the last tick.
+- ``heartbeat``: pushes a synthetic time-entry edit through the real path (change feed → sync run →
+  posting) and alerts when it has not reached the draft invoice by the deadline.
 
 A failed delivery fails the tick (visible in the UI) and leaves the cursor where it was, so the
 alert is sent again on the next tick rather than lost.
@@ -23,7 +25,15 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from sync_pipeline.defs.resources import NotifierResource, OperationalStoreResource
+from sync_pipeline.defs.resources import (
+    HarvestResource,
+    HeartbeatResource,
+    MappingResource,
+    NotifierResource,
+    OperationalStoreResource,
+    XeroResource,
+)
+from sync_pipeline.services import heartbeat as hb
 from sync_pipeline.services import monitoring
 from sync_pipeline.services.alerts import Alert
 
@@ -127,3 +137,55 @@ def dead_letter_growth_alert(context: SensorEvaluationContext, opstore: Operatio
         notifier.send(monitoring.dead_letter_alert(new, backlog=False, open_total=len(letters)))
     return SensorResult(cursor=str(max(top, last_id)))
 
+
+
+@sensor(
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Pushes a synthetic time-entry edit through the sandbox (or a dedicated production entity) and "
+                "alerts when the change-feed sensor, the sync run and posting have not brought it to the draft "
+                "invoice within the deadline.",
+)
+def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResource, harvest: HarvestResource,
+              xero: XeroResource, mapping: MappingResource, notifier: NotifierResource) -> SkipReason | None:
+    if not heartbeat_probe.configured:
+        return SkipReason("heartbeat not configured: set SYNC_PIPELINE_HEARTBEAT_ENTITY, _ENTRY and _CLIENT "
+                          "(a time entry whose client bills nothing else this period)")
+    cfg = heartbeat_probe
+    entity = mapping.load().entity(cfg.entity)
+    state = hb.HeartbeatState.from_json(context.cursor)
+    if state.probe is not None:
+        xc = xero.client(entity.xero_tenant_id)
+        try:
+            done = hb.arrived(xc, state.probe)
+        finally:
+            xc.close()
+        age = hb.age_seconds(state.probe)
+        if done:
+            state.last_latency_s = round(age, 1)  # upper bound: arrival is seen at the next tick
+            state.arrived_count += 1
+            context.log.info(f"heartbeat probe {state.probe.sent_at} arrived (≤ {age:.0f} s)")
+            state.last_hours, state.probe, state.alerted = state.probe.hours, None, False
+        elif age > cfg.deadline_seconds and not state.alerted:
+            notifier.send(Alert(
+                kind="heartbeat_missing", severity="critical",
+                summary=f"heartbeat probe for {cfg.entity} sent {state.probe.sent_at} has not reached the draft "
+                        f"invoice after {age:.0f} s (deadline {cfg.deadline_seconds} s)",
+                details=hb.missing_alert_details(state.probe, cfg.deadline_seconds, state),
+                action="check that dagster-daemon runs, the harvest_changefeed sensor is on and ticking, and the "
+                       "latest sync_job runs of this entity succeeded",
+            ))
+            state.alerted = True
+        elif age > 3 * cfg.deadline_seconds:
+            context.log.warning("heartbeat probe long overdue; sending a fresh one")
+            state.last_hours, state.probe = state.probe.hours, None
+    if state.probe is None:
+        hc = harvest.client(entity.harvest_account_id)
+        try:
+            state.probe = hb.send_probe(hc, entity=entity.key, timezone=entity.timezone, entry_id=cfg.entry_id,
+                                        client_id=cfg.client_id, previous_hours=state.last_hours)
+        finally:
+            hc.close()
+        state.alerted = False
+    context.update_cursor(state.to_json())
+    return None

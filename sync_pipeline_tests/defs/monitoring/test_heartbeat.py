@@ -1,0 +1,62 @@
+"""The heartbeat: a probe pushed through the sandbox arrives on the draft invoice; a missing one alerts."""
+
+import time
+from datetime import UTC, datetime
+
+from dagster import SkipReason, build_sensor_context, instance_for_test
+
+from sync_pipeline.defs.definitions import build_defs
+from sync_pipeline.defs.monitoring.sensors import heartbeat
+from sync_pipeline.defs.partitions import partition_key
+from sync_pipeline.defs.resources import HeartbeatResource, NotifierResource
+from sync_pipeline.domain.periods import Period, today_in
+from sync_pipeline.sandbox import demo_data
+from sync_pipeline.services.heartbeat import HeartbeatState
+from sync_pipeline_tests.alert_capture import AlertCapture
+
+
+def test_unconfigured_heartbeat_skips(resources):
+    with instance_for_test() as inst:
+        ctx = build_sensor_context(instance=inst, resources={**resources, "heartbeat_probe": HeartbeatResource(),
+                                                             "notifier": NotifierResource()})
+        assert isinstance(heartbeat(ctx), SkipReason)
+
+
+def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resources, instance):
+    today = today_in("Europe/London", datetime.now(UTC))
+    period = Period.of(today)
+    # the probe entry: client 1 bills nothing else in the current period of the demo data
+    doc = demo_data.time_entry_doc((9001, 1, 11, 1, today.isoformat(), "1.0", True, "120", True, "probe"))
+    sandboxes.harvest.upsert_many("time_entries", demo_data.HARVEST_ACCOUNT_ID, [doc])
+    probe_cfg = HeartbeatResource(entity=demo_data.DEMO_ENTITY, entry_id="9001", client_id="1", deadline_seconds=2)
+    with instance_for_test() as inst, AlertCapture() as capture:
+        res = {**resources, "heartbeat_probe": probe_cfg, "notifier": NotifierResource(webhook_url=capture.url)}
+
+        def tick(cursor):
+            ctx = build_sensor_context(instance=inst, cursor=cursor, resources=res)
+            heartbeat(ctx)
+            return ctx.cursor
+
+        c1 = tick(None)
+        first = HeartbeatState.from_json(c1).probe
+        assert first.hours == "0.25"
+        entry = sandboxes.harvest.store.get("time_entries", demo_data.HARVEST_ACCOUNT_ID, "9001")
+        assert str(entry["hours"]) in ("0.25", "0.250") and "heartbeat probe" in entry["notes"]
+        assert capture.received == []
+
+        # what the change-feed sensor's run does: sync the current period (posts the draft invoice)
+        job = build_defs(resources).resolve_job_def("sync_job")
+        assert job.execute_in_process(instance=instance,
+                                      partition_key=partition_key(demo_data.DEMO_ENTITY, period)).success
+        c2 = tick(c1)
+        state = HeartbeatState.from_json(c2)
+        assert state.arrived_count == 1 and state.last_latency_s is not None
+        assert state.probe.hours == "0.50"  # the next probe is a real change again
+        assert capture.received == []
+
+        time.sleep(2.5)  # nothing syncs this probe: past the deadline it is an alert, once
+        c3 = tick(c2)
+        c4 = tick(c3)
+        assert [a["kind"] for a in capture.received] == ["heartbeat_missing"]
+        assert capture.received[0]["severity"] == "critical"
+        assert HeartbeatState.from_json(c4).alerted
