@@ -4,7 +4,7 @@ from dagster import AssetSelection, define_asset_job
 
 xero_refresh_job = define_asset_job(
     "xero_refresh_job",
-    selection=AssetSelection.groups("reconciliation"),
-    description="Re-read the accounting system's side of one entity × period (after a Xero webhook event) "
-                "and reconcile it; posts nothing.",
+    selection=AssetSelection.groups("accounting", "reconciliation"),
+    description="Re-read the accounting system's side of one entity × period (after a Xero webhook event): "
+                "invoice statuses, payments and credit notes pulled back, then reconciled; posts nothing.",
 )

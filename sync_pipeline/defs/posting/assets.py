@@ -181,6 +181,7 @@ def posted_lines(context: AssetExecutionContext, opstore: OperationalStoreResour
     group_name="posting",
     deps=[posted_lines],
     kinds={"harvest"},
+    pool="harvest",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="The project system told which entries are invoiced (is_billed and external_reference naming the "
                 "document), so nothing is billed twice from either side; entries whose billing was credited away "
                 "are unmarked. Resumable: only links not yet sent are sent.",
@@ -198,6 +199,7 @@ def source_entries_marked(context: AssetExecutionContext, mapping: MappingResour
 
 
 @multi_asset(
+    pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     specs=[
         AssetSpec("accounting_invoices", group_name="accounting", kinds={"xero", "parquet"}, deps=[posted_invoices],
                   description="Our invoices and credit notes as the accounting system holds them now: status, "

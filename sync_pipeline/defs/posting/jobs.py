@@ -18,7 +18,8 @@ class ReplayConfig(Config):
 
 
 @op(description="Re-plan the partitions of the chosen dead letters and post what they held back; refreshes "
-                "posted_invoices and posted_lines for those partitions.")
+                "posted_invoices and posted_lines for those partitions.",
+    pool="xero")  # concurrency pool of the external system (limits: deploy/pools.yaml)
 def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, mapping: MappingResource,
                            xero: XeroResource, opstore: OperationalStoreResource,
                            warehouse: WarehouseResource) -> None:
