@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sync_pipeline.connectors.harvest import HarvestClient
+from sync_pipeline.connectors.harvest import HarvestClient, flatten_time_entry
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.warehouse import Warehouse
 
@@ -105,11 +107,13 @@ class PollResult:
 
 def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None, *, start: datetime,
                 overlap: timedelta = DEFAULT_OVERLAP,
-                previous_periods: Callable[[list[str]], dict[str, set[str]]] | None = None) -> PollResult:
+                previous_periods: Callable[[list[str]], dict[str, dict[str, str | None]]] | None = None) -> PollResult:
     """Read the entity's changed time entries since its cursor; return the new changes and cursor.
 
     ``start`` is where a feed without a cursor begins. ``previous_periods(entry_ids)`` returns, per
-    entry, the periods the warehouse last filed it under (to catch entries moved between periods).
+    entry, the periods the warehouse last filed it under with the content digest it had there: an entry
+    moved between periods refreshes both, and an entry whose billing content equals what the warehouse
+    already holds (our own write-back, a no-op edit) is no change.
     """
     cur = cursor or EntityCursor()
     since = parse_instant(cur.high_water) - overlap if cur.high_water else start
@@ -122,18 +126,22 @@ def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None,
             if eid not in newest or parse_instant(str(doc["updated_at"])) >= parse_instant(newest[eid]["updated_at"]):
                 newest[eid] = doc
     versions = {eid: fingerprint(doc) for eid, doc in newest.items()}
-    fresh = {eid: doc for eid, doc in newest.items() if cur.seen.get(eid) != versions[eid]}
+    fresh = {eid: doc for eid, doc in newest.items() if _digest_of(cur.seen.get(eid)) != _digest_of(versions[eid])}
+    known = previous_periods(sorted(fresh)) if previous_periods is not None and fresh else {}
     changes: set[Change] = set()
     skipped: list[str] = []
     for eid, doc in sorted(fresh.items()):
         spent = doc.get("spent_date")
         try:
-            changes.add(Change(entity, Period.of(date.fromisoformat(str(spent)[:10])).key, eid, versions[eid]))
+            period = Period.of(date.fromisoformat(str(spent)[:10])).key
         except (TypeError, ValueError):
             skipped.append(f"entry {eid} (updated {doc.get('updated_at')}) has no usable spent_date {spent!r}")
-    if previous_periods is not None and fresh:
-        for eid, periods in previous_periods(sorted(fresh)).items():
-            changes.update(Change(entity, p, eid, versions[eid]) for p in periods)
+            continue
+        before = known.get(eid, {})
+        if before == {period: _digest_of(versions[eid])}:
+            continue  # the warehouse already holds exactly this content: nothing to bill differently
+        changes.add(Change(entity, period, eid, versions[eid]))
+        changes.update(Change(entity, p, eid, versions[eid]) for p in before if p != period)
 
     # advance: newest instant seen; remember versions inside the overlap window (they will be listed again)
     instants = [parse_instant(str(doc["updated_at"])) for doc in newest.values()]
@@ -148,10 +156,41 @@ def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None,
     return PollResult(sorted(changes), EntityCursor(format_instant(high), seen), read, skipped)
 
 
+# What billing reads from an entry. Fields the pipeline writes back itself (is_billed, external_reference when
+# posting marks entries invoiced) and timestamps are left out, so our own write-back is not a change.
+BILLING_FIELDS = ("spent_date", "user_id", "client_id", "project_id", "task_id", "hours", "billable",
+                  "billable_rate", "is_closed", "notes")
+
+
+def _norm(v: Any) -> str:
+    if v is None or (isinstance(v, float) and v != v):
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (Decimal, int, float)) or (isinstance(v, str) and _NUMERIC.match(v)):
+        try:
+            return format(Decimal(str(v)).normalize(), "f")
+        except InvalidOperation:
+            return str(v)
+    return str(v)
+
+
+_NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
+
+
+def content_digest(row: dict[str, Any]) -> str:
+    """Digest of the billing-relevant fields of a flattened entry (``raw_time_entries`` row)."""
+    text = "\x1f".join(_norm(row.get(f)) for f in BILLING_FIELDS)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def fingerprint(doc: dict[str, Any]) -> str:
-    """``updated_at#digest``: two edits within the same second still differ by content."""
-    digest = hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()[:12]
-    return f"{doc.get('updated_at')}#{digest}"
+    """``updated_at#digest`` of a Harvest entry; the digest covers only what billing reads."""
+    return f"{doc.get('updated_at')}#{content_digest(flatten_time_entry(doc, ''))}"
+
+
+def _digest_of(version: str | None) -> str | None:
+    return version.rsplit("#", 1)[-1] if version else None
 
 
 def group_by_partition(changes: Iterable[Change]) -> dict[tuple[str, str], list[Change]]:
@@ -167,16 +206,23 @@ def run_key(prefix: str, entity: str, period: str, versions: Iterable[str]) -> s
     return f"{prefix}:{entity}|{period}:{digest}"
 
 
-def warehouse_periods(wh: Warehouse, entity: str) -> Callable[[list[str]], dict[str, set[str]]]:
-    """``previous_periods`` backed by the warehouse: the periods whose raw extract holds each entry."""
+def warehouse_periods(wh: Warehouse, entity: str) -> Callable[[list[str]], dict[str, dict[str, str | None]]]:
+    """``previous_periods`` backed by the warehouse: per entry, the periods whose raw extract holds it and the
+    content digest it has there (None when that extract lacks a billing column)."""
 
-    def lookup(entry_ids: list[str]) -> dict[str, set[str]]:
+    def lookup(entry_ids: list[str]) -> dict[str, dict[str, str | None]]:
         wanted = set(entry_ids)
-        out: dict[str, set[str]] = {}
+        out: dict[str, dict[str, str | None]] = {}
         for period in wh.periods("raw_time_entries", entity):
-            ids = wh.read_columns("raw_time_entries", entity, period, ["entry_id"]).column("entry_id").to_pylist()
-            for eid in wanted.intersection(ids):
-                out.setdefault(eid, set()).add(period)
+            try:
+                rows = wh.read_columns("raw_time_entries", entity, period, ["entry_id", *BILLING_FIELDS]).to_pylist()
+            except (KeyError, ValueError):  # an older extract without some billing column
+                rows = [{"entry_id": e} for e in
+                        wh.read_columns("raw_time_entries", entity, period, ["entry_id"]).column("entry_id").to_pylist()]
+            for row in rows:
+                if row["entry_id"] in wanted:
+                    digest = content_digest(row) if len(row) > 1 else None
+                    out.setdefault(row["entry_id"], {})[period] = digest
         return out
 
     return lookup

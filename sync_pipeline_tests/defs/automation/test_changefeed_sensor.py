@@ -107,3 +107,23 @@ def test_unreachable_project_system_keeps_the_cursor_and_fails_the_tick(resource
     with instance_for_test() as instance:
         with pytest.raises(Exception, match="could not be read for any entity"):
             _tick(instance, resources, START)
+
+
+def test_our_own_write_back_is_not_a_change(sandboxes, resources):
+    """Posting marks invoiced entries (is_billed, external_reference): that must not trigger another sync."""
+    wh = resources["warehouse"].get()
+    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
+    try:
+        wh.write("raw_time_entries", demo_data.DEMO_ENTITY, "2026-10",
+                 extract_time_entries(client, Period.parse("2026-10")), RawTimeEntry)
+    finally:
+        client.close()
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
+        first, _ = _tick(instance, resources, START)
+        _patch(sandboxes, 1001, is_billed=True, external_reference={"id": "x", "service": "xero", "number": "INV-1"})
+        echo, _ = _tick(instance, resources, first.cursor)
+        assert echo.run_requests == []
+        # a lost cursor re-reads everything: entries the warehouse already holds unchanged are no change either
+        replay, _ = _tick(instance, resources, START)
+        assert _partitions(replay) == ["acme-uk|2026-09-01"]  # only September was never extracted
