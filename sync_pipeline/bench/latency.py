@@ -170,7 +170,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 try:
                     p.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    os.killpg(p.pid, signal.SIGKILL)
+                    pass
+            try:  # the daemon's code server and run workers, if they outlived it
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         sb.stop()
         if pg_db:
             with admin.connect() as c:

@@ -86,6 +86,10 @@ class Deployment:
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
+            try:  # children of the group that outlived their parent (the daemon's code server)
+                os.killpg(p.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         self.processes.clear()
 
     def log(self, name: str) -> str:
