@@ -53,6 +53,7 @@ def bank_statement_lines(context: AssetExecutionContext, reconciliation: Reconci
     group_name="cash",
     deps=[bank_statement_lines, posted_invoices],
     kinds={"xero", "duckdb", "parquet"},
+    pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="Each bank line's decision: the rule or model, confidence, invoices and amounts; every decision "
                 "is also written to the matching log.",
 )
@@ -95,6 +96,7 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
     group_name="cash",
     deps=[cash_matches],
     kinds={"xero"},
+    pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
     description="Automatic matches, and those accepted in the workbench, applied in the accounting system: "
                 "payments (reconciled), differences within tolerance written off.",
 )
