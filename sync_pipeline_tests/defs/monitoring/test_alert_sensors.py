@@ -109,13 +109,33 @@ def test_an_alert_that_cannot_be_delivered_fails_the_tick():
             run_failure_alert(ctx)
 
 
-def test_dead_letter_sensor_watches_the_store_when_this_build_has_one(resources):
-    from sync_pipeline.services.monitoring import dead_letter_source
+def test_dead_letter_growth_alerts_on_new_letters_only(resources):
+    from sync_pipeline.store.dead_letters import DeadLetters
 
-    with instance_for_test() as instance:
-        ctx = build_sensor_context(instance=instance, resources={**resources, "notifier": NotifierResource()})
-        out = dead_letter_growth_alert(ctx)
-        if dead_letter_source(resources["opstore"].get()) is None:
-            assert isinstance(out, SkipReason) and "no dead-letter store" in out.skip_message
-        else:
-            assert out.cursor is not None
+    letters = DeadLetters(resources["opstore"].get())
+
+    def park(key, entity="acme-uk"):
+        return letters.park(entity=entity, period="2026-10", doc_key=key, kind="invoice", operation="create",
+                            error="ValidationException: Account code '999' is not a valid code", reference=f"SP-{key}")
+
+    park("inv_a")
+    with instance_for_test() as instance, AlertCapture() as capture:
+        res = {**resources, "notifier": NotifierResource(webhook_url=capture.url)}
+
+        def tick(cursor):
+            return dead_letter_growth_alert(build_sensor_context(instance=instance, cursor=cursor, resources=res))
+
+        first = tick(None)  # first look: the open backlog is reported once
+        assert [a["summary"] for a in capture.received] == ["1 open dead letters (backlog at first look): acme-uk 1"]
+        quiet = tick(first.cursor)
+        assert len(capture.received) == 1
+        park("inv_b")
+        park("inv_c", entity="acme-ie")
+        park("inv_a")  # the same refusal again is another attempt on the open letter, not growth
+        grew = tick(quiet.cursor)
+        assert len(capture.received) == 2
+        alert = capture.received[1]
+        assert alert["kind"] == "dead_letters" and alert["details"]["per_entity"] == {"acme-ie": 1, "acme-uk": 1}
+        assert alert["details"]["open_total"] == 3 and "dlq replay" in alert["action"]
+        tick(grew.cursor)
+        assert len(capture.received) == 2
