@@ -547,9 +547,13 @@ POSTED_SCHEMA = pa.schema([("invoice_key", pa.string()), ("reference", pa.string
                            ("original_reference", pa.string())])
 
 
-def posted_documents(posted: pd.DataFrame | None) -> pa.Table:
-    """The partition's posted documents in the shape the finance models read. Until posting writes credit
-    notes (``document_kind``/``original_reference``), every row is an invoice."""
+def posted_documents(posted: pd.DataFrame | None, current: pd.DataFrame | None = None) -> pa.Table:
+    """The partition's posted documents in the shape the finance models read.
+
+    ``current`` (the ``accounting_invoices`` pull-back, when materialized) holds each document's status in
+    the accounting system now: it wins over the status at posting time, so an invoice voided or paid since
+    counts as it stands. Rows without ``document_kind`` (posting before credit notes) are invoices.
+    """
     if posted is None or posted.empty:
         return POSTED_SCHEMA.empty_table()
     df = posted.copy()
@@ -557,6 +561,9 @@ def posted_documents(posted: pd.DataFrame | None) -> pa.Table:
         df["document_kind"] = "invoice"
     if "original_reference" not in df:
         df["original_reference"] = None
+    if current is not None and len(current) and {"reference", "status"} <= set(current.columns):
+        now = current.dropna(subset=["reference"]).drop_duplicates("reference", keep="last").set_index("reference")
+        df["status"] = [now["status"].get(ref, st) for ref, st in zip(df["reference"], df["status"], strict=True)]
     df = df[POSTED_SCHEMA.names].astype(object).where(df[POSTED_SCHEMA.names].notna(), None)
     return pa.Table.from_pandas(df, schema=POSTED_SCHEMA, preserve_index=False)
 
@@ -566,13 +573,14 @@ def ic_table(cfg: FinanceConfig, entity: str) -> pa.Table:
 
 
 def project_revenue(drafts: pd.DataFrame, posted: pd.DataFrame | None, cfg: FinanceConfig, entity: str,
-                    period: Period, models: SqlModels | None = None) -> pd.DataFrame:
+                    period: Period, models: SqlModels | None = None,
+                    current: pd.DataFrame | None = None) -> pd.DataFrame:
     models = models or SqlModels()
     cols = ["invoice_key", "reference", "client_id", "client_name", "project_id", "project_name", "currency",
             "line_amount_minor"]
     d = drafts[cols] if len(drafts) else pd.DataFrame({c: pd.Series([], dtype=object) for c in cols}).astype(
         {"line_amount_minor": "int64"})
-    con = _con({"invoice_drafts": d, "finance_posted_documents": posted_documents(posted),
+    con = _con({"invoice_drafts": d, "finance_posted_documents": posted_documents(posted, current),
                 "finance_ic": ic_table(cfg, entity)})
     out = models.run(con, ["finance_project_revenue"], {"entity": entity, "period": period.key},
                      sources=["invoice_drafts", "finance_posted_documents", "finance_ic"])
@@ -670,7 +678,7 @@ def read_history(warehouse_root, asset: str, *, entity: str = "*", until: str | 
 def entity_results(revenue: pd.DataFrame, direct: pd.DataFrame, cost_lines: pd.DataFrame,
                    depreciation: pd.DataFrame, posted: pd.DataFrame | None, rates: pd.DataFrame,
                    cfg: FinanceConfig, entity: str, functional_currency: str, period: Period,
-                   models: SqlModels | None = None) -> pd.DataFrame:
+                   models: SqlModels | None = None, current: pd.DataFrame | None = None) -> pd.DataFrame:
     """The entity's period results in its functional currency (consolidation's input)."""
     from sync_pipeline.contracts.finance_tables import CapexScheduleRow, ProjectDirectCost, ProjectRevenue
 
@@ -683,7 +691,7 @@ def entity_results(revenue: pd.DataFrame, direct: pd.DataFrame, cost_lines: pd.D
                 "finance_cost_lines": _frame_table(cost_lines[cost_lines["disposition"] != "quarantined"]
                                                    if len(cost_lines) else cost_lines, FinanceCostLine),
                 "finance_depreciation": _frame_table(depreciation, CapexScheduleRow),
-                "finance_posted_documents": posted_documents(posted), "finance_ic": ic_table(cfg, entity),
+                "finance_posted_documents": posted_documents(posted, current), "finance_ic": ic_table(cfg, entity),
                 "finance_rates": _rates_table(rates)})
     out = models.run(con, ["finance_entity_results"], {
         "entity": entity, "period": period.key, "functional_currency": functional_currency,

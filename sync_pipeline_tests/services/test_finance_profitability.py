@@ -144,3 +144,12 @@ def test_entity_results_remeasure_foreign_lines_and_tag_intercompany():
         ("balance", "ic_receivable", "us", "EUR"): 200000,
         ("balance", "ic_payable", "us", "USD"): -196078,
     }
+
+
+def test_status_pulled_back_from_the_accounting_system_wins():
+    # INV-B was voided in the accounting system after posting; INV-C was approved there
+    current = pd.DataFrame([{"reference": "INV-B", "status": "VOIDED"}, {"reference": "INV-C", "status": "AUTHORISED"}])
+    rev = finance.project_revenue(drafts(), posted(), cfg(), E, OCT, current=current)
+    got = {(r.client_id, None if pd.isna(r.project_id) else r.project_id): int(r.revenue_minor) for r in rev.itertuples()}
+    assert ("c2", "p3") not in got
+    assert got[("c1", "p1")] == 113143 + 99900

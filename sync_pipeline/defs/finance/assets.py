@@ -179,6 +179,12 @@ class AllocationRunConfig(Config):
         return AllocationOverrides.model_validate(self.model_dump())
 
 
+def _who(context: AssetExecutionContext) -> str:
+    tags = context.run.tags
+    who = tags.get("triggered_by") or tags.get("user") or "dagster"
+    return f"{who} (run {context.run.run_id[:8]})"
+
+
 @asset(
     partitions_def=entity_period_partitions,
     group_name=GROUP,
@@ -194,7 +200,7 @@ def cost_allocations(context: AssetExecutionContext, config: AllocationRunConfig
     e, p = ep.entity, ep.period.key
     lines = wh.read("finance_cost_lines", e, p)
     result = finance_svc.allocate(lines, wh.read("clean_time_entries", e, p), finance_config.load(), e, ep.period,
-                                  config.overrides(), created_by=f"dagster run {context.run.run_id}")
+                                  config.overrides(), created_by=_who(context))
     versions = AllocationVersions(wh.root)
     known = versions.exists(e, p, result.version)
     finance_svc.save_allocation(versions, result)
@@ -297,15 +303,17 @@ def _read_or_none(wh, asset_name: str, entity: str, period: str):
     deps=[invoice_drafts, posted_invoices],
     kinds={"duckdb", "parquet"},
     description="Revenue per client, project and invoice currency: lines of live (AUTHORISED/PAID) invoices net "
-                "of live credit notes (apportioned to the credited invoice's projects).",
+                "of live credit notes (apportioned to the credited invoice's projects). Statuses as pulled back "
+                "into accounting_invoices when it is materialized, else as posted.",
 )
 def project_revenue(context: AssetExecutionContext, finance_config: FinanceConfigResource,
                     warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     wh = warehouse.get()
     e, p = ep.entity, ep.period.key
+    current = _read_or_none(wh, "accounting_invoices", e, p)
     df = finance_svc.project_revenue(wh.read("invoice_drafts", e, p), _read_or_none(wh, "posted_invoices", e, p),
-                                     finance_config.load(), e, ep.period)
+                                     finance_config.load(), e, ep.period, current=current)
     wh.write("project_revenue", e, p, df, ProjectRevenue)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
@@ -393,7 +401,8 @@ def entity_results(context: AssetExecutionContext, mapping: MappingResource, fin
     df = finance_svc.entity_results(
         wh.read("project_revenue", e, p), wh.read("project_direct_costs", e, p), wh.read("finance_cost_lines", e, p),
         depreciation, _read_or_none(wh, "posted_invoices", e, p), wh.read("fx_period_rates", GROUP_KEY, p),
-        finance_config.load(), e, entity.base_currency, ep.period)
+        finance_config.load(), e, entity.base_currency, ep.period,
+        current=_read_or_none(wh, "accounting_invoices", e, p))
     wh.write("entity_results", e, p, df, EntityResult)
     pnl = df[df["statement"] == "pnl"] if len(df) else df
     return MaterializeResult(metadata={
