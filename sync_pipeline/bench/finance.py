@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     currency = {e: CURRENCIES[k % len(CURRENCIES)] for k, e in enumerate(entities)}
     cfg = _config(entities, args.projects)
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-finance-"))
-    wh, versions, models = Warehouse(root), AllocationVersions(root), SqlModels()
+    wh = Warehouse(root)
+    versions, models = AllocationVersions(wh), SqlModels()
     stage: dict[str, float] = defaultdict(float)
     problems: list[str] = []
     counts: dict[str, int] = defaultdict(int)
@@ -226,12 +227,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              cfg, e, period, models)
                 timed("contracts+write", wh.write, "project_profitability", *k, prof, t.ProjectProfitability)
                 counts["profitability_rows"] += len(prof)
-                dep = timed("consolidation", finance.read_history, root, "capex_register", entity=e, until=period.key,
-                            where="charge_period = $p", params={"p": period.key})
+                capex_hist = timed("consolidation", finance.read_history, wh, "capex_register", [e], period.key)
+                dep = capex_hist[capex_hist["charge_period"] == period.key] if len(capex_hist) else capex_hist
                 res_e = timed("consolidation", finance.entity_results, rev, direct, lines, dep, posted, rates, cfg, e,
                               currency[e], period, models)
                 timed("contracts+write", wh.write, "entity_results", *k, res_e, t.EntityResult)
-            history = timed("consolidation", finance.read_history, root, "entity_results", until=period.key)
+            history = timed("consolidation", finance.read_history, wh, "entity_results", entities, period.key)
             c = timed("consolidation", finance.consolidate, history, rates, cfg, entities, period, models)
             for name, df, model in (("consolidation_translated", c.translated, t.TranslatedResult),
                                     ("consolidation_eliminations", c.eliminations, t.Elimination),

@@ -657,22 +657,12 @@ def project_profitability(revenue: pd.DataFrame, direct: pd.DataFrame, allocatio
 
 # -- entity results and consolidation -----------------------------------------------------------------------------
 
-def read_history(warehouse_root, asset: str, *, entity: str = "*", until: str | None = None,
-                 where: str = "", params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-    """Rows of an asset over several partitions (DuckDB over the Parquet files), up to a period."""
-    from pathlib import Path
-
-    base = Path(warehouse_root) / asset
-    files = sorted(str(p) for p in base.glob(f"entity={entity}/period=*.parquet"))
-    if until:
-        files = [f for f in files if Path(f).stem.removeprefix("period=") <= until]
-    if not files:
-        return pd.DataFrame()
-    con = _con({})
-    q = "SELECT * FROM read_parquet($files, hive_partitioning = false, union_by_name = true)"
-    if where:
-        q += f" WHERE {where}"
-    return con.sql(q, params={"files": files, **(params or {})}).to_arrow_table().to_pandas()
+def read_history(wh, asset: str, entities: Iterable[str], until: str) -> pd.DataFrame:
+    """Rows of an asset over the given entities' partitions up to and including a period (any warehouse:
+    local or object store)."""
+    frames = [wh.read(asset, e, p) for e in entities for p in wh.periods(asset, e) if p <= until]
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def entity_results(revenue: pd.DataFrame, direct: pd.DataFrame, cost_lines: pd.DataFrame,

@@ -118,3 +118,15 @@ def test_reallocation_with_another_driver_keeps_the_earlier_version_reproducible
     manifest = versions.load(ENTITY, PERIOD, second.version)[1]
     assert manifest["note"] == "Q4 review: rent by hours" and manifest["created_by"] == "alice"
     assert {p["key"]: p["driver"] for p in manifest["pools"]}["rent"] == "hours"
+
+
+def test_versions_live_in_an_object_store_warehouse_too():
+    import uuid
+
+    from sync_pipeline.store.warehouse import Warehouse
+
+    versions = AllocationVersions(Warehouse(f"memory://finance-{uuid.uuid4().hex}"))
+    r = finance.allocate(_classified(), clean_entries(), config(), ENTITY, P, created_by="test")
+    finance.save_allocation(versions, r)
+    assert [m["version"] for m in versions.manifests(ENTITY, PERIOD)] == [r.version]
+    assert finance.reproduce_allocation(versions, ENTITY, PERIOD, r.version).identical

@@ -201,7 +201,7 @@ def cost_allocations(context: AssetExecutionContext, config: AllocationRunConfig
     lines = wh.read("finance_cost_lines", e, p)
     result = finance_svc.allocate(lines, wh.read("clean_time_entries", e, p), finance_config.load(), e, ep.period,
                                   config.overrides(), created_by=_who(context))
-    versions = AllocationVersions(wh.root)
+    versions = AllocationVersions(wh)
     known = versions.exists(e, p, result.version)
     finance_svc.save_allocation(versions, result)
     wh.write("cost_allocations", e, p, result.allocations, CostAllocation)
@@ -396,8 +396,8 @@ def entity_results(context: AssetExecutionContext, mapping: MappingResource, fin
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
     e, p = ep.entity, ep.period.key
-    depreciation = finance_svc.read_history(wh.root, "capex_register", entity=e, until=p,
-                                            where="charge_period = $p", params={"p": p})
+    capex = finance_svc.read_history(wh, "capex_register", [e], until=p)
+    depreciation = capex[capex["charge_period"] == p] if len(capex) else capex
     df = finance_svc.entity_results(
         wh.read("project_revenue", e, p), wh.read("project_direct_costs", e, p), wh.read("finance_cost_lines", e, p),
         depreciation, _read_or_none(wh, "posted_invoices", e, p), wh.read("fx_period_rates", GROUP_KEY, p),
@@ -439,7 +439,7 @@ def consolidation_translated(context: AssetExecutionContext, mapping: MappingRes
         raise finance_svc.FinanceConfigError(
             f"consolidation of {period.key} needs entity_results of every entity of the group; missing: "
             f"{', '.join(missing)} — materialize entity_results for {', '.join(f'{m}|{period.partition_key}' for m in missing)}")
-    history = finance_svc.read_history(wh.root, "entity_results", until=period.key)
+    history = finance_svc.read_history(wh, "entity_results", entities, until=period.key)
     cfg = finance_config.load()
     df = finance_svc.translate(history, wh.read("fx_period_rates", GROUP_KEY, period.key), cfg, period)
     wh.write("consolidation_translated", GROUP_KEY, period.key, df, TranslatedResult)
