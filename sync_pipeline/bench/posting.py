@@ -4,7 +4,8 @@ The floor is what the limits allow at best: ceil(N / 50) write calls (Xero's bat
 limit, ``ceil(N/50) × 60 / minute_limit`` seconds. Contacts already exist (an earlier run created them and
 the operational store remembers them), as in steady operation; the timed part is the whole posting of a
 partition — the plan's reads of the accounting system and the writes — through the same code as the
-``posted_invoices`` asset, with the connector's rate limiter set to the sandbox's limits.
+``posted_invoices`` asset, with the connector's rate limiter set to the sandbox's limits. The sandbox runs in
+its own process, as a remote accounting system would.
 
     sync-pipeline bench posting --invoices 15000 --minute-limit 120
 """
@@ -31,6 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minute-limit", type=int, default=120, help="the sandbox's (and our limiter's) calls per minute")
     p.add_argument("--day-limit", type=int, default=100_000)
     p.add_argument("--concurrent-limit", type=int, default=5)
+    p.add_argument("--concurrency", type=int, default=2, help="batches in flight at once (within the limit)")
     p.add_argument("--state-dir", help="where the sandbox and stores live (default: a temporary folder)")
 
 
@@ -58,33 +60,51 @@ def _drafts(entity: str, period: str, n: int, lines: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _seed_contacts(xero_app: Any, store: Any, entity: str, tenant: str, n: int) -> None:
-    """Contacts an earlier run created: in the accounting system and remembered in the operational store."""
+def _contact_id(client: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-contact-{client}"))
+
+
+def _serve(state: str, tenant: str, n: int, limits: dict[str, int], conn: Any, stop: Any) -> None:
+    """The sandbox in its own process, as a remote accounting system would be: seeded, then serving."""
+    from sync_pipeline.domain import ids
+    from sync_pipeline.sandbox.server import SandboxServer
+    from sync_pipeline.sandbox.xero import XeroSandbox
+    from sync_pipeline.store.operational import now_iso
+
+    app = XeroSandbox(str(Path(state) / "xero.sqlite3"), **limits)
+    app.add_tenant(tenant, "Bench Ltd", "GBP")
+    app.store.put_many("Contacts", tenant, [
+        (_contact_id(c), {"ContactID": _contact_id(c), "Name": f"Bench Client {c}",
+                          "ContactNumber": ids.contact_number("harvest", c), "ContactStatus": "ACTIVE",
+                          "IsCustomer": True, "_updated": now_iso()})
+        for c in (str(10_000 + i) for i in range(n))])
+    server = SandboxServer(app).start()
+    conn.send((server.url, app.client_id, app.client_secret))
+    stop.wait()
+    conn.send(app.store.count("Invoices", tenant))
+    server.stop()
+
+
+def _remember_contacts(store: Any, entity: str, n: int) -> None:
+    """What an earlier run left in the operational store: the contact of every client."""
     from sync_pipeline.domain import ids
     from sync_pipeline.store.operational import contact_map, now_iso
 
-    docs, rows = [], []
-    for i in range(n):
-        client = str(10_000 + i)
-        cid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench-contact-{client}"))
-        number = ids.contact_number("harvest", client)
-        docs.append((cid, {"ContactID": cid, "Name": f"Bench Client {client}", "ContactNumber": number,
-                           "ContactStatus": "ACTIVE", "IsCustomer": True, "_updated": now_iso()}))
-        rows.append({"entity": entity, "client_id": client, "contact_id": cid, "contact_number": number,
-                     "updated_at": now_iso()})
-    xero_app.store.put_many("Contacts", tenant, docs)
     with store.engine.begin() as c:
-        c.execute(contact_map.insert(), rows)
+        c.execute(contact_map.insert(), [
+            {"entity": entity, "client_id": cl, "contact_id": _contact_id(cl),
+             "contact_number": ids.contact_number("harvest", cl), "updated_at": now_iso()}
+            for cl in (str(10_000 + i) for i in range(n))])
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    import multiprocessing as mp
+
     from sync_pipeline.connectors.limits import RateLimiter, RateLimits, Window
     from sync_pipeline.connectors.xero import XeroClient
     from sync_pipeline.contracts.mapping import EntityConfig
     from sync_pipeline.domain.periods import Period
     from sync_pipeline.sandbox import demo_data
-    from sync_pipeline.sandbox.server import SandboxServer
-    from sync_pipeline.sandbox.xero import XeroSandbox
     from sync_pipeline.services.posting import PostingRun, apply_plan, build_plan
     from sync_pipeline.store.operational import OperationalStore
 
@@ -92,29 +112,35 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     state = Path(args.state_dir or tempfile.mkdtemp(prefix="bench-posting-"))
     state.mkdir(parents=True, exist_ok=True)
     tenant, entity_key, period = demo_data.XERO_TENANT_ID, "bench", Period.parse("2026-10")
-    app = XeroSandbox(str(state / "xero.sqlite3"), minute_limit=limit, day_limit=args.day_limit,
-                      concurrent_limit=args.concurrent_limit)
-    app.add_tenant(tenant, "Bench Ltd", "GBP")
+    ctx = mp.get_context("spawn")
+    parent, child = ctx.Pipe()
+    stop = ctx.Event()
+    proc = ctx.Process(target=_serve, args=(str(state), tenant, n, {
+        "minute_limit": limit, "day_limit": args.day_limit, "concurrent_limit": args.concurrent_limit}, child, stop),
+        daemon=True)
+    proc.start()
+    url, client_id, secret = parent.recv()
     store = OperationalStore(f"sqlite:///{state / 'operational.sqlite3'}")
-    _seed_contacts(app, store, entity_key, tenant, n)
+    _remember_contacts(store, entity_key, n)
     drafts = _drafts(entity_key, period.key, n, args.lines)
     entity = EntityConfig(key=entity_key, name="Bench Ltd", timezone="Europe/London", base_currency="GBP",
                           harvest_account_id="1", xero_tenant_id=tenant)
     limiter = RateLimiter(RateLimits(windows=(Window(limit, 60.0, "X-MinLimit-Remaining"),
                                               Window(args.day_limit, 86400.0, "X-DayLimit-Remaining")),
                                      max_concurrent=args.concurrent_limit, max_wait=300.0), name="xero")
-    server = SandboxServer(app).start()
     methods: list[str] = []
     try:
-        xero = XeroClient(server.url, app.client_id, app.client_secret, tenant, limiter=limiter, timeout=120.0)
+        xero = XeroClient(url, client_id, secret, tenant, limiter=limiter, timeout=120.0)
         xero.http.event_hooks["request"].append(lambda r: methods.append(r.method))
         with stopwatch() as sw:
             plan = build_plan(drafts, entity=entity, period=period, xero=xero, store=store, today=date(2026, 11, 24))
-            result = apply_plan(plan, xero=xero, store=store, run=PostingRun("bench posting", "bench"))
+            result = apply_plan(plan, xero=xero, store=store, run=PostingRun("bench posting", "bench"),
+                                concurrency=args.concurrency)
         xero.close()
-        posted = app.store.count("Invoices", tenant)
     finally:
-        server.stop()
+        stop.set()
+        posted = parent.recv()
+        proc.join(timeout=30)
     writes = sum(1 for m in methods if m in ("PUT", "POST"))
     reads = sum(1 for m in methods if m == "GET")
     floor = math.ceil(n / 50) * 60.0 / limit
@@ -124,6 +150,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     outcomes = result.frame["outcome"].value_counts().to_dict()
     return {
         "invoices": n, "lines_per_invoice": args.lines, "minute_limit": limit, "concurrent_limit": args.concurrent_limit,
+        "concurrency": args.concurrency,
         "posted_in_sandbox": posted, "outcomes": outcomes,
         "write_calls": writes, "read_calls": reads, "api_calls_per_invoice": round((writes + reads) / n, 4),
         "invoices_per_write_call": round(per_write, 2),

@@ -28,6 +28,7 @@ import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 
 from sync_pipeline.domain import ids
 
@@ -59,7 +60,7 @@ class Line:
     item_code: str | None = None
     tracking: tuple[tuple[str, str], ...] = ()  # (category, option)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """Identity of the line's content (not of its entries: those are named in the description)."""
         parts = [self.description, _norm(self.quantity), _norm(self.unit_amount), str(self.amount_minor),

@@ -416,8 +416,9 @@ class Outcome:
 
 class _Applier:
     def __init__(self, plan: Plan, xero: XeroClient, store: OperationalStore, run: PostingRun,
-                 replay: set[int] | None) -> None:
+                 replay: set[int] | None, concurrency: int = 1) -> None:
         self.plan, self.xero, self.store, self.run = plan, xero, store, run
+        self.concurrency = concurrency
         self.replay = replay or set()
         self.letters = DeadLetters(store)
         self.lines = PostedLines(store)
@@ -496,8 +497,11 @@ class _Applier:
     def ensure_contacts(self, needed: dict[str, tuple[str, str, GroupPlan]]) -> None:
         """``needed``: client id → (name, currency, a group): match by ContactNumber, else create (batched)."""
         unknown = {}
+        with self.store.engine.connect() as c:
+            mapped = {r.client_id: r.contact_id for r in c.execute(
+                sa.select(contact_map.c.client_id, contact_map.c.contact_id).where(contact_map.c.entity == self.e))}
         for cid, (name, ccy, gp) in needed.items():
-            known = self.store.contact_for(self.e, cid)
+            known = mapped.get(cid)
             if known:
                 self.contacts[cid] = known
             else:
@@ -555,47 +559,58 @@ class _Applier:
 
     # -- one kind of write, in batches --------------------------------------------------------
     def write(self, ops: list[tuple[GroupPlan, DocOp]], build, send, id_field: str) -> None:
-        for i in range(0, len(ops), MAX_BATCH):
-            batch = ops[i:i + MAX_BATCH]
-            payloads = [build(gp, op) for gp, op in batch]
-            idem = _digest_key(f"{batch[0][1].op}-{self.e}", [op.key for _, op in batch], payloads)
-            with self.store.engine.begin() as conn:
-                self.store.record_pending_many(conn, [self.pending_row(gp, op, payload, idem)
-                                                      for (gp, op), payload in zip(batch, payloads, strict=True)])
-            try:
-                results = send(payloads, idem)
-            except TransientError as err:
-                for _, op in batch:
-                    self.outcomes[op.key] = Outcome(op.key, "pending", str(err))
+        """Send ``ops`` in batches of up to 50, up to ``concurrency`` batches in flight (disjoint documents)."""
+        batches = [ops[i:i + MAX_BATCH] for i in range(0, len(ops), MAX_BATCH)]
+        if self.concurrency <= 1 or len(batches) <= 1:
+            for batch in batches:
+                self.write_batch(batch, build, send, id_field)
+            return
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="posting") as pool:
+            for f in [pool.submit(self.write_batch, b, build, send, id_field) for b in batches]:
+                f.result()
+
+    def write_batch(self, batch: list[tuple[GroupPlan, DocOp]], build, send, id_field: str) -> None:
+        payloads = [build(gp, op) for gp, op in batch]
+        idem = _digest_key(f"{batch[0][1].op}-{self.e}", [op.key for _, op in batch], payloads)
+        with self.store.engine.begin() as conn:
+            self.store.record_pending_many(conn, [self.pending_row(gp, op, payload, idem)
+                                                  for (gp, op), payload in zip(batch, payloads, strict=True)])
+        try:
+            results = send(payloads, idem)
+        except TransientError as err:
+            for _, op in batch:
+                self.outcomes[op.key] = Outcome(op.key, "pending", str(err))
+            return
+        except PermanentError as err:
+            for (gp, op), payload in zip(batch, payloads, strict=True):
+                self.park(gp, op, str(err), payload, {"status": err.status, "body": err.body})
+            return
+        if len(results) != len(batch):
+            for _, op in batch:
+                self.outcomes[op.key] = Outcome(op.key, "pending", f"the target answered {len(results)} "
+                                                                   f"items for {len(batch)} sent")
+            return
+        done = []
+        for (gp, op), payload, item in zip(batch, payloads, results, strict=True):
+            errs = _errors(item)
+            if item.get("HasErrors") or errs or not item.get(id_field):
+                msg = "; ".join(errs) or "the target returned no document id"
+                if any("valid ContactID" in m for m in errs):
+                    self.forget_contact(gp.client_id)  # the mapped contact is gone: re-resolve on replay
+                self.park(gp, op, msg, payload, {"validation_errors": errs})
                 continue
-            except PermanentError as err:
-                for (gp, op), payload in zip(batch, payloads, strict=True):
-                    self.park(gp, op, str(err), payload, {"status": err.status, "body": err.body})
-                continue
-            if len(results) != len(batch):
-                for _, op in batch:
-                    self.outcomes[op.key] = Outcome(op.key, "pending", f"the target answered {len(results)} "
-                                                                       f"items for {len(batch)} sent")
-                continue
-            done = []
-            for (gp, op), payload, item in zip(batch, payloads, results, strict=True):
-                errs = _errors(item)
-                if item.get("HasErrors") or errs or not item.get(id_field):
-                    msg = "; ".join(errs) or "the target returned no document id"
-                    if any("valid ContactID" in m for m in errs):
-                        self.forget_contact(gp.client_id)  # the mapped contact is gone: re-resolve on replay
-                    self.park(gp, op, msg, payload, {"validation_errors": errs})
-                    continue
-                done.append((gp, op, item))
-            with self.store.engine.begin() as conn:
-                self.posted_many(conn, done)
-            held = {x["doc_key"] for x in self.letters.open_for(self.e, self.p)} if done else set()
-            for _, op, item in done:
-                kind = {"create_invoice": "created", "create_credit_note": "created", "update_invoice": "updated",
-                        "void_invoice": "voided"}[op.op]
-                self.outcomes[op.key] = Outcome(op.key, kind, document=item)
-                if op.key in held:
-                    self.resolve_letters(op, item)
+            done.append((gp, op, item))
+        with self.store.engine.begin() as conn:
+            self.posted_many(conn, done)
+        held = {x["doc_key"] for x in self.letters.open_for(self.e, self.p)} if done else set()
+        for _, op, item in done:
+            kind = {"create_invoice": "created", "create_credit_note": "created", "update_invoice": "updated",
+                    "void_invoice": "voided"}[op.op]
+            self.outcomes[op.key] = Outcome(op.key, kind, document=item)
+            if op.key in held:
+                self.resolve_letters(op, item)
 
     # -- the whole plan -----------------------------------------------------------------------
     def apply(self) -> None:
@@ -787,8 +802,13 @@ class PostingResult:
 
 
 def apply_plan(plan: Plan, *, xero: XeroClient, store: OperationalStore, run: PostingRun,
-               replay: set[int] | None = None) -> PostingResult:
-    """Apply a plan. Raises :class:`PostingBlocked` when the guard says no (unless overridden)."""
+               replay: set[int] | None = None, concurrency: int = 2) -> PostingResult:
+    """Apply a plan. Raises :class:`PostingBlocked` when the guard says no (unless overridden).
+
+    ``concurrency``: batches of one kind in flight at once (their documents are disjoint, so order does not
+    matter within a kind; kinds still go in order: drafts, credit notes, invoices, allocations). Keep it
+    within the accounting system's concurrent-request limit (Xero: 5).
+    """
     breaches = plan.breaches
     if breaches and plan.controls.posting_enabled:
         if plan.state.duplicates or not run.override_guard:
@@ -800,7 +820,7 @@ def apply_plan(plan: Plan, *, xero: XeroClient, store: OperationalStore, run: Po
             raise PostingBlocked("override_guard needs approved_by: who looked at the plan and said yes")
         store.audit(run.approved_by, "guard_overridden", entity=plan.entity.key, subject=plan.period.key,
                     detail={"breaches": breaches, "run_id": run.run_id})
-    applier = _Applier(plan, xero, store, run, replay)
+    applier = _Applier(plan, xero, store, run, replay, concurrency)
     # what the accounting system holds but the ledger did not know: recorded now (crash recovery)
     group_of = {d.key: g for g in plan.plans for d in plan.state.docs.get(g.base_reference, [])}
     found = [d for ds in plan.state.docs.values() for d in ds if d.key in plan.state.raw
