@@ -36,7 +36,7 @@ sync_ledger = sa.Table(
     sa.Column("created_at", sa.String(40), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
     # posting (issue 6): documents beyond the first invoice revision, and who did what
-    sa.Column("kind", sa.String(16), nullable=False, default="invoice"),  # invoice | credit_note
+    sa.Column("kind", sa.String(16), default="invoice"),  # invoice | credit_note
     sa.Column("group_key", sa.String(64), index=True),  # the key of revision 1 of the invoice group
     sa.Column("original_key", sa.String(64)),  # credit note: the invoice it credits; rebill: what it corrects
     sa.Column("target_status", sa.String(32)),  # the accounting system's status when last seen
@@ -86,6 +86,29 @@ def register_tables() -> None:
         importlib.import_module(f"{pkg.__name__}.{info.name}")
 
 
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Bring a store created by an older release up to date: add the nullable columns it lacks.
+
+    Tables only ever gain nullable columns between releases (``create_all`` makes new tables), so an
+    ``ALTER TABLE … ADD COLUMN`` per missing column is the whole migration. Returns what was added.
+    """
+    inspector = sa.inspect(engine)
+    added: list[str] = []
+    existing_tables = set(inspector.get_table_names())
+    with engine.begin() as c:
+        for table in metadata.sorted_tables:
+            if table.name not in existing_tables:
+                continue
+            have = {col["name"] for col in inspector.get_columns(table.name)}
+            for col in table.columns:
+                if col.name in have or not col.nullable:
+                    continue
+                ddl = f'ALTER TABLE {table.name} ADD COLUMN "{col.name}" {col.type.compile(dialect=engine.dialect)}'
+                c.execute(sa.text(ddl))
+                added.append(f"{table.name}.{col.name}")
+    return added
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -105,6 +128,7 @@ class OperationalStore:
         self.engine = make_engine(url)
         register_tables()
         metadata.create_all(self.engine)
+        add_missing_columns(self.engine)
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -71,3 +71,29 @@ def test_posted_lines_map_entries_both_ways(any_store):
         pl.record(c, entity="e", period="2026-10", doc_key="inv_1", kind="invoice", reference="SP-e-2026-10-C1-R1",
                   currency="GBP", lines=[])
     assert pl.for_partition("e", "2026-10") == [] and pl.documents_of_entry("e", "1002") == []
+
+
+def test_a_store_from_an_older_release_gains_the_new_columns(tmp_path):
+    import sqlalchemy as sa
+
+    from sync_pipeline.store.operational import OperationalStore
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as c:  # the walking skeleton's ledger
+        c.execute(sa.text("CREATE TABLE sync_ledger (invoice_key VARCHAR(64) PRIMARY KEY, entity VARCHAR(64) NOT NULL, "
+                          "period VARCHAR(7) NOT NULL, client_id VARCHAR(64) NOT NULL, revision INTEGER NOT NULL, "
+                          "reference VARCHAR(255) NOT NULL UNIQUE, status VARCHAR(32) NOT NULL, target_id VARCHAR(64), "
+                          "target_number VARCHAR(64), payload_hash VARCHAR(64), idempotency_key VARCHAR(128), "
+                          "triggered_by VARCHAR(255), created_at VARCHAR(40) NOT NULL, updated_at VARCHAR(40) NOT NULL)"))
+        c.execute(sa.text("INSERT INTO sync_ledger VALUES ('inv_1', 'e', '2026-10', '1', 1, 'SP-e-2026-10-C1-R1', "
+                          "'posted', 'x', 'INV-1', 'h', 'k', 'demo', 't', 't')"))
+    engine.dispose()
+    store = OperationalStore(url)
+    row = store.ledger_entry("inv_1")
+    assert row["status"] == "posted" and row["kind"] is None and "group_key" in row
+    store.record_pending(invoice_key="inv_2", entity="e", period="2026-10", client_id="2", revision=1,
+                         reference="SP-e-2026-10-C2-R1", payload_hash="h", idempotency_key="k", triggered_by="t",
+                         kind="invoice", group_key="inv_2")
+    assert store.ledger_entry("inv_2")["group_key"] == "inv_2"
+    store.dispose()
