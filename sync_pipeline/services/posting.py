@@ -36,7 +36,7 @@ from sync_pipeline.connectors.xero import (
     credit_note_payload,
     invoice_payload,
 )
-from sync_pipeline.contracts.codec import dumps
+from sync_pipeline.contracts.codec import dumps, loads
 from sync_pipeline.contracts.mapping import EntityConfig
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.invoice_plan import (
@@ -137,17 +137,36 @@ def target_line(li: dict[str, Any], currency: str) -> Line:
                 item_code=str(li["ItemCode"]) if li.get("ItemCode") else None, tracking=tracking)
 
 
-def _lines_from_target(doc: dict[str, Any], currency: str, known: dict[str, list[dict[str, Any]]],
+def _manifest(row: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The lines (with their entries) a ledger row says were last sent: what a crash left unrecorded."""
+    if not row or not row.get("payload"):
+        return []
+    try:
+        doc = loads(row["payload"])
+    except ValueError:
+        return []
+    return doc.get("lines") or [] if isinstance(doc, dict) else []
+
+
+def _entries(v: Any) -> tuple[str, ...]:
+    return tuple(str(e) for e in (v.split(",") if isinstance(v, str) else v or []) if str(e))
+
+
+def _lines_from_target(doc: dict[str, Any], currency: str, known: list[dict[str, Any]],
                        wanted: dict[str, Line]) -> list[Line]:
-    stored = {r["fingerprint"]: r for r in known}
+    """The target's lines, each with its source entries from (in order) the posted-lines store, the manifest
+    of the last write, or the lines it should hold (``wanted``)."""
+    stored: dict[str, dict[str, Any]] = {}
+    for r in known:
+        stored.setdefault(r["fingerprint"], r)
     out = []
     for li in doc.get("LineItems") or []:
         line = target_line(li, currency)
         fp = line.fingerprint
         if fp in stored:
             s = stored[fp]
-            entries = tuple(e for e in s["source_entry_ids"].split(",") if e)
-            line = replace(line, source_entry_ids=entries, line_key=s["line_key"] or "", approved_by=s["approved_by"])
+            line = replace(line, source_entry_ids=_entries(s["source_entry_ids"]), line_key=s.get("line_key") or "",
+                           approved_by=s.get("approved_by"))
         elif fp in wanted:
             w = wanted[fp]
             line = replace(line, source_entry_ids=w.source_entry_ids, line_key=w.line_key, approved_by=w.approved_by)
@@ -208,8 +227,9 @@ def load_state(xero: XeroClient, store: OperationalStore, entity: str, period: s
     for ref, doc, p, base_ref, key in parsed_invoices:
         ccy = str(doc.get("CurrencyCode"))
         wanted = {li.fingerprint: li for li in groups[base_ref].lines} if base_ref in groups else {}
+        known = stored_lines.get(key) or _manifest(ledger.get(key))
         d = Doc(key, "invoice", ref, int(p["revision"]), str(doc.get("Status")),
-                _lines_from_target(doc, ccy, stored_lines.get(key, []), wanted), doc.get("InvoiceID"),
+                _lines_from_target(doc, ccy, known, wanted), doc.get("InvoiceID"),
                 doc.get("InvoiceNumber"), amount_due_minor=to_minor(Decimal(str(doc.get("AmountDue") or 0)), ccy),
                 line_amount_types=str(doc.get("LineAmountTypes") or "Exclusive"))
         state.docs.setdefault(base_ref, []).append(d)
@@ -230,8 +250,11 @@ def load_state(xero: XeroClient, store: OperationalStore, entity: str, period: s
             inv_id = str((a.get("Invoice") or {}).get("InvoiceID") or "")
             allocated[inv_id] = allocated.get(inv_id, 0) + to_minor(Decimal(str(a.get("Amount") or 0)), ccy)
         remaining = doc.get("RemainingCredit")
+        # a credit note's lines are copies of the lines it credits: the original's entries are its entries
+        original = {li.fingerprint: li for d0 in state.docs.get(base_ref, []) if d0.key == orig_key for li in d0.lines}
+        known = stored_lines.get(key) or _manifest(ledger.get(key))
         d = Doc(key, "credit_note", ref, int(p["revision"]), str(doc.get("Status")),
-                _lines_from_target(doc, ccy, stored_lines.get(key, []), {}), doc.get("CreditNoteID"),
+                _lines_from_target(doc, ccy, known, original), doc.get("CreditNoteID"),
                 doc.get("CreditNoteNumber"), original_key=orig_key, credit_number=int(p["credit_note"]),
                 remaining_credit_minor=to_minor(Decimal(str(remaining)), ccy) if remaining is not None else 0,
                 allocated_minor=allocated, line_amount_types=str(doc.get("LineAmountTypes") or "Exclusive"))
@@ -448,7 +471,8 @@ class _Applier:
                 "revision": op.revision, "reference": op.reference, "payload_hash": op_content_hash(op),
                 "idempotency_key": idem, "triggered_by": self.run.triggered_by, "kind": op.kind,
                 "group_key": gp.group_key, "original_key": op.original_key, "last_op": op.op,
-                "payload": dumps(payload).decode(), "currency": gp.currency,
+                "payload": dumps({"request": payload, "lines": [_line_record(li) for li in op.lines]}).decode(),
+                "currency": gp.currency,
                 "subtotal_minor": op.amount_minor if op.op != "allocate_credit" else None,
                 "approved_by": self.approver(op), "run_id": self.run.run_id}
 
@@ -665,7 +689,19 @@ class _Applier:
         self.write(by_op["void_invoice"] + by_op["update_invoice"], invoice_update,
                    lambda ps, k: self.xero.update("Invoices", ps, k), "InvoiceID")
         self.write(by_op["create_credit_note"], new_credit, self.xero.create_credit_notes, "CreditNoteID")
-        self.write(by_op["create_invoice"], new_invoice, self.xero.create_invoices, "InvoiceID")
+        # a rebill goes out only once every credit note of its group is in: never two bills for the same lines
+        waiting = {gp.group_key: op for gp, op in plan.ops if op.op == "create_credit_note"
+                   and (self.outcomes.get(op.key) is None or self.outcomes[op.key].outcome != "created")}
+        rebills = []
+        for gp, op in by_op["create_invoice"]:
+            cn = waiting.get(gp.group_key)
+            if cn is None:
+                rebills.append((gp, op))
+                continue
+            why = self.outcomes[cn.key].outcome if cn.key in self.outcomes else "not sent"
+            self.outcomes[op.key] = Outcome(op.key, "pending" if why == "pending" else "held",
+                                            f"waiting for credit note {cn.reference} ({why})")
+        self.write(rebills, new_invoice, self.xero.create_invoices, "InvoiceID")
         # 3. allocate new credit notes (and any left over from an earlier run) against their invoices
         allocations = list(by_op["allocate_credit"])
         docs_by_key = {d.key: d for ds in plan.state.docs.values() for d in ds}

@@ -216,3 +216,26 @@ def test_lost_response_with_retries_exhausted_is_found_by_the_next_run(sandboxes
     assert len(sandboxes.xero.all("Invoices", TENANT)) == 2
     assert {r["status"] for r in sqlite_store.ledger_for("acme-uk", "2026-10")} == {"posted"}
     assert billed_entries(entry_links_frame(sqlite_store, "acme-uk", "2026-10")) == {"1002": 1, "1003": 1, "1005": 1}
+
+
+def test_a_credit_note_whose_response_was_lost_is_recovered_with_its_entries(sandboxes, xero, sqlite_store):
+    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    edited = [*BASE[:1], ("1", "Acme Corp", "GBP", "11", "2", "120", "0.75", "1003"), BASE[2]]
+    xero.http.max_attempts = 1
+    sandboxes.xero.faults.add("commit_then_drop", method="PUT", path="/CreditNotes$", times=1)
+    first = post(drafts("acme-uk", "2026-10", edited), xero, sqlite_store)
+    outcome = dict(zip(first.frame["reference"], first.frame["outcome"], strict=True))
+    # the rebill waits for its credit note: never two bills for the same hours
+    assert (outcome["SP-acme-uk-2026-10-C1-R1-CN1"], outcome["SP-acme-uk-2026-10-C1-R2"]) == ("pending", "pending")
+    assert [d["Reference"] for d in live(sandboxes) if d["Reference"].endswith("R2")] == []
+    # the posted-lines store never heard of the credit note: only the ledger's record of what was sent
+    links = entry_links_frame(sqlite_store, "acme-uk", "2026-10")
+    assert "SP-acme-uk-2026-10-C1-R1-CN1" not in set(links["reference"])
+    second = post(drafts("acme-uk", "2026-10", edited), xero, sqlite_store)
+    outcome = dict(zip(second.frame["reference"], second.frame["outcome"], strict=True))
+    assert outcome["SP-acme-uk-2026-10-C1-R1-CN1"] == "found_in_target"
+    assert outcome["SP-acme-uk-2026-10-C1-R2"] == "created"
+    links = entry_links_frame(sqlite_store, "acme-uk", "2026-10")
+    assert billed_entries(links) == {"1002": 1, "1003": 1, "1005": 1}
+    credited = links[links["role"] == "credited"]
+    assert list(credited["entry_id"]) == ["1003"]
