@@ -77,3 +77,24 @@ def test_amount_differences_within_tolerance_do_not_breach():
     lenient = reconcile_documents("e", "2026-10", _drafts(), target, tolerance_minor=1)
     assert not lenient["breach"].any()
     assert (lenient["status"] == "mismatch").sum() > 0  # still reported, just not failing
+
+
+def test_lines_returned_in_another_order_still_match_and_keep_their_projects():
+    # after a draft update the accounting system may list a document's lines in another order
+    target = [_inv("SP-e-2026-10-C1-R1", 1, "GBP", [("67.50", "OUTPUT2", "200"), ("300.00", "OUTPUT2", "200")]),
+              _inv("SP-e-2026-10-C2-R1", 2, "EUR", [("440.00", "OUTPUT2", "200")]),
+              _inv("SP-e-2026-10-C3-R1", 3, "GBP", [("100.00", "NONE", "260")])]
+    df = reconcile_documents("e", "2026-10", _drafts(), target)
+    assert not df["breach"].any(), df[df["breach"]].to_dict("records")
+    by = {(r.level, r.key, r.currency): (r.source_minor, r.target_minor) for r in df.itertuples()}
+    assert by[("project", "11", "GBP")] == (30000, 30000)
+    assert by[("project", "12", "GBP")] == (6750, 6750)
+
+
+def test_a_changed_line_in_a_reordered_document_is_named_against_its_counterpart():
+    target = [_inv("SP-e-2026-10-C1-R1", 1, "GBP", [("77.50", "OUTPUT2", "200"), ("300.00", "OUTPUT2", "200")])]
+    df = reconcile_documents("e", "2026-10", _drafts(), target)
+    doc = df[(df["level"] == "document") & (df["key"] == "SP-e-2026-10-C1-R1")].iloc[0]
+    assert doc["status"] == "mismatch" and doc["diff_minor"] == 1000
+    assert "line 2: 67.50 OUTPUT2 200 in the source, 77.50 OUTPUT2 200" in doc["detail"]
+    assert "line 1" not in doc["detail"]

@@ -8,8 +8,10 @@ Two views of one partition (entity × period), compared in integer minor units:
 - per dimension — client, project, tax code, account and currency — counts and net totals on
   both sides, per currency (totals in different currencies are never added).
 
-Target lines are attributed to projects through the draft line at the same position of the same
-document (Xero lines carry no project); unmatched target lines fall under ``(unattributed)``.
+Target lines are paired with the draft lines of the same document by content, not by position (the
+accounting system may return a document's lines in another order after an update): first lines with the
+same amount, tax code and account, then the rest in order. A target line takes the project of its draft
+line (Xero lines carry no project); unpaired target lines fall under ``(unattributed)``.
 A row ``breaches`` when its difference is above the tolerance, or when a document is missing,
 extra or in another currency: those are what the blocking asset check fails on.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pandas as pd
@@ -84,12 +86,34 @@ def _target_docs(target_invoices: Iterable[dict[str, Any]], source: dict[str, _D
         client = client_of_contact(inv.get("Contact"))
         d = docs.setdefault(ref, _Doc(currency=ccy, client=client))
         d.subtotal_minor += to_minor(inv["SubTotal"], ccy)
+        lines = [_Line(ccy, to_minor(li.get("LineAmount") or 0, ccy), client, UNATTRIBUTED,
+                       str(li.get("TaxType") or UNATTRIBUTED), str(li.get("AccountCode") or UNATTRIBUTED))
+                 for li in inv.get("LineItems") or []]
         src_lines = source[ref].lines if ref in source else []
-        for i, li in enumerate(inv.get("LineItems") or []):
-            project = src_lines[i].project if i < len(src_lines) else UNATTRIBUTED
-            d.lines.append(_Line(ccy, to_minor(li.get("LineAmount") or 0, ccy), client, project,
-                                 str(li.get("TaxType") or UNATTRIBUTED), str(li.get("AccountCode") or UNATTRIBUTED)))
+        d.lines.extend(_align(src_lines, lines))
     return docs
+
+
+def _content(line: _Line) -> tuple[int, str, str]:
+    return line.amount_minor, line.tax_code, line.account
+
+
+def _align(src: list[_Line], tgt: list[_Line]) -> list[_Line]:
+    """The target lines reordered to pair with ``src`` (same content first, the rest in order), each taking
+    the project of the source line it pairs with; target lines beyond the source's count come last."""
+    paired: list[_Line | None] = [None] * len(src)
+    left = list(range(len(tgt)))
+    for i, s_line in enumerate(src):
+        for k, j in enumerate(left):
+            if _content(tgt[j]) == _content(s_line):
+                paired[i] = tgt[j]
+                del left[k]
+                break
+    for i in range(len(src)):
+        if paired[i] is None and left:
+            paired[i] = tgt[left.pop(0)]
+    out = [replace(t, project=src[i].project) for i, t in enumerate(paired) if t is not None]
+    return out + [tgt[j] for j in left]
 
 
 def _fmt(minor: int, ccy: str | None) -> str:

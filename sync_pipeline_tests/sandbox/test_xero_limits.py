@@ -61,7 +61,10 @@ def test_concurrent_limit(tmp_path: Path) -> None:
         threads = [threading.Thread(target=call) for _ in range(2)]
         for t in threads:
             t.start()
-        time.sleep(0.3)
+        deadline = time.monotonic() + 10  # wait until both requests are really in flight (not a fixed sleep)
+        while sb._inflight.get(TENANT, 0) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert sb._inflight.get(TENANT, 0) == 2, "the two held requests never reached the sandbox"
         with httpx.Client(base_url=server.url, timeout=10) as c:
             third = c.get("/api.xro/2.0/Contacts", headers=h)
         gate.set()

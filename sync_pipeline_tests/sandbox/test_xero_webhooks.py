@@ -147,7 +147,7 @@ def test_duplicate_delivery_fault(api: XeroApi, receiver) -> None:
     api.sb.webhooks.subscribe(url, KEY, categories=["INVOICE"])
     api.sb.faults.add("duplicate", path="/hook", times=1)
     _invoice(api, "R-1")
-    assert api.sb.webhooks.flush()
+    assert api.sb.webhooks.flush(timeout=60)
     deliveries = [b for b in app.bodies if loads(b)["events"]]
     assert len(deliveries) == 2 and deliveries[0] == deliveries[1]
 
@@ -155,10 +155,11 @@ def test_duplicate_delivery_fault(api: XeroApi, receiver) -> None:
 def test_out_of_order_delivery_fault(api: XeroApi, receiver) -> None:
     app, url = receiver()
     api.sb.webhooks.subscribe(url, KEY, categories=["INVOICE"])
+    api.sb.webhooks.hold_seconds = 60.0  # under load the successor may come late; never send the held batch early
     api.sb.faults.add("out_of_order", path="/hook", times=1)
     _invoice(api, "R-1")
     _wait(lambda: len(api.sb.webhooks._held) == 1)
     _invoice(api, "R-2")
-    assert api.sb.webhooks.flush()
+    assert api.sb.webhooks.flush(timeout=60)
     firsts = [loads(b)["firstEventSequence"] for b in app.bodies if loads(b)["events"]]
     assert firsts == [2, 1]  # the first batch arrived after the second
