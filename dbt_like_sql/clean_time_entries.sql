@@ -163,6 +163,7 @@ SELECT
     CASE
         WHEN quarantine_reason IS NOT NULL THEN quarantine_reason
         WHEN non_billable_reason IS NOT NULL THEN non_billable_reason
-        WHEN $require_approval AND NOT is_closed THEN 'awaiting approval'
+        WHEN $require_approval AND NOT is_closed
+            THEN 'awaiting approval' || coalesce(' (' || approval_status || ' in the project system)', '')
     END AS reason
 FROM judged

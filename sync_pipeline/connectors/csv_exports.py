@@ -29,6 +29,9 @@ from pathlib import Path
 from typing import Any
 
 HARVEST_REQUIRED = ["Date", "Client", "Project", "Task", "Notes", "Hours", "Billable?", "First Name", "Last Name"]
+# exports carry neither a start instant with its zone nor who approved an entry (RawTimeEntry v2 columns)
+NO_START_NOR_APPROVAL = {"started_at": None, "timezone": None, "approval_status": None, "approved_by": None,
+                         "approved_at": None}
 TOGGL_REQUIRED = ["User", "Client", "Project", "Description", "Billable", "Start date", "Start time", "Duration"]
 
 
@@ -169,6 +172,7 @@ def read_harvest_detailed(src: str | Path | bytes, *, extracted_at: str | None =
             "task_id": _slug(raw["Task"]), "task_name": raw["Task"].strip(),
             "hours": hours, "billable": billable, "billable_rate": rate, "is_closed": approved,
             "notes": raw["Notes"] or None, "updated_at": extracted_at, "extracted_at": extracted_at,
+            **NO_START_NOR_APPROVAL,
         })
     return CsvResult("harvest_csv", rows, bad)
 
@@ -215,5 +219,6 @@ def read_toggl_detailed(src: str | Path | bytes, *, extracted_at: str | None = N
             "task_id": _slug(raw.get("Task")) or None, "task_name": (raw.get("Task") or "").strip() or None,
             "hours": hours, "billable": billable, "billable_rate": rate, "is_closed": False,
             "notes": raw["Description"] or None, "updated_at": extracted_at, "extracted_at": extracted_at,
+            **NO_START_NOR_APPROVAL,
         })
     return CsvResult("toggl_csv", rows, bad)

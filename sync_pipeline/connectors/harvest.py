@@ -111,12 +111,32 @@ def _s(v: Any) -> str | None:
     return None if v is None else str(v)
 
 
+def _approver(doc: dict[str, Any]) -> str | None:
+    """Who approved the record: ``x_approved_by`` ``{"id", "name"}`` (the sandbox's approvals; Harvest's API
+    does not say), as "name (user id)"."""
+    a = doc.get("x_approved_by")
+    if not a:
+        return None
+    if not isinstance(a, dict):
+        return str(a)
+    name, uid = a.get("name"), a.get("id")
+    return f"{name} ({uid})" if name and uid is not None else _s(name if name else uid)
+
+
 def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
-    """A Harvest time entry → one row of the ``raw_time_entries`` contract."""
+    """A Harvest time entry → one row of the ``raw_time_entries`` contract.
+
+    ``started_at`` is the start instant with its UTC offset (the sandbox's ``x_started_at``; Harvest's own
+    ``started_time`` is a wall-clock time without a zone, so it is not enough to place an entry in another
+    zone's day) and ``timezone`` the user's zone. ``approval_status`` is Harvest's (unsubmitted, submitted,
+    approved); ``approved_by``/``approved_at`` say who approved the entry and when, when the source tells.
+    """
     client = doc.get("client") or {}
     project = doc.get("project") or {}
     task = doc.get("task") or {}
     user = doc.get("user") or {}
+    approved = doc.get("approval_status") == "approved" or (doc.get("approval_status") is None
+                                                            and bool(doc.get("is_closed")))
     return {
         "source": "harvest",
         "entry_id": str(doc["id"]),
@@ -139,6 +159,11 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
         "notes": _s(doc.get("notes")),
         "updated_at": str(doc.get("updated_at")),
         "extracted_at": extracted_at,
+        "started_at": _s(doc.get("x_started_at")),
+        "timezone": _s(doc.get("x_timezone")),
+        "approval_status": _s(doc.get("approval_status")),
+        "approved_by": _approver(doc) if approved else None,
+        "approved_at": _s(doc.get("x_approved_at")) if approved else None,
     }
 
 

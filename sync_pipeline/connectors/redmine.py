@@ -132,4 +132,6 @@ def map_time_entry(doc: dict[str, Any], projects: dict[int, dict[str, Any]], ext
         "notes": notes,
         "updated_at": str(doc.get("updated_on") or doc.get("created_on")),
         "extracted_at": extracted_at,
+        # Redmine knows no start instant and no approvals (RawTimeEntry v2 columns stay empty)
+        "started_at": None, "timezone": None, "approval_status": None, "approved_by": None, "approved_at": None,
     }

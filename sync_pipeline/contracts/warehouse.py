@@ -37,8 +37,20 @@ class _Base(pa.DataFrameModel):
         coerce = True
 
 
+APPROVAL_STATUSES = ["unsubmitted", "submitted", "approved"]
+
+
 class RawTimeEntry(_Base):
-    """A time entry as extracted from the project system, flattened, types loose."""
+    """A time entry as extracted from the project system, flattened, types loose.
+
+    v2: ``started_at`` (start instant with its UTC offset) and ``timezone`` (IANA), so an entry lands on its
+    entity's local date; ``approval_status`` (Harvest's) and ``approved_by``/``approved_at`` (who approved the
+    entry and when), which travel with its invoice line to the posted document. All nullable: a source that
+    does not know them (CSV exports, Redmine) leaves them empty.
+    """
+
+    class Config(_Base.Config):
+        metadata = {"contract_version": 2}
 
     source: Series[str]
     entry_id: Series[str] = pa.Field(unique=True)
@@ -61,6 +73,11 @@ class RawTimeEntry(_Base):
     notes: Series[str] = pa.Field(nullable=True)
     updated_at: Series[str]
     extracted_at: Series[str]
+    started_at: Series[str] = pa.Field(nullable=True)
+    timezone: Series[str] = pa.Field(nullable=True)
+    approval_status: Series[str] = pa.Field(nullable=True, isin=APPROVAL_STATUSES)
+    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_at: Series[str] = pa.Field(nullable=True)
 
 
 class CleanTimeEntry(_Base):
@@ -321,6 +338,19 @@ def _billing_translators() -> None:
     def _scale(df: pd.DataFrame, col: str, places: int) -> pd.DataFrame:
         q = Decimal(1).scaleb(-places)
         return df.assign(**{col: [None if v is None else Decimal(v).quantize(q) for v in df[col]]})
+
+    @versions.frame_translator("RawTimeEntry", 2, 1)
+    def _raw_v2_to_v1(df: pd.DataFrame) -> pd.DataFrame:
+        """v1 had no start instant, zone or approval columns."""
+        snap = versions.load_snapshot("RawTimeEntry", 1) or {"columns": {}}
+        return versions.project_to(df, snap)
+
+    @versions.frame_translator("RawTimeEntry", 1, 2)
+    def _raw_v1_to_v2(df: pd.DataFrame) -> pd.DataFrame:
+        """An extract written under v1 (before the columns existed): they are unknown, so empty."""
+        return df.assign(**{c: pd.Series([None] * len(df), index=df.index, dtype=object)
+                            for c in ("started_at", "timezone", "approval_status", "approved_by", "approved_at")
+                            if c not in df.columns})
 
     @versions.frame_translator("Billable", 2, 1)
     def _billable_v2_to_v1(df: pd.DataFrame) -> pd.DataFrame:

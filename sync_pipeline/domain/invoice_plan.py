@@ -59,6 +59,7 @@ class Line:
     approved_by: str | None = None
     item_code: str | None = None
     tracking: tuple[tuple[str, str], ...] = ()  # (category, option)
+    approved_at: str | None = None  # when the line's entries were approved (latest), with approved_by: who
 
     @cached_property
     def fingerprint(self) -> str:

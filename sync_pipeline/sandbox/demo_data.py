@@ -6,8 +6,10 @@ it only together with that test.
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 DEMO_ENTITY = "acme-uk"
 DEMO_PERIOD = "2026-10"
@@ -55,11 +57,25 @@ def _ref(items: list[dict[str, Any]], key: int) -> dict[str, Any]:
     return next(i for i in items if i["id"] == key)
 
 
+APPROVER = 3  # Carol Chen approves the team's time (the sandbox's x_approved_by; Harvest does not expose it)
+
+
+def _started_at(spent: str, tz: str) -> str:
+    """09:00 on the user's local day, with its UTC offset (the sandbox's ``x_started_at``)."""
+    local = datetime.fromisoformat(f"{spent}T09:00:00").replace(tzinfo=ZoneInfo(tz))
+    return local.isoformat()
+
+
 def time_entry_doc(row: tuple) -> dict[str, Any]:
     eid, uid, pid, tid, spent, hours, billable, rate, approved, notes = row
     user, project, task = _ref(USERS, uid), _ref(PROJECTS, pid), _ref(TASKS, tid)
     client = _ref(CLIENTS, project["client"])
     ts = f"{spent}T18:00:00Z"
+    approver = _ref(USERS, APPROVER)
+    approval: dict[str, Any] = {"approval_status": "approved",
+                                "x_approved_by": {"id": APPROVER,
+                                                  "name": f"{approver['first_name']} {approver['last_name']}"},
+                                "x_approved_at": f"{spent}T17:30:00Z"} if approved else {"approval_status": "submitted"}
     return {
         "id": eid,
         "spent_date": spent,
@@ -83,6 +99,9 @@ def time_entry_doc(row: tuple) -> dict[str, Any]:
         "task": {"id": tid, "name": task["name"]},
         "invoice": None,
         "external_reference": None,
+        "x_started_at": _started_at(spent, user["timezone"]),
+        "x_timezone": user["timezone"],
+        **approval,
     }
 
 

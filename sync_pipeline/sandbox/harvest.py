@@ -21,8 +21,11 @@ Sandbox extensions (not in Harvest; names start with ``x_`` so nobody mistakes t
 - expenses: ``x_markup_percent`` (the markup the invoice should add), next to Harvest's ``receipt``;
 - ``GET /v2/x_sandbox/deleted?resource=time_entries&updated_since=...``: what was deleted and when
   (Harvest has no deletions feed: a client must otherwise diff id sets);
-- ``POST /v2/x_sandbox/approvals`` ``{"time_entry_ids": [...], "expense_ids": [...]}``: approve
-  (``is_closed``/``is_locked``, a new ``updated_at``), as a manager does in Harvest's web app.
+- ``POST /v2/x_sandbox/approvals`` ``{"time_entry_ids": [...], "expense_ids": [...], "approver_id": 3}``:
+  approve (``is_closed``/``is_locked``, ``approval_status: approved``, a new ``updated_at``), as a manager
+  does in Harvest's web app; the documents then carry ``x_approved_by`` (``{"id", "name"}`` of the approver,
+  a user of the account; default the token's own user, ``/v2/users/me``) and ``x_approved_at`` (the instant).
+  Harvest itself says only *that* an entry is approved (``approval_status``), not who approved it or when.
 """
 
 from __future__ import annotations
@@ -357,6 +360,14 @@ class HarvestSandbox(App):
     def _approve(self, req: Request) -> Response:
         body = req.json() or {}
         acc = req.params["account"]
+        approver = {"id": 0, "name": "Sandbox Admin"}  # the token's own user (GET /v2/users/me)
+        if body.get("approver_id") is not None:
+            user = self.store.get("users", acc, str(body["approver_id"]))
+            if user is None:
+                raise ApiError(422, {"message": f"approver_id: no such user {body['approver_id']}; approve as a "
+                                                "user of this account (GET /v2/users)"})
+            name = user.get("name") or f"{user.get('first_name', '')} {user.get('last_name', '')}".strip()
+            approver = {"id": int(user["id"]), "name": name}
         done: dict[str, list[int]] = {}
         for field, coll in (("time_entry_ids", "time_entries"), ("expense_ids", "expenses")):
             ids = body.get(field) or []
@@ -367,8 +378,9 @@ class HarvestSandbox(App):
             for i in ids:
                 doc = self.store.get(coll, acc, str(i))
                 assert doc is not None
-                doc.update({"is_closed": True, "is_locked": True, "updated_at": ts,
-                            "locked_reason": "Item Approved and Locked for this Time Period"})
+                doc.update({"is_closed": True, "is_locked": True, "updated_at": ts, "approval_status": "approved",
+                            "locked_reason": "Item Approved and Locked for this Time Period",
+                            "x_approved_by": approver, "x_approved_at": ts})
                 self.store.put(coll, acc, str(i), doc)
             if ids:
                 self._changed(coll)

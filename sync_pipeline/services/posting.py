@@ -113,7 +113,7 @@ def desired_groups(drafts: pd.DataFrame) -> dict[str, Group]:
         g.lines.append(Line(f"{r['description']} ({ids.line_reference(lk)})", Decimal(r["quantity"]),
                             Decimal(r["unit_amount"]), int(r["line_amount_minor"]), str(r["account_code"]),
                             str(r["tax_type"]), entries, lk, _approver(r), _text(r.get("item_code")),
-                            ((category, option),) if category and option else ()))
+                            ((category, option),) if category and option else (), _text(r.get("approved_at"))))
     return groups
 
 
@@ -166,10 +166,11 @@ def _lines_from_target(doc: dict[str, Any], currency: str, known: list[dict[str,
         if fp in stored:
             s = stored[fp]
             line = replace(line, source_entry_ids=_entries(s["source_entry_ids"]), line_key=s.get("line_key") or "",
-                           approved_by=s.get("approved_by"))
+                           approved_by=s.get("approved_by"), approved_at=s.get("approved_at"))
         elif fp in wanted:
             w = wanted[fp]
-            line = replace(line, source_entry_ids=w.source_entry_ids, line_key=w.line_key, approved_by=w.approved_by)
+            line = replace(line, source_entry_ids=w.source_entry_ids, line_key=w.line_key, approved_by=w.approved_by,
+                           approved_at=w.approved_at)
         out.append(line)
     return out
 
@@ -421,7 +422,8 @@ def _xero_lines(lines: list[Line], currency: str) -> list[dict[str, Any]]:
 def _line_record(li: Line) -> dict[str, Any]:
     return {"fingerprint": li.fingerprint, "description": li.description, "quantity": li.quantity,
             "unit_amount": li.unit_amount, "amount_minor": li.amount_minor, "line_key": li.line_key,
-            "source_entry_ids": list(li.source_entry_ids), "approved_by": li.approved_by}
+            "source_entry_ids": list(li.source_entry_ids), "approved_by": li.approved_by,
+            "approved_at": li.approved_at}
 
 
 def _errors(item: dict[str, Any]) -> list[str]:

@@ -36,8 +36,9 @@ posted_lines = sa.Table(
     sa.Column("amount_minor", sa.BigInteger, nullable=False),
     sa.Column("currency", sa.String(3), nullable=False),
     sa.Column("source_entry_ids", sa.Text, nullable=False),  # comma separated
-    sa.Column("approved_by", sa.String(255)),
+    sa.Column("approved_by", sa.String(255)),  # who approved the line's entries (the source's approvers)
     sa.Column("recorded_at", sa.String(40), nullable=False),
+    sa.Column("approved_at", sa.String(40)),  # when (the latest approval of the line's entries)
 )
 
 entry_links = sa.Table(
@@ -97,7 +98,7 @@ class PostedLines:
                          "quantity": str(li["quantity"]), "unit_amount": str(li["unit_amount"]),
                          "amount_minor": int(li["amount_minor"]), "currency": currency,
                          "source_entry_ids": ",".join(entries), "approved_by": li.get("approved_by"),
-                         "recorded_at": ts})
+                         "approved_at": li.get("approved_at"), "recorded_at": ts})
             links.extend({"entity": entity, "entry_id": e, "doc_key": doc_key, "line_no": n, "period": period,
                           "role": role, "reference": reference, "line_key": li.get("line_key") or None,
                           "recorded_at": ts} for e in dict.fromkeys(entries))

@@ -14,7 +14,8 @@ The realistic mess, with the fractions in ``Mess``:
   ``billable_rate`` is the one in force on its ``spent_date``, as Harvest records it;
 - users in several time zones; entries starting near local midnight and on DST-change days; ``spent_date``
   is the user's local date and ``x_started_at`` the start with the local UTC offset, ``x_timezone`` the zone;
-- unapproved entries (``is_closed`` false), zero, negative and over-24-hour durations;
+- unapproved entries (``is_closed`` false, ``approval_status`` submitted; approved ones name their approver in
+  ``x_approved_by``/``x_approved_at``), zero, negative and over-24-hour durations;
 - entries already billed (``is_billed``, ``invoice``) and some edited after billing (``updated_at`` long
   after, hours changed, the billed hours kept in ``x_billed_hours``);
 - expenses with receipts (or without), unit-priced mileage, a project markup (``x_markup_percent``),
@@ -497,6 +498,7 @@ class World:
         """(id, Harvest time-entry JSON) per row of a chunk; rendered from templates, not json.dumps per row."""
         users = [f'{{"id":{u.id},"name":{json.dumps(u.name)}}}' for u in self.users]
         costs = [_rate_str(u.cost_rate, "GBP") for u in self.users]
+        approver = users[0]
         projects = [(f'{{"id":{p.id},"name":{json.dumps(p.name)},"code":{json.dumps(p.code)}}}',
                      f'{{"id":{p.client.id},"name":{json.dumps(p.client.name)},"currency":"{p.client.currency}"}}',
                      p.client.currency) for p in self.projects]
@@ -524,7 +526,10 @@ class World:
             reason = ('"Item Invoiced and Locked for this Time Period"' if billed else
                       '"Item Approved and Locked for this Time Period"' if approved else "null")
             invoice = f'{{"id":{700000 + eid % 9973},"number":"H-{eid % 9973:05d}"}}' if billed else "null"
-            extra = ""
+            # approved entries say so as Harvest does (approval_status) and, as the sandbox's approvals do,
+            # who approved them and when (the first user is everyone's manager here; approved when last updated)
+            extra = (f',"approval_status":"approved","x_approved_by":{approver},"x_approved_at":"{updated[i]}Z"'
+                     if approved else ',"approval_status":"submitted"')
             if col["late_edit"][i]:
                 b = col["billed_centi"][i]
                 extra = f',"x_billed_hours":{b // 100}.{b % 100:02d}'
