@@ -342,8 +342,9 @@ def contact_payload(name: str, contact_number: str, currency: str) -> dict[str, 
 
 def invoice_payload(*, contact_id: str, reference: str, currency: str, date: str, due_date: str, status: str,
                     lines: list[dict[str, Any]], line_amount_types: str = "Exclusive") -> dict[str, Any]:
-    """An ACCREC invoice; ``lines`` carry Decimal quantities and amounts (and optionally ``item_code`` and
-    ``tracking``: [(category, option)])."""
+    """An ACCREC invoice; ``lines`` carry Decimal quantities and amounts (and optionally ``item_code``,
+    ``tracking``: [(category, option)], and ``tax_amount``: the line's tax as we computed it, which Xero takes
+    instead of its own calculation: how invoice-level tax rounding reaches the document)."""
     return {
         "Type": "ACCREC",
         "Contact": {"ContactID": contact_id},
@@ -365,6 +366,8 @@ def invoice_payload(*, contact_id: str, reference: str, currency: str, date: str
 
 
 def _item_and_tracking(li: dict[str, Any], out: dict[str, Any]) -> dict[str, Any]:
+    if li.get("tax_amount") is not None:  # our tax for the line: Xero's computed one is overridden with it
+        out["TaxAmount"] = li["tax_amount"]
     if li.get("item_code"):
         out["ItemCode"] = li["item_code"]
     if li.get("tracking"):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.fx import FxRate, identity
-from sync_pipeline.domain.money import ROUNDING_MODES, from_minor, quantize, to_minor
+from sync_pipeline.domain.money import ROUNDING_MODES, from_minor, minor_units, quantize, to_minor
 
 TU_PER_HOUR = 60_000_000  # time units: 1 tu = 1 microminute (see dbt_like_sql/billables.sql)
 _TU = Decimal(TU_PER_HOUR)
@@ -139,6 +139,42 @@ def line_tax_minor(line_minor: int, percent: Decimal, currency: str, amounts: st
     return to_minor(tax, currency, mode)
 
 
+def _exact_tax_minor(line_minor: int, percent: Decimal, amounts: str) -> Decimal:
+    """A line's tax in minor units, unrounded (60 significant digits)."""
+    m = Decimal(int(line_minor))
+    return _exact(lambda: m * percent / (Decimal(100) + percent) if amounts == "inclusive"
+                  else m * percent / Decimal(100))
+
+
+def allocate_invoice_tax(rows: list[dict[str, Any]], amounts: str, mode: str = "half_up") -> None:
+    """Tax rounded once per invoice and tax rate, spread over the lines so that the lines add up to it.
+
+    The accounting system stores a tax amount per line (Xero lets a line's ``TaxAmount`` override its
+    computed one); with invoice-level rounding the invoice's tax is ``round(sum of the lines' exact tax)``
+    per rate. Each line starts from its own rounded tax; the difference to the invoice's (at most half a
+    minor unit per line) moves one minor unit at a time onto the lines whose rounding went furthest the
+    other way (ties: the first line). Every line's tax stays within one minor unit of its exact tax.
+    Rows need ``invoice_key``, ``currency``, ``tax_rate_percent``, ``line_amount_minor``, ``tax_amount_minor``
+    and ``_sort``; ``tax_amount_minor`` is rewritten in place.
+    """
+    groups: dict[tuple[str, Decimal], list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault((row["invoice_key"], Decimal(row["tax_rate_percent"])), []).append(row)
+    for (_key, pct), grp in groups.items():
+        ccy = grp[0]["currency"]
+        exact = [_exact_tax_minor(r["line_amount_minor"], pct, amounts) for r in grp]
+        target = to_minor(_exact(lambda exact=exact: sum(exact, Decimal(0))).scaleb(-minor_units(ccy)), ccy, mode)
+        diff = target - sum(int(r["tax_amount_minor"]) for r in grp)
+        if not diff:
+            continue
+        step = 1 if diff > 0 else -1
+        # how far each line's rounding went against the direction we need to move (largest first)
+        order = sorted(range(len(grp)), key=lambda i: (-(exact[i] - int(grp[i]["tax_amount_minor"])) * step,
+                                                         grp[i]["_sort"]))
+        for i in order[:abs(diff)]:
+            grp[i]["tax_amount_minor"] = int(grp[i]["tax_amount_minor"]) + step
+
+
 def _fx_fields(prefix: str, r: FxRate) -> dict[str, Any]:
     return {f"{prefix}_rate": r.rate, f"{prefix}_rate_date": r.rate_date.isoformat(),
             f"{prefix}_rate_source": r.source, f"{prefix}_retrieved_at": r.retrieved_at}
@@ -229,6 +265,8 @@ def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: L
                                                                base_rate.rate), base_rate.quote, rules.rounding_mode)
         row["entity"], row["period"] = entity, period
     rows.sort(key=lambda r: (r["invoice_key"], r["_sort"]))
+    if rules.tax_rounding == "invoice":
+        allocate_invoice_tax(rows, rules.amounts, rules.rounding_mode)
     n_by_invoice: dict[str, int] = {}
     for row in rows:
         n_by_invoice[row["invoice_key"]] = row["line_no"] = n_by_invoice.get(row["invoice_key"], 0) + 1

@@ -60,6 +60,10 @@ class Line:
     item_code: str | None = None
     tracking: tuple[tuple[str, str], ...] = ()  # (category, option)
     approved_at: str | None = None  # when the line's entries were approved (latest), with approved_by: who
+    # the line's tax as billed (minor units); sent as Xero's TaxAmount so the document's tax is ours to the
+    # cent (invoice-level rounding spreads the invoice's tax over its lines). Not part of the fingerprint:
+    # the tax follows from the amount, the tax type and the rounding rule.
+    tax_amount_minor: int | None = None
 
     @cached_property
     def fingerprint(self) -> str:

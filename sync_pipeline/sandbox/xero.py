@@ -831,6 +831,16 @@ class XeroSandbox(App):
                 line_tax = (computed - computed / (1 + rate / 100)).quantize(exp, rounding=ROUND_HALF_UP)
             else:
                 line_tax = Decimal(0)
+            # "TaxAmount ... can be overriden if the calculated TaxAmount is not correct" (Xero's spec): a given
+            # TaxAmount replaces the calculated one. The sandbox refuses one more than a minor unit away from
+            # its calculation (what rounding the tax once per invoice needs), so a wrong tax cannot slip in.
+            given_tax = _dec(li.get("TaxAmount"), f"LineItems[{n}].TaxAmount", errors)
+            if given_tax is not None and lat != "NoTax":
+                if given_tax != given_tax.quantize(exp) or abs(given_tax - line_tax) > exp:
+                    errors.append(f"Line {n}: the tax amount {given_tax} is not a rounding of the calculated "
+                                  f"{line_tax} ({tax_type} on {computed})")
+                else:
+                    line_tax = given_tax
             sub += computed if lat != "Inclusive" else computed - line_tax
             tax += line_tax
             out_li = {**li, "LineItemID": li.get("LineItemID") or str(uuid.uuid4()), "Quantity": qty,

@@ -92,6 +92,10 @@ def _approver(row: dict[str, Any]) -> str | None:
     return None
 
 
+def _minor_or_none(v: Any) -> int | None:
+    return None if v is None or v != v or v is pd.NA else int(v)
+
+
 def _text(v: Any) -> str | None:
     return None if v is None or v != v or v is pd.NA or str(v) == "" else str(v)
 
@@ -113,7 +117,8 @@ def desired_groups(drafts: pd.DataFrame) -> dict[str, Group]:
         g.lines.append(Line(f"{r['description']} ({ids.line_reference(lk)})", Decimal(r["quantity"]),
                             Decimal(r["unit_amount"]), int(r["line_amount_minor"]), str(r["account_code"]),
                             str(r["tax_type"]), entries, lk, _approver(r), _text(r.get("item_code")),
-                            ((category, option),) if category and option else (), _text(r.get("approved_at"))))
+                            ((category, option),) if category and option else (), _text(r.get("approved_at")),
+                            _minor_or_none(r.get("tax_amount_minor"))))
     return groups
 
 
@@ -134,7 +139,9 @@ def target_line(li: dict[str, Any], currency: str) -> Line:
     return Line(str(li.get("Description") or ""), Decimal(str(li.get("Quantity", 0))),
                 Decimal(str(li.get("UnitAmount", 0))), to_minor(Decimal(str(li.get("LineAmount", 0))), currency),
                 str(li.get("AccountCode") or ""), str(li.get("TaxType") or ""),
-                item_code=str(li["ItemCode"]) if li.get("ItemCode") else None, tracking=tracking)
+                item_code=str(li["ItemCode"]) if li.get("ItemCode") else None, tracking=tracking,
+                tax_amount_minor=(to_minor(Decimal(str(li["TaxAmount"])), currency)
+                                  if li.get("TaxAmount") is not None else None))
 
 
 def _manifest(row: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -411,7 +418,8 @@ def _digest_key(prefix: str, keys: list[str], payloads: list[Any]) -> str:
 def _line_payload(li: Line, currency: str) -> dict[str, Any]:
     return {"description": li.description, "quantity": li.quantity, "unit_amount": li.unit_amount,
             "line_amount": from_minor(li.amount_minor, currency), "account_code": li.account_code,
-            "tax_type": li.tax_type, "item_code": li.item_code, "tracking": li.tracking}
+            "tax_type": li.tax_type, "item_code": li.item_code, "tracking": li.tracking,
+            "tax_amount": from_minor(li.tax_amount_minor, currency) if li.tax_amount_minor is not None else None}
 
 
 def _xero_lines(lines: list[Line], currency: str) -> list[dict[str, Any]]:
