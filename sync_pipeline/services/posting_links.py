@@ -63,26 +63,37 @@ def current_documents(links: pd.DataFrame) -> dict[str, str]:
     return out
 
 
+def is_source_entry_id(entry_id: str) -> bool:
+    """A time entry id of the project system (Harvest ids are integers), as opposed to a fee line's key."""
+    return entry_id.isdigit()
+
+
 def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity: str, period: str) -> dict[str, Any]:
     """Tell the project system which entries are invoiced (``is_billed`` and ``external_reference``).
 
     Idempotent and resumable: only links not yet marked are sent; an entry billed on a live document
     is marked billed with the document's number, an entry whose billing was credited away is unmarked.
-    Entries deleted in the project system are skipped.
+    Entries deleted in the project system are skipped (``missing``). Source ids that are not time entries
+    of the project system (``retainer:…``/``milestone:…`` fee lines, rows imported from CSV exports) are
+    never sent: there is nothing to mark (``not_in_project_system``).
     """
     links = entry_links_frame(store, entity, period)
     pending = links[links["marked_in_source_at"].isna()]
     if pending.empty:
-        return {"marked": 0, "unmarked": 0, "missing": 0}
+        return {"marked": 0, "unmarked": 0, "missing": 0, "not_in_project_system": 0}
     net = billed_entries(links)
     docs = {r.reference: r for r in links.itertuples()}
     current: dict[str, dict[str, Any]] = {}
     for entry_id, ref in current_documents(links).items():
         current[entry_id] = {"id": docs[ref].document_id, "group_id": ref, "permalink": None,
                              "service": "xero", "number": docs[ref].document_number}
-    marked = unmarked = missing = 0
+    marked = unmarked = missing = foreign = 0
     lines = PostedLines(store)
     for entry_id in sorted(set(pending["entry_id"])):
+        if not is_source_entry_id(entry_id):
+            foreign += 1
+            lines.mark(entity, [entry_id])
+            continue
         billed = net.get(entry_id, 0) > 0
         body = {"is_billed": billed, "external_reference": current.get(entry_id) if billed else None}
         try:
@@ -95,4 +106,4 @@ def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity:
             marked += billed
             unmarked += not billed
         lines.mark(entity, [entry_id])
-    return {"marked": marked, "unmarked": unmarked, "missing": missing}
+    return {"marked": marked, "unmarked": unmarked, "missing": missing, "not_in_project_system": foreign}
