@@ -70,7 +70,8 @@ class PostedEntryLink(_Base):
     line_amount_minor: Series[int]
     currency: Series[str]
     live: Series[bool]
-    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_by: Series[str] = pa.Field(nullable=True)  # who approved the line's entries (billing)
+    document_approved_by: Series[str] = pa.Field(nullable=True)  # the document: "lines: …; posting: <who>"
     triggered_by: Series[str] = pa.Field(nullable=True)
     run_id: Series[str] = pa.Field(nullable=True)
     marked_in_source_at: Series[str] = pa.Field(nullable=True)

@@ -23,7 +23,8 @@ def entry_links_frame(store: OperationalStore, entity: str, period: str) -> pd.D
     el, pl, lg = entry_links, posted_lines, sync_ledger
     q = (sa.select(el.c.entity, el.c.period, el.c.entry_id, el.c.role, el.c.doc_key, el.c.line_no, el.c.line_key,
                    el.c.reference, el.c.marked_at, pl.c.kind, pl.c.description, pl.c.quantity, pl.c.unit_amount,
-                   pl.c.amount_minor, pl.c.currency, pl.c.approved_by, lg.c.target_number, lg.c.target_id,
+                   pl.c.amount_minor, pl.c.currency, pl.c.approved_by, lg.c.approved_by.label("doc_approved_by"),
+                   lg.c.target_number, lg.c.target_id,
                    lg.c.status, lg.c.target_status, lg.c.triggered_by, lg.c.run_id)
          .select_from(el.join(pl, sa.and_(pl.c.doc_key == el.c.doc_key, pl.c.line_no == el.c.line_no))
                       .join(lg, lg.c.invoice_key == el.c.doc_key))
@@ -38,7 +39,8 @@ def entry_links_frame(store: OperationalStore, entity: str, period: str) -> pd.D
         "line_key": r["line_key"], "description": r["description"], "quantity": r["quantity"],
         "unit_amount": r["unit_amount"], "line_amount_minor": int(r["amount_minor"]), "currency": r["currency"],
         "live": r["status"] == "posted" and (r["target_status"] or "") not in DEAD,
-        "approved_by": r["approved_by"], "triggered_by": r["triggered_by"], "run_id": r["run_id"],
+        "approved_by": r["approved_by"], "document_approved_by": r["doc_approved_by"],
+        "triggered_by": r["triggered_by"], "run_id": r["run_id"],
         "marked_in_source_at": r["marked_at"],
     } for r in rows]
     return pd.DataFrame(out, columns=list(PostedEntryLink.to_schema().columns))
