@@ -17,17 +17,17 @@ def by_ref(df, col="reference"):
     return {r[col]: r for r in df.to_dict("records")}
 
 
-def test_statuses_payments_and_credit_notes_come_back_incrementally(sandboxes, xero, sqlite_store, tmp_path):
+def test_statuses_payments_and_credit_notes_come_back_incrementally(sandboxes, xero, any_store, tmp_path):
     wh = Warehouse(tmp_path / "wh")
-    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
-    first = pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
+    post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
+    first = pull_accounting(xero, any_store, wh, "acme-uk", "2026-10")
     docs = by_ref(first.frames["accounting_invoices"])
     c1 = docs["SP-acme-uk-2026-10-C1-R1"]
     assert (c1["status"], c1["total_minor"], c1["amount_due_minor"], c1["client_id"]) == ("AUTHORISED", 54000, 54000, "1")
     assert first.changed == {"Invoices": 2, "CreditNotes": 0, "Payments": 0}
 
     # nothing changed: the next pull reads no documents, and the tables stay as they were
-    again = pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
+    again = pull_accounting(xero, any_store, wh, "acme-uk", "2026-10")
     assert again.changed == {"Invoices": 0, "CreditNotes": 0, "Payments": 0} and again.api_calls == 3
     assert len(again.frames["accounting_invoices"]) == 2
 
@@ -35,7 +35,7 @@ def test_statuses_payments_and_credit_notes_come_back_incrementally(sandboxes, x
     inv_id = c1["document_id"]
     xero.create_payments([payment_payload(account_code="090", date="2026-11-05", amount=Decimal("200.00"),
                                           invoice_id=inv_id, reference="BACS ACME 1/2")], idempotency_key="pay-1")
-    part = pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
+    part = pull_accounting(xero, any_store, wh, "acme-uk", "2026-10")
     assert part.changed == {"Invoices": 1, "CreditNotes": 0, "Payments": 1}
     c1 = by_ref(part.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]
     assert (c1["status"], c1["amount_paid_minor"], c1["amount_due_minor"]) == ("AUTHORISED", 20000, 34000)
@@ -44,22 +44,22 @@ def test_statuses_payments_and_credit_notes_come_back_incrementally(sandboxes, x
         "payment", 20000, True, "BACS ACME 1/2", "090")
     made = xero.create_payments([payment_payload(account_code="090", date="2026-11-20", amount=Decimal("340.00"),
                                                  invoice_id=inv_id)], idempotency_key="pay-2")
-    paid = pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
+    paid = pull_accounting(xero, any_store, wh, "acme-uk", "2026-10")
     c1 = by_ref(paid.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]
     assert (c1["status"], c1["amount_due_minor"], c1["fully_paid_on"]) == ("PAID", 0, "2026-11-20")
     assert len(paid.frames["raw_payments"]) == 2
 
     # the second payment bounces: reversed in Xero, the row stays with status DELETED and the invoice reopens
     xero.delete_payment(made[0]["PaymentID"], idempotency_key="bounce")
-    bounced = pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
+    bounced = pull_accounting(xero, any_store, wh, "acme-uk", "2026-10")
     pays = by_ref(bounced.frames["raw_payments"], "settlement_id")
     assert pays[made[0]["PaymentID"]]["status"] == "DELETED"
     assert by_ref(bounced.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]["status"] == "AUTHORISED"
 
     # a late change on the EUR invoice: its credit note comes back, applied to the invoice
     edited = [*BASE[:2], ("2", "Globex GmbH", "EUR", "21", "1", "110", "3.0", "1005")]
-    post(drafts("acme-uk", "2026-10", edited), xero, sqlite_store)
-    adj = pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
+    post(drafts("acme-uk", "2026-10", edited), xero, any_store)
+    adj = pull_accounting(xero, any_store, wh, "acme-uk", "2026-10")
     [cn] = adj.frames["raw_credit_notes"].to_dict("records")
     assert (cn["reference"], cn["original_reference"], cn["ours"], cn["subtotal_minor"], cn["remaining_credit_minor"]) \
         == ("SP-acme-uk-2026-10-C2-R1-CN1", "SP-acme-uk-2026-10-C2-R1", True, 44000, 0)
