@@ -55,10 +55,19 @@ def writes(xero):
     return sent
 
 
+def unkeyed_writes(xero) -> list[str]:
+    """Every write sent without an Idempotency-Key (should stay empty)."""
+    bad: list[str] = []
+    xero.http.event_hooks["request"].append(lambda r: bad.append(f"{r.method} {r.url.path}")
+                                            if r.method != "GET" and not r.headers.get("Idempotency-Key") else None)
+    return bad
+
+
 def test_first_post_batches_contacts_and_invoices_and_records_every_link(sandboxes, xero, any_store):
-    sent = writes(xero)
+    sent, unkeyed = writes(xero), unkeyed_writes(xero)
     res = post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
     assert sorted(sent) == ["PUT /api.xro/2.0/Contacts", "PUT /api.xro/2.0/Invoices"]  # one call each
+    assert unkeyed == []
     assert set(res.frame["outcome"]) == {"created"}
     invs = {d["Reference"]: d for d in live(sandboxes)}
     assert invs["SP-acme-uk-2026-10-C1-R1"]["SubTotal"] == Decimal("450.00")
@@ -87,6 +96,7 @@ def test_a_second_run_writes_nothing(sandboxes, xero, sqlite_store):
 
 def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(sandboxes, xero, any_store):
     post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
+    sent, unkeyed = writes(xero), unkeyed_writes(xero)
     edited = [*BASE[:1], ("1", "Acme Corp", "GBP", "11", "2", "120", "0.75", "1003"), BASE[2]]  # 1.25 h → 0.75 h
     plan = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, xero=xero, store=any_store)
     pf = plan_frame(plan)
@@ -95,6 +105,9 @@ def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(sandb
         ("adjust", "create_credit_note", "SP-acme-uk-2026-10-C1-R1-CN1", 15000, -15000),
         ("adjust", "create_invoice", "SP-acme-uk-2026-10-C1-R2", 9000, 9000)]
     res = apply_plan(plan, xero=xero, store=any_store, run=RUN)
+    # credit note first, then the rebill, then the allocation: every write under an Idempotency-Key
+    assert [w.split("/api.xro/2.0/")[1].split("/")[0] for w in sent] == ["CreditNotes", "Invoices", "CreditNotes"]
+    assert sent[-1].endswith("/Allocations") and unkeyed == []
     assert set(res.frame.set_index("reference")["outcome"].items()) >= {
         ("SP-acme-uk-2026-10-C1-R1-CN1", "created"), ("SP-acme-uk-2026-10-C1-R2", "created"),
         ("SP-acme-uk-2026-10-C1-R1", "already_posted")}
