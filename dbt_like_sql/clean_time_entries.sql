@@ -90,6 +90,8 @@ reasoned AS (
     SELECT
         t.*,
         CASE
+            -- invoiced from the other side (an invoice of the project system itself): never billed twice
+            WHEN t.billed_elsewhere IS NOT NULL THEN 'already invoiced in the project system: ' || t.billed_elsewhere
             WHEN t.billable = false THEN 'marked non-billable in the project system'
             WHEN t.client_internal THEN 'internal client (mapping: clients.internal)'
             WHEN t.project_billing = 'non_billable' THEN 'non-billable project (mapping: projects.billing)'

@@ -22,6 +22,7 @@ import httpx
 
 from sync_pipeline.connectors.http import HttpClient
 from sync_pipeline.connectors.limits import HARVEST_LIMITS, CircuitBreaker, RateLimiter
+from sync_pipeline.domain import ids
 
 MAX_PER_PAGE = 2000
 
@@ -157,6 +158,7 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
         "cost_rate": doc.get("cost_rate"),
         "is_closed": bool(doc.get("is_closed")),
         "notes": _s(doc.get("notes")),
+        "billed_elsewhere": billed_elsewhere(doc),
         "updated_at": str(doc.get("updated_at")),
         "extracted_at": extracted_at,
         "started_at": _s(doc.get("x_started_at")),
@@ -165,6 +167,25 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
         "approved_by": _approver(doc) if approved else None,
         "approved_at": _s(doc.get("x_approved_at")) if approved else None,
     }
+
+
+def billed_elsewhere(doc: dict[str, Any]) -> str | None:
+    """Where an entry was invoiced other than by this pipeline (None: not invoiced, or invoiced by us).
+
+    Harvest sets ``invoice`` when the entry is on one of its own invoices; ``is_billed`` without our
+    mark (``external_reference.group_id`` = one of our references) means someone marked it billed.
+    Billing never bills such an entry again.
+    """
+    inv = doc.get("invoice")
+    if isinstance(inv, dict) and (inv.get("id") is not None or inv.get("number")):
+        return f"Harvest invoice {inv.get('number') or inv.get('id')}"
+    if not doc.get("is_billed"):
+        return None
+    ext = doc.get("external_reference") or {}
+    group = str(ext.get("group_id") or "") if isinstance(ext, dict) else ""
+    if ids.parse_reference(group) is not None:  # one of our documents: our own mark
+        return None
+    return "marked billed in Harvest" + (f" ({ext.get('service') or 'other'} {group})" if group else "")
 
 
 def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:

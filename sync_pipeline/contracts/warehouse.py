@@ -71,6 +71,8 @@ class RawTimeEntry(_Base):
     cost_rate: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]  # direct cost (finance)
     is_closed: Series[bool]
     notes: Series[str] = pa.Field(nullable=True)
+    # invoiced other than by this pipeline (e.g. on an invoice of the project system): not billed again
+    billed_elsewhere: Series[str] | None = pa.Field(nullable=True)
     updated_at: Series[str]
     extracted_at: Series[str]
     started_at: Series[str] = pa.Field(nullable=True)

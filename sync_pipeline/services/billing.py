@@ -34,9 +34,10 @@ from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import fx as fx_service
 from sync_pipeline.store.sql import SqlModels
 
-# optional raw columns: absent in extracts written before RawTimeEntry v2, NULL then
+# optional raw columns: absent in extracts written before RawTimeEntry v2 (billed_elsewhere: before it was
+# extracted), NULL then
 OPTIONAL_RAW_COLUMNS = {"started_at": "VARCHAR", "timezone": "VARCHAR", "approval_status": "VARCHAR",
-                        "approved_by": "VARCHAR", "approved_at": "VARCHAR"}
+                        "approved_by": "VARCHAR", "approved_at": "VARCHAR", "billed_elsewhere": "VARCHAR"}
 FAR_FUTURE = date(9999, 12, 31)
 
 _ROUND = [("r_increment", pa.int64()), ("r_mode", pa.string()), ("r_scope", pa.string()),

@@ -94,3 +94,39 @@ def test_plan_is_a_dry_run_its_guard_blocks_posting_and_an_approved_override_pos
     assert res.success and checks(res) == {"posted_subtotals_match_drafts": True, "every_entry_billed_once": True}
     assert live(sandboxes, "CreditNotes") == ["SP-acme-uk-2026-10-C1-R1-CN1"]
     assert live(sandboxes) == ["SP-acme-uk-2026-10-C1-R1", "SP-acme-uk-2026-10-C1-R2", "SP-acme-uk-2026-10-C2-R1"]
+
+
+def test_entries_invoiced_in_the_project_system_are_not_billed_again_and_our_own_marks_change_nothing(
+        sandboxes, resources, instance):
+    """Nothing billed twice from either side: entries on a Harvest invoice (or marked billed by another tool) are
+    left out of billing; the entries we marked ourselves keep being billed by our documents."""
+    h = sandboxes.harvest
+    on_harvest_invoice = h.store.get("time_entries", ACCOUNT, "1004")  # Acme Support / Meetings, 67.50 GBP
+    on_harvest_invoice.update(is_billed=True, invoice={"id": 777, "number": "H-0042"}, updated_at=now_iso())
+    h.store.put("time_entries", ACCOUNT, "1004", on_harvest_invoice)
+    other_tool = h.store.get("time_entries", ACCOUNT, "1006")  # Globex Design, 143.25 EUR
+    other_tool.update(is_billed=True, external_reference={"service": "quickbooks", "group_id": "QB-991"},
+                      updated_at=now_iso())
+    h.store.put("time_entries", ACCOUNT, "1006", other_tool)
+    defs = build_defs(resources)
+    job = defs.resolve_job_def("sync_job")
+    posting_path = list(AssetSelection.groups("extract", "billing", "posting").resolve(defs.resolve_asset_graph()))
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=posting_path)
+    assert res.success
+    wh = resources["warehouse"].get()
+    clean = wh.read("clean_time_entries", demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD).set_index("entry_id")
+    assert clean.loc["1004", ["disposition", "reason"]].tolist() == [
+        "non_billable", "already invoiced in the project system: Harvest invoice H-0042"]
+    assert clean.loc["1006", "reason"] == "already invoiced in the project system: marked billed in Harvest " \
+                                          "(quickbooks QB-991)"
+    invoices = {d["Reference"]: d["SubTotal"] for d in sandboxes.xero.all("Invoices", TENANT)}
+    assert invoices == {"SP-acme-uk-2026-10-C1-R1": Decimal("750.00"), "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
+    for eid in ("1001", "1002", "1003", "1005"):  # marked by us, naming our document
+        doc = h.store.get("time_entries", ACCOUNT, eid)
+        assert doc["is_billed"] and doc["external_reference"]["group_id"].startswith("SP-acme-uk-2026-10-C"), eid
+    assert h.store.get("time_entries", ACCOUNT, "1004")["invoice"]["number"] == "H-0042"  # theirs, untouched
+    # the next sync extracts our own marks: they are not "billed elsewhere", so the plan stays unchanged
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=posting_path)
+    assert res.success
+    assert meta(res, "invoice_plan")["actions"] == {"unchanged": 2}
+    assert meta(res, "posted_invoices")["outcomes"] == {"already_posted": 2}
