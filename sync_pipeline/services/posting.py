@@ -458,6 +458,7 @@ class _Applier:
         self.outcomes: dict[str, Outcome] = {}
         self.contacts: dict[str, str] = {}
         self.contact_errors: dict[str, tuple[str, int]] = {}
+        self.group_contacts = self.contacts_of_groups(plan)
         self.approvers: dict[str, str | None] = {}
         self.calls_before = xero.http.request_count
 
@@ -528,6 +529,25 @@ class _Applier:
                                              f"triggered by {self.run.triggered_by}")
 
     # -- contacts ---------------------------------------------------------------------------
+    @staticmethod
+    def contacts_of_groups(plan: Plan) -> dict[str, str]:
+        """Per group with a live invoice in the target: that invoice's contact. A credit note and a rebill go to
+        the contact of the invoice they correct (an allocation needs it), even when that contact was chosen by
+        hand (manual billing fallback) or changed since."""
+        out: dict[str, str] = {}
+        for gp in plan.plans:
+            docs = [d for d in plan.state.docs.get(gp.base_reference, [])
+                    if d.kind == "invoice" and d.live and d.key in plan.state.raw]
+            for d in sorted(docs, key=lambda d: d.revision, reverse=True):
+                cid = (plan.state.raw[d.key].get("Contact") or {}).get("ContactID")
+                if cid:
+                    out[gp.group_key] = str(cid)
+                    break
+        return out
+
+    def contact_for(self, gp: GroupPlan) -> str | None:
+        return self.group_contacts.get(gp.group_key) or self.contacts.get(gp.client_id)
+
     def ensure_contacts(self, needed: dict[str, tuple[str, str, GroupPlan]]) -> None:
         """``needed``: client id → (name, currency, a group): match by ContactNumber, else create (batched)."""
         unknown = {}
@@ -659,12 +679,12 @@ class _Applier:
             todo.append((gp, op))
         # contacts first, for every document we create
         needed = {gp.client_id: (gp.client_name, gp.currency, gp) for gp, op in todo
-                  if op.op in ("create_invoice", "create_credit_note")}
+                  if op.op in ("create_invoice", "create_credit_note") and gp.group_key not in self.group_contacts}
         if needed:
             self.ensure_contacts(needed)
         ready = []
         for gp, op in todo:
-            if op.op in ("create_invoice", "create_credit_note") and gp.client_id not in self.contacts:
+            if op.op in ("create_invoice", "create_credit_note") and self.contact_for(gp) is None:
                 msg, letter = self.contact_errors.get(gp.client_id, ("no contact for the client", None))
                 self.park(gp, op, f"blocked: {msg}", None, {"contact_dead_letter": letter})
                 continue
@@ -682,14 +702,14 @@ class _Applier:
 
         def new_invoice(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
             d = plan.invoice_date if op.revision == 1 else max(plan.invoice_date, plan.credit_date)
-            return invoice_payload(contact_id=self.contacts[gp.client_id], reference=op.reference,
+            return invoice_payload(contact_id=str(self.contact_for(gp)), reference=op.reference,
                                    currency=gp.currency, date=d.isoformat(), due_date=(d + terms).isoformat(),
                                    status=op.status or plan.new_status,
                                    lines=[_line_payload(li, gp.currency) for li in op.lines],
                                    line_amount_types=op.line_amount_types)
 
         def new_credit(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
-            return credit_note_payload(contact_id=self.contacts[gp.client_id], reference=op.reference,
+            return credit_note_payload(contact_id=str(self.contact_for(gp)), reference=op.reference,
                                        currency=gp.currency, date=plan.credit_date.isoformat(),
                                        status=op.status or "AUTHORISED",
                                        lines=[_line_payload(li, gp.currency) for li in op.lines],

@@ -130,3 +130,22 @@ def test_entries_invoiced_in_the_project_system_are_not_billed_again_and_our_own
     assert res.success
     assert meta(res, "invoice_plan")["actions"] == {"unchanged": 2}
     assert meta(res, "posted_invoices")["outcomes"] == {"already_posted": 2}
+
+
+def test_kill_switch_stops_posting_while_extraction_billing_and_the_plan_go_on(sandboxes, resources, instance):
+    store = resources["opstore"].get()
+    PostingControls(store).pause(demo_data.DEMO_ENTITY, reason="auditors in", actor="olivia")
+    defs = build_defs(resources)
+    job = defs.resolve_job_def("sync_job")
+    posting_path = list(AssetSelection.groups("extract", "billing", "posting").resolve(defs.resolve_asset_graph()))
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=posting_path,
+                                 raise_on_error=False)
+    for asset in ("raw_time_entries", "clean_time_entries", "invoice_drafts", "invoice_plan", "posted_invoices"):
+        assert res.is_node_success(asset), asset
+    assert meta(res, "invoice_plan")["posting_enabled"] is False and meta(res, "invoice_plan")["held_back"] == 2
+    assert meta(res, "posted_invoices")["outcomes"] == {"held": 2}
+    assert live(sandboxes) == [] and sandboxes.xero.all("Contacts", TENANT) == [] or all(
+        not c.get("ContactNumber") for c in sandboxes.xero.all("Contacts", TENANT))
+    PostingControls(store).resume(demo_data.DEMO_ENTITY, actor="olivia")
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=posting_path)
+    assert meta(res, "posted_invoices")["outcomes"] == {"created": 2} and len(live(sandboxes)) == 2

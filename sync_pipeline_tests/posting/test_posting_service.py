@@ -252,3 +252,35 @@ def test_a_credit_note_whose_response_was_lost_is_recovered_with_its_entries(san
     assert billed_entries(links) == {"1002": 1, "1003": 1, "1005": 1}
     credited = links[links["role"] == "credited"]
     assert list(credited["entry_id"]) == ["1003"]
+
+
+def test_manual_billing_fallback_documents_made_by_hand_are_recognised_not_doubled(sandboxes, xero, any_store):
+    """docs/posting.md, manual billing fallback: paused, an accountant raises the planned invoices by hand with the
+    plan's references and lines; on resume the pipeline records them and posts nothing twice (a typo is adjusted)."""
+    from sync_pipeline.connectors.xero import invoice_payload
+
+    PostingControls(any_store).pause("acme-uk", reason="Xero outage: billing by hand", actor="olivia")
+    d = drafts("acme-uk", "2026-10", BASE)
+    plan = build_plan(d, entity=ENTITY, period=P, xero=xero, store=any_store)
+    by_hand = []
+    for gp, op in plan.ops:  # what the accountant types in, from the plan (references, lines, descriptions)
+        [contact] = xero.create_contacts([{"Name": gp.client_name}], idempotency_key=f"hand-{gp.client_id}")
+        lines = [{"description": li.description, "quantity": li.quantity, "unit_amount": li.unit_amount,
+                  "line_amount": Decimal(li.amount_minor) / 100, "account_code": li.account_code,
+                  "tax_type": li.tax_type} for li in op.lines]
+        if gp.client_id == "2":  # a typo: 4.0 h typed as 4.5 h
+            lines[0].update(quantity=Decimal("4.5"), line_amount=Decimal("495.00"))
+        by_hand.append(invoice_payload(contact_id=contact["ContactID"], reference=op.reference, currency=gp.currency,
+                                       date="2026-10-31", due_date="2026-11-30", status="AUTHORISED", lines=lines))
+    xero.create_invoices(by_hand, idempotency_key="typed-by-hand")
+    PostingControls(any_store).resume("acme-uk", actor="olivia")
+    res = post(d, xero, any_store)
+    outcome = dict(zip(res.frame["reference"], res.frame["outcome"], strict=True))
+    assert outcome["SP-acme-uk-2026-10-C1-R1"] == "found_in_target"  # recognised, recorded, not posted again
+    # the typo shows up as an adjustment: credit the mistyped line, rebill the right one
+    assert (outcome["SP-acme-uk-2026-10-C2-R1-CN1"], outcome["SP-acme-uk-2026-10-C2-R2"]) == ("created", "created")
+    assert sorted(d["Reference"] for d in live(sandboxes)) == [
+        "SP-acme-uk-2026-10-C1-R1", "SP-acme-uk-2026-10-C2-R1", "SP-acme-uk-2026-10-C2-R2"]
+    assert net_per_reference(sandboxes) == {"SP-acme-uk-2026-10-C1-R1": Decimal("450.00"),
+                                            "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
+    assert billed_entries(entry_links_frame(any_store, "acme-uk", "2026-10")) == {"1002": 1, "1003": 1, "1005": 1}
