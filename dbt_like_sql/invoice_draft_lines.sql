@@ -2,14 +2,20 @@
 -- Time rounding with scope 'day' applies to each person-day on the line, scope 'line' to the line total;
 -- money is rounded once per line in sync_pipeline.domain.billing (Xero's arithmetic).
 -- Approver identity and date, and where the rate came from, travel with the line.
--- Lines are grouped on one 64-bit hash of their key columns (fast); `key_consistent` proves per line that
--- no two different keys shared a hash (the domain refuses a line where it is false).
+-- Lines are grouped on one 64-bit hash of their key columns (`line_id`, fast); `key_consistent` checks per line
+-- that a second hash of the same columns (other order, other seed) agrees across its entries, so two different
+-- keys that shared the first hash are caught (the domain refuses a line where it is false) without comparing
+-- every key column per entry. Per-entry membership is the line_id (services.billing.line_membership_problems
+-- checks it); source_entry_ids lists the entries sorted (list_sort, not an ordered string_agg, which buffers
+-- and sorts every group's rows).
 -- Sources: billables.
 WITH b AS (
     SELECT
         *,
         hash(invoice_key, currency, invoice_currency, project_id, task_id, rate, list_rate, billable_percent,
-             rounding_scope, rounding_increment_tu, rounding_mode, unit, hours_per_day) AS line_id
+             rounding_scope, rounding_increment_tu, rounding_mode, unit, hours_per_day) AS line_id,
+        hash('line-key-check', hours_per_day, unit, rounding_mode, rounding_increment_tu, rounding_scope,
+             billable_percent, list_rate, rate, task_id, project_id, invoice_currency, currency, invoice_key) AS key_check
     FROM billables
 ),
 days AS (
@@ -52,23 +58,16 @@ lines AS (
         any_value(rounding_mode) AS rounding_mode,
         any_value(unit) AS unit,
         any_value(hours_per_day) AS hours_per_day,
-        min(invoice_key) = max(invoice_key) AND min(currency) = max(currency)
-            AND min(invoice_currency) = max(invoice_currency) AND min(project_id) = max(project_id)
-            AND min(task_id) = max(task_id) AND min(rate) = max(rate) AND min(list_rate) = max(list_rate)
-            AND min(billable_percent) = max(billable_percent) AND min(rounding_scope) = max(rounding_scope)
-            AND min(rounding_mode) = max(rounding_mode) AND min(unit) = max(unit)
-            AND min(hours_per_day) = max(hours_per_day)
-            AND coalesce(min(rounding_increment_tu), -1) = coalesce(max(rounding_increment_tu), -1)
-            AND count(rounding_increment_tu) IN (0, count(*)) AS key_consistent,
+        min(key_check) = max(key_check) AS key_consistent,
         CAST(sum(billed_tu) AS BIGINT) AS entry_billed_tu,
         CAST(sum(worked_tu) AS BIGINT) AS worked_tu,
         CAST(sum(retainer_tu) AS BIGINT) AS retainer_tu,
         CAST(sum(hours) AS DECIMAL(18, 6)) AS hours,
         CAST(sum(value) AS DECIMAL(38, 12)) AS source_value,
         CAST(count(*) AS BIGINT) AS entry_count,
-        string_agg(entry_id, ',' ORDER BY entry_id) AS source_entry_ids,
-        array_to_string(list_sort(list_distinct(list(rate_source))), ',') AS rate_source,
-        array_to_string(list_sort(list_distinct(list(approved_by))), ',') AS approved_by,
+        array_to_string(list_sort(list(entry_id)), ',') AS source_entry_ids,
+        coalesce(string_agg(DISTINCT rate_source, ',' ORDER BY rate_source), '') AS rate_source,
+        coalesce(string_agg(DISTINCT approved_by, ',' ORDER BY approved_by), '') AS approved_by,
         max(approved_at) AS approved_at
     FROM b
     GROUP BY line_id
