@@ -6,6 +6,10 @@
 -- Rules resolve project > client > entity (parameters $r_* and $unit/$hours_per_day are the entity's).
 -- Sources: clean_time_entries, map_clients, map_projects. Parameters: $grouping, $revision, $r_increment,
 -- $r_mode, $r_scope, $r_minimum, $unit, $hours_per_day.
+-- Retainer drawdown needs a running sum over the entries of retainer projects only: it reads
+-- clean_time_entries again with those few columns (`retainer`) and is joined back on entry_id. (Referring to
+-- the wide per-entry CTE twice would make DuckDB buffer every billable entry with all its columns.)
+-- The rounding arithmetic is the macro billing_round_tu (dbt_like_sql/macros/billing.sql), shared by both.
 WITH b AS (
     SELECT
         c.*,
@@ -15,7 +19,6 @@ WITH b AS (
         coalesce(mp.r_minimum, mc.r_minimum, $r_minimum) AS r_minimum,
         coalesce(mp.unit, mc.unit, $unit) AS unit,
         CAST(coalesce(mp.hours_per_day, mc.hours_per_day, $hours_per_day) AS DECIMAL(6, 2)) AS hours_per_day,
-        mp.retainer_hours,
         CAST(CAST(c.hours AS DECIMAL(18, 6)) * 60000000 AS BIGINT) AS worked_tu
     FROM clean_time_entries AS c
     LEFT JOIN map_projects AS mp ON mp.project_id = c.project_id
@@ -33,27 +36,42 @@ floored AS (
 entry_rounded AS (
     SELECT
         f.*,
-        CASE
-            WHEN f.r_scope <> 'entry' OR f.inc_tu IS NULL THEN f.min_tu
-            WHEN f.r_mode = 'up' THEN ((f.min_tu + f.inc_tu - 1) // f.inc_tu) * f.inc_tu
-            WHEN f.r_mode = 'down' THEN (f.min_tu // f.inc_tu) * f.inc_tu
-            ELSE ((f.min_tu + f.inc_tu // 2) // f.inc_tu) * f.inc_tu
-        END AS rounded_tu
+        CASE WHEN f.r_scope <> 'entry' THEN f.min_tu ELSE billing_round_tu(f.min_tu, f.inc_tu, f.r_mode) END AS rounded_tu
     FROM floored AS f
 ),
-drawn AS (
-    -- only retainer projects pay for the running sum
-    SELECT e.*, CAST(0 AS BIGINT) AS retainer_tu FROM entry_rounded AS e WHERE e.retainer_hours IS NULL
-    UNION ALL BY NAME
+retainer_entries AS (
+    -- the entries of retainer projects, rounded by the same rules as entry_rounded
     SELECT
-        e.*,
+        c.entry_id, c.project_id, c.spent_date, mp.retainer_hours,
+        CASE WHEN coalesce(mp.r_scope, mc.r_scope, $r_scope) <> 'entry'
+             THEN greatest(CAST(CAST(c.hours AS DECIMAL(18, 6)) * 60000000 AS BIGINT),
+                           CAST(coalesce(mp.r_minimum, mc.r_minimum, $r_minimum) AS BIGINT) * 1000000)
+             ELSE billing_round_tu(
+                 greatest(CAST(CAST(c.hours AS DECIMAL(18, 6)) * 60000000 AS BIGINT),
+                          CAST(coalesce(mp.r_minimum, mc.r_minimum, $r_minimum) AS BIGINT) * 1000000),
+                 CAST(coalesce(mp.r_increment, mc.r_increment, $r_increment) AS BIGINT) * 1000000,
+                 coalesce(mp.r_mode, mc.r_mode, $r_mode))
+        END AS rounded_tu
+    FROM clean_time_entries AS c
+    JOIN map_projects AS mp ON mp.project_id = c.project_id AND mp.retainer_hours IS NOT NULL
+    LEFT JOIN (SELECT DISTINCT client_id, r_increment, r_mode, r_scope, r_minimum
+               FROM map_clients) AS mc ON mc.client_id = c.client_id
+    WHERE c.disposition = 'billable'
+),
+retainer AS (
+    SELECT
+        e.entry_id AS r_entry_id,
         least(e.rounded_tu, greatest(
             CAST(CAST(e.retainer_hours AS DECIMAL(18, 6)) * 60000000 AS BIGINT)
             - (sum(e.rounded_tu) OVER (PARTITION BY e.project_id ORDER BY e.spent_date, e.entry_id
                                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - e.rounded_tu),
             0)) AS retainer_tu
+    FROM retainer_entries AS e
+),
+drawn AS (
+    SELECT e.*, coalesce(r.retainer_tu, CAST(0 AS BIGINT)) AS retainer_tu
     FROM entry_rounded AS e
-    WHERE e.retainer_hours IS NOT NULL
+    LEFT JOIN retainer AS r ON r.r_entry_id = e.entry_id
 )
 SELECT
     drawn.entity,

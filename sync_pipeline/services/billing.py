@@ -32,13 +32,14 @@ from sync_pipeline.domain.fx import FxRate
 from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import fx as fx_service
-from sync_pipeline.store.sql import SqlModels
+from sync_pipeline.store.sql import SQL_DIR, SqlModels
 
 # optional raw columns: absent in extracts written before RawTimeEntry v2 (billed_elsewhere: before it was
 # extracted), NULL then
 OPTIONAL_RAW_COLUMNS = {"started_at": "VARCHAR", "timezone": "VARCHAR", "approval_status": "VARCHAR",
                         "approved_by": "VARCHAR", "approved_at": "VARCHAR", "billed_elsewhere": "VARCHAR"}
 FAR_FUTURE = date(9999, 12, 31)
+MACROS = SQL_DIR / "macros" / "billing.sql"
 
 _ROUND = [("r_increment", pa.int64()), ("r_mode", pa.string()), ("r_scope", pa.string()),
           ("r_minimum", pa.int64()), ("unit", pa.string()), ("hours_per_day", pa.decimal128(6, 2))]
@@ -120,7 +121,15 @@ def connect(entity: EntityConfig, threads: int | None = None, memory_limit: str 
     con.execute("SET preserve_insertion_order = false")
     for name, table in mapping_relations(entity).items():
         con.register(name, table)
+    _create_macros(con)
     return con
+
+
+def _create_macros(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in MACROS.read_text(encoding="utf-8").split(";\n"):
+        body = "\n".join(line for line in stmt.splitlines() if not line.strip().startswith("--")).strip()
+        if body:
+            con.execute(body)
 
 
 def register_raw(con: duckdb.DuckDBPyConnection, relation: str = "raw_time_entries") -> None:
