@@ -10,7 +10,9 @@
 3. The pipeline as the assets run it for a big partition (``services.billing.bill_parquet``): every SQL model
    writes Parquet and the next reads it; the aggregated lines (one row per invoice line) are finalized in
    Python (Xero arithmetic, FX, tax); then the contracts are checked in SQL over the Parquet outputs
-   (``store.contract_sql``) and conservation is checked in SQL.
+   (``store.contract_sql``, one scan per file) and conservation is checked in SQL
+   (``services.billing.check_conservation_sql``, what the blocking asset check runs): every entry in one
+   disposition, every billable entry on exactly one line by its id, value per currency carried whole.
 
 Prints entries/s end to end, peak RSS, and the ratio to the floor.
 """
@@ -139,16 +141,6 @@ FROM read_parquet($g) AS r JOIN map_projects AS p ON p.project_id = r.project_id
 GROUP BY ALL
 """
 
-CONSERVATION = """
-SELECT
-    (SELECT count(*) FROM read_parquet($raw)) AS raw_n,
-    (SELECT count(*) FROM clean_time_entries) AS clean_n,
-    (SELECT count(DISTINCT entry_id) FROM clean_time_entries) AS clean_distinct,
-    (SELECT count(*) FROM clean_time_entries WHERE disposition = 'billable') AS billable_n,
-    (SELECT count(*) FROM billables) AS billables_n
-"""
-
-
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
@@ -188,14 +180,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             problems = []
             problems += check_parquet(con, CleanTimeEntry, str(out["paths"]["clean_time_entries"]))
             problems += check_parquet(con, Billable, str(out["paths"]["billables"]))
-            raw_n, clean_n, clean_distinct, billable_n, billables_n = con.execute(
-                CONSERVATION, {"raw": raw_glob}).fetchall()[0]
-            if not (raw_n == clean_n == clean_distinct and billable_n == billables_n == int(drafts.loc[
-                    drafts["kind"] == "time", "entry_count"].sum())):
-                problems.append(f"conservation: raw {raw_n}, clean {clean_n} ({clean_distinct} distinct), billable "
-                                f"{billable_n}, billables {billables_n}, on lines {int(drafts['entry_count'].sum())}")
-            dispositions = dict(con.execute("SELECT disposition, count(*) FROM clean_time_entries GROUP BY 1 "
-                                            "ORDER BY 1").fetchall())
+            conservation = billing.check_conservation_sql(con, "read_parquet('" + raw_glob.replace("'", "''") + "')",
+                                                          "clean_time_entries", "billables", drafts)
+            problems += [f"conservation: {p}" for p in conservation.problems]
+            dispositions = dict(sorted(conservation.counts.items()))
             con.close()
         end_to_end = pipe["seconds"] + checks["seconds"]
         pipe_cpu = _cpu() - c0
@@ -216,6 +204,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "load_average_1m": round(os.getloadavg()[0], 2),
             "peak_rss_mb": round(peak_rss_mb(), 1),
             "dispositions": dispositions,
+            "conservation": "holds" if conservation.passed else "BROKEN",
+            "per_currency": {c: {k: v for k, v in d.items() if k in ("source_total", "held", "drafted_time",
+                                                                     "rounding_remainder")}
+                             for c, d in conservation.per_currency.items()},
             "invoices": int(drafts["invoice_key"].nunique()),
             "draft_lines": len(drafts),
             "contract_problems": problems[:10],

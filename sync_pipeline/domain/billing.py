@@ -435,8 +435,55 @@ class ConservationResult:
     problems: list[str]
 
 
+@dataclass
+class EntryFacts:
+    """What conservation needs to know about a partition's entries, however it was computed (pandas or SQL).
+
+    ``source_value``/``held_value``: per source currency, Σ value of the billable entries and Σ hours x rate
+    of the held ones. ``drafted_ids``: how many source entry ids the time lines cite (with repeats) and how
+    many distinct; ``missing``/``extra``: a few billable entries on no line, and ids on lines that are not
+    billable entries.
+    """
+
+    raw_count: int
+    clean_count: int
+    clean_distinct: int
+    counts: dict[str, int]
+    billable_rows: int
+    source_value: dict[str, Decimal]
+    held_value: dict[str, Decimal]
+    drafted_ids: int
+    drafted_distinct: int
+    missing: list[str]
+    extra: list[str]
+
+
+def entry_facts(raw_count: int, clean: pd.DataFrame, billables: pd.DataFrame, drafts: pd.DataFrame) -> EntryFacts:
+    counts = {str(k): int(v) for k, v in clean["disposition"].value_counts().items()} if len(clean) else {}
+    time = drafts[drafts["kind"] == "time"] if len(drafts) and "kind" in drafts else drafts
+    drafted = [i for s in time["source_entry_ids"] for i in str(s).split(",") if i] if len(time) else []
+    billable_ids = set(billables["entry_id"])
+    held = clean[clean["disposition"] == "held"] if len(clean) else clean
+    source = {str(c): sum((Decimal(v) for v in billables.loc[billables["currency"] == c, "value"]), Decimal(0))
+              for c in set(billables["currency"])}
+    held_value = {}
+    for c in set(held["currency"].dropna()) if len(held) else set():
+        h = held[held["currency"] == c]
+        held_value[str(c)] = sum((Decimal(a) * Decimal(b) for a, b in zip(h["hours"], h["rate"], strict=True)
+                                  if a is not None and b is not None and a == a and b == b), Decimal(0))
+    return EntryFacts(raw_count=raw_count, clean_count=len(clean), clean_distinct=int(clean["entry_id"].nunique()),
+                      counts=counts, billable_rows=len(billables), source_value=source, held_value=held_value,
+                      drafted_ids=len(drafted), drafted_distinct=len(set(drafted)),
+                      missing=sorted(billable_ids - set(drafted))[:10], extra=sorted(set(drafted) - billable_ids)[:10])
+
+
 def check_conservation(raw_count: int, clean: pd.DataFrame, billables: pd.DataFrame,
                        drafts: pd.DataFrame) -> ConservationResult:
+    """Conservation of a partition held in frames (see :func:`check_conservation_facts`)."""
+    return check_conservation_facts(entry_facts(raw_count, clean, billables, drafts), drafts)
+
+
+def check_conservation_facts(facts: EntryFacts, drafts: pd.DataFrame) -> ConservationResult:
     """Every source entry in exactly one disposition; the money adds up to the cent per currency.
 
     Per source (transaction) currency: the value of the billable entries (Σ hours x rate) is carried
@@ -447,31 +494,24 @@ def check_conservation(raw_count: int, clean: pd.DataFrame, billables: pd.DataFr
     Fee, retainer and discount lines are reported separately (they carry no time).
     """
     problems: list[str] = []
-    counts = {str(k): int(v) for k, v in clean["disposition"].value_counts().items()} if len(clean) else {}
-    if len(clean) != raw_count:
-        problems.append(f"{raw_count} raw entries but {len(clean)} classified entries")
-    if clean["entry_id"].duplicated().any():
+    counts = facts.counts
+    if facts.clean_count != facts.raw_count:
+        problems.append(f"{facts.raw_count} raw entries but {facts.clean_count} classified entries")
+    if facts.clean_distinct != facts.clean_count:
         problems.append("an entry is classified more than once")
     n_billable = counts.get("billable", 0)
-    if len(billables) != n_billable:
-        problems.append(f"{n_billable} billable entries but {len(billables)} billable rows")
+    if facts.billable_rows != n_billable:
+        problems.append(f"{n_billable} billable entries but {facts.billable_rows} billable rows")
     time = drafts[drafts["kind"] == "time"] if len(drafts) and "kind" in drafts else drafts
-    drafted_ids = sorted(i for s in time["source_entry_ids"] for i in str(s).split(",") if i) if len(time) else []
-    if len(drafted_ids) != len(set(drafted_ids)):
+    if facts.drafted_ids != facts.drafted_distinct:
         problems.append("an entry appears on more than one invoice line")
-    if set(drafted_ids) != set(billables["entry_id"]):
-        missing = set(billables["entry_id"]) - set(drafted_ids)
-        extra = set(drafted_ids) - set(billables["entry_id"])
-        problems.append(f"billable entries not on a line: {sorted(missing)[:10]}; lines citing non-billable "
-                        f"entries: {sorted(extra)[:10]}")
+    if facts.missing or facts.extra:
+        problems.append(f"billable entries not on a line: {facts.missing}; lines citing non-billable "
+                        f"entries: {facts.extra}")
     per_currency: dict[str, dict[str, str]] = {}
-    held = clean[clean["disposition"] == "held"] if len(clean) else clean
-    src_ccys = set(billables["currency"]) | set(held["currency"].dropna() if len(held) else [])
-    for ccy in sorted(src_ccys):
-        source = sum((Decimal(v) for v in billables.loc[billables["currency"] == ccy, "value"]), Decimal(0))
-        h = held[held["currency"] == ccy] if len(held) else held
-        held_value = sum((Decimal(a) * Decimal(b) for a, b in zip(h["hours"], h["rate"], strict=True)
-                          if a is not None and b is not None and a == a and b == b), Decimal(0))
+    for ccy in sorted(set(facts.source_value) | set(facts.held_value)):
+        source = facts.source_value.get(ccy, Decimal(0))
+        held_value = facts.held_value.get(ccy, Decimal(0))
         tl = time[time["source_currency"] == ccy] if len(time) else time
         line_source = sum((Decimal(v) for v in tl["source_value"]), Decimal(0)) if len(tl) else Decimal(0)
         if line_source != source:

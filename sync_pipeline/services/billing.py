@@ -20,10 +20,13 @@ import pyarrow as pa
 from sync_pipeline.contracts.mapping import EntityConfig
 from sync_pipeline.domain.billing import (
     ClientTerms,
+    ConservationResult,
+    EntryFacts,
     LineRules,
     ProjectTerms,
     TaskTerms,
     TaxCodeRule,
+    check_conservation_facts,
     finalize_draft_lines,
 )
 from sync_pipeline.domain.entities import DEFAULT_THRESHOLD
@@ -297,3 +300,70 @@ def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Per
     drafts = finalize_lines(lines, entity, period, rates, today)
     paths["invoice_drafts"] = out_dir / "invoice_drafts.parquet"
     return {"drafts": drafts, "paths": paths, "con": con}
+
+
+# ---- conservation in SQL (big partitions: the entries stay in DuckDB, only the draft lines are in pandas) ----
+
+def entry_facts_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billables: str,
+                    drafts: pd.DataFrame) -> EntryFacts:
+    """:class:`EntryFacts` from relations (views, tables or ``read_parquet(...)``): four scans, no entry in Python.
+
+    Line membership is proven on the ids themselves: the time lines' ``source_entry_ids`` are split in DuckDB
+    and matched against the billable entries both ways (every billable entry on exactly one line, no line
+    citing anything else).
+    """
+    raw_count = con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
+    clean_count, clean_distinct = con.execute(f"SELECT count(*), count(DISTINCT entry_id) FROM {clean}").fetchall()[0]
+    counts = {str(d): int(n) for d, n in con.execute(f"SELECT disposition, count(*) FROM {clean} GROUP BY 1").fetchall()}
+    held = {str(c): Decimal(v) for c, v in con.execute(
+        f"SELECT currency, coalesce(sum(CASE WHEN hours IS NOT NULL AND rate IS NOT NULL "
+        f"THEN CAST(hours AS DECIMAL(38, 6)) * rate END), 0) FROM {clean} "
+        f"WHERE disposition = 'held' AND currency IS NOT NULL GROUP BY 1").fetchall()}
+    source = {str(c): Decimal(v) for c, v in con.execute(
+        f"SELECT currency, sum(value) FROM {billables} GROUP BY 1").fetchall()}
+    billable_rows = con.execute(f"SELECT count(*) FROM {billables}").fetchall()[0][0]
+    time = drafts[drafts["kind"] == "time"] if len(drafts) and "kind" in drafts else drafts
+    lines = pa.table({"source_entry_ids": pa.array([str(x) for x in time["source_entry_ids"]] if len(time) else [],
+                                                   pa.string())})
+    con.register("_drafted_lines", lines)
+    try:
+        con.execute("CREATE OR REPLACE TEMP TABLE _drafted_ids AS SELECT unnest(string_split(source_entry_ids, ',')) AS id "
+                    "FROM _drafted_lines")
+        drafted, drafted_distinct = con.execute(
+            "SELECT count(*), count(DISTINCT id) FROM _drafted_ids WHERE id <> ''").fetchall()[0]
+        missing = [r[0] for r in con.execute(
+            f"SELECT entry_id FROM {billables} AS b ANTI JOIN _drafted_ids AS d ON d.id = b.entry_id "
+            "ORDER BY entry_id LIMIT 10").fetchall()]
+        extra = [r[0] for r in con.execute(
+            f"SELECT DISTINCT id FROM _drafted_ids AS d ANTI JOIN {billables} AS b ON b.entry_id = d.id "
+            "WHERE id <> '' ORDER BY id LIMIT 10").fetchall()]
+    finally:
+        con.execute("DROP TABLE IF EXISTS _drafted_ids")
+        con.unregister("_drafted_lines")
+    return EntryFacts(raw_count=int(raw_count), clean_count=int(clean_count), clean_distinct=int(clean_distinct),
+                      counts=counts, billable_rows=int(billable_rows), source_value=source, held_value=held,
+                      drafted_ids=int(drafted), drafted_distinct=int(drafted_distinct), missing=missing, extra=extra)
+
+
+def check_conservation_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billables: str,
+                           drafts: pd.DataFrame) -> ConservationResult:
+    """Conservation (``domain.billing.check_conservation_facts``) with the entry facts computed in DuckDB."""
+    return check_conservation_facts(entry_facts_sql(con, raw, clean, billables, drafts), drafts)
+
+
+CONSERVATION_COLUMNS = {"raw_time_entries": ["entry_id"],
+                        "clean_time_entries": ["entry_id", "disposition", "currency", "hours", "rate"],
+                        "billables": ["entry_id", "currency", "value"]}
+
+
+def conservation_of_partition(wh: Any, entity: str, period: str) -> ConservationResult:
+    """The conservation check of a stored partition (the blocking asset check): the same SQL as the bench,
+    over only the columns it needs of the warehouse's files."""
+    con = duckdb.connect()
+    try:
+        for asset, cols in CONSERVATION_COLUMNS.items():
+            con.register(asset, wh.read_columns(asset, entity, period, cols))
+        return check_conservation_sql(con, "raw_time_entries", "clean_time_entries", "billables",
+                                      wh.read("invoice_drafts", entity, period))
+    finally:
+        con.close()

@@ -5,7 +5,8 @@ query per rule from it -- column present with a compatible type, not null, uniqu
 ``lt``/``le``, ``str_matches``, ``str_length`` -- and frame-level checks are translated by name from
 :data:`FRAME_CHECKS_SQL` (a model whose frame check has no translation is refused, never skipped). Each query
 counts the violating rows and returns up to five examples, so a failure reads like pandera's
-``failure_cases``. DuckDB scans the Parquet file once per rule with only the columns the rule needs.
+``failure_cases``. DuckDB scans the relation once for all rules and unique columns (plus once per
+frame-level unique key, and again only to sample the rows of a rule that failed).
 """
 
 from __future__ import annotations
@@ -110,13 +111,19 @@ def check_relation(con: duckdb.DuckDBPyConnection, model: type[pa.DataFrameModel
     if problems:
         return problems
     rules = contract_queries(model, relation)
-    if rules:  # one scan for every rule
-        counts = con.execute("SELECT " + ", ".join(f"count(*) FILTER (WHERE NOT ({p}))" for _, p in rules)
-                             + f" FROM {relation}").fetchall()[0]
-        for (rule, pred), n in zip(rules, counts, strict=True):
+    unique = [name for name, col in schema.columns.items() if col.unique]
+    # one scan for every rule and every unique column
+    selects = [f"count(*) FILTER (WHERE NOT ({p}))" for _, p in rules]
+    selects += [f"count({_q(u)}) - count(DISTINCT {_q(u)})" for u in unique]
+    if selects:
+        counts = con.execute("SELECT " + ", ".join(selects) + f" FROM {relation}").fetchall()[0]
+        for (rule, pred), n in zip(rules, counts[:len(rules)], strict=True):
             if n:
                 sample = con.execute(f"SELECT * FROM {relation} WHERE NOT ({pred}) LIMIT 3").fetchall()
                 problems.append(f"{rule}: {n} row(s) fail, e.g. {sample}")
+        for name, dup in zip(unique, counts[len(rules):], strict=True):
+            if dup:
+                problems.append(f"{name}: unique: {dup} duplicate value(s)")
     for ch in schema.checks:
         keys = _UNIQUE_KEYS.get((model.__name__, ch.name))
         if keys:
@@ -125,12 +132,6 @@ def check_relation(con: duckdb.DuckDBPyConnection, model: type[pa.DataFrameModel
                               ).fetchall()[0][0]
             if dup:
                 problems.append(f"frame: {ch.name}: {dup} duplicated key(s) ({', '.join(keys)})")
-    for name, col in schema.columns.items():
-        if col.unique:
-            c = _q(name)
-            n, d = con.execute(f"SELECT count({c}), count(DISTINCT {c}) FROM {relation}").fetchall()[0]
-            if n != d:
-                problems.append(f"{name}: unique: {n - d} duplicate value(s)")
     return problems
 
 

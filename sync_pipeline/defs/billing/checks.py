@@ -6,7 +6,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from sync_pipeline.defs.billing.assets import invoice_drafts
 from sync_pipeline.defs.partitions import entity_period
 from sync_pipeline.defs.resources import WarehouseResource
-from sync_pipeline.domain.billing import check_conservation
+from sync_pipeline.services.billing import conservation_of_partition
 
 
 @asset_check(asset=invoice_drafts, blocking=True,
@@ -16,9 +16,7 @@ def conservation(context: AssetCheckExecutionContext, warehouse: WarehouseResour
     ep = entity_period(context)  # type: ignore[arg-type]
     wh = warehouse.get()
     e, p = ep.entity, ep.period.key
-    raw = wh.read("raw_time_entries", e, p)
-    result = check_conservation(len(raw), wh.read("clean_time_entries", e, p), wh.read("billables", e, p),
-                                wh.read("invoice_drafts", e, p))
+    result = conservation_of_partition(wh, e, p)
     return AssetCheckResult(
         passed=result.passed,
         severity=AssetCheckSeverity.ERROR,
