@@ -5,9 +5,9 @@
 -- Lines are grouped on one 64-bit hash of their key columns (`line_id`, fast); `key_consistent` checks per line
 -- that a second hash of the same columns (other order, other seed) agrees across its entries, so two different
 -- keys that shared the first hash are caught (the domain refuses a line where it is false) without comparing
--- every key column per entry. Per-entry membership is the line_id (services.billing.line_membership_problems
--- checks it); source_entry_ids lists the entries sorted (list_sort, not an ordered string_agg, which buffers
--- and sorts every group's rows).
+-- every key column per entry. source_entry_ids lists the line's entries sorted (list_sort, not an ordered
+-- string_agg, which buffers and sorts every group's rows); conservation proves membership on those ids both
+-- ways (services.billing.check_conservation_sql).
 -- Sources: billables.
 WITH b AS (
     SELECT

@@ -306,42 +306,53 @@ def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Per
 
 def entry_facts_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billables: str,
                     drafts: pd.DataFrame) -> EntryFacts:
-    """:class:`EntryFacts` from relations (views, tables or ``read_parquet(...)``): four scans, no entry in Python.
+    """:class:`EntryFacts` from relations (views, tables or ``read_parquet(...)``); no entry goes to Python.
 
     Line membership is proven on the ids themselves: the time lines' ``source_entry_ids`` are split in DuckDB
-    and matched against the billable entries both ways (every billable entry on exactly one line, no line
-    citing anything else).
+    and joined to the billable entries once: no id is cited twice, every cited id is a billable entry, and
+    as many distinct billable entries are cited as there are billable rows (so none is left out, none
+    doubled). Only when that fails are the offending ids looked up for the report.
     """
     raw_count = con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
     clean_count, clean_distinct = con.execute(f"SELECT count(*), count(DISTINCT entry_id) FROM {clean}").fetchall()[0]
-    counts = {str(d): int(n) for d, n in con.execute(f"SELECT disposition, count(*) FROM {clean} GROUP BY 1").fetchall()}
-    held = {str(c): Decimal(v) for c, v in con.execute(
-        f"SELECT currency, coalesce(sum(CASE WHEN hours IS NOT NULL AND rate IS NOT NULL "
-        f"THEN CAST(hours AS DECIMAL(38, 6)) * rate END), 0) FROM {clean} "
-        f"WHERE disposition = 'held' AND currency IS NOT NULL GROUP BY 1").fetchall()}
-    source = {str(c): Decimal(v) for c, v in con.execute(
-        f"SELECT currency, sum(value) FROM {billables} GROUP BY 1").fetchall()}
-    billable_rows = con.execute(f"SELECT count(*) FROM {billables}").fetchall()[0][0]
+    counts: dict[str, int] = {}
+    held: dict[str, Decimal] = {}
+    for disposition, ccy, n, value in con.execute(
+            f"SELECT disposition, currency, count(*), coalesce(sum(CASE WHEN hours IS NOT NULL AND rate IS NOT NULL "
+            f"THEN CAST(hours AS DECIMAL(38, 6)) * rate END), 0) FROM {clean} GROUP BY ALL").fetchall():
+        counts[str(disposition)] = counts.get(str(disposition), 0) + int(n)
+        if disposition == "held" and ccy is not None:
+            held[str(ccy)] = Decimal(value)
+    source: dict[str, Decimal] = {}
+    billable_rows = 0
+    for ccy, n, value in con.execute(f"SELECT currency, count(*), sum(value) FROM {billables} GROUP BY 1").fetchall():
+        source[str(ccy)], billable_rows = Decimal(value), billable_rows + int(n)
     time = drafts[drafts["kind"] == "time"] if len(drafts) and "kind" in drafts else drafts
     lines = pa.table({"source_entry_ids": pa.array([str(x) for x in time["source_entry_ids"]] if len(time) else [],
                                                    pa.string())})
     con.register("_drafted_lines", lines)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _drafted_ids AS SELECT unnest(string_split(source_entry_ids, ',')) AS id "
-                    "FROM _drafted_lines")
-        drafted, drafted_distinct = con.execute(
-            "SELECT count(*), count(DISTINCT id) FROM _drafted_ids WHERE id <> ''").fetchall()[0]
-        missing = [r[0] for r in con.execute(
-            f"SELECT entry_id FROM {billables} AS b ANTI JOIN _drafted_ids AS d ON d.id = b.entry_id "
-            "ORDER BY entry_id LIMIT 10").fetchall()]
-        extra = [r[0] for r in con.execute(
-            f"SELECT DISTINCT id FROM _drafted_ids AS d ANTI JOIN {billables} AS b ON b.entry_id = d.id "
-            "WHERE id <> '' ORDER BY id LIMIT 10").fetchall()]
+        con.execute("CREATE OR REPLACE TEMP TABLE _drafted_ids AS SELECT id FROM "
+                    "(SELECT unnest(string_split(source_entry_ids, ',')) AS id FROM _drafted_lines) WHERE id <> ''")
+        # all equal: no id cited twice, each cited id is a billable entry (distinct ones), all of them cited
+        drafted, drafted_distinct, matched, matched_distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT d.id), count(b.entry_id), count(DISTINCT b.entry_id) "
+            f"FROM _drafted_ids AS d LEFT JOIN (SELECT entry_id FROM {billables}) AS b ON b.entry_id = d.id"
+        ).fetchall()[0]
+        missing: list[str] = []
+        extra: list[str] = []
+        if not drafted == drafted_distinct == matched == matched_distinct == billable_rows:
+            missing = [r[0] for r in con.execute(
+                f"SELECT entry_id FROM {billables} AS b ANTI JOIN _drafted_ids AS d ON d.id = b.entry_id "
+                "ORDER BY entry_id LIMIT 10").fetchall()]
+            extra = [r[0] for r in con.execute(
+                f"SELECT DISTINCT id FROM _drafted_ids AS d ANTI JOIN {billables} AS b ON b.entry_id = d.id "
+                "ORDER BY id LIMIT 10").fetchall()]
     finally:
         con.execute("DROP TABLE IF EXISTS _drafted_ids")
         con.unregister("_drafted_lines")
     return EntryFacts(raw_count=int(raw_count), clean_count=int(clean_count), clean_distinct=int(clean_distinct),
-                      counts=counts, billable_rows=int(billable_rows), source_value=source, held_value=held,
+                      counts=counts, billable_rows=billable_rows, source_value=source, held_value=held,
                       drafted_ids=int(drafted), drafted_distinct=int(drafted_distinct), missing=missing, extra=extra)
 
 

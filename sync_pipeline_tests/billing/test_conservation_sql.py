@@ -58,3 +58,11 @@ def test_sql_conservation_names_entries_off_their_lines_and_lost_value():
     result = check_conservation_sql(_con(b.clean, bills), "raw", "clean", "bills", b.drafts)
     assert "3 billable entries but 2 billable rows" in result.problems
     assert any(p.startswith("EUR: time lines carry 240") for p in result.problems)
+
+
+def test_sql_conservation_is_not_fooled_by_a_doubled_billable_row_hiding_a_missing_one():
+    b = _billed()
+    bills = b.billables.copy()
+    bills.loc[bills["entry_id"] == "a2", "entry_id"] = "a1"  # a1 twice, a2 gone: the counts still agree
+    result = check_conservation_sql(_con(b.clean, bills), "raw", "clean", "bills", b.drafts)
+    assert "billable entries not on a line: []; lines citing non-billable entries: ['a2']" in result.problems
