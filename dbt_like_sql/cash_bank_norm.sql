@@ -15,7 +15,7 @@ SELECT
     cash_invoice_numbers(description) AS ref_numbers,
     cash_our_references(description) AS ref_ours,
     cash_digit_tokens(description) AS digit_tokens,
-    list_distinct(flatten(list_transform(list_concat(cash_invoice_numbers(description), cash_digit_tokens(description)),
+    list_distinct(flatten(list_transform(cash_number_strings(description),
                                          lambda n: cash_fuzzy_number_keys(n)))) AS ref_fuzzy_keys
 FROM cash_bank_lines
 WHERE amount_minor > 0

@@ -24,7 +24,7 @@ WITH inv AS (
 )
 SELECT
     inv.*,
-    cash_fuzzy_number_keys(inv.inv_no) AS ref_fuzzy_keys,
+    cash_fuzzy_number_keys(regexp_replace(inv.invoice_number, '[^0-9]', '', 'g')) AS ref_fuzzy_keys,
     CASE WHEN inv.currency = $bank_currency THEN inv.amount_due_minor
          ELSE CAST(round(inv.amount_due_minor * fx.minor_rate) AS BIGINT) END AS due_bank_minor
 FROM inv

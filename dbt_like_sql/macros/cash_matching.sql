@@ -33,15 +33,22 @@ CREATE OR REPLACE TEMP MACRO cash_our_references(s) AS
 CREATE OR REPLACE TEMP MACRO cash_digit_tokens(s) AS
     list_distinct(list_transform(regexp_extract_all(coalesce(s, ''), '\b[0-9]{3,9}\b'), lambda x: CAST(x AS BIGINT)));
 
--- Keys that equal when two numbers differ by one typo: the sorted digits (a transposition), the
--- number with each position masked in turn ("12?45", a substituted digit), and the number with each
--- digit deleted in turn next to the number itself ("1245" from "12345", a dropped or added digit).
-CREATE OR REPLACE TEMP MACRO cash_fuzzy_number_keys(n) AS
-    CASE WHEN n IS NULL OR n < 100 THEN []::VARCHAR[] ELSE list_concat(
-        ['s:' || array_to_string(list_sort(string_split(CAST(n AS VARCHAR), '')), ''), 'd:' || CAST(n AS VARCHAR)],
-        list_transform(range(1, length(CAST(n AS VARCHAR)) + 1),
-                       lambda i: 'm:' || left(CAST(n AS VARCHAR), i - 1) || '?' || substr(CAST(n AS VARCHAR), i + 1)),
-        list_filter(list_transform(range(1, length(CAST(n AS VARCHAR)) + 1),
-                       lambda i: 'd:' || left(CAST(n AS VARCHAR), i - 1) || substr(CAST(n AS VARCHAR), i + 1)),
+-- The digit strings of the invoice numbers and bare numbers in free text, as written (leading zeros kept,
+-- O/I/L read as 0/1/1): what the one-typo keys below are built from.
+CREATE OR REPLACE TEMP MACRO cash_number_strings(s) AS
+    list_distinct(list_concat(
+        list_transform(regexp_extract_all(upper(coalesce(s, '')), 'INV[^A-Z0-9]{0,2}[0-9OIL]{3,9}'),
+                       lambda x: translate(regexp_replace(x, '^INV[^A-Z0-9]*', ''), 'OIL', '011')),
+        regexp_extract_all(coalesce(s, ''), '\b[0-9]{3,9}\b')));
+
+-- Keys that equal when two digit strings differ by one typo: the sorted digits (a transposition), the
+-- string with each position masked in turn ("12?45", a substituted digit), and the string with each
+-- digit deleted in turn next to the string itself ("1245" from "12345", a dropped or added digit).
+-- Leading zeros count: "INV-700416" is one typo away from "INV-000416".
+CREATE OR REPLACE TEMP MACRO cash_fuzzy_number_keys(d) AS
+    CASE WHEN d IS NULL OR length(d) < 3 THEN []::VARCHAR[] ELSE list_concat(
+        ['s:' || array_to_string(list_sort(string_split(d, '')), ''), 'd:' || d],
+        list_transform(range(1, length(d) + 1), lambda i: 'm:' || left(d, i - 1) || '?' || substr(d, i + 1)),
+        list_filter(list_transform(range(1, length(d) + 1), lambda i: 'd:' || left(d, i - 1) || substr(d, i + 1)),
                     lambda k: length(k) >= 5))
     END;

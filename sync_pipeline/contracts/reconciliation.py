@@ -30,6 +30,9 @@ class PolicyModel(BaseModel):
     writeoff_max_minor: int | None = Field(None, ge=0)
     writeoff_max_ratio: Decimal | None = Field(None, ge=0, le=1)
     fx_tolerance_ratio: Decimal | None = Field(None, ge=0, le=1)
+    fee_step_minor: int | None = Field(None, ge=1)
+    small_difference_minor: int | None = Field(None, ge=0)
+    fx_spread_ratio: Decimal | None = Field(None, ge=0, le=1)
     auto_partial: bool | None = None
     partial_min_name_similarity: float | None = Field(None, ge=0, le=1)
     counterparty_min_similarity: float | None = Field(None, ge=0, le=1)
@@ -39,6 +42,7 @@ class PolicyModel(BaseModel):
     payment_days_after: int | None = Field(None, ge=0)
     max_subset_candidates: int | None = Field(None, ge=2, le=24)
     max_name_candidates: int | None = Field(None, ge=1, le=500)
+    max_amount_candidates: int | None = Field(None, ge=1)
     max_labels: int | None = Field(None, ge=100)
     bank_account: str | None = None
     writeoff_account: str | None = None

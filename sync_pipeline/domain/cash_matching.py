@@ -11,10 +11,11 @@ The cascade, in order (a bank line leaves it at the first rule that decides it):
 2. ``exact_reference`` — the text carries the invoice number or our reference; one invoice or several
    (one payment for several invoices), the amount judged against what is due (exact, a difference
    within the write-off tolerance, an FX difference, a partial payment or an over-payment);
-   ``near_reference`` — a number one typo away from (or the bare digits of) one open invoice of the
-   payer, whose amount fits;
+   ``near_reference`` — when the named invoices do not fit as written: the payer's invoices named exactly,
+   one typo away or by their bare digits, of which exactly one (or one combination) fits the amount;
 3. ``amount_counterparty`` — exactly the amount due, from the invoice's own contact, inside the date
-   window, and only one such open invoice;
+   window, and only one such open invoice; ``amount_tolerance`` — no reference, the payer is the contact and
+   exactly one of its open invoices fits within the write-off or FX tolerance (after all exact matches);
 4. ``amount_subset`` — exactly the sum of two to four open invoices of the same contact (one payment for
    several invoices without a reference), and only one such combination;
 5. ``fellegi_sunter`` — the probabilistic model's best candidate, settled only when its match
@@ -33,8 +34,8 @@ from itertools import combinations
 from typing import Any
 
 OUTCOMES = ("auto_settled", "reconciled_payment", "proposed", "exception", "out_of_scope")
-RULES = ("existing_payment", "exact_reference", "near_reference", "amount_counterparty", "amount_subset",
-         "fellegi_sunter", "none")
+RULES = ("existing_payment", "exact_reference", "near_reference", "amount_counterparty", "amount_tolerance",
+         "amount_subset", "fellegi_sunter", "none")
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,17 @@ class CashPolicy:
     payment_days_before: int = 3
     payment_days_after: int = 10
     max_subset_candidates: int = 16
+    # matches without a reference (amount_tolerance) need a difference that has an explanation: a bank charge is
+    # a round amount (a multiple of fee_step_minor, at most the write-off tolerance), a residue up to
+    # small_difference_minor is rounding or a small over-payment, and a foreign-currency payment arrives
+    # converted at a bank rate up to fx_spread_ratio worse than the reference rate (less a bank charge)
+    fee_step_minor: int = 50
+    small_difference_minor: int = 100
+    fx_spread_ratio: Decimal = Decimal("0.02")
     max_name_candidates: int = 12  # per line, of the invoices found by the payer's name alone (closest in amount,
     #                                and as many closest in date): big customers have hundreds
+    max_amount_candidates: int = 20  # an exact amount shared by more open invoices than this (a retainer's fee)
+    #                                  finds no candidate without the payer's name or a reference
     max_labels: int = 20000  # deterministic matches used to estimate the model's m, per kind (a seeded sample)
     bank_account: str = "090"
     writeoff_account: str = "404"  # bank fees / small differences
@@ -272,26 +282,102 @@ def decide_reference(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledge
                   partial_ok=policy.auto_partial and counterpart_ok)
 
 
+def _payer_is(r: dict[str, Any], min_similarity: float) -> bool:
+    return bool(r["same_counterparty"]) or float(r["name_similarity"]) >= min_similarity
+
+
+def _fits(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger, policy: CashPolicy) -> bool:
+    """The line pays exactly these invoices' remaining amounts (a write-off or FX difference allowed)."""
+    expected = sum(_expected(r, ledger) for r in rows)
+    same_ccy = all(r["invoice_currency"] == line["line_currency"] for r in rows)
+    return assess_amount(int(line["line_amount_minor"]), expected, same_ccy, policy).kind in ("exact", "writeoff", "fx")
+
+
+def decide_named(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger,
+                 policy: CashPolicy) -> Decision | None:
+    """Stage 2 as a whole: the named invoices as written when they fit the amount; else a repaired reading of the
+    numbers (``decide_near_reference``) when exactly one fits; else the named invoices with the amount judged
+    (a part payment, or an exception saying what does not fit)."""
+    open_refs = [r for r in rows if r["by_ref"] and ledger.open(r["invoice_id"])]
+    if open_refs and _fits(line, open_refs, ledger, policy):
+        return decide_reference(line, rows, ledger, policy)
+    d = decide_near_reference(line, rows, ledger, policy)
+    return d if d is not None else decide_reference(line, rows, ledger, policy)
+
+
 def decide_near_reference(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger,
                           policy: CashPolicy) -> Decision | None:
-    """Stage 2b: a number one typo away from (or the bare digits of) exactly one open invoice of the payer,
-    whose amount fits (exact, within write-off tolerance, or FX)."""
-    hits = []
-    for r in rows:
-        if not ((r["by_fuzzy"] or r["digits_hit"]) and ledger.open(r["invoice_id"])):
-            continue
-        if not (r["same_counterparty"] or r["name_similarity"] >= policy.partial_min_name_similarity):
-            continue
-        a = assess_amount(int(line["line_amount_minor"]), _expected(r, ledger), r["invoice_currency"] ==
-                          line["line_currency"], policy)
-        if a.kind in ("exact", "writeoff", "fx"):
-            hits.append(r)
+    """Stage 2b: the text names invoices, but not in a way that fits as written — a number one typo away from
+    (or the bare digits of) an open invoice of the payer, or a typo that lands on someone else's invoice.
+
+    The candidates are the payer's open invoices the text names exactly, one typo away or by their digits;
+    exactly one of them, or exactly one combination of two to four of them (a payment for several invoices with
+    one number mistyped), must fit the amount (exact, within write-off tolerance, or FX).
+    """
+    pool = [r for r in rows if (r["by_ref"] or r["by_fuzzy"] or r["digits_hit"]) and ledger.open(r["invoice_id"])
+            and _payer_is(r, policy.partial_min_name_similarity)]
+    if not pool:
+        return None
+    hits: list[tuple[dict[str, Any], ...]] = [(r,) for r in pool if _fits(line, [r], ledger, policy)]
+    if not hits and len(pool) > 1:
+        pool = sorted(pool, key=lambda r: (not r["by_ref"], abs(int(r["days_after_invoice"]))))
+        pool = pool[: policy.max_subset_candidates]
+        for k in (2, 3, 4):
+            for combo in combinations(pool, k):
+                if len({r["contact_id"] for r in combo}) == 1 and _fits(line, combo, ledger, policy):
+                    hits.append(combo)
+                    if len(hits) > 1:
+                        break
+            if hits:
+                break
+    if len(hits) != 1:
+        return None
+    combo = hits[0]
+    return settle(line, list(combo), ledger, policy, rule="near_reference", confidence=0.99,
+                  explanation={"invoices": [r["invoice_id"] for r in combo],
+                               "named_exactly": [r["invoice_id"] for r in combo if r["by_ref"]],
+                               "one_typo_away": [r["invoice_id"] for r in combo if r["by_fuzzy"]],
+                               "digits": [r["invoice_id"] for r in combo if r["digits_hit"]],
+                               "name_similarity": [round(float(r["name_similarity"]), 3) for r in combo]},
+                  partial_ok=False)
+
+
+def explained_difference(line_minor: int, expected_minor: int, same_currency: bool, policy: CashPolicy) -> bool:
+    """A difference a payment without a reference may carry (see ``CashPolicy``): a round bank charge, a
+    rounding residue or small over-payment, or an FX conversion at a bank rate a little worse than the reference."""
+    diff = line_minor - expected_minor
+    if abs(diff) <= policy.small_difference_minor:
+        return True
+    fee_cap = min(policy.writeoff_max_minor, int(Decimal(expected_minor) * policy.writeoff_max_ratio))
+    if same_currency:
+        return diff < 0 and -diff <= fee_cap and -diff % policy.fee_step_minor == 0
+    spread = int(Decimal(expected_minor) * policy.fx_spread_ratio)
+    return -(spread + policy.writeoff_max_minor) <= diff < 0
+
+
+def decide_amount_tolerance(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger,
+                            policy: CashPolicy) -> Decision | None:
+    """Stage 3b: the payer is the contact, and exactly one of its open invoices dated on or before the line fits
+    the amount with an explained difference (``explained_difference``: a bank charge, a small over-payment, an
+    FX conversion). Run after the exact rules, so exact amounts have taken their invoices. Not for a line whose
+    text names an invoice that is none of the payer's (``names_invoice``): that is for a person to look at."""
+    amount = int(line["line_amount_minor"])
+    hits = [r for r in rows if ledger.open(r["invoice_id"])
+            and _payer_is(r, policy.counterparty_min_similarity)
+            and 0 <= int(r["days_after_invoice"]) <= policy.days_after
+            and explained_difference(amount, _expected(r, ledger), r["invoice_currency"] == line["line_currency"],
+                                     policy)]
     if len(hits) != 1:
         return None
     r = hits[0]
-    return settle(line, [r], ledger, policy, rule="near_reference", confidence=0.99,
-                  explanation={"digits": bool(r["digits_hit"]), "one_typo_away": bool(r["by_fuzzy"]),
-                               "name_similarity": round(float(r["name_similarity"]), 3)}, partial_ok=False)
+    if any((o["by_ref"] or o["by_fuzzy"] or o["digits_hit"]) and o["invoice_id"] != r["invoice_id"]
+           and o["contact_id"] == r["contact_id"] for o in rows):
+        return None  # the text names another invoice of the payer: a part payment of that one, most likely
+    if line.get("names_invoice") and not (r["by_ref"] or r["by_fuzzy"] or r["digits_hit"]):
+        return None
+    return settle(line, [r], ledger, policy, rule="amount_tolerance", confidence=0.99,
+                  explanation={"name_similarity": round(float(r["name_similarity"]), 3),
+                               "days_after_invoice": int(r["days_after_invoice"])}, partial_ok=False)
 
 
 def decide_amount_counterparty(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger,
@@ -308,31 +394,78 @@ def decide_amount_counterparty(line: dict[str, Any], rows: Sequence[dict[str, An
                                "days_after_invoice": int(r["days_after_invoice"])}, partial_ok=False)
 
 
+def _subsets(amounts: Sequence[int], target: int, k: int, limit: int = 2) -> list[tuple[int, ...]]:
+    """Index tuples (ascending) of ``k`` amounts summing exactly to ``target``; stops after ``limit``."""
+    n = len(amounts)
+    found: list[tuple[int, ...]] = []
+    if k == 2:
+        seen: dict[int, list[int]] = {}
+        for j, a in enumerate(amounts):
+            for i in seen.get(target - a, []):
+                found.append((i, j))
+                if len(found) >= limit:
+                    return found
+            seen.setdefault(a, []).append(j)
+        return found
+    if k == 3:
+        where: dict[int, list[int]] = {}
+        for i, a in enumerate(amounts):
+            where.setdefault(a, []).append(i)
+        for i in range(n):
+            for j in range(i + 1, n):
+                for m in where.get(target - amounts[i] - amounts[j], []):
+                    if m > j:
+                        found.append((i, j, m))
+                        if len(found) >= limit:
+                            return found
+        return found
+    pairs: dict[int, list[tuple[int, int]]] = {}
+    for i in range(n):
+        for j in range(i + 1, n):
+            pairs.setdefault(amounts[i] + amounts[j], []).append((i, j))
+    for i in range(n):
+        for j in range(i + 1, n):
+            for m, q in pairs.get(target - amounts[i] - amounts[j], []):
+                if m > j:
+                    found.append((i, j, m, q))
+                    if len(found) >= limit:
+                        return found
+    return found
+
+
 def decide_subset(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: Ledger,
                   policy: CashPolicy, required: frozenset[str] = frozenset()) -> Decision | None:
     """Stage 4: exactly the sum of 2–4 open invoices of the same contact, one combination only.
 
+    The pool is the contact's open invoices in the line's currency, closest in date first: the
+    ``3 × max_subset_candidates`` closest for pairs, ``1.5 ×`` for triples and ``max_subset_candidates``
+    for quadruples, so that an exact sum found by coincidence stays unlikely (a few thousand combinations
+    against amounts in minor units). Two combinations that fit (at any size) are ambiguous: none is taken.
     ``required``: invoices the text names, which the combination must include (a reference stage
     misfit: the customer paid a named invoice together with others it did not name).
     """
     amount = int(line["line_amount_minor"])
-    pool = [r for r in rows if (r["same_counterparty"] or r["name_similarity"] >= policy.counterparty_min_similarity)
-            and r["invoice_currency"] == line["line_currency"] and ledger.open(r["invoice_id"])
-            and ledger.due[r["invoice_id"]] < amount]
-    if len(pool) < 2:
+    pool, seen = [], set()
+    for r in rows:
+        if (r["invoice_id"] not in seen and _payer_is(r, policy.counterparty_min_similarity)
+                and r["invoice_currency"] == line["line_currency"] and ledger.open(r["invoice_id"])
+                and ledger.due[r["invoice_id"]] < amount
+                and -policy.days_before <= int(r["days_after_invoice"]) <= policy.days_after):
+            pool.append(r)
+            seen.add(r["invoice_id"])
+    if len(pool) < 2 or len({r["contact_id"] for r in pool}) != 1:
         return None
-    contacts = {r["contact_id"] for r in pool}
-    if len(contacts) != 1:
-        return None
-    pool = sorted(pool, key=lambda r: abs(int(r["days_after_invoice"])))[: policy.max_subset_candidates]
+    pool.sort(key=lambda r: (abs(int(r["days_after_invoice"])), r["invoice_id"]))
+    n = policy.max_subset_candidates
     found: list[tuple[dict[str, Any], ...]] = []
-    for k in (2, 3, 4):
-        for combo in combinations(pool, k):
-            if sum(ledger.due[r["invoice_id"]] for r in combo) == amount and required <= {
-                    r["invoice_id"] for r in combo}:
+    for k, size in ((2, 3 * n), (3, n + n // 2), (4, n)):
+        part = pool[:size]
+        for idx in _subsets([ledger.due[r["invoice_id"]] for r in part], amount, k, limit=2):
+            combo = tuple(part[i] for i in idx)
+            if required <= {r["invoice_id"] for r in combo}:
                 found.append(combo)
-                if len(found) > 1:
-                    return None  # ambiguous: leave it to the model and the accountant
+        if len(found) > 1:
+            return None  # ambiguous: leave it to the model and the accountant
     if len(found) != 1:
         return None
     combo = found[0]

@@ -360,13 +360,15 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
             con.unregister(f"{name}_arrow")
         params = {"bank_currency": inputs.bank_currency, "days_before": policy.days_before,
                   "days_after": policy.days_after, "payment_days_before": policy.payment_days_before,
-                  "payment_days_after": policy.payment_days_after, "max_name_candidates": policy.max_name_candidates}
+                  "payment_days_after": policy.payment_days_after, "max_name_candidates": policy.max_name_candidates,
+                  "max_amount_candidates": policy.max_amount_candidates}
         SqlModels().run(con, ["cash_candidates", "cash_payment_candidates", "cash_paid_references"], params,
-                        sources=SOURCES)
+                        sources=SOURCES, fetch=False)
         timings["candidates_s"] = time.perf_counter() - t0
         n_candidates = int(con.sql("SELECT count(*) FROM cash_candidates").fetchall()[0][0])
 
-        lines = _rows(con, "SELECT line_id, date, amount_minor AS line_amount_minor, currency AS line_currency "
+        lines = _rows(con, "SELECT line_id, date, amount_minor AS line_amount_minor, currency AS line_currency, "
+                           "len(ref_numbers) + len(ref_ours) > 0 AS names_invoice "
                            "FROM cash_bank_norm ORDER BY date, line_id")
         inv = con.sql("SELECT invoice_id, amount_due_minor, currency FROM cash_invoice_norm").to_arrow_table()
         ledger = cm.Ledger(dict(zip(inv.column("invoice_id").to_pylist(), inv.column("amount_due_minor").to_pylist(),
@@ -404,12 +406,14 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
             line_pays = pays.get(lid, [])
             d = cm.decide_existing_payment(line, line_pays, ledger, by_reference=True)
             if d is None:
-                d = cm.decide_reference(line, rows, ledger, policy)
+                d = cm.decide_named(line, rows, ledger, policy)
                 if d is not None and d.outcome == "exception" and (d.amount_kind == "over" or len(d.allocations) > 1):
                     held[lid], d = d, None
             if d is None and lid not in held:
                 competing = any(r["by_amount"] and r["same_counterparty"] and ledger.open(r["invoice_id"]) for r in rows)
                 d = cm.decide_existing_payment(line, line_pays, ledger, by_reference=False, competing=competing)
+            if d is None and lid not in held:
+                d = cm.decide_near_reference(line, rows, ledger, policy)
             if d is None and lid not in held and cm.references_only_settled(rows, ledger):
                 typo_only.add(lid)
             elif d is None and lid not in held and lid in paid_refs:
@@ -418,8 +422,6 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                     line_amount_minor=int(line["line_amount_minor"]), line_currency=line["line_currency"],
                     amount_kind="n/a", reason=f"references {paid_refs[lid]}, which is already paid: a duplicate "
                                               "payment? refund it or apply it elsewhere"))
-            if d is None and lid not in held:
-                d = cm.decide_near_reference(line, rows, ledger, policy)
             if d is None and lid not in held and lid not in typo_only:
                 d = cm.decide_amount_counterparty(line, rows, ledger, policy)
             if d is None:
@@ -431,6 +433,27 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                             "WHERE NOT (by_ref OR by_fuzzy OR by_amount OR digits_hit) "
                             "AND expected_line_minor IS NOT NULL"):
             cands.setdefault(r["line_id"], []).append(r)
+        # a payment for several invoices: the pool is all the payer's open invoices, not only the pairs kept
+        # per line (big customers have hundreds); the payer must be one contact
+        inv_meta = con.sql("SELECT invoice_id, contact_id, currency, date FROM cash_invoice_norm").to_arrow_table()
+        by_contact: dict[str, list[tuple[str, str, date]]] = {}
+        for iid, cid, ccy, d_ in zip(*(inv_meta.column(c).to_pylist() for c in ("invoice_id", "contact_id",
+                                                                               "currency", "date")), strict=True):
+            by_contact.setdefault(cid, []).append((iid, ccy, d_))
+
+        def subset_pool(line: dict[str, Any]) -> list[dict[str, Any]]:
+            rows = cands.get(line["line_id"], [])
+            payer = {r["contact_id"]: r for r in rows
+                     if r["same_counterparty"] or r["name_similarity"] >= policy.counterparty_min_similarity}
+            if len(payer) != 1:
+                return rows
+            (cid, like), = payer.items()
+            ccy, day = line["line_currency"], line["date"]
+            return [{**like, "invoice_id": iid, "invoice_currency": ccy, "amount_due_minor": ledger.due[iid],
+                     "expected_line_minor": ledger.due[iid], "days_after_invoice": (day - d_).days,
+                     "by_ref": False, "by_fuzzy": False, "by_amount": False, "digits_hit": False}
+                    for iid, c_, d_ in by_contact.get(cid, []) if c_ == ccy and ledger.open(iid)]
+
         still: list[dict[str, Any]] = []
         for line in residual:
             lid = line["line_id"]
@@ -438,13 +461,23 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
                 still.append(line)
                 continue
             required = frozenset(held[lid].invoice_ids) if lid in held else frozenset()
-            d = cm.decide_subset(line, cands.get(lid, []), ledger, policy, required)
+            d = cm.decide_subset(line, subset_pool(line), ledger, policy, required)
             if d is not None:
                 decisions.append(d)
             elif lid in held:
                 decisions.append(ledger.apply(held[lid]))
             else:
                 still.append(line)
+        # amounts within tolerance only once every exact amount has taken its invoice
+        after: list[dict[str, Any]] = []
+        for line in still:
+            d = None if line["line_id"] in typo_only else cm.decide_amount_tolerance(
+                line, cands.get(line["line_id"], []), ledger, policy)
+            if d is None:
+                after.append(line)
+            else:
+                decisions.append(d)
+        still = after
         timings["rules_s"] = time.perf_counter() - t1
 
         # 5: the probabilistic model on what is left

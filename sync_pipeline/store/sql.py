@@ -63,10 +63,11 @@ class SqlModels:
             raise SqlModelError(f"SQL models reference each other in a cycle: {e.args[1]}") from None
 
     def run(self, con: duckdb.DuckDBPyConnection, targets: Iterable[str], params: Mapping[str, Any],
-            sources: Iterable[str] = ()) -> dict[str, pyarrow.Table]:
+            sources: Iterable[str] = (), *, fetch: bool = True) -> dict[str, pyarrow.Table]:
         """Run the targets (and the models they need that are not given as ``sources``).
 
-        Returns each target as an Arrow table (DECIMAL columns stay exact decimals).
+        Returns each target as an Arrow table (DECIMAL columns stay exact decimals); with ``fetch=False``
+        nothing is returned and the targets stay temp tables on ``con`` (big intermediate results).
         """
         targets = list(targets)
         for name in self.plan(targets, sources):
@@ -79,4 +80,6 @@ class SqlModels:
                 con.execute(f'CREATE OR REPLACE TEMP TABLE "{name}" AS {self.models[name]}', bound)
             except duckdb.Error as e:
                 raise SqlModelError(f"SQL model {name!r} ({self.sql_dir / (name + '.sql')}) failed: {e}") from e
+        if not fetch:
+            return {}
         return {t: con.sql(f'SELECT * FROM "{t}"').to_arrow_table() for t in targets}
