@@ -12,6 +12,7 @@ SELECT
     cash_name_key(payer_name) AS payer_key,
     cash_name_prefix(payer_name) AS payer_prefix,
     cash_name_stem(payer_name) AS payer_stem,
+    cash_name_tail(payer_name) AS payer_tail,
     cash_invoice_numbers(description) AS ref_numbers,
     cash_our_references(description) AS ref_ours,
     cash_digit_tokens(description) AS digit_tokens,

@@ -14,6 +14,7 @@ WITH inv AS (
         cash_name_key(contact_name) AS contact_key,
         cash_name_prefix(contact_name) AS contact_prefix,
         cash_name_stem(contact_name) AS contact_stem,
+        cash_name_tail(contact_name) AS contact_tail,
         currency,
         CAST(total_minor AS BIGINT) AS total_minor,
         CAST(amount_due_minor AS BIGINT) AS amount_due_minor,

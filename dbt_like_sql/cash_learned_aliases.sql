@@ -1,8 +1,9 @@
 -- cash_learned_aliases: payer names the bank shows for a contact, learned from this run's own unambiguous
 -- receipts (a customer paying through its parent company or under a trading name, a bank mangling the
 -- name the same way every time): the text names exactly one open invoice (its number or our reference)
--- and the amount is exactly that invoice's amount due, in its currency, inside the date window. A payer
--- name seen paying two contacts' invoices this way, or that is another contact's own name, is not learned.
+-- and the amount is exactly that invoice's amount due, in its currency, inside the date window. A payer name
+-- may be learned for several contacts (a parent company paying for its subsidiaries); a payer name that is
+-- some contact's own name is not learned (that contact is who it is).
 -- Sources: cash_bank_norm, cash_invoice_norm.
 WITH refs AS (
     SELECT b.line_id, i.invoice_id
@@ -23,8 +24,7 @@ WITH refs AS (
       AND b.payer_key <> '' AND b.payer_key <> i.contact_key
       AND b.date BETWEEN i.date - CAST($days_before AS INTEGER) AND i.date + CAST($days_after AS INTEGER)
 )
-SELECT payer_key, min(contact_id) AS contact_id, count(*) AS receipts
+SELECT payer_key, contact_id, count(*) AS receipts
 FROM taught
 WHERE payer_key NOT IN (SELECT contact_key FROM cash_invoice_norm)
-GROUP BY payer_key
-HAVING count(DISTINCT contact_id) = 1
+GROUP BY payer_key, contact_id

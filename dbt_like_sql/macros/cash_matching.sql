@@ -17,6 +17,11 @@ CREATE OR REPLACE TEMP MACRO cash_name_prefix(s) AS
 CREATE OR REPLACE TEMP MACRO cash_name_stem(s) AS
     array_to_string(list_transform(list_slice(string_split(cash_name_key(s), ' '), 1, 2), lambda w: left(w, 3)), ' ');
 
+-- The last three letters of each of the first two words: "nothwind logistics" -> "ind ics" (survives a typo
+-- near the start of a word, where the stem does not).
+CREATE OR REPLACE TEMP MACRO cash_name_tail(s) AS
+    array_to_string(list_transform(list_slice(string_split(cash_name_key(s), ' '), 1, 2), lambda w: right(w, 3)), ' ');
+
 -- Invoice numbers written in free text, normalised to their number: "INV-00123", "inv 0O123" and
 -- "INV0123" all give 123 (O -> 0 and I/L -> 1 undo the usual OCR and typing confusions).
 CREATE OR REPLACE TEMP MACRO cash_invoice_numbers(s) AS

@@ -43,6 +43,7 @@ class PolicyModel(BaseModel):
     max_subset_candidates: int | None = Field(None, ge=2, le=24)
     max_name_candidates: int | None = Field(None, ge=1, le=500)
     max_amount_candidates: int | None = Field(None, ge=1)
+    min_name_similarity: float | None = Field(None, ge=0, le=1)
     max_labels: int | None = Field(None, ge=100)
     bank_account: str | None = None
     writeoff_account: str | None = None

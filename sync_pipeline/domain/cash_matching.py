@@ -64,6 +64,7 @@ class CashPolicy:
     fx_spread_ratio: Decimal = Decimal("0.02")
     max_name_candidates: int = 12  # per line, of the invoices found by the payer's name alone (closest in amount,
     #                                and as many closest in date): big customers have hundreds
+    min_name_similarity: float = 0.8  # a payer name this similar to a contact's (sharing a stem) is a candidate
     max_amount_candidates: int = 20  # an exact amount shared by more open invoices than this (a retainer's fee)
     #                                  finds no candidate without the payer's name or a reference
     max_labels: int = 20000  # deterministic matches used to estimate the model's m, per kind (a seeded sample)
@@ -330,6 +331,9 @@ def decide_near_reference(line: dict[str, Any], rows: Sequence[dict[str, Any]], 
                         break
             if hits:
                 break
+    if not hits and len(pool) == 1 and policy.auto_partial and int(line["line_amount_minor"]) < _expected(
+            pool[0], ledger):
+        hits = [(pool[0],)]  # the one invoice of the payer the text names, paid in part
     if len(hits) != 1:
         return None
     combo = hits[0]
@@ -339,7 +343,7 @@ def decide_near_reference(line: dict[str, Any], rows: Sequence[dict[str, Any]], 
                                "one_typo_away": [r["invoice_id"] for r in combo if r["by_fuzzy"]],
                                "digits": [r["invoice_id"] for r in combo if r["digits_hit"]],
                                "name_similarity": [round(float(r["name_similarity"]), 3) for r in combo]},
-                  partial_ok=False)
+                  partial_ok=len(combo) == 1)
 
 
 def explained_difference(line_minor: int, expected_minor: int, same_currency: bool, policy: CashPolicy) -> bool:
@@ -496,7 +500,10 @@ def decide_scored(line: dict[str, Any], scored: Sequence[dict[str, Any]], ledger
     expl = {"match_probability": float(best["match_probability"]), "match_weight": float(best["match_weight"]),
             "posterior_among_candidates": p1, "weights": best.get("weights", {}), "runner_up_posterior": p2,
             "candidates_scored": len(live)}
-    if p1 >= policy.auto_threshold:
+    named = any(best.get(k) for k in ("by_ref", "by_fuzzy", "digits_hit"))
+    explained = explained_difference(int(line["line_amount_minor"]), _expected(best, ledger),
+                                     best["invoice_currency"] == line["line_currency"], policy)
+    if p1 >= policy.auto_threshold and (named or explained):
         d = settle(line, [best], ledger, policy, rule="fellegi_sunter", confidence=p1, explanation=expl,
                    partial_ok=False)
         if d.outcome == "auto_settled":
@@ -506,6 +513,10 @@ def decide_scored(line: dict[str, Any], scored: Sequence[dict[str, Any]], ledger
     outcome = "proposed" if p1 >= policy.propose_threshold else "exception"
     why = (f"best candidate's probability is {p1:.3f} (runner-up {p2:.3f}), below the automatic threshold "
            f"{policy.auto_threshold}" + (": two candidates are close, pick the right one" if p2 > p1 / 4 else ""))
+    if p1 >= policy.auto_threshold:
+        why = (f"best candidate's probability is {p1:.3f}, but the text names no invoice and the difference of "
+               f"{int(line['line_amount_minor']) - _expected(best, ledger)} minor units is neither a bank charge, "
+               "rounding nor an FX conversion: confirm it")
     allocs = [Allocation(best["invoice_id"], ledger.due[best["invoice_id"]], best["invoice_currency"],
                          int(line["line_amount_minor"]))] if outcome == "proposed" else []
     return ledger.apply(Decision(outcome=outcome, confidence=p1, allocations=allocs, amount_kind="n/a", reason=why,

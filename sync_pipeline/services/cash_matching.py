@@ -361,7 +361,8 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
         params = {"bank_currency": inputs.bank_currency, "days_before": policy.days_before,
                   "days_after": policy.days_after, "payment_days_before": policy.payment_days_before,
                   "payment_days_after": policy.payment_days_after, "max_name_candidates": policy.max_name_candidates,
-                  "max_amount_candidates": policy.max_amount_candidates}
+                  "max_amount_candidates": policy.max_amount_candidates,
+                  "min_name_similarity": policy.min_name_similarity}
         SqlModels().run(con, ["cash_candidates", "cash_payment_candidates", "cash_paid_references"], params,
                         sources=SOURCES, fetch=False)
         timings["candidates_s"] = time.perf_counter() - t0
@@ -381,7 +382,7 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
         no_rate = int(con.sql("SELECT count(*) FROM cash_candidates WHERE expected_line_minor IS NULL").fetchall()[0][0])
         cands = cm.group_by(_rows(con, f"SELECT {CANDIDATE_COLUMNS} FROM cash_candidates "
                                        "WHERE (by_ref OR by_fuzzy OR by_amount OR digits_hit) "
-                                       "AND expected_line_minor IS NOT NULL"), "line_id")
+                                       "AND expected_line_minor IS NOT NULL ORDER BY line_id, invoice_id"), "line_id")
         pay_rows = _rows(con, "SELECT * FROM cash_payment_candidates")
         # a recorded payment found by counterparty alone must be the only such line for it, and the line must
         # not also be exactly the amount of an open invoice of that contact: else it is ambiguous
@@ -431,7 +432,7 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
         _register_ids(con, "cash_residual_lines", [ln["line_id"] for ln in residual])
         for r in _rows(con, f"SELECT {CANDIDATE_COLUMNS} FROM cash_candidates JOIN cash_residual_lines USING (line_id) "
                             "WHERE NOT (by_ref OR by_fuzzy OR by_amount OR digits_hit) "
-                            "AND expected_line_minor IS NOT NULL"):
+                            "AND expected_line_minor IS NOT NULL ORDER BY line_id, invoice_id"):
             cands.setdefault(r["line_id"], []).append(r)
         # a payment for several invoices: the pool is all the payer's open invoices, not only the pairs kept
         # per line (big customers have hundreds); the payer must be one contact
