@@ -450,8 +450,10 @@ def decide_subset(line: dict[str, Any], rows: Sequence[dict[str, Any]], ledger: 
     """
     amount = int(line["line_amount_minor"])
     pool, seen = [], set()
+    exact_payer = any(r["same_counterparty"] for r in rows)
     for r in rows:
-        if (r["invoice_id"] not in seen and _payer_is(r, policy.counterparty_min_similarity)
+        if (r["invoice_id"] not in seen and (r["same_counterparty"] or not exact_payer and float(
+                r["name_similarity"]) >= policy.counterparty_min_similarity)
                 and r["invoice_currency"] == line["line_currency"] and ledger.open(r["invoice_id"])
                 and ledger.due[r["invoice_id"]] < amount
                 and -policy.days_before <= int(r["days_after_invoice"]) <= policy.days_after):

@@ -444,8 +444,9 @@ def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed:
 
         def subset_pool(line: dict[str, Any]) -> list[dict[str, Any]]:
             rows = cands.get(line["line_id"], [])
-            payer = {r["contact_id"]: r for r in rows
-                     if r["same_counterparty"] or r["name_similarity"] >= policy.counterparty_min_similarity}
+            payer = {r["contact_id"]: r for r in rows if r["same_counterparty"]}  # the name itself, or an alias
+            if not payer:
+                payer = {r["contact_id"]: r for r in rows if r["name_similarity"] >= policy.counterparty_min_similarity}
             if len(payer) != 1:
                 return rows
             (cid, like), = payer.items()

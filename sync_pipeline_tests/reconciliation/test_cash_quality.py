@@ -3,12 +3,13 @@
 from sync_pipeline.bench.reconcile import quality, run_cascade, settled_pairs
 from sync_pipeline.sandbox.generator.cash import generate
 
-# The targets are precision >= 0.995 and recall >= 0.99 for automatically settled matches. Precision
-# is asserted at the target. Recall is asserted over the links the data makes decidable (see the generator:
-# no reference AND a partial payment / an unrelated payer name / a retainer's identical amounts are left to a
-# person by design) at what the cascade reaches today (0.974 on this seed); the gap to 0.99 is reported in docs/benchmarks.md.
+# The targets: precision >= 0.995 and recall >= 0.99 for automatically settled matches, both asserted
+# here. Recall is asserted at the target over the links the data makes decidable (see the generator: a text
+# naming no invoice AND a partial payment / an unrelated payer name / one of a retainer's identical amounts is
+# left to a person by design); over all links at a floor (0.9886 on this seed; the undecidable links are ~2.5 %).
 PRECISION_TARGET = 0.995
-RECALL_DECIDABLE_FLOOR = 0.97
+RECALL_TARGET = 0.99
+RECALL_ALL_FLOOR = 0.98
 
 
 def test_precision_and_recall_on_a_noisy_labelled_ledger():
@@ -16,10 +17,11 @@ def test_precision_and_recall_on_a_noisy_labelled_ledger():
     run, _ = run_cascade(ds)
     q = quality(ds, settled_pairs(run.decisions))
     assert q["precision"] >= PRECISION_TARGET, q
-    assert q["recall_decidable_links"] >= RECALL_DECIDABLE_FLOOR, q
-    assert q["recall_all_links"] >= 0.94, q
+    assert q["recall_decidable_links"] >= RECALL_TARGET, q
+    assert q["recall_all_links"] >= RECALL_ALL_FLOOR, q
     # every rule of the cascade did some of the work, and each automatic decision says why
-    assert {"exact_reference", "near_reference", "amount_counterparty", "existing_payment"} <= set(run.stats["by_rule"])
+    assert {"exact_reference", "near_reference", "amount_counterparty", "amount_tolerance", "amount_subset",
+            "existing_payment"} <= set(run.stats["by_rule"])
     fs = [d for d in run.decisions if d.rule == "fellegi_sunter" and d.outcome == "auto_settled"]
     assert fs and all(set(d.explanation["weights"]) == {"counterparty", "amount", "date", "reference"} for d in fs)
 

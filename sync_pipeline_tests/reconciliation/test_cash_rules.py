@@ -105,3 +105,73 @@ def test_scored_candidates_settle_only_when_one_stands_out():
 
 def test_money_never_floats():
     assert isinstance(cm.CashPolicy().writeoff_max_ratio, Decimal)
+
+
+def test_a_typo_that_lands_on_another_customers_invoice_is_read_as_the_payers_own():
+    # "INV-000679" for INV-000079: 679 exists, but it is someone else's and does not fit; 079 is one typo away
+    ledger = cm.Ledger({"I679": 89037, "I79": 244265}, {"I679": "GBP", "I79": "GBP"})
+    rows = [_row("I679", 89037, by_ref=True, same=False, sim=0.4, contact="C9"),
+            _row("I79", 244265, fuzzy=True)]
+    d = cm.decide_named(_line(244265), rows, ledger, POLICY)
+    assert (d.outcome, d.rule, d.invoice_ids) == ("auto_settled", "near_reference", ["I79"])
+    assert ledger.due == {"I679": 89037, "I79": 0}
+
+
+def test_one_payment_for_several_invoices_with_one_number_mistyped():
+    ledger = cm.Ledger({"I1": 10000, "I2": 5000, "I3": 7000}, dict.fromkeys(("I1", "I2", "I3"), "GBP"))
+    rows = [_row("I1", 10000, by_ref=True), _row("I2", 5000, fuzzy=True),
+            _row("I3", 7000, by_ref=True, same=False, sim=0.3, contact="C9")]  # the typo's landing place
+    d = cm.decide_named(_line(15000), rows, ledger, POLICY)
+    assert d.rule == "near_reference" and sorted(d.invoice_ids) == ["I1", "I2"] and d.outcome == "auto_settled"
+    # two combinations that fit: nobody can tell which one, so no automatic decision
+    ledger = cm.Ledger({"I1": 10000, "I2": 5000, "I4": 5000}, dict.fromkeys(("I1", "I2", "I4"), "GBP"))
+    rows = [_row("I1", 10000, by_ref=True), _row("I2", 5000, fuzzy=True), _row("I4", 5000, digits=True)]
+    assert cm.decide_near_reference(_line(15000), rows, ledger, POLICY) is None
+
+
+def test_part_payment_of_the_one_invoice_the_text_names_by_its_digits():
+    ledger = cm.Ledger({"I1": 10000}, {"I1": "GBP"})
+    d = cm.decide_near_reference(_line(4000), [_row("I1", 10000, digits=True)], ledger, POLICY)
+    assert d.outcome == "auto_settled" and d.allocations[0].applied_minor == 4000 and ledger.due["I1"] == 6000
+    # not from someone else
+    ledger = cm.Ledger({"I1": 10000}, {"I1": "GBP"})
+    assert cm.decide_near_reference(_line(4000), [_row("I1", 10000, digits=True, same=False, sim=0.5)], ledger,
+                                    POLICY) is None
+
+
+def test_differences_without_a_reference_must_have_an_explanation():
+    ok = cm.explained_difference
+    assert ok(9850, 10000, True, POLICY)  # a 1.50 bank charge
+    assert ok(10040, 10000, True, POLICY)  # 0.40 over: rounding, a small over-payment
+    assert not ok(9873, 10000, True, POLICY)  # 1.27 short: not a tariff
+    assert not ok(10500, 10000, True, POLICY)
+    assert ok(98200, 100000, False, POLICY)  # converted 1.8 % below the reference rate
+    assert not ok(95000, 100000, False, POLICY)  # 5 %: more than a spread and a charge (2 % + 20.00)
+    assert not ok(101000, 100000, False, POLICY)  # more than converted at the reference rate
+
+
+def test_amount_tolerance_takes_the_one_explained_fit_from_the_payer_only():
+    def rows(*extra):
+        return [_row("I1", 10000, days=12), *extra]
+
+    ledger = cm.Ledger({"I1": 10000, "I2": 9900}, {"I1": "GBP", "I2": "GBP"})
+    d = cm.decide_amount_tolerance(_line(9850), rows(), ledger, POLICY)
+    assert (d.rule, d.amount_kind, d.writeoff_minor, d.invoice_ids) == ("amount_tolerance", "writeoff", -150, ["I1"])
+    ledger = cm.Ledger({"I1": 10000, "I2": 9900}, {"I1": "GBP", "I2": "GBP"})
+    assert cm.decide_amount_tolerance(_line(9850), rows(_row("I2", 9900, days=5)), ledger, POLICY) is None  # 2 fit
+    assert cm.decide_amount_tolerance(_line(9850), [_row("I1", 10000, days=-3)], ledger, POLICY) is None  # before
+    assert cm.decide_amount_tolerance(_line(9850), [_row("I1", 10000, same=False, sim=0.7)], ledger, POLICY) is None
+    named = {**_line(9850), "names_invoice": True}  # the text names an invoice that is none of the payer's
+    assert cm.decide_amount_tolerance(named, rows(), ledger, POLICY) is None
+
+
+def test_subset_searches_the_payers_whole_open_ledger():
+    # 40 open invoices of one contact (amounts whose subset sums are all different); the line pays two of them
+    ids = [f"I{i}" for i in range(40)]
+    amounts = {iid: 1000 * 2 ** i for i, iid in enumerate(ids)}
+    ledger = cm.Ledger(amounts, dict.fromkeys(ids, "GBP"))
+    rows = [_row(iid, amounts[iid], days=i) for i, iid in enumerate(ids)]
+    d = cm.decide_subset(_line(amounts["I3"] + amounts["I30"]), rows, ledger, POLICY)
+    assert d.rule == "amount_subset" and sorted(d.invoice_ids) == ["I3", "I30"]
+    d = cm.decide_subset(_line(amounts["I1"] + amounts["I5"] + amounts["I9"] + amounts["I12"]), rows, ledger, POLICY)
+    assert sorted(d.invoice_ids) == ["I1", "I12", "I5", "I9"]
