@@ -339,11 +339,15 @@ def _label(levels: list[tuple[float, str]], weight: float) -> str:
 
 
 # -- the cascade ---------------------------------------------------------------------------------------------
+DUCKDB_MEMORY_LIMIT = "2500MB"  # candidates spill to disk beyond this rather than grow the process
+
+
 def match_cash(inputs: CashInputs, policy: cm.CashPolicy | None = None, *, seed: int = 42,
                con: duckdb.DuckDBPyConnection | None = None) -> MatchRun:
     policy = policy or cm.CashPolicy()
     own = con is None
-    con = con or duckdb.connect()
+    if con is None:
+        con = duckdb.connect(config={"memory_limit": DUCKDB_MEMORY_LIMIT, "preserve_insertion_order": False})
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     try:
