@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import time
 from datetime import date
 from typing import Any
@@ -107,12 +108,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ds = generate(args.seed, args.invoices, args.bank_lines)
     gen_s = time.perf_counter() - t0
     gc.collect()
+    load_before = os.getloadavg()[0]
     run_, seconds = run_cascade(ds)
     rss = peak_rss_mb()
+    load_after = os.getloadavg()[0]
     q = quality(ds, settled_pairs(run_.decisions))
     out: dict[str, Any] = {
         "invoices": len(ds.invoices), "bank_lines": len(ds.bank_lines), "generate_seconds": round(gen_s, 1),
         "match_seconds": round(seconds, 1), "peak_rss_mb": round(rss),
+        "load_average_1min_before_after_match": [round(load_before, 2), round(load_after, 2)],
         "stage_seconds": {k: round(v, 1) for k, v in run_.stats.items() if k.endswith("_s")},
         "by_rule": run_.stats["by_rule"], "by_outcome": run_.stats["by_outcome"],
         "candidate_pairs": run_.stats["candidate_pairs"], "scored_pairs": run_.stats["scored_pairs"], **q,

@@ -32,3 +32,18 @@ def test_same_seed_same_decisions():
     b, _ = run_cascade(generate(seed=3, n_invoices=150))
     key = lambda run: sorted((d.line_id, d.outcome, d.rule, tuple(d.invoice_ids)) for d in run.decisions)  # noqa: E731
     assert key(a) == key(b)
+
+
+def test_bench_reconcile_reports_quality_speed_and_the_baseline():
+    import argparse
+
+    from sync_pipeline.bench import reconcile
+
+    p = argparse.ArgumentParser()
+    reconcile.add_arguments(p)
+    out = reconcile.run(p.parse_args(["--invoices", "300", "--baseline-sample", "200"]))
+    assert out["invoices"] == 300 and out["bank_lines"] == 360
+    assert out["precision"] >= 0.99 and out["met"]["memory"]
+    assert out["baseline_all_pairs_sample_lines"] == 200 and out["baseline_all_pairs_pairs"] > 200 * 200
+    assert out["speedup_vs_baseline_extrapolated"] > 0 and len(out["load_average_1min_before_after_match"]) == 2
+    assert set(out["recall_by_noise"]) >= {"clean", "no_ref", "combined", "partial", "renamed_payer"}
