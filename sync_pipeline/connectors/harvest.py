@@ -107,6 +107,10 @@ class HarvestClient:
         """
         return self.http.json("PATCH", f"/v2/time_entries/{entry_id}", json=changes, safe=True)
 
+    def update_expense(self, expense_id: str | int, changes: dict[str, Any]) -> dict[str, Any]:
+        """PATCH one expense (``is_billed`` once it is on an invoice); idempotent like the time-entry update."""
+        return self.http.json("PATCH", f"/v2/expenses/{expense_id}", json=changes, safe=True)
+
 
 def _s(v: Any) -> str | None:
     return None if v is None else str(v)
@@ -189,24 +193,40 @@ def billed_elsewhere(doc: dict[str, Any]) -> str | None:
 
 
 def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
-    """A Harvest expense → one flat row (amounts stay Decimal)."""
+    """A Harvest expense → one row of the ``raw_expenses`` contract (amounts stay Decimal).
+
+    ``markup_percent`` is the sandbox's ``x_markup_percent`` (Harvest has no markup on an expense; the
+    mapping's expense rules decide whether it is used); approvals as for time entries.
+    """
     client = doc.get("client") or {}
     project = doc.get("project") or {}
     category = doc.get("expense_category") or {}
     user = doc.get("user") or {}
+    receipt = doc.get("receipt") or {}
+    approved = doc.get("approval_status") == "approved" or (doc.get("approval_status") is None
+                                                            and bool(doc.get("is_closed")))
     return {
         "source": "harvest",
         "expense_id": str(doc["id"]),
         "spent_date": _s(doc.get("spent_date")),
         "user_id": _s(user.get("id")),
+        "user_name": _s(user.get("name")),
         "client_id": _s(client.get("id")),
+        "client_name": _s(client.get("name")),
         "client_currency": _s(client.get("currency")),
         "project_id": _s(project.get("id")),
+        "project_name": _s(project.get("name")),
         "category": _s(category.get("name")),
         "units": doc.get("units"),
         "total_cost": doc.get("total_cost"),
+        "markup_percent": doc.get("x_markup_percent"),
         "billable": bool(doc.get("billable")),
         "is_closed": bool(doc.get("is_closed")),
+        "is_billed": bool(doc.get("is_billed")),
+        "approval_status": _s(doc.get("approval_status")),
+        "approved_by": _approver(doc) if approved else None,
+        "approved_at": _s(doc.get("x_approved_at")) if approved else None,
+        "receipt_url": _s(receipt.get("url")) if isinstance(receipt, dict) else None,
         "notes": _s(doc.get("notes")),
         "updated_at": str(doc.get("updated_at")),
         "extracted_at": extracted_at,

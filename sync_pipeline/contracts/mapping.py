@@ -183,6 +183,8 @@ class ProjectMap(_Strict):
     units: UnitRule | None = None
     milestones: list[Milestone] = []
     retainer: RetainerRule | None = None
+    expense_markup_percent: Decimal | None = Field(None, ge=0, le=1000,
+                                                   description="markup on this project's expenses (wins over the rest)")
 
     @model_validator(mode="after")
     def _billing_complete(self) -> ProjectMap:
@@ -222,9 +224,14 @@ class TaxRules(_Strict):
 
 
 class ExpenseRules(_Strict):
+    """Billable expenses are passed on to the client with a markup: the project's ``expense_markup_percent``,
+    else the project system's own markup on the expense (when ``use_source_markup``), else ``markup_percent``."""
+
     markup_percent: Decimal = Field(Decimal(0), ge=0, le=1000)
-    account_code: str | None = None
-    tax_jurisdiction: str | None = None
+    use_source_markup: bool = Field(True, description="use the project system's markup on the expense when it has one")
+    account_code: str | None = Field(None, description="revenue account of expense lines (default: the project's, "
+                                                       "then the entity's sales account)")
+    tax_jurisdiction: str | None = Field(None, description="key of tax.codes for expense lines (default: the client's)")
 
 
 class EntityConfig(_Strict):
@@ -316,6 +323,10 @@ class EntityConfig(_Strict):
             if c.jurisdiction is not None and c.jurisdiction not in juris:
                 problems.append(f"clients.{i}.jurisdiction: {c.jurisdiction!r} has no entry in tax.codes; "
                                 f"add tax.codes.{c.jurisdiction} or use one of {sorted(juris) or '(none defined)'}")
+        if self.expenses.tax_jurisdiction is not None and self.expenses.tax_jurisdiction not in juris:
+            problems.append(f"expenses.tax_jurisdiction: {self.expenses.tax_jurisdiction!r} has no entry in tax.codes; "
+                            f"add tax.codes.{self.expenses.tax_jurisdiction} or use one of "
+                            f"{sorted(juris) or '(none defined)'}")
         if self.tax.default_jurisdiction is not None and self.tax.default_jurisdiction not in juris:
             problems.append(f"tax.default_jurisdiction: {self.tax.default_jurisdiction!r} has no entry in tax.codes")
         if problems:

@@ -82,6 +82,107 @@ class RawTimeEntry(_Base):
     approved_at: Series[str] = pa.Field(nullable=True)
 
 
+class RawExpense(_Base):
+    """An expense as extracted from the project system, flattened. ``total_cost`` is in the client's currency
+    (negative: a refund); ``markup_percent`` is the project system's own markup when it has one (the sandbox's
+    ``x_markup_percent``); approvals as for time entries."""
+
+    source: Series[str]
+    expense_id: Series[str] = pa.Field(unique=True)
+    spent_date: Series[str] = pa.Field(nullable=True)
+    user_id: Series[str] = pa.Field(nullable=True)
+    user_name: Series[str] = pa.Field(nullable=True)
+    client_id: Series[str] = pa.Field(nullable=True)
+    client_name: Series[str] = pa.Field(nullable=True)
+    client_currency: Series[str] = pa.Field(nullable=True)
+    project_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    category: Series[str] = pa.Field(nullable=True)
+    units: Series[Hours] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    total_cost: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    markup_percent: Series[Percent] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    billable: Series[bool]
+    is_closed: Series[bool]
+    is_billed: Series[bool]
+    approval_status: Series[str] = pa.Field(nullable=True, isin=APPROVAL_STATUSES)
+    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_at: Series[str] = pa.Field(nullable=True)
+    receipt_url: Series[str] = pa.Field(nullable=True)
+    notes: Series[str] = pa.Field(nullable=True)
+    updated_at: Series[str]
+    extracted_at: Series[str]
+
+
+class CleanExpense(_Base):
+    """Every raw expense, typed, mapped to canonical ids, with its markup (and which rule gave it) and exactly
+    one disposition; unless billable, the reason."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    expense_id: Series[str] = pa.Field(unique=True)
+    spent_date: Series[str] = pa.Field(nullable=True)
+    source_spent_date: Series[str] = pa.Field(nullable=True)
+    client_id: Series[str] = pa.Field(nullable=True)
+    source_client_id: Series[str] = pa.Field(nullable=True)
+    client_name: Series[str] = pa.Field(nullable=True)
+    project_id: Series[str] = pa.Field(nullable=True)
+    project_name: Series[str] = pa.Field(nullable=True)
+    category: Series[str] = pa.Field(nullable=True)
+    user_id: Series[str] = pa.Field(nullable=True)
+    user_name: Series[str] = pa.Field(nullable=True)
+    currency: Series[str] = pa.Field(nullable=True)
+    invoice_currency: Series[str] = pa.Field(nullable=True)
+    total_cost: Series[Rate] = pa.Field(nullable=True)  # type: ignore[valid-type]
+    markup_percent: Series[Percent] = pa.Field(nullable=True, ge=0)  # type: ignore[valid-type]
+    markup_source: Series[str]
+    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_at: Series[str] = pa.Field(nullable=True)
+    receipt_url: Series[str] = pa.Field(nullable=True)
+    disposition: Series[str] = pa.Field(isin=DISPOSITIONS)
+    reason: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def billable_rows_are_complete(cls, df):  # noqa: N805
+        b = df["disposition"] == "billable"
+        cols = ["client_id", "project_id", "currency", "invoice_currency", "total_cost", "markup_percent",
+                "spent_date"]
+        return ~b | df[cols].notna().all(axis=1)
+
+    @pa.dataframe_check
+    def non_billable_rows_have_reason(cls, df):  # noqa: N805
+        return (df["disposition"] == "billable") | df["reason"].notna()
+
+
+class ExpenseBillable(_Base):
+    """A billable expense with its markup applied: ``value = total_cost x (100 + markup_percent) / 100``, exact
+    at 12 decimals, in the expense's ``currency`` (negative for a refund)."""
+
+    entity: Series[str]
+    period: Series[str] = pa.Field(str_matches=PERIOD)
+    expense_id: Series[str] = pa.Field(unique=True)
+    invoice_key: Series[str]
+    client_id: Series[str]
+    client_name: Series[str]
+    project_id: Series[str]
+    project_name: Series[str] = pa.Field(nullable=True)
+    category: Series[str] = pa.Field(nullable=True)
+    user_id: Series[str] = pa.Field(nullable=True)
+    spent_date: Series[str] = pa.Field(str_matches=ISO_DATE)
+    currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    invoice_currency: Series[str] = pa.Field(str_length={"min_value": 3, "max_value": 3})
+    total_cost: Series[Rate]  # type: ignore[valid-type]
+    markup_percent: Series[Percent] = pa.Field(ge=0)  # type: ignore[valid-type]
+    markup_source: Series[str]
+    value: Series[ExactValue]  # type: ignore[valid-type]
+    refund: Series[bool]
+    approved_by: Series[str] = pa.Field(nullable=True)
+    approved_at: Series[str] = pa.Field(nullable=True)
+
+    @pa.dataframe_check
+    def refunds_are_negative(cls, df):  # noqa: N805
+        return df["refund"] == (df["total_cost"] < 0)
+
+
 class CleanTimeEntry(_Base):
     """Every raw entry, typed, mapped to canonical ids, rated, and classified into exactly one disposition.
 
@@ -179,10 +280,13 @@ class InvoiceDraftLine(_Base):
 
     v2: 4-dp ``quantity``/``unit_amount``; fee, retainer and discount lines (``kind``) without project/task;
     tax, FX and base-currency columns; exact ``source_value``/``billed_value`` at 12 decimals.
+    v3: expense lines (``kind = expense``: 1 x the marked-up amount of a project's expenses of one category,
+    ``source_value`` the amounts before markup, ``markup_percent`` the markup; ``source_entry_ids`` name
+    ``expense:<id>``).
     """
 
     class Config(_Base.Config):
-        metadata = {"contract_version": 2}
+        metadata = {"contract_version": 3}
 
     entity: Series[str]
     period: Series[str] = pa.Field(str_matches=PERIOD)
@@ -192,7 +296,7 @@ class InvoiceDraftLine(_Base):
     client_name: Series[str]
     currency: Series[str]
     line_no: Series[int] = pa.Field(ge=1)
-    kind: Series[str] = pa.Field(isin=["time", "fee", "retainer", "discount"])
+    kind: Series[str] = pa.Field(isin=["time", "fee", "retainer", "discount", "expense"])
     project_id: Series[str] = pa.Field(nullable=True)
     project_name: Series[str] = pa.Field(nullable=True)
     task_id: Series[str] = pa.Field(nullable=True)
@@ -235,6 +339,7 @@ class InvoiceDraftLine(_Base):
     approved_at: Series[str] = pa.Field(nullable=True)
     entry_count: Series[int] = pa.Field(ge=0)
     source_entry_ids: Series[str]
+    markup_percent: Series[Percent] = pa.Field(nullable=True)  # type: ignore[valid-type]
 
     @pa.dataframe_check
     def xero_arithmetic(cls, df):  # noqa: N805
@@ -359,6 +464,12 @@ def _billing_translators() -> None:
         """v1 kept ``value`` at 8 decimals and had no rules columns."""
         snap = versions.load_snapshot("Billable", 1) or {"columns": {}}
         return versions.project_to(_scale(df, "value", 8), snap)
+
+    @versions.frame_translator("InvoiceDraftLine", 3, 2)
+    def _draft_v3_to_v2(df: pd.DataFrame) -> pd.DataFrame:
+        """v2 knew no expense lines: they read as fee lines (a fixed amount without time); no markup column."""
+        snap = versions.load_snapshot("InvoiceDraftLine", 2) or {"columns": {}}
+        return versions.project_to(df.assign(kind=df["kind"].replace({"expense": "fee"})), snap)
 
     @versions.frame_translator("InvoiceDraftLine", 2, 1)
     def _draft_v2_to_v1(df: pd.DataFrame) -> pd.DataFrame:

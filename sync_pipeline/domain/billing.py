@@ -28,7 +28,7 @@ from sync_pipeline.domain.money import ROUNDING_MODES, from_minor, minor_units, 
 TU_PER_HOUR = 60_000_000  # time units: 1 tu = 1 microminute (see dbt_like_sql/billables.sql)
 _TU = Decimal(TU_PER_HOUR)
 XERO_PLACES = 4  # Quantity and UnitAmount decimals the accounting system keeps
-LINE_KINDS = ("time", "fee", "retainer", "discount")
+LINE_KINDS = ("time", "fee", "retainer", "discount", "expense")
 
 
 def _q4(x: Decimal, mode: str = "half_up") -> Decimal:
@@ -96,6 +96,8 @@ class LineRules:
     rounding_mode: str = "half_up"
     discount_account_code: str | None = None
     base_currency: str | None = None
+    expense_account_code: str | None = None  # the mapping's expenses.account_code (default: project's, then sales)
+    expense_tax: TaxCodeRule | None = None  # the mapping's expenses.tax_jurisdiction (default: the client's tax)
     grouping: str = "client"
     revision: int = 1
     clients: dict[str, ClientTerms] = field(default_factory=dict)
@@ -118,7 +120,7 @@ DRAFT_COLUMNS = [
     "billable_percent", "rate_source", "worked_hours", "billed_hours", "retainer_hours", "source_value",
     "billed_value", "rounding_remainder", "fx_rate", "fx_rate_date", "fx_rate_source", "fx_retrieved_at",
     "base_currency", "base_rate", "base_rate_date", "base_rate_source", "base_retrieved_at",
-    "line_amount_base_minor", "approved_by", "approved_at", "entry_count", "source_entry_ids",
+    "line_amount_base_minor", "approved_by", "approved_at", "entry_count", "source_entry_ids", "markup_percent",
 ]
 
 
@@ -182,11 +184,13 @@ def _fx_fields(prefix: str, r: FxRate) -> dict[str, Any]:
 
 def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: LineRules,
                          fx: FxLookup | None = None, period_start: date | None = None,
-                         period_end: date | None = None) -> pd.DataFrame:
+                         period_end: date | None = None, expense_lines: pd.DataFrame | None = None) -> pd.DataFrame:
     """Aggregated time lines (``dbt_like_sql/invoice_draft_lines.sql``) → invoice-ready lines.
 
-    Adds fee lines (milestones of fixed-fee projects due in the period, retainer fees) and one discount
-    line per invoice for clients with a discount; numbers lines; computes tax and base-currency amounts.
+    Adds expense lines (``dbt_like_sql/expense_draft_lines.sql``: 1 x the marked-up amount, converted to the
+    invoice currency), fee lines (milestones of fixed-fee projects due in the period, retainer fees) and one
+    discount line per invoice for clients with a discount (of the time and fee lines: expenses are passed
+    on at their marked-up amount, not discounted); numbers lines; computes tax and base-currency amounts.
     """
     fx = fx or (lambda _c, a, b: _no_fx(a, b))
     rows: list[dict[str, Any]] = []
@@ -236,9 +240,16 @@ def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: L
             "source_value": Decimal(r.source_value), "billed_value": billed_value,
             **_fx_fields("fx", rate_fx),
             "approved_by": r.approved_by or None, "approved_at": r.approved_at,
-            "entry_count": int(r.entry_count), "source_entry_ids": r.source_entry_ids,
+            "entry_count": int(r.entry_count), "source_entry_ids": r.source_entry_ids, "markup_percent": None,
             "_sort": (0, str(r.project_id), str(r.task_id), rate),
         })
+    exp = expense_lines.astype(object).itertuples(index=False) if expense_lines is not None else ()
+    for r in exp:
+        cid, ccy = str(r.client_id), str(r.invoice_currency)
+        names.setdefault(cid, r.client_name)
+        if invoice_ccy.setdefault(cid, ccy) != ccy:
+            raise ValueError(f"client {cid} has lines in {invoice_ccy[cid]} and {ccy}: one invoice currency per client")
+        rows.append(_expense_line(r, rules, fx(cid, str(r.currency), ccy)))
     rows.extend(_fee_lines(rules, invoice_ccy, names, period_start, period_end))
     rows.extend(_discount_lines(rows, rules))
     if not rows:
@@ -252,12 +263,12 @@ def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: L
             keys[cid] = (ids.invoice_key(entity, cid, period, rules.grouping, rules.revision),
                          ids.invoice_reference(entity, cid, period, rules.revision))
         row["invoice_key"], row["reference"] = keys[cid]
-        tax = rules.tax_for(cid)
+        tax = row.pop("_tax", None) or rules.tax_for(cid)
         row["tax_type"], row["tax_rate_percent"], row["line_amount_types"] = tax.tax_type, tax.rate_percent, line_types
         row["tax_amount_minor"] = line_tax_minor(row["line_amount_minor"], tax.rate_percent, ccy, rules.amounts,
                                                  rules.rounding_mode)
         row["rounding_remainder"] = (row["billed_value"] - from_minor(int(row["line_amount_minor"]), ccy)
-                                     if row["kind"] == "time" else Decimal(0))
+                                     if row["kind"] in ("time", "expense") else Decimal(0))
         base_rate = fx(cid, ccy, rules.base_currency) if rules.base_currency else identity(ccy, period_end or date.today())
         row["base_currency"] = base_rate.quote
         row.update(_fx_fields("base", base_rate))
@@ -292,6 +303,37 @@ def _no_fx(a: str, b: str) -> FxRate:
     return identity(a, date(1970, 1, 1))
 
 
+def _expense_line(r: Any, rules: LineRules, rate_fx: FxRate) -> dict[str, Any]:
+    """One expense line: quantity 1 x the marked-up total converted to the invoice currency (4 dp), rounded once."""
+    ccy = str(r.invoice_currency)
+    value, cost, markup = Decimal(r.value), Decimal(r.total_cost), Decimal(r.markup_percent)
+    proj = rules.projects.get(str(r.project_id))
+    unit_amount = _q4(_CTX.multiply(value, rate_fx.rate), rules.rounding_mode)
+    what = r.category if isinstance(r.category, str) and r.category else "other"
+    desc = f"{r.project_name or r.project_id} — {'expense refunds' if r.refund else 'expenses'}: {what}"
+    if markup:
+        desc += f" (incl. {format(markup.normalize(), 'f')} % markup)"
+    return {
+        "client_id": str(r.client_id), "client_name": r.client_name, "currency": ccy, "kind": "expense",
+        "project_id": str(r.project_id), "project_name": r.project_name, "task_id": None, "task_name": None,
+        "description": desc, "item_code": None,
+        "tracking_category": proj.tracking_category if proj else None,
+        "tracking_option": proj.tracking_option if proj else None,
+        "quantity": Decimal(1), "unit": "item", "unit_amount": unit_amount,
+        "line_amount_minor": xero_line(Decimal(1), unit_amount, ccy, rules.rounding_mode),
+        "account_code": rules.expense_account_code or (proj.account_code if proj and proj.account_code
+                                                       else rules.account_code),
+        "source_currency": str(r.currency), "source_rate": _q6(value), "list_rate": _q6(cost),
+        "billable_percent": Decimal(100), "rate_source": f"expense_markup:{r.markup_source}",
+        "worked_hours": Decimal(0), "billed_hours": Decimal(0), "retainer_hours": Decimal(0),
+        "source_value": cost, "billed_value": _q12(_CTX.multiply(value, rate_fx.rate)), **_fx_fields("fx", rate_fx),
+        "approved_by": r.approved_by or None, "approved_at": r.approved_at,
+        "entry_count": int(r.expense_count), "source_entry_ids": r.source_entry_ids, "markup_percent": markup,
+        "_sort": (1, str(r.project_id), f"~expense:{what}:{int(bool(r.refund))}", markup),
+        "_tax": rules.expense_tax,
+    }
+
+
 def _fixed_line(cid: str, name: str, ccy: str, kind: str, desc: str, amount: Decimal, account: str,
                 proj: ProjectTerms | None, sort: tuple, source_ids: str) -> dict[str, Any]:
     unit_amount = _q4(amount)
@@ -309,7 +351,7 @@ def _fixed_line(cid: str, name: str, ccy: str, kind: str, desc: str, amount: Dec
         "rate_source": kind, "worked_hours": Decimal(0), "billed_hours": Decimal(0), "retainer_hours": Decimal(0),
         "source_value": Decimal(0), "billed_value": unit_amount, **_fx_fields("fx", ident),
         "approved_by": None, "approved_at": None, "entry_count": 0, "source_entry_ids": source_ids,
-        "_sort": sort,
+        "markup_percent": None, "_sort": sort,
     }
 
 
@@ -342,7 +384,8 @@ def _discount_lines(rows: list[dict[str, Any]], rules: LineRules) -> list[dict[s
     out: list[dict[str, Any]] = []
     by_client: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        by_client.setdefault(r["client_id"], []).append(r)
+        if r["kind"] != "expense":  # expenses are passed on, not discounted
+            by_client.setdefault(r["client_id"], []).append(r)
     for cid, lst in sorted(by_client.items()):
         terms = rules.clients.get(cid)
         if not terms or not terms.discount_percent:
@@ -478,12 +521,18 @@ def entry_facts(raw_count: int, clean: pd.DataFrame, billables: pd.DataFrame, dr
 
 
 def check_conservation(raw_count: int, clean: pd.DataFrame, billables: pd.DataFrame,
-                       drafts: pd.DataFrame) -> ConservationResult:
+                       drafts: pd.DataFrame, raw_expense_count: int | None = None,
+                       clean_expenses: pd.DataFrame | None = None,
+                       expense_billables: pd.DataFrame | None = None) -> ConservationResult:
     """Conservation of a partition held in frames (see :func:`check_conservation_facts`)."""
-    return check_conservation_facts(entry_facts(raw_count, clean, billables, drafts), drafts)
+    return check_conservation_facts(entry_facts(raw_count, clean, billables, drafts), drafts,
+                                    raw_expense_count=raw_expense_count, clean_expenses=clean_expenses,
+                                    expense_billables=expense_billables)
 
 
-def check_conservation_facts(facts: EntryFacts, drafts: pd.DataFrame) -> ConservationResult:
+def check_conservation_facts(facts: EntryFacts, drafts: pd.DataFrame, raw_expense_count: int | None = None,
+                             clean_expenses: pd.DataFrame | None = None,
+                             expense_billables: pd.DataFrame | None = None) -> ConservationResult:
     """Every source entry in exactly one disposition; the money adds up to the cent per currency.
 
     Per source (transaction) currency: the value of the billable entries (Σ hours x rate) is carried
@@ -492,9 +541,13 @@ def check_conservation_facts(facts: EntryFacts, drafts: pd.DataFrame) -> Conserv
     billed time after the time rules (increments, minimums, retainer drawdown) and conversion; each
     line's remainder is within the rounding of a 4-dp quantity and unit amount and half a minor unit.
     Fee, retainer and discount lines are reported separately (they carry no time).
+
+    Expenses (when given) obey the same law: every raw expense in exactly one disposition, every billable
+    expense on exactly one expense line; per source currency the lines carry the billable amounts (before
+    markup) whole; per invoice currency drafted expenses + rounding remainder = the marked-up, converted value.
     """
     problems: list[str] = []
-    counts = facts.counts
+    counts = dict(facts.counts)
     if facts.clean_count != facts.raw_count:
         problems.append(f"{facts.raw_count} raw entries but {facts.clean_count} classified entries")
     if facts.clean_distinct != facts.clean_count:
@@ -536,11 +589,67 @@ def check_conservation_facts(facts: EntryFacts, drafts: pd.DataFrame) -> Conserv
                    Decimal(0))
         discounts = sum((from_minor(int(m), ccy) for m in dl.loc[dl["kind"] == "discount", "line_amount_minor"]),
                         Decimal(0))
+        el = dl[dl["kind"] == "expense"]
+        drafted_exp = sum((from_minor(int(m), ccy) for m in el["line_amount_minor"]), Decimal(0))
         per_currency.setdefault(ccy, {})
         per_currency[ccy].update({"billed_value": str(billed), "drafted_time": str(drafted_time),
                                   "rounding_remainder": str(remainder), "fees": str(fees), "discounts": str(discounts),
-                                  "drafted_total": str(drafted_time + fees + discounts)})
+                                  "drafted_total": str(drafted_time + fees + discounts + drafted_exp)})
+    if clean_expenses is not None:
+        _expense_conservation(raw_expense_count, clean_expenses, expense_billables, drafts, counts, per_currency,
+                              problems)
     return ConservationResult(not problems, counts, per_currency, problems)
+
+
+def _expense_conservation(raw_count: int | None, clean: pd.DataFrame, billables: pd.DataFrame | None,
+                          drafts: pd.DataFrame, counts: dict[str, int], per_currency: dict[str, dict[str, str]],
+                          problems: list[str]) -> None:
+    billables = billables if billables is not None else clean.iloc[0:0]
+    for k, v in (clean["disposition"].value_counts().items() if len(clean) else []):
+        counts[f"expense_{k}"] = int(v)
+    if raw_count is not None and len(clean) != raw_count:
+        problems.append(f"{raw_count} raw expenses but {len(clean)} classified expenses")
+    if clean["expense_id"].duplicated().any():
+        problems.append("an expense is classified more than once")
+    n_billable = int((clean["disposition"] == "billable").sum()) if len(clean) else 0
+    if len(billables) != n_billable:
+        problems.append(f"{n_billable} billable expenses but {len(billables)} expense billable rows")
+    el = drafts[drafts["kind"] == "expense"] if len(drafts) else drafts
+    cited = [i.removeprefix("expense:") for s in (el["source_entry_ids"] if len(el) else [])
+             for i in str(s).split(",") if i]
+    if len(cited) != len(set(cited)):
+        problems.append("an expense appears on more than one invoice line")
+    wanted = set(billables["expense_id"]) if len(billables) else set()
+    if set(cited) != wanted:
+        problems.append(f"billable expenses not on a line: {sorted(wanted - set(cited))[:10]}; expense lines citing "
+                        f"non-billable expenses: {sorted(set(cited) - wanted)[:10]}")
+    held = clean[clean["disposition"] == "held"] if len(clean) else clean
+    src = set(billables["currency"]) if len(billables) else set()
+    src |= set(held["currency"].dropna()) if len(held) else set()
+    for ccy in sorted(src):
+        amount = sum((Decimal(v) for v in billables.loc[billables["currency"] == ccy, "total_cost"]), Decimal(0))
+        h = held[held["currency"] == ccy] if len(held) else held
+        held_amount = sum((Decimal(v) for v in h["total_cost"] if v is not None and v == v), Decimal(0))
+        lines = el[el["source_currency"] == ccy] if len(el) else el
+        carried = sum((Decimal(v) for v in lines["source_value"]), Decimal(0)) if len(lines) else Decimal(0)
+        if carried != amount:
+            problems.append(f"{ccy}: expense lines carry {carried} of expenses but billable expenses total {amount}")
+        per_currency.setdefault(ccy, {}).update({"expense_source_billable": str(amount),
+                                                 "expense_held": str(held_amount)})
+    for ccy in sorted(set(el["currency"]) if len(el) else []):
+        lines = el[el["currency"] == ccy]
+        drafted = sum((from_minor(int(m), ccy) for m in lines["line_amount_minor"]), Decimal(0))
+        billed = sum((Decimal(v) for v in lines["billed_value"]), Decimal(0))
+        remainder = billed - drafted
+        if sum((Decimal(v) for v in lines["rounding_remainder"]), Decimal(0)) != remainder:
+            problems.append(f"{ccy}: expense line remainders do not add up to billed - drafted ({remainder})")
+        for r in lines.itertuples(index=False):
+            bound = _remainder_bound(r, ccy)
+            if abs(Decimal(r.rounding_remainder)) > bound:
+                problems.append(f"{ccy}: expense line {r.reference}#{r.line_no} remainder {r.rounding_remainder} "
+                                f"exceeds the rounding bound {bound}")
+        per_currency.setdefault(ccy, {}).update({"expense_billed_value": str(billed), "drafted_expenses": str(drafted),
+                                                 "expense_rounding_remainder": str(remainder)})
 
 
 def _remainder_bound(r: Any, ccy: str) -> Decimal:

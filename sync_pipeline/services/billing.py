@@ -51,7 +51,8 @@ MAP_SCHEMAS: dict[str, pa.Schema] = {
                               ("client_name", pa.string()), ("invoice_currency", pa.string()),
                               ("internal", pa.bool_()), *_ROUND]),
     "map_projects": pa.schema([("project_id", pa.string()), ("project_name", pa.string()), ("billing", pa.string()),
-                               ("retainer_hours", pa.decimal128(12, 6)), *_ROUND]),
+                               ("retainer_hours", pa.decimal128(12, 6)), *_ROUND,
+                               ("expense_markup_percent", pa.decimal128(9, 4))]),
     "map_tasks": pa.schema([("task_id", pa.string()), ("task_description", pa.string()),
                             ("task_billable", pa.bool_())]),
     "rate_cards": pa.schema([("card_id", pa.string()), ("level", pa.string()), ("match_key", pa.string()),
@@ -82,7 +83,8 @@ def mapping_relations(entity: EntityConfig) -> dict[str, pa.Table]:
                             **_rounding_cols(c.rounding, c.units)})
     projects = [{"project_id": p.source_id, "project_name": p.name, "billing": p.billing,
                  "retainer_hours": p.retainer.hours if p.retainer else None,
-                 **_rounding_cols(p.rounding, p.units)} for p in entity.projects]
+                 **_rounding_cols(p.rounding, p.units), "expense_markup_percent": p.expense_markup_percent}
+                for p in entity.projects]
     tasks = [{"task_id": t.source_id, "task_description": t.description, "task_billable": t.billable}
              for t in entity.tasks]
     cards = []
@@ -108,6 +110,8 @@ def sql_params(entity: EntityConfig, period: Period, today: date) -> dict[str, A
         "grouping": "client", "revision": "1",
         "r_increment": r.increment_minutes, "r_mode": r.mode, "r_scope": r.scope, "r_minimum": r.minimum_minutes,
         "unit": u.unit, "hours_per_day": str(u.hours_per_day),
+        "use_source_markup": entity.expenses.use_source_markup,
+        "expense_markup_percent": str(entity.expenses.markup_percent),
     }
 
 
@@ -188,10 +192,14 @@ def line_rules(entity: EntityConfig) -> LineRules:
     ) for p in entity.projects}
     tasks = {t.source_id: TaskTerms(t.source_id, t.item_code, t.account_code) for t in entity.tasks}
     default = entity.tax_code(None)
+    exp = entity.expenses
+    expense_tax = entity.tax_code(exp.tax_jurisdiction) if exp.tax_jurisdiction else None
     return LineRules(account_code=entity.sales_account_code, tax_type=default.tax_type,
                      tax_rate_percent=default.rate_percent, amounts=entity.tax.amounts,
                      tax_rounding=entity.tax.rounding, discount_account_code=entity.discount_account_code,
-                     base_currency=entity.base_currency, clients=clients, projects=projects, tasks=tasks)
+                     base_currency=entity.base_currency, clients=clients, projects=projects, tasks=tasks,
+                     expense_account_code=exp.account_code,
+                     expense_tax=TaxCodeRule(expense_tax.tax_type, expense_tax.rate_percent) if expense_tax else None)
 
 
 class FxForPeriod:
@@ -250,18 +258,47 @@ def billables(clean: pd.DataFrame, entity: EntityConfig, period: Period, today: 
 
 def invoice_draft_lines(billable: pd.DataFrame, entity: EntityConfig, period: Period,
                         rates: pd.DataFrame | None = None, today: date | None = None,
-                        models: SqlModels | None = None) -> pd.DataFrame:
+                        models: SqlModels | None = None,
+                        expense_billables: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The partition's invoice draft lines: its time lines and, when given, its expense lines, on the same drafts."""
     con = connect(entity)
     con.register("billables", billable)
     lines = _run(con, "invoice_draft_lines", {}, ["billables"], models)
-    return finalize_lines(lines, entity, period, rates, today)
+    expenses = expense_draft_lines(expense_billables, models) if expense_billables is not None else None
+    return finalize_lines(lines, entity, period, rates, today, expenses)
 
 
 def finalize_lines(lines: pd.DataFrame, entity: EntityConfig, period: Period, rates: pd.DataFrame | None,
-                   today: date | None) -> pd.DataFrame:
+                   today: date | None, expense_lines: pd.DataFrame | None = None) -> pd.DataFrame:
     on = invoice_date(period, today or period.end)
     fx = FxForPeriod(rates if rates is not None else pd.DataFrame(columns=fx_service.FX_COLUMNS), on)
-    return finalize_draft_lines(lines, entity.key, period.key, line_rules(entity), fx, period.start, period.end)
+    return finalize_draft_lines(lines, entity.key, period.key, line_rules(entity), fx, period.start, period.end,
+                                expense_lines=expense_lines)
+
+
+# ---- expenses: raw → clean → billables (marked up) → expense lines on the same drafts -----------------
+
+def clean_expenses(raw: pd.DataFrame, entity: EntityConfig, period: Period, today: date,
+                   models: SqlModels | None = None) -> pd.DataFrame:
+    con = connect(entity)
+    con.register("raw_expenses", raw)
+    df = _run(con, "clean_expenses", sql_params(entity, period, today), ["raw_expenses", *MAP_SCHEMAS], models)
+    return df.sort_values("expense_id", kind="stable").reset_index(drop=True)
+
+
+def expense_billables(clean: pd.DataFrame, entity: EntityConfig, period: Period,
+                      models: SqlModels | None = None) -> pd.DataFrame:
+    con = connect(entity)
+    con.register("clean_expenses", clean)
+    df = _run(con, "expense_billables", sql_params(entity, period, period.end), ["clean_expenses"], models)
+    return df.sort_values("expense_id", kind="stable").reset_index(drop=True)
+
+
+def expense_draft_lines(billable: pd.DataFrame, models: SqlModels | None = None) -> pd.DataFrame:
+    """One row per expense line (invoice x project x category x markup x refund), before money rounding."""
+    con = duckdb.connect()
+    con.register("expense_billables", billable)
+    return _run(con, "expense_draft_lines", {}, ["expense_billables"], models)
 
 
 # ---- Parquet in / Parquet out (large partitions, the bench) -----------------------------------------
@@ -357,9 +394,20 @@ def entry_facts_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billab
 
 
 def check_conservation_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billables: str,
-                           drafts: pd.DataFrame) -> ConservationResult:
-    """Conservation (``domain.billing.check_conservation_facts``) with the entry facts computed in DuckDB."""
-    return check_conservation_facts(entry_facts_sql(con, raw, clean, billables, drafts), drafts)
+                           drafts: pd.DataFrame, **expenses: Any) -> ConservationResult:
+    """Conservation (``domain.billing.check_conservation_facts``) with the entry facts computed in DuckDB;
+    ``expenses``: the partition's expense stages (:func:`expense_frames`), small enough for pandas."""
+    return check_conservation_facts(entry_facts_sql(con, raw, clean, billables, drafts), drafts, **expenses)
+
+
+def expense_frames(wh: Any, entity: str, period: str) -> dict[str, Any]:
+    """A stored partition's expense stages for conservation (none when expenses were never cleaned)."""
+    if not wh.exists("clean_expenses", entity, period):
+        return {}
+    return {"raw_expense_count": len(wh.read_columns("raw_expenses", entity, period, ["expense_id"])),
+            "clean_expenses": wh.read("clean_expenses", entity, period),
+            "expense_billables": wh.read("expense_billables", entity, period)
+            if wh.exists("expense_billables", entity, period) else None}
 
 
 CONSERVATION_COLUMNS = {"raw_time_entries": ["entry_id"],
@@ -375,6 +423,7 @@ def conservation_of_partition(wh: Any, entity: str, period: str) -> Conservation
         for asset, cols in CONSERVATION_COLUMNS.items():
             con.register(asset, wh.read_columns(asset, entity, period, cols))
         return check_conservation_sql(con, "raw_time_entries", "clean_time_entries", "billables",
-                                      wh.read("invoice_drafts", entity, period))
+                                      wh.read("invoice_drafts", entity, period),
+                                      **expense_frames(wh, entity, period))
     finally:
         con.close()

@@ -11,9 +11,9 @@ from typing import Any
 
 import pandas as pd
 
-from sync_pipeline.connectors.harvest import HarvestClient, flatten_time_entry
+from sync_pipeline.connectors.harvest import HarvestClient, flatten_expense, flatten_time_entry
 from sync_pipeline.connectors.redmine import RedmineClient, map_time_entry
-from sync_pipeline.contracts.warehouse import RawTimeEntry
+from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.cursors import CursorStore
 
@@ -28,6 +28,15 @@ def extract_time_entries(client: HarvestClient, period: Period) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=columns)
     # the same entry can appear twice if it changed while we paged; keep the newest version
     return df.sort_values(["entry_id", "updated_at"]).drop_duplicates("entry_id", keep="last").reset_index(drop=True)
+
+
+def extract_expenses(client: HarvestClient, period: Period) -> pd.DataFrame:
+    """All expenses whose spent_date falls in the period, as ``raw_expenses`` rows (newest version of each)."""
+    extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
+    rows = [flatten_expense(doc, extracted_at) for page in client.expenses(start=period.start, end=period.end)
+            for doc in page]
+    df = pd.DataFrame(rows, columns=list(RawExpense.to_schema().columns))
+    return df.sort_values(["expense_id", "updated_at"]).drop_duplicates("expense_id", keep="last").reset_index(drop=True)
 
 
 # -- incremental extraction with a persisted cursor ---------------------------------------------------

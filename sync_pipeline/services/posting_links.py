@@ -99,7 +99,10 @@ def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity:
         billed = net.get(entry_id, 0) > 0
         body = {"is_billed": billed, "external_reference": current.get(entry_id) if billed else None}
         try:
-            harvest.update_time_entry(entry_id, body)
+            if entry_id.startswith("expense:"):  # an expense line's source (Harvest expenses have no reference)
+                harvest.update_expense(entry_id.removeprefix("expense:"), {"is_billed": billed})
+            else:
+                harvest.update_time_entry(entry_id, body)
         except PermanentError as e:
             if e.status != 404:
                 raise

@@ -3,8 +3,16 @@
 
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
-from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, FxRateRow, InvoiceDraftLine, MergeProposalRow
-from sync_pipeline.defs.extract.assets import raw_time_entries
+from sync_pipeline.contracts.warehouse import (
+    Billable,
+    CleanExpense,
+    CleanTimeEntry,
+    ExpenseBillable,
+    FxRateRow,
+    InvoiceDraftLine,
+    MergeProposalRow,
+)
+from sync_pipeline.defs.extract.assets import raw_expenses, raw_time_entries
 from sync_pipeline.defs.metadata import counts, preview, totals_decimal, totals_minor
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import FxResource, MappingResource, WarehouseResource
@@ -16,7 +24,7 @@ from sync_pipeline.services import fx as fx_service
 @asset(
     partitions_def=entity_period_partitions,
     group_name="billing",
-    deps=[raw_time_entries],
+    deps=[raw_time_entries, raw_expenses],
     kinds={"parquet"},
     description="FX rates this entity x period converts with: reference rates (ECB by default) and the clients' "
                 "contract rates, each with rate date, source and retrieval time. Stored once and never rewritten: "
@@ -30,6 +38,8 @@ def fx_rates(context: AssetExecutionContext, mapping: MappingResource, warehouse
     raw = wh.read("raw_time_entries", ep.entity, ep.period.key)
     existing = wh.read("fx_rates", ep.entity, ep.period.key) if wh.exists("fx_rates", ep.entity, ep.period.key) else None
     currencies = billing.currencies_needed(raw, entity)
+    if wh.exists("raw_expenses", ep.entity, ep.period.key):  # expenses convert too
+        currencies |= billing.currencies_needed(wh.read("raw_expenses", ep.entity, ep.period.key), entity)
     df = fx_service.period_rates(fx.get(), currencies, ep.period, existing, today=today_in(entity.timezone))
     df = fx_service.merge_keep_existing(df, billing.contract_rates_frame(entity))
     added = len(df) - (len(existing) if existing is not None else 0)
@@ -93,19 +103,67 @@ def billables(context: AssetExecutionContext, mapping: MappingResource,
 @asset(
     partitions_def=entity_period_partitions,
     group_name="billing",
-    deps=[billables, fx_rates],
+    deps=[raw_expenses],
     kinds={"duckdb", "parquet"},
-    description="Invoice lines we intend the accounting system to hold: Xero's arithmetic (4-dp quantity and unit "
-                "amount, line amount rounded once), tax, FX with provenance, approver and rate source per line.",
+    description="Every raw expense typed and classified (billable, non-billable, held or quarantined, with the "
+                "reason) with the markup the mapping gives it. Nothing is dropped; refunds stay negative.",
+)
+def clean_expenses(context: AssetExecutionContext, mapping: MappingResource,
+                   warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    df = billing.clean_expenses(wh.read("raw_expenses", ep.entity, ep.period.key), entity, ep.period,
+                                today_in(entity.timezone))
+    wh.write("clean_expenses", ep.entity, ep.period.key, df, CleanExpense)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "dispositions": counts(df, "disposition"),
+        "quarantined": preview(df[df["disposition"] == "quarantined"][["expense_id", "spent_date", "total_cost",
+                                                                      "reason"]]),
+    })
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="billing",
+    deps=[clean_expenses],
+    kinds={"duckdb", "parquet"},
+    description="Billable expenses with their markup applied, exact (unrounded), on their client's invoice.",
+)
+def expense_billables(context: AssetExecutionContext, mapping: MappingResource,
+                      warehouse: WarehouseResource) -> MaterializeResult:
+    ep = entity_period(context)
+    entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    df = billing.expense_billables(wh.read("clean_expenses", ep.entity, ep.period.key), entity, ep.period)
+    wh.write("expense_billables", ep.entity, ep.period.key, df, ExpenseBillable)
+    return MaterializeResult(metadata={
+        "dagster/row_count": len(df),
+        "value_per_currency": totals_decimal(df, "value"),
+        "preview": preview(df),
+    })
+
+
+@asset(
+    partitions_def=entity_period_partitions,
+    group_name="billing",
+    deps=[billables, expense_billables, fx_rates],
+    kinds={"duckdb", "parquet"},
+    description="Invoice lines we intend the accounting system to hold: time and expense lines, Xero's arithmetic "
+                "(4-dp quantity and unit amount, line amount rounded once), tax, FX with provenance, approver and "
+                "rate source per line.",
 )
 def invoice_drafts(context: AssetExecutionContext, mapping: MappingResource,
                    warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
+    expenses = (wh.read("expense_billables", ep.entity, ep.period.key)
+                if wh.exists("expense_billables", ep.entity, ep.period.key) else None)
     df = billing.invoice_draft_lines(wh.read("billables", ep.entity, ep.period.key), entity, ep.period,
                                      rates=wh.read("fx_rates", ep.entity, ep.period.key),
-                                     today=today_in(entity.timezone))
+                                     today=today_in(entity.timezone), expense_billables=expenses)
     wh.write("invoice_drafts", ep.entity, ep.period.key, df, InvoiceDraftLine)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),

@@ -10,13 +10,13 @@ from sync_pipeline.services.billing import conservation_of_partition
 
 
 @asset_check(asset=invoice_drafts, blocking=True,
-             description="Every source entry ends in exactly one disposition and the money adds up to the "
-                         "cent per currency: source value = drafted + rounding remainder.")
+             description="Every source entry and expense ends in exactly one disposition and the money adds up "
+                         "to the cent per currency: source value = drafted + rounding remainder.")
 def conservation(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
     wh = warehouse.get()
     e, p = ep.entity, ep.period.key
-    result = conservation_of_partition(wh, e, p)
+    result = conservation_of_partition(wh, e, p)  # time entries and, once extracted, expenses
     return AssetCheckResult(
         passed=result.passed,
         severity=AssetCheckSeverity.ERROR,

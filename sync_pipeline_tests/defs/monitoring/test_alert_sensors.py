@@ -75,23 +75,36 @@ def test_reconciliation_mismatch_alerts_once_per_new_failure():
     with instance_for_test() as instance, AlertCapture() as capture:
         resources = {"notifier": NotifierResource(webhook_url=capture.url)}
 
+        def pin():
+            # Dagster 1.13 leaves the defs-state storage of a dropped instance in the context (a sensor invoked
+            # directly that skips does); whether its weakref is dead by the next call depends on the garbage
+            # collector ("Attempted to resolve undefined DagsterInstance weakref"): pin this test's instance
+            from dagster._core.storage.defs_state.base import _current_storage
+
+            _current_storage.set(instance.defs_state_storage)
+
         def tick(cursor):
+            pin()
             ctx = build_sensor_context(instance=instance, cursor=cursor, definitions=defs, resources=resources)
             out = reconciliation_mismatch_alert(ctx)
             return out, ctx.cursor
 
+        def run(**kw):
+            pin()
+            materialize([toy_reconciliation, toy_totals_match], instance=instance, **kw)
+
         STATE["pass"] = False
-        materialize([toy_reconciliation, toy_totals_match], instance=instance, raise_on_error=False)
+        run(raise_on_error=False)
         _, cur = tick(None)  # first look: history is not replayed
         assert capture.received == []
-        materialize([toy_reconciliation, toy_totals_match], instance=instance, raise_on_error=False)
+        run(raise_on_error=False)
         _, cur = tick(cur)
         assert [a["kind"] for a in capture.received] == ["reconciliation_mismatch"]
         assert capture.received[0]["details"]["metadata"]["exceptions"] == "2"
         out, cur = tick(cur)  # nothing new
         assert isinstance(out, SkipReason) and len(capture.received) == 1
         STATE["pass"] = True
-        materialize([toy_reconciliation, toy_totals_match], instance=instance)
+        run()
         tick(cur)
         assert len(capture.received) == 1
 

@@ -1,0 +1,28 @@
+-- expense_billables: billable expenses with their markup applied, exact (no rounding): value = amount x
+-- (100 + markup percent) / 100, at 12 decimals (amount 6 dp x percent 4 dp x 0.01). A refund (negative
+-- amount) stays negative. The invoice's business key is the time lines' (sync_pipeline.domain.ids.invoice_key),
+-- so a client's expenses land on the same invoice draft as its time.
+-- Sources: clean_expenses. Parameters: $grouping, $revision.
+SELECT
+    entity,
+    period,
+    expense_id,
+    'inv_' || left(sha256(concat_ws(chr(31), entity, client_id, period, $grouping, $revision)), 16) AS invoice_key,
+    client_id,
+    client_name,
+    project_id,
+    project_name,
+    category,
+    user_id,
+    spent_date,
+    currency,
+    invoice_currency,
+    total_cost,
+    markup_percent,
+    markup_source,
+    CAST(total_cost * (100 + markup_percent) * CAST(0.01 AS DECIMAL(3, 2)) AS DECIMAL(38, 12)) AS value,
+    total_cost < 0 AS refund,
+    approved_by,
+    approved_at
+FROM clean_expenses
+WHERE disposition = 'billable'
