@@ -59,6 +59,7 @@ judged AS (
                 THEN 'unknown currency ' || t.invoice_currency
         END AS quarantine_reason,
         CASE
+            WHEN t.billed_elsewhere IS NOT NULL THEN 'already invoiced in the project system: ' || t.billed_elsewhere
             WHEN t.billable = false THEN 'marked non-billable in the project system'
             WHEN t.client_internal THEN 'internal client (mapping: clients.internal)'
             WHEN t.project_billing = 'non_billable' THEN 'non-billable project (mapping: projects.billing)'

@@ -68,3 +68,10 @@ def test_expenses_are_marked_up_taxed_and_posted_on_the_same_invoices(sandboxes,
     billed = {e: sandboxes.harvest.store.get("expenses", demo_data.HARVEST_ACCOUNT_ID, e)["is_billed"]
               for e in ("9001", "9002", "9003", "9004")}
     assert billed == {"9001": True, "9002": True, "9003": True, "9004": False}
+
+    # our own is_billed marks are not "billed elsewhere": a second run changes nothing in Xero
+    again = job.execute_in_process(instance=instance, partition_key=partition_key(E, P))
+    assert again.success
+    assert set(wh.read("posted_invoices", E, P)["outcome"]) == {"already_posted"}
+    assert len(sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID)) == 2
+    assert wh.read("clean_expenses", E, P).set_index("expense_id").loc["9001", "disposition"] == "billable"

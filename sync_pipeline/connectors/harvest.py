@@ -192,6 +192,16 @@ def billed_elsewhere(doc: dict[str, Any]) -> str | None:
     return "marked billed in Harvest" + (f" ({ext.get('service') or 'other'} {group})" if group else "")
 
 
+def harvest_invoice(doc: dict[str, Any]) -> str | None:
+    """The Harvest invoice a record is on, if any. For expenses this alone says "billed elsewhere": our own
+    mark on an expense is a bare ``is_billed`` (Harvest keeps no external reference on expenses), so a bare
+    ``is_billed`` cannot tell another tool's mark from ours."""
+    inv = doc.get("invoice")
+    if isinstance(inv, dict) and (inv.get("id") is not None or inv.get("number")):
+        return f"Harvest invoice {inv.get('number') or inv.get('id')}"
+    return None
+
+
 def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
     """A Harvest expense → one row of the ``raw_expenses`` contract (amounts stay Decimal).
 
@@ -227,6 +237,7 @@ def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
         "approved_by": _approver(doc) if approved else None,
         "approved_at": _s(doc.get("x_approved_at")) if approved else None,
         "receipt_url": _s(receipt.get("url")) if isinstance(receipt, dict) else None,
+        "billed_elsewhere": harvest_invoice(doc),
         "notes": _s(doc.get("notes")),
         "updated_at": str(doc.get("updated_at")),
         "extracted_at": extracted_at,

@@ -108,6 +108,7 @@ class RawExpense(_Base):
     approved_by: Series[str] = pa.Field(nullable=True)
     approved_at: Series[str] = pa.Field(nullable=True)
     receipt_url: Series[str] = pa.Field(nullable=True)
+    billed_elsewhere: Series[str] = pa.Field(nullable=True)  # on an invoice of the project system: not billed again
     notes: Series[str] = pa.Field(nullable=True)
     updated_at: Series[str]
     extracted_at: Series[str]

@@ -66,8 +66,9 @@ def current_documents(links: pd.DataFrame) -> dict[str, str]:
 
 
 def is_source_entry_id(entry_id: str) -> bool:
-    """A time entry id of the project system (Harvest ids are integers), as opposed to a fee line's key."""
-    return entry_id.isdigit()
+    """A time entry id of the project system (Harvest ids are integers) or one of its expenses
+    (``expense:<id>``), as opposed to a fee line's key."""
+    return entry_id.isdigit() or (entry_id.startswith("expense:") and entry_id.removeprefix("expense:").isdigit())
 
 
 def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity: str, period: str) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def expense(expense_id: str, *, date: str = "2026-10-06", cost: str | None = "10
         "markup_percent": Decimal(markup) if markup is not None else None, "billable": billable,
         "is_closed": approved, "is_billed": False, "approval_status": "approved" if approved else "submitted",
         "approved_by": "Mia Manager (9)" if approved else None,
-        "approved_at": f"{date}T17:00:00Z" if approved else None, "receipt_url": None, "notes": None,
+        "approved_at": f"{date}T17:00:00Z" if approved else None, "receipt_url": None, "billed_elsewhere": None, "notes": None,
         "updated_at": f"{date}T18:00:00Z", "extracted_at": "2026-11-01T00:00:00Z",
     }
     row.update(extra)

@@ -33,16 +33,18 @@ def test_expenses_with_markup_precedence_refunds_tax_and_every_disposition():
         expense("e09", project="31", category="Travel", cost="12.00"),
         expense("e10", project="11", category="Travel", cost="9.00", date="2026-09-30"),
         expense("e11", project="99", category="Travel", cost="9.00"),
+        expense("e13", project="11", category="Travel", cost="70.00", billed_elsewhere="Harvest invoice H-00042"),
         expense("e12", project="21", client="6", client_name="Globex GmbH", currency="EUR", category="Software",
                 cost="100.00"),
     ])
-    assert {i: b.expense_disposition(i) for i in ["e06", "e07", "e08", "e09", "e10", "e11"]} == {
+    assert {i: b.expense_disposition(i) for i in ["e06", "e07", "e08", "e09", "e10", "e11", "e13"]} == {
         "e06": ("held", "awaiting approval (submitted in the project system)"),
         "e07": ("non_billable", "marked non-billable in the project system"),
         "e08": ("quarantined", "zero or missing amount 0.000000"),
         "e09": ("non_billable", "non-billable project (mapping: projects.billing)"),
         "e10": ("quarantined", "date 2026-09-30 outside billing period 2026-10"),
         "e11": ("quarantined", "unknown project 99: add it to the mapping's projects"),
+        "e13": ("non_billable", "already invoiced in the project system: Harvest invoice H-00042"),
     }
     # Acme Corp, GBP: the time line, then the expense lines by project, category, refunds last:
     #   Website — Task 1: 2 h x 100 = 200.00
