@@ -102,3 +102,24 @@ def test_expense_tax_jurisdiction_and_no_discount_on_expenses():
     assert list(b.drafts["tax_type"]) == ["OUTPUT2", "ZERORATEDOUTPUT", "OUTPUT2"]
     inv = b.invoices()["1"]
     assert (inv["subtotal_minor"], inv["total_tax_minor"], inv["total_minor"]) == (10234, 1800, 12034)
+
+
+def test_conservation_catches_an_expense_left_off_or_billed_twice():
+    from sync_pipeline.domain.billing import check_conservation
+
+    ent = entity(clients=[{"source_id": "1", "name": "Acme Corp"}])
+    b = bill([entry(1)], ent, expenses=[expense("a", cost="10.00"), expense("b", category="Meals", cost="5.00")])
+
+    def problems(drafts, raw_expenses=2):
+        return check_conservation(1, b.clean, b.billables, drafts, raw_expense_count=raw_expenses,
+                                  clean_expenses=b.clean_expenses, expense_billables=b.expense_billables).problems
+
+    assert problems(b.drafts) == []
+    meals = b.drafts["description"].str.contains("Meals")
+    assert problems(b.drafts[~meals]) == [
+        "billable expenses not on a line: ['b']; expense lines citing non-billable expenses: []",
+        "GBP: expense lines carry 10.000000000000 of expenses but billable expenses total 15.000000"]
+    twice = b.drafts.copy()
+    twice.loc[meals, "source_entry_ids"] = "expense:a,expense:b"
+    assert "an expense appears on more than one invoice line" in problems(twice)
+    assert problems(b.drafts, raw_expenses=3) == ["3 raw expenses but 2 classified expenses"]
