@@ -178,10 +178,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         with stopwatch() as checks:
             con = out["con"]
             problems = []
-            problems += check_parquet(con, CleanTimeEntry, str(out["paths"]["clean_time_entries"]))
+            clean_problems = check_parquet(con, CleanTimeEntry, str(out["paths"]["clean_time_entries"]))
+            problems += clean_problems
             problems += check_parquet(con, Billable, str(out["paths"]["billables"]))
             conservation = billing.check_conservation_sql(con, "read_parquet('" + raw_glob.replace("'", "''") + "')",
-                                                          "clean_time_entries", "billables", drafts)
+                                                          "clean_time_entries", "billables", drafts,
+                                                          clean_ids_unique=not clean_problems)
             problems += [f"conservation: {p}" for p in conservation.problems]
             dispositions = dict(sorted(conservation.counts.items()))
             con.close()

@@ -499,6 +499,7 @@ class EntryFacts:
     drafted_distinct: int
     missing: list[str]
     extra: list[str]
+    billable_distinct: int | None = None  # distinct entry ids among the billable rows (None: as many as rows)
 
 
 def entry_facts(raw_count: int, clean: pd.DataFrame, billables: pd.DataFrame, drafts: pd.DataFrame) -> EntryFacts:
@@ -517,7 +518,8 @@ def entry_facts(raw_count: int, clean: pd.DataFrame, billables: pd.DataFrame, dr
     return EntryFacts(raw_count=raw_count, clean_count=len(clean), clean_distinct=int(clean["entry_id"].nunique()),
                       counts=counts, billable_rows=len(billables), source_value=source, held_value=held_value,
                       drafted_ids=len(drafted), drafted_distinct=len(set(drafted)),
-                      missing=sorted(billable_ids - set(drafted))[:10], extra=sorted(set(drafted) - billable_ids)[:10])
+                      missing=sorted(billable_ids - set(drafted))[:10], extra=sorted(set(drafted) - billable_ids)[:10],
+                      billable_distinct=len(billable_ids))
 
 
 def check_conservation(raw_count: int, clean: pd.DataFrame, billables: pd.DataFrame,
@@ -555,6 +557,9 @@ def check_conservation_facts(facts: EntryFacts, drafts: pd.DataFrame, raw_expens
     n_billable = counts.get("billable", 0)
     if facts.billable_rows != n_billable:
         problems.append(f"{n_billable} billable entries but {facts.billable_rows} billable rows")
+    if facts.billable_distinct is not None and facts.billable_distinct != facts.billable_rows:
+        problems.append(f"a billable entry has more than one row ({facts.billable_rows} rows, "
+                        f"{facts.billable_distinct} entries)")
     time = drafts[drafts["kind"] == "time"] if len(drafts) and "kind" in drafts else drafts
     if facts.drafted_ids != facts.drafted_distinct:
         problems.append("an entry appears on more than one invoice line")

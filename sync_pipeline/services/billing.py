@@ -342,16 +342,22 @@ def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Per
 # ---- conservation in SQL (big partitions: the entries stay in DuckDB, only the draft lines are in pandas) ----
 
 def entry_facts_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billables: str,
-                    drafts: pd.DataFrame) -> EntryFacts:
+                    drafts: pd.DataFrame, clean_ids_unique: bool = False) -> EntryFacts:
     """:class:`EntryFacts` from relations (views, tables or ``read_parquet(...)``); no entry goes to Python.
 
     Line membership is proven on the ids themselves: the time lines' ``source_entry_ids`` are split in DuckDB
-    and joined to the billable entries once: no id is cited twice, every cited id is a billable entry, and
-    as many distinct billable entries are cited as there are billable rows (so none is left out, none
-    doubled). Only when that fails are the offending ids looked up for the report.
+    and joined to the billable entries once. With D the cited ids and B the billable rows: no id in D twice,
+    every id in D found in B, |D| = |B| and as many join rows as |B| -- so B's ids are distinct and are
+    exactly D (each billable entry on exactly one line, no line citing anything else). Only when that fails
+    are the offending ids looked up for the report. ``clean_ids_unique``: the caller has just checked
+    ``clean``'s contract (``entry_id`` unique), so its distinct count is not taken again.
     """
     raw_count = con.execute(f"SELECT count(*) FROM {raw}").fetchall()[0][0]
-    clean_count, clean_distinct = con.execute(f"SELECT count(*), count(DISTINCT entry_id) FROM {clean}").fetchall()[0]
+    if clean_ids_unique:
+        clean_count = clean_distinct = con.execute(f"SELECT count(*) FROM {clean}").fetchall()[0][0]
+    else:
+        clean_count, clean_distinct = con.execute(
+            f"SELECT count(*), count(DISTINCT entry_id) FROM {clean}").fetchall()[0]
     counts: dict[str, int] = {}
     held: dict[str, Decimal] = {}
     for disposition, ccy, n, value in con.execute(
@@ -367,37 +373,38 @@ def entry_facts_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billab
     time = drafts[drafts["kind"] == "time"] if len(drafts) and "kind" in drafts else drafts
     lines = pa.table({"source_entry_ids": pa.array([str(x) for x in time["source_entry_ids"]] if len(time) else [],
                                                    pa.string())})
+    cited = ("(SELECT id FROM (SELECT unnest(string_split(source_entry_ids, ',')) AS id FROM _drafted_lines) "
+             "WHERE id <> '')")
     con.register("_drafted_lines", lines)
     try:
-        con.execute("CREATE OR REPLACE TEMP TABLE _drafted_ids AS SELECT id FROM "
-                    "(SELECT unnest(string_split(source_entry_ids, ',')) AS id FROM _drafted_lines) WHERE id <> ''")
-        # all equal: no id cited twice, each cited id is a billable entry (distinct ones), all of them cited
-        drafted, drafted_distinct, matched, matched_distinct = con.execute(
-            f"SELECT count(*), count(DISTINCT d.id), count(b.entry_id), count(DISTINCT b.entry_id) "
-            f"FROM _drafted_ids AS d LEFT JOIN (SELECT entry_id FROM {billables}) AS b ON b.entry_id = d.id"
-        ).fetchall()[0]
+        drafted, drafted_distinct, unmatched, join_rows = con.execute(
+            f"SELECT count(*), count(DISTINCT d.id), count(*) FILTER (WHERE b.entry_id IS NULL), count(b.entry_id) "
+            f"FROM {cited} AS d LEFT JOIN (SELECT entry_id FROM {billables}) AS b ON b.entry_id = d.id").fetchall()[0]
         missing: list[str] = []
         extra: list[str] = []
-        if not drafted == drafted_distinct == matched == matched_distinct == billable_rows:
+        billable_distinct = billable_rows  # proven by the counts below when they agree
+        if not (drafted == drafted_distinct == join_rows == billable_rows and unmatched == 0):
             missing = [r[0] for r in con.execute(
-                f"SELECT entry_id FROM {billables} AS b ANTI JOIN _drafted_ids AS d ON d.id = b.entry_id "
+                f"SELECT entry_id FROM {billables} AS b ANTI JOIN {cited} AS d ON d.id = b.entry_id "
                 "ORDER BY entry_id LIMIT 10").fetchall()]
             extra = [r[0] for r in con.execute(
-                f"SELECT DISTINCT id FROM _drafted_ids AS d ANTI JOIN {billables} AS b ON b.entry_id = d.id "
+                f"SELECT DISTINCT id FROM {cited} AS d ANTI JOIN {billables} AS b ON b.entry_id = d.id "
                 "ORDER BY id LIMIT 10").fetchall()]
+            billable_distinct = con.execute(f"SELECT count(DISTINCT entry_id) FROM {billables}").fetchall()[0][0]
     finally:
-        con.execute("DROP TABLE IF EXISTS _drafted_ids")
         con.unregister("_drafted_lines")
     return EntryFacts(raw_count=int(raw_count), clean_count=int(clean_count), clean_distinct=int(clean_distinct),
                       counts=counts, billable_rows=billable_rows, source_value=source, held_value=held,
-                      drafted_ids=int(drafted), drafted_distinct=int(drafted_distinct), missing=missing, extra=extra)
+                      drafted_ids=int(drafted), drafted_distinct=int(drafted_distinct), missing=missing, extra=extra,
+                      billable_distinct=int(billable_distinct))
 
 
 def check_conservation_sql(con: duckdb.DuckDBPyConnection, raw: str, clean: str, billables: str,
-                           drafts: pd.DataFrame, **expenses: Any) -> ConservationResult:
+                           drafts: pd.DataFrame, clean_ids_unique: bool = False, **expenses: Any) -> ConservationResult:
     """Conservation (``domain.billing.check_conservation_facts``) with the entry facts computed in DuckDB;
     ``expenses``: the partition's expense stages (:func:`expense_frames`), small enough for pandas."""
-    return check_conservation_facts(entry_facts_sql(con, raw, clean, billables, drafts), drafts, **expenses)
+    return check_conservation_facts(entry_facts_sql(con, raw, clean, billables, drafts, clean_ids_unique), drafts,
+                                    **expenses)
 
 
 def expense_frames(wh: Any, entity: str, period: str) -> dict[str, Any]:

@@ -66,3 +66,14 @@ def test_sql_conservation_is_not_fooled_by_a_doubled_billable_row_hiding_a_missi
     bills.loc[bills["entry_id"] == "a2", "entry_id"] = "a1"  # a1 twice, a2 gone: the counts still agree
     result = check_conservation_sql(_con(b.clean, bills), "raw", "clean", "bills", b.drafts)
     assert "billable entries not on a line: []; lines citing non-billable entries: ['a2']" in result.problems
+    assert "a billable entry has more than one row (3 rows, 2 entries)" in result.problems
+
+
+def test_sql_conservation_catches_a_doubled_billable_row_the_lines_do_not_show():
+    b = _billed()
+    bills = pd.concat([b.billables, b.billables[b.billables["entry_id"] == "e1"]], ignore_index=True)
+    clean = b.clean.copy()
+    clean.loc[clean["entry_id"] == "a4", "disposition"] = "billable"  # the counts of billable entries agree
+    result = check_conservation_sql(_con(clean, bills), "raw", "clean", "bills", b.drafts)
+    assert "a billable entry has more than one row (4 rows, 3 entries)" in result.problems
+    assert not check_conservation_sql(_con(b.clean, b.billables), "raw", "clean", "bills", b.drafts).problems
