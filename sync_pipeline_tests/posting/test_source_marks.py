@@ -55,6 +55,25 @@ def test_billed_entries_are_marked_moved_to_the_rebill_and_unmarked_when_credite
     assert (refunded["is_billed"], refunded["external_reference"]) == (False, None)
 
 
+def test_billed_expenses_are_marked_billed_and_unmarked_when_credited(sandboxes, xero, harvest, sqlite_store):
+    from sync_pipeline.sandbox.harvest import now_iso
+
+    sandboxes.harvest.upsert("expenses", ACCOUNT, {
+        "id": 7001, "spent_date": "2026-10-12", "total_cost": "84.00", "units": None, "billable": True,
+        "is_billed": False, "is_closed": True, "notes": "Train to client", "updated_at": now_iso(),
+        "client": {"id": 1, "name": "Acme Corp", "currency": "GBP"}, "project": {"id": 11, "name": "Acme Website"},
+        "user": {"id": 1, "name": "Alice Archer"}, "expense_category": {"id": 1, "name": "Travel"}})
+    with_expense = [*BASE, ("1", "Acme Corp", "GBP", "11", "x", "84", "1", "expense:7001")]
+    post(drafts("acme-uk", "2026-10", with_expense), xero, sqlite_store)
+    assert mark_source_entries(harvest, sqlite_store, "acme-uk", "2026-10")["marked"] == 4
+    assert sandboxes.harvest.store.get("expenses", ACCOUNT, "7001")["is_billed"] is True
+    assert entry(sandboxes, "7001") is None  # never written to the time entry of the same number
+    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)  # the expense is refunded: credited
+    assert mark_source_entries(harvest, sqlite_store, "acme-uk", "2026-10") == {
+        "marked": 0, "unmarked": 1, "missing": 0, "not_in_project_system": 0}
+    assert sandboxes.harvest.store.get("expenses", ACCOUNT, "7001")["is_billed"] is False
+
+
 def test_an_entry_deleted_in_the_project_system_is_skipped_not_fatal(sandboxes, xero, harvest, sqlite_store):
     post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
     sandboxes.harvest.store.delete("time_entries", ACCOUNT, "1003")
