@@ -284,3 +284,25 @@ def test_manual_billing_fallback_documents_made_by_hand_are_recognised_not_doubl
     assert net_per_reference(sandboxes) == {"SP-acme-uk-2026-10-C1-R1": Decimal("450.00"),
                                             "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
     assert billed_entries(entry_links_frame(any_store, "acme-uk", "2026-10")) == {"1002": 1, "1003": 1, "1005": 1}
+
+
+def test_a_refused_item_is_dead_lettered_while_the_rest_of_its_batch_posts(sandboxes, xero, any_store):
+    three = [*BASE, ("3", "Initech", "GBP", "31", "1", "80", "2.0", "1011")]
+    bad = drafts("acme-uk", "2026-10", three)
+    bad.loc[bad["client_id"] == "3", "account_code"] = "999"  # a mapping mistake: no such revenue account
+    sent = writes(xero)
+    res = post(bad, xero, any_store)
+    assert sent.count("PUT /api.xro/2.0/Invoices") == 1  # one batch of three
+    outcome = dict(zip(res.frame["reference"], res.frame["outcome"], strict=True))
+    assert outcome == {"SP-acme-uk-2026-10-C1-R1": "created", "SP-acme-uk-2026-10-C2-R1": "created",
+                       "SP-acme-uk-2026-10-C3-R1": "failed"}
+    [letter] = DeadLetters(any_store).open_for("acme-uk")
+    assert (letter["reference"], letter["operation"]) == ("SP-acme-uk-2026-10-C3-R1", "create_invoice")
+    assert "Account code '999' is not a valid code" in letter["error"]
+    assert letter["payload"]["LineItems"][0]["AccountCode"] == "999"
+    assert letter["source_records"]["lines"][0]["source_entry_ids"] == ["1011"]
+    # the mapping is corrected and billing re-run: the new content posts on the next run, the letter is superseded
+    res = post(drafts("acme-uk", "2026-10", three), xero, any_store)
+    assert dict(zip(res.frame["reference"], res.frame["outcome"], strict=True))["SP-acme-uk-2026-10-C3-R1"] == "created"
+    assert DeadLetters(any_store).get(letter["id"])["status"] == "superseded"
+    assert len(live(sandboxes)) == 3
