@@ -13,14 +13,15 @@ from sync_pipeline.store.controls import PostingControls
 
 PK = partition_key(demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD)
 TENANT, ACCOUNT = demo_data.XERO_TENANT_ID, demo_data.HARVEST_ACCOUNT_ID
+NODE = "accounting_pullback"  # the multi-asset behind accounting_invoices, raw_payments, raw_credit_notes
 
 
 def live(sandboxes, coll="Invoices"):
     return sorted(d["Reference"] for d in sandboxes.xero.all(coll, TENANT) if d["Status"] not in ("VOIDED", "DELETED"))
 
 
-def meta(res, asset: str) -> dict:
-    [m] = res.asset_materializations_for_node(asset)
+def meta(res, asset: str, node: str | None = None) -> dict:
+    [m] = [m for m in res.asset_materializations_for_node(node or asset) if m.asset_key.path[-1] == asset]
     return {k: v.value for k, v in m.metadata.items()}
 
 
@@ -149,3 +150,33 @@ def test_kill_switch_stops_posting_while_extraction_billing_and_the_plan_go_on(s
     PostingControls(store).resume(demo_data.DEMO_ENTITY, actor="olivia")
     res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=posting_path)
     assert meta(res, "posted_invoices")["outcomes"] == {"created": 2} and len(live(sandboxes)) == 2
+
+
+def test_pullback_job_brings_payments_and_statuses_into_the_warehouse_incrementally(sandboxes, resources, instance):
+    from sync_pipeline.connectors.xero import payment_payload
+
+    defs = build_defs(resources)
+    sync = defs.resolve_job_def("sync_job")
+    posting_path = list(AssetSelection.groups("extract", "billing", "posting").resolve(defs.resolve_asset_graph()))
+    assert sync.execute_in_process(instance=instance, partition_key=PK, asset_selection=posting_path).success
+    pull = defs.resolve_job_def("accounting_pullback_job")
+    first = pull.execute_in_process(instance=instance, partition_key=PK)
+    assert first.success and meta(first, "accounting_invoices", NODE)["changed_since_last_pull"]["Invoices"] == 2
+    gbp = next(d for d in sandboxes.xero.all("Invoices", TENANT) if d["Reference"] == "SP-acme-uk-2026-10-C1-R1")
+    xero = resources["xero"].client(TENANT)
+    xero.create_payments([payment_payload(account_code="090", date="2026-11-10", amount=Decimal("500.00"),
+                                          invoice_id=gbp["InvoiceID"])], idempotency_key="part-pay")
+    xero.close()
+    res = pull.execute_in_process(instance=instance, partition_key=PK)
+    assert res.success
+    assert meta(res, "accounting_invoices", NODE)["changed_since_last_pull"] == {"Invoices": 1, "CreditNotes": 0,
+                                                                          "Payments": 1}
+    assert meta(res, "raw_payments", NODE)["partial"] == 1
+    wh = resources["warehouse"].get()
+    docs = wh.read("accounting_invoices", demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD).set_index("reference")
+    assert docs.loc["SP-acme-uk-2026-10-C1-R1", ["status", "amount_paid_minor", "amount_due_minor"]].tolist() == [
+        "AUTHORISED", 50000, int(gbp["Total"] * 100) - 50000]
+    assert len(docs) == 2  # the unchanged EUR invoice is kept from the previous pull
+    again = pull.execute_in_process(instance=instance, partition_key=PK)
+    assert meta(again, "accounting_invoices", NODE)["changed_since_last_pull"] == {"Invoices": 0, "CreditNotes": 0,
+                                                                            "Payments": 0}
