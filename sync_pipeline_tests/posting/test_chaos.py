@@ -7,7 +7,8 @@ mid-batch (SIGKILL) and restarted. Asserted on the sandbox accounting system's o
   the exact billed value up to each line's rounding to the cent;
 - every permanent failure (every item the sandbox refused) is in the dead-letter store, and after the fix every
   dead letter is posted by a replay;
-- every billed entry is marked invoiced in the project system, naming the document that bills it.
+- every billed entry is marked invoiced in the project system, naming the document that bills it, and every
+  entry credited away (refunded, no longer billable) is unmarked.
 
 ``make test`` runs a short version; ``make test-full`` (marker ``full``) the long one.
 """
@@ -115,7 +116,8 @@ class World:
         return [d for d in self.sb.harvest.store.query("time_entries", ACCOUNT) if d["id"] >= 30000]
 
     def late_changes(self) -> list[str]:
-        """Edited hours, a deleted entry, a late entry: the kinds of change that need credit notes and rebills."""
+        """Edited hours, a refund (hours made non-billable), a deleted entry, a late entry: the kinds of change that
+        need credit notes and rebills."""
         h, r, done = self.sb.harvest, self.rng, []
         live = self.entries()
         for doc in r.sample(live, k=min(2, len(live))):
@@ -123,6 +125,13 @@ class World:
             doc["rounded_hours"], doc["updated_at"] = doc["hours"], now_iso()
             h.store.put("time_entries", ACCOUNT, str(doc["id"]), doc)
             done.append(f"edit {doc['id']}")
+        billable = [d for d in live if d.get("billable")]
+        if len(billable) > 5:  # a refund: the client is not charged for these hours after all
+            refunded = r.choice(billable)
+            refunded["billable"], refunded["updated_at"] = False, now_iso()
+            h.store.put("time_entries", ACCOUNT, str(refunded["id"]), refunded)
+            done.append(f"refund {refunded['id']}")
+            live = [d for d in live if d["id"] != refunded["id"]]
         if len(live) > 5:
             gone = r.choice(live)
             h.store.delete("time_entries", ACCOUNT, str(gone["id"]))
@@ -263,10 +272,13 @@ def assert_converged(sb, wh, store) -> None:
     net = billed_entries(links)
     assert {e for e, n in net.items() if n == 1} == wanted and all(n in (0, 1) for n in net.values())
     billed_on = current_documents(links)
+    once_billed = set(links["entry_id"])
     for doc in sb.harvest.store.query("time_entries", ACCOUNT):
         eid = str(doc["id"])
         if eid in wanted:
             assert doc["is_billed"] is True and doc["external_reference"]["group_id"] == billed_on[eid], eid
+        elif eid in once_billed:  # billed once, then refunded or no longer billable: credited, and unmarked
+            assert doc["is_billed"] is False and doc["external_reference"] is None, eid
 
 
 # -- the chaos ------------------------------------------------------------------------------------------
