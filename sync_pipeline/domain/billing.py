@@ -165,7 +165,9 @@ def allocate_invoice_tax(rows: list[dict[str, Any]], amounts: str, mode: str = "
     for (_key, pct), grp in groups.items():
         ccy = grp[0]["currency"]
         exact = [_exact_tax_minor(r["line_amount_minor"], pct, amounts) for r in grp]
-        target = to_minor(_exact(lambda exact=exact: sum(exact, Decimal(0))).scaleb(-minor_units(ccy)), ccy, mode)
+        # the invoice's tax from the summed amounts (one division: a tie such as x.5 stays exact)
+        total = _exact_tax_minor(sum(int(r["line_amount_minor"]) for r in grp), pct, amounts)
+        target = to_minor(total.scaleb(-minor_units(ccy)), ccy, mode)
         diff = target - sum(int(r["tax_amount_minor"]) for r in grp)
         if not diff:
             continue

@@ -82,3 +82,28 @@ def test_the_sandbox_refuses_a_line_tax_that_is_not_a_rounding_of_its_calculatio
     res = xero.create_invoices([doc], "tax-test-invoice")[0]
     assert any("not a rounding of the calculated 2.00" in str(e.get("Message"))
                for e in res.get("ValidationErrors") or []), res
+
+
+def test_invoice_level_allocation_adds_up_and_stays_within_a_minor_unit_of_each_lines_exact_tax():
+    import random
+
+    from sync_pipeline.domain.billing import allocate_invoice_tax
+
+    rng = random.Random(7)
+    for amounts in ("exclusive", "inclusive"):
+        for ccy, places in (("GBP", 2), ("JPY", 0)):
+            rows = [{"invoice_key": f"inv{i % 3}", "currency": ccy, "tax_rate_percent": rng.choice([D(20), D(5)]),
+                     "line_amount_minor": rng.randint(-5_000, 500_000), "_sort": (i,)} for i in range(60)]
+            for r in rows:
+                p, m = r["tax_rate_percent"], D(r["line_amount_minor"])
+                r["exact"] = m * p / (100 + p) if amounts == "inclusive" else m * p / 100
+                r["tax_amount_minor"] = int(r["exact"].quantize(D(1), rounding="ROUND_HALF_UP"))
+            allocate_invoice_tax(rows, amounts)
+            for key in ("inv0", "inv1", "inv2"):
+                for p in (D(20), D(5)):
+                    grp = [r for r in rows if r["invoice_key"] == key and r["tax_rate_percent"] == p]
+                    base = D(sum(r["line_amount_minor"] for r in grp))  # the invoice's tax: from its summed amounts
+                    total = (base * p / (100 + p) if amounts == "inclusive" else base * p / 100).quantize(
+                        D(1), rounding="ROUND_HALF_UP")
+                    assert sum(r["tax_amount_minor"] for r in grp) == int(total), (amounts, ccy, key, p)
+            assert all(abs(r["tax_amount_minor"] - r["exact"]) < 1 for r in rows), (amounts, ccy, places)
