@@ -10,6 +10,12 @@ one second still differ). An entry whose ``spent_date`` moved to another period 
 
 Deleted entries do not appear in ``updated_since`` listings; the daily refresh of the current period
 (schedules) re-extracts it and catches them.
+
+Expenses have a feed of their own (:func:`poll_expenses`, a separate part of the cursor): ``spent_date``
+(a calendar date in the entity's books, like an entry's) decides the period, the digest covers what
+expense billing reads, and a deleted expense refreshes every period the warehouse holds it in, when the
+project system has a deletion feed (the sandbox's ``/v2/x_sandbox/deleted``; real Harvest answers 404,
+and the daily refresh catches deletions there as for entries).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sync_pipeline.connectors.harvest import HarvestClient, flatten_time_entry
+from sync_pipeline.connectors.harvest import HarvestClient, flatten_expense, flatten_time_entry
+from sync_pipeline.connectors.http import HttpError
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.warehouse import Warehouse
 
@@ -45,16 +52,19 @@ def format_instant(dt: datetime) -> str:
 
 @dataclass(frozen=True, order=True)
 class Change:
-    """One version of one time entry that touches one billing period."""
+    """One version of one time entry (or expense) that touches one billing period."""
 
     entity: str
     period: str  # YYYY-MM
-    entry_id: str
-    fingerprint: str  # ``updated_at#digest`` of the version listed
+    entry_id: str  # the record's id in the project system
+    fingerprint: str  # ``updated_at#digest`` of the version listed (``deleted_at#deleted`` for a deletion)
+    kind: str = "entry"  # "entry" | "expense"
 
     @property
     def version(self) -> str:
-        return f"{self.entry_id}@{self.fingerprint}"
+        # entries keep their historical form, so run keys made before expenses were watched stay the same
+        return f"{self.entry_id}@{self.fingerprint}" if self.kind == "entry" else \
+            f"{self.kind}:{self.entry_id}@{self.fingerprint}"
 
 
 @dataclass
@@ -74,13 +84,17 @@ class EntityCursor:
 
 @dataclass
 class FeedCursor:
-    """The change-feed sensor's cursor: one :class:`EntityCursor` per entity, as JSON."""
+    """The change-feed sensor's cursor: one :class:`EntityCursor` per entity for time entries and one for
+    expenses, as JSON. A cursor written before expenses were watched has no ``expenses`` part: that feed
+    starts at the sensor's start instant."""
 
     entities: dict[str, EntityCursor] = field(default_factory=dict)
+    expenses: dict[str, EntityCursor] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps({"version": CURSOR_VERSION,
-                           "entities": {k: v.to_dict() for k, v in sorted(self.entities.items())}},
+                           "entities": {k: v.to_dict() for k, v in sorted(self.entities.items())},
+                           "expenses": {k: v.to_dict() for k, v in sorted(self.expenses.items())}},
                           separators=(",", ":"))
 
     @classmethod
@@ -94,7 +108,8 @@ class FeedCursor:
         if data.get("version") != CURSOR_VERSION:
             raise ValueError(f"change-feed cursor version {data.get('version')!r} is not {CURSOR_VERSION}; "
                              "reset the sensor's cursor in the UI")
-        return cls({k: EntityCursor.from_dict(v) for k, v in (data.get("entities") or {}).items()})
+        return cls({k: EntityCursor.from_dict(v) for k, v in (data.get("entities") or {}).items()},
+                   {k: EntityCursor.from_dict(v) for k, v in (data.get("expenses") or {}).items()})
 
 
 @dataclass
@@ -105,9 +120,11 @@ class PollResult:
     skipped: list[str]  # human-readable reasons for versions that map to no partition
 
 
+PreviousPeriods = Callable[[list[str]], dict[str, dict[str, str | None]]]
+
+
 def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None, *, start: datetime,
-                overlap: timedelta = DEFAULT_OVERLAP,
-                previous_periods: Callable[[list[str]], dict[str, dict[str, str | None]]] | None = None) -> PollResult:
+                overlap: timedelta = DEFAULT_OVERLAP, previous_periods: PreviousPeriods | None = None) -> PollResult:
     """Read the entity's changed time entries since its cursor; return the new changes and cursor.
 
     ``start`` is where a feed without a cursor begins. ``previous_periods(entry_ids)`` returns, per
@@ -115,36 +132,83 @@ def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None,
     moved between periods refreshes both, and an entry whose billing content equals what the warehouse
     already holds (our own write-back, a no-op edit) is no change.
     """
+    return _poll(lambda since: client.time_entries(updated_since=since), fingerprint, "entry", entity, cursor,
+                 start=start, overlap=overlap, previous_periods=previous_periods)
+
+
+def poll_expenses(client: HarvestClient, entity: str, cursor: EntityCursor | None, *, start: datetime,
+                  overlap: timedelta = DEFAULT_OVERLAP, previous_periods: PreviousPeriods | None = None,
+                  deletion_feed: bool = True) -> PollResult:
+    """As :func:`poll_entity`, for the entity's expenses (``previous_periods`` keyed by expense id).
+
+    With ``deletion_feed``, expenses deleted since the cursor are read from the project system's deletion
+    feed; a deleted expense the warehouse holds refreshes the periods it is held in (one it never held has
+    nothing to take back). A project system without a deletion feed (404) is read without it.
+    """
+    def deleted(since: str) -> list[dict[str, Any]]:
+        if not deletion_feed:
+            return []
+        try:
+            return client.deletions("expenses", since)
+        except HttpError as e:
+            if e.status == 404:  # real Harvest: no deletion feed; the daily refresh re-reads the period
+                return []
+            raise
+
+    return _poll(lambda since: client.expenses(updated_since=since), expense_fingerprint, "expense", entity,
+                 cursor, start=start, overlap=overlap, previous_periods=previous_periods, deleted=deleted)
+
+
+def _poll(listing: Callable[[str], Iterable[list[dict[str, Any]]]], fingerprint_of: Callable[[dict[str, Any]], str],
+          kind: str, entity: str, cursor: EntityCursor | None, *, start: datetime, overlap: timedelta,
+          previous_periods: PreviousPeriods | None,
+          deleted: Callable[[str], list[dict[str, Any]]] | None = None) -> PollResult:
     cur = cursor or EntityCursor()
-    since = parse_instant(cur.high_water) - overlap if cur.high_water else start
+    since = format_instant(parse_instant(cur.high_water) - overlap if cur.high_water else start)
     read = 0
-    newest: dict[str, dict[str, Any]] = {}  # entry_id → newest version listed
-    for page in client.time_entries(updated_since=format_instant(since)):
+    newest: dict[str, dict[str, Any]] = {}  # id → newest version listed
+    for page in listing(since):
         for doc in page:
             read += 1
             eid = str(doc["id"])
             if eid not in newest or parse_instant(str(doc["updated_at"])) >= parse_instant(newest[eid]["updated_at"]):
                 newest[eid] = doc
-    versions = {eid: fingerprint(doc) for eid, doc in newest.items()}
-    fresh = {eid: doc for eid, doc in newest.items() if _digest_of(cur.seen.get(eid)) != _digest_of(versions[eid])}
+    versions = {eid: fingerprint_of(doc) for eid, doc in newest.items()}
+    instant = {eid: parse_instant(str(doc["updated_at"])) for eid, doc in newest.items()}
+    gone: set[str] = set()
+    for d in (deleted(since) if deleted is not None else []):
+        eid = str(d["id"])
+        when = parse_instant(str(d["deleted_at"]))
+        if eid in instant and instant[eid] > when:
+            continue  # listed again after the deletion (a re-created id): the listing is newer
+        read += 1
+        gone.add(eid)
+        versions[eid] = f"{format_instant(when)}#deleted"
+        instant[eid] = when
+    fresh = {eid for eid in versions if _digest_of(cur.seen.get(eid)) != _digest_of(versions[eid])
+             or (eid in gone and cur.seen.get(eid) != versions[eid])}
     known = previous_periods(sorted(fresh)) if previous_periods is not None and fresh else {}
     changes: set[Change] = set()
     skipped: list[str] = []
-    for eid, doc in sorted(fresh.items()):
+    for eid in sorted(fresh):
+        before = known.get(eid, {})
+        if eid in gone:  # every period the warehouse holds it in loses it; none: it was never extracted
+            changes.update(Change(entity, p, eid, versions[eid], kind) for p in before)
+            continue
+        doc = newest[eid]
         spent = doc.get("spent_date")
         try:
             period = Period.of(date.fromisoformat(str(spent)[:10])).key
         except (TypeError, ValueError):
-            skipped.append(f"entry {eid} (updated {doc.get('updated_at')}) has no usable spent_date {spent!r}")
+            skipped.append(f"{kind} {eid} (updated {doc.get('updated_at')}) has no usable spent_date {spent!r}")
             continue
-        before = known.get(eid, {})
         if before == {period: _digest_of(versions[eid])}:
             continue  # the warehouse already holds exactly this content: nothing to bill differently
-        changes.add(Change(entity, period, eid, versions[eid]))
-        changes.update(Change(entity, p, eid, versions[eid]) for p in before if p != period)
+        changes.add(Change(entity, period, eid, versions[eid], kind))
+        changes.update(Change(entity, p, eid, versions[eid], kind) for p in before if p != period)
 
     # advance: newest instant seen; remember versions inside the overlap window (they will be listed again)
-    instants = [parse_instant(str(doc["updated_at"])) for doc in newest.values()]
+    instants = list(instant.values())
     if cur.high_water:
         instants.append(parse_instant(cur.high_water))
     if not instants:  # a new feed that found nothing yet: start again from ``start`` next time
@@ -152,7 +216,7 @@ def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None,
     high = max(instants)
     floor = high - overlap
     seen = {eid: v for eid, v in cur.seen.items() if parse_instant(v.split("#")[0]) >= floor}
-    seen.update({eid: versions[eid] for eid, doc in newest.items() if parse_instant(str(doc["updated_at"])) >= floor})
+    seen.update({eid: versions[eid] for eid in versions if instant[eid] >= floor})
     return PollResult(sorted(changes), EntityCursor(format_instant(high), seen), read, skipped)
 
 
@@ -189,6 +253,24 @@ def fingerprint(doc: dict[str, Any]) -> str:
     return f"{doc.get('updated_at')}#{content_digest(flatten_time_entry(doc, ''))}"
 
 
+# What expense billing reads from an expense (``raw_expenses`` columns). ``is_billed`` is left out: posting
+# sets it itself when an expense is on one of our invoices.
+EXPENSE_BILLING_FIELDS = ("spent_date", "user_id", "client_id", "project_id", "category", "units", "total_cost",
+                          "markup_percent", "billable", "is_closed", "approval_status", "approved_by",
+                          "billed_elsewhere", "notes")
+
+
+def expense_digest(row: dict[str, Any]) -> str:
+    """Digest of the billing-relevant fields of a flattened expense (``raw_expenses`` row)."""
+    text = "\x1f".join(_norm(row.get(f)) for f in EXPENSE_BILLING_FIELDS)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def expense_fingerprint(doc: dict[str, Any]) -> str:
+    """``updated_at#digest`` of a Harvest expense; the digest covers only what expense billing reads."""
+    return f"{doc.get('updated_at')}#{expense_digest(flatten_expense(doc, ''))}"
+
+
 def _digest_of(version: str | None) -> str | None:
     return version.rsplit("#", 1)[-1] if version else None
 
@@ -206,23 +288,30 @@ def run_key(prefix: str, entity: str, period: str, versions: Iterable[str]) -> s
     return f"{prefix}:{entity}|{period}:{digest}"
 
 
-def warehouse_periods(wh: Warehouse, entity: str) -> Callable[[list[str]], dict[str, dict[str, str | None]]]:
-    """``previous_periods`` backed by the warehouse: per entry, the periods whose raw extract holds it and the
+def warehouse_periods(wh: Warehouse, entity: str, *, asset: str = "raw_time_entries", id_col: str = "entry_id",
+                      fields: tuple[str, ...] = BILLING_FIELDS,
+                      digest: Callable[[dict[str, Any]], str] = content_digest) -> PreviousPeriods:
+    """``previous_periods`` backed by the warehouse: per record, the periods whose raw extract holds it and the
     content digest it has there (None when that extract lacks a billing column)."""
 
-    def lookup(entry_ids: list[str]) -> dict[str, dict[str, str | None]]:
-        wanted = set(entry_ids)
+    def lookup(record_ids: list[str]) -> dict[str, dict[str, str | None]]:
+        wanted = set(record_ids)
         out: dict[str, dict[str, str | None]] = {}
-        for period in wh.periods("raw_time_entries", entity):
+        for period in wh.periods(asset, entity):
             try:
-                rows = wh.read_columns("raw_time_entries", entity, period, ["entry_id", *BILLING_FIELDS]).to_pylist()
+                rows = wh.read_columns(asset, entity, period, [id_col, *fields]).to_pylist()
             except (KeyError, ValueError):  # an older extract without some billing column
-                rows = [{"entry_id": e} for e in
-                        wh.read_columns("raw_time_entries", entity, period, ["entry_id"]).column("entry_id").to_pylist()]
+                rows = [{id_col: e} for e in
+                        wh.read_columns(asset, entity, period, [id_col]).column(id_col).to_pylist()]
             for row in rows:
-                if row["entry_id"] in wanted:
-                    digest = content_digest(row) if len(row) > 1 else None
-                    out.setdefault(row["entry_id"], {})[period] = digest
+                if row[id_col] in wanted:
+                    out.setdefault(row[id_col], {})[period] = digest(row) if len(row) > 1 else None
         return out
 
     return lookup
+
+
+def warehouse_expense_periods(wh: Warehouse, entity: str) -> PreviousPeriods:
+    """:func:`warehouse_periods` for expenses (``raw_expenses``)."""
+    return warehouse_periods(wh, entity, asset="raw_expenses", id_col="expense_id", fields=EXPENSE_BILLING_FIELDS,
+                             digest=expense_digest)

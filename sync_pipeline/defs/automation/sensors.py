@@ -1,8 +1,9 @@
 """Sensors that turn changes in the external systems into partition runs.
 
-- ``harvest_changefeed``: polls the project system's ``updated_since`` feed per entity (JSON cursor),
-  requests ``sync_job`` for exactly the entity × period partitions that changed (run keys name the
-  changes, so a change never runs twice) and registers new entities of the mapping as partitions.
+- ``harvest_changefeed``: polls the project system's ``updated_since`` feeds of time entries and of
+  expenses per entity (JSON cursor, one part per feed), requests ``sync_job`` for exactly the entity ×
+  period partitions that changed (run keys name the changes, so a change never runs twice) and registers
+  new entities of the mapping as partitions.
 - ``xero_webhook_events``: reads the webhook events the receiver stored (``sync-pipeline webhooks
   serve``) and refreshes the partitions whose documents changed in the accounting system.
 """
@@ -56,8 +57,8 @@ def open_periods() -> set[str]:
     job=sync_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Polls the project system's updated_since feed and syncs exactly the entity × period "
-                "partitions whose time entries changed; registers new entities of the mapping.",
+    description="Polls the project system's updated_since feeds and syncs exactly the entity × period "
+                "partitions whose time entries or expenses changed; registers new entities of the mapping.",
 )
 def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResource, mapping: MappingResource,
                        warehouse: WarehouseResource) -> SensorResult | SkipReason:
@@ -76,28 +77,35 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
         try:
             res = changefeed.poll_entity(client, entity.key, cursor.entities.get(entity.key), start=start,
                                          previous_periods=changefeed.warehouse_periods(wh, entity.key))
-        except HttpError as e:
+            exp = changefeed.poll_expenses(client, entity.key, cursor.expenses.get(entity.key), start=start,
+                                           previous_periods=changefeed.warehouse_expense_periods(wh, entity.key))
+        except HttpError as e:  # neither feed's cursor moves: both are read again next tick
             failures.append(f"{entity.key}: {e}")
             context.log.warning(f"change feed of entity {entity.key} not read this tick, cursor kept: {e}")
             continue
         finally:
             client.close()
         cursor.entities[entity.key] = res.cursor
-        for reason in res.skipped:
+        cursor.expenses[entity.key] = exp.cursor
+        for reason in res.skipped + exp.skipped:
             context.log.warning(f"{entity.key}: {reason}")
-        for (ent, period), changes in changefeed.group_by_partition(res.changes).items():
+        for (ent, period), changes in changefeed.group_by_partition(res.changes + exp.changes).items():
             if period not in valid_periods:
                 context.log.info(f"{ent}: {len(changes)} change(s) in period {period}, outside the partitioned "
                                  "range; not synced")
                 continue
+            tags = {TRIGGER_TAG: "harvest_changefeed", ENTITY_TAG: ent}
+            for kind, tag in (("entry", "sync_pipeline/changed_entries"), ("expense", "sync_pipeline/changed_expenses")):
+                ids = sorted({c.entry_id for c in changes if c.kind == kind})
+                if ids:
+                    tags[tag] = ",".join(ids)[:200]
             runs.append(RunRequest(
                 run_key=changefeed.run_key("changefeed", ent, period, (c.version for c in changes)),
                 partition_key=partition_key(ent, period),
-                tags={TRIGGER_TAG: "harvest_changefeed", ENTITY_TAG: ent,
-                      "sync_pipeline/changed_entries": ",".join(sorted({c.entry_id for c in changes}))[:200]},
+                tags=tags,
             ))
-        context.log.info(f"{entity.key}: read {res.entries_read} entries since the cursor, "
-                         f"{len(res.changes)} new change(s)")
+        context.log.info(f"{entity.key}: read {res.entries_read} entries and {exp.entries_read} expense records "
+                         f"since the cursor, {len(res.changes)} + {len(exp.changes)} new change(s)")
     if failures and len(failures) == len(entities):
         raise RuntimeError("the project system's change feed could not be read for any entity: "
                            + "; ".join(failures))

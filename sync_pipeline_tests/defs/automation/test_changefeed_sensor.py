@@ -127,3 +127,128 @@ def test_our_own_write_back_is_not_a_change(sandboxes, resources):
         # a lost cursor re-reads everything: entries the warehouse already holds unchanged are no change either
         replay, _ = _tick(instance, resources, START)
         assert _partitions(replay) == ["acme-uk|2026-09-01"]  # only September was never extracted
+
+
+# -- expenses: a feed of their own, in the same sensor ------------------------------------------------------
+
+E = demo_data.DEMO_ENTITY
+START_WITH_EXPENSES = FeedCursor({E: EntityCursor(high_water="2026-09-01T00:00:00Z")},
+                                 {E: EntityCursor(high_water="2026-09-01T00:00:00Z")}).to_json()
+
+
+def _expense(eid, spent_date, cost, updated_at="2026-10-21T09:00:00Z"):
+    return {"id": eid, "spent_date": spent_date, "notes": "Train", "total_cost": cost, "units": None,
+            "billable": True, "is_closed": True, "is_locked": True, "is_billed": False, "approval_status": "approved",
+            "created_at": updated_at, "updated_at": updated_at, "user": {"id": 1, "name": "Alice Archer"},
+            "project": {"id": 11, "name": "Acme Website", "code": "ACM-WEB"},
+            "client": {"id": 1, "name": "Acme Corp", "currency": "GBP"},
+            "expense_category": {"id": 1, "name": "Travel"}, "receipt": None, "invoice": None}
+
+
+def _seed_expenses(sandboxes):
+    sandboxes.harvest.upsert_many("expenses", demo_data.HARVEST_ACCOUNT_ID, [
+        _expense(9001, "2026-10-12", "45.50"), _expense(9002, "2026-11-03", "12.00")])
+
+
+def _api(sandboxes, method, path, **kw):
+    r = httpx.request(method, f"{sandboxes.harvest_server.url}{path}", **kw,
+                      headers={"Authorization": f"Bearer {sandboxes.harvest.token}",
+                               "Harvest-Account-Id": demo_data.HARVEST_ACCOUNT_ID})
+    r.raise_for_status()
+
+
+def _expense_runs(result):
+    return sorted((str(r.partition_key), r.tags["sync_pipeline/changed_expenses"]) for r in result.run_requests
+                  if "sync_pipeline/changed_expenses" in r.tags)
+
+
+def test_a_changed_expense_triggers_exactly_its_partition_once(sandboxes, resources):
+    _seed_expenses(sandboxes)
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [E])
+        first, _ = _tick(instance, resources, START_WITH_EXPENSES)
+        assert _expense_runs(first) == [("acme-uk|2026-10-01", "9001"), ("acme-uk|2026-11-01", "9002")]
+        # an October run carries the entries' and the expense's changes together: one run per partition
+        assert _partitions(first) == ["acme-uk|2026-09-01", "acme-uk|2026-10-01", "acme-uk|2026-11-01"]
+        exp_cursor = json.loads(first.cursor)["expenses"][E]
+        assert exp_cursor["high_water"] == "2026-10-21T09:00:00Z"
+
+        quiet, _ = _tick(instance, resources, first.cursor)
+        assert quiet.run_requests == []  # no change → no run
+
+        _api(sandboxes, "PATCH", "/v2/expenses/9002", json={"total_cost": "14.00"})
+        changed, _ = _tick(instance, resources, quiet.cursor)
+        assert _partitions(changed) == ["acme-uk|2026-11-01"]
+        req = changed.run_requests[0]
+        assert req.tags["sync_pipeline/changed_expenses"] == "9002"
+        assert "sync_pipeline/changed_entries" not in req.tags
+        assert req.run_key.startswith("changefeed:acme-uk|2026-11:")
+        after = json.loads(changed.cursor)["expenses"][E]
+        assert after["high_water"] > exp_cursor["high_water"]  # the cursor advanced to the edit
+        assert after["seen"]["9002"].startswith(after["high_water"])
+        assert json.loads(changed.cursor)["entities"] == json.loads(quiet.cursor)["entities"]  # entries untouched
+
+        again, _ = _tick(instance, resources, changed.cursor)
+        assert again.run_requests == []  # the same change never runs twice
+
+        # a lost expense cursor re-reads the feed, and the same changes produce the same run key
+        lost = json.loads(changed.cursor)
+        lost["expenses"] = {E: {"high_water": "2026-09-01T00:00:00Z", "seen": {}}}
+        replay, _ = _tick(instance, resources, json.dumps(lost))
+        assert req.run_key in {r.run_key for r in replay.run_requests}
+
+
+def test_an_expense_moved_or_deleted_refreshes_the_periods_the_warehouse_holds_it_in(sandboxes, resources):
+    from sync_pipeline.contracts.warehouse import RawExpense
+    from sync_pipeline.services.extract import extract_expenses
+
+    _seed_expenses(sandboxes)
+    wh = resources["warehouse"].get()
+    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
+    try:  # the warehouse holds 9001 in October and 9002 in November
+        for period in ("2026-10", "2026-11"):
+            wh.write("raw_expenses", E, period, extract_expenses(client, Period.parse(period)), RawExpense)
+    finally:
+        client.close()
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [E])
+        first, _ = _tick(instance, resources, START_WITH_EXPENSES)
+        assert _expense_runs(first) == []  # the warehouse already holds both exactly as listed
+
+        _api(sandboxes, "PATCH", "/v2/expenses/9001", json={"spent_date": "2026-11-20"})
+        moved, _ = _tick(instance, resources, first.cursor)
+        assert _expense_runs(moved) == [("acme-uk|2026-10-01", "9001"), ("acme-uk|2026-11-01", "9001")]
+
+        _api(sandboxes, "DELETE", "/v2/expenses/9002")
+        deleted, _ = _tick(instance, resources, moved.cursor)
+        assert _expense_runs(deleted) == [("acme-uk|2026-11-01", "9002")]
+        assert deleted.run_requests[0].run_key.startswith("changefeed:acme-uk|2026-11:")
+        again, _ = _tick(instance, resources, deleted.cursor)
+        assert again.run_requests == []  # the deletion is reported once
+
+
+def test_our_own_expense_write_back_is_not_a_change(sandboxes, resources):
+    from sync_pipeline.contracts.warehouse import RawExpense
+    from sync_pipeline.services.extract import extract_expenses
+
+    _seed_expenses(sandboxes)
+    wh = resources["warehouse"].get()
+    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
+    try:
+        wh.write("raw_expenses", E, "2026-10", extract_expenses(client, Period.parse("2026-10")), RawExpense)
+    finally:
+        client.close()
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [E])
+        first, _ = _tick(instance, resources, START_WITH_EXPENSES)
+        assert _expense_runs(first) == [("acme-uk|2026-11-01", "9002")]  # only November was never extracted
+        _api(sandboxes, "PATCH", "/v2/expenses/9001", json={"is_billed": True})  # posting marks it billed
+        echo, _ = _tick(instance, resources, first.cursor)
+        assert echo.run_requests == []
+
+
+def test_a_cursor_from_before_expenses_were_watched_still_loads():
+    old = json.dumps({"version": 1, "entities": {E: {"high_water": "2026-10-20T18:00:00Z", "seen": {"1001": "x#y"}}}})
+    cur = FeedCursor.from_json(old)
+    assert cur.entities[E].high_water == "2026-10-20T18:00:00Z" and cur.expenses == {}
+    assert json.loads(cur.to_json())["expenses"] == {}
