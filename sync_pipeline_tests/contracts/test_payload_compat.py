@@ -70,3 +70,45 @@ def test_floats_are_refused_in_payloads():
     v1 = json.loads((EXAMPLES / "source.time_entry.v1.json").read_text())
     with pytest.raises(ValueError, match="never a binary float"):
         model_for("source.time_entry", 1).model_validate({**v1, "hours": 2.5})
+
+
+def test_time_entry_v3_holds_every_column_the_harvest_connector_reads():
+    """v3 is the ``raw_time_entries`` row: whatever the connector flattens and the warehouse stores fits in it."""
+    from sync_pipeline.connectors.harvest import flatten_time_entry
+    from sync_pipeline.contracts.warehouse import APPROVAL_STATUSES, RawTimeEntry
+
+    v3 = model_for("source.time_entry", 3)
+    assert set(RawTimeEntry.to_schema().columns) <= set(v3.model_fields)
+    doc = {"id": 1004, "spent_date": "2026-10-14", "hours": Decimal("3.25"), "billable": True,
+           "billable_rate": Decimal("100"), "cost_rate": None, "is_closed": True, "is_billed": True, "notes": "x",
+           "updated_at": "2026-10-15T09:30:00Z", "user": {"id": 2, "name": "Bob Baker"},
+           "client": {"id": 1, "name": "Acme Corp", "currency": "GBP"}, "project": {"id": 11, "name": "W"},
+           "task": {"id": 1, "name": "Dev"}, "x_started_at": "2026-10-14T23:15:00-04:00",
+           "x_timezone": "America/New_York", "approval_status": "approved",
+           "x_approved_by": {"id": 3, "name": "Carol Chen"}, "x_approved_at": "2026-10-16T09:00:00Z",
+           "invoice": {"id": 7, "number": "H-7"}}
+    row = flatten_time_entry(doc, "2026-11-01T00:00:00+00:00")
+    assert set(row) <= set(v3.model_fields)
+    entry = v3.model_validate(row)
+    assert (entry.started_at, entry.timezone, entry.approval_status, entry.approved_by, entry.billed_elsewhere) == (
+        "2026-10-14T23:15:00-04:00", "America/New_York", "approved", row["approved_by"], "Harvest invoice H-7")
+    assert set(v3.model_fields["approval_status"].annotation.__args__[0].__args__) == set(APPROVAL_STATUSES)
+
+
+def test_time_entry_v3_to_v2_refuses_billed_elsewhere_and_drops_the_rest():
+    v3 = json.loads((EXAMPLES / "source.time_entry.v3.json").read_text())
+    v2 = translate("source.time_entry", v3, source=3, target=2)
+    assert not {"started_at", "approval_status", "approved_by", "billed_elsewhere"} & set(v2.model_dump())
+    assert (v2.spent_date, v2.is_closed, v2.seconds) == ("2026-10-14", True, 11700)
+    back = translate("source.time_entry", v2, target=3)
+    assert back.approval_status is None and back.started_at is None  # v2 → v3 adds them empty
+    with pytest.raises(TranslationError, match="billed_elsewhere.*bill the entry again"):
+        translate("source.time_entry", {**v3, "billed_elsewhere": "Harvest invoice H-7"}, source=3, target=1)
+
+
+def test_time_entry_v3_instants_need_their_offset_and_statuses_are_harvests():
+    v3 = json.loads((EXAMPLES / "source.time_entry.v3.json").read_text())
+    with pytest.raises(ValueError, match="no UTC offset"):
+        model_for("source.time_entry", 3).model_validate({**v3, "started_at": "2026-10-14T23:15:00"})
+    with pytest.raises(ValueError, match="approval_status"):
+        model_for("source.time_entry", 3).model_validate({**v3, "approval_status": "rejected"})

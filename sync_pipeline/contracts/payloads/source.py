@@ -6,12 +6,20 @@
   Toggl tags) and carries hours as integer seconds as well as decimal hours, so a consumer that needs exact
   minutes does not re-derive them. v2 → v1 refuses to drop an ``external_url`` or custom fields other than
   the ones v1 already maps (``billable``); ``seconds`` is derived from ``hours`` again on the way back.
+- ``source.time_entry`` v3: the columns ``raw_time_entries`` v2 added, as the Harvest connector reads them
+  (:func:`~sync_pipeline.connectors.harvest.flatten_time_entry`): ``started_at`` (start instant with its UTC
+  offset), ``timezone`` (IANA), ``approval_status`` (unsubmitted, submitted, approved), ``approved_by``
+  ("name (user id)"), ``approved_at``, and ``billed_elsewhere`` (invoiced other than by this pipeline). All
+  optional: CSV exports and Redmine leave them empty. v3 → v2 refuses ``billed_elsewhere`` (a v2 consumer
+  would bill the entry again) and drops the others, as ``RawTimeEntry`` v2 → v1 does (``spent_date`` and
+  ``is_closed`` still say the day and whether the entry is locked); v2 → v3 adds them empty.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -80,3 +88,42 @@ def _te_v2_to_v1(d: dict[str, Any]) -> dict[str, Any]:
         raise TranslationError(f"entry {d['entry_id']}: custom fields {sorted(extra)} have no place in "
                                "source.time_entry v1; read v2")
     return {k: v for k, v in d.items() if k not in ("seconds", "external_url", "custom_fields")}
+
+
+V3_FIELDS = ("started_at", "timezone", "approval_status", "approved_by", "approved_at", "billed_elsewhere")
+
+
+@register("source.time_entry", 3)
+class TimeEntryV3(TimeEntryV2):
+    started_at: str | None = Field(default=None, description="start instant with its UTC offset (ISO 8601)")
+    timezone: str | None = Field(default=None, description="IANA zone of the person who tracked the entry")
+    approval_status: Literal["unsubmitted", "submitted", "approved"] | None = None
+    approved_by: str | None = Field(default=None, description='who approved it: "name (user id)"')
+    approved_at: str | None = None
+    billed_elsewhere: str | None = Field(default=None, description="where it was invoiced other than by this "
+                                                                   "pipeline (e.g. a Harvest invoice); never billed again")
+
+    @field_validator("started_at", "approved_at")
+    @classmethod
+    def _instant_with_zone(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                dt = datetime.fromisoformat(v.replace("Z", "+00:00"))
+            except ValueError:
+                raise ValueError(f"{v!r} is not an ISO-8601 instant") from None
+            if dt.tzinfo is None:
+                raise ValueError(f"{v!r} has no UTC offset; give the instant with its offset or Z")
+        return v
+
+
+@translator("source.time_entry", 2, 3)
+def _te_v2_to_v3(d: dict[str, Any]) -> dict[str, Any]:
+    return {**d, **dict.fromkeys(V3_FIELDS)}
+
+
+@translator("source.time_entry", 3, 2)
+def _te_v3_to_v2(d: dict[str, Any]) -> dict[str, Any]:
+    if d.get("billed_elsewhere"):
+        raise TranslationError(f"entry {d['entry_id']}: billed_elsewhere ({d['billed_elsewhere']}) has no place in "
+                               "source.time_entry v2 and a v2 consumer would bill the entry again; read v3")
+    return {k: v for k, v in d.items() if k not in V3_FIELDS}
