@@ -220,10 +220,13 @@ def _poll(listing: Callable[[str], Iterable[list[dict[str, Any]]]], fingerprint_
     return PollResult(sorted(changes), EntityCursor(format_instant(high), seen), read, skipped)
 
 
-# What billing reads from an entry. Fields the pipeline writes back itself (is_billed, external_reference when
-# posting marks entries invoiced) and timestamps are left out, so our own write-back is not a change.
+# What billing reads from an entry (clean_time_entries.sql). Fields the pipeline writes back itself (is_billed,
+# external_reference when posting marks entries invoiced) and timestamps are left out, so our own write-back is
+# not a change; ``billed_elsewhere`` is derived and stays empty for our own marks, so it can be in. Approval,
+# invoicing in the project system and the start instant (which decides the local date) are changes.
 BILLING_FIELDS = ("spent_date", "user_id", "client_id", "project_id", "task_id", "hours", "billable",
-                  "billable_rate", "is_closed", "notes")
+                  "billable_rate", "is_closed", "notes", "approval_status", "approved_by", "billed_elsewhere",
+                  "started_at", "timezone")
 
 
 def _norm(v: Any) -> str:

@@ -121,12 +121,48 @@ def test_our_own_write_back_is_not_a_change(sandboxes, resources):
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
         first, _ = _tick(instance, resources, START)
-        _patch(sandboxes, 1001, is_billed=True, external_reference={"id": "x", "service": "xero", "number": "INV-1"})
+        _patch(sandboxes, 1001, is_billed=True,  # the mark posting writes (services/posting_links.py)
+               external_reference={"id": "x", "group_id": "SP-acme-uk-2026-10-C1-R1", "permalink": None})
         echo, _ = _tick(instance, resources, first.cursor)
         assert echo.run_requests == []
         # a lost cursor re-reads everything: entries the warehouse already holds unchanged are no change either
         replay, _ = _tick(instance, resources, START)
         assert _partitions(replay) == ["acme-uk|2026-09-01"]  # only September was never extracted
+
+
+def test_an_entry_invoiced_in_the_project_system_is_a_change_our_own_mark_is_not(sandboxes, resources):
+    """Invoicing an entry in Harvest itself (or another tool marking it billed) changes what we may bill, though
+    no field billing sums changes; posting's own mark (one of our references) is still no change."""
+    wh = resources["warehouse"].get()
+    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
+    try:
+        wh.write("raw_time_entries", demo_data.DEMO_ENTITY, "2026-10",
+                 extract_time_entries(client, Period.parse("2026-10")), RawTimeEntry)
+    finally:
+        client.close()
+    with instance_for_test() as instance:
+        instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
+        first, _ = _tick(instance, resources, START)
+        _patch(sandboxes, 1001, is_billed=True,
+               external_reference={"id": "x", "service": "xero", "group_id": "SP-acme-uk-2026-10-C1-R1"})
+        ours, _ = _tick(instance, resources, first.cursor)
+        assert ours.run_requests == []
+        _patch(sandboxes, 1002, is_billed=True, external_reference={"service": "quickbooks", "group_id": "QB-7"})
+        theirs, _ = _tick(instance, resources, ours.cursor)
+        assert _partitions(theirs) == ["acme-uk|2026-10-01"]
+        assert theirs.run_requests[0].tags["sync_pipeline/changed_entries"] == "1002"
+
+
+def test_only_billing_relevant_fields_make_a_content_change():
+    from sync_pipeline.services.changefeed import content_digest
+
+    row = {"spent_date": "2026-10-05", "hours": "2", "billable": True, "is_closed": False,
+           "approval_status": "submitted", "approved_by": None, "billed_elsewhere": None}
+    base = content_digest(row)
+    assert content_digest({**row, "updated_at": "2026-10-06T00:00:00Z"}) == base  # a timestamp alone is no change
+    assert content_digest({**row, "approval_status": "approved", "approved_by": "Bea (2)"}) != base
+    assert content_digest({**row, "billed_elsewhere": "Harvest invoice H-1"}) != base
+    assert content_digest({**row, "started_at": "2026-10-05T23:30:00+00:00"}) != base
 
 
 # -- expenses: a feed of their own, in the same sensor ------------------------------------------------------
