@@ -692,7 +692,10 @@ class _Applier:
         by_op: dict[str, list[tuple[GroupPlan, DocOp]]] = defaultdict(list)
         for gp, op in ready:
             by_op[op.op].append((gp, op))
-        terms = timedelta(days=self.plan.entity.payment_terms_days)
+        def terms(gp: GroupPlan) -> timedelta:  # the client's payment terms, else the entity's
+            client = plan.entity.client(gp.client_id)
+            days = client.payment_terms_days if client and client.payment_terms_days is not None else None
+            return timedelta(days=plan.entity.payment_terms_days if days is None else days)
 
         def invoice_update(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
             if op.op == "void_invoice":
@@ -703,7 +706,7 @@ class _Applier:
         def new_invoice(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
             d = plan.invoice_date if op.revision == 1 else max(plan.invoice_date, plan.credit_date)
             return invoice_payload(contact_id=str(self.contact_for(gp)), reference=op.reference,
-                                   currency=gp.currency, date=d.isoformat(), due_date=(d + terms).isoformat(),
+                                   currency=gp.currency, date=d.isoformat(), due_date=(d + terms(gp)).isoformat(),
                                    status=op.status or plan.new_status,
                                    lines=[_line_payload(li, gp.currency) for li in op.lines],
                                    line_amount_types=op.line_amount_types)

@@ -108,3 +108,34 @@ def test_contract_rates_overlay_reference_rates_for_their_client_only():
     assert fx.rate_table(table, client_id="7").rate("GBP", "USD", date(2026, 10, 30)).rate == Decimal("1.3333333333")
     other = fx.rate_table(table, client_id="8").rate("USD", "GBP", date(2026, 10, 30))
     assert other.kind == "reference" and other.rate_date == date(2026, 10, 30)
+
+
+def test_rebilling_a_past_period_reproduces_the_drafts_byte_for_byte(tmp_path):
+    """The whole chain, not only the rates: bill October, store rates and drafts; the feed revises its rates;
+    bill October again from the stored rates → the same draft file, byte for byte (and a fresh pricing from the
+    revised feed would have billed other amounts, so the test would notice if the stored rates were ignored)."""
+    from sync_pipeline.contracts.warehouse import InvoiceDraftLine
+    from sync_pipeline_tests.billing.helpers import bill, entity, entry
+
+    period = Period(2026, 10)
+    ent = entity(clients=[{"source_id": "5", "name": "Initech US", "currency": "GBP"},
+                          {"source_id": "8", "name": "Nippon KK"}],
+                 projects=[{"source_id": "61", "client": "5"}, {"source_id": "64", "client": "8"}])
+    rows = [entry(501, client="5", currency="USD", project="61", hours="10", rate="150"),
+            entry(502, client="5", currency="USD", project="61", hours="1.25", rate="150"),
+            entry(801, client="8", currency="JPY", project="64", hours="0.1", rate="12345")]
+    wh = Warehouse(tmp_path)
+    currencies = {"GBP", "USD", "JPY"}
+    first_rates = fx.period_rates(EcbBundledProvider(clock=lambda: "2026-11-02T09:00:00+00:00"), currencies, period)
+    wh.write("fx_rates", "acme-uk", "2026-10", first_rates, FxRateRow)
+    first = wh.write("invoice_drafts", "acme-uk", "2026-10", bill(rows, ent, rates=first_rates).drafts,
+                     InvoiceDraftLine).read_bytes()
+
+    stored = fx.period_rates(_Shifted(), currencies, period, existing=wh.read("fx_rates", "acme-uk", "2026-10"))
+    again = wh.write("invoice_drafts", "acme-uk", "2026-10", bill(rows, ent, rates=stored).drafts,
+                     InvoiceDraftLine).read_bytes()
+    assert again == first
+
+    revised = bill(rows, ent, rates=fx.period_rates(_Shifted(), currencies, period)).drafts
+    gbp = lambda d: d[d["client_id"] == "5"]["line_amount_minor"].sum()  # noqa: E731
+    assert gbp(revised) != gbp(bill(rows, ent, rates=stored).drafts)

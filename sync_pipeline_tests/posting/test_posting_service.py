@@ -1,6 +1,6 @@
 """Posting against the Xero sandbox, asserted on the sandbox's own contents and the operational store."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
@@ -82,6 +82,24 @@ def test_first_post_batches_contacts_and_invoices_and_records_every_link(sandbox
                                              invs["SP-acme-uk-2026-10-C2-R1"]["InvoiceNumber"]}
     audit = [a["action"] for a in any_store.audit_entries("acme-uk")]
     assert audit.count("create_invoice") == 2
+
+
+def test_due_date_follows_the_clients_payment_terms_else_the_entitys(sandboxes, xero, sqlite_store):
+    from sync_pipeline.contracts.mapping import ClientMap
+
+    entity = ENTITY.model_copy(update={"payment_terms_days": 30,
+                                       "clients": [ClientMap(source_id="2", payment_terms_days=14)]})
+    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=entity, period=P, xero=xero, store=sqlite_store)
+    apply_plan(plan, xero=xero, store=sqlite_store, run=RUN)
+    invs = {d["Reference"]: d for d in live(sandboxes)}
+    acme, globex = invs["SP-acme-uk-2026-10-C1-R1"], invs["SP-acme-uk-2026-10-C2-R1"]
+
+    def day(xero_date: str) -> date:  # Xero's /Date(<ms since the epoch>+0000)/
+        return datetime.fromtimestamp(int(xero_date[6:].split("+")[0].split(")")[0]) / 1000, UTC).date()
+
+    assert day(acme["Date"]) == day(globex["Date"]) == plan.invoice_date
+    assert day(acme["DueDate"]) == date(2026, 11, 30)  # no override: the entity's 30 days
+    assert day(globex["DueDate"]) == date(2026, 11, 14)  # client 2 overrides them: 14 days
 
 
 def test_a_second_run_writes_nothing(sandboxes, xero, sqlite_store):
