@@ -41,6 +41,13 @@ def test_sync_job_runs_on_celery_workers(deployment, monkeypatch):
     deployment.env.update(env)
     for k, v in env.items():
         monkeypatch.setenv(k, v)
+    # the executor is chosen when the definitions are built: rebuild them here, since an earlier test in this
+    # process may have imported them with the default executor (and rebuild them again afterwards)
+    import importlib
+
+    import sync_pipeline.defs.definitions as definitions_module
+
+    importlib.reload(definitions_module)
     worker_cfg = Path(deployment.home) / "celery.yaml"
     worker_cfg.write_text(yaml.safe_dump({"broker": BROKER, "backend": "rpc://",
                                           "config_source": {"task_default_queue": queue}}))
@@ -63,3 +70,6 @@ def test_sync_job_runs_on_celery_workers(deployment, monkeypatch):
         assert "succeeded" in deployment.log("celery.log")  # the worker executed the step tasks
     finally:
         deployment.stop_all()
+        for k in env:
+            monkeypatch.delenv(k)
+        importlib.reload(definitions_module)
