@@ -32,6 +32,16 @@ def _patch(sandboxes, entry_id, **changes):
     r.raise_for_status()
 
 
+def _extract_october(sandboxes, resources):
+    """Extract October's time entries into the warehouse, as the raw_time_entries asset would."""
+    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
+    try:
+        resources["warehouse"].get().write("raw_time_entries", demo_data.DEMO_ENTITY, "2026-10",
+                                           extract_time_entries(client, Period.parse("2026-10")), RawTimeEntry)
+    finally:
+        client.close()
+
+
 def test_first_tick_registers_the_entity_and_requests_each_changed_partition(sandboxes, resources):
     with instance_for_test() as instance:
         assert not instance.get_dynamic_partitions("entity")
@@ -75,13 +85,7 @@ def test_a_change_in_one_entity_period_triggers_exactly_that_partition_once(sand
 
 
 def test_an_entry_moved_to_another_period_refreshes_both(sandboxes, resources):
-    wh = resources["warehouse"].get()
-    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
-    try:  # the warehouse knows 1004 as an October entry
-        wh.write("raw_time_entries", demo_data.DEMO_ENTITY, "2026-10",
-                 extract_time_entries(client, Period.parse("2026-10")), RawTimeEntry)
-    finally:
-        client.close()
+    _extract_october(sandboxes, resources)  # the warehouse knows 1004 as an October entry
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
         first, _ = _tick(instance, resources, START)
@@ -111,13 +115,7 @@ def test_unreachable_project_system_keeps_the_cursor_and_fails_the_tick(resource
 
 def test_our_own_write_back_is_not_a_change(sandboxes, resources):
     """Posting marks invoiced entries (is_billed, external_reference): that must not trigger another sync."""
-    wh = resources["warehouse"].get()
-    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
-    try:
-        wh.write("raw_time_entries", demo_data.DEMO_ENTITY, "2026-10",
-                 extract_time_entries(client, Period.parse("2026-10")), RawTimeEntry)
-    finally:
-        client.close()
+    _extract_october(sandboxes, resources)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
         first, _ = _tick(instance, resources, START)
@@ -133,13 +131,7 @@ def test_our_own_write_back_is_not_a_change(sandboxes, resources):
 def test_an_entry_invoiced_in_the_project_system_is_a_change_our_own_mark_is_not(sandboxes, resources):
     """Invoicing an entry in Harvest itself (or another tool marking it billed) changes what we may bill, though
     no field billing sums changes; posting's own mark (one of our references) is still no change."""
-    wh = resources["warehouse"].get()
-    client = HarvestClient(sandboxes.harvest_server.url, sandboxes.harvest.token, demo_data.HARVEST_ACCOUNT_ID)
-    try:
-        wh.write("raw_time_entries", demo_data.DEMO_ENTITY, "2026-10",
-                 extract_time_entries(client, Period.parse("2026-10")), RawTimeEntry)
-    finally:
-        client.close()
+    _extract_october(sandboxes, resources)
     with instance_for_test() as instance:
         instance.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
         first, _ = _tick(instance, resources, START)
