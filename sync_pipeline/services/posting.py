@@ -694,7 +694,7 @@ class _Applier:
             by_op[op.op].append((gp, op))
         def terms(gp: GroupPlan) -> timedelta:  # the client's payment terms, else the entity's
             client = plan.entity.client(gp.client_id)
-            days = client.payment_terms_days if client and client.payment_terms_days is not None else None
+            days = client.payment_terms_days if client else None
             return timedelta(days=plan.entity.payment_terms_days if days is None else days)
 
         def invoice_update(gp: GroupPlan, op: DocOp) -> dict[str, Any]:
