@@ -8,6 +8,7 @@ currency, rules), ``map_projects``, ``map_tasks`` and ``rate_cards`` (one row pe
 
 from __future__ import annotations
 
+from contextlib import ExitStack
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -18,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from sync_pipeline.contracts.mapping import EntityConfig
+from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry
 from sync_pipeline.domain.billing import (
     ClientTerms,
     ConservationResult,
@@ -35,7 +37,9 @@ from sync_pipeline.domain.fx import FxRate
 from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import fx as fx_service
+from sync_pipeline.store.contract_sql import check_parquet
 from sync_pipeline.store.sql import SQL_DIR, SqlModels
+from sync_pipeline.store.warehouse import ContractViolation, Warehouse
 
 # optional raw columns: absent in extracts written before RawTimeEntry v2 (billed_elsewhere: before it was
 # extracted), NULL then
@@ -228,7 +232,7 @@ def invoice_date(period: Period, today: date) -> date:
     return min(period.end, today)
 
 
-# ---- pandas in / pandas out (the Dagster assets; partitions are small) -------------------------------
+# ---- pandas in / pandas out (unit-sized data: the golden tests, the CLI import; the same SQL models) --------
 
 def _run(con: duckdb.DuckDBPyConnection, target: str, params: dict[str, Any], sources: list[str],
          models: SqlModels | None) -> pd.DataFrame:
@@ -301,7 +305,7 @@ def expense_draft_lines(billable: pd.DataFrame, models: SqlModels | None = None)
     return _run(con, "expense_draft_lines", {}, ["expense_billables"], models)
 
 
-# ---- Parquet in / Parquet out (large partitions, the bench) -----------------------------------------
+# ---- Parquet in / Parquet out (the Dagster assets and the bench: entries never go through pandas) ------
 
 def _path_literal(path: str | Path) -> str:
     """A file path as a SQL string literal (DuckDB cannot bind parameters in COPY or view definitions)."""
@@ -313,30 +317,112 @@ def _copy(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dest
     con.execute(f"COPY ({sql}) TO {_path_literal(dest)} (FORMAT parquet, COMPRESSION zstd)", params)
 
 
-def bill_parquet(raw_glob: str, out_dir: Path, entity: EntityConfig, period: Period, today: date,
-                 rates: pd.DataFrame | None = None, threads: int | None = None,
-                 memory_limit: str | None = None, models: SqlModels | None = None) -> dict[str, Any]:
-    """clean → billables → draft lines with every step inside DuckDB, each step's output a Parquet file.
+def _view(con: duckdb.DuckDBPyConnection, name: str, files: str | Path) -> None:
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({_path_literal(files)})")
 
-    Returns the finalized draft lines (small) and the output paths.
-    """
+
+def _model_to_parquet(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any], dest: Path,
+                      contract: type[Any], models: SqlModels | None) -> list[str]:
+    """Run one model into ``dest`` and check its pandera contract in SQL over the file (``store.contract_sql``:
+    one scan). Returns the problems; empty means the file satisfies the contract. The model's output is then
+    the view ``name`` for the next model."""
     models = models or SqlModels()
-    con = connect(entity, threads=threads, memory_limit=memory_limit, spill_dir=out_dir / ".spill")
-    con.execute(f"CREATE OR REPLACE TEMP VIEW raw_time_entries AS SELECT * FROM read_parquet({_path_literal(raw_glob)})")
+    _copy(con, models.models[name], {k: params[k] for k in models.params(name)}, dest)
+    problems = check_parquet(con, contract, str(dest))
+    _view(con, name, dest)
+    return problems
+
+
+def clean_time_entries_parquet(con: duckdb.DuckDBPyConnection, raw: str | Path, dest: Path, entity: EntityConfig,
+                               period: Period, today: date, models: SqlModels | None = None) -> list[str]:
+    """``clean_time_entries`` from raw Parquet (a file or a glob) to ``dest``; returns contract problems.
+    Rows come in no particular order (sorting 5M ids by text costs more than cleaning them)."""
+    _view(con, "raw_time_entries", raw)
     register_raw(con)
-    params = sql_params(entity, period, today)
-    paths = {}
-    for name in ("clean_time_entries", "billables"):
-        sql = models.models[name]
-        needed = {k: params[k] for k in models.params(name)}
-        dest = out_dir / f"{name}.parquet"
-        _copy(con, sql, needed, dest)
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({_path_literal(dest)})")
-        paths[name] = dest
+    return _model_to_parquet(con, "clean_time_entries", sql_params(entity, period, today), dest, CleanTimeEntry,
+                             models)
+
+
+def billables_parquet(con: duckdb.DuckDBPyConnection, clean: str | Path, dest: Path, entity: EntityConfig,
+                      period: Period, today: date, models: SqlModels | None = None) -> list[str]:
+    """``billables`` from a ``clean_time_entries`` Parquet file to ``dest``; returns contract problems."""
+    _view(con, "clean_time_entries", clean)
+    return _model_to_parquet(con, "billables", sql_params(entity, period, today), dest, Billable, models)
+
+
+def invoice_draft_lines_parquet(con: duckdb.DuckDBPyConnection, billables_file: str | Path, entity: EntityConfig,
+                                period: Period, rates: pd.DataFrame | None = None, today: date | None = None,
+                                models: SqlModels | None = None,
+                                expense_billables: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The draft lines from a ``billables`` Parquet file: DuckDB aggregates the entries into one row per line,
+    only those rows come to pandas to be finalized (Xero's arithmetic, FX, tax)."""
+    models = models or SqlModels()
+    _view(con, "billables", billables_file)
     lines = con.sql(models.models["invoice_draft_lines"]).to_arrow_table().to_pandas()
-    drafts = finalize_lines(lines, entity, period, rates, today)
-    paths["invoice_drafts"] = out_dir / "invoice_drafts.parquet"
-    return {"drafts": drafts, "paths": paths, "con": con}
+    expenses = expense_draft_lines(expense_billables, models) if expense_billables is not None else None
+    return finalize_lines(lines, entity, period, rates, today, expenses)
+
+
+# ---- a stored partition: warehouse file in, warehouse file out (what the Dagster assets call) ---------------
+# ``duckdb_settings``: ``threads`` / ``memory_limit`` / ``spill_dir`` of :func:`connect` (the bench sets them).
+
+def _refuse(asset: str, model: type[Any], problems: list[str]) -> None:
+    if problems:
+        cases = pd.DataFrame({"column": [p.split(":", 1)[0] for p in problems], "check": "contract (SQL)",
+                              "failure_case": problems})
+        raise ContractViolation(asset, model.__name__, cases)
+
+
+def clean_time_entries_partition(wh: Warehouse, entity: EntityConfig, period: Period, today: date,
+                                 models: SqlModels | None = None, **duckdb_settings: Any) -> dict[str, Any]:
+    """The ``clean_time_entries`` partition from the stored raw one, DuckDB file to file; published only when
+    it satisfies ``CleanTimeEntry``. Returns what the asset reports: rows, dispositions, quarantined sample."""
+    e, p = entity.key, period.key
+    con = connect(entity, **duckdb_settings)
+    try:
+        with wh.local_file("raw_time_entries", e, p) as raw, wh.staged_file("clean_time_entries", e, p) as dest:
+            _refuse("clean_time_entries", CleanTimeEntry,
+                    clean_time_entries_parquet(con, raw, dest, entity, period, today, models))
+            dispositions = dict(con.execute("SELECT disposition, count(*) FROM clean_time_entries GROUP BY 1 "
+                                            "ORDER BY 1").fetchall())
+            quarantined = con.sql("SELECT entry_id, spent_date, hours, reason FROM clean_time_entries "
+                                  "WHERE disposition = 'quarantined' ORDER BY entry_id LIMIT 10").df()
+        return {"rows": sum(dispositions.values()), "dispositions": dispositions, "quarantined": quarantined}
+    finally:
+        con.close()
+
+
+def billables_partition(wh: Warehouse, entity: EntityConfig, period: Period, today: date,
+                        models: SqlModels | None = None, **duckdb_settings: Any) -> dict[str, Any]:
+    """The ``billables`` partition from the stored ``clean_time_entries`` one, DuckDB file to file; published only
+    when it satisfies ``Billable``. Returns rows, exact value per currency and the first rows by entry id."""
+    e, p = entity.key, period.key
+    con = connect(entity, **duckdb_settings)
+    try:
+        with wh.local_file("clean_time_entries", e, p) as clean, wh.staged_file("billables", e, p) as dest:
+            _refuse("billables", Billable, billables_parquet(con, clean, dest, entity, period, today, models))
+            totals = con.execute("SELECT currency, count(*), sum(value) FROM billables GROUP BY 1 ORDER BY 1"
+                                 ).fetchall()
+            head = con.sql("SELECT * FROM billables ORDER BY entry_id LIMIT 10").df()
+        return {"rows": sum(int(n) for _, n, _ in totals),
+                "value_per_currency": {str(c): str(v) for c, _, v in totals}, "preview": head}
+    finally:
+        con.close()
+
+
+def invoice_drafts_partition(wh: Warehouse, entity: EntityConfig, period: Period, today: date,
+                             models: SqlModels | None = None, **duckdb_settings: Any) -> pd.DataFrame:
+    """The partition's draft lines (time and expense) from its stored billables, expense billables and rates;
+    the caller writes them (a few thousand rows at most: pandera validates them as they are)."""
+    e, p = entity.key, period.key
+    expenses = wh.read("expense_billables", e, p) if wh.exists("expense_billables", e, p) else None
+    con = connect(entity, **duckdb_settings)
+    try:
+        with wh.local_file("billables", e, p) as bills:
+            return invoice_draft_lines_parquet(con, bills, entity, period, rates=wh.read("fx_rates", e, p),
+                                               today=today, models=models, expense_billables=expenses)
+    finally:
+        con.close()
 
 
 # ---- conservation in SQL (big partitions: the entries stay in DuckDB, only the draft lines are in pandas) ----
@@ -417,20 +503,16 @@ def expense_frames(wh: Any, entity: str, period: str) -> dict[str, Any]:
             if wh.exists("expense_billables", entity, period) else None}
 
 
-CONSERVATION_COLUMNS = {"raw_time_entries": ["entry_id"],
-                        "clean_time_entries": ["entry_id", "disposition", "currency", "hours", "rate"],
-                        "billables": ["entry_id", "currency", "value"]}
-
-
 def conservation_of_partition(wh: Any, entity: str, period: str) -> ConservationResult:
     """The conservation check of a stored partition (the blocking asset check): the same SQL as the bench,
-    over only the columns it needs of the warehouse's files."""
+    DuckDB scanning the warehouse's files (only the columns it needs are read)."""
     con = duckdb.connect()
     try:
-        for asset, cols in CONSERVATION_COLUMNS.items():
-            con.register(asset, wh.read_columns(asset, entity, period, cols))
-        return check_conservation_sql(con, "raw_time_entries", "clean_time_entries", "billables",
-                                      wh.read("invoice_drafts", entity, period),
-                                      **expense_frames(wh, entity, period))
+        with ExitStack() as stack:
+            for asset in ("raw_time_entries", "clean_time_entries", "billables"):
+                _view(con, asset, stack.enter_context(wh.local_file(asset, entity, period)))
+            return check_conservation_sql(con, "raw_time_entries", "clean_time_entries", "billables",
+                                          wh.read("invoice_drafts", entity, period),
+                                          **expense_frames(wh, entity, period))
     finally:
         con.close()

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -134,6 +137,52 @@ class Warehouse:
             if os.path.exists(tmp):
                 os.unlink(tmp)
         return dest
+
+    @contextmanager
+    def local_file(self, asset: str, entity: str, period: str) -> Iterator[Path]:
+        """A partition as a local file DuckDB can scan: the file itself, or (object store) a temporary copy."""
+        if not self.exists(asset, entity, period):
+            raise WarehouseError(
+                f"no {asset} data for entity {entity!r} period {period}: materialize the upstream asset "
+                f"for partition {entity}|{period}-01 first (expected {self.uri(asset, entity, period)})"
+            )
+        p = self.path(asset, entity, period)
+        if self.fs is None:
+            yield Path(p)
+            return
+        tmp = Path(tempfile.mkdtemp(prefix=f"wh-{asset}-"))
+        try:
+            local = tmp / "part.parquet"
+            self.fs.get(str(p), str(local))
+            yield local
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @contextmanager
+    def staged_file(self, asset: str, entity: str, period: str) -> Iterator[Path]:
+        """A local path to write a partition to (e.g. with DuckDB's COPY); published atomically when the block
+        ends without an exception, discarded otherwise (a failed contract check never replaces a partition)."""
+        dest = self.path(asset, entity, period)
+        if self.fs is None:
+            Path(dest).parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=Path(dest).parent, suffix=".tmp")
+            os.close(fd)
+            os.unlink(tmp)  # the writer creates it
+            try:
+                yield Path(tmp)
+                os.replace(tmp, dest)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
+            return
+        folder = Path(tempfile.mkdtemp(prefix=f"wh-{asset}-"))
+        try:
+            local = folder / "part.parquet"
+            yield local
+            self.fs.makedirs(str(dest).rsplit("/", 1)[0], exist_ok=True)
+            self.fs.put(str(local), str(dest))  # one object, visible when complete
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def periods(self, asset: str, entity: str) -> list[str]:
         """The periods (``YYYY-MM``) for which the asset has a partition of this entity."""

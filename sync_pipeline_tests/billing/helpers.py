@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow
 
 from sync_pipeline.contracts.mapping import EntityConfig, Mapping
 from sync_pipeline.contracts.warehouse import (
@@ -24,6 +26,7 @@ from sync_pipeline.domain.billing import ConservationResult, check_conservation,
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import billing
 from sync_pipeline.services import fx as fx_service
+from sync_pipeline.store.warehouse import Warehouse, arrow_schema
 
 OCT = Period(2026, 10)
 AFTER_OCT = date(2026, 11, 15)
@@ -137,4 +140,40 @@ def bill(rows: list[dict[str, Any]], ent: EntityConfig, period: Period = OCT, to
                                 raw_expense_count=len(raw_exp) if raw_exp is not None else None,
                                 clean_expenses=clean_exp, expense_billables=exp_bills)
     assert result.passed, result.problems
+    assert_assets_agree(raw, ent, period, today, rates, exp_bills, clean, bills, drafts)
     return Billed(clean, bills, drafts, result, clean_exp, exp_bills)
+
+
+def _nulls_as_none(df: pd.DataFrame) -> pd.DataFrame:
+    """Values compared as Python objects, every missing value as None (pandas.NA, NaN and None are one thing)."""
+    out = df.astype(object)
+    return out.where(out.notna(), None)
+
+
+def assert_assets_agree(raw: pd.DataFrame, ent: EntityConfig, period: Period, today: date,
+                        rates: pd.DataFrame | None, exp_bills: pd.DataFrame | None, clean: pd.DataFrame,
+                        bills: pd.DataFrame, drafts: pd.DataFrame) -> None:
+    """The Dagster assets bill a stored partition file to file in DuckDB (``billing.*_partition``), never
+    loading the entries into pandas: on every hand-computed dataset they must produce exactly the frames
+    above (clean entries and billables row for row once sorted by id, draft lines as they are)."""
+    schema = arrow_schema(RawTimeEntry)
+    for c in raw.columns:
+        if c not in schema.names:
+            schema = schema.append(pyarrow.field(c, pyarrow.string()))
+    with tempfile.TemporaryDirectory() as root:
+        wh = Warehouse(root)
+        e, p = ent.key, period.key
+        wh.write_arrow("raw_time_entries", e, p, pyarrow.Table.from_pandas(raw[schema.names], schema=schema,
+                                                                           preserve_index=False))
+        wh.write("fx_rates", e, p, rates if rates is not None else pd.DataFrame(columns=fx_service.FX_COLUMNS),
+                 FxRateRow)
+        if exp_bills is not None:
+            wh.write("expense_billables", e, p, exp_bills, ExpenseBillable)
+        billing.clean_time_entries_partition(wh, ent, period, today)
+        billing.billables_partition(wh, ent, period, today)
+        stored_drafts = billing.invoice_drafts_partition(wh, ent, period, today)
+        for asset, expected in (("clean_time_entries", clean), ("billables", bills)):
+            got = wh.read(asset, e, p).sort_values("entry_id", kind="stable").reset_index(drop=True)
+            pd.testing.assert_frame_equal(_nulls_as_none(got), _nulls_as_none(expected.reset_index(drop=True)),
+                                          obj=asset)
+        pd.testing.assert_frame_equal(InvoiceDraftLine.validate(stored_drafts, lazy=True), drafts, obj="invoice_drafts")

@@ -4,9 +4,7 @@
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from sync_pipeline.contracts.warehouse import (
-    Billable,
     CleanExpense,
-    CleanTimeEntry,
     ExpenseBillable,
     FxRateRow,
     InvoiceDraftLine,
@@ -66,15 +64,11 @@ def clean_time_entries(context: AssetExecutionContext, mapping: MappingResource,
                        warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
-    wh = warehouse.get()
-    raw = wh.read("raw_time_entries", ep.entity, ep.period.key)
-    df = billing.clean_time_entries(raw, entity, ep.period, today_in(entity.timezone))
-    wh.write("clean_time_entries", ep.entity, ep.period.key, df, CleanTimeEntry)
-    quarantined = df[df["disposition"] == "quarantined"]
+    done = billing.clean_time_entries_partition(warehouse.get(), entity, ep.period, today_in(entity.timezone))
     return MaterializeResult(metadata={
-        "dagster/row_count": len(df),
-        "dispositions": counts(df, "disposition"),
-        "quarantined": preview(quarantined[["entry_id", "spent_date", "hours", "reason"]]),
+        "dagster/row_count": done["rows"],
+        "dispositions": done["dispositions"],
+        "quarantined": preview(done["quarantined"]),
     })
 
 
@@ -89,14 +83,11 @@ def billables(context: AssetExecutionContext, mapping: MappingResource,
               warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
-    wh = warehouse.get()
-    df = billing.billables(wh.read("clean_time_entries", ep.entity, ep.period.key), entity, ep.period,
-                           today_in(entity.timezone))
-    wh.write("billables", ep.entity, ep.period.key, df, Billable)
+    done = billing.billables_partition(warehouse.get(), entity, ep.period, today_in(entity.timezone))
     return MaterializeResult(metadata={
-        "dagster/row_count": len(df),
-        "value_per_currency": totals_decimal(df, "value"),
-        "preview": preview(df),
+        "dagster/row_count": done["rows"],
+        "value_per_currency": done["value_per_currency"],
+        "preview": preview(done["preview"]),
     })
 
 
@@ -159,11 +150,7 @@ def invoice_drafts(context: AssetExecutionContext, mapping: MappingResource,
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
-    expenses = (wh.read("expense_billables", ep.entity, ep.period.key)
-                if wh.exists("expense_billables", ep.entity, ep.period.key) else None)
-    df = billing.invoice_draft_lines(wh.read("billables", ep.entity, ep.period.key), entity, ep.period,
-                                     rates=wh.read("fx_rates", ep.entity, ep.period.key),
-                                     today=today_in(entity.timezone), expense_billables=expenses)
+    df = billing.invoice_drafts_partition(wh, entity, ep.period, today_in(entity.timezone))
     wh.write("invoice_drafts", ep.entity, ep.period.key, df, InvoiceDraftLine)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),

@@ -1,0 +1,22 @@
+"""``sync-pipeline bench billables`` end to end at small scale (the 5M run is recorded in docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+import argparse
+
+from sync_pipeline.bench import billables
+
+
+def test_bench_billables_runs_the_assets_functions_and_conservation_holds(tmp_path):
+    p = argparse.ArgumentParser()
+    billables.add_arguments(p)
+    figures = billables.run(p.parse_args(["--entries", "20000", "--workdir", str(tmp_path / "w")]))
+    assert figures["conservation"] == "holds", figures["conservation_problems"]
+    assert sum(figures["dispositions"].values()) == 20000
+    assert figures["billable_rows"] == figures["dispositions"]["billable"] > 15000
+    assert {"held", "non_billable", "quarantined"} <= set(figures["dispositions"])
+    assert figures["invoices"] == 200 and figures["draft_lines"] > 200
+    assert set(figures["required_work_alone"]) == {"local_date_across_dst", "person_day_totals_for_24h_rule",
+                                                   "rewrite_raw_once_as_parquet"}
+    assert figures["entries_per_second"] > 0 and figures["ratio_to_floor"] > 1
+    assert not (tmp_path / "w").exists()  # the work directory is removed unless --keep
