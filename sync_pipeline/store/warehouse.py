@@ -141,11 +141,7 @@ class Warehouse:
     @contextmanager
     def local_file(self, asset: str, entity: str, period: str) -> Iterator[Path]:
         """A partition as a local file DuckDB can scan: the file itself, or (object store) a temporary copy."""
-        if not self.exists(asset, entity, period):
-            raise WarehouseError(
-                f"no {asset} data for entity {entity!r} period {period}: materialize the upstream asset "
-                f"for partition {entity}|{period}-01 first (expected {self.uri(asset, entity, period)})"
-            )
+        self._require(asset, entity, period)
         p = self.path(asset, entity, period)
         if self.fs is None:
             yield Path(p)
@@ -198,12 +194,22 @@ class Warehouse:
         """Only some columns of a partition (cheap look-ups, e.g. which entries a period holds)."""
         return self._read_table(self.path(asset, entity, period), columns)
 
-    def read(self, asset: str, entity: str, period: str) -> pd.DataFrame:
+    def distinct(self, asset: str, entity: str, period: str, columns: list[str]) -> pd.DataFrame:
+        """The distinct combinations of some columns of a partition, in order of first appearance (a few rows
+        where reading the whole partition into pandas would take gigabytes)."""
+        self._require(asset, entity, period)
+        table = self._read_table(self.path(asset, entity, period), columns)
+        return table.group_by(columns, use_threads=False).aggregate([]).select(columns).to_pandas()
+
+    def _require(self, asset: str, entity: str, period: str) -> None:
         if not self.exists(asset, entity, period):
             raise WarehouseError(
                 f"no {asset} data for entity {entity!r} period {period}: materialize the upstream asset "
                 f"for partition {entity}|{period}-01 first (expected {self.uri(asset, entity, period)})"
             )
+
+    def read(self, asset: str, entity: str, period: str) -> pd.DataFrame:
+        self._require(asset, entity, period)
         return self._read_table(self.path(asset, entity, period)).to_pandas()
 
     def _read_table(self, p: Path | str, columns: list[str] | None = None) -> pyarrow.Table:

@@ -98,3 +98,25 @@ def test_an_object_store_partition_bills_like_a_local_one(tmp_path):
 def test_a_missing_upstream_partition_says_what_to_materialize(tmp_path):
     with pytest.raises(WarehouseError, match=r"no raw_time_entries data .* materialize the upstream asset"):
         billing.clean_time_entries_partition(Warehouse(str(tmp_path)), entity(), OCT, AFTER_OCT)
+
+
+def test_the_name_assets_read_distinct_values_not_the_partition(tmp_path):
+    """fx_rates and entity_merge_proposals read the distinct currencies / names (first appearance order), and
+    the proposals are the ones the whole partition gives."""
+    rows = [entry("n1", client="1", client_name="Acme Corp"), entry("n2", client="2", client_name="ACME Corp."),
+            entry("n3", client="1", client_name="Acme Corp", currency="EUR"),
+            entry("n4", client="3", client_name="Zeta Ltd", project="12"),
+            entry("n5", client="2", client_name="Acme Corporation", currency=None)]
+    wh = _stored(str(tmp_path), rows)
+    found = wh.distinct("raw_time_entries", "acme-uk", OCT.key, ["client_currency"])["client_currency"]
+    assert [c if isinstance(c, str) else None for c in found] == ["GBP", "EUR", None]
+    names = wh.distinct("raw_time_entries", "acme-uk", OCT.key, ["client_id", "client_name", "project_id",
+                                                                 "project_name"])
+    assert len(names) == 4  # n1 and n3 share their four values
+    whole = billing.merge_proposals(wh.read("raw_time_entries", "acme-uk", OCT.key), entity())
+    assert list(zip(whole["kind"], whole["duplicate_id"], strict=True)) == [("client", "2"), ("project", "12")]
+    pd.testing.assert_frame_equal(billing.merge_proposals(names, entity()), whole)
+    assert billing.currencies_needed(wh.distinct("raw_time_entries", "acme-uk", OCT.key, ["client_currency"]),
+                                     entity()) == {"GBP", "EUR"}
+    with pytest.raises(WarehouseError, match="materialize the upstream asset"):
+        wh.distinct("raw_expenses", "acme-uk", OCT.key, ["client_currency"])

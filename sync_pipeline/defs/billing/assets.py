@@ -33,11 +33,12 @@ def fx_rates(context: AssetExecutionContext, mapping: MappingResource, warehouse
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
-    raw = wh.read("raw_time_entries", ep.entity, ep.period.key)
     existing = wh.read("fx_rates", ep.entity, ep.period.key) if wh.exists("fx_rates", ep.entity, ep.period.key) else None
-    currencies = billing.currencies_needed(raw, entity)
+    currencies = billing.currencies_needed(
+        wh.distinct("raw_time_entries", ep.entity, ep.period.key, ["client_currency"]), entity)
     if wh.exists("raw_expenses", ep.entity, ep.period.key):  # expenses convert too
-        currencies |= billing.currencies_needed(wh.read("raw_expenses", ep.entity, ep.period.key), entity)
+        currencies |= billing.currencies_needed(
+            wh.distinct("raw_expenses", ep.entity, ep.period.key, ["client_currency"]), entity)
     df = fx_service.period_rates(fx.get(), currencies, ep.period, existing, today=today_in(entity.timezone))
     df = fx_service.merge_keep_existing(df, billing.contract_rates_frame(entity))
     added = len(df) - (len(existing) if existing is not None else 0)
@@ -178,7 +179,9 @@ def entity_merge_proposals(context: AssetExecutionContext, config: MergeProposal
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
-    df = billing.merge_proposals(wh.read("raw_time_entries", ep.entity, ep.period.key), entity, config.threshold)
+    names = wh.distinct("raw_time_entries", ep.entity, ep.period.key,
+                        ["client_id", "client_name", "project_id", "project_name"])
+    df = billing.merge_proposals(names, entity, config.threshold)
     wh.write("entity_merge_proposals", ep.entity, ep.period.key, df, MergeProposalRow)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
