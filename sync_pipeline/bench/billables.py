@@ -157,12 +157,69 @@ def _timed(fn: Any) -> tuple[float, float]:
     return time.perf_counter() - w0, _cpu() - c0
 
 
+def _through_dagster(args: argparse.Namespace, work: Path, wh: Warehouse, floor_wall: float, floor_cpu: float,
+                     alone: dict[str, tuple[float, float]]) -> dict[str, Any]:
+    """clean_time_entries → billables → invoice_drafts with every blocking check on them (contracts in SQL,
+    conservation), as one Dagster run of one partition."""
+    import yaml
+    from dagster import AssetCheckEvaluation, DagsterInstance, materialize
+
+    from sync_pipeline.defs.billing.assets import billables, clean_time_entries, invoice_drafts
+    from sync_pipeline.defs.billing.checks import conservation
+    from sync_pipeline.defs.partitions import partition_key
+    from sync_pipeline.defs.quality.checks import (
+        billables_contract,
+        clean_time_entries_contract,
+        invoice_drafts_contract,
+    )
+    from sync_pipeline.defs.resources import MappingResource, WarehouseResource
+
+    mapping = work / "mapping.yaml"
+    mapping.write_text(yaml.safe_dump(mapping_doc()), encoding="utf-8")
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("entity", ["bench"])
+        c0 = _cpu()
+        with stopwatch() as run:
+            result = materialize(
+                [clean_time_entries, billables, invoice_drafts, clean_time_entries_contract, billables_contract,
+                 invoice_drafts_contract, conservation],
+                instance=instance, partition_key=partition_key("bench", PERIOD), raise_on_error=False,
+                resources={"mapping": MappingResource(path=str(mapping)),
+                           "warehouse": WarehouseResource(root=str(wh.root))})
+        cpu = _cpu() - c0
+        checks = {e.event_specific_data.check_name: e.event_specific_data.passed
+                  for e in result.all_events if isinstance(e.event_specific_data, AssetCheckEvaluation)}
+        rows: dict[str, Any] = {}
+        for node in ("clean_time_entries", "billables", "invoice_drafts"):
+            for m in result.asset_materializations_for_node(node):
+                rows[node] = m.metadata["dagster/row_count"].value
+    return {
+        "mode": "dagster materialize (in process, one partition, blocking checks included)",
+        "entries": args.entries,
+        "run_succeeded": result.success,
+        "checks_passed": checks,
+        "rows": rows,
+        "floor_seconds": round(floor_wall, 3),
+        "required_work_alone": {k: f"{w:.2f} s ({w / floor_wall:.1f}x floor), {c:.2f} CPU-s ({c / floor_cpu:.1f}x)"
+                                for k, (w, c) in alone.items()},
+        "end_to_end_seconds": round(run["seconds"], 2),
+        "end_to_end_cpu_seconds": round(cpu, 2),
+        "entries_per_second": int(args.entries / run["seconds"]),
+        "ratio_to_floor": round(run["seconds"] / floor_wall, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+    }
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--entries", type=int, default=5_000_000, help="time entries to generate and bill (default 5M)")
     p.add_argument("--threads", type=int, default=2, help="DuckDB threads (the machine has 2 cores)")
     p.add_argument("--memory-limit", default="1500MB", help="DuckDB memory limit (it spills to disk beyond)")
     p.add_argument("--workdir", default=None, help="where the warehouse goes (a temp dir, removed after)")
     p.add_argument("--keep", action="store_true", help="keep the work directory")
+    p.add_argument("--dagster", action="store_true",
+                   help="materialize the billing assets and their blocking checks with Dagster (in process, an "
+                        "ephemeral instance) instead of calling their functions")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -187,6 +244,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         floor_wall, floor_cpu = min(f[0] for f in floors), min(f[1] for f in floors)
         alone["rewrite_raw_once_as_parquet"] = rewrite
 
+        if args.dagster:
+            return _through_dagster(args, work, wh, floor_wall, floor_cpu, alone)
         c0 = _cpu()
         with stopwatch() as pipe:
             clean = billing.clean_time_entries_partition(wh, ent, PERIOD, TODAY, **settings)

@@ -20,3 +20,14 @@ def test_bench_billables_runs_the_assets_functions_and_conservation_holds(tmp_pa
                                                    "rewrite_raw_once_as_parquet"}
     assert figures["entries_per_second"] > 0 and figures["ratio_to_floor"] > 1
     assert not (tmp_path / "w").exists()  # the work directory is removed unless --keep
+
+
+def test_bench_billables_through_dagster_runs_the_assets_and_their_blocking_checks(tmp_path):
+    p = argparse.ArgumentParser()
+    billables.add_arguments(p)
+    figures = billables.run(p.parse_args(["--entries", "20000", "--dagster", "--workdir", str(tmp_path / "w")]))
+    assert figures["run_succeeded"]
+    assert figures["checks_passed"] == {"clean_time_entries_contract": True, "billables_contract": True,
+                                        "invoice_drafts_contract": True, "conservation": True}
+    assert figures["rows"]["clean_time_entries"] == 20000
+    assert 15000 < figures["rows"]["billables"] < 20000 and figures["rows"]["invoice_drafts"] > 200
