@@ -4,6 +4,8 @@
 -- Markup precedence: the project's (mapping: projects.expense_markup_percent) > the project system's own on
 -- the expense (when $use_source_markup) > the entity's (mapping: expenses.markup_percent).
 -- Sources: raw_expenses, map_clients, map_projects (the mapping document as relations, built by services.billing).
+-- Shared with clean_time_entries: the billing_* macros of macros/billing.sql (unknown client / project,
+-- source non-billable reasons, disposition and its reason).
 -- Parameters: $entity, $period, $period_start, $period_end, $today, $require_approval, $currencies,
 -- $locked_through, $strict_clients, $strict_projects, $use_source_markup, $expense_markup_percent.
 WITH typed AS (
@@ -38,32 +40,27 @@ marked AS (
 judged AS (
     SELECT
         t.*,
-        CASE
-            WHEN t.d IS NULL THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
-            WHEN t.d > CAST($today AS DATE) THEN 'future date ' || CAST(t.d AS VARCHAR)
-            WHEN t.d < CAST($period_start AS DATE) OR t.d > CAST($period_end AS DATE)
-                THEN 'date ' || CAST(t.d AS VARCHAR) || ' outside billing period ' || $period
-            WHEN t.d <= TRY_CAST($locked_through AS DATE)
-                THEN 'locked period: expenses up to ' || $locked_through || ' are closed'
-            WHEN t.total_cost IS NULL OR t.total_cost = 0
-                THEN 'zero or missing amount ' || coalesce(CAST(t.total_cost AS VARCHAR), 'null')
-            WHEN t.client_id IS NULL THEN 'unknown client (no client on the expense)'
-            WHEN $strict_clients AND t.canonical_client_id IS NULL
-                THEN 'unknown client ' || t.client_id || ': add it (or an alias) to the mapping''s clients'
-            WHEN t.project_id IS NULL THEN 'unknown project (no project on the expense)'
-            WHEN $strict_projects AND NOT t.project_mapped
-                THEN 'unknown project ' || t.project_id || ': add it to the mapping''s projects'
-            WHEN t.client_currency IS NULL OR NOT list_contains($currencies, t.client_currency)
-                THEN 'unknown currency ' || coalesce(t.client_currency, 'null')
-            WHEN NOT list_contains($currencies, t.invoice_currency)
-                THEN 'unknown currency ' || t.invoice_currency
-        END AS quarantine_reason,
-        CASE
-            WHEN t.billed_elsewhere IS NOT NULL THEN 'already invoiced in the project system: ' || t.billed_elsewhere
-            WHEN t.billable = false THEN 'marked non-billable in the project system'
-            WHEN t.client_internal THEN 'internal client (mapping: clients.internal)'
-            WHEN t.project_billing = 'non_billable' THEN 'non-billable project (mapping: projects.billing)'
-        END AS non_billable_reason
+        coalesce(
+            CASE
+                WHEN t.d IS NULL THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
+                WHEN t.d > CAST($today AS DATE) THEN 'future date ' || CAST(t.d AS VARCHAR)
+                WHEN t.d < CAST($period_start AS DATE) OR t.d > CAST($period_end AS DATE)
+                    THEN 'date ' || CAST(t.d AS VARCHAR) || ' outside billing period ' || $period
+                WHEN t.d <= TRY_CAST($locked_through AS DATE)
+                    THEN 'locked period: expenses up to ' || $locked_through || ' are closed'
+                WHEN t.total_cost IS NULL OR t.total_cost = 0
+                    THEN 'zero or missing amount ' || coalesce(CAST(t.total_cost AS VARCHAR), 'null')
+            END,
+            billing_unknown_party_reason(t.client_id, t.canonical_client_id, $strict_clients, t.project_id,
+                                         t.project_mapped, $strict_projects, 'expense'),
+            CASE
+                WHEN t.client_currency IS NULL OR NOT list_contains($currencies, t.client_currency)
+                    THEN 'unknown currency ' || coalesce(t.client_currency, 'null')
+                WHEN NOT list_contains($currencies, t.invoice_currency)
+                    THEN 'unknown currency ' || t.invoice_currency
+            END) AS quarantine_reason,
+        billing_source_non_billable_reason(t.billed_elsewhere, t.billable, t.client_internal, t.project_billing)
+            AS non_billable_reason
     FROM marked AS t
 )
 SELECT
@@ -88,16 +85,7 @@ SELECT
     approved_by,
     approved_at,
     receipt_url,
-    CASE
-        WHEN quarantine_reason IS NOT NULL THEN 'quarantined'
-        WHEN non_billable_reason IS NOT NULL THEN 'non_billable'
-        WHEN $require_approval AND NOT is_closed THEN 'held'
-        ELSE 'billable'
-    END AS disposition,
-    CASE
-        WHEN quarantine_reason IS NOT NULL THEN quarantine_reason
-        WHEN non_billable_reason IS NOT NULL THEN non_billable_reason
-        WHEN $require_approval AND NOT is_closed
-            THEN 'awaiting approval' || coalesce(' (' || approval_status || ' in the project system)', '')
-    END AS reason
+    billing_disposition(quarantine_reason, non_billable_reason, $require_approval, is_closed) AS disposition,
+    billing_disposition_reason(quarantine_reason, non_billable_reason, $require_approval, is_closed, approval_status)
+        AS reason
 FROM judged

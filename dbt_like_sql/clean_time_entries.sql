@@ -2,6 +2,8 @@
 -- one disposition (billable | non_billable | held | quarantined) and, unless billable, the reason.
 -- Sources: raw_entries (raw_time_entries with the optional columns present), map_clients, map_projects,
 -- map_tasks, rate_cards (the mapping document as relations, built by services.billing).
+-- Shared with clean_expenses: the billing_* macros of macros/billing.sql (unknown client / project,
+-- source non-billable reasons, disposition and its reason).
 -- Parameters: $entity, $period, $period_start, $period_end, $today, $timezone, $require_approval,
 -- $currencies, $locked_through, $max_hours_per_day, $strict_clients, $strict_projects, $use_source_rates.
 -- Rows come in no particular order (sorting 5M ids costs more than the rest); callers sort when they need to.
@@ -89,47 +91,43 @@ rated AS (
 reasoned AS (
     SELECT
         t.*,
-        CASE
-            -- invoiced from the other side (an invoice of the project system itself): never billed twice
-            WHEN t.billed_elsewhere IS NOT NULL THEN 'already invoiced in the project system: ' || t.billed_elsewhere
-            WHEN t.billable = false THEN 'marked non-billable in the project system'
-            WHEN t.client_internal THEN 'internal client (mapping: clients.internal)'
-            WHEN t.project_billing = 'non_billable' THEN 'non-billable project (mapping: projects.billing)'
-            WHEN t.project_billing = 'fixed_fee' THEN 'fixed-fee project: billed by milestones, not by time'
-            WHEN t.task_billable = false THEN 'internal task (mapping: tasks.billable = false)'
-        END AS non_billable_reason
+        coalesce(
+            billing_source_non_billable_reason(t.billed_elsewhere, t.billable, t.client_internal, t.project_billing),
+            CASE
+                WHEN t.project_billing = 'fixed_fee' THEN 'fixed-fee project: billed by milestones, not by time'
+                WHEN t.task_billable = false THEN 'internal task (mapping: tasks.billable = false)'
+            END) AS non_billable_reason
     FROM rated AS t
 ),
 judged AS (
     SELECT
         t.*,
-        CASE
-            WHEN t.source_date IS NULL AND t.started_local_date IS NULL
-                THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
-            WHEN t.d > CAST($today AS DATE) THEN 'future date ' || CAST(t.d AS VARCHAR)
-            WHEN t.d < CAST($period_start AS DATE) OR t.d > CAST($period_end AS DATE)
-                THEN 'local date ' || CAST(t.d AS VARCHAR) || ' (' || $timezone || ') outside billing period ' || $period
-            WHEN t.d <= TRY_CAST($locked_through AS DATE)
-                THEN 'locked period: entries up to ' || $locked_through || ' are closed'
-            WHEN t.hours IS NULL OR t.hours <= 0 THEN 'non-positive hours ' || coalesce(CAST(t.hours AS VARCHAR), 'null')
-            WHEN t.person_day_hours > CAST($max_hours_per_day AS DECIMAL(18, 6))
-                THEN 'over ' || $max_hours_per_day || ' h in one person-day: user ' || coalesce(t.user_id, '?')
-                     || ' on ' || CAST(t.d AS VARCHAR) || ' has ' || CAST(t.person_day_hours AS VARCHAR) || ' h'
-            WHEN t.client_id IS NULL THEN 'unknown client (no client on the entry)'
-            WHEN $strict_clients AND t.canonical_client_id IS NULL
-                THEN 'unknown client ' || t.client_id || ': add it (or an alias) to the mapping''s clients'
-            WHEN t.project_id IS NULL THEN 'unknown project (no project on the entry)'
-            WHEN $strict_projects AND NOT t.project_mapped
-                THEN 'unknown project ' || t.project_id || ': add it to the mapping''s projects'
-            WHEN t.task_id IS NULL THEN 'unknown task (no task on the entry)'
-            WHEN t.user_id IS NULL THEN 'unknown user (no person on the entry)'
-            WHEN t.client_currency IS NULL OR NOT list_contains($currencies, t.client_currency)
-                THEN 'unknown currency ' || coalesce(t.client_currency, 'null')
-            WHEN NOT list_contains($currencies, t.invoice_currency) OR NOT list_contains($currencies, t.rate_currency)
-                THEN 'unknown currency ' || t.invoice_currency || '/' || t.rate_currency
-            WHEN t.non_billable_reason IS NULL AND t.unit_rate IS NULL
-                THEN 'missing rate: no rate card matches and the project system gave no rate'
-        END AS quarantine_reason
+        coalesce(
+            CASE
+                WHEN t.source_date IS NULL AND t.started_local_date IS NULL
+                    THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
+                WHEN t.d > CAST($today AS DATE) THEN 'future date ' || CAST(t.d AS VARCHAR)
+                WHEN t.d < CAST($period_start AS DATE) OR t.d > CAST($period_end AS DATE)
+                    THEN 'local date ' || CAST(t.d AS VARCHAR) || ' (' || $timezone || ') outside billing period ' || $period
+                WHEN t.d <= TRY_CAST($locked_through AS DATE)
+                    THEN 'locked period: entries up to ' || $locked_through || ' are closed'
+                WHEN t.hours IS NULL OR t.hours <= 0 THEN 'non-positive hours ' || coalesce(CAST(t.hours AS VARCHAR), 'null')
+                WHEN t.person_day_hours > CAST($max_hours_per_day AS DECIMAL(18, 6))
+                    THEN 'over ' || $max_hours_per_day || ' h in one person-day: user ' || coalesce(t.user_id, '?')
+                         || ' on ' || CAST(t.d AS VARCHAR) || ' has ' || CAST(t.person_day_hours AS VARCHAR) || ' h'
+            END,
+            billing_unknown_party_reason(t.client_id, t.canonical_client_id, $strict_clients, t.project_id,
+                                         t.project_mapped, $strict_projects, 'entry'),
+            CASE
+                WHEN t.task_id IS NULL THEN 'unknown task (no task on the entry)'
+                WHEN t.user_id IS NULL THEN 'unknown user (no person on the entry)'
+                WHEN t.client_currency IS NULL OR NOT list_contains($currencies, t.client_currency)
+                    THEN 'unknown currency ' || coalesce(t.client_currency, 'null')
+                WHEN NOT list_contains($currencies, t.invoice_currency) OR NOT list_contains($currencies, t.rate_currency)
+                    THEN 'unknown currency ' || t.invoice_currency || '/' || t.rate_currency
+                WHEN t.non_billable_reason IS NULL AND t.unit_rate IS NULL
+                    THEN 'missing rate: no rate card matches and the project system gave no rate'
+            END) AS quarantine_reason
     FROM reasoned AS t
 )
 SELECT
@@ -156,16 +154,7 @@ SELECT
     rate_source,
     approved_by,
     approved_at,
-    CASE
-        WHEN quarantine_reason IS NOT NULL THEN 'quarantined'
-        WHEN non_billable_reason IS NOT NULL THEN 'non_billable'
-        WHEN $require_approval AND NOT is_closed THEN 'held'
-        ELSE 'billable'
-    END AS disposition,
-    CASE
-        WHEN quarantine_reason IS NOT NULL THEN quarantine_reason
-        WHEN non_billable_reason IS NOT NULL THEN non_billable_reason
-        WHEN $require_approval AND NOT is_closed
-            THEN 'awaiting approval' || coalesce(' (' || approval_status || ' in the project system)', '')
-    END AS reason
+    billing_disposition(quarantine_reason, non_billable_reason, $require_approval, is_closed) AS disposition,
+    billing_disposition_reason(quarantine_reason, non_billable_reason, $require_approval, is_closed, approval_status)
+        AS reason
 FROM judged

@@ -53,13 +53,14 @@ def test_the_partition_path_bills_and_reports_from_sql(tmp_path):
 
 
 def _breaking_models(tmp_path: Path) -> SqlModels:
-    """The real models, except that clean_time_entries calls every billable entry 'bogus' (not in the contract)."""
+    """The real models, except that clean_time_entries calls every entry 'bogus' (not in the contract)."""
     folder = tmp_path / "sql"
     shutil.copytree(SQL_DIR, folder)
     model = folder / "clean_time_entries.sql"
     text = model.read_text(encoding="utf-8")
-    assert "ELSE 'billable'" in text
-    model.write_text(text.replace("ELSE 'billable'", "ELSE 'bogus'"), encoding="utf-8")
+    disposition = "billing_disposition(quarantine_reason, non_billable_reason, $require_approval, is_closed)"
+    assert disposition in text
+    model.write_text(text.replace(disposition, "'bogus'"), encoding="utf-8")
     return SqlModels(folder)
 
 
