@@ -3,7 +3,10 @@
 Loads ``--entries`` synthetic time entries into a fresh Harvest sandbox (bulk, in chunks), then pulls them
 through the real connector (``HarvestClient`` over the shared HTTP layer, 2,000 per page following
 ``links.next``, a cursor URL in the sandbox as in Harvest, the client-side rate limiter at Harvest's
-documented 100 requests / 15 s) and writes them page by page with ``pyarrow.parquet.ParquetWriter``.
+documented 100 requests / 15 s) with the function the ``raw_time_entries`` asset runs
+(``services.extract.extract_time_entries_partition``): pages written as they arrive with
+``pyarrow.parquet.ParquetWriter``, then the newest version of each entry kept in DuckDB, the contract checked
+in SQL and the window compared with the stored extract, into a warehouse partition (January 2026).
 The sandbox runs in this process, so the peak RSS reported is an upper bound for the extractor alone.
 """
 
@@ -32,7 +35,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _entry(i: int) -> dict[str, Any]:
     client = 1 + i % 50
-    spent = date(2026, 1, 1) + timedelta(days=i % 300)
+    spent = date(2026, 1, 1) + timedelta(days=i % 31)  # one billing period: the asset extracts January
     return {
         "id": i + 1, "spent_date": spent.isoformat(), "hours": Decimal(25 + i % 700) / 100,
         "rounded_hours": Decimal(25 + i % 700) / 100, "notes": f"Work item {i % 9973}", "is_locked": True,
@@ -55,9 +58,11 @@ def load(sandbox, n: int, chunk: int = 20_000) -> None:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sync_pipeline.connectors.harvest import HarvestClient
     from sync_pipeline.connectors.limits import UNLIMITED, RateLimiter
+    from sync_pipeline.domain.periods import Period
     from sync_pipeline.sandbox.harvest import HarvestSandbox
     from sync_pipeline.sandbox.server import SandboxServer
-    from sync_pipeline.services.extract import stream_time_entries_to_parquet
+    from sync_pipeline.services.extract import extract_time_entries_partition
+    from sync_pipeline.store.warehouse import Warehouse
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="bench-extract-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -75,25 +80,28 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     client = HarvestClient(server.url, sandbox.token, ACCOUNT, limiter=limiter)
     try:
         t0 = time.perf_counter()
-        with stopwatch() as t_extract:
-            result = stream_time_entries_to_parquet(client.pages("time_entries", per_page=args.per_page),
-                                                    work / "raw_time_entries.parquet")
+        with stopwatch() as t_extract:  # exactly what the raw_time_entries asset runs
+            period = Period(2026, 1)
+            wh = Warehouse(work / "warehouse")
+            result = extract_time_entries_partition(
+                client.time_entries(start=period.start, end=period.end, per_page=args.per_page), wh, "bench", period)
+            path = wh.path("raw_time_entries", "bench", period.key)
         elapsed = time.perf_counter() - t0
     finally:
         client.close()
         server.stop()
     import pyarrow.parquet as pq
 
-    written = pq.ParquetFile(result.path).metadata.num_rows
+    written = pq.ParquetFile(path).metadata.num_rows
     requests = client.http.request_count
     return {
-        "ok": written == args.entries == result.rows,
+        "ok": written == args.entries == result["rows"] and not result["changes"].deleted,
         "entries": args.entries,
         "rows_written": written,
-        "pages": result.pages,
+        "pages": result["pages"],
         "requests": requests,
         "requests_per_1000_entries": round(requests / args.entries * 1000, 3),
-        "entries_per_second": round(result.rows / elapsed),
+        "entries_per_second": round(result["rows"] / elapsed),
         "extract_seconds": round(t_extract["seconds"], 1),
         "rate_limit_waits": client.http.limiter.stats.waits,
         "rate_limit_waited_seconds": round(client.http.limiter.stats.waited_seconds, 1),
@@ -102,6 +110,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "peak_rss_mb_after_load": round(rss_after_load, 1),
         "peak_rss_mb": round(peak_rss_mb(), 1),
         "rss_target_mb": 500,
-        "parquet_mb": round(Path(result.path).stat().st_size / 2**20, 1),
+        "parquet_mb": round(Path(path).stat().st_size / 2**20, 1),
+        "partition": str(path),
         "workdir": str(work),
     }

@@ -38,7 +38,7 @@ from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import fx as fx_service
 from sync_pipeline.store.contract_sql import check_parquet
-from sync_pipeline.store.sql import SQL_DIR, SqlModels
+from sync_pipeline.store.sql import SQL_DIR, SqlModels, copy_to_parquet, string_literal, view_over_parquet
 from sync_pipeline.store.warehouse import ContractViolation, Warehouse
 
 # optional raw columns: absent in extracts written before RawTimeEntry v2 (billed_elsewhere: before it was
@@ -125,9 +125,9 @@ def connect(entity: EntityConfig, threads: int | None = None, memory_limit: str 
     if threads:
         con.execute(f"SET threads = {int(threads)}")
     if memory_limit:
-        con.execute(f"SET memory_limit = {_path_literal(memory_limit)}")
+        con.execute(f"SET memory_limit = {string_literal(memory_limit)}")
     if spill_dir:
-        con.execute(f"SET temp_directory = {_path_literal(spill_dir)}")
+        con.execute(f"SET temp_directory = {string_literal(spill_dir)}")
     # the models sort where order matters (string_agg ... ORDER BY); output files may be written in parallel
     con.execute("SET preserve_insertion_order = false")
     for name, table in mapping_relations(entity).items():
@@ -307,29 +307,15 @@ def expense_draft_lines(billable: pd.DataFrame, models: SqlModels | None = None)
 
 # ---- Parquet in / Parquet out (the Dagster assets and the bench: entries never go through pandas) ------
 
-def _path_literal(path: str | Path) -> str:
-    """A file path as a SQL string literal (DuckDB cannot bind parameters in COPY or view definitions)."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def _copy(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    con.execute(f"COPY ({sql}) TO {_path_literal(dest)} (FORMAT parquet, COMPRESSION zstd)", params)
-
-
-def _view(con: duckdb.DuckDBPyConnection, name: str, files: str | Path) -> None:
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet({_path_literal(files)})")
-
-
 def _model_to_parquet(con: duckdb.DuckDBPyConnection, name: str, params: dict[str, Any], dest: Path,
                       contract: type[Any], models: SqlModels | None) -> list[str]:
     """Run one model into ``dest`` and check its pandera contract in SQL over the file (``store.contract_sql``:
     one scan). Returns the problems; empty means the file satisfies the contract. The model's output is then
     the view ``name`` for the next model."""
     models = models or SqlModels()
-    _copy(con, models.models[name], {k: params[k] for k in models.params(name)}, dest)
+    copy_to_parquet(con, models.models[name], {k: params[k] for k in models.params(name)}, dest)
     problems = check_parquet(con, contract, str(dest))
-    _view(con, name, dest)
+    view_over_parquet(con, name, dest)
     return problems
 
 
@@ -337,7 +323,7 @@ def clean_time_entries_parquet(con: duckdb.DuckDBPyConnection, raw: str | Path, 
                                period: Period, today: date, models: SqlModels | None = None) -> list[str]:
     """``clean_time_entries`` from raw Parquet (a file or a glob) to ``dest``; returns contract problems.
     Rows come in no particular order (sorting 5M ids by text costs more than cleaning them)."""
-    _view(con, "raw_time_entries", raw)
+    view_over_parquet(con, "raw_time_entries", raw)
     register_raw(con)
     return _model_to_parquet(con, "clean_time_entries", sql_params(entity, period, today), dest, CleanTimeEntry,
                              models)
@@ -346,7 +332,7 @@ def clean_time_entries_parquet(con: duckdb.DuckDBPyConnection, raw: str | Path, 
 def billables_parquet(con: duckdb.DuckDBPyConnection, clean: str | Path, dest: Path, entity: EntityConfig,
                       period: Period, today: date, models: SqlModels | None = None) -> list[str]:
     """``billables`` from a ``clean_time_entries`` Parquet file to ``dest``; returns contract problems."""
-    _view(con, "clean_time_entries", clean)
+    view_over_parquet(con, "clean_time_entries", clean)
     return _model_to_parquet(con, "billables", sql_params(entity, period, today), dest, Billable, models)
 
 
@@ -357,7 +343,7 @@ def invoice_draft_lines_parquet(con: duckdb.DuckDBPyConnection, billables_file: 
     """The draft lines from a ``billables`` Parquet file: DuckDB aggregates the entries into one row per line,
     only those rows come to pandas to be finalized (Xero's arithmetic, FX, tax)."""
     models = models or SqlModels()
-    _view(con, "billables", billables_file)
+    view_over_parquet(con, "billables", billables_file)
     lines = con.sql(models.models["invoice_draft_lines"]).to_arrow_table().to_pandas()
     expenses = expense_draft_lines(expense_billables, models) if expense_billables is not None else None
     return finalize_lines(lines, entity, period, rates, today, expenses)
@@ -365,13 +351,6 @@ def invoice_draft_lines_parquet(con: duckdb.DuckDBPyConnection, billables_file: 
 
 # ---- a stored partition: warehouse file in, warehouse file out (what the Dagster assets call) ---------------
 # ``duckdb_settings``: ``threads`` / ``memory_limit`` / ``spill_dir`` of :func:`connect` (the bench sets them).
-
-def _refuse(asset: str, model: type[Any], problems: list[str]) -> None:
-    if problems:
-        cases = pd.DataFrame({"column": [p.split(":", 1)[0] for p in problems], "check": "contract (SQL)",
-                              "failure_case": problems})
-        raise ContractViolation(asset, model.__name__, cases)
-
 
 def clean_time_entries_partition(wh: Warehouse, entity: EntityConfig, period: Period, today: date,
                                  models: SqlModels | None = None, **duckdb_settings: Any) -> dict[str, Any]:
@@ -381,8 +360,8 @@ def clean_time_entries_partition(wh: Warehouse, entity: EntityConfig, period: Pe
     con = connect(entity, **duckdb_settings)
     try:
         with wh.local_file("raw_time_entries", e, p) as raw, wh.staged_file("clean_time_entries", e, p) as dest:
-            _refuse("clean_time_entries", CleanTimeEntry,
-                    clean_time_entries_parquet(con, raw, dest, entity, period, today, models))
+            problems = clean_time_entries_parquet(con, raw, dest, entity, period, today, models)
+            ContractViolation.refuse("clean_time_entries", CleanTimeEntry, problems)
             dispositions = dict(con.execute("SELECT disposition, count(*) FROM clean_time_entries GROUP BY 1 "
                                             "ORDER BY 1").fetchall())
             quarantined = con.sql("SELECT entry_id, spent_date, hours, reason FROM clean_time_entries "
@@ -400,7 +379,8 @@ def billables_partition(wh: Warehouse, entity: EntityConfig, period: Period, tod
     con = connect(entity, **duckdb_settings)
     try:
         with wh.local_file("clean_time_entries", e, p) as clean, wh.staged_file("billables", e, p) as dest:
-            _refuse("billables", Billable, billables_parquet(con, clean, dest, entity, period, today, models))
+            ContractViolation.refuse("billables", Billable,
+                                     billables_parquet(con, clean, dest, entity, period, today, models))
             totals = con.execute("SELECT currency, count(*), sum(value) FROM billables GROUP BY 1 ORDER BY 1"
                                  ).fetchall()
             head = con.sql("SELECT * FROM billables ORDER BY entry_id LIMIT 10").df()
@@ -510,7 +490,7 @@ def conservation_of_partition(wh: Any, entity: str, period: str) -> Conservation
     try:
         with ExitStack() as stack:
             for asset in ("raw_time_entries", "clean_time_entries", "billables"):
-                _view(con, asset, stack.enter_context(wh.local_file(asset, entity, period)))
+                view_over_parquet(con, asset, stack.enter_context(wh.local_file(asset, entity, period)))
             return check_conservation_sql(con, "raw_time_entries", "clean_time_entries", "billables",
                                           wh.read("invoice_drafts", entity, period),
                                           **expense_frames(wh, entity, period))

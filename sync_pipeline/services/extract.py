@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
 from sync_pipeline.connectors.harvest import HarvestClient, flatten_expense, flatten_time_entry
 from sync_pipeline.connectors.redmine import RedmineClient, map_time_entry
 from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
 from sync_pipeline.domain.periods import Period
+from sync_pipeline.store.contract_sql import check_parquet
 from sync_pipeline.store.cursors import CursorStore
+from sync_pipeline.store.sql import SqlModels, copy_to_parquet, view_over_parquet
+from sync_pipeline.store.warehouse import ContractViolation, Warehouse
 
 
 def extract_time_entries(client: HarvestClient, period: Period) -> pd.DataFrame:
@@ -173,6 +179,45 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
             flush(writer)
     tmp.replace(out)  # readers never see a half-written file
     return StreamResult(rows, n_pages, str(out))
+
+
+def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Warehouse, entity: str,
+                                   period: Period, models: SqlModels | None = None) -> dict[str, Any]:
+    """The ``raw_time_entries`` partition, streamed (what the asset runs): pages go to Parquet as they arrive
+    (one page and one row group in memory, :func:`stream_time_entries_to_parquet`), DuckDB keeps the newest
+    version of each entry (``raw_time_entries_latest.sql``), checks the ``RawTimeEntry`` contract over the
+    file (``store.contract_sql``, one scan) and compares it with the stored extract of the window
+    (``raw_window_changes.sql``). The file replaces the stored one only when its contract holds.
+
+    Returns rows, pages, the :class:`WindowChanges`, the first rows by id and where the partition is.
+    """
+    models = models or SqlModels()
+    p = period.key
+    with tempfile.TemporaryDirectory(prefix="extract-") as tmp, wh.staged_file("raw_time_entries", entity, p) as dest:
+        streamed = stream_time_entries_to_parquet(pages, Path(tmp) / "pages.parquet")
+        con = duckdb.connect()
+        try:
+            view_over_parquet(con, "raw_pages", streamed.path)
+            copy_to_parquet(con, models.models["raw_time_entries_latest"], {}, dest)
+            ContractViolation.refuse("raw_time_entries", RawTimeEntry, check_parquet(con, RawTimeEntry, str(dest)))
+            view_over_parquet(con, "current_extract", dest)
+            with ExitStack() as stack:
+                if wh.exists("raw_time_entries", entity, p):
+                    view_over_parquet(con, "previous_extract",
+                                      stack.enter_context(wh.local_file("raw_time_entries", entity, p)))
+                else:
+                    con.execute("CREATE OR REPLACE TEMP VIEW previous_extract AS "
+                                "SELECT entry_id, updated_at FROM current_extract WHERE false")
+                found: dict[str, list[str]] = {"deleted": [], "added": [], "edited": []}
+                for entry_id, change in con.execute(models.models["raw_window_changes"]).fetchall():
+                    found[change].append(str(entry_id))
+            rows = con.execute("SELECT count(*) FROM current_extract").fetchall()[0][0]
+            head = con.sql("SELECT * FROM current_extract ORDER BY entry_id LIMIT 10").df()
+        finally:
+            con.close()
+    changes = WindowChanges(**{k: sorted(v, key=_id_key) for k, v in found.items()})
+    return {"rows": int(rows), "pages": streamed.pages, "changes": changes, "preview": head,
+            "path": wh.uri("raw_time_entries", entity, p)}
 
 
 # -- CSV exports as a source ---------------------------------------------------------------------------

@@ -22,6 +22,25 @@ _IDENT = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 _PARAM = re.compile(r"(?<![:$\w])\$([a-z_][a-z0-9_]*)", re.IGNORECASE)
 
 
+def string_literal(value: str | Path) -> str:
+    """A value as a SQL string literal, where DuckDB cannot bind a parameter (``COPY ... TO``, view
+    definitions, ``SET``)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dest: Path) -> None:
+    """Run ``sql`` (parameters bound) straight into a zstd Parquet file, DuckDB end to end."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    con.execute(f"COPY ({sql}) TO {string_literal(dest)} (FORMAT parquet, COMPRESSION zstd)", params)
+
+
+def view_over_parquet(con: duckdb.DuckDBPyConnection, name: str, files: str | Path) -> None:
+    """``name`` as a temporary view over a Parquet file or glob: the files' own columns (a warehouse path's
+    ``entity=...`` folder is not turned into a column)."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS "
+                f"SELECT * FROM read_parquet({string_literal(files)}, hive_partitioning = false)")
+
+
 class SqlModelError(RuntimeError):
     pass
 

@@ -38,6 +38,14 @@ class ContractViolation(ValueError):
         super().__init__(f"{asset} violates contract {model} ({len(failure_cases)} failure case(s)):\n"
                          + "\n".join(lines))
 
+    @classmethod
+    def refuse(cls, asset: str, model: type[pa.DataFrameModel], problems: list[str]) -> None:
+        """Raise for the problems a SQL contract check found (``store.contract_sql``); none: return."""
+        if problems:
+            cases = pd.DataFrame({"column": [p.split(":", 1)[0] for p in problems], "check": "contract (SQL)",
+                                  "failure_case": problems})
+            raise cls(asset, model.__name__, cases)
+
 
 def arrow_schema(model: type[pa.DataFrameModel]) -> pyarrow.Schema:
     """Arrow schema derived from a pandera model, decimals at their declared scale."""

@@ -21,7 +21,7 @@ def test_bench_extract_streams_every_entry_into_parquet(tmp_path):
     figures = extract.run(_args(tmp_path, 4500, extra=["--per-page", "1000"]))
     assert figures["ok"] and figures["rows_written"] == 4500 and figures["pages"] == 5
     assert figures["requests_per_1000_entries"] == pytest.approx(5 / 4.5, abs=0.01)
-    table = pq.read_table(figures["workdir"] + "/raw_time_entries.parquet")
+    table = pq.read_table(figures["partition"])
     assert table.num_rows == 4500 and str(table.schema.field("hours").type) == "decimal128(12, 6)"
     assert len(set(table.column("entry_id").to_pylist())) == 4500
 

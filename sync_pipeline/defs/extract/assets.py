@@ -3,11 +3,11 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
+from sync_pipeline.contracts.warehouse import RawExpense
 from sync_pipeline.defs.metadata import preview
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import HarvestResource, MappingResource, WarehouseResource
-from sync_pipeline.services.extract import extract_expenses, extract_time_entries, window_changes
+from sync_pipeline.services.extract import extract_expenses, extract_time_entries_partition, window_changes
 
 
 @asset(
@@ -22,28 +22,25 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, m
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     client = harvest.client(entity.harvest_account_id)
-    try:
-        df = extract_time_entries(client, ep.period)
+    try:  # streamed: one page and one row group in memory, whatever the size of the period
+        done = extract_time_entries_partition(client.time_entries(start=ep.period.start, end=ep.period.end),
+                                              warehouse.get(), ep.entity, ep.period)
         requests = client.http.request_count
         retries = client.http.retry_count
     finally:
         client.close()
-    wh = warehouse.get()
-    previous = wh.read("raw_time_entries", ep.entity, ep.period.key) if wh.exists(
-        "raw_time_entries", ep.entity, ep.period.key) else None
-    changes = window_changes(previous, df)  # deletions at the source show up as ids missing from the window
+    changes = done["changes"]  # deletions at the source show up as ids missing from the window
     if changes.deleted:
         context.log.warning(f"{len(changes.deleted)} entries deleted at the source since the last extract: "
                             f"{', '.join(changes.deleted[:20])}")
-    path = wh.write("raw_time_entries", ep.entity, ep.period.key, df, RawTimeEntry)
     return MaterializeResult(metadata={
         **changes.as_metadata(),
-        "dagster/row_count": len(df),
+        "dagster/row_count": done["rows"],
         "api_requests": requests,
         "api_retries": retries,
         **{f"harvest_{k}": v for k, v in harvest.health().items()},
-        "path": str(path),
-        "preview": preview(df),
+        "path": done["path"],
+        "preview": preview(done["preview"]),
     })
 
 

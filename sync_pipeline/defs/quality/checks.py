@@ -34,7 +34,7 @@ def contract_result_sql(wh: Warehouse, asset: str, model: type[pa.DataFrameModel
     try:
         with wh.local_file(asset, entity, period) as f:
             problems = check_parquet(con, model, str(f))
-            rows = con.execute("SELECT count(*) FROM read_parquet($f)", {"f": str(f)}).fetchall()[0][0]
+            rows = con.execute("SELECT count(*) FROM read_parquet($f, hive_partitioning = false)", {"f": str(f)}).fetchall()[0][0]
     finally:
         con.close()
     meta = {"contract": model.__name__, "rows": int(rows), "failure_count": len(problems)}
