@@ -46,13 +46,13 @@ def summarize(entity: str, period: str) -> dict[str, Any]:
 
     p = Period.parse(period).key
     wh = Warehouse(settings.warehouse_root())
-    raw = wh.read("raw_time_entries", entity, p)
-    clean = wh.read("clean_time_entries", entity, p)
+    raw = wh.read_columns("raw_time_entries", entity, p, ["entry_id"])  # only what the summary shows
+    clean = wh.read_columns("clean_time_entries", entity, p, ["disposition"]).to_pandas()
     posted = wh.read("posted_invoices", entity, p)
     rec = wh.read("sync_reconciliation", entity, p)
     docs = rec[rec["level"] == "document"]
     return {
-        "entries_read": len(raw),
+        "entries_read": raw.num_rows,
         "dispositions": counts(clean, "disposition"),
         "invoices": counts(posted, "outcome"),
         "invoice_numbers": sorted(x for x in posted["invoice_number"].dropna()),
