@@ -113,3 +113,14 @@ def test_sql_runner_orders_models_and_binds_parameters(tmp_path):
     with pytest.raises(SqlModelError):
         models.run(con, ["a"], {"min": "1; DROP TABLE src"}, sources=["src"])
     assert con.sql("SELECT count(*) FROM src").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("kind", ["local", "memory"])
+def test_a_step_reads_only_the_columns_it_needs_and_the_partition_has(kind, tmp_path):
+    root = str(tmp_path) if kind == "local" else f"memory://sp-{uuid.uuid4().hex[:8]}/wh"
+    wh = Warehouse(root)
+    wh.write("raw_time_entries", "e", "2026-10", pd.DataFrame({"entry_id": ["2", "1"], "hours": [Decimal("1.5")] * 2}))
+    got = wh.read_available("raw_time_entries", "e", "2026-10", ["entry_id", "cost_rate"])  # an older file: no cost_rate
+    assert list(got.columns) == ["entry_id"] and list(got["entry_id"]) == ["2", "1"]
+    with pytest.raises(WarehouseError, match="materialize the upstream asset"):
+        wh.read_available("raw_time_entries", "e", "2026-11", ["entry_id"])

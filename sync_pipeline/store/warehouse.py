@@ -202,6 +202,18 @@ class Warehouse:
         """Only some columns of a partition (cheap look-ups, e.g. which entries a period holds)."""
         return self._read_table(self.path(asset, entity, period), columns)
 
+    def read_available(self, asset: str, entity: str, period: str, columns: list[str]) -> pd.DataFrame:
+        """Those of ``columns`` the partition has (files written before a column was added lack it), as pandas:
+        the columns a step needs, not the whole partition."""
+        self._require(asset, entity, period)
+        p = self.path(asset, entity, period)
+        if self.fs is not None:
+            with self.fs.open(p, "rb") as f:
+                names = set(pq.read_schema(f).names)
+        else:
+            names = set(pq.read_schema(p).names)
+        return self._read_table(p, [c for c in columns if c in names]).to_pandas()
+
     def distinct(self, asset: str, entity: str, period: str, columns: list[str]) -> pd.DataFrame:
         """The distinct combinations of some columns of a partition, in order of first appearance (a few rows
         where reading the whole partition into pandas would take gigabytes)."""

@@ -199,7 +199,8 @@ def cost_allocations(context: AssetExecutionContext, config: AllocationRunConfig
     wh = warehouse.get()
     e, p = ep.entity, ep.period.key
     lines = wh.read("finance_cost_lines", e, p)
-    result = finance_svc.allocate(lines, wh.read("clean_time_entries", e, p), finance_config.load(), e, ep.period,
+    entries = wh.read_available("clean_time_entries", e, p, finance_svc.ENTRIES_SCHEMA.names)
+    result = finance_svc.allocate(lines, entries, finance_config.load(), e, ep.period,
                                   config.overrides(), created_by=_who(context))
     versions = AllocationVersions(wh)
     known = versions.exists(e, p, result.version)
@@ -337,7 +338,8 @@ def project_direct_costs(context: AssetExecutionContext, mapping: MappingResourc
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
     e, p = ep.entity, ep.period.key
-    df = finance_svc.project_direct_costs(wh.read("clean_time_entries", e, p), wh.read("raw_time_entries", e, p),
+    df = finance_svc.project_direct_costs(wh.read_available("clean_time_entries", e, p, finance_svc.ENTRIES_SCHEMA.names),
+                                          wh.read_available("raw_time_entries", e, p, finance_svc.RAW_COST_SCHEMA.names),
                                           wh.read("finance_cost_lines", e, p), entity.base_currency, e, ep.period)
     wh.write("project_direct_costs", e, p, df, ProjectDirectCost)
     missing = int(df["entries_without_cost_rate"].sum()) if len(df) else 0
