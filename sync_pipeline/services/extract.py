@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
@@ -20,7 +21,7 @@ from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.contract_sql import check_parquet
 from sync_pipeline.store.cursors import CursorStore
-from sync_pipeline.store.sql import SqlModels, copy_to_parquet, view_over_parquet
+from sync_pipeline.store.sql import SqlModels, copy_to_parquet, string_literal, view_over_parquet
 from sync_pipeline.store.warehouse import ContractViolation, Warehouse
 
 
@@ -96,6 +97,21 @@ class WindowChanges:
     def as_metadata(self, limit: int = 20) -> dict[str, Any]:
         return {"deleted_since_last_extract": len(self.deleted), "added_since_last_extract": len(self.added),
                 "edited_since_last_extract": len(self.edited),
+                "deleted_entry_ids": ", ".join(self.deleted[:limit]) + (" …" if len(self.deleted) > limit else "")}
+
+
+@dataclass(frozen=True)
+class WindowSummary:
+    """:class:`WindowChanges` as a large extract reports them: the deleted ids, the added and edited counted (a
+    first extract adds every entry; holding a million ids in Python would cost more than the extract)."""
+
+    deleted: list[str]
+    added: int
+    edited: int
+
+    def as_metadata(self, limit: int = 20) -> dict[str, Any]:
+        return {"deleted_since_last_extract": len(self.deleted), "added_since_last_extract": self.added,
+                "edited_since_last_extract": self.edited,
                 "deleted_entry_ids": ", ".join(self.deleted[:limit]) + (" …" if len(self.deleted) > limit else "")}
 
 
@@ -182,23 +198,36 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
 
 
 def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Warehouse, entity: str,
-                                   period: Period, models: SqlModels | None = None) -> dict[str, Any]:
+                                   period: Period, models: SqlModels | None = None,
+                                   memory_limit: str = "64MB", dedupe_memory_limit: str = "256MB") -> dict[str, Any]:
     """The ``raw_time_entries`` partition, streamed (what the asset runs): pages go to Parquet as they arrive
-    (one page and one row group in memory, :func:`stream_time_entries_to_parquet`), DuckDB keeps the newest
-    version of each entry (``raw_time_entries_latest.sql``), checks the ``RawTimeEntry`` contract over the
-    file (``store.contract_sql``, one scan) and compares it with the stored extract of the window
-    (``raw_window_changes.sql``). The file replaces the stored one only when its contract holds.
+    (one page and one row group in memory, :func:`stream_time_entries_to_parquet`); when an entry came twice
+    (edited while we paged) DuckDB keeps its newest version (``raw_time_entries_latest.sql``); the
+    ``RawTimeEntry`` contract is checked over the file (``store.contract_sql``, one scan) and the window is
+    compared with the stored extract (``raw_window_changes.sql``). The file replaces the stored one only when
+    its contract holds.
 
-    Returns rows, pages, the :class:`WindowChanges`, the first rows by id and where the partition is.
+    DuckDB runs on one thread within ``memory_limit`` (``dedupe_memory_limit`` for the rare rewrite), spilling
+    to a temporary folder beyond it, so the extract stays flat however large the period; rows stay in the
+    order the source sent them. Returns rows, pages, superseded versions, the :class:`WindowSummary`, the
+    first rows by id and where the partition is.
     """
     models = models or SqlModels()
     p = period.key
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp, wh.staged_file("raw_time_entries", entity, p) as dest:
         streamed = stream_time_entries_to_parquet(pages, Path(tmp) / "pages.parquet")
-        con = duckdb.connect()
+        con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 1, "preserve_insertion_order": False,
+                                     "temp_directory": str(Path(tmp) / "spill")})
         try:
-            view_over_parquet(con, "raw_pages", streamed.path)
-            copy_to_parquet(con, models.models["raw_time_entries_latest"], {}, dest)
+            con.execute("CREATE TEMP VIEW raw_pages AS SELECT * FROM read_parquet("
+                        f"{string_literal(streamed.path)}, file_row_number = true, hive_partitioning = false)")
+            superseded = con.execute("SELECT count(*) - count(DISTINCT entry_id) FROM raw_pages").fetchall()[0][0]
+            if superseded:
+                con.execute(f"SET memory_limit = {string_literal(dedupe_memory_limit)}")
+                copy_to_parquet(con, models.models["raw_time_entries_latest"], {}, dest)
+                con.execute(f"SET memory_limit = {string_literal(memory_limit)}")
+            else:  # one version per entry already: the streamed file is the partition
+                shutil.move(streamed.path, dest)
             ContractViolation.refuse("raw_time_entries", RawTimeEntry, check_parquet(con, RawTimeEntry, str(dest)))
             view_over_parquet(con, "current_extract", dest)
             with ExitStack() as stack:
@@ -208,16 +237,16 @@ def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Wa
                 else:
                     con.execute("CREATE OR REPLACE TEMP VIEW previous_extract AS "
                                 "SELECT entry_id, updated_at FROM current_extract WHERE false")
-                found: dict[str, list[str]] = {"deleted": [], "added": [], "edited": []}
-                for entry_id, change in con.execute(models.models["raw_window_changes"]).fetchall():
-                    found[change].append(str(entry_id))
+                con.execute(f"CREATE TEMP TABLE changes AS {models.models['raw_window_changes']}")
+            counts = dict(con.execute("SELECT change, count(*) FROM changes GROUP BY 1").fetchall())
+            deleted = [str(r[0]) for r in con.execute("SELECT entry_id FROM changes WHERE change = 'deleted'").fetchall()]
             rows = con.execute("SELECT count(*) FROM current_extract").fetchall()[0][0]
             head = con.sql("SELECT * FROM current_extract ORDER BY entry_id LIMIT 10").df()
         finally:
             con.close()
-    changes = WindowChanges(**{k: sorted(v, key=_id_key) for k, v in found.items()})
-    return {"rows": int(rows), "pages": streamed.pages, "changes": changes, "preview": head,
-            "path": wh.uri("raw_time_entries", entity, p)}
+    changes = WindowSummary(sorted(deleted, key=_id_key), int(counts.get("added", 0)), int(counts.get("edited", 0)))
+    return {"rows": int(rows), "pages": streamed.pages, "superseded_versions": int(superseded), "changes": changes,
+            "preview": head, "path": wh.uri("raw_time_entries", entity, p)}
 
 
 # -- CSV exports as a source ---------------------------------------------------------------------------

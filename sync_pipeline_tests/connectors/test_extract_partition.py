@@ -22,7 +22,7 @@ def _doc(i: int, **changes) -> dict:
     return doc
 
 
-def test_the_newest_version_of_each_entry_is_kept_and_ordered_by_id(tmp_path):
+def test_the_newest_version_of_each_entry_is_kept_in_the_order_the_source_sent_them(tmp_path):
     wh = Warehouse(tmp_path)
     pages = [[_doc(0, hours="1.0", updated_at="2026-01-02T10:00:00Z"), _doc(10), _doc(2)],
              # entry 1 was edited while we paged: it comes again on a later page, newer
@@ -30,9 +30,10 @@ def test_the_newest_version_of_each_entry_is_kept_and_ordered_by_id(tmp_path):
     done = extract_time_entries_partition(iter(pages), wh, "acme", P)
     stored = wh.read("raw_time_entries", "acme", P.key)
     assert done["rows"] == 4 and done["pages"] == 2
-    assert list(stored["entry_id"]) == ["1", "11", "2", "3"]  # text order, as the pandas extract sorted
+    assert list(stored["entry_id"]) == ["11", "3", "1", "2"]  # entry 1 where its newest version came
     assert stored.loc[stored["entry_id"] == "1", "hours"].item() == pytest.approx(2.5)
-    assert done["changes"].added == ["1", "2", "3", "11"] and done["changes"].deleted == []
+    assert done["superseded_versions"] == 1
+    assert (done["changes"].added, done["changes"].edited, done["changes"].deleted) == (4, 0, [])
     assert list(done["preview"]["entry_id"]) == ["1", "11", "2", "3"]
 
 
@@ -45,8 +46,11 @@ def test_window_changes_match_the_pandas_reconciliation(tmp_path):
                                                  _doc(7), _doc(8)]]
     done = extract_time_entries_partition(iter(pages), wh, "acme", P)
     after = wh.read("raw_time_entries", "acme", P.key)
-    assert done["changes"] == window_changes(before, after)
-    assert (done["changes"].deleted, done["changes"].added, done["changes"].edited) == (["4"], ["8", "9"], ["5"])
+    expected = window_changes(before, after)
+    assert (done["changes"].deleted, done["changes"].added, done["changes"].edited) == (
+        expected.deleted, len(expected.added), len(expected.edited)) == (["4"], 2, 1)
+    assert done["changes"].as_metadata() == expected.as_metadata()
+    assert done["superseded_versions"] == 0
 
 
 def test_a_page_that_breaks_the_contract_never_replaces_the_stored_extract(tmp_path):
@@ -71,7 +75,7 @@ def test_the_streamed_extract_of_the_sandbox_equals_the_in_memory_one(sandboxes,
         done = extract_time_entries_partition(c.time_entries(start=period.start, end=period.end), wh, "e", period)
     finally:
         c.close()
-    got = wh.read("raw_time_entries", "e", period.key).drop(columns=["extracted_at"])
+    got = wh.read("raw_time_entries", "e", period.key).drop(columns=["extracted_at"]).sort_values("entry_id")
     assert done["rows"] == len(expected) > 0
     pd.testing.assert_frame_equal(_objects(got[expected.columns]), _objects(expected))
 

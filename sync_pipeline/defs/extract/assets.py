@@ -36,6 +36,7 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, m
     return MaterializeResult(metadata={
         **changes.as_metadata(),
         "dagster/row_count": done["rows"],
+        "superseded_versions": done["superseded_versions"],  # entries edited while we paged: newest kept
         "api_requests": requests,
         "api_retries": retries,
         **{f"harvest_{k}": v for k, v in harvest.health().items()},
