@@ -16,6 +16,7 @@ from sync_pipeline.defs.resources import (
     MappingResource,
     OperationalStoreResource,
     ReconciliationResource,
+    RedmineResource,
     WarehouseResource,
     XeroResource,
 )
@@ -39,6 +40,7 @@ def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
                                    max_attempts=3),
         "xero": XeroResource(base_url=sandboxes.xero_server.url, client_id=sandboxes.xero.client_id,
                              client_secret=sandboxes.xero.client_secret, max_attempts=3),
+        "redmine": RedmineResource(),  # not configured: only entities with source redmine need it
         "warehouse": WarehouseResource(root=str(tmp_path / "warehouse")),
         "opstore": OperationalStoreResource(url=f"sqlite:///{tmp_path / 'operational.sqlite3'}"),
         "mapping": MappingResource(path=settings.mapping_path()),

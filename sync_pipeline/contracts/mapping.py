@@ -239,7 +239,10 @@ class EntityConfig(_Strict):
     name: str
     timezone: str = Field(description="IANA time zone of the entity, e.g. Europe/London")
     base_currency: str
-    harvest_account_id: str
+    source: Literal["harvest", "redmine"] = Field(
+        "harvest", description="the project system the entity's time entries come from: harvest (time entries, "
+                               "expenses, billed marks, change feed) or redmine (time entries only)")
+    harvest_account_id: str | None = Field(None, description="Harvest-Account-Id; required when source is harvest")
     xero_tenant_id: str
     sales_account_code: str = "200"
     discount_account_code: str | None = None
@@ -286,6 +289,9 @@ class EntityConfig(_Strict):
     @model_validator(mode="after")
     def _references(self) -> EntityConfig:
         problems: list[str] = []
+        if self.source == "harvest" and not self.harvest_account_id:
+            problems.append("harvest_account_id: required when source is harvest (the Harvest-Account-Id header "
+                            "of the account); set it, or set source: redmine")
 
         def dupes(kind: str, ids: list[str]) -> None:
             d = sorted({i for i in ids if ids.count(i) > 1})

@@ -75,18 +75,28 @@ class XeroResource(ConfigurableResource):
 
 
 class RedmineResource(ConfigurableResource):
-    """A Redmine project system (REST API, ``X-Redmine-API-Key``)."""
+    """A Redmine project system (REST API, ``X-Redmine-API-Key``), for entities whose mapping says
+    ``source: redmine``. Optional: the key is read from the environment variable named by ``api_key_env``
+    when a Redmine entity is extracted, so deployments without Redmine need no Redmine settings."""
 
-    base_url: str
-    api_key: str
+    base_url: str = ""
+    api_key_env: str = "REDMINE_API_KEY"
     timeout_seconds: float = 30.0
     max_attempts: int = 5
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        protect(context.log, [self.api_key])
+        key = os.environ.get(self.api_key_env)
+        if key:
+            protect(context.log, [key])
 
     def client(self) -> RedmineClient:
-        return RedmineClient(self.base_url, self.api_key, timeout=self.timeout_seconds, max_attempts=self.max_attempts)
+        key = os.environ.get(self.api_key_env)
+        if not self.base_url or not key:
+            raise RuntimeError(
+                f"an entity's mapping says source: redmine, but Redmine is not configured: set REDMINE_BASE_URL "
+                f"(now {self.base_url or 'unset'}) and the API key in ${self.api_key_env} (now "
+                f"{'set' if key else 'unset'}; Redmine: My account → API access key)")
+        return RedmineClient(self.base_url, key, timeout=self.timeout_seconds, max_attempts=self.max_attempts)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -201,6 +211,7 @@ def default_resources() -> dict[str, object]:
             client_id=EnvVar("XERO_CLIENT_ID"),
             client_secret=EnvVar("XERO_CLIENT_SECRET"),
         ),
+        "redmine": RedmineResource(base_url=os.environ.get("REDMINE_BASE_URL", "")),
         "warehouse": WarehouseResource(root=settings.warehouse_root()),
         "opstore": OperationalStoreResource(url=settings.operational_store_url()),
         "mapping": MappingResource(path=settings.mapping_path()),

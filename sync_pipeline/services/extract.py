@@ -176,7 +176,7 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
     buf: list[dict[str, Any]] = []
 
     def flush(writer: pq.ParquetWriter) -> None:
-        cols = {name: [r[name] for r in buf] for name in schema.names}
+        cols = {name: [r.get(name) for r in buf] for name in schema.names}  # optional columns: empty
         for name, scale in decimals.items():
             q = Decimal(1).scaleb(-scale)
             cols[name] = [None if v is None else Decimal(v).quantize(q) for v in cols[name]]
@@ -197,11 +197,30 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
     return StreamResult(rows, n_pages, str(out))
 
 
+def redmine_time_entry_pages(client: RedmineClient, period: Period, currency_of: Callable[[str | None], str]
+                             ) -> tuple[Iterable[list[dict[str, Any]]], Callable[[dict[str, Any], str], dict[str, Any]]]:
+    """A Redmine entity's time entries of the period as pages, and how each becomes a ``raw_time_entries`` row
+    (:func:`map_time_entry`: the root project is the client, the activity the task). Redmine knows no
+    currency: ``currency_of(client_id)`` says which one the client is billed in (the mapping's, else the
+    entity's base currency), recorded as the entry's ``client_currency``."""
+    projects = client.projects()
+
+    def row(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
+        r = map_time_entry(doc, projects, extracted_at)
+        r["client_currency"] = r["client_currency"] or currency_of(r["client_id"])
+        return r
+
+    return client.time_entries(start=period.start, end=period.end), row
+
+
 def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Warehouse, entity: str,
                                    period: Period, models: SqlModels | None = None,
-                                   memory_limit: str = "64MB", dedupe_memory_limit: str = "256MB") -> dict[str, Any]:
+                                   memory_limit: str = "64MB", dedupe_memory_limit: str = "256MB",
+                                   flatten: Callable[[dict[str, Any], str], dict[str, Any]] = flatten_time_entry,
+                                   ) -> dict[str, Any]:
     """The ``raw_time_entries`` partition, streamed (what the asset runs): pages go to Parquet as they arrive
-    (one page and one row group in memory, :func:`stream_time_entries_to_parquet`); when an entry came twice
+    (one page and one row group in memory, :func:`stream_time_entries_to_parquet`; ``flatten`` turns a source
+    record into a row: Harvest's by default, :func:`redmine_time_entry_pages` gives Redmine's); when an entry came twice
     (edited while we paged) DuckDB keeps its newest version (``raw_time_entries_latest.sql``); the
     ``RawTimeEntry`` contract is checked over the file (``store.contract_sql``, one scan) and the window is
     compared with the stored extract (``raw_window_changes.sql``). The file replaces the stored one only when
@@ -215,7 +234,7 @@ def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Wa
     models = models or SqlModels()
     p = period.key
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp, wh.staged_file("raw_time_entries", entity, p) as dest:
-        streamed = stream_time_entries_to_parquet(pages, Path(tmp) / "pages.parquet")
+        streamed = stream_time_entries_to_parquet(pages, Path(tmp) / "pages.parquet", flatten=flatten)
         con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 1, "preserve_insertion_order": False,
                                      "temp_directory": str(Path(tmp) / "spill")})
         try:

@@ -73,6 +73,8 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
     runs: list[RunRequest] = []
     failures: list[str] = []
     for entity in entities:
+        if entity.source != "harvest":  # no updated_since feed there: its periods are refreshed on schedule
+            continue
         client = harvest.client(entity.harvest_account_id)
         try:
             res = changefeed.poll_entity(client, entity.key, cursor.entities.get(entity.key), start=start,

@@ -153,6 +153,9 @@ def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResour
                           "(a time entry whose client bills nothing else this period)")
     cfg = heartbeat_probe
     entity = mapping.load().entity(cfg.entity)
+    if entity.source != "harvest":
+        return SkipReason(f"heartbeat entity {cfg.entity} reads from {entity.source}: the probe edits a Harvest time "
+                          "entry; choose an entity whose source is harvest")
     state = hb.HeartbeatState.from_json(context.cursor)
     if state.probe is not None:
         xc = xero.client(entity.xero_tenant_id)

@@ -190,6 +190,10 @@ def source_entries_marked(context: AssetExecutionContext, mapping: MappingResour
                           opstore: OperationalStoreResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
+    if entity.source != "harvest":
+        context.log.info(f"entity {ep.entity}: source {entity.source} has no invoice marks to write; the posted "
+                         "lines in our ledger are what keeps its entries from being billed twice")
+        return MaterializeResult(metadata={"source": entity.source, "marked": 0, "skipped": "source has no invoice marks"})
     client = harvest.client(entity.harvest_account_id)
     try:
         figures = mark_source_entries(client, opstore.get(), ep.entity, ep.period.key)
