@@ -163,6 +163,30 @@ def _side_sql(side: str, pairs: str) -> str:
         FROM {pairs} p JOIN cash_invoice_norm i USING (invoice_id)"""
 
 
+# Splink warns "m probability not trained for <level>" for every comparison level no labelled pair reaches;
+# here that is expected (such a level keeps its configured starting m, floored at M_FLOOR), so those warnings
+# are counted into one log line instead of cluttering every run's output.
+SPLINK_LOG_LEVEL = logging.WARNING  # Splink's progress lines (INFO) are not ours to print; its warnings are
+_SPLINK_TRAINING_LOGGERS = ("splink.internals.m_u_records_to_parameters", "splink.internals.em_training_session")
+
+
+class _UntrainedLevels(logging.Filter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "probability not trained for" in record.getMessage():
+            self.count += 1
+            return False
+        return True
+
+
+_UNTRAINED = _UntrainedLevels()
+for _name in _SPLINK_TRAINING_LOGGERS:
+    logging.getLogger(_name).addFilter(_UNTRAINED)
+
+
 def fs_settings(policy: cm.CashPolicy) -> dict[str, Any]:
     """The Fellegi–Sunter model: four comparisons, each level's m and u estimated from the data."""
     import splink.comparison_level_library as splink_levels
@@ -254,7 +278,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, predict: str, labels: dict[str, 
     """
     from splink import DuckDBAPI, Linker
 
-    logging.getLogger("splink").setLevel(logging.WARNING)
+    untrained = _UNTRAINED
+    untrained.count = 0
     # the labelled pairs and the pairs to score: u is sampled from random line × invoice pairs of these
     con.execute("CREATE OR REPLACE TEMP TABLE cash_train_pairs AS "
                 + " UNION ".join(f"SELECT line_id, invoice_id FROM {t}" for t in [*labels.values(), predict]))
@@ -263,7 +288,8 @@ def score_pairs(con: duckdb.DuckDBPyConnection, predict: str, labels: dict[str, 
             con.execute(f"CREATE OR REPLACE TEMP TABLE cash_fs_{name}_{side} AS {_side_sql(side, pairs)}")
     db = DuckDBAPI(connection=con)
     base = Linker([db.register("cash_fs_train_l", dataset_display_name="cash_fs_train_l"),
-                   db.register("cash_fs_train_r", dataset_display_name="cash_fs_train_r")], fs_settings(policy))
+                   db.register("cash_fs_train_r", dataset_display_name="cash_fs_train_r")], fs_settings(policy),
+                  log_level=SPLINK_LOG_LEVEL)
     t = time.perf_counter()
     base.training.estimate_u_using_random_sampling(max_pairs=2e5, seed=seed, num_chunks=1)
     model = base.misc.save_model_to_json()
@@ -281,7 +307,7 @@ def score_pairs(con: duckdb.DuckDBPyConnection, predict: str, labels: dict[str, 
         linker = Linker([db.register("cash_fs_train_l", dataset_display_name="cash_fs_train_l",
                                      table_name=f"cash_fs_train_l_{kind}"),
                          db.register("cash_fs_train_r", dataset_display_name="cash_fs_train_r",
-                                     table_name=f"cash_fs_train_r_{kind}")], model)
+                                     table_name=f"cash_fs_train_r_{kind}")], model, log_level=SPLINK_LOG_LEVEL)
         linker.training.estimate_m_from_pairwise_labels(f"cash_labels_{kind}")
         trained = linker.misc.save_model_to_json()
         for comp in trained["comparisons"]:
@@ -295,13 +321,14 @@ def score_pairs(con: duckdb.DuckDBPyConnection, predict: str, labels: dict[str, 
             if not lv.get("is_null_level"):
                 lv["m_probability"] = max(float(lv.get("m_probability") or 0.0), M_FLOOR)
                 lv["u_probability"] = max(float(lv.get("u_probability") or 0.0), M_FLOOR / 10)
-    log.info("cash model: u estimated in %.1fs, m from %s silver labels in %.1fs", t_u, n_labels,
-             time.perf_counter() - t - t_u)
+    log.info("cash model: u estimated in %.1fs, m from %s silver labels in %.1fs; %d comparison level(s) had no "
+             "labelled pair and kept their starting m (floored at %s)", t_u, n_labels,
+             time.perf_counter() - t - t_u, untrained.count, M_FLOOR)
     model["probability_two_random_records_match"] = prior
     model["retain_intermediate_calculation_columns"] = True
     model["training_labels"] = n_labels
     scorer = Linker([db.register("cash_fs_predict_l"), db.register("cash_fs_predict_r")],
-                    {k: v for k, v in model.items() if k != "training_labels"})
+                    {k: v for k, v in model.items() if k != "training_labels"}, log_level=SPLINK_LOG_LEVEL)
     out = scorer.inference.predict(threshold_match_probability=0.0)
     table = con.sql(f"SELECT unique_id_l, match_probability, match_weight, mw_counterparty, mw_amount, mw_date, "
                     f"mw_reference FROM {out.physical_name}").to_arrow_table()
