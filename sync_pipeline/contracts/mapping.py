@@ -234,14 +234,25 @@ class ExpenseRules(_Strict):
     tax_jurisdiction: str | None = Field(None, description="key of tax.codes for expense lines (default: the client's)")
 
 
+class CsvExportSource(_Strict):
+    """Time entries read from CSV exports dropped in a folder (entities whose ``source`` is ``csv``)."""
+
+    kind: Literal["harvest", "toggl"] = Field(description="harvest: Harvest's detailed time report; toggl: "
+                                                          "Toggl Track's detailed report")
+    folder: str = Field(description="folder holding the entity's exports (*.csv): every file is read and the rows "
+                                    "of the billing period kept; a relative path is relative to the working directory")
+
+
 class EntityConfig(_Strict):
     key: str = Field(description="partition key of the entity, e.g. acme-uk")
     name: str
     timezone: str = Field(description="IANA time zone of the entity, e.g. Europe/London")
     base_currency: str
-    source: Literal["harvest", "redmine"] = Field(
+    source: Literal["harvest", "redmine", "csv"] = Field(
         "harvest", description="the project system the entity's time entries come from: harvest (time entries, "
-                               "expenses, billed marks, change feed) or redmine (time entries only)")
+                               "expenses, billed marks, change feed), redmine (time entries only) or csv "
+                               "(exports in csv_export.folder)")
+    csv_export: CsvExportSource | None = Field(None, description="where the exports are; required when source is csv")
     harvest_account_id: str | None = Field(None, description="Harvest-Account-Id; required when source is harvest")
     xero_tenant_id: str
     sales_account_code: str = "200"
@@ -291,7 +302,10 @@ class EntityConfig(_Strict):
         problems: list[str] = []
         if self.source == "harvest" and not self.harvest_account_id:
             problems.append("harvest_account_id: required when source is harvest (the Harvest-Account-Id header "
-                            "of the account); set it, or set source: redmine")
+                            "of the account); set it, or set source: redmine or csv")
+        if self.source == "csv" and self.csv_export is None:
+            problems.append("csv_export: required when source is csv: give kind (harvest or toggl) and the folder "
+                            "of the exports")
 
         def dupes(kind: str, ids: list[str]) -> None:
             d = sorted({i for i in ids if ids.count(i) > 1})

@@ -293,3 +293,24 @@ def import_csv_export(src: str | Path | bytes, kind: str, period: Period) -> Csv
           "raw": dumps(e.raw).decode()} for e in res.quarantined],
         columns=["source", "row", "column", "problem", "raw"])
     return CsvImport(df[in_period].reset_index(drop=True), quarantine, int((~in_period).sum()))
+
+
+def import_csv_folder(folder: str | Path, kind: str, period: Period) -> CsvImport:
+    """Every ``*.csv`` export in ``folder`` (sorted by name) as one :class:`CsvImport` of ``period``: the rows of
+    the period, the quarantined rows with their file named in ``source``, and how many were outside it. The same
+    entry in two exports keeps one id (ids are derived from the row), so overlapping exports do not double."""
+    files = sorted(Path(folder).glob("*.csv"))
+    if not files:
+        raise FileNotFoundError(f"no *.csv export in {folder} (csv_export.folder of the mapping): drop the "
+                                f"{kind} exports there")
+    parts = [(f, import_csv_export(f, kind, period)) for f in files]
+    quarantine = [p.quarantine.assign(source=f"{f.name}: " + p.quarantine["source"].astype(str)) for f, p in parts]
+    return CsvImport(pd.concat([p.entries for _, p in parts], ignore_index=True),
+                     pd.concat(quarantine, ignore_index=True), sum(p.outside_period for _, p in parts))
+
+
+def csv_rows_as_pages(entries: pd.DataFrame) -> tuple[list[list[dict[str, Any]]],
+                                                      Callable[[dict[str, Any], str], dict[str, Any]]]:
+    """Imported rows as one page for :func:`extract_time_entries_partition` (they are raw rows already)."""
+    rows = entries.astype(object).where(entries.notna(), None).to_dict("records")
+    return [rows] if rows else [], lambda row, _extracted_at: row

@@ -73,8 +73,8 @@ def _load(tmp_path, entity_doc):
      "entities.0.clients.0.jurisdiction: 'DE' has no entry in tax.codes; add tax.codes.DE"),
     ({"harvest_account_id": None},
      "harvest_account_id: required when source is harvest (the Harvest-Account-Id header of the account); "
-     "set it, or set source: redmine"),
-    ({"source": "jira"}, "entities.0.source: Input should be 'harvest' or 'redmine'"),
+     "set it, or set source: redmine or csv"),
+    ({"source": "jira"}, "entities.0.source: Input should be 'harvest', 'redmine' or 'csv'"),
 ])
 def test_a_bad_mapping_names_the_key_and_the_fix(tmp_path, doc, expected):
     with pytest.raises(MappingError) as e:

@@ -11,8 +11,10 @@ from sync_pipeline.defs.metadata import preview
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import HarvestResource, MappingResource, RedmineResource, WarehouseResource
 from sync_pipeline.services.extract import (
+    csv_rows_as_pages,
     extract_expenses,
     extract_time_entries_partition,
+    import_csv_folder,
     redmine_time_entry_pages,
     window_changes,
 )
@@ -29,8 +31,22 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
                      mapping: MappingResource, warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
-    if entity.source == "redmine":
-        client: HarvestClient | RedmineClient = redmine.client()
+    wh = warehouse.get()
+    extra: dict[str, object] = {}
+    client: HarvestClient | RedmineClient | None = None
+    if entity.source == "csv":  # exports dropped in a folder: read whole (exports are small), bad rows quarantined
+        assert entity.csv_export is not None  # the mapping requires it for source csv
+        imported = import_csv_folder(entity.csv_export.folder, entity.csv_export.kind, ep.period)
+        pages, flatten = csv_rows_as_pages(imported.entries)
+        if len(imported.quarantine):
+            wh.write("raw_time_entries_quarantine", ep.entity, ep.period.key, imported.quarantine)
+            context.log.warning(f"{imported.quarantine['row'].nunique()} export row(s) quarantined: see "
+                                f"raw_time_entries_quarantine {ep.entity} {ep.period.key}")
+        extra = {"quarantined_export_rows": int(imported.quarantine["row"].nunique()) if len(imported.quarantine)
+                 else 0, "export_rows_outside_period": imported.outside_period,
+                 "quarantine": preview(imported.quarantine[["source", "row", "column", "problem"]])}
+    elif entity.source == "redmine":
+        client = redmine.client()
         pages, flatten = redmine_time_entry_pages(  # Redmine has no currency: the mapping's, else the base
             client, ep.period, lambda c: (entity.client(c).currency if c and entity.client(c) else None)
             or entity.base_currency)
@@ -38,11 +54,12 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
         client = harvest.client(entity.harvest_account_id)
         pages, flatten = client.time_entries(start=ep.period.start, end=ep.period.end), flatten_time_entry
     try:  # streamed: one page and one row group in memory, whatever the size of the period
-        done = extract_time_entries_partition(pages, warehouse.get(), ep.entity, ep.period, flatten=flatten)
-        requests = client.http.request_count
-        retries = client.http.retry_count
+        done = extract_time_entries_partition(pages, wh, ep.entity, ep.period, flatten=flatten)
+        requests = client.http.request_count if client else 0
+        retries = client.http.retry_count if client else 0
     finally:
-        client.close()
+        if client:
+            client.close()
     changes = done["changes"]  # deletions at the source show up as ids missing from the window
     if changes.deleted:
         context.log.warning(f"{len(changes.deleted)} entries deleted at the source since the last extract: "
@@ -55,6 +72,7 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
         "api_retries": retries,
         "source": entity.source,
         **({f"harvest_{k}": v for k, v in harvest.health().items()} if entity.source == "harvest" else {}),
+        **extra,
         "path": done["path"],
         "preview": preview(done["preview"]),
     })
@@ -71,7 +89,7 @@ def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, mappi
                  warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
-    if entity.source != "harvest":  # Redmine tracks no expenses: an empty partition, so billing reads the same
+    if entity.source != "harvest":  # Redmine and the CSV exports carry no expenses: an empty partition
         df, requests = pd.DataFrame(columns=list(RawExpense.to_schema().columns)), 0
     else:
         client = harvest.client(entity.harvest_account_id)
