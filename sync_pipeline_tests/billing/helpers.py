@@ -122,8 +122,9 @@ class Billed:
 
 def bill(rows: list[dict[str, Any]], ent: EntityConfig, period: Period = OCT, today: date = AFTER_OCT,
          rates: pd.DataFrame | None = None, expenses: list[dict[str, Any]] | None = None) -> Billed:
-    """The billing steps as the assets run them (time, and expenses when given), each output validated by its
-    contract; the conservation law must hold."""
+    """The billing steps on frames (time, and expenses when given), each output validated by its contract; the
+    conservation law must hold, and the assets' own file-to-file path must give the same frames
+    (:func:`assert_assets_agree`)."""
     raw = raw_frame(rows)
     clean = CleanTimeEntry.validate(billing.clean_time_entries(raw, ent, period, today), lazy=True)
     bills = Billable.validate(billing.billables(clean, ent, period, today), lazy=True)
