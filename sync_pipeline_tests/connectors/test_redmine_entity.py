@@ -9,29 +9,12 @@ from decimal import Decimal
 
 import pytest
 import yaml
-from dagster import AssetCheckEvaluation, DagsterInstance, materialize
 
 from sync_pipeline.connectors.redmine import RedmineClient
-from sync_pipeline.defs.billing.assets import (
-    billables,
-    clean_expenses,
-    clean_time_entries,
-    expense_billables,
-    fx_rates,
-    invoice_drafts,
-)
-from sync_pipeline.defs.billing.checks import conservation
-from sync_pipeline.defs.extract.assets import raw_expenses, raw_time_entries
-from sync_pipeline.defs.partitions import partition_key
-from sync_pipeline.defs.resources import (
-    FxResource,
-    HarvestResource,
-    MappingResource,
-    RedmineResource,
-    WarehouseResource,
-)
+from sync_pipeline.defs.resources import RedmineResource
 from sync_pipeline.services.extract import extract_redmine_time_entries
 from sync_pipeline.store.warehouse import Warehouse
+from sync_pipeline_tests.dagster_billing import check_outcomes, extract_and_bill
 
 pytestmark = pytest.mark.redmine
 
@@ -60,21 +43,10 @@ def test_a_redmine_entity_is_extracted_and_billed_by_the_assets(redmine, tmp_pat
     billable = october[october["billable"] & (october["hours"] > 0)]
     assert 0 < len(billable) < len(october)
 
-    with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions("entity", [ENTITY])
-        result = materialize(
-            [raw_time_entries, raw_expenses, fx_rates, clean_time_entries, billables, clean_expenses,
-             expense_billables, invoice_drafts, conservation],
-            instance=instance, partition_key=partition_key(ENTITY, "2025-10"),
-            resources={"mapping": MappingResource(path=_mapping(tmp_path)),
-                       "warehouse": WarehouseResource(root=str(tmp_path / "wh")),
-                       "redmine": RedmineResource(base_url=redmine["url"], api_key_env="SP_TEST_REDMINE_KEY"),
-                       # an entity on Redmine never calls Harvest: a dead address proves it
-                       "harvest": HarvestResource(base_url="http://127.0.0.1:9", access_token="unused"),
-                       "fx": FxResource()})
+    result = extract_and_bill(ENTITY, "2025-10", _mapping(tmp_path), tmp_path / "wh",
+                              RedmineResource(base_url=redmine["url"], api_key_env="SP_TEST_REDMINE_KEY"))
     assert result.success
-    checks = [e.event_specific_data for e in result.all_events if isinstance(e.event_specific_data, AssetCheckEvaluation)]
-    assert [(x.check_name, x.passed) for x in checks] == [("conservation", True)]
+    assert check_outcomes(result) == [("conservation", True)]
     meta = result.asset_materializations_for_node("raw_time_entries")[0].metadata
     assert meta["source"].value == "redmine" and meta["dagster/row_count"].value == len(october)
     assert result.asset_materializations_for_node("raw_expenses")[0].metadata["dagster/row_count"].value == 0

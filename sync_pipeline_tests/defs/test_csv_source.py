@@ -7,29 +7,11 @@ from decimal import Decimal
 
 import pytest
 import yaml
-from dagster import AssetCheckEvaluation, DagsterInstance, materialize
 
 from sync_pipeline.contracts.mapping import MappingError, load_mapping
-from sync_pipeline.defs.billing.assets import (
-    billables,
-    clean_expenses,
-    clean_time_entries,
-    expense_billables,
-    fx_rates,
-    invoice_drafts,
-)
-from sync_pipeline.defs.billing.checks import conservation
-from sync_pipeline.defs.extract.assets import raw_expenses, raw_time_entries
-from sync_pipeline.defs.partitions import partition_key
-from sync_pipeline.defs.resources import (
-    FxResource,
-    HarvestResource,
-    MappingResource,
-    RedmineResource,
-    WarehouseResource,
-)
 from sync_pipeline.store.warehouse import Warehouse
 from sync_pipeline_tests.connectors.test_csv_exports import HARVEST
+from sync_pipeline_tests.dagster_billing import check_outcomes, extract_and_bill
 
 ENTITY = "csv-co"
 
@@ -50,19 +32,9 @@ def test_a_csv_entity_is_read_from_its_exports_and_billed(tmp_path):
     (exports / "2026-10-a.csv").write_text(HARVEST, encoding="utf-8")
     lines = HARVEST.splitlines()
     (exports / "2026-10-b.csv").write_text("\n".join([lines[0], lines[1]]) + "\n", encoding="utf-8")  # overlaps a
-    with DagsterInstance.ephemeral() as instance:
-        instance.add_dynamic_partitions("entity", [ENTITY])
-        result = materialize(
-            [raw_time_entries, raw_expenses, fx_rates, clean_time_entries, billables, clean_expenses,
-             expense_billables, invoice_drafts, conservation],
-            instance=instance, partition_key=partition_key(ENTITY, "2026-10"),
-            resources={"mapping": MappingResource(path=_mapping(tmp_path)),
-                       "warehouse": WarehouseResource(root=str(tmp_path / "wh")), "redmine": RedmineResource(),
-                       "harvest": HarvestResource(base_url="http://127.0.0.1:9", access_token="unused"),
-                       "fx": FxResource()})
+    result = extract_and_bill(ENTITY, "2026-10", _mapping(tmp_path), tmp_path / "wh")
     assert result.success
-    checks = [e.event_specific_data for e in result.all_events if isinstance(e.event_specific_data, AssetCheckEvaluation)]
-    assert [(x.check_name, x.passed) for x in checks] == [("conservation", True)]
+    assert check_outcomes(result) == [("conservation", True)]
     meta = result.asset_materializations_for_node("raw_time_entries")[0].metadata
     # 3 good rows in a, 1 in b that is the same entry as a's first (same content, same id): kept once
     assert meta["dagster/row_count"].value == 3 and meta["superseded_versions"].value == 1
