@@ -238,8 +238,7 @@ def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Wa
         con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 1, "preserve_insertion_order": False,
                                      "temp_directory": str(Path(tmp) / "spill")})
         try:
-            con.execute("CREATE TEMP VIEW raw_pages AS SELECT * FROM read_parquet("
-                        f"{string_literal(streamed.path)}, file_row_number = true, hive_partitioning = false)")
+            view_over_parquet(con, "raw_pages", streamed.path, row_numbers=True)
             superseded = con.execute("SELECT count(*) - count(DISTINCT entry_id) FROM raw_pages").fetchall()[0][0]
             if superseded:
                 con.execute(f"SET memory_limit = {string_literal(dedupe_memory_limit)}")

@@ -17,6 +17,8 @@ import duckdb
 import pandera.pandas as pa
 from pandera.engines import pandas_engine
 
+from sync_pipeline.store.sql import parquet_relation
+
 FRAME_CHECKS_SQL: dict[tuple[str, str], str] = {
     ("CleanTimeEntry", "billable_rows_are_complete"):
         "disposition <> 'billable' OR (client_id IS NOT NULL AND project_id IS NOT NULL AND task_id IS NOT NULL "
@@ -136,5 +138,4 @@ def check_relation(con: duckdb.DuckDBPyConnection, model: type[pa.DataFrameModel
 
 
 def check_parquet(con: duckdb.DuckDBPyConnection, model: type[pa.DataFrameModel], path: str) -> list[str]:
-    rel = "read_parquet(" + _lit(path) + ", hive_partitioning = false)"  # the file's columns, none from its path
-    return check_relation(con, model, rel)
+    return check_relation(con, model, parquet_relation(path))

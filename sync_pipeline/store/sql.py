@@ -34,11 +34,17 @@ def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, 
     con.execute(f"COPY ({sql}) TO {string_literal(dest)} (FORMAT parquet, COMPRESSION zstd)", params)
 
 
-def view_over_parquet(con: duckdb.DuckDBPyConnection, name: str, files: str | Path) -> None:
-    """``name`` as a temporary view over a Parquet file or glob: the files' own columns (a warehouse path's
-    ``entity=...`` folder is not turned into a column)."""
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS "
-                f"SELECT * FROM read_parquet({string_literal(files)}, hive_partitioning = false)")
+def parquet_relation(files: str | Path, *, row_numbers: bool = False) -> str:
+    """``read_parquet(...)`` of a file or glob with the files' own columns only (a warehouse path's
+    ``entity=...`` folder is not turned into a column); ``row_numbers`` adds ``file_row_number``."""
+    extra = ", file_row_number = true" if row_numbers else ""
+    return f"read_parquet({string_literal(files)}, hive_partitioning = false{extra})"
+
+
+def view_over_parquet(con: duckdb.DuckDBPyConnection, name: str, files: str | Path, *,
+                      row_numbers: bool = False) -> None:
+    """``name`` as a temporary view over a Parquet file or glob (:func:`parquet_relation`)."""
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {parquet_relation(files, row_numbers=row_numbers)}")
 
 
 class SqlModelError(RuntimeError):

@@ -11,6 +11,7 @@ the drafts (a few thousand lines) with pandera itself.
 
 import duckdb
 import pandera.pandas as pa
+import pyarrow.parquet as pq
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, InvoiceDraftLine
@@ -34,7 +35,7 @@ def contract_result_sql(wh: Warehouse, asset: str, model: type[pa.DataFrameModel
     try:
         with wh.local_file(asset, entity, period) as f:
             problems = check_parquet(con, model, str(f))
-            rows = con.execute("SELECT count(*) FROM read_parquet($f, hive_partitioning = false)", {"f": str(f)}).fetchall()[0][0]
+            rows = pq.ParquetFile(f).metadata.num_rows  # from the footer, no scan
     finally:
         con.close()
     meta = {"contract": model.__name__, "rows": int(rows), "failure_count": len(problems)}
