@@ -129,22 +129,9 @@ class Warehouse:
         return self.write_arrow(asset, entity, period, table)
 
     def write_arrow(self, asset: str, entity: str, period: str, table: pyarrow.Table) -> Path | str:
-        dest = self.path(asset, entity, period)
-        if self.fs is not None:
-            self.fs.makedirs(dest.rsplit("/", 1)[0], exist_ok=True)
-            with self.fs.open(dest, "wb") as f:  # one object, visible when complete
-                pq.write_table(table, f)
-            return self.uri(asset, entity, period)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, suffix=".tmp")
-        os.close(fd)
-        try:
+        with self.staged_file(asset, entity, period) as tmp:  # published atomically (rename or one PUT)
             pq.write_table(table, tmp)
-            os.replace(tmp, dest)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return dest
+        return self.uri(asset, entity, period) if self.fs is not None else self.path(asset, entity, period)
 
     @contextmanager
     def local_file(self, asset: str, entity: str, period: str) -> Iterator[Path]:
