@@ -360,6 +360,11 @@ class EntityConfig(_Strict):
                 return c
         return None
 
+    def billing_currency(self, source_id: str | None) -> str:
+        """The currency a client is invoiced in: its mapping's ``currency``, else the entity's base currency."""
+        c = self.client(source_id) if source_id else None
+        return (c.currency if c else None) or self.base_currency
+
     def tax_code(self, jurisdiction: str | None) -> TaxCode:
         j = jurisdiction or self.tax.default_jurisdiction
         if j is not None and j in self.tax.codes:

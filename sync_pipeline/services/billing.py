@@ -192,7 +192,7 @@ def line_rules(entity: EntityConfig) -> LineRules:
         p.source_id, p.client, p.name, p.billing, p.item_code, p.tracking_category, p.tracking_option, p.account_code,
         tuple((m.name, m.amount, m.on) for m in p.milestones), p.retainer.fee if p.retainer else None,
         p.retainer.hours if p.retainer else None,
-        (entity.client(p.client).currency if p.client and entity.client(p.client) else None) or entity.base_currency,
+        entity.billing_currency(p.client),
     ) for p in entity.projects}
     tasks = {t.source_id: TaskTerms(t.source_id, t.item_code, t.account_code) for t in entity.tasks}
     default = entity.tax_code(None)

@@ -38,18 +38,17 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
         assert entity.csv_export is not None  # the mapping requires it for source csv
         imported = import_csv_folder(entity.csv_export.folder, entity.csv_export.kind, ep.period)
         pages, flatten = csv_rows_as_pages(imported.entries)
-        if len(imported.quarantine):
+        quarantined = int(imported.quarantine["row"].nunique())
+        if quarantined:
             wh.write("raw_time_entries_quarantine", ep.entity, ep.period.key, imported.quarantine)
-            context.log.warning(f"{imported.quarantine['row'].nunique()} export row(s) quarantined: see "
+            context.log.warning(f"{quarantined} export row(s) quarantined: see "
                                 f"raw_time_entries_quarantine {ep.entity} {ep.period.key}")
-        extra = {"quarantined_export_rows": int(imported.quarantine["row"].nunique()) if len(imported.quarantine)
-                 else 0, "export_rows_outside_period": imported.outside_period,
+        extra = {"quarantined_export_rows": quarantined, "export_rows_outside_period": imported.outside_period,
                  "quarantine": preview(imported.quarantine[["source", "row", "column", "problem"]])}
     elif entity.source == "redmine":
         client = redmine.client()
-        pages, flatten = redmine_time_entry_pages(  # Redmine has no currency: the mapping's, else the base
-            client, ep.period, lambda c: (entity.client(c).currency if c and entity.client(c) else None)
-            or entity.base_currency)
+        # Redmine has no currency: the client's in the mapping, else the entity's base currency
+        pages, flatten = redmine_time_entry_pages(client, ep.period, entity.billing_currency)
     else:
         client = harvest.client(entity.harvest_account_id)
         pages, flatten = client.time_entries(start=ep.period.start, end=ep.period.end), flatten_time_entry
