@@ -582,16 +582,7 @@ def check_conservation_facts(facts: EntryFacts, drafts: pd.DataFrame, raw_expens
     for ccy in sorted(set(drafts["currency"]) if len(drafts) else []):
         dl = drafts[drafts["currency"] == ccy]
         tl = dl[dl["kind"] == "time"]
-        drafted_time = sum((from_minor(int(m), ccy) for m in tl["line_amount_minor"]), Decimal(0))
-        billed = sum((Decimal(v) for v in tl["billed_value"]), Decimal(0))
-        remainder = billed - drafted_time
-        if sum((Decimal(v) for v in tl["rounding_remainder"]), Decimal(0)) != remainder:
-            problems.append(f"{ccy}: line remainders do not add up to billed - drafted ({remainder})")
-        for r in tl.itertuples(index=False):
-            bound = _remainder_bound(r, ccy)
-            if abs(Decimal(r.rounding_remainder)) > bound:
-                problems.append(f"{ccy}: line {r.reference}#{r.line_no} remainder {r.rounding_remainder} exceeds "
-                                f"the rounding bound {bound}")
+        drafted_time, billed, remainder = _line_remainders(tl, ccy, "line", problems)
         fees = sum((from_minor(int(m), ccy) for m in dl.loc[dl["kind"].isin(["fee", "retainer"]), "line_amount_minor"]),
                    Decimal(0))
         discounts = sum((from_minor(int(m), ccy) for m in dl.loc[dl["kind"] == "discount", "line_amount_minor"]),
@@ -645,18 +636,26 @@ def _expense_conservation(raw_count: int | None, clean: pd.DataFrame, billables:
                                                  "expense_held": str(held_amount)})
     for ccy in sorted(set(el["currency"]) if len(el) else []):
         lines = el[el["currency"] == ccy]
-        drafted = sum((from_minor(int(m), ccy) for m in lines["line_amount_minor"]), Decimal(0))
-        billed = sum((Decimal(v) for v in lines["billed_value"]), Decimal(0))
-        remainder = billed - drafted
-        if sum((Decimal(v) for v in lines["rounding_remainder"]), Decimal(0)) != remainder:
-            problems.append(f"{ccy}: expense line remainders do not add up to billed - drafted ({remainder})")
-        for r in lines.itertuples(index=False):
-            bound = _remainder_bound(r, ccy)
-            if abs(Decimal(r.rounding_remainder)) > bound:
-                problems.append(f"{ccy}: expense line {r.reference}#{r.line_no} remainder {r.rounding_remainder} "
-                                f"exceeds the rounding bound {bound}")
+        drafted, billed, remainder = _line_remainders(lines, ccy, "expense line", problems)
         per_currency.setdefault(ccy, {}).update({"expense_billed_value": str(billed), "drafted_expenses": str(drafted),
                                                  "expense_rounding_remainder": str(remainder)})
+
+
+def _line_remainders(lines: pd.DataFrame, ccy: str, kind: str,
+                     problems: list[str]) -> tuple[Decimal, Decimal, Decimal]:
+    """Drafted and billed value of one currency's lines of a kind, and the rounding remainder between them; the
+    lines' own remainders must add up to it and each stay within its rounding bound (problems appended)."""
+    drafted = sum((from_minor(int(m), ccy) for m in lines["line_amount_minor"]), Decimal(0))
+    billed = sum((Decimal(v) for v in lines["billed_value"]), Decimal(0))
+    remainder = billed - drafted
+    if sum((Decimal(v) for v in lines["rounding_remainder"]), Decimal(0)) != remainder:
+        problems.append(f"{ccy}: {kind} remainders do not add up to billed - drafted ({remainder})")
+    for r in lines.itertuples(index=False):
+        bound = _remainder_bound(r, ccy)
+        if abs(Decimal(r.rounding_remainder)) > bound:
+            problems.append(f"{ccy}: {kind} {r.reference}#{r.line_no} remainder {r.rounding_remainder} exceeds "
+                            f"the rounding bound {bound}")
+    return drafted, billed, remainder
 
 
 def _remainder_bound(r: Any, ccy: str) -> Decimal:
