@@ -107,26 +107,22 @@ WITH contacts AS (
     LEFT JOIN payer_contacts pc ON pc.payer_key = b.payer_key AND pc.contact_id = i.contact_id
     WHERE b.date BETWEEN i.date - CAST($days_before AS INTEGER) AND i.date + CAST($days_after AS INTEGER)
       AND NOT EXISTS (SELECT 1 FROM cash_rejected_pairs r WHERE r.line_id = f.line_id AND r.invoice_id = f.invoice_id)
+), priced AS (
+    SELECT p.*, p.amount_due_minor AS expected_line_minor
+    FROM pairs p
+    WHERE p.invoice_currency = p.line_currency
+    UNION ALL  -- only pairs in two currencies need the day's rate
+    SELECT p.*, CAST(round(p.amount_due_minor * fx.minor_rate) AS BIGINT) AS expected_line_minor
+    FROM (SELECT * FROM pairs WHERE invoice_currency <> line_currency) p
+    ASOF LEFT JOIN cash_fx_rates fx
+        ON fx.from_currency = p.invoice_currency AND fx.to_currency = p.line_currency AND p.line_date >= fx.rate_date
 )
 SELECT
-    p.line_id, p.invoice_id, p.by_ref, p.by_fuzzy, p.by_name, p.by_amount, p.digits_hit, p.alias_hit,
-    p.line_date, p.line_amount_minor, p.line_currency, p.invoice_currency, p.amount_due_minor, p.total_minor,
-    p.invoice_date, p.contact_id,
-    p.name_similarity,
-    p.payer_key = p.contact_key OR p.alias_hit AS same_counterparty,
-    CAST(p.line_date - p.invoice_date AS INTEGER) AS days_after_invoice,
-    p.amount_due_minor AS expected_line_minor
-FROM pairs p
-WHERE p.invoice_currency = p.line_currency
-UNION ALL  -- only pairs in two currencies need the day's rate
-SELECT
-    p.line_id, p.invoice_id, p.by_ref, p.by_fuzzy, p.by_name, p.by_amount, p.digits_hit, p.alias_hit,
-    p.line_date, p.line_amount_minor, p.line_currency, p.invoice_currency, p.amount_due_minor, p.total_minor,
-    p.invoice_date, p.contact_id,
-    p.name_similarity,
-    p.payer_key = p.contact_key OR p.alias_hit AS same_counterparty,
-    CAST(p.line_date - p.invoice_date AS INTEGER) AS days_after_invoice,
-    CAST(round(p.amount_due_minor * fx.minor_rate) AS BIGINT) AS expected_line_minor
-FROM (SELECT * FROM pairs WHERE invoice_currency <> line_currency) p
-ASOF LEFT JOIN cash_fx_rates fx
-    ON fx.from_currency = p.invoice_currency AND fx.to_currency = p.line_currency AND p.line_date >= fx.rate_date
+    line_id, invoice_id, by_ref, by_fuzzy, by_name, by_amount, digits_hit, alias_hit,
+    line_date, line_amount_minor, line_currency, invoice_currency, amount_due_minor, total_minor,
+    invoice_date, contact_id,
+    name_similarity,
+    payer_key = contact_key OR alias_hit AS same_counterparty,
+    CAST(line_date - invoice_date AS INTEGER) AS days_after_invoice,
+    expected_line_minor
+FROM priced
