@@ -157,6 +157,11 @@ def _timed(fn: Any) -> tuple[float, float]:
     return time.perf_counter() - w0, _cpu() - c0
 
 
+def _against_floor(alone: dict[str, tuple[float, float]], floor_wall: float, floor_cpu: float) -> dict[str, str]:
+    return {k: f"{w:.2f} s ({w / floor_wall:.1f}x floor), {c:.2f} CPU-s ({c / floor_cpu:.1f}x)"
+            for k, (w, c) in alone.items()}
+
+
 def _through_dagster(args: argparse.Namespace, work: Path, wh: Warehouse, floor_wall: float, floor_cpu: float,
                      alone: dict[str, tuple[float, float]]) -> dict[str, Any]:
     """clean_time_entries → billables → invoice_drafts with every blocking check on them (contracts in SQL,
@@ -200,8 +205,7 @@ def _through_dagster(args: argparse.Namespace, work: Path, wh: Warehouse, floor_
         "checks_passed": checks,
         "rows": rows,
         "floor_seconds": round(floor_wall, 3),
-        "required_work_alone": {k: f"{w:.2f} s ({w / floor_wall:.1f}x floor), {c:.2f} CPU-s ({c / floor_cpu:.1f}x)"
-                                for k, (w, c) in alone.items()},
+        "required_work_alone": _against_floor(alone, floor_wall, floor_cpu),
         "end_to_end_seconds": round(run["seconds"], 2),
         "end_to_end_cpu_seconds": round(cpu, 2),
         "entries_per_second": int(args.entries / run["seconds"]),
@@ -263,8 +267,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "floor_seconds": round(floor_wall, 3),
             "floor_cpu_seconds": round(floor_cpu, 3),
             "floor_groups": floor_rows,
-            "required_work_alone": {k: f"{w:.2f} s ({w / floor_wall:.1f}x floor), {c:.2f} CPU-s ({c / floor_cpu:.1f}x)"
-                                    for k, (w, c) in alone.items()},
+            "required_work_alone": _against_floor(alone, floor_wall, floor_cpu),
             "pipeline_seconds": round(pipe["seconds"], 2),
             "pipeline_cpu_seconds": round(pipe_cpu, 2),
             "conservation_check_seconds": round(checks["seconds"], 2),
