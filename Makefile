@@ -25,7 +25,7 @@ test: $(STAMP)  ## the whole test suite (heavy suites excluded), under 10 minute
 	$(BIN)/python -m pytest -q
 
 test-full: $(STAMP)  ## everything, including chaos repetitions and large benches
-	$(BIN)/python -m pytest -q -m ''
+	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q -m ''
 
 dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running alongside
 	@mkdir -p $(DAGSTER_HOME)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
+from hypothesis import HealthCheck, settings as hypothesis_settings
 
 from sync_pipeline.defs import settings
 from sync_pipeline.defs.resources import (
@@ -22,6 +24,14 @@ from sync_pipeline.defs.resources import (
 )
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.sandbox.run import Sandboxes, start_sandboxes
+
+# Property-based tests run a fixed, reproducible budget in `make test` (derandomized: the same examples every run);
+# HYPOTHESIS_PROFILE=long explores further (used by `make test-full`).
+hypothesis_settings.register_profile("default", max_examples=100, derandomize=True, deadline=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("long", max_examples=2_000, deadline=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture
