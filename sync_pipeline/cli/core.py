@@ -109,7 +109,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    result = run_sync(args.entity, args.period, triggered_by=args.triggered_by)
+    from sync_pipeline.cli._identity import actor
+
+    result = run_sync(args.entity, args.period, triggered_by=actor(args).name)
     for ev in result.all_events:
         if ev.is_failure:
             print(ev.message, file=sys.stderr)
@@ -130,5 +132,4 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("sync", help="run the sync job for one entity × billing period")
     s.add_argument("--entity", required=True)
     s.add_argument("--period", required=True, help="billing period YYYY-MM")
-    s.add_argument("--triggered-by", default=os.environ.get("USER", "cli"))
     s.set_defaults(func=cmd_sync)

@@ -14,7 +14,7 @@ import json
 import uuid
 
 from sync_pipeline.cli import UserError
-from sync_pipeline.cli.posting import actor, posting_env, store
+from sync_pipeline.cli.posting import posting_env, store, who
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -50,7 +50,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if not args.ids and not args.entity:
         raise UserError("name the letters to replay (ids) or an --entity")
-    run = PostingRun(actor(args), f"dlq-replay-{uuid.uuid4().hex[:12]}", args.approved_by)
+    run = PostingRun(who(args), f"dlq-replay-{uuid.uuid4().hex[:12]}", args.approved_by)
     try:
         outcomes = replay(posting_env(), run, letter_ids=args.ids or None, entity=args.entity, period=args.period)
     except LookupError as e:
@@ -68,7 +68,7 @@ def cmd_discard(args: argparse.Namespace) -> int:
     from sync_pipeline.store.dead_letters import DeadLetters
 
     try:
-        DeadLetters(store()).discard(args.id, args.note, actor(args))
+        DeadLetters(store()).discard(args.id, args.note, who(args))
     except LookupError as e:
         raise UserError(str(e)) from None
     print(f"dead letter #{args.id} discarded; automated posting will still plan that document while the source "
@@ -93,10 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--entity")
     s.add_argument("--period")
     s.add_argument("--approved-by")
-    s.add_argument("--by")
     s.set_defaults(func=cmd_replay)
     s = ps.add_parser("discard", help="close a letter that must not be posted (with a note)")
     s.add_argument("id", type=int)
     s.add_argument("--note", required=True)
-    s.add_argument("--by")
     s.set_defaults(func=cmd_discard)

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from typing import Any
 
 
@@ -110,10 +109,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         instance = instance or _dagster_instance()
         if not instance.has_dynamic_partition("entity", e):
             instance.add_dynamic_partitions("entity", [e])
-        r = _run("finance_job", partition_key(e, period), tags={"triggered_by": args.triggered_by})
+        r = _run("finance_job", partition_key(e, period), tags={"triggered_by": args.actor.name})
         problems += [f"{e}: {p}" for p in _failed(r)]
     if not problems:
-        r = _run("consolidation_job", period.partition_key, tags={"triggered_by": args.triggered_by})
+        r = _run("consolidation_job", period.partition_key, tags={"triggered_by": args.actor.name})
         problems += _failed(r)
     print(f"finance {period.key} for {', '.join(entities)}: {'OK' if not problems else 'FAILED'}")
     for p in problems:
@@ -150,7 +149,7 @@ def cmd_reallocate(args: argparse.Namespace) -> int:
     config = reallocation_config(args.driver or [], args.weights or [], args.usage or [], args.note)
     r = _run("reallocation_job", partition_key(args.entity, period),
              run_config={"ops": {"cost_allocations": {"config": config}}},
-             tags={"triggered_by": args.triggered_by})
+             tags={"triggered_by": args.actor.name})
     problems = _failed(r)
     if problems:
         print(f"re-allocation of {args.entity} {period.key} failed:")
@@ -206,7 +205,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     r = fs.add_parser("run", help="the group's rates, the finance job of each entity, then consolidation")
     r.add_argument("--period", required=True, help="YYYY-MM")
     r.add_argument("--entity", action="append", help="an entity (repeatable); default: every mapped entity")
-    r.add_argument("--triggered-by", default=os.environ.get("USER", "cli"))
     r.set_defaults(func=cmd_run)
     ra = fs.add_parser("reallocate", help="re-run one entity × period's allocation with other drivers or weights")
     ra.add_argument("--entity", required=True)
@@ -216,7 +214,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ra.add_argument("--weights", action="append", help="POOL=PROJECT:WEIGHT,PROJECT:WEIGHT (fixed key)")
     ra.add_argument("--usage", action="append", help="METRIC=PROJECT:QUANTITY,... (replaces the usage figures)")
     ra.add_argument("--note", default="", help="why: kept with the version")
-    ra.add_argument("--triggered-by", default=os.environ.get("USER", "cli"))
     ra.set_defaults(func=cmd_reallocate)
     v = fs.add_parser("versions", help="list the stored allocation versions of an entity × period")
     v.add_argument("--entity", required=True)

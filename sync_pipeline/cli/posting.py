@@ -14,17 +14,18 @@ first) and talk to the accounting system configured by XERO_BASE_URL, XERO_CLIEN
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import uuid
 from typing import Any
 
 from sync_pipeline.cli import UserError
+from sync_pipeline.cli._identity import actor
 
 
-def actor(args: argparse.Namespace) -> str:
-    return getattr(args, "by", None) or os.environ.get("SYNC_PIPELINE_USER") or getpass.getuser()
+def who(args: argparse.Namespace) -> str:
+    """The signed-in user's name (SYNC_PIPELINE_TOKEN): the actor recorded for the command."""
+    return actor(args).name
 
 
 def store():
@@ -73,7 +74,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
     from sync_pipeline.store.controls import PostingControls
 
     try:
-        c = PostingControls(store()).pause(args.entity, reason=args.reason, actor=actor(args))
+        c = PostingControls(store()).pause(args.entity, reason=args.reason, actor=who(args))
     except ValueError as e:
         raise UserError(str(e)) from None
     print(f"posting PAUSED for {c.entity} by {c.changed_by}: {c.reason}. Extraction, billing and the invoice plan "
@@ -84,7 +85,7 @@ def cmd_pause(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     from sync_pipeline.store.controls import PostingControls
 
-    c = PostingControls(store()).resume(args.entity, actor=actor(args), reason=args.reason)
+    c = PostingControls(store()).resume(args.entity, actor=who(args), reason=args.reason)
     print(f"posting enabled for {c.entity} by {c.changed_by}; the next run posts what the plan holds")
     return 0
 
@@ -107,7 +108,7 @@ def _parse_totals(values: list[str]) -> dict[str, int]:
 def cmd_limits(args: argparse.Namespace) -> int:
     from sync_pipeline.store.controls import PostingControls
 
-    c = PostingControls(store()).set_limits(args.entity, actor=actor(args), max_invoices=args.max_invoices,
+    c = PostingControls(store()).set_limits(args.entity, actor=who(args), max_invoices=args.max_invoices,
                                             max_total_minor=_parse_totals(args.max_total or []), clear=args.clear)
     print(json.dumps(_controls_row(c)))
     return 0
@@ -132,7 +133,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from sync_pipeline.services.dead_letters import post_partition
     from sync_pipeline.services.posting import PostingRun
 
-    _print_plan(post_partition(posting_env(), args.entity, args.period, PostingRun(actor(args)), dry_run=True))
+    _print_plan(post_partition(posting_env(), args.entity, args.period, PostingRun(who(args)), dry_run=True))
     return 0
 
 
@@ -140,7 +141,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sync_pipeline.services.dead_letters import post_partition
     from sync_pipeline.services.posting import PostingBlocked, PostingRun
 
-    run = PostingRun(actor(args), f"cli-{uuid.uuid4().hex[:12]}", args.approved_by, args.override_guard)
+    run = PostingRun(who(args), f"cli-{uuid.uuid4().hex[:12]}", args.approved_by, args.override_guard)
     try:
         result = post_partition(posting_env(), args.entity, args.period, run)
     except PostingBlocked as e:
@@ -163,26 +164,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = ps.add_parser("pause", help="kill switch on: stop automated posting for an entity")
     s.add_argument("--entity", required=True)
     s.add_argument("--reason", required=True)
-    s.add_argument("--by", help="who (default: $SYNC_PIPELINE_USER or the login name)")
     s.set_defaults(func=cmd_pause)
     s = ps.add_parser("resume", help="kill switch off")
     s.add_argument("--entity", required=True)
     s.add_argument("--reason")
-    s.add_argument("--by")
     s.set_defaults(func=cmd_resume)
     s = ps.add_parser("limits", help="the plan guard: most documents / amount per currency one plan may write")
     s.add_argument("--entity", required=True)
     s.add_argument("--max-invoices", type=int)
     s.add_argument("--max-total", action="append", metavar="CCY=AMOUNT")
     s.add_argument("--clear", action="store_true", help="remove every limit")
-    s.add_argument("--by")
     s.set_defaults(func=cmd_limits)
     for name, fn, helptext in (("plan", cmd_plan, "print the dry-run plan of a partition"),
                                ("run", cmd_run, "plan and post one partition now")):
         s = ps.add_parser(name, help=helptext)
         s.add_argument("--entity", required=True)
         s.add_argument("--period", required=True, help="billing period YYYY-MM")
-        s.add_argument("--by")
         if name == "run":
             s.add_argument("--approved-by")
             s.add_argument("--override-guard", action="store_true")

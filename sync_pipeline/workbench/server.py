@@ -21,10 +21,6 @@ from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
 
 
-def users_path() -> str:
-    return os.environ.get("SYNC_PIPELINE_WORKBENCH_USERS", str(settings.data_dir() / "workbench_users.yaml"))
-
-
 def xero_settler(log: MatchingLog, make_client: Callable[[str], XeroClient], policy_for) -> Callable[[str], Settler]:
     """Settle accepted decisions at once through the accounting system (the entity's tenant)."""
 
@@ -42,10 +38,11 @@ def xero_settler(log: MatchingLog, make_client: Callable[[str], XeroClient], pol
     return for_entity
 
 
-def build(store_url: str | None = None, users_file: str | None = None, *, settle: bool = True,
-          secret_key: str | None = None):
-    log = MatchingLog(OperationalStore(store_url or settings.operational_store_url()))
-    users = UserStore.load(users_file or users_path())
+def build(store_url: str | None = None, *, settle: bool = True, secret_key: str | None = None):
+    """The workbench over the operational store: its matching log, and its users (``sync-pipeline users``)."""
+    store = OperationalStore(store_url or settings.operational_store_url())
+    log = MatchingLog(store)
+    users = UserStore(store)
     recon = load_reconciliation_config(settings.reconciliation_config_path())
     settler = None
     if settle and os.environ.get("XERO_CLIENT_ID") and os.environ.get("XERO_CLIENT_SECRET"):

@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 import pyarrow.parquet as pq
+import pytest
 
 from sync_pipeline.cli import main
 from sync_pipeline_tests.connectors.test_csv_exports import HARVEST, TOGGL
+from sync_pipeline_tests.identity import sign_in
+
+
+@pytest.fixture(autouse=True)
+def clerk(monkeypatch, tmp_path):
+    """Importing time is a billing clerk's duty: signed in as one."""
+    sign_in(monkeypatch, f"sqlite:///{tmp_path / 'op.sqlite3'}", "bill", "billing_clerk")
+
+
+def test_import_needs_a_signed_in_user_with_the_duty(tmp_path, capsys, monkeypatch):
+    f = tmp_path / "report.csv"
+    f.write_text(HARVEST)
+    argv = ["import", "csv", str(f), "--kind", "harvest", "--entity", "acme-uk", "--period", "2026-10",
+            "--warehouse", str(tmp_path / "wh")]
+    sign_in(monkeypatch, f"sqlite:///{tmp_path / 'op.sqlite3'}", "victor", "viewer")
+    assert main(argv) == 2
+    assert "victor (roles: viewer) may not import.csv" in capsys.readouterr().err
+    monkeypatch.delenv("SYNC_PIPELINE_TOKEN")
+    assert main(argv) == 2
+    assert "import.csv needs a signed-in user: set SYNC_PIPELINE_TOKEN" in capsys.readouterr().err
+    assert not (tmp_path / "wh").exists()  # refused before anything was read or written
 
 
 def test_import_harvest_csv_writes_the_partition_and_quarantines_bad_rows(tmp_path, capsys):

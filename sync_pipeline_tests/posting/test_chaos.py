@@ -43,6 +43,7 @@ from sync_pipeline.services.posting import desired_groups, target_line
 from sync_pipeline.services.posting_links import billed_entries, current_documents, entry_links_frame
 from sync_pipeline.store.controls import PostingControls
 from sync_pipeline.store.dead_letters import DeadLetters
+from sync_pipeline_tests.identity import sign_in, token_for
 
 ENTITY, PERIOD = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD
 TENANT, ACCOUNT = demo_data.XERO_TENANT_ID, demo_data.HARVEST_ACCOUNT_ID
@@ -214,9 +215,10 @@ class Refusals:
 
 
 def posting_subprocess(sb, tmp_path: Path) -> subprocess.Popen:
+    url = f"sqlite:///{tmp_path / 'operational.sqlite3'}"
     env = {**os.environ, **sb.env, "SYNC_PIPELINE_WAREHOUSE": str(tmp_path / "warehouse"),
-           "SYNC_PIPELINE_STORE_URL": f"sqlite:///{tmp_path / 'operational.sqlite3'}",
-           "SYNC_PIPELINE_USER": "chaos-subprocess"}
+           "SYNC_PIPELINE_STORE_URL": url,
+           "SYNC_PIPELINE_TOKEN": token_for(url, "chaos-subprocess", "operator")}
     return subprocess.Popen([sys.executable, "-m", "sync_pipeline.cli", "posting", "run", "--entity", ENTITY,
                              "--period", PERIOD], env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -394,6 +396,7 @@ def cli_env(monkeypatch, sb, tmp_path) -> None:
                  "SYNC_PIPELINE_STORE_URL": f"sqlite:///{tmp_path / 'operational.sqlite3'}",
                  "SYNC_PIPELINE_MAPPING": str(tmp_path / "mapping.yaml")}.items():
         monkeypatch.setenv(k, v)
+    sign_in(monkeypatch, f"sqlite:///{tmp_path / 'operational.sqlite3'}", "olivia", "operator")
 
 
 def test_chaos_short(sandboxes, resources, instance, tmp_path, monkeypatch):

@@ -10,6 +10,7 @@ from sync_pipeline.sandbox import demo_data
 from sync_pipeline.store.dead_letters import DeadLetters
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
+from sync_pipeline_tests.identity import sign_in
 from sync_pipeline_tests.posting.conftest import drafts
 from sync_pipeline_tests.posting.test_posting_service import BASE, live
 
@@ -21,8 +22,7 @@ def cli_env(sandboxes, tmp_path, monkeypatch):
     for k, v in sandboxes.env.items():
         monkeypatch.setenv(k, v)
     monkeypatch.setenv("SYNC_PIPELINE_WAREHOUSE", str(tmp_path / "warehouse"))
-    monkeypatch.setenv("SYNC_PIPELINE_STORE_URL", f"sqlite:///{tmp_path / 'op.sqlite3'}")
-    monkeypatch.setenv("SYNC_PIPELINE_USER", "olivia")
+    sign_in(monkeypatch, f"sqlite:///{tmp_path / 'op.sqlite3'}", "olivia", "operator", "admin")
     Warehouse(tmp_path / "warehouse").write("invoice_drafts", "acme-uk", "2026-10", drafts("acme-uk", "2026-10", BASE))
     return OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}")
 

@@ -12,9 +12,10 @@ from sync_pipeline.sandbox.generator.cash import Noise, generate
 from sync_pipeline.sandbox.run import start_sandboxes
 from sync_pipeline.services import cash_reconcile
 from sync_pipeline.store import matching_log as ml
+from sync_pipeline.store.identity import Identities
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.workbench.app import create_app
-from sync_pipeline.workbench.auth import UserStore, add_user
+from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.server import BackgroundServer, xero_settler
 
 PERIOD = "2026-03"
@@ -33,16 +34,16 @@ def bench(tmp_path_factory):
     client = xero.client(demo_data.XERO_TENANT_ID)
     invoices, payments = cash_reconcile.load_receivables(client, "GBP")
     client.close()
-    log = ml.MatchingLog(OperationalStore(f"sqlite:///{tmp_path / 'ops.sqlite3'}"))
+    opstore = OperationalStore(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
+    log = ml.MatchingLog(opstore)
     policy = ReconciliationConfig().policy(demo_data.DEMO_ENTITY)
     lines = ds.bank_lines[ds.bank_lines["date"].str[:7].isin(["2026-03", "2026-04"])].assign(source="bank.csv")
     cash_reconcile.match_period(lines, invoices, payments, entity=demo_data.DEMO_ENTITY, period=PERIOD, log_=log,
                                 policy=policy, bank_currency="GBP", actor="test run")
-    users = tmp_path / "users.yaml"
-    add_user(users, "alice", "accountant", "alice-secret")
-    add_user(users, "victor", "viewer", "victor-secret")
+    Identities(opstore).add("alice", ["accountant"], by="pytest", password="alice-secret")
+    Identities(opstore).add("victor", ["viewer"], by="pytest", password="victor-secret")
     settler = xero_settler(log, lambda entity: xero.client(demo_data.XERO_TENANT_ID), lambda e: policy)
-    app = create_app(log, UserStore.load(users), policy_for=lambda e: policy, settler=settler)
+    app = create_app(log, UserStore(opstore), policy_for=lambda e: policy, settler=settler)
     server = BackgroundServer(app).start()
     try:
         yield server.url, log, sandboxes

@@ -1,0 +1,117 @@
+"""Who may do what: the roles, and the one table saying which roles may take each action.
+
+Every entry point asks this table: the CLI (an action per command, ``posting.run``, ``dlq.replay`` …),
+the workbench (``workbench.decide`` …) and Dagster-launched writes (``dagster.post``). An action that
+is not in :data:`RULES` is refused (and fails the RBAC matrix test), so a new command cannot ship
+without a rule. Roles follow the duties of segregation: whoever triggers a posting cannot approve it
+(that is enforced where the plan is approved, not here: a person may hold several roles).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ROLES: dict[str, str] = {
+    "viewer": "see plans, documents, statuses, exceptions and dead-letter summaries; comment in the workbench",
+    "billing_clerk": "flag what is billable: import time exports, propose mapping versions (billable flags)",
+    "accountant": "cash-matching decisions and rule templates in the workbench",
+    "operator": "trigger syncs, backfills and finance runs; post approved plans; pause/resume posting; "
+                "replay or discard dead letters",
+    "approver": "approve or reject invoice plans and mapping versions (never one they triggered)",
+    "mapping_editor": "change the mapping (rates, tax codes, accounts, billable flags): propose mapping versions",
+    "admin": "users, API tokens, posting limits, auto-approval policies, concurrency pools",
+    "automation": "named schedules and sensors: trigger syncs and post approved plans",
+}
+
+#: Actions anyone may take without signing in: local tools that touch no operational data, and the
+#: one-time bootstrap of the first admin (it refuses once any user exists).
+PUBLIC = "public"
+
+_VIEW = frozenset({"viewer", "billing_clerk", "accountant", "operator", "approver", "mapping_editor", "admin"})
+_RUN = frozenset({"operator", "automation", "admin"})
+
+#: action → the roles that may take it (or PUBLIC). One row per CLI command, workbench action and
+#: Dagster-launched write.
+RULES: dict[str, frozenset[str] | str] = {
+    # local tools: no operational data
+    "demo": PUBLIC,  # its own sandbox; it signs its run in as the `demo` automation
+    "sandbox.up": PUBLIC, "sandbox.fault.add": PUBLIC, "sandbox.fault.list": PUBLIC,
+    "sandbox.fault.clear": PUBLIC, "sandbox.webhook.add": PUBLIC, "sandbox.webhook.list": PUBLIC,
+    "bench": PUBLIC, "contracts.list": PUBLIC, "contracts.check": PUBLIC, "contracts.snapshot": PUBLIC,
+    "users.bootstrap": PUBLIC,
+    # identity administration
+    "users.whoami": _VIEW | {"automation"},
+    "users.add": frozenset({"admin"}), "users.list": frozenset({"admin"}), "users.roles": frozenset({"admin"}),
+    "users.disable": frozenset({"admin"}), "users.password": frozenset({"admin"}),
+    "users.token.create": frozenset({"admin"}), "users.token.list": frozenset({"admin"}),
+    "users.token.revoke": frozenset({"admin"}),
+    # running the pipeline
+    "sync": _RUN, "backfill": _RUN, "pools.apply": frozenset({"admin"}),
+    "import.csv": frozenset({"billing_clerk", "operator", "admin"}),
+    "finance.run": _RUN, "finance.reallocate": frozenset({"operator", "admin"}),
+    "finance.versions": _VIEW, "finance.reproduce": _VIEW,
+    "webhooks.serve": frozenset({"operator", "admin"}),
+    # posting
+    "posting.status": _VIEW, "posting.plan": _VIEW,
+    "posting.run": frozenset({"operator", "automation"}),
+    "posting.pause": frozenset({"operator", "approver", "admin"}),  # anyone responsible may stop the money
+    "posting.resume": frozenset({"operator", "admin"}),
+    "posting.limits": frozenset({"admin"}),
+    # dead letters
+    "dlq.list": _VIEW, "dlq.show": frozenset({"operator", "approver", "admin"}),  # payloads: financial data
+    "dlq.replay": frozenset({"operator"}), "dlq.discard": frozenset({"operator"}),
+    # workbench
+    "workbench": frozenset({"operator", "admin"}),  # serve it
+    "workbench.view": _VIEW, "workbench.comment": _VIEW,
+    "workbench.decide": frozenset({"accountant", "admin"}),
+    "workbench.apply_template": frozenset({"accountant", "admin"}),
+    "workbench.create_template": frozenset({"admin"}),
+}
+
+
+class AccessDenied(PermissionError):
+    """The actor may not take the action (or nobody signed in)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """An authenticated identity: a person or a named automation (schedule, sensor, the demo)."""
+
+    name: str
+    roles: frozenset[str] = field(default_factory=frozenset)
+    kind: str = "person"  # person | automation
+    via: str = "token"  # token | password | automation
+
+    def may(self, action: str) -> bool:
+        return allowed(action, self.roles)
+
+
+def rule(action: str) -> frozenset[str] | str:
+    try:
+        return RULES[action]
+    except KeyError:
+        raise AccessDenied(f"no access rule for action {action!r}: add it to sync_pipeline/domain/access.py "
+                           "RULES") from None
+
+
+def is_public(action: str) -> bool:
+    return rule(action) == PUBLIC
+
+
+def allowed(action: str, roles: frozenset[str] | set[str]) -> bool:
+    r = rule(action)
+    return r == PUBLIC or bool(set(roles) & set(r))
+
+
+def check(actor: Actor | None, action: str) -> Actor | None:
+    """The actor, when it may take the action; raises :class:`AccessDenied` with what to do otherwise."""
+    r = rule(action)
+    if r == PUBLIC:
+        return actor
+    if actor is None:
+        raise AccessDenied(f"{action} needs a signed-in user: set SYNC_PIPELINE_TOKEN to your API token (an admin "
+                           "creates one with `sync-pipeline users token create NAME`)")
+    if not actor.may(action):
+        raise AccessDenied(f"{actor.name} (roles: {', '.join(sorted(actor.roles)) or 'none'}) may not {action}; "
+                           f"it needs one of: {', '.join(sorted(r))}")
+    return actor
