@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterInstance
-from hypothesis import HealthCheck, settings as hypothesis_settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from sync_pipeline.defs import settings
 from sync_pipeline.defs.resources import (

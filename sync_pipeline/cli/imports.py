@@ -16,21 +16,25 @@ from sync_pipeline.cli import UserError
 
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
-    from sync_pipeline.connectors.csv_exports import CsvFormatError
+    from sync_pipeline.connectors.csv_exports import CsvFormatError, CsvOptions
     from sync_pipeline.contracts.warehouse import RawTimeEntry
     from sync_pipeline.defs import settings
     from sync_pipeline.domain.periods import Period
-    from sync_pipeline.services.extract import import_csv_export
+    from sync_pipeline.services.csv_import import import_csv_export
     from sync_pipeline.store.warehouse import Warehouse
 
+    options = CsvOptions(decimal_separator=args.decimal_separator, encoding=args.encoding,
+                         delimiter={"tab": "\t"}.get(args.delimiter, args.delimiter), date_format=args.date_format)
     try:
         period = Period.parse(args.period)
-        result = import_csv_export(args.file, args.kind, period)
-    except (CsvFormatError, ValueError, OSError) as e:
+        result = import_csv_export(args.file, args.kind, period, options)
+    except CsvFormatError as e:
+        raise UserError(str(e)) from None
+    except (ValueError, OSError) as e:
         raise UserError(f"{args.file}: {e}") from None
     wh = Warehouse(args.warehouse or settings.warehouse_root())
     path = wh.write("raw_time_entries", args.entity, period.key, result.entries, RawTimeEntry)
-    print(f"{len(result.entries)} entries of {period.key} written to {path}")
+    print(f"{len(result.entries)} entries of {period.key} written to {path} (read {result.files[0]})")
     if result.outside_period:
         print(f"{result.outside_period} entries outside {period.key} left out (import them with their own period)")
     if len(result.quarantine):
@@ -52,5 +56,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     csv.add_argument("--kind", choices=["harvest", "toggl"], required=True)
     csv.add_argument("--entity", required=True)
     csv.add_argument("--period", required=True, help="YYYY-MM")
+    csv.add_argument("--decimal-separator", choices=[".", ","], default=".",
+                     help="the export's decimal separator (default '.'); ambiguous values are quarantined")
+    csv.add_argument("--encoding", help="default: detected (UTF-8 with or without BOM, UTF-16 with BOM, else cp1252)")
+    csv.add_argument("--delimiter", choices=[",", ";", "tab"], help="default: detected (comma, semicolon or tab)")
+    csv.add_argument("--date-format", choices=["DD/MM/YYYY", "MM/DD/YYYY"],
+                     help="Toggl's Start date when it is not YYYY-MM-DD or DD.MM.YYYY")
     csv.add_argument("--warehouse", help="warehouse root (default: SYNC_PIPELINE_WAREHOUSE or data/warehouse)")
     csv.set_defaults(func=cmd_import_csv)

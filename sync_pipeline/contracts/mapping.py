@@ -5,6 +5,7 @@ Validated with pydantic so a bad file gives errors naming the key and the fix.
 
 from __future__ import annotations
 
+import codecs
 import re
 from datetime import date
 from decimal import Decimal
@@ -241,6 +242,25 @@ class CsvExportSource(_Strict):
                                                           "Toggl Track's detailed report")
     folder: str = Field(description="folder holding the entity's exports (*.csv): every file is read and the rows "
                                     "of the billing period kept; a relative path is relative to the working directory")
+    decimal_separator: Literal[".", ","] = Field(".", description="the exports' decimal separator; a value that "
+                                                 "reads differently under the other one is quarantined")
+    encoding: str | None = Field(None, description="the exports' encoding (e.g. utf-8, utf-16, cp1252, latin-1); "
+                                                   "empty: detected (UTF-8 with or without BOM, UTF-16 with BOM, "
+                                                   "else cp1252)")
+    delimiter: Literal[",", ";", "\t"] | None = Field(None, description="empty: detected (comma, semicolon or tab)")
+    date_format: Literal["DD/MM/YYYY", "MM/DD/YYYY"] | None = Field(
+        None, description="Toggl's Start date when it is not YYYY-MM-DD or DD.MM.YYYY")
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(f"unknown encoding {v!r}; use e.g. utf-8, utf-16, cp1252 or latin-1, or leave it "
+                                 f"out to detect it") from None
+        return v
 
 
 class EntityConfig(_Strict):

@@ -59,3 +59,21 @@ def test_wrong_kind_of_file_is_a_user_error(tmp_path, capsys):
     rc = main(["import", "csv", str(f), "--kind", "toggl", "--entity", "acme-uk", "--period", "2026-10",
                "--warehouse", str(tmp_path / "wh")])
     assert rc == 2 and "missing column(s) User" in capsys.readouterr().err
+
+
+def test_import_reads_a_declared_locale_and_a_bad_encoding_names_the_file_and_the_fix(tmp_path, capsys):
+    from sync_pipeline_tests.connectors.test_csv_exports import LATIN
+
+    f = tmp_path / "export-fr.csv"
+    f.write_bytes(LATIN.replace(",", ";").replace("2.5", "2,5").encode("latin-1"))
+    wh = str(tmp_path / "wh")
+    rc = main(["import", "csv", str(f), "--kind", "harvest", "--entity", "acme-fr", "--period", "2026-10",
+               "--decimal-separator", ",", "--warehouse", wh])
+    assert rc == 0 and "1 entries of 2026-10 written" in capsys.readouterr().out
+    raw = pq.read_table(tmp_path / "wh" / "raw_time_entries" / "entity=acme-fr" / "period=2026-10.parquet")
+    assert raw.column("client_name").to_pylist() == ["Société Générale"]
+    assert str(raw.column("hours").to_pylist()[0]) == "2.500000"
+    rc = main(["import", "csv", str(f), "--kind", "harvest", "--entity", "acme-fr", "--period", "2026-10",
+               "--encoding", "utf-8", "--warehouse", wh])
+    err = capsys.readouterr().err
+    assert rc == 2 and "export-fr.csv: not utf-8" in err and "--encoding" in err

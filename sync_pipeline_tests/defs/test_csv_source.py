@@ -3,6 +3,7 @@ quarantines the rows it cannot read (with file, row, column, problem), and billi
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 
 import pytest
@@ -29,24 +30,37 @@ def _mapping(tmp_path, **entity) -> str:
 def test_a_csv_entity_is_read_from_its_exports_and_billed(tmp_path):
     exports = tmp_path / "exports"
     exports.mkdir()
-    (exports / "2026-10-a.csv").write_text(HARVEST, encoding="utf-8")
     lines = HARVEST.splitlines()
-    (exports / "2026-10-b.csv").write_text("\n".join([lines[0], lines[1]]) + "\n", encoding="utf-8")  # overlaps a
+    invoiced = "2026-10-07,Acme Corp,Acme Website,ACM-WEB,Development,Billed in Harvest,2.0,2.0,Yes,Yes,Yes,Bob,Baker,,"\
+               "Yes,100,200,50,100,British Pound - GBP,"
+    (exports / "2026-10-b.csv").write_text(HARVEST + invoiced + "\n", encoding="utf-8")
+    # a corrected re-export of Alice's 5 October (2.5 h -> 2.0 h), newer than the first export; named to sort first
+    (exports / "2026-10-a.csv").write_text("\n".join([lines[0], lines[1].replace(",2.5,2.5,", ",2.0,2.0,")]) + "\n",
+                                           encoding="utf-8")
+    os.utime(exports / "2026-10-b.csv", (1_000, 1_000))
+    os.utime(exports / "2026-10-a.csv", (2_000, 2_000))
     result = extract_and_bill(ENTITY, "2026-10", _mapping(tmp_path), tmp_path / "wh")
     assert result.success
     assert check_outcomes(result) == [("conservation", True)]
     meta = result.asset_materializations_for_node("raw_time_entries")[0].metadata
-    # 3 good rows in a, 1 in b that is the same entry as a's first (same content, same id): kept once
-    assert meta["dagster/row_count"].value == 3 and meta["superseded_versions"].value == 1
+    # b: 4 good rows, one of them (Alice's 5 October) superseded by a's corrected row; 2 rows quarantined
+    assert meta["dagster/row_count"].value == 4 and meta["superseded_export_rows"].value == 1
     assert meta["quarantined_export_rows"].value == 2 and meta["source"].value == "csv"
 
     wh = Warehouse(tmp_path / "wh")
     quarantine = wh.read("raw_time_entries_quarantine", ENTITY, "2026-10")
-    assert sorted(set(zip(quarantine["source"], quarantine["row"], strict=True))) == [
-        ("2026-10-a.csv: harvest_csv", 4), ("2026-10-a.csv: harvest_csv", 5)]
+    assert sorted(set(zip(quarantine["file"], quarantine["row"], strict=True))) == [
+        ("2026-10-b.csv", 4), ("2026-10-b.csv", 5)]
+    superseded = wh.read("raw_time_entries_superseded", ENTITY, "2026-10")
+    assert list(zip(superseded["file"], superseded["row"], superseded["superseded_by"], strict=True)) == [
+        ("2026-10-b.csv", 2, "2026-10-a.csv")]
+    clean = wh.read("clean_time_entries", ENTITY, "2026-10").set_index("user_name")
+    bob = clean[clean["hours"] == Decimal(2)].loc["Bob Baker"]
+    assert (bob["disposition"], bob["reason"]) == (
+        "non_billable", "already invoiced in the project system: Invoiced? = Yes in the Harvest export")
     drafts = wh.read("invoice_drafts", ENTITY, "2026-10")
-    # Alice 2.5 h x 120 + Bob 3.0 h x 100 for Acme (GBP); Globex's 0.75 h is not billable
-    assert sorted(Decimal(str(x)) for x in drafts["line_amount_minor"]) == [Decimal(30000), Decimal(30000)]
+    # Alice 2.0 h (corrected) x 120 + Bob 3.0 h x 100 for Acme (GBP); Bob's invoiced 2 h and Globex's 0.75 h are not
+    assert sorted(Decimal(str(x)) for x in drafts["line_amount_minor"]) == [Decimal(24000), Decimal(30000)]
     assert set(drafts["currency"]) == {"GBP"}
 
 

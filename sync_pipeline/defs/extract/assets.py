@@ -4,17 +4,17 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
+from sync_pipeline.connectors.csv_exports import CsvOptions
 from sync_pipeline.connectors.harvest import HarvestClient, flatten_time_entry
 from sync_pipeline.connectors.redmine import RedmineClient
 from sync_pipeline.contracts.warehouse import RawExpense
 from sync_pipeline.defs.metadata import preview
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import HarvestResource, MappingResource, RedmineResource, WarehouseResource
+from sync_pipeline.services.csv_import import csv_rows_as_pages, import_csv_folder
 from sync_pipeline.services.extract import (
-    csv_rows_as_pages,
     extract_expenses,
     extract_time_entries_partition,
-    import_csv_folder,
     redmine_time_entry_pages,
     window_changes,
 )
@@ -36,15 +36,23 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
     client: HarvestClient | RedmineClient | None = None
     if entity.source == "csv":  # exports dropped in a folder: read whole (exports are small), bad rows quarantined
         assert entity.csv_export is not None  # the mapping requires it for source csv
-        imported = import_csv_folder(entity.csv_export.folder, entity.csv_export.kind, ep.period)
+        export = entity.csv_export
+        options = CsvOptions(decimal_separator=export.decimal_separator, encoding=export.encoding,
+                             delimiter=export.delimiter, date_format=export.date_format)
+        imported = import_csv_folder(export.folder, export.kind, ep.period, options)
         pages, flatten = csv_rows_as_pages(imported.entries)
-        quarantined = int(imported.quarantine["row"].nunique())
+        quarantined = int(imported.quarantine[["file", "row"]].drop_duplicates().shape[0])
+        # both written on every run (empty when nothing), so neither lists a previous run's rows
+        wh.write("raw_time_entries_quarantine", ep.entity, ep.period.key, imported.quarantine)
+        # superseded rows are listed, never silently gone: a newer export of those person-days replaced them
+        wh.write("raw_time_entries_superseded", ep.entity, ep.period.key, imported.superseded)
         if quarantined:
-            wh.write("raw_time_entries_quarantine", ep.entity, ep.period.key, imported.quarantine)
             context.log.warning(f"{quarantined} export row(s) quarantined: see "
                                 f"raw_time_entries_quarantine {ep.entity} {ep.period.key}")
         extra = {"quarantined_export_rows": quarantined, "export_rows_outside_period": imported.outside_period,
-                 "quarantine": preview(imported.quarantine[["source", "row", "column", "problem"]])}
+                 "superseded_export_rows": len(imported.superseded), "exports": "\n".join(imported.files),
+                 "quarantine": preview(imported.quarantine[["file", "row", "column", "problem"]]),
+                 "superseded": preview(imported.superseded)}
     elif entity.source == "redmine":
         client = redmine.client()
         # Redmine has no currency: the client's in the mapping, else the entity's base currency
