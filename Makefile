@@ -8,7 +8,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # Credentials of the local sandbox systems (not secrets; production uses real EnvVars).
 SANDBOX_ENV := HARVEST_ACCESS_TOKEN=sandbox-harvest-token XERO_CLIENT_ID=sandbox-client XERO_CLIENT_SECRET=sandbox-secret
 
-.PHONY: demo test test-full dev sandbox install lint clean
+.PHONY: demo test test-full mutation dev sandbox install lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)  ## the whole test suite (heavy suites excluded), under 10 minute
 
 test-full: $(STAMP)  ## everything, including chaos repetitions and large benches
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q -m ''
+
+mutation: $(STAMP)  ## mutation testing of the domain core (MODULE=billing: one module); not part of `make test`
+	$(BIN)/mutmut run --max-children 2 $(if $(MODULE),"sync_pipeline.domain.$(MODULE).*")
+	$(BIN)/python -m sync_pipeline_tests.domain.mutation_score
 
 dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running alongside
 	@mkdir -p $(DAGSTER_HOME)
