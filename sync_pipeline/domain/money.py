@@ -1,4 +1,4 @@
-"""Money as an immutable value: a Decimal amount and an ISO 4217 currency.
+"""Money amounts: Decimal major units or integer minor units of an ISO 4217 currency.
 
 Never a binary float. Rounding lives here, with the mode named. Amounts can be
 expressed in integer minor units (cents, pence, yen) for storage.
@@ -6,7 +6,6 @@ expressed in integer minor units (cents, pence, yen) for storage.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation
 
 # ISO 4217 minor units for the currencies we support. Extend deliberately: an
@@ -50,10 +49,6 @@ def minor_units(currency: str) -> int:
         ) from None
 
 
-def is_known_currency(currency: object) -> bool:
-    return isinstance(currency, str) and currency in MINOR_UNITS
-
-
 def to_decimal(value: object) -> Decimal:
     """Convert int/str/Decimal to Decimal; refuse floats (they carry binary error)."""
     if isinstance(value, bool):
@@ -90,55 +85,3 @@ def from_minor(minor: int, currency: str) -> Decimal:
     if not isinstance(minor, int) or isinstance(minor, bool):
         raise MoneyError(f"minor units must be an int, got {type(minor).__name__}")
     return Decimal(minor).scaleb(-minor_units(currency))
-
-
-@dataclass(frozen=True, slots=True)
-class Money:
-    amount: Decimal
-    currency: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "amount", to_decimal(self.amount))
-        minor_units(self.currency)  # validates the currency
-
-    @classmethod
-    def of(cls, amount: object, currency: str) -> Money:
-        return cls(to_decimal(amount), currency)
-
-    @classmethod
-    def zero(cls, currency: str) -> Money:
-        return cls(Decimal(0), currency)
-
-    def _same(self, other: Money) -> None:
-        if not isinstance(other, Money):
-            raise MoneyError(f"cannot combine Money with {type(other).__name__}")
-        if other.currency != self.currency:
-            raise MoneyError(f"mixed currencies: {self.currency} and {other.currency}")
-
-    def __add__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount + other.amount, self.currency)
-
-    def __sub__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(self.amount - other.amount, self.currency)
-
-    def __neg__(self) -> Money:
-        return Money(-self.amount, self.currency)
-
-    def times(self, factor: object) -> Money:
-        return Money(self.amount * to_decimal(factor), self.currency)
-
-    def rounded(self, mode: str = "half_up") -> Money:
-        return Money(quantize(self.amount, self.currency, mode), self.currency)
-
-    @property
-    def minor(self) -> int:
-        """Exact minor units; raises if the amount is not already rounded."""
-        q = quantize(self.amount, self.currency)
-        if q != self.amount:
-            raise MoneyError(f"{self} is not a whole number of minor units; round it first")
-        return int(q.scaleb(minor_units(self.currency)))
-
-    def __str__(self) -> str:
-        return f"{quantize(self.amount, self.currency)} {self.currency}"
