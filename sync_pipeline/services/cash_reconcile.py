@@ -94,7 +94,9 @@ def _decision_record(d: cm.Decision, line: dict[str, Any], inv: dict[str, dict[s
                            "line_share_minor": a.line_share_minor} for a in d.allocations]
     for c in rec["candidates"]:
         i = inv.get(c.get("invoice_id"), {})
-        c["invoice_number"], c["contact_name"] = i.get("invoice_number"), i.get("contact_name")
+        # the contact id too: the workbench's alias template and alias learning on accept match by contact
+        c["invoice_number"], c["contact_name"], c["contact_id"] = (i.get("invoice_number"), i.get("contact_name"),
+                                                                   i.get("contact_id"))
     rec.update(line_date=line.get("date"), account=line.get("account"), payer_name=line.get("payer_name"),
                description=line.get("description"),
                writeoff_account=policy.writeoff_account if d.writeoff_minor else None)
