@@ -200,16 +200,19 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
             kind = str(form.get("kind"))
             params: dict[str, Any] = ({"payer_contains": str(form.get("payer_contains") or ""),
                                        "contact_id": str(form.get("contact_id") or "")} if kind == "payer_alias" else
-                                      {"max_minor": int(round(float(form.get("max_amount") or -1) * 100)),
+                                      {"max_amount": str(form.get("max_amount") or ""),
                                        "account": str(form.get("writeoff_account") or "") or None})
             try:
                 tid = cash_review.create_template(log, str(form.get("name") or kind), kind, params, actor=u.name)
                 msg = f"Template #{tid} created"
-            except (cash_review.ReviewError, ValueError) as e:
+            except cash_review.ReviewError as e:
                 msg = f"Not created: {e}"
             return back(request, "/templates", msg)
-        accounts = sorted({r["account"] for r in log.decisions(statuses=[ml.OPEN], limit=100_000) if r["account"]})
-        return render(request, "templates.html", templates=log.templates(), accounts=accounts)
+        open_rows = log.decisions(statuses=[ml.OPEN], limit=100_000)
+        accounts = sorted({r["account"] for r in open_rows if r["account"]})
+        contacts = sorted({(c["contact_id"], c.get("contact_name") or "") for r in open_rows for c in r["candidates"]
+                           if c.get("contact_id")}, key=lambda c: (c[1], c[0]))
+        return render(request, "templates.html", templates=log.templates(), accounts=accounts, contacts=contacts)
 
     async def apply(request: Request) -> Response:
         u = need(request, "apply_template")
@@ -219,14 +222,17 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         tid = int(request.path_params["id"])
         accounts = [str(a) for a in form.getlist("accounts")]
         try:
-            open_rows = [r for a in accounts for r in log.decisions(statuses=[ml.OPEN], account=a, limit=1)]
-            entity = open_rows[0]["entity"] if open_rows else None
-            res = cash_review.apply_template(log, tid, accounts, actor=u.name, role=u.role,
-                                             policy=policy_for(entity or ""),
-                                             settler=settler(entity) if settler and entity else None)
-            msg = f"Template #{tid} accepted {len(res['accepted'])} decision(s) across {', '.join(accounts)}"
+            res = cash_review.apply_template(log, tid, accounts, actor=u.name, role=u.role, policy_for=policy_for,
+                                             settler_for=settler)
+            settled, failed = ((res["settlement"] or {}).get(k, 0) for k in ("settled", "failed"))
+            msg = (f"Template #{tid} accepted {len(res['accepted'])} decision(s) across {', '.join(accounts)}"
+                   + (f", {settled} settled in the accounting system" if settled else "")
+                   + (f", {failed} refused by the accounting system (status failed: see each decision's history)"
+                      if failed else ""))
             if res["skipped"]:
-                msg += f"; {len(res['skipped'])} left for a person"
+                shown = list(res["skipped"].items())[:10]
+                msg += (f"; {len(res['skipped'])} left for a person: " + "; ".join(f"#{k}: {v}" for k, v in shown)
+                        + ("; …" if len(res["skipped"]) > len(shown) else ""))
         except cash_review.ReviewError as e:
             msg = f"Not applied: {e}"
         return back(request, "/templates", msg)

@@ -124,19 +124,26 @@ _TEMPLATES = """{% extends "base.html" %}{% block main %}
 <table id="template-list"><tr><th>#</th><th>Name</th><th>Kind</th><th>Parameters</th><th>By</th><th>Apply across accounts</th></tr>
 {% for t in templates %}<tr><td>{{ t.template_id }}</td><td>{{ t.name }}</td><td>{{ t.kind }}</td><td><code>{{ t.params }}</code></td>
  <td>{{ t.created_by }}</td><td>{% if user.may("apply_template") %}
- <form method="post" action="/templates/{{ t.template_id }}/apply" class="inline">
+ <form method="post" action="/templates/{{ t.template_id }}/apply" class="inline" id="apply-{{ t.template_id }}">
  {% for a in accounts %}<label><input type="checkbox" name="accounts" value="{{ a }}" checked> {{ a }}</label> {% endfor %}
  <button>Apply</button></form>{% endif %}</td></tr>
 {% else %}<tr><td colspan="6" class="muted">No templates yet.</td></tr>{% endfor %}</table>
 {% if user.may("create_template") %}<h2>New template</h2>
-<form method="post" action="/templates"><fieldset><legend>Payer alias: bank payer text belongs to a contact</legend>
- <input type="hidden" name="kind" value="payer_alias"><label>Name <input name="name"></label>
- <label>Payer text contains <input name="payer_contains"></label> <label>Contact id <input name="contact_id"></label>
- <button>Create</button></fieldset></form>
-<form method="post" action="/templates"><fieldset><legend>Write off small differences on proposed matches</legend>
- <input type="hidden" name="kind" value="writeoff_difference"><label>Name <input name="name"></label>
- <label>Up to (amount) <input name="max_amount" size="6"></label> <label>Account <input name="writeoff_account" size="6" value="404"></label>
- <button>Create</button></fieldset></form>{% endif %}
+<form method="post" action="/templates" id="new-alias"><fieldset><legend>Payer alias: bank payer text belongs to a contact</legend>
+ <input type="hidden" name="kind" value="payer_alias"><label>Name <input name="name" id="alias-name"></label>
+ <label>Payer text contains <input name="payer_contains" id="alias-payer"></label>
+ <label>Contact {% if contacts %}<select name="contact_id" id="alias-contact">{% for cid, cname in contacts %}
+  <option value="{{ cid }}">{{ cname }} ({{ cid }})</option>{% endfor %}</select>{% else %}id <input name="contact_id" id="alias-contact">{% endif %}</label>
+ <button id="create-alias">Create</button>
+ <p class="muted">Applied, it accepts an open decision whose payer contains the text when exactly one candidate invoice of the
+ contact is paid in full (within the write-off tolerance); the payer name becomes an alias for later matching runs.</p></fieldset></form>
+<form method="post" action="/templates" id="new-writeoff"><fieldset><legend>Write off small differences on proposed matches</legend>
+ <input type="hidden" name="kind" value="writeoff_difference"><label>Name <input name="name" id="writeoff-name"></label>
+ <label>Up to (amount) <input name="max_amount" id="writeoff-max" size="6" placeholder="5.00"></label>
+ <label>Account <input name="writeoff_account" id="writeoff-account" size="6" value="404"></label>
+ <button id="create-writeoff">Create</button>
+ <p class="muted">Applied, it accepts a proposal whose difference is at most the amount, writing it off; a larger shortfall
+ is never settled as a part payment, and a line that two candidate invoices fit is left for a person.</p></fieldset></form>{% endif %}
 {% endblock %}"""
 
 TEMPLATES = {"base.html": _BASE, "login.html": _LOGIN, "forbidden.html": _FORBIDDEN,

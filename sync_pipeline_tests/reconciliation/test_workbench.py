@@ -17,6 +17,7 @@ from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.server import BackgroundServer, xero_settler
+from sync_pipeline_tests.reconciliation.browser import login
 
 PERIOD = "2026-03"
 
@@ -52,14 +53,6 @@ def bench(tmp_path_factory):
         sandboxes.stop()
 
 
-def _login(page, url, user, password):
-    page.goto(f"{url}/login")
-    page.fill("#username", user)
-    page.fill("#password", password)
-    page.click("#sign-in")
-    page.wait_for_url(f"{url}/exceptions")
-
-
 def _checked(page, ids):
     for i in ids:
         page.check(f"tr[data-id='{i}'] input[name=ids]")
@@ -73,7 +66,7 @@ def test_bulk_accept_settles_and_logs(bench, browser):
     assert len(proposals) >= 2, "the generated months have proposals to review"
     chosen = [d["decision_id"] for d in proposals[:2]]
     page = browser.new_page()
-    _login(page, url, "alice", "alice-secret")
+    login(page, url, "alice", "alice-secret")
     page.select_option("#f-status", "open")
     page.click("#apply-filter")
     _checked(page, chosen)
@@ -99,7 +92,7 @@ def test_bulk_reject_closes_and_is_never_proposed_again(bench, browser):
     open_rows = [d for d in log.decisions(statuses=["open"]) if d["allocations"] or d["candidates"]]
     target = open_rows[-1]
     page = browser.new_page()
-    _login(page, url, "alice", "alice-secret")
+    login(page, url, "alice", "alice-secret")
     page.fill("#f-text", target["payer_name"][:12])
     page.click("#apply-filter")
     _checked(page, [target["decision_id"]])
@@ -118,7 +111,7 @@ def test_comments_build_a_history(bench, browser):
     url, log, _ = bench
     target = log.decisions(statuses=["open"])[1]
     page = browser.new_page()
-    _login(page, url, "alice", "alice-secret")
+    login(page, url, "alice", "alice-secret")
     page.goto(f"{url}/decisions/{target['decision_id']}")
     for text in ("asked the customer for the remittance", "customer says it pays two invoices"):
         page.fill("#comment-text", text)
@@ -136,7 +129,7 @@ def test_only_permitted_roles_decide(bench, browser):
     url, log, _ = bench
     target = log.decisions(statuses=["open"])[0]
     page = browser.new_page()
-    _login(page, url, "victor", "victor-secret")
+    login(page, url, "victor", "victor-secret")
     assert page.inner_text("#role") == "viewer"
     assert page.locator("#bulk-accept").count() == 0
     page.close()
