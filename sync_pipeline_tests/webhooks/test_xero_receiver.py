@@ -88,3 +88,61 @@ def test_other_paths_and_methods(receiver):
 def test_an_empty_key_is_refused_with_the_fix(tmp_path):
     with pytest.raises(ValueError, match="XERO_WEBHOOK_KEY"):
         XeroWebhookApp(EventStore(OperationalStore(f"sqlite:///{tmp_path / 'x.sqlite3'}")), "")
+
+
+def _raw_post(server, head: bytes, body: bytes) -> tuple[bytes, float]:
+    """Send ``head`` + ``body`` on a socket and stall (never send the rest); the reply and how long it took."""
+    import socket
+    import time
+
+    host, port = server.httpd.server_address[:2]
+    started = time.monotonic()
+    with socket.create_connection((host, port), timeout=30) as s:
+        s.sendall(head + body)
+        reply = s.recv(4096)
+    return reply, time.monotonic() - started
+
+
+def test_a_body_that_stalls_short_of_its_content_length_is_cut_off_quickly(tmp_path):
+    store = OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    app = XeroWebhookApp(EventStore(store), KEY)
+    with WebhookServer(app, read_timeout=0.5, body_timeout=1.0) as server:
+        head = (b"POST /webhooks/xero HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 1000\r\nx-xero-signature: x\r\n\r\n")
+        reply, took = _raw_post(server, head, b'{"events": [')
+        assert reply.startswith(b"HTTP/1.0 408") and took < 5
+        assert app.stats["errors"] == 1 and EventStore(store).count() == 0
+    store.dispose()
+
+
+def test_the_default_read_timeouts_are_short():
+    from sync_pipeline.webhooks.server import BODY_TIMEOUT, READ_TIMEOUT
+
+    assert READ_TIMEOUT <= 10 and BODY_TIMEOUT <= 20
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000 + b"]" * 100_000,  # deeper than the JSON parser's recursion limit
+    b'{"events": [{"a": ' + b"[" * 40 + b"1" + b"]" * 40 + b"}]}",  # over the depth limit
+    b'{"events": [1, 2]}',
+    b'{"events": "x"}',
+    b"[]",
+    b"\xff\xfe{",
+    b'{"events": [{"tenantId": "' + b"t" * 100 + b'", "eventCategory": "INVOICE", "eventType": "UPDATE", '
+    b'"resourceId": "r", "eventDateUtc": "2026-10-01T00:00:00"}]}',  # longer than the store's column
+    b'{"events": [{"tenantId": {"x": 1}, "eventCategory": "INVOICE", "eventType": "UPDATE", '
+    b'"resourceId": "r", "eventDateUtc": "2026-10-01T00:00:00"}]}',
+])
+def test_a_bad_signed_body_is_a_400_never_a_5xx(receiver, body):
+    server, app, events = receiver
+    r = post(server, body, sign(body, KEY))
+    assert r.status_code == 400, r.status_code
+    assert events.count() == 0 and app.stats["errors"] == 1
+
+
+def test_a_body_over_the_size_limit_is_a_413(tmp_path):
+    store = OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    with WebhookServer(XeroWebhookApp(EventStore(store), KEY, max_body=1_000)) as server:
+        body = payload([event(f"inv-{i}") for i in range(20)])
+        assert post(server, body, sign(body, KEY)).status_code == 413
+    store.dispose()
