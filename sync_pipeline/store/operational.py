@@ -1,4 +1,4 @@
-"""The operational store: what was posted under which key, and the audit trail.
+"""The operational store: what was posted under which key; the audit trail is ``store.audit``.
 
 SQLAlchemy Core over SQLite (a file, by default) or PostgreSQL (production). The
 sync ledger is the first thing posting consults; its primary key is the invoice's
@@ -7,9 +7,9 @@ business identity, so two concurrent runs cannot both record the same invoice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,19 +57,6 @@ contact_map = sa.Table(
     sa.Column("contact_number", sa.String(64), nullable=False),
     sa.Column("updated_at", sa.String(40), nullable=False),
 )
-
-audit_log = sa.Table(
-    "audit_log",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("at", sa.String(40), nullable=False),
-    sa.Column("actor", sa.String(255), nullable=False),
-    sa.Column("action", sa.String(64), nullable=False),
-    sa.Column("entity", sa.String(64)),
-    sa.Column("subject", sa.String(255)),
-    sa.Column("detail", sa.Text),
-)
-
 
 def register_tables() -> None:
     """Import every module of ``sync_pipeline.store`` so their tables join ``metadata``.
@@ -129,6 +116,9 @@ class OperationalStore:
         register_tables()
         metadata.create_all(self.engine)
         add_missing_columns(self.engine)
+        from sync_pipeline.store import audit
+
+        audit.install(self.engine)  # append-only audit tables, chain heads
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -228,8 +218,10 @@ class OperationalStore:
                             for r in rows])
 
     def audit_many(self, conn: Connection, rows: list[dict[str, Any]]) -> None:
-        if rows:
-            conn.execute(audit_log.insert(), [{"at": now_iso(), **r} for r in rows])
+        """Append decisions to the audit trail in ``conn``'s transaction (see ``store.audit``)."""
+        from sync_pipeline.store import audit
+
+        audit.append_many(conn, rows)
 
     def record_failed(self, invoice_key: str, conn: Connection | None = None) -> None:
         """A permanent error: the document is in the dead-letter store, not in the accounting system."""
@@ -259,16 +251,17 @@ class OperationalStore:
             c.execute(contact_map.insert().values(entity=entity, client_id=client_id, contact_id=contact_id,
                                                   contact_number=contact_number, updated_at=now_iso()))
 
-    # -- audit ------------------------------------------------------------------------------
+    # -- audit (the hash-chained trail of store.audit) -------------------------------------------
     def audit(self, actor: str, action: str, *, entity: str | None = None, subject: str | None = None,
-              detail: dict[str, Any] | None = None) -> None:
-        with self.engine.begin() as c:
-            c.execute(audit_log.insert().values(at=now_iso(), actor=actor, action=action, entity=entity,
-                                                subject=subject, detail=json.dumps(detail or {}, default=str)))
+              detail: dict[str, Any] | None = None, conn: Connection | None = None) -> None:
+        """Append a decision to the audit trail (in ``conn``'s transaction when given)."""
+        from sync_pipeline.store import audit
+
+        audit.append(conn if conn is not None else self, actor=actor, action=action, entity=entity,
+                     subject=subject, detail=detail)
 
     def audit_entries(self, entity: str | None = None) -> list[dict[str, Any]]:
-        q = sa.select(audit_log).order_by(audit_log.c.id)
-        if entity:
-            q = q.where(audit_log.c.entity == entity)
-        with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(q).mappings()]
+        """The decisions stream of the audit trail, oldest first (of one entity when given)."""
+        from sync_pipeline.store import audit
+
+        return [asdict(e) for e in audit.events(self, entity=entity)]
