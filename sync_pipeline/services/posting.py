@@ -500,12 +500,11 @@ class _Applier:
             docs.append({"doc_key": op.key, "kind": op.kind, "reference": op.reference, "currency": gp.currency,
                          "lines": [] if op.op == "void_invoice" else [_line_record(li) for li in op.lines]})
             audit.append({"actor": self.run.triggered_by, "action": op.op, "entity": self.e, "subject": op.reference,
-                          "detail": dumps({"doc_key": op.key, "target_id": doc.get(id_field),
-                                           "number": doc.get(num_field), "status": doc.get("Status"),
-                                           "run_id": self.run.run_id, "approved_by": self.approver(op),
-                                           "original_reference": op.original_reference,
-                                           "amount_minor": op.amount_minor,
-                                           "source_entries": op.source_entry_ids}).decode()})
+                          "detail": {"doc_key": op.key, "target_id": doc.get(id_field),
+                                     "number": doc.get(num_field), "status": doc.get("Status"),
+                                     "run_id": self.run.run_id, "approved_by": self.approver(op),
+                                     "original_reference": op.original_reference,
+                                     "amount_minor": op.amount_minor, "source_entries": op.source_entry_ids}})
         self.store.record_posted_many(conn, ledger)
         self.lines.record_many(conn, entity=self.e, period=self.p, docs=docs)
         self.store.audit_many(conn, audit)

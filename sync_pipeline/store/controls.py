@@ -2,7 +2,8 @@
 
 Kept in the operational store (not in code or the mapping) so an operator can stop automated
 posting at once — ``sync-pipeline posting pause --entity E --reason ...`` — without a deploy;
-extraction, billing and the dry-run plan keep running. Every change is written to the audit log.
+extraction, billing and the dry-run plan keep running. Every change is written to the audit trail
+(``store.audit``) in the same transaction.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sync_pipeline.store import audit
 from sync_pipeline.store.operational import OperationalStore, metadata, now_iso
 
 posting_controls = sa.Table(
@@ -69,7 +71,7 @@ class PostingControls:
             n = c.execute(posting_controls.update().where(posting_controls.c.entity == ctl.entity).values(**values)).rowcount
             if not n:
                 c.execute(posting_controls.insert().values(entity=ctl.entity, **values))
-        self.store.audit(actor, action, entity=ctl.entity, detail=detail)
+            audit.append(c, actor=actor, action=action, entity=ctl.entity, subject=ctl.entity, detail=detail)
         return self.get(ctl.entity)
 
     def pause(self, entity: str, *, reason: str, actor: str) -> Controls:

@@ -21,6 +21,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from sync_pipeline.contracts.codec import dumps, loads
+from sync_pipeline.store import audit
 from sync_pipeline.store.operational import OperationalStore, metadata, now_iso
 
 STATUSES = ("open", "replayed", "superseded", "discarded")
@@ -133,11 +134,14 @@ class DeadLetters:
         t = dead_letters
         ts = now_iso()
         with self.store.engine.begin() as c:
-            n = c.execute(t.update().where(t.c.id == letter_id, t.c.status == "open").values(
-                status="discarded", resolved_at=ts, updated_at=ts, resolution=f"discarded by {actor}: {note}")).rowcount
-        if not n:
-            raise LookupError(f"no open dead letter #{letter_id}")
-        self.store.audit(actor, "dead_letter_discarded", subject=str(letter_id), detail={"note": note})
+            row = c.execute(sa.select(t.c.entity, t.c.period, t.c.reference).where(
+                t.c.id == letter_id, t.c.status == "open")).first()
+            if row is None:
+                raise LookupError(f"no open dead letter #{letter_id}")
+            c.execute(t.update().where(t.c.id == letter_id).values(
+                status="discarded", resolved_at=ts, updated_at=ts, resolution=f"discarded by {actor}: {note}"))
+            audit.append(c, actor=actor, action="dead_letter_discarded", entity=row.entity, subject=str(letter_id),
+                         detail={"note": note, "period": row.period, "reference": row.reference})
 
     def held_keys(self, entity: str, period: str) -> dict[tuple[str, str | None], int]:
         """(document key, payload hash) → open letter id: what automated posting must not resend."""

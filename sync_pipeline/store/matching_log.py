@@ -3,7 +3,8 @@
 One row per decision on a bank line (``cash_decisions``) with the rule or model, the confidence, the
 amounts, the bank line and the candidates as they were seen, and the explanation (match weights per
 comparison); one row per invoice it touches (``cash_allocations``); an append-only history of what
-happened to it (``cash_decision_events``: decided, settled, accepted, rejected, commented, rule applied).
+happened to it (``cash_decision_events``: decided, settled, accepted, rejected, commented, rule applied),
+append-only, each row also written to the hash-chained audit trail (``store.audit``) in the same transaction.
 Queryable by bank line and by invoice. Rule templates, payer aliases and rejected pairs feed back into
 the next matching run.
 
@@ -21,6 +22,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sync_pipeline.store import audit
 from sync_pipeline.store.operational import OperationalStore, metadata, now_iso
 
 OPEN, TO_SETTLE, SETTLED, RECONCILED, REJECTED, FAILED, SUPERSEDED = (
@@ -112,6 +114,13 @@ cash_rejected_pairs = sa.Table(
 )
 
 
+def _trail_event(row_id: int, decision_id: int, entity: str | None, actor: str, role: str | None, action: str,
+                 text: str | None, detail: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """The audit-trail copy of a ``cash_decision_events`` row (``audit verify`` compares the two)."""
+    return {"actor": actor, "action": f"cash_{action}", "entity": entity, "subject": f"decision {decision_id}",
+            "detail": {**audit.cash_event_detail(row_id, decision_id, role, text, detail), **extra}}
+
+
 def _j(value: Any) -> str:
     return json.dumps(value, default=str, sort_keys=True)
 
@@ -140,6 +149,7 @@ class MatchingLog:
                run_id: str | None = None, model: str | None = None) -> list[int]:
         """Write decisions (``decision`` dicts from ``services.cash_reconcile``); earlier open ones are superseded."""
         ids: list[int] = []
+        trail: list[dict[str, Any]] = []
         ts = now_iso()
         with self.engine.begin() as c:
             rows = list(decisions)
@@ -164,21 +174,28 @@ class MatchingLog:
                 ids.append(did)
                 for a in d.get("allocations") or []:
                     c.execute(cash_allocations.insert().values(decision_id=did, **a))
-                c.execute(cash_decision_events.insert().values(
+                detail = {"outcome": d["outcome"], "rule": d["rule"], "confidence": d["confidence"]}
+                ev = c.execute(cash_decision_events.insert().values(
                     decision_id=did, at=ts, actor=actor, role="system", action="decided",
-                    text=d.get("reason"), detail=_j({"outcome": d["outcome"], "rule": d["rule"],
-                                                     "confidence": d["confidence"]})))
+                    text=d.get("reason"), detail=_j(detail)))
+                trail.append(_trail_event(int(ev.inserted_primary_key[0]), did, entity, actor, "system", "decided",
+                                          d.get("reason"), detail, line_id=d["line_id"], run_id=run_id))
+            audit.append_many(c, trail)
         return ids
 
     def event(self, decision_id: int, *, actor: str, role: str | None, action: str, text: str | None = None,
               detail: dict[str, Any] | None = None, conn=None) -> None:
+        """Append to a decision's history, and the same event to the audit trail (one transaction)."""
+        if conn is None:
+            with self.engine.begin() as c:
+                self.event(decision_id, actor=actor, role=role, action=action, text=text, detail=detail, conn=c)
+            return
         values = dict(decision_id=decision_id, at=now_iso(), actor=actor, role=role, action=action, text=text,
                       detail=_j(detail or {}))
-        if conn is not None:
-            conn.execute(cash_decision_events.insert().values(**values))
-            return
-        with self.engine.begin() as c:
-            c.execute(cash_decision_events.insert().values(**values))
+        row_id = int(conn.execute(cash_decision_events.insert().values(**values)).inserted_primary_key[0])
+        entity = conn.execute(sa.select(cash_decisions.c.entity).where(
+            cash_decisions.c.decision_id == decision_id)).scalar()
+        audit.append_many(conn, [_trail_event(row_id, decision_id, entity, actor, role, action, text, detail or {})])
 
     def set_status(self, decision_id: int, status: str, *, actor: str, role: str | None, action: str,
                    text: str | None = None, detail: dict[str, Any] | None = None, **fields: Any) -> None:
@@ -289,6 +306,8 @@ class MatchingLog:
             if not exists:
                 c.execute(cash_payer_aliases.insert().values(entity=entity, payer_name=payer_name, contact_id=contact_id,
                                                              source=source, created_by=actor, created_at=now_iso()))
+                audit.append(c, actor=actor, action="cash_alias_added", entity=entity, subject=payer_name,
+                             detail={"contact_id": contact_id, "source": source})
 
     def aliases(self, entity: str) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -303,6 +322,8 @@ class MatchingLog:
             if not exists:
                 c.execute(cash_rejected_pairs.insert().values(entity=entity, line_id=line_id, invoice_id=invoice_id,
                                                               rejected_by=actor, rejected_at=now_iso()))
+                audit.append(c, actor=actor, action="cash_pair_rejected", entity=entity, subject=line_id,
+                             detail={"invoice_id": invoice_id})
 
     def rejected_pairs(self, entity: str) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -313,7 +334,10 @@ class MatchingLog:
         with self.engine.begin() as c:
             res = c.execute(cash_rule_templates.insert().values(name=name, kind=kind, params=_j(params),
                                                                 created_by=actor, created_at=now_iso()))
-            return int(res.inserted_primary_key[0])
+            tid = int(res.inserted_primary_key[0])
+            audit.append(c, actor=actor, action="cash_template_created", subject=f"template {tid}",
+                         detail={"name": name, "kind": kind, "params": params})
+            return tid
 
     def templates(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
