@@ -115,7 +115,7 @@ def mapping_doc() -> dict[str, Any]:
     cards += [{"task": "7", "rate": "60", "billable_percent": "50"}, {"rate": "75"}]
     return {"version": 2, "entities": [{
         "key": "bench", "name": "Bench Ltd", "timezone": "Europe/London", "base_currency": "GBP",
-        "harvest_account_id": "1", "xero_tenant_id": "t", "require_approval": True,
+        "harvest_account_id": "1", "xero_tenant_id": "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41", "require_approval": True,
         "tax": {"default_jurisdiction": "GB", "codes": {"GB": {"tax_type": "OUTPUT2", "rate_percent": "20"}}},
         "clients": clients, "projects": projects, "rate_cards": cards}]}
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import codecs
 import re
+import uuid
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
@@ -235,6 +236,26 @@ class ExpenseRules(_Strict):
     tax_jurisdiction: str | None = Field(None, description="key of tax.codes for expense lines (default: the client's)")
 
 
+class RateLimits(_Strict):
+    """The highest rate a rate card may carry, in the card's currency: ``max`` (default 10,000), 100 × that in a
+    currency without minor units (JPY, KRW, ...), or per currency in ``currencies`` (e.g. ``{JPY: 2000000}``)."""
+
+    max: Decimal = Field(Decimal(10000), gt=0)
+    currencies: dict[str, Annotated[Decimal, Field(gt=0)]] = {}
+
+    @field_validator("currencies")
+    @classmethod
+    def _ccys(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        for ccy in v:
+            _ccy_ok(ccy)
+        return v
+
+    def of(self, currency: str) -> Decimal:
+        if currency in self.currencies:
+            return self.currencies[currency]
+        return self.max * (100 if MINOR_UNITS.get(currency) == 0 else 1)
+
+
 class CsvExportSource(_Strict):
     """Time entries read from CSV exports dropped in a folder (entities whose ``source`` is ``csv``)."""
 
@@ -284,6 +305,7 @@ class EntityConfig(_Strict):
     locked_through: date | None = Field(None, description="entries dated on or before are in a locked period")
     max_hours_per_day: Decimal = Field(Decimal(24), gt=0, le=24)
     use_source_rates: bool = Field(True, description="bill the project system's rate when no rate card matches")
+    rate_limits: RateLimits = RateLimits()
     rounding: RoundingRule = RoundingRule()
     units: UnitRule = UnitRule()
     tax: TaxRules = TaxRules()
@@ -317,6 +339,19 @@ class EntityConfig(_Strict):
     def _ccy(cls, v: str) -> str:
         return _ccy_ok(v)  # type: ignore[return-value]
 
+    @field_validator("xero_tenant_id")
+    @classmethod
+    def _tenant(cls, v: str) -> str:
+        try:
+            ok = str(uuid.UUID(v)) == v.lower()
+        except ValueError:
+            ok = False
+        if not ok:
+            raise ValueError(f"{v!r} is not a Xero tenant id (a UUID such as 3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41); "
+                             f"copy the organisation's tenantId from Xero's connections "
+                             f"(GET https://api.xero.com/connections)")
+        return v
+
     @model_validator(mode="after")
     def _references(self) -> EntityConfig:
         problems: list[str] = []
@@ -349,6 +384,7 @@ class EntityConfig(_Strict):
             if self.clients and p.client is not None and p.client not in canonical:
                 problems.append(f"projects.{i}.client: client {p.client!r} is not a canonical source_id in clients; "
                                 f"use one of {sorted(canonical)}")
+        problems.extend(self._rate_problems())
         seen: dict[tuple[str, str], list[tuple[int, date, date]]] = {}
         for i, rc in enumerate(self.rate_cards):
             to = rc.valid_to or date(9999, 12, 31)
@@ -372,6 +408,25 @@ class EntityConfig(_Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _rate_problems(self) -> list[str]:
+        """Each card within its currency's rate limit and, when its client is known, in that client's currency."""
+        problems: list[str] = []
+        project_client = {p.source_id: p.client for p in self.projects}
+        for i, rc in enumerate(self.rate_cards):
+            client_id = rc.client or project_client.get(rc.project or "")
+            client = self.client(client_id) if client_id else None
+            if rc.currency and client is not None and client.currency and rc.currency != client.currency:
+                of = f" of project {rc.project!r}" if rc.client is None else ""
+                problems.append(f"rate_cards.{i}.currency: {rc.currency!r} is not the currency of client "
+                                f"{client.source_id!r} ({client.currency}){of}; use {client.currency} or leave "
+                                f"currency out")
+            ccy = rc.currency or (client.currency if client else None) or self.base_currency
+            if rc.rate > self.rate_limits.of(ccy):
+                problems.append(f"rate_cards.{i}.rate: {rc.rate} is above the highest rate this entity allows "
+                                f"({self.rate_limits.of(ccy)} {ccy}); correct the rate, or raise rate_limits.max "
+                                f"(or rate_limits.currencies.{ccy})")
+        return problems
 
     # lookups used by the billing rules -------------------------------------------------------
     def client(self, source_id: str) -> ClientMap | None:
@@ -427,6 +482,26 @@ def _format_errors(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
+_NUMBER = "is not a number: write one, quoted to keep it exact, e.g. '120.50'"
+_WHOLE = "is not a whole number: write one, e.g. 30"
+_DATE = "is not a date: write YYYY-MM-DD, e.g. 2026-10-31"
+_MAP = "is not a mapping of keys: write key: value pairs (see docs/mapping.md)"
+TYPE_FIXES = {  # pydantic's type errors say what is wrong; these add what to write instead
+    "int_parsing": _WHOLE, "int_type": _WHOLE, "int_from_float": _WHOLE,
+    "decimal_parsing": _NUMBER, "decimal_type": _NUMBER, "float_parsing": _NUMBER, "float_type": _NUMBER,
+    "bool_parsing": "is not true or false: write true or false", "bool_type": "is not true or false: write true or false",
+    "date_parsing": _DATE, "date_type": _DATE, "date_from_datetime_parsing": _DATE, "date_from_datetime_inexact": _DATE,
+    "string_type": "is not text: write text, quoted if YAML would read it as a number or a date (e.g. '0042')",
+    "list_type": "is not a list: write one item per line, each starting with '- '",
+    "dict_type": _MAP, "model_type": _MAP, "model_attributes_type": _MAP,
+}
+
+
+def _shown(value: object) -> str:
+    s = repr(str(value)) if not isinstance(value, dict | list) else repr(value)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
 def explain(err: ValidationError) -> list[str]:
     """One line per problem: the full key path, then what is wrong and what to do."""
     out: list[str] = []
@@ -437,6 +512,11 @@ def explain(err: ValidationError) -> list[str]:
             msg = "unknown key: remove it or check its spelling against docs/mapping.md"
         elif e["type"] == "missing":
             msg = "required key is missing: add it (see docs/mapping.md)"
+        elif e["type"] in TYPE_FIXES:
+            msg = f"{_shown(e.get('input'))} {TYPE_FIXES[e['type']]}"
+        elif e["type"] != "value_error":  # a constraint (bounds, choices, lengths): pydantic says which
+            fix = "use one of them" if e["type"] in ("literal_error", "enum") else "change the value"
+            msg = f"{msg} (got {_shown(e.get('input'))}): {fix}"
         for part in msg.split("\n"):
             nested = part.split(": ", 1)
             if len(nested) == 2 and re.match(r"^[a-z_]+(\.[A-Za-z0-9_]+)*$", nested[0]):

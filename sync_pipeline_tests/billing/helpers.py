@@ -81,7 +81,7 @@ def raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def entity(**overrides: Any) -> EntityConfig:
     doc = {"key": "acme-uk", "name": "Acme UK Ltd", "timezone": "Europe/London", "base_currency": "GBP",
-           "harvest_account_id": "1", "xero_tenant_id": "t", "require_approval": True}
+           "harvest_account_id": "1", "xero_tenant_id": "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41", "require_approval": True}
     doc.update(overrides)
     return Mapping.model_validate({"version": 2, "entities": [doc]}).entities[0]
 

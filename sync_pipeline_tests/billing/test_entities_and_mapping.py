@@ -51,7 +51,7 @@ def test_an_accepted_merge_bills_both_source_ids_as_one_client():
 def _load(tmp_path, entity_doc):
     p = tmp_path / "mapping.yaml"
     base = {"key": "acme-uk", "name": "Acme", "timezone": "Europe/London", "base_currency": "GBP",
-            "harvest_account_id": "1", "xero_tenant_id": "t"}
+            "harvest_account_id": "1", "xero_tenant_id": "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41"}
     p.write_text(yaml.safe_dump({"version": 2, "entities": [{**base, **entity_doc}]}), encoding="utf-8")
     return load_mapping(p)
 

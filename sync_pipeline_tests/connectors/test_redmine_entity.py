@@ -24,7 +24,7 @@ ENTITY = "redmine-co"
 def _mapping(tmp_path) -> str:
     doc = {"version": 2, "entities": [{
         "key": ENTITY, "name": "Redmine Co Ltd", "timezone": "Europe/London", "base_currency": "GBP",
-        "source": "redmine", "xero_tenant_id": "t", "require_approval": False,
+        "source": "redmine", "xero_tenant_id": "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41", "require_approval": False,
         "clients": [{"source_id": "acme-web", "name": "ACME", "currency": "EUR"},
                     {"source_id": "data-pipeline", "name": "Data Co"}, {"source_id": "mobile-app", "name": "Mobile Co"}],
         "rate_cards": [{"rate": "100"}]}]}

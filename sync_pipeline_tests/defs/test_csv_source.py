@@ -21,7 +21,7 @@ def _mapping(tmp_path, **entity) -> str:
     doc = {"version": 2, "entities": [{
         "key": ENTITY, "name": "CSV Co Ltd", "timezone": "Europe/London", "base_currency": "GBP",
         "source": "csv", "csv_export": {"kind": "harvest", "folder": str(tmp_path / "exports")},
-        "xero_tenant_id": "t", "require_approval": False, **entity}]}
+        "xero_tenant_id": "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41", "require_approval": False, **entity}]}
     path = tmp_path / "mapping.yaml"
     path.write_text(yaml.safe_dump(doc), encoding="utf-8")
     return str(path)

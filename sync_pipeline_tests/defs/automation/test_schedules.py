@@ -11,9 +11,9 @@ from sync_pipeline.defs.resources import MappingResource
 MAPPING = """version: 1
 entities:
   - {key: acme-uk, name: Acme UK, timezone: Europe/London, base_currency: GBP, harvest_account_id: "1",
-     xero_tenant_id: t-uk}
+     xero_tenant_id: 0b8e5a52-1c1d-4b0e-9f3a-2d6c7e8f9a01}
   - {key: acme-nz, name: Acme NZ, timezone: Pacific/Auckland, base_currency: NZD, harvest_account_id: "2",
-     xero_tenant_id: t-nz}
+     xero_tenant_id: 0b8e5a52-1c1d-4b0e-9f3a-2d6c7e8f9a02}
 """
 
 
