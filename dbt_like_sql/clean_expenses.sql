@@ -3,7 +3,7 @@
 -- A negative amount is a refund: billed as a negative line of its own, never netted into another expense.
 -- Markup precedence: the project's (mapping: projects.expense_markup_percent) > the project system's own on
 -- the expense (when $use_source_markup) > the entity's (mapping: expenses.markup_percent).
--- Sources: raw_expenses, map_clients, map_projects (the mapping document as relations, built by services.billing).
+-- Sources: raw_expenses (with source_problem, NULL in extracts written before it), map_clients, map_projects (the mapping document as relations, built by services.billing).
 -- Shared with clean_time_entries: the billing_* macros of macros/billing.sql (unknown client / project,
 -- source non-billable reasons, disposition and its reason).
 -- Parameters: $entity, $period, $period_start, $period_end, $today, $require_approval, $currencies,
@@ -42,6 +42,7 @@ judged AS (
         t.*,
         coalesce(
             CASE
+                WHEN t.source_problem IS NOT NULL THEN 'unreadable source record: ' || t.source_problem
                 WHEN t.d IS NULL THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
                 WHEN t.d > CAST($today AS DATE) THEN 'future date ' || CAST(t.d AS VARCHAR)
                 WHEN t.d < CAST($period_start AS DATE) OR t.d > CAST($period_end AS DATE)

@@ -104,6 +104,7 @@ judged AS (
         t.*,
         coalesce(
             CASE
+                WHEN t.source_problem IS NOT NULL THEN 'unreadable source record: ' || t.source_problem
                 WHEN t.source_date IS NULL AND t.started_local_date IS NULL
                     THEN 'invalid spent_date ' || coalesce(t.spent_date, 'null')
                 WHEN t.d > CAST($today AS DATE) THEN 'future date ' || CAST(t.d AS VARCHAR)

@@ -22,6 +22,19 @@ import httpx
 
 from sync_pipeline.connectors.http import HttpClient
 from sync_pipeline.connectors.limits import HARVEST_LIMITS, CircuitBreaker, RateLimiter
+from sync_pipeline.connectors.strict import (
+    Bool,
+    Currency,
+    Id,
+    Instant,
+    IsoDate,
+    Rejected,
+    Str,
+    StrictRecord,
+    decimal_type,
+    one_of,
+    read_strictly,
+)
 from sync_pipeline.domain import ids
 
 MAX_PER_PAGE = 2000
@@ -141,7 +154,7 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
     task = doc.get("task") or {}
     user = doc.get("user") or {}
     approved = doc.get("approval_status") == "approved" or (doc.get("approval_status") is None
-                                                            and bool(doc.get("is_closed")))
+                                                            and doc.get("is_closed") is True)
     return {
         "source": "harvest",
         "entry_id": str(doc["id"]),
@@ -157,10 +170,10 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
         "task_id": _s(task.get("id")),
         "task_name": _s(task.get("name")),
         "hours": doc.get("hours"),
-        "billable": bool(doc.get("billable")),
+        "billable": doc.get("billable") is True,
         "billable_rate": doc.get("billable_rate"),
         "cost_rate": doc.get("cost_rate"),
-        "is_closed": bool(doc.get("is_closed")),
+        "is_closed": doc.get("is_closed") is True,
         "notes": _s(doc.get("notes")),
         "billed_elsewhere": billed_elsewhere(doc),
         "updated_at": str(doc.get("updated_at")),
@@ -183,7 +196,7 @@ def billed_elsewhere(doc: dict[str, Any]) -> str | None:
     inv = doc.get("invoice")
     if isinstance(inv, dict) and (inv.get("id") is not None or inv.get("number")):
         return f"Harvest invoice {inv.get('number') or inv.get('id')}"
-    if not doc.get("is_billed"):
+    if doc.get("is_billed") is not True:
         return None
     ext = doc.get("external_reference") or {}
     group = str(ext.get("group_id") or "") if isinstance(ext, dict) else ""
@@ -214,7 +227,7 @@ def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
     user = doc.get("user") or {}
     receipt = doc.get("receipt") or {}
     approved = doc.get("approval_status") == "approved" or (doc.get("approval_status") is None
-                                                            and bool(doc.get("is_closed")))
+                                                            and doc.get("is_closed") is True)
     return {
         "source": "harvest",
         "expense_id": str(doc["id"]),
@@ -230,9 +243,9 @@ def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
         "units": doc.get("units"),
         "total_cost": doc.get("total_cost"),
         "markup_percent": doc.get("x_markup_percent"),
-        "billable": bool(doc.get("billable")),
-        "is_closed": bool(doc.get("is_closed")),
-        "is_billed": bool(doc.get("is_billed")),
+        "billable": doc.get("billable") is True,
+        "is_closed": doc.get("is_closed") is True,
+        "is_billed": doc.get("is_billed") is True,
         "approval_status": _s(doc.get("approval_status")),
         "approved_by": _approver(doc) if approved else None,
         "approved_at": _s(doc.get("x_approved_at")) if approved else None,
@@ -258,3 +271,92 @@ def flatten_assignment(doc: dict[str, Any], kind: str) -> dict[str, Any]:
         "hourly_rate": doc.get("hourly_rate"),
         "updated_at": str(doc.get("updated_at")),
     }
+
+
+# ---- strict reading: a Harvest record → a typed row of the warehouse, or a Rejected naming what is wrong -------
+Hours = decimal_type(6, 6)  # raw_time_entries.hours DECIMAL(12, 6)
+Rate = decimal_type(12, 6)  # rates and amounts DECIMAL(18, 6)
+Percent = decimal_type(5, 4)  # DECIMAL(9, 4)
+APPROVAL = one_of("unsubmitted", "submitted", "approved")
+
+
+class _Ref(StrictRecord):
+    id: Id
+    name: Str | None = None
+
+
+class _Client(_Ref):
+    currency: Currency | None = None
+
+
+class _Project(_Ref):
+    code: Str | None = None
+
+
+class _Invoice(StrictRecord):
+    id: Id | None = None
+    number: Str | None = None
+
+
+class _ExternalReference(StrictRecord):
+    id: Str | None = None
+    group_id: Str | None = None
+    service: Str | None = None
+
+
+class _Receipt(StrictRecord):
+    url: Str | None = None
+
+
+class _Record(StrictRecord):
+    """What time entries and expenses share (Harvest v2 documents; ``x_`` fields are the sandbox's)."""
+
+    id: Id
+    spent_date: IsoDate
+    user: _Ref | None = None
+    client: _Client | None = None
+    project: _Project | None = None
+    notes: Str | None = None
+    billable: Bool
+    is_closed: Bool = False
+    is_billed: Bool = False
+    approval_status: APPROVAL | None = None  # type: ignore[valid-type]
+    invoice: _Invoice | None = None
+    updated_at: Instant
+    x_approved_by: _Ref | None = None
+    x_approved_at: Instant | None = None
+
+
+class HarvestTimeEntry(_Record):
+    """A Harvest v2 time entry (``GET /v2/time_entries``), strictly."""
+
+    task: _Ref | None = None
+    hours: Hours  # type: ignore[valid-type]
+    billable_rate: Rate | None = None  # type: ignore[valid-type]
+    cost_rate: Rate | None = None  # type: ignore[valid-type]
+    external_reference: _ExternalReference | None = None
+    x_started_at: Instant | None = None
+    x_timezone: Str | None = None
+
+
+class HarvestExpense(_Record):
+    """A Harvest v2 expense (``GET /v2/expenses``), strictly."""
+
+    expense_category: _Ref | None = None
+    units: Hours | None = None  # type: ignore[valid-type]
+    total_cost: Rate  # type: ignore[valid-type]
+    x_markup_percent: Percent | None = None  # type: ignore[valid-type]
+    receipt: _Receipt | None = None
+
+
+def read_time_entry(doc: Any, extracted_at: str) -> dict[str, Any] | Rejected:
+    """A Harvest time entry as a ``raw_time_entries`` row when it reads strictly, else a :class:`Rejected` naming
+    the entry, each bad field, its value and the problem (never a guess, never an exception)."""
+    m = read_strictly(HarvestTimeEntry, doc, "harvest", "entry_id", extracted_at)
+    return m if isinstance(m, Rejected) else flatten_time_entry(m.model_dump(), extracted_at)
+
+
+def read_expense(doc: Any, extracted_at: str) -> dict[str, Any] | Rejected:
+    """A Harvest expense as a ``raw_expenses`` row when it reads strictly, else a :class:`Rejected`."""
+    m = read_strictly(HarvestExpense, doc, "harvest", "expense_id", extracted_at, is_billed=False)
+    return m if isinstance(m, Rejected) else flatten_expense(m.model_dump(), extracted_at)

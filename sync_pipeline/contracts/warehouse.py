@@ -73,6 +73,9 @@ class RawTimeEntry(_Base):
     notes: Series[str] = pa.Field(nullable=True)
     # invoiced other than by this pipeline (e.g. on an invoice of the project system): not billed again
     billed_elsewhere: Series[str] | None = pa.Field(nullable=True)
+    # the source record did not read strictly (connectors.strict): "field: problem; ...". The row carries only the
+    # entry's identity, so the entry is quarantined with this reason; never billed from a guess
+    source_problem: Series[str] | None = pa.Field(nullable=True)
     updated_at: Series[str]
     extracted_at: Series[str]
     started_at: Series[str] = pa.Field(nullable=True)
@@ -109,6 +112,7 @@ class RawExpense(_Base):
     approved_at: Series[str] = pa.Field(nullable=True)
     receipt_url: Series[str] = pa.Field(nullable=True)
     billed_elsewhere: Series[str] = pa.Field(nullable=True)  # on an invoice of the project system: not billed again
+    source_problem: Series[str] | None = pa.Field(nullable=True)  # the record did not read strictly: quarantined
     notes: Series[str] = pa.Field(nullable=True)
     updated_at: Series[str]
     extracted_at: Series[str]

@@ -33,11 +33,13 @@ from __future__ import annotations
 import base64
 import json
 import math
+import re
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
@@ -317,6 +319,8 @@ class HarvestSandbox(App):
                                                 f"{', '.join(sorted(allowed))}"})
             if "spent_date" in changes:
                 _iso_date(str(changes["spent_date"]), "spent_date")
+            for name in NUMERIC_FIELDS & set(changes):
+                changes[name] = _number(changes[name], name)
             for ref in ("task_id", "project_id"):
                 if ref in changes:
                     target = self.store.get(ref.replace("_id", "s"), acc, str(changes[ref]))
@@ -411,6 +415,19 @@ class HarvestSandbox(App):
         n = self.store.bulk_put(coll, str(account_id), ((str(d["id"]), d) for d in docs), chunk=chunk)
         self._changed(coll)
         return n
+
+
+NUMERIC_FIELDS = frozenset({"hours", "units", "total_cost"})
+
+
+def _number(value: Any, name: str) -> Decimal | None:
+    """A decimal field as Harvest stores it: a JSON number, or a plain decimal string (as its form parameters
+    are), kept as a number; anything else is refused as Harvest refuses it."""
+    if value is None or (isinstance(value, int | Decimal | float) and not isinstance(value, bool)):
+        return None if value is None else Decimal(str(value))
+    if isinstance(value, str) and re.fullmatch(r"-?\d+(\.\d+)?", value.strip()):
+        return Decimal(value.strip())
+    raise ApiError(422, {"message": f"{name} must be a decimal number, got {value!r}"})
 
 
 def _iso_date(value: str, name: str) -> str:

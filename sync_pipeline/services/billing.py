@@ -44,7 +44,8 @@ from sync_pipeline.store.warehouse import ContractViolation, Warehouse
 # optional raw columns: absent in extracts written before RawTimeEntry v2 (billed_elsewhere: before it was
 # extracted), NULL then
 OPTIONAL_RAW_COLUMNS = {"started_at": "VARCHAR", "timezone": "VARCHAR", "approval_status": "VARCHAR",
-                        "approved_by": "VARCHAR", "approved_at": "VARCHAR", "billed_elsewhere": "VARCHAR"}
+                        "approved_by": "VARCHAR", "approved_at": "VARCHAR", "billed_elsewhere": "VARCHAR",
+                        "source_problem": "VARCHAR"}
 FAR_FUTURE = date(9999, 12, 31)
 MACROS = SQL_DIR / "macros" / "billing.sql"
 
@@ -285,6 +286,8 @@ def finalize_lines(lines: pd.DataFrame, entity: EntityConfig, period: Period, ra
 def clean_expenses(raw: pd.DataFrame, entity: EntityConfig, period: Period, today: date,
                    models: SqlModels | None = None) -> pd.DataFrame:
     con = connect(entity)
+    if "source_problem" not in raw.columns:  # extracts written before strict reading: every record read
+        raw = raw.assign(source_problem=pd.Series([None] * len(raw), dtype=object, index=raw.index))
     con.register("raw_expenses", raw)
     df = _run(con, "clean_expenses", sql_params(entity, period, today), ["raw_expenses", *MAP_SCHEMAS], models)
     return df.sort_values("expense_id", kind="stable").reset_index(drop=True)

@@ -29,8 +29,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sync_pipeline.connectors.harvest import HarvestClient, flatten_expense, flatten_time_entry
+from sync_pipeline.connectors.harvest import HarvestClient, read_expense, read_time_entry
 from sync_pipeline.connectors.http import HttpError
+from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.warehouse import Warehouse
 
@@ -245,15 +246,29 @@ def _norm(v: Any) -> str:
 _NUMERIC = re.compile(r"^-?\d+(\.\d+)?$")
 
 
+def _problem(row: dict[str, Any]) -> str:
+    """A record that did not read strictly digests its problems too (only then: the digests of every readable
+    record stay what they were)."""
+    return f"\x1e{row['source_problem']}" if row.get("source_problem") else ""
+
+
 def content_digest(row: dict[str, Any]) -> str:
     """Digest of the billing-relevant fields of a flattened entry (``raw_time_entries`` row)."""
-    text = "\x1f".join(_norm(row.get(f)) for f in BILLING_FIELDS)
+    text = "\x1f".join(_norm(row.get(f)) for f in BILLING_FIELDS) + _problem(row)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def fingerprint(doc: dict[str, Any]) -> str:
     """``updated_at#digest`` of a Harvest entry; the digest covers only what billing reads."""
-    return f"{doc.get('updated_at')}#{content_digest(flatten_time_entry(doc, ''))}"
+    return f"{doc.get('updated_at')}#{content_digest(_read_row(read_time_entry(doc, '')))}"
+
+
+def _read_row(read: dict[str, Any] | Rejected) -> dict[str, Any]:
+    """The row a record reads as; a rejected record's problems stand in for its fields (they are what billing
+    will see: an edit that makes a record unreadable, or readable again, changes the digest)."""
+    if isinstance(read, Rejected):
+        return {"source_problem": read.summary}
+    return read
 
 
 # What expense billing reads from an expense (``raw_expenses`` columns). ``is_billed`` is left out: posting
@@ -265,13 +280,13 @@ EXPENSE_BILLING_FIELDS = ("spent_date", "user_id", "client_id", "project_id", "c
 
 def expense_digest(row: dict[str, Any]) -> str:
     """Digest of the billing-relevant fields of a flattened expense (``raw_expenses`` row)."""
-    text = "\x1f".join(_norm(row.get(f)) for f in EXPENSE_BILLING_FIELDS)
+    text = "\x1f".join(_norm(row.get(f)) for f in EXPENSE_BILLING_FIELDS) + _problem(row)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def expense_fingerprint(doc: dict[str, Any]) -> str:
     """``updated_at#digest`` of a Harvest expense; the digest covers only what expense billing reads."""
-    return f"{doc.get('updated_at')}#{expense_digest(flatten_expense(doc, ''))}"
+    return f"{doc.get('updated_at')}#{expense_digest(_read_row(read_expense(doc, '')))}"
 
 
 def _digest_of(version: str | None) -> str | None:
@@ -291,6 +306,18 @@ def run_key(prefix: str, entity: str, period: str, versions: Iterable[str]) -> s
     return f"{prefix}:{entity}|{period}:{digest}"
 
 
+def _digestible_rows(wh: Warehouse, asset: str, entity: str, period: str, id_col: str,
+                     fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A stored extract's ids with the columns its digests cover (``source_problem`` when the extract has it; only
+    the ids when an older extract lacks a billing column)."""
+    for columns in ([id_col, *fields, "source_problem"], [id_col, *fields]):
+        try:
+            return wh.read_columns(asset, entity, period, columns).to_pylist()
+        except (KeyError, ValueError):
+            continue
+    return [{id_col: e} for e in wh.read_columns(asset, entity, period, [id_col]).column(id_col).to_pylist()]
+
+
 def warehouse_periods(wh: Warehouse, entity: str, *, asset: str = "raw_time_entries", id_col: str = "entry_id",
                       fields: tuple[str, ...] = BILLING_FIELDS,
                       digest: Callable[[dict[str, Any]], str] = content_digest) -> PreviousPeriods:
@@ -301,11 +328,7 @@ def warehouse_periods(wh: Warehouse, entity: str, *, asset: str = "raw_time_entr
         wanted = set(record_ids)
         out: dict[str, dict[str, str | None]] = {}
         for period in wh.periods(asset, entity):
-            try:
-                rows = wh.read_columns(asset, entity, period, [id_col, *fields]).to_pylist()
-            except (KeyError, ValueError):  # an older extract without some billing column
-                rows = [{id_col: e} for e in
-                        wh.read_columns(asset, entity, period, [id_col]).column(id_col).to_pylist()]
+            rows = _digestible_rows(wh, asset, entity, period, id_col, fields)
             for row in rows:
                 if row[id_col] in wanted:
                     out.setdefault(row[id_col], {})[period] = digest(row) if len(row) > 1 else None

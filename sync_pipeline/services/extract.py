@@ -15,8 +15,9 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from sync_pipeline.connectors.harvest import HarvestClient, flatten_expense, flatten_time_entry
+from sync_pipeline.connectors.harvest import HarvestClient, read_expense, read_time_entry
 from sync_pipeline.connectors.redmine import RedmineClient, map_time_entry
+from sync_pipeline.connectors.strict import QUARANTINE_COLUMNS, Rejected, quarantine_frame_rows
 from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.contract_sql import check_parquet
@@ -24,26 +25,70 @@ from sync_pipeline.store.cursors import CursorStore
 from sync_pipeline.store.sql import SqlModels, copy_to_parquet, string_literal, view_over_parquet
 from sync_pipeline.store.warehouse import ContractViolation, Warehouse
 
+# A source record → its warehouse row, or a Rejected naming what is wrong (connectors.strict)
+Reader = Callable[[dict[str, Any], str], "dict[str, Any] | Rejected"]
+
+
+@dataclass
+class SourceRead:
+    """Records read strictly from a stream of pages: the warehouse rows (a rejected entry whose id reads keeps a
+    row that carries its problems, so it is classified quarantined) and every rejected record, by position."""
+
+    rows: list[dict[str, Any]]
+    rejected: list[Rejected]
+    inputs: int
+
+    def quarantine(self) -> pd.DataFrame:
+        """One row per problem: source, record (id, or ``position N``), row (position), field, value, problem."""
+        return quarantine_frame(self.rejected)
+
+
+def quarantine_frame(rejected: list[Rejected]) -> pd.DataFrame:
+    return pd.DataFrame(quarantine_frame_rows(rejected), columns=QUARANTINE_COLUMNS)
+
+
+def read_pages(pages: Iterable[list[dict[str, Any]]], read: Reader, extracted_at: str | None = None) -> SourceRead:
+    """Every record of ``pages`` through ``read``; positions count from 1 in the order the source sent them."""
+    extracted_at = extracted_at or datetime.now(UTC).isoformat(timespec="seconds")
+    out = SourceRead([], [], 0)
+    for page in pages:
+        for doc in page:
+            out.inputs += 1
+            r = read(doc, extracted_at)
+            if isinstance(r, Rejected):
+                r = r.at(out.inputs)
+                out.rejected.append(r)
+                if r.row is None:
+                    continue
+                r = r.row
+            out.rows.append(r)
+    return out
+
+
+def _newest(rows: list[dict[str, Any]], columns: list[str], id_col: str) -> pd.DataFrame:
+    """The rows as a frame, the newest version of each record (the same record can come twice if it changed
+    while we paged)."""
+    df = pd.DataFrame(rows, columns=columns)
+    return df.sort_values([id_col, "updated_at"]).drop_duplicates(id_col, keep="last").reset_index(drop=True)
+
 
 def extract_time_entries(client: HarvestClient, period: Period) -> pd.DataFrame:
-    """All time entries whose spent_date falls in the period, as ``raw_time_entries`` rows."""
-    extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
-    rows: list[dict] = []
-    for page in client.time_entries(start=period.start, end=period.end):
-        rows.extend(flatten_time_entry(doc, extracted_at) for doc in page)
-    columns = list(RawTimeEntry.to_schema().columns)
-    df = pd.DataFrame(rows, columns=columns)
-    # the same entry can appear twice if it changed while we paged; keep the newest version
-    return df.sort_values(["entry_id", "updated_at"]).drop_duplicates("entry_id", keep="last").reset_index(drop=True)
+    """All time entries whose spent_date falls in the period, as ``raw_time_entries`` rows (entries that do not read
+    strictly: a row naming their problems; records without a readable id are left out: see :func:`read_pages`)."""
+    read = read_pages(client.time_entries(start=period.start, end=period.end), read_time_entry)
+    return _newest(read.rows, list(RawTimeEntry.to_schema().columns), "entry_id")
+
+
+def read_expenses(client: HarvestClient, period: Period) -> tuple[pd.DataFrame, SourceRead]:
+    """The period's expenses read strictly: ``raw_expenses`` rows (newest version of each) and the reading (its
+    rejected records for ``raw_expenses_quarantine``)."""
+    read = read_pages(client.expenses(start=period.start, end=period.end), read_expense)
+    return _newest(read.rows, list(RawExpense.to_schema().columns), "expense_id"), read
 
 
 def extract_expenses(client: HarvestClient, period: Period) -> pd.DataFrame:
     """All expenses whose spent_date falls in the period, as ``raw_expenses`` rows (newest version of each)."""
-    extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
-    rows = [flatten_expense(doc, extracted_at) for page in client.expenses(start=period.start, end=period.end)
-            for doc in page]
-    df = pd.DataFrame(rows, columns=list(RawExpense.to_schema().columns))
-    return df.sort_values(["expense_id", "updated_at"]).drop_duplicates("expense_id", keep="last").reset_index(drop=True)
+    return read_expenses(client, period)[0]
 
 
 # -- incremental extraction with a persisted cursor ---------------------------------------------------
@@ -153,14 +198,15 @@ class StreamResult:
 
 
 def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: str | Path,
-                                   flatten: Callable[[dict[str, Any], str], dict[str, Any]] = flatten_time_entry,
-                                   row_group_rows: int = 50_000) -> StreamResult:
+                                   flatten: Reader = read_time_entry, row_group_rows: int = 50_000,
+                                   rejected: list[Rejected] | None = None) -> StreamResult:
     """Write pages of source records to one Parquet file as they arrive: memory stays flat in the data size.
 
     Rows are buffered up to ``row_group_rows`` and written as one row group through
     ``pyarrow.parquet.ParquetWriter`` with the ``raw_time_entries`` Arrow schema (decimals exact).
     De-duplication across pages is left to readers (DuckDB ``QUALIFY row_number() ...``): keeping
-    a set of seen ids would grow with the data.
+    a set of seen ids would grow with the data. ``flatten`` reads each record strictly; a record it rejects is
+    appended to ``rejected`` with its position, and its identity row (when its id reads) is written.
     """
     import pyarrow
     import pyarrow.parquet as pq
@@ -187,8 +233,17 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for page in pages:
             n_pages += 1
-            buf.extend(flatten(doc, extracted_at) for doc in page)
-            rows += len(page)
+            for doc in page:
+                rows += 1
+                r = flatten(doc, extracted_at)
+                if isinstance(r, Rejected):
+                    r = r.at(rows)
+                    if rejected is not None:
+                        rejected.append(r)
+                    if r.row is None:
+                        continue
+                    r = r.row
+                buf.append(r)
             if len(buf) >= row_group_rows:
                 flush(writer)
         if buf:
@@ -216,11 +271,12 @@ def redmine_time_entry_pages(client: RedmineClient, period: Period, currency_of:
 def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Warehouse, entity: str,
                                    period: Period, models: SqlModels | None = None,
                                    memory_limit: str = "64MB", dedupe_memory_limit: str = "256MB",
-                                   flatten: Callable[[dict[str, Any], str], dict[str, Any]] = flatten_time_entry,
-                                   ) -> dict[str, Any]:
+                                   flatten: Reader = read_time_entry) -> dict[str, Any]:
     """The ``raw_time_entries`` partition, streamed (what the asset runs): pages go to Parquet as they arrive
     (one page and one row group in memory, :func:`stream_time_entries_to_parquet`; ``flatten`` turns a source
-    record into a row: Harvest's by default, :func:`redmine_time_entry_pages` gives Redmine's); when an entry came twice
+    record into a row, strictly: Harvest's by default, :func:`redmine_time_entry_pages` gives Redmine's; a record that
+    does not read is listed in ``quarantine``, and kept as a row naming its problems when its id reads, so the entry is
+    classified quarantined and conservation counts it); when an entry came twice
     (edited while we paged) DuckDB keeps its newest version (``raw_time_entries_latest.sql``); the
     ``RawTimeEntry`` contract is checked over the file (``store.contract_sql``, one scan) and the window is
     compared with the stored extract (``raw_window_changes.sql``). The file replaces the stored one only when
@@ -229,12 +285,15 @@ def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Wa
     DuckDB runs on one thread within ``memory_limit`` (``dedupe_memory_limit`` for the rare rewrite), spilling
     to a temporary folder beyond it, so the extract stays flat however large the period; rows stay in the
     order the source sent them. Returns rows, pages, superseded versions, the :class:`WindowSummary`, the
-    first rows by id and where the partition is.
+    first rows by id, where the partition is, the records read (``inputs``) and the rejected ones (``quarantined``,
+    and ``quarantine``: one row per problem for ``raw_time_entries_quarantine``).
     """
     models = models or SqlModels()
     p = period.key
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp, wh.staged_file("raw_time_entries", entity, p) as dest:
-        streamed = stream_time_entries_to_parquet(pages, Path(tmp) / "pages.parquet", flatten=flatten)
+        rejected: list[Rejected] = []
+        streamed = stream_time_entries_to_parquet(pages, Path(tmp) / "pages.parquet", flatten=flatten,
+                                                  rejected=rejected)
         con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 1, "preserve_insertion_order": False,
                                      "temp_directory": str(Path(tmp) / "spill")})
         try:
@@ -264,4 +323,5 @@ def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Wa
             con.close()
     changes = WindowSummary(sorted(deleted, key=_id_key), int(counts.get("added", 0)), int(counts.get("edited", 0)))
     return {"rows": int(rows), "pages": streamed.pages, "superseded_versions": int(superseded), "changes": changes,
-            "preview": head, "path": wh.uri("raw_time_entries", entity, p)}
+            "preview": head, "path": wh.uri("raw_time_entries", entity, p), "inputs": streamed.rows,
+            "quarantined": len(rejected), "quarantine": quarantine_frame(rejected)}

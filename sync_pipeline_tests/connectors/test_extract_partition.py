@@ -3,11 +3,13 @@ DuckDB, the contract checked in SQL, the window compared with the stored extract
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pandas as pd
 import pytest
 
 from sync_pipeline.bench.extract import _entry
-from sync_pipeline.connectors.harvest import HarvestClient
+from sync_pipeline.connectors.harvest import HarvestClient, read_time_entry
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.services.extract import extract_time_entries, extract_time_entries_partition, window_changes
@@ -24,9 +26,9 @@ def _doc(i: int, **changes) -> dict:
 
 def test_the_newest_version_of_each_entry_is_kept_in_the_order_the_source_sent_them(tmp_path):
     wh = Warehouse(tmp_path)
-    pages = [[_doc(0, hours="1.0", updated_at="2026-01-02T10:00:00Z"), _doc(10), _doc(2)],
+    pages = [[_doc(0, hours=Decimal("1.0"), updated_at="2026-01-02T10:00:00Z"), _doc(10), _doc(2)],
              # entry 1 was edited while we paged: it comes again on a later page, newer
-             [_doc(0, hours="2.5", updated_at="2026-01-02T11:00:00Z"), _doc(1)]]
+             [_doc(0, hours=Decimal("2.5"), updated_at="2026-01-02T11:00:00Z"), _doc(1)]]
     done = extract_time_entries_partition(iter(pages), wh, "acme", P)
     stored = wh.read("raw_time_entries", "acme", P.key)
     assert done["rows"] == 4 and done["pages"] == 2
@@ -42,7 +44,7 @@ def test_window_changes_match_the_pandas_reconciliation(tmp_path):
     extract_time_entries_partition(iter([[_doc(i) for i in range(6)]]), wh, "acme", P)
     before = wh.read("raw_time_entries", "acme", P.key)
     # 3 deleted at the source, 4 edited, 7 and 8 added
-    pages = [[_doc(i) for i in (0, 1, 2, 5)] + [_doc(4, hours="3.0", updated_at="2026-02-01T00:00:00Z"),
+    pages = [[_doc(i) for i in (0, 1, 2, 5)] + [_doc(4, hours=Decimal("3.0"), updated_at="2026-02-01T00:00:00Z"),
                                                  _doc(7), _doc(8)]]
     done = extract_time_entries_partition(iter(pages), wh, "acme", P)
     after = wh.read("raw_time_entries", "acme", P.key)
@@ -53,13 +55,31 @@ def test_window_changes_match_the_pandas_reconciliation(tmp_path):
     assert done["superseded_versions"] == 0
 
 
+def test_a_source_record_that_does_not_read_is_quarantined_alone(tmp_path):
+    wh = Warehouse(tmp_path)
+    bad = _doc(2, approval_status="rubber-stamped")  # not one of Harvest's approval statuses
+    done = extract_time_entries_partition(iter([[_doc(0), bad, _doc(1)]]), wh, "acme", P)
+    stored = wh.read("raw_time_entries", "acme", P.key).set_index("entry_id")
+    assert list(stored.index) == ["1", "3", "2"] and done["quarantined"] == 1
+    assert stored.loc["3", "source_problem"] == ("approval_status: expected one of unsubmitted, submitted, approved, "
+                                                 "got the string 'rubber-stamped'")
+    assert stored["source_problem"].drop("3").isna().all()
+    assert stored.loc["3", "hours"] is None and not stored.loc["3", "billable"]  # nothing read from a bad record
+    q = done["quarantine"]
+    assert q[["record", "row", "field", "value"]].values.tolist() == [["3", 2, "approval_status", "'rubber-stamped'"]]
+
+
 def test_a_page_that_breaks_the_contract_never_replaces_the_stored_extract(tmp_path):
     wh = Warehouse(tmp_path)
     extract_time_entries_partition(iter([[_doc(0), _doc(1)]]), wh, "acme", P)
     before = wh.path("raw_time_entries", "acme", P.key).read_bytes()
-    bad = _doc(2, approval_status="rubber-stamped")  # not one of Harvest's approval statuses
+
+    def reader_with_a_bug(doc, extracted_at):  # a source record reads, but the row made of it is not a raw entry
+        row = read_time_entry(doc, extracted_at)
+        return {**row, "approval_status": "rubber-stamped"} if row["entry_id"] == "3" else row
+
     with pytest.raises(ContractViolation, match=r"raw_time_entries violates contract RawTimeEntry[\s\S]*approval_status"):
-        extract_time_entries_partition(iter([[_doc(0), bad]]), wh, "acme", P)
+        extract_time_entries_partition(iter([[_doc(0), _doc(2)]]), wh, "acme", P, flatten=reader_with_a_bug)
     assert wh.path("raw_time_entries", "acme", P.key).read_bytes() == before
     assert sorted(p.name for p in wh.path("raw_time_entries", "acme", P.key).parent.iterdir()) == [
         f"period={P.key}.parquet"]

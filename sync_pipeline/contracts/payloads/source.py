@@ -9,9 +9,10 @@
 - ``source.time_entry`` v3: the columns ``raw_time_entries`` v2 added, as the Harvest connector reads them
   (:func:`~sync_pipeline.connectors.harvest.flatten_time_entry`): ``started_at`` (start instant with its UTC
   offset), ``timezone`` (IANA), ``approval_status`` (unsubmitted, submitted, approved), ``approved_by``
-  ("name (user id)"), ``approved_at``, and ``billed_elsewhere`` (invoiced other than by this pipeline). All
+  ("name (user id)"), ``approved_at``, ``billed_elsewhere`` (invoiced other than by this pipeline) and
+  ``source_problem`` (the record did not read strictly: the entry is quarantined). All
   optional: CSV exports and Redmine leave them empty. v3 → v2 refuses ``billed_elsewhere`` (a v2 consumer
-  would bill the entry again) and drops the others, as ``RawTimeEntry`` v2 → v1 does (``spent_date`` and
+  would bill the entry again) and ``source_problem`` and drops the others, as ``RawTimeEntry`` v2 → v1 does (``spent_date`` and
   ``is_closed`` still say the day and whether the entry is locked); v2 → v3 adds them empty.
 """
 
@@ -90,7 +91,8 @@ def _te_v2_to_v1(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in ("seconds", "external_url", "custom_fields")}
 
 
-V3_FIELDS = ("started_at", "timezone", "approval_status", "approved_by", "approved_at", "billed_elsewhere")
+V3_FIELDS = ("started_at", "timezone", "approval_status", "approved_by", "approved_at", "billed_elsewhere",
+             "source_problem")
 
 
 @register("source.time_entry", 3)
@@ -102,6 +104,8 @@ class TimeEntryV3(TimeEntryV2):
     approved_at: str | None = None
     billed_elsewhere: str | None = Field(default=None, description="where it was invoiced other than by this "
                                                                    "pipeline (e.g. a Harvest invoice); never billed again")
+    source_problem: str | None = Field(default=None, description="the source record did not read strictly: "
+                                       '"field: problem; ..."; the entry is quarantined, never billed')
 
     @field_validator("started_at", "approved_at")
     @classmethod
@@ -126,4 +130,7 @@ def _te_v3_to_v2(d: dict[str, Any]) -> dict[str, Any]:
     if d.get("billed_elsewhere"):
         raise TranslationError(f"entry {d['entry_id']}: billed_elsewhere ({d['billed_elsewhere']}) has no place in "
                                "source.time_entry v2 and a v2 consumer would bill the entry again; read v3")
+    if d.get("source_problem"):
+        raise TranslationError(f"entry {d['entry_id']}: source_problem ({d['source_problem']}) has no place in "
+                               "source.time_entry v2, which would read the entry as a good one; read v3")
     return {k: v for k, v in d.items() if k not in V3_FIELDS}

@@ -5,7 +5,7 @@ import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from sync_pipeline.connectors.csv_exports import CsvOptions
-from sync_pipeline.connectors.harvest import HarvestClient, flatten_time_entry
+from sync_pipeline.connectors.harvest import HarvestClient, read_time_entry
 from sync_pipeline.connectors.redmine import RedmineClient
 from sync_pipeline.contracts.warehouse import RawExpense
 from sync_pipeline.defs.metadata import preview
@@ -13,11 +13,26 @@ from sync_pipeline.defs.partitions import entity_period, entity_period_partition
 from sync_pipeline.defs.resources import HarvestResource, MappingResource, RedmineResource, WarehouseResource
 from sync_pipeline.services.csv_import import csv_rows_as_pages, import_csv_folder
 from sync_pipeline.services.extract import (
-    extract_expenses,
     extract_time_entries_partition,
+    read_expenses,
     redmine_time_entry_pages,
     window_changes,
 )
+from sync_pipeline.store.warehouse import Warehouse
+
+
+def _write_quarantine(context: AssetExecutionContext, wh: Warehouse, asset: str, entity: str, period: str,
+                      quarantine: pd.DataFrame, noun: str) -> dict[str, object]:
+    """Records that did not read strictly, one row per problem, to ``asset`` (replacing an earlier extract's list,
+    emptied when none is left); the figures and a preview for the asset's metadata."""
+    records = int(quarantine["record"].nunique()) if len(quarantine) else 0
+    if records or wh.exists(asset, entity, period):
+        wh.write(asset, entity, period, quarantine)
+    if records:
+        context.log.warning(f"{records} {noun} record(s) did not read strictly and are quarantined: see {asset} "
+                            f"{entity} {period} (record, field, value, problem)")
+    return {f"quarantined_source_{noun}_records": records,
+            **({f"{noun}_quarantine": preview(quarantine[["record", "field", "value", "problem"]])} if records else {})}
 
 
 @asset(
@@ -59,7 +74,7 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
         pages, flatten = redmine_time_entry_pages(client, ep.period, entity.billing_currency)
     else:
         client = harvest.client(entity.harvest_account_id)
-        pages, flatten = client.time_entries(start=ep.period.start, end=ep.period.end), flatten_time_entry
+        pages, flatten = client.time_entries(start=ep.period.start, end=ep.period.end), read_time_entry
     try:  # streamed: one page and one row group in memory, whatever the size of the period
         done = extract_time_entries_partition(pages, wh, ep.entity, ep.period, flatten=flatten)
         requests = client.http.request_count if client else 0
@@ -67,6 +82,9 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
     finally:
         if client:
             client.close()
+    if entity.source != "csv":  # source records that did not read strictly, named with field and problem
+        extra = _write_quarantine(context, wh, "raw_time_entries_quarantine", ep.entity, ep.period.key,
+                                  done["quarantine"], "time-entry")
     changes = done["changes"]  # deletions at the source show up as ids missing from the window
     if changes.deleted:
         context.log.warning(f"{len(changes.deleted)} entries deleted at the source since the last extract: "
@@ -96,16 +114,19 @@ def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, mappi
                  warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
+    wh = warehouse.get()
+    quarantined: dict[str, object] = {}
     if entity.source != "harvest":  # Redmine and the CSV exports carry no expenses: an empty partition
         df, requests = pd.DataFrame(columns=list(RawExpense.to_schema().columns)), 0
     else:
         client = harvest.client(entity.harvest_account_id)
         try:
-            df = extract_expenses(client, ep.period)
+            df, read = read_expenses(client, ep.period)
             requests = client.http.request_count
         finally:
             client.close()
-    wh = warehouse.get()
+        quarantined = _write_quarantine(context, wh, "raw_expenses_quarantine", ep.entity, ep.period.key,
+                                        read.quarantine(), "expense")
     previous = wh.read("raw_expenses", ep.entity, ep.period.key) if wh.exists(
         "raw_expenses", ep.entity, ep.period.key) else None
     changes = window_changes(previous, df, id_col="expense_id")
@@ -115,6 +136,7 @@ def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, mappi
         "dagster/row_count": len(df),
         "api_requests": requests,
         "source": entity.source,
+        **quarantined,
         "path": str(path),
         "preview": preview(df),
     })

@@ -1,6 +1,7 @@
 """The change-feed sensor: cursor, partition targeting, run keys, dynamic entity registration."""
 
 import json
+from decimal import Decimal
 
 import httpx
 from dagster import build_sensor_context, instance_for_test
@@ -165,7 +166,7 @@ START_WITH_EXPENSES = FeedCursor({E: EntityCursor(high_water="2026-09-01T00:00:0
 
 
 def _expense(eid, spent_date, cost, updated_at="2026-10-21T09:00:00Z"):
-    return {"id": eid, "spent_date": spent_date, "notes": "Train", "total_cost": cost, "units": None,
+    return {"id": eid, "spent_date": spent_date, "notes": "Train", "total_cost": Decimal(cost), "units": None,
             "billable": True, "is_closed": True, "is_locked": True, "is_billed": False, "approval_status": "approved",
             "created_at": updated_at, "updated_at": updated_at, "user": {"id": 1, "name": "Alice Archer"},
             "project": {"id": 11, "name": "Acme Website", "code": "ACM-WEB"},
