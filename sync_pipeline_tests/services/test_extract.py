@@ -24,7 +24,8 @@ P = Period.parse("2026-01")
 TODAY = date(2026, 2, 15)
 ENTITY = Mapping.model_validate({"version": 2, "entities": [{
     "key": "acme", "name": "Acme Ltd", "timezone": "Europe/London", "base_currency": "GBP",
-    "harvest_account_id": "1", "xero_tenant_id": "t", "require_approval": True}]}).entities[0]
+    "harvest_account_id": "1", "xero_tenant_id": "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41", "require_approval": True}]}
+).entities[0]
 
 
 def good(i: int, **changes: Any) -> dict[str, Any]:
