@@ -1,4 +1,5 @@
-"""CSV exports as a source: one export (``sync-pipeline import csv``) or a folder of them (``source: csv``).
+"""CSV exports as a source: the folder of an entity's exports (``source: csv``); ``sync-pipeline import csv`` files
+one more export there (:func:`file_export`) and reads the folder as the ``raw_time_entries`` asset does.
 
 Every row of an export ends in exactly one place: the period's entries, the quarantine (file, row, column,
 problem, the raw cells), outside the period (counted), or superseded by a newer export (listed).
@@ -15,8 +16,10 @@ with the re-export as long as the person still has a row on or around that date 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +45,16 @@ class CsvImport:
     files: tuple[str, ...] = ()  # as read, oldest first, each with its encoding and delimiter
 
 
-def read_export(src: str | Path | bytes, kind: str, options: CsvOptions | None = None) -> CsvResult:
+def read_export(src: str | Path | bytes, kind: str, options: CsvOptions | None = None, *,
+                extracted_at: str | None = None) -> CsvResult:
     if kind not in READERS:
         raise ValueError(f"unknown CSV export kind {kind!r}; use one of {', '.join(READERS)}")
-    return READERS[kind](src, options=options)
+    return READERS[kind](src, options=options, extracted_at=extracted_at)
+
+
+def _mtime(f: Path) -> str:
+    """An export's rows are as of its modification time (their updated_at): re-reading it edits nothing."""
+    return datetime.fromtimestamp(os.stat(f).st_mtime, UTC).isoformat(timespec="seconds")
 
 
 def _quarantine(res: CsvResult, file: str) -> pd.DataFrame:
@@ -61,15 +70,21 @@ def _of_period(df: pd.DataFrame, period: Period) -> pd.Series:
     return df["spent_date"].between(period.start.isoformat(), period.end.isoformat())
 
 
-def import_csv_export(src: str | Path | bytes, kind: str, period: Period,
-                      options: CsvOptions | None = None) -> CsvImport:
-    """Read one Harvest or Toggl CSV export into ``raw_time_entries`` rows of ``period``; bad rows quarantined."""
-    res = read_export(src, kind, options)
-    file = Path(src).name if isinstance(src, Path | str) and "\n" not in str(src) else "(text)"
-    df = _entries(res)
-    in_period = _of_period(df, period)
-    return CsvImport(df[in_period].reset_index(drop=True), _quarantine(res, file), int((~in_period).sum()),
-                     files=(f"{file} ({res.encoding or 'text'}, {csv_exports.DELIMITERS[res.delimiter]})",))
+def file_export(src: str | Path, folder: str | Path, kind: str, options: CsvOptions | None = None) -> Path:
+    """Copy an export into an entity's exports folder as its newest export (it supersedes the older rows it covers)
+    after checking it reads as a ``kind`` export; an export of the same name and other content is kept beside it
+    under a name with the time. Returns where it was filed."""
+    src, folder = Path(src), Path(folder)
+    read_export(src, kind, options)  # refuse a file that is not such an export before filing it
+    folder.mkdir(parents=True, exist_ok=True)
+    data = src.read_bytes()
+    dest = folder / (src.stem + ".csv")
+    if dest.exists() and dest.read_bytes() != data:
+        dest = folder / f"{src.stem}-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}.csv"
+    newest = max([os.stat(f).st_mtime_ns for f in folder.glob("*.csv")] + [time.time_ns()])
+    dest.write_bytes(data)
+    os.utime(dest, ns=(newest + 1, newest + 1))
+    return dest
 
 
 def export_order(files: list[Path]) -> list[Path]:
@@ -90,7 +105,7 @@ def import_csv_folder(folder: str | Path, kind: str, period: Period, options: Cs
     if not files:
         raise FileNotFoundError(f"no *.csv export in {folder} (csv_export.folder of the mapping): drop the "
                                 f"{kind} exports there")
-    read = [(f, read_export(f, kind, options)) for f in files]
+    read = [(f, read_export(f, kind, options, extracted_at=_mtime(f))) for f in files]
     covered: list[tuple[str, dict[str, tuple[str, str]]]] = []  # newer exports' coverage, newest first
     kept, superseded = [], []
     for f, res in reversed(read):
