@@ -60,6 +60,10 @@ RULES: dict[str, frozenset[str] | str] = {
     # dead letters
     "dlq.list": _VIEW, "dlq.show": frozenset({"operator", "approver", "admin"}),  # payloads: financial data
     "dlq.replay": frozenset({"operator"}), "dlq.discard": frozenset({"operator"}),
+    # the audit trail: verify reveals nothing but where it was tampered with; the log and exports show
+    # who did what with which amounts
+    "audit.verify": _VIEW | {"automation"},
+    "audit.log": frozenset({"approver", "admin"}), "audit.export": frozenset({"approver", "admin"}),
     # workbench
     "workbench": frozenset({"operator", "admin"}),  # serve it
     "workbench.view": _VIEW, "workbench.comment": _VIEW,
