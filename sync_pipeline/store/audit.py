@@ -123,7 +123,8 @@ def set_actor_resolver(resolver: Callable[[str | None], str] | None) -> None:
 
 
 # -- writing ---------------------------------------------------------------------------------------------------
-def _now() -> str:
+def timestamp() -> str:
+    """Now, UTC, to the microsecond (events of one second keep their order when read by time)."""
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
@@ -168,7 +169,7 @@ def append_many(target: Any, events: Iterable[Mapping[str, Any]], *, stream: str
         rows = []
         for e in todo:
             seq += 1
-            row = {"stream": stream, "seq": seq, "event_id": uuid.uuid4().hex, "at": _now(),
+            row = {"stream": stream, "seq": seq, "event_id": uuid.uuid4().hex, "at": timestamp(),
                    "actor": str(e["actor"]), "action": str(e["action"]),
                    "entity": None if e.get("entity") is None else str(e["entity"]),
                    "subject": None if e.get("subject") is None else str(e["subject"]),
