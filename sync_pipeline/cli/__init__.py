@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.actor = authorize(args)
+        from sync_pipeline.cli._access_log import record_view
+
+        record_view(args, action_of(args))  # views of financial data land in the audit trail's access stream
         return int(args.func(args) or 0)
     except Exception as e:  # a CLI reports what the user can fix, without a traceback
         from sync_pipeline.contracts.mapping import MappingError
