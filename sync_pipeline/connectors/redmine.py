@@ -22,9 +22,22 @@ from datetime import date
 from typing import Any
 
 import httpx
+from pydantic import field_validator
+from pydantic_core import PydanticCustomError
 
 from sync_pipeline.connectors.http import HttpClient
 from sync_pipeline.connectors.limits import REDMINE_LIMITS, CircuitBreaker, RateLimiter
+from sync_pipeline.connectors.strict import (
+    Id,
+    Instant,
+    IsoDate,
+    Rejected,
+    Str,
+    StrictRecord,
+    decimal_type,
+    json_kind,
+    read_strictly,
+)
 
 MAX_LIMIT = 100
 RESOURCES = ("projects", "issues", "users", "time_entries")
@@ -52,8 +65,9 @@ class RedmineClient:
         while True:
             body = self.http.json("GET", f"/{resource}.json", params={**params, "offset": offset, "limit": limit})
             items = body.get(resource) or []
-            fresh = [i for i in items if i["id"] not in seen]
-            seen.update(i["id"] for i in items)
+            # a record without a usable id is passed on (the strict reader quarantines it), never a KeyError here
+            fresh = [i for i in items if _key(i) is None or _key(i) not in seen]
+            seen.update(k for k in map(_key, items) if k is not None)
             if fresh:
                 yield fresh
             total = int(body.get("total_count", 0))
@@ -77,6 +91,11 @@ class RedmineClient:
         return self.pages("users")
 
 
+def _key(item: Any) -> int | None:
+    v = item.get("id") if isinstance(item, dict) else None
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
 def custom_field(doc: dict[str, Any], name: str) -> str | None:
     for cf in doc.get("custom_fields") or []:
         if str(cf.get("name", "")).lower() == name.lower():
@@ -88,8 +107,8 @@ def custom_field(doc: dict[str, Any], name: str) -> str | None:
 def root_project(project_id: int | None, projects: dict[int, dict[str, Any]]) -> dict[str, Any] | None:
     p = projects.get(project_id) if project_id is not None else None
     hops = 0
-    while p and p.get("parent") and hops < 20:
-        p = projects.get(p["parent"]["id"], p)
+    while p and isinstance(p.get("parent"), dict) and hops < 20:  # a malformed parent ends the walk
+        p = projects.get(p["parent"].get("id"), p)
         hops += 1
     return p
 
@@ -109,7 +128,7 @@ def map_time_entry(doc: dict[str, Any], projects: dict[int, dict[str, Any]], ext
     notes = doc.get("comments") or None
     if issue is not None:
         notes = f"#{issue} {notes}" if notes else f"#{issue}"
-    billable = custom_field(doc, "billable")
+    billable = custom_field(doc, "billable")  # "1", "0" or not set (read strictly by RedmineTimeEntry)
     return {
         "source": "redmine",
         "entry_id": str(doc["id"]),
@@ -125,7 +144,7 @@ def map_time_entry(doc: dict[str, Any], projects: dict[int, dict[str, Any]], ext
         "task_id": _s(activity.get("id")),
         "task_name": _s(activity.get("name")),
         "hours": doc.get("hours"),
-        "billable": billable in ("1", "true", "True"),
+        "billable": billable == "1",
         "billable_rate": None,
         "cost_rate": None,
         "is_closed": False,
@@ -135,3 +154,54 @@ def map_time_entry(doc: dict[str, Any], projects: dict[int, dict[str, Any]], ext
         # Redmine knows no start instant and no approvals (RawTimeEntry v2 columns stay empty)
         "started_at": None, "timezone": None, "approval_status": None, "approved_by": None, "approved_at": None,
     }
+
+
+# ---- strict reading ---------------------------------------------------------------------------------------------
+BILLABLE_VALUES = {"1": True, "0": False, "": False}  # Redmine's boolean custom field; empty: not set
+
+
+class _Ref(StrictRecord):
+    id: Id
+    name: Str | None = None
+
+
+class _IssueRef(StrictRecord):
+    id: Id
+
+
+class _CustomField(StrictRecord):
+    id: Id | None = None
+    name: Str
+    value: object = None  # multi-value fields carry a list; only "billable" is read, below
+
+
+class RedmineTimeEntry(StrictRecord):
+    """A Redmine time entry (``GET /time_entries.json``), strictly."""
+
+    id: Id
+    project: _Ref | None = None
+    issue: _IssueRef | None = None
+    user: _Ref | None = None
+    activity: _Ref | None = None
+    hours: decimal_type(6, 6)  # type: ignore[valid-type]
+    comments: Str | None = None
+    spent_on: IsoDate
+    created_on: Instant | None = None
+    updated_on: Instant
+    custom_fields: list[_CustomField] | None = None
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _billable_is_a_redmine_boolean(cls, v: list[_CustomField] | None) -> list[_CustomField] | None:
+        for cf in v or []:
+            if cf.name.lower() == "billable" and cf.value is not None and cf.value not in BILLABLE_VALUES:
+                raise PydanticCustomError("boolean", 'billable: expected Redmine\'s boolean "1", "0" or empty, got '
+                                                     "{got}", {"got": json_kind(cf.value)})
+        return v
+
+
+def read_time_entry(doc: Any, projects: dict[int, dict[str, Any]], extracted_at: str) -> dict[str, Any] | Rejected:
+    """A Redmine time entry as a ``raw_time_entries`` row (:func:`map_time_entry`) when it reads strictly, else a
+    :class:`Rejected` naming the entry, each bad field, its value and the problem."""
+    m = read_strictly(RedmineTimeEntry, doc, "redmine", "entry_id", extracted_at, updated_key="updated_on")
+    return m if isinstance(m, Rejected) else map_time_entry(m.model_dump(), projects, extracted_at)

@@ -16,7 +16,8 @@ import duckdb
 import pandas as pd
 
 from sync_pipeline.connectors.harvest import HarvestClient, read_expense, read_time_entry
-from sync_pipeline.connectors.redmine import RedmineClient, map_time_entry
+from sync_pipeline.connectors.redmine import RedmineClient
+from sync_pipeline.connectors.redmine import read_time_entry as read_redmine_time_entry
 from sync_pipeline.connectors.strict import QUARANTINE_COLUMNS, Rejected, quarantine_frame_rows
 from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
 from sync_pipeline.domain.periods import Period
@@ -181,13 +182,11 @@ def _id_key(v: str) -> tuple[int, str]:
 
 
 def extract_redmine_time_entries(client: RedmineClient, start: date, end: date) -> pd.DataFrame:
-    """Redmine time entries with spent_on in [start, end], mapped into the ``raw_time_entries`` contract."""
-    extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
+    """Redmine time entries with spent_on in [start, end], read strictly into the ``raw_time_entries`` contract."""
     projects = client.projects()
-    rows = [map_time_entry(doc, projects, extracted_at)
-            for page in client.time_entries(start=start, end=end) for doc in page]
-    df = pd.DataFrame(rows, columns=list(RawTimeEntry.to_schema().columns))
-    return df.sort_values(["entry_id", "updated_at"]).drop_duplicates("entry_id", keep="last").reset_index(drop=True)
+    read = read_pages(client.time_entries(start=start, end=end),
+                      lambda doc, at: read_redmine_time_entry(doc, projects, at))
+    return _newest(read.rows, list(RawTimeEntry.to_schema().columns), "entry_id")
 
 
 @dataclass(frozen=True)
@@ -253,16 +252,18 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
 
 
 def redmine_time_entry_pages(client: RedmineClient, period: Period, currency_of: Callable[[str | None], str]
-                             ) -> tuple[Iterable[list[dict[str, Any]]], Callable[[dict[str, Any], str], dict[str, Any]]]:
-    """A Redmine entity's time entries of the period as pages, and how each becomes a ``raw_time_entries`` row
-    (:func:`map_time_entry`: the root project is the client, the activity the task). Redmine knows no
-    currency: ``currency_of(client_id)`` says which one the client is billed in (the mapping's, else the
-    entity's base currency), recorded as the entry's ``client_currency``."""
+                             ) -> tuple[Iterable[list[dict[str, Any]]], Reader]:
+    """A Redmine entity's time entries of the period as pages, and how each becomes a ``raw_time_entries`` row,
+    strictly (:func:`~sync_pipeline.connectors.redmine.read_time_entry`, then ``map_time_entry``: the root project
+    is the client, the activity the task). Redmine knows no currency: ``currency_of(client_id)`` says which one
+    the client is billed in (the mapping's, else the entity's base currency), recorded as the entry's
+    ``client_currency``."""
     projects = client.projects()
 
-    def row(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
-        r = map_time_entry(doc, projects, extracted_at)
-        r["client_currency"] = r["client_currency"] or currency_of(r["client_id"])
+    def row(doc: dict[str, Any], extracted_at: str) -> dict[str, Any] | Rejected:
+        r = read_redmine_time_entry(doc, projects, extracted_at)
+        if not isinstance(r, Rejected):
+            r["client_currency"] = r["client_currency"] or currency_of(r["client_id"])
         return r
 
     return client.time_entries(start=period.start, end=period.end), row

@@ -13,6 +13,8 @@ import pytest
 
 from sync_pipeline.bench.extract import _entry
 from sync_pipeline.connectors.harvest import read_expense
+from sync_pipeline.connectors.redmine import read_time_entry as read_redmine_time_entry
+from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.contracts.mapping import Mapping
 from sync_pipeline.contracts.warehouse import RawExpense
 from sync_pipeline.domain.periods import Period
@@ -144,3 +146,71 @@ def test_an_odd_expense_is_quarantined_alone_and_never_billed(field, value):
         assert clean.loc["501", "reason"].startswith(f"unreadable source record: {field}: expected")
     else:
         assert len(clean) == 2
+
+
+# ---- Redmine ---------------------------------------------------------------------------------------------------
+REDMINE_PROJECTS = {1: {"id": 1, "identifier": "acme", "name": "Acme"},
+                    2: {"id": 2, "identifier": "acme-web", "name": "Web", "parent": {"id": 1}},
+                    3: {"id": 3, "identifier": "odd", "name": "Odd", "parent": "acme"}}  # a malformed parent
+REDMINE_ENTITY = ENTITY.model_copy(update={"source": "redmine", "harvest_account_id": None, "require_approval": False,
+                                         "rate_cards": [
+    *Mapping.model_validate({"version": 2, "entities": [{
+        "key": "x", "name": "x", "timezone": "Europe/London", "base_currency": "GBP", "source": "redmine",
+        "xero_tenant_id": "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41",
+        "rate_cards": [{"rate": "100", "valid_from": "2025-01-01"}]}]}).entities[0].rate_cards]})
+
+
+def redmine_doc(i: int, **changes: Any) -> dict[str, Any]:
+    """A billable Redmine time entry of January 2026 (id i + 1), one person-day each."""
+    doc = {"id": i + 1, "project": {"id": 2, "name": "Web"}, "issue": {"id": 40 + i},
+           "user": {"id": 100 + i, "name": f"User {i}"}, "activity": {"id": 9, "name": "Design"},
+           "hours": Decimal("1.25"), "comments": "mock-ups", "spent_on": "2026-01-05",
+           "created_on": "2026-01-05T10:00:00Z", "updated_on": "2026-01-05T10:00:00Z",
+           "custom_fields": [{"id": 1, "name": "billable", "value": "1"}]}
+    return {**doc, **changes}
+
+
+def redmine_reader(doc, extracted_at):
+    r = read_redmine_time_entry(doc, REDMINE_PROJECTS, extracted_at)
+    return r if isinstance(r, Rejected) else {**r, "client_currency": "GBP"}
+
+
+REDMINE_ODD: list[tuple[str, Any]] = [
+    ("hours", True), ("hours", "1.5"), ("hours", Decimal("1e400")), ("hours", None), ("spent_on", "05/01/2026"),
+    ("updated_on", None), ("project", "Web"), ("issue", {"id": "42"}), ("user", 5), ("comments", 7),
+    ("custom_fields", [{"id": 1, "name": "billable", "value": "true"}]),
+    ("custom_fields", [{"id": 1, "name": "billable", "value": True}]), ("custom_fields", "billable"),
+    ("custom_fields", [{"id": 1, "value": "1"}]),
+]
+
+
+def test_each_odd_redmine_field_quarantines_its_entry_alone(tmp_path):
+    docs, odd = [], {}
+    for n, (field, value) in enumerate(REDMINE_ODD):
+        docs += [redmine_doc(2 * n), redmine_doc(2 * n + 1, **{field: value})]
+        odd[str(2 * n + 2)] = field
+    docs += [redmine_doc(2 * len(REDMINE_ODD), project={"id": 3, "name": "Odd"}),  # its project's parent is odd
+             redmine_doc(2 * len(REDMINE_ODD) + 1, id=None), redmine_doc(2 * len(REDMINE_ODD) + 2, id=None)]
+    wh = Warehouse(tmp_path)
+    done = extract_time_entries_partition(iter([docs]), wh, "acme", P, flatten=redmine_reader)
+    billing.clean_time_entries_partition(wh, REDMINE_ENTITY, P, TODAY)
+    billing.billables_partition(wh, REDMINE_ENTITY, P, TODAY)
+    bills = wh.read("billables", "acme", P.key)
+    good_ids = {str(2 * n + 1) for n in range(len(REDMINE_ODD))} | {str(2 * len(REDMINE_ODD) + 1)}
+    assert set(bills["entry_id"]) == good_ids
+    assert all(Decimal(str(h)) == Decimal("1.25") for h in bills["hours"])
+    quarantine = done["quarantine"]
+    for record, field in odd.items():
+        problems = problems_of(quarantine, record)
+        assert problems and all(f == field or f.startswith(field + ".") for f, _ in problems), (record, problems)
+    assert problems_of(quarantine, f"position {len(docs) - 1}") == [("id", "expected a positive integer id, got null")]
+    assert problems_of(quarantine, f"position {len(docs)}") == [("id", "expected a positive integer id, got null")]
+    clean = wh.read("clean_time_entries", "acme", P.key).set_index("entry_id")
+    assert (clean.loc[list(odd), "disposition"] == "quarantined").all()
+    assert clean.loc[list(odd), "reason"].str.startswith("unreadable source record: ").all()
+
+
+@pytest.mark.parametrize(("value", "billable"), [("1", True), ("0", False), ("", False), (None, False)])
+def test_redmine_billable_is_read_as_redmine_writes_it(value, billable):
+    row = redmine_reader(redmine_doc(0, custom_fields=[{"id": 1, "name": "billable", "value": value}]), "now")
+    assert row["billable"] is billable
