@@ -7,6 +7,7 @@ People sign in with the password an admin set (`sync-pipeline users add NAME --r
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -14,6 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8730)
     p.add_argument("--store", default=None, help="operational store URL (default $SYNC_PIPELINE_STORE_URL)")
+    p.add_argument("--insecure-cookies", action="store_true",
+                   help="session cookies without Secure, for plain-http development on a loopback --host only")
     p.add_argument("--no-settle", action="store_true",
                    help="do not settle accepted matches at once; the next cash_settlement run does")
     p.set_defaults(func=_run)
@@ -24,7 +27,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from sync_pipeline.workbench import server
 
-    app = server.build(args.store, settle=not args.no_settle)
+    try:
+        security = server.security_from_env(insecure_cookies=args.insecure_cookies, host=args.host)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    app = server.build(args.store, settle=not args.no_settle, security=security)
     print(f"workbench on http://{args.host}:{args.port} (users: `sync-pipeline users list`)")
     uvicorn.run(app, host=args.host, port=args.port, log_level="info")
     return 0

@@ -5,20 +5,27 @@ plain HTML forms: filter the exceptions, select rows and accept or reject their 
 comment with a history, create rule templates and apply them across bank accounts. Decisions go
 through ``services.cash_review`` into the matching log; accepted matches are settled at once when the
 app has a settler (the accounting system configured), else by the next ``cash_settlement`` run.
-Sign-in with a users file and roles (``workbench.auth``); every write checks the role.
+
+People sign in against the project's identities (``workbench.auth``: ``authenticate(name, password)``);
+sessions live server-side (``store.sessions``) and end at sign-out, on a new password, and after the
+idle and absolute timeouts; every write checks the role, the CSRF token and the origin
+(``workbench.security``).
 """
 
 from __future__ import annotations
 
+import hmac
+import re
 import secrets
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from jinja2 import DictLoader, Environment, select_autoescape
+from markupsafe import Markup, escape
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -27,10 +34,25 @@ from sync_pipeline.domain.cash_matching import CashPolicy
 from sync_pipeline.domain.money import from_minor
 from sync_pipeline.services import cash_review
 from sync_pipeline.store import matching_log as ml
+from sync_pipeline.store.sessions import Session, Sessions
 from sync_pipeline.workbench.auth import User, UserStore
-from sync_pipeline.workbench.templates import TEMPLATES
+from sync_pipeline.workbench.security import (
+    Hardened,
+    WorkbenchSecurity,
+    allowed_origins,
+    local_referer,
+    safe_path,
+)
+from sync_pipeline.workbench.templates import STATIC, TEMPLATES
 
 FILTER_KEYS = ("entity", "status", "outcome", "account", "text", "min", "max")
+_AMOUNT = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,2})?")
+_ID = re.compile(r"[0-9]{1,15}")
+MAX_ID = 2**53  # larger ids exist nowhere (and overflow the store's integers)
+
+
+class BadRequest(ValueError):
+    """A parameter the workbench cannot use: answered with 400 and the message."""
 
 
 def money(minor: Any, ccy: str | None) -> str:
@@ -42,94 +64,187 @@ def money(minor: Any, ccy: str | None) -> str:
         return f"{minor} (minor units) {ccy}"
 
 
+def amount_param(label: str, value: str) -> int | None:
+    """A filter amount (``120.50``) in minor units, or None when empty."""
+    v = value.strip()
+    if not v:
+        return None
+    if not _AMOUNT.fullmatch(v):
+        raise BadRequest(f"{label}: {v[:40]!r} is not an amount such as 120.50 (digits, at most two decimals)")
+    return int(Decimal(v) * 100)
+
+
+def id_param(label: str, value: Any) -> int:
+    v = str(value).strip()
+    if not _ID.fullmatch(v) or int(v) > MAX_ID:
+        raise BadRequest(f"{label}: {v[:40]!r} is not a decision number")
+    return int(v)
+
+
 def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[str], CashPolicy],
                settler: Callable[[str], cash_review.Settler | None] | None = None,
-               secret_key: str | None = None) -> Starlette:
+               security: WorkbenchSecurity | None = None, sessions: Sessions | None = None) -> Starlette:
     """``policy_for(entity)`` gives an entity's policy; ``settler(entity)`` a settler or None."""
+    cfg = security or WorkbenchSecurity()
+    sessions = sessions or Sessions(log.store, idle=cfg.idle_timeout, absolute=cfg.absolute_timeout,
+                                    window=cfg.failure_window)
+    audit = log.store.audit
     env = Environment(loader=DictLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["money"] = lambda minor, ccy: money(minor, ccy)
     env.filters["pct"] = lambda p: "" if p is None else f"{float(p):.3f}"
 
-    def user_of(request: Request) -> User | None:
-        name = request.session.get("user")
-        role = users.role_of(name) if name else None
-        return User(name, role) if name and role else None
+    def stamp(name: str) -> str | None:
+        return users.session_stamp(name)
 
-    def render(request: Request, name: str, status_code: int = 200, **ctx: Any) -> HTMLResponse:
-        flash = request.session.pop("flash", None)
-        html = env.get_template(name).render(user=user_of(request), flash=flash, **ctx)
+    def session_of(request: Request) -> Session | None:
+        """The request's live session (looked up once per request)."""
+        try:
+            return request.state.session
+        except AttributeError:
+            request.state.session = sessions.get(request.cookies.get(cfg.session_cookie), stamp=stamp)
+            return request.state.session
+
+    def user_of(request: Request) -> User | None:
+        s = session_of(request)
+        role = users.role_of(s.user) if s else None
+        return User(s.user, role) if s and role else None
+
+    def csrf_field(token: str) -> Markup:
+        return Markup(f'<input type="hidden" name="csrf" value="{escape(token)}">')
+
+    def render(request: Request, name: str, status_code: int = 200, *, csrf: str | None = None,
+               **ctx: Any) -> HTMLResponse:
+        s = session_of(request)
+        flash = sessions.pop_flash(s) if s else None
+        token = csrf or (s.csrf if s else "")
+        html = env.get_template(name).render(user=user_of(request), flash=flash, csrf_field=csrf_field(token), **ctx)
         return HTMLResponse(html, status_code=status_code)
 
-    def need(request: Request, permission: str) -> User | Response:
+    def problem(request: Request, status_code: int, heading: str, message: str) -> HTMLResponse:
+        return render(request, "problem.html", status_code=status_code, heading=heading, message=message)
+
+    async def need(request: Request, permission: str) -> User | Response:
+        """The signed-in user when they may; for a POST also a valid CSRF token. Otherwise the response."""
         u = user_of(request)
         if u is None:
             return RedirectResponse(f"/login?{urlencode({'next': str(request.url.path)})}", status_code=303)
         if not u.may(permission):
             return render(request, "forbidden.html", status_code=403, permission=permission)
+        if request.method == "POST":
+            form = await request.form()
+            s = session_of(request)
+            if s is None or not hmac.compare_digest(str(form.get("csrf") or ""), s.csrf):
+                return problem(request, 403, "Refused", "The form's security token is missing or stale (the page "
+                               "was open too long, or the request came from elsewhere). Reload the page and try again.")
         return u
 
     def back(request: Request, fallback: str, message: str) -> RedirectResponse:
-        request.session["flash"] = message
-        return RedirectResponse(request.headers.get("referer") or fallback, status_code=303)
+        s = session_of(request)
+        if s:
+            sessions.flash(s, message)
+        origins = allowed_origins(request.scope, cfg)
+        return RedirectResponse(local_referer(request.headers.get("referer"), origins, fallback), status_code=303)
+
+    def set_cookie(response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(name, value, max_age=max_age, path="/", secure=cfg.secure_cookies, httponly=True,
+                            samesite="strict")
 
     async def login(request: Request) -> Response:
+        nxt = safe_path(request.query_params.get("next"), "/exceptions")
         if request.method == "GET":
-            return render(request, "login.html", next=request.query_params.get("next", "/exceptions"))
+            token = request.cookies.get(cfg.login_cookie) or secrets.token_urlsafe(32)
+            response = render(request, "login.html", next=nxt, csrf=token)
+            set_cookie(response, cfg.login_cookie, token, 3600)
+            return response
         form = await request.form()
-        u = users.authenticate(str(form.get("username", "")), str(form.get("password", "")))
+        nxt = safe_path(str(form.get("next") or ""), "/exceptions")
+        name, password = str(form.get("username", ""))[:128], str(form.get("password", ""))
+        expected = request.cookies.get(cfg.login_cookie) or ""
+        if not expected or not hmac.compare_digest(str(form.get("csrf") or ""), expected):
+            return problem(request, 403, "Refused", "The sign-in form's security token is missing or stale: open "
+                           "the sign-in page again.")
+        client = request.client.host if request.client else "unknown"
+        keys = (f"user:{name.lower()}", f"client:{client}")
+        wait = max(sessions.retry_after(keys[0], cfg.max_failures_per_user),
+                   sessions.retry_after(keys[1], cfg.max_failures_per_client))
+        if wait:
+            audit(name or "(blank)", "workbench_login_throttled", detail={"client": client, "retry_after_s": wait})
+            response = render(request, "login.html", status_code=429, next=nxt, csrf=expected,
+                              error=f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s).")
+            response.headers["retry-after"] = str(wait)
+            return response
+        u = users.authenticate(name, password)
         if u is None:
+            sessions.failed(*keys)
+            audit(name or "(blank)", "workbench_login_failed", detail={"client": client})
             return render(request, "login.html", status_code=401, error="Unknown user or wrong password.",
-                          next=form.get("next", "/exceptions"))
-        request.session["user"] = u.name
-        nxt = str(form.get("next") or "/exceptions")
-        return RedirectResponse(nxt if nxt.startswith("/") else "/exceptions", status_code=303)
+                          next=nxt, csrf=expected)
+        sessions.forget_failures(keys[0])
+        sessions.end(request.cookies.get(cfg.session_cookie), "signed in again")  # no session fixation
+        token, _ = sessions.start(u.name, stamp=stamp(u.name), client=client)
+        audit(u.name, "workbench_login", detail={"client": client})
+        response = RedirectResponse(nxt, status_code=303)
+        set_cookie(response, cfg.session_cookie, token, int(cfg.absolute_timeout.total_seconds()))
+        response.delete_cookie(cfg.login_cookie, path="/", secure=cfg.secure_cookies, httponly=True,
+                               samesite="strict")
+        return response
 
     async def logout(request: Request) -> Response:
-        request.session.clear()
-        return RedirectResponse("/login", status_code=303)
+        s = session_of(request)
+        if s is not None:
+            form = await request.form()
+            if not hmac.compare_digest(str(form.get("csrf") or ""), s.csrf):
+                return problem(request, 403, "Refused", "The form's security token is missing or stale.")
+            sessions.end(request.cookies.get(cfg.session_cookie), "signed out")
+            audit(s.user, "workbench_logout")
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(cfg.session_cookie, path="/", secure=cfg.secure_cookies, httponly=True,
+                               samesite="strict")
+        return response
 
     async def home(request: Request) -> Response:
         return RedirectResponse("/exceptions", status_code=303)
 
+    async def static(request: Request) -> Response:
+        found = STATIC.get(request.path_params["name"])
+        if found is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        return Response(found[1], media_type=found[0])
+
     async def exceptions(request: Request) -> Response:
-        u = need(request, "view")
+        u = await need(request, "view")
         if isinstance(u, Response):
             return u
         q = request.query_params
         f = {k: q.get(k, "") for k in FILTER_KEYS}
         f["status"] = f["status"] or "open"
-
-        def minor(v: str) -> int | None:
-            try:
-                return int(round(float(v) * 100)) if v else None
-            except ValueError:
-                return None
-
+        lo, hi = amount_param("Amount from", f["min"]), amount_param("Amount to", f["max"])
         rows = log.decisions(entity=f["entity"] or None, statuses=None if f["status"] == "all" else [f["status"]],
                              outcomes=[f["outcome"]] if f["outcome"] else None, account=f["account"] or None,
-                             text=f["text"] or None, min_amount_minor=minor(f["min"]), max_amount_minor=minor(f["max"]),
-                             limit=500)
+                             text=f["text"] or None, min_amount_minor=lo, max_amount_minor=hi, limit=500)
         accounts = sorted({r["account"] for r in log.decisions(statuses=[ml.OPEN], limit=100_000) if r["account"]})
         return render(request, "exceptions.html", rows=rows, f=f, counts=log.counts(f["entity"] or None),
                       accounts=accounts, templates=log.templates())
 
     async def detail(request: Request) -> Response:
-        u = need(request, "view")
+        u = await need(request, "view")
         if isinstance(u, Response):
             return u
-        d = log.decision(int(request.path_params["id"]))
+        d = log.decision(id_param("decision", request.path_params["id"]))
         if d is None:
             return render(request, "forbidden.html", status_code=404, permission="see a decision that does not exist")
         return render(request, "decision.html", d=d, history=log.history(d["decision_id"]),
                       same_line=log.by_line(d["line_id"]))
 
     async def bulk_action(request: Request) -> Response:
-        u = need(request, "decide")
+        u = await need(request, "decide")
         if isinstance(u, Response):
             return u
         form = await request.form()
-        ids = [int(x) for x in form.getlist("ids")]
+        ids = [id_param("ids", x) for x in form.getlist("ids")]
         action = str(form.get("action", ""))
+        if action not in ("accept", "reject"):
+            raise BadRequest(f"action: {action[:40]!r} is neither accept nor reject")
         if not ids:
             return back(request, "/exceptions", "Select at least one row first.")
         by_entity: dict[str, list[int]] = {}
@@ -151,10 +266,10 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         return back(request, "/exceptions", msg)
 
     async def decide_one(request: Request) -> Response:
-        u = need(request, "decide")
+        u = await need(request, "decide")
         if isinstance(u, Response):
             return u
-        i = int(request.path_params["id"])
+        i = id_param("decision", request.path_params["id"])
         form = await request.form()
         d = log.decision(i)
         if d is None:
@@ -176,10 +291,10 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         return back(request, f"/decisions/{i}", msg)
 
     async def add_comment(request: Request) -> Response:
-        u = need(request, "comment")
+        u = await need(request, "comment")
         if isinstance(u, Response):
             return u
-        i = int(request.path_params["id"])
+        i = id_param("decision", request.path_params["id"])
         form = await request.form()
         try:
             cash_review.comment(log, i, actor=u.name, role=u.role, text=str(form.get("text") or ""))
@@ -189,11 +304,11 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         return back(request, f"/decisions/{i}", msg)
 
     async def templates(request: Request) -> Response:
-        u = need(request, "view")
+        u = await need(request, "view")
         if isinstance(u, Response):
             return u
         if request.method == "POST":
-            u = need(request, "create_template")
+            u = await need(request, "create_template")
             if isinstance(u, Response):
                 return u
             form = await request.form()
@@ -215,11 +330,11 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         return render(request, "templates.html", templates=log.templates(), accounts=accounts, contacts=contacts)
 
     async def apply(request: Request) -> Response:
-        u = need(request, "apply_template")
+        u = await need(request, "apply_template")
         if isinstance(u, Response):
             return u
         form = await request.form()
-        tid = int(request.path_params["id"])
+        tid = id_param("template", request.path_params["id"])
         accounts = [str(a) for a in form.getlist("accounts")]
         try:
             res = cash_review.apply_template(log, tid, accounts, actor=u.name, role=u.role, policy_for=policy_for,
@@ -237,14 +352,17 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
             msg = f"Not applied: {e}"
         return back(request, "/templates", msg)
 
+    async def bad_request(request: Request, exc: Exception) -> Response:
+        return problem(request, 400, "Cannot use that request", str(exc))
+
     routes = [
         Route("/", home), Route("/login", login, methods=["GET", "POST"]), Route("/logout", logout, methods=["POST"]),
+        Route("/static/{name}", static),
         Route("/exceptions", exceptions), Route("/decisions/bulk", bulk_action, methods=["POST"]),
         Route("/decisions/{id:int}", detail), Route("/decisions/{id:int}/decide", decide_one, methods=["POST"]),
         Route("/decisions/{id:int}/comment", add_comment, methods=["POST"]),
         Route("/templates", templates, methods=["GET", "POST"]),
         Route("/templates/{id:int}/apply", apply, methods=["POST"]),
     ]
-    return Starlette(routes=routes, middleware=[
-        Middleware(SessionMiddleware, secret_key=secret_key or secrets.token_hex(32), same_site="strict",
-                   session_cookie="workbench_session")])
+    return Starlette(routes=routes, middleware=[Middleware(Hardened, config=cfg)],
+                     exception_handlers={BadRequest: bad_request})

@@ -13,10 +13,13 @@ workbench is the ``workbench.*`` rows of the access table (``sync_pipeline/domai
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
+import sqlalchemy as sa
+
 from sync_pipeline.domain.access import allowed
-from sync_pipeline.store.identity import Identities
+from sync_pipeline.store.identity import Identities, users
 from sync_pipeline.store.operational import OperationalStore
 
 
@@ -34,7 +37,7 @@ class User:
 
 
 class UserStore:
-    """``authenticate(name, password) -> User | None`` and ``role_of(name)`` over the operational store."""
+    """``authenticate(name, password) -> User | None``, ``role_of(name)`` and ``session_stamp(name)``."""
 
     def __init__(self, store: OperationalStore) -> None:
         self.identities = Identities(store)
@@ -49,3 +52,12 @@ class UserStore:
         """The user's roles (comma-separated), or None when unknown, disabled or without a role."""
         actor = self.identities.get(name)
         return ",".join(sorted(actor.roles)) if actor and actor.roles else None
+
+    def session_stamp(self, name: str) -> str | None:
+        """What a workbench session remembers of the user's credential: it changes with the password hash,
+        and is None for an unknown or disabled user (so a new password or a disabled account ends sessions)."""
+        with self.identities.engine.connect() as c:
+            row = c.execute(sa.select(users.c.password_hash, users.c.disabled).where(users.c.name == name)).first()
+        if row is None or row.disabled or not row.password_hash:
+            return None
+        return hashlib.sha256(row.password_hash.encode()).hexdigest()[:32]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
@@ -19,6 +20,7 @@ from sync_pipeline.store.matching_log import MatchingLog
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
+from sync_pipeline.workbench.security import WorkbenchSecurity, is_loopback
 
 
 def xero_settler(log: MatchingLog, make_client: Callable[[str], XeroClient], policy_for) -> Callable[[str], Settler]:
@@ -38,7 +40,31 @@ def xero_settler(log: MatchingLog, make_client: Callable[[str], XeroClient], pol
     return for_entity
 
 
-def build(store_url: str | None = None, *, settle: bool = True, secret_key: str | None = None):
+def security_from_env(*, insecure_cookies: bool = False, host: str = "127.0.0.1") -> WorkbenchSecurity:
+    """The workbench's protections as configured: ``SYNC_PIPELINE_WORKBENCH_ORIGIN`` (the public origin(s) behind a
+    proxy, comma-separated), ``SYNC_PIPELINE_WORKBENCH_IDLE_MINUTES`` (30), ``SYNC_PIPELINE_WORKBENCH_SESSION_HOURS``
+    (12). Cookies without ``Secure`` only for plain-http development on a loopback address."""
+    if insecure_cookies and not is_loopback(host):
+        raise ValueError(f"--insecure-cookies is for plain-http development on this machine only; {host} is not a "
+                         "loopback address: serve the workbench over https (or behind a TLS proxy) instead")
+
+    def number(name: str, default: float) -> float:
+        raw = os.environ.get(name, "")
+        try:
+            value = float(raw) if raw else default
+        except ValueError:
+            value = -1.0
+        if not 0 < value < 10_000:
+            raise ValueError(f"{name}={raw!r}: give a positive number (default {default:g})")
+        return value
+
+    origins = tuple(o.strip() for o in os.environ.get("SYNC_PIPELINE_WORKBENCH_ORIGIN", "").split(",") if o.strip())
+    return WorkbenchSecurity(secure_cookies=not insecure_cookies, origins=origins,
+                             idle_timeout=timedelta(minutes=number("SYNC_PIPELINE_WORKBENCH_IDLE_MINUTES", 30)),
+                             absolute_timeout=timedelta(hours=number("SYNC_PIPELINE_WORKBENCH_SESSION_HOURS", 12)))
+
+
+def build(store_url: str | None = None, *, settle: bool = True, security: WorkbenchSecurity | None = None):
     """The workbench over the operational store: its matching log, and its users (``sync-pipeline users``)."""
     store = OperationalStore(store_url or settings.operational_store_url())
     log = MatchingLog(store)
@@ -54,7 +80,7 @@ def build(store_url: str | None = None, *, settle: bool = True, secret_key: str 
                               mapping.entity(entity).xero_tenant_id)
 
         settler = xero_settler(log, make_client, recon.policy)
-    return create_app(log, users, policy_for=recon.policy, settler=settler, secret_key=secret_key)
+    return create_app(log, users, policy_for=recon.policy, settler=settler, security=security or security_from_env())
 
 
 class BackgroundServer:

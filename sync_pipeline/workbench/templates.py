@@ -5,22 +5,11 @@ from __future__ import annotations
 
 _BASE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{% block title %}Cash workbench{% endblock %}</title>
-<style>
- body{font-family:system-ui,sans-serif;margin:0;color:#1d2433}
- header{background:#1d2433;color:#fff;padding:.6rem 1rem;display:flex;gap:1.5rem;align-items:center}
- header a{color:#fff;text-decoration:none} header .who{margin-left:auto}
- main{padding:1rem} table{border-collapse:collapse;width:100%;font-size:.9rem}
- th,td{border-bottom:1px solid #dde;padding:.35rem .5rem;text-align:left;vertical-align:top}
- th{background:#f3f4f8} .num{text-align:right;white-space:nowrap} .muted{color:#667}
- .flash{background:#eef6ee;border:1px solid #9c9;padding:.5rem;margin-bottom:1rem}
- .error{background:#fbeeee;border:1px solid #c99;padding:.5rem;margin-bottom:1rem}
- form.inline{display:inline} fieldset{border:1px solid #dde;margin:0 0 1rem 0}
- .badge{display:inline-block;padding:0 .4rem;border-radius:.6rem;background:#e7e9f2;font-size:.8rem}
-</style></head><body>
+<link rel="stylesheet" href="/static/workbench.css"><script src="/static/workbench.js" defer></script></head><body>
 <header><strong>Cash workbench</strong>
  {% if user %}<a href="/exceptions">Exceptions</a><a href="/templates">Rule templates</a>
  <span class="who">{{ user.name }} <span class="badge" id="role">{{ user.role }}</span>
- <form class="inline" method="post" action="/logout"><button>Sign out</button></form></span>{% endif %}
+ <form class="inline" method="post" action="/logout">{{ csrf_field }}<button id="sign-out">Sign out</button></form></span>{% endif %}
 </header><main>
 {% if flash %}<div class="flash" id="flash">{{ flash }}</div>{% endif %}
 {% block main %}{% endblock %}
@@ -29,12 +18,15 @@ _BASE = """<!doctype html>
 _LOGIN = """{% extends "base.html" %}{% block main %}
 <h1>Sign in</h1>
 {% if error %}<div class="error" id="login-error">{{ error }}</div>{% endif %}
-<form method="post" action="/login">
+<form method="post" action="/login">{{ csrf_field }}
  <input type="hidden" name="next" value="{{ next }}">
  <p><label>User <input name="username" id="username" autofocus></label></p>
  <p><label>Password <input name="password" id="password" type="password"></label></p>
  <p><button id="sign-in">Sign in</button></p>
 </form>{% endblock %}"""
+
+_PROBLEM = """{% extends "base.html" %}{% block main %}
+<h1>{{ heading }}</h1><p id="problem">{{ message }}</p>{% endblock %}"""
 
 _FORBIDDEN = """{% extends "base.html" %}{% block main %}
 <h1>Not allowed</h1><p id="forbidden">Your role ({{ user.role if user else "none" }}) may not {{ permission }}.
@@ -58,7 +50,7 @@ _EXCEPTIONS = """{% extends "base.html" %}{% block main %}
  <label>to <input name="max" value="{{ f.max }}" size="7"></label>
  <button id="apply-filter">Filter</button></fieldset></form>
 
-<form method="post" action="/decisions/bulk" id="bulk">
+<form method="post" action="/decisions/bulk" id="bulk">{{ csrf_field }}
 <fieldset><legend>Selected rows</legend>
  <label>Comment <input name="comment" id="bulk-comment" size="40"></label>
  {% if user.may("decide") %}
@@ -66,8 +58,7 @@ _EXCEPTIONS = """{% extends "base.html" %}{% block main %}
  <button name="action" value="reject" id="bulk-reject">Reject</button>
  {% else %}<span class="muted">Your role may not decide.</span>{% endif %}
 </fieldset>
-<table id="rows"><thead><tr><th><input type="checkbox" id="select-all"
-  onclick="document.querySelectorAll('input[name=ids]').forEach(c=>c.checked=this.checked)"></th>
+<table id="rows"><thead><tr><th><input type="checkbox" id="select-all"></th>
  <th>#</th><th>Date</th><th>Account</th><th>Payer</th><th>Text</th><th class="num">Amount</th><th>Proposal</th>
  <th class="num">Confidence</th><th>Why</th><th>Status</th></tr></thead><tbody>
 {% for r in rows %}
@@ -101,18 +92,18 @@ _DECISION = """{% extends "base.html" %}{% block main %}
 {% for c in d.candidates %}<tr><td>{{ c.invoice_number }}</td><td>{{ c.contact_name }}</td>
  <td class="num">{{ c.remaining_due_minor|money(c.invoice_currency) }}</td><td class="num">{{ c.match_probability|pct }}</td>
  <td class="muted">{% for k, w in (c.weights or {}).items() %}{{ k }}: {{ w.level }} ({{ w.weight }}){% if not loop.last %}; {% endif %}{% endfor %}</td>
- <td>{% if d.status == "open" and user.may("decide") %}<form class="inline" method="post" action="/decisions/{{ d.decision_id }}/decide">
+ <td>{% if d.status == "open" and user.may("decide") %}<form class="inline" method="post" action="/decisions/{{ d.decision_id }}/decide">{{ csrf_field }}
   <input type="hidden" name="invoice_id" value="{{ c.invoice_id }}"><button name="action" value="accept">Accept this one</button></form>{% endif %}</td>
 </tr>{% else %}<tr><td colspan="6" class="muted">No candidate invoices.</td></tr>{% endfor %}</table>
 {% if d.status == "open" and user.may("decide") %}
-<form method="post" action="/decisions/{{ d.decision_id }}/decide" id="decide">
+<form method="post" action="/decisions/{{ d.decision_id }}/decide" id="decide">{{ csrf_field }}
  <label>Comment <input name="comment" size="40"></label>
  <button name="action" value="accept" id="accept">Accept the proposal</button>
  <button name="action" value="reject" id="reject">Reject</button></form>{% endif %}
 <h2>History</h2>
 <ol id="history">{% for e in history %}<li><span class="muted">{{ e.at }}</span> <strong>{{ e.actor }}</strong>
  {% if e.role %}({{ e.role }}){% endif %} {{ e.action }}{% if e.text %}: <span class="text">{{ e.text }}</span>{% endif %}</li>{% endfor %}</ol>
-<form method="post" action="/decisions/{{ d.decision_id }}/comment" id="comment-form">
+<form method="post" action="/decisions/{{ d.decision_id }}/comment" id="comment-form">{{ csrf_field }}
  <label>Add a comment <input name="text" id="comment-text" size="60"></label> <button id="add-comment">Comment</button></form>
 {% if same_line|length > 1 %}<h2>Earlier decisions on this bank line</h2><ul>
 {% for o in same_line %}{% if o.decision_id != d.decision_id %}<li><a href="/decisions/{{ o.decision_id }}">#{{ o.decision_id }}</a>
@@ -124,12 +115,12 @@ _TEMPLATES = """{% extends "base.html" %}{% block main %}
 <table id="template-list"><tr><th>#</th><th>Name</th><th>Kind</th><th>Parameters</th><th>By</th><th>Apply across accounts</th></tr>
 {% for t in templates %}<tr><td>{{ t.template_id }}</td><td>{{ t.name }}</td><td>{{ t.kind }}</td><td><code>{{ t.params }}</code></td>
  <td>{{ t.created_by }}</td><td>{% if user.may("apply_template") %}
- <form method="post" action="/templates/{{ t.template_id }}/apply" class="inline" id="apply-{{ t.template_id }}">
+ <form method="post" action="/templates/{{ t.template_id }}/apply" class="inline" id="apply-{{ t.template_id }}">{{ csrf_field }}
  {% for a in accounts %}<label><input type="checkbox" name="accounts" value="{{ a }}" checked> {{ a }}</label> {% endfor %}
  <button>Apply</button></form>{% endif %}</td></tr>
 {% else %}<tr><td colspan="6" class="muted">No templates yet.</td></tr>{% endfor %}</table>
 {% if user.may("create_template") %}<h2>New template</h2>
-<form method="post" action="/templates" id="new-alias"><fieldset><legend>Payer alias: bank payer text belongs to a contact</legend>
+<form method="post" action="/templates" id="new-alias">{{ csrf_field }}<fieldset><legend>Payer alias: bank payer text belongs to a contact</legend>
  <input type="hidden" name="kind" value="payer_alias"><label>Name <input name="name" id="alias-name"></label>
  <label>Payer text contains <input name="payer_contains" id="alias-payer"></label>
  <label>Contact {% if contacts %}<select name="contact_id" id="alias-contact">{% for cid, cname in contacts %}
@@ -137,7 +128,7 @@ _TEMPLATES = """{% extends "base.html" %}{% block main %}
  <button id="create-alias">Create</button>
  <p class="muted">Applied, it accepts an open decision whose payer contains the text when exactly one candidate invoice of the
  contact is paid in full (within the write-off tolerance); the payer name becomes an alias for later matching runs.</p></fieldset></form>
-<form method="post" action="/templates" id="new-writeoff"><fieldset><legend>Write off small differences on proposed matches</legend>
+<form method="post" action="/templates" id="new-writeoff">{{ csrf_field }}<fieldset><legend>Write off small differences on proposed matches</legend>
  <input type="hidden" name="kind" value="writeoff_difference"><label>Name <input name="name" id="writeoff-name"></label>
  <label>Up to (amount) <input name="max_amount" id="writeoff-max" size="6" placeholder="5.00"></label>
  <label>Account <input name="writeoff_account" id="writeoff-account" size="6" value="404"></label>
@@ -146,5 +137,27 @@ _TEMPLATES = """{% extends "base.html" %}{% block main %}
  is never settled as a part payment, and a line that two candidate invoices fit is left for a person.</p></fieldset></form>{% endif %}
 {% endblock %}"""
 
-TEMPLATES = {"base.html": _BASE, "login.html": _LOGIN, "forbidden.html": _FORBIDDEN,
+TEMPLATES = {"base.html": _BASE, "login.html": _LOGIN, "forbidden.html": _FORBIDDEN, "problem.html": _PROBLEM,
              "exceptions.html": _EXCEPTIONS, "decision.html": _DECISION, "templates.html": _TEMPLATES}
+
+# served from /static/ (the CSP allows no inline style or script)
+STATIC = {
+    "workbench.css": ("text/css; charset=utf-8", """ body{font-family:system-ui,sans-serif;margin:0;color:#1d2433}
+ header{background:#1d2433;color:#fff;padding:.6rem 1rem;display:flex;gap:1.5rem;align-items:center}
+ header a{color:#fff;text-decoration:none} header .who{margin-left:auto}
+ main{padding:1rem} table{border-collapse:collapse;width:100%;font-size:.9rem}
+ th,td{border-bottom:1px solid #dde;padding:.35rem .5rem;text-align:left;vertical-align:top}
+ th{background:#f3f4f8} .num{text-align:right;white-space:nowrap} .muted{color:#667}
+ .flash{background:#eef6ee;border:1px solid #9c9;padding:.5rem;margin-bottom:1rem}
+ .error{background:#fbeeee;border:1px solid #c99;padding:.5rem;margin-bottom:1rem}
+ form.inline{display:inline} fieldset{border:1px solid #dde;margin:0 0 1rem 0}
+ .badge{display:inline-block;padding:0 .4rem;border-radius:.6rem;background:#e7e9f2;font-size:.8rem}
+"""),
+    "workbench.js": ("text/javascript; charset=utf-8", """document.addEventListener("DOMContentLoaded", () => {
+  const all = document.getElementById("select-all");
+  if (all) all.addEventListener("click", () => {
+    document.querySelectorAll("input[name=ids]").forEach((c) => { c.checked = all.checked; });
+  });
+});
+"""),
+}

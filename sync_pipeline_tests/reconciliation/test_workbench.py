@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from sync_pipeline.contracts.reconciliation import ReconciliationConfig
@@ -17,7 +16,7 @@ from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.server import BackgroundServer, xero_settler
-from sync_pipeline_tests.reconciliation.browser import login
+from sync_pipeline_tests.reconciliation.browser import Client, login
 
 PERIOD = "2026-03"
 
@@ -133,10 +132,12 @@ def test_only_permitted_roles_decide(bench, browser):
     assert page.inner_text("#role") == "viewer"
     assert page.locator("#bulk-accept").count() == 0
     page.close()
-    with httpx.Client(base_url=url, follow_redirects=False) as c:
+    with Client(url) as c:
         assert c.post("/decisions/bulk", data={"ids": [target["decision_id"]], "action": "accept"}).status_code == 303
-        c.post("/login", data={"username": "victor", "password": "victor-secret"})
-        r = c.post("/decisions/bulk", data={"ids": [target["decision_id"]], "action": "accept"})
+        assert c.sign_in("victor", "victor-secret").status_code == 303
+        r = c.post("/decisions/bulk", data={"ids": [target["decision_id"]], "action": "accept"},
+                   csrf_from="/exceptions")
         assert r.status_code == 403
-        assert c.post("/login", data={"username": "victor", "password": "wrong"}).status_code == 401
+    with Client(url) as c:
+        assert c.sign_in("victor", "wrong").status_code == 401
     assert log.decision(target["decision_id"])["status"] == "open"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-import httpx
 import pandas as pd
 import pytest
 
@@ -25,7 +24,7 @@ from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.server import BackgroundServer, xero_settler
-from sync_pipeline_tests.reconciliation.browser import login
+from sync_pipeline_tests.reconciliation.browser import Client, login
 
 TENANT = demo_data.XERO_TENANT_ID
 POLICY = CashPolicy(writeoff_max_minor=100, auto_partial=False)
@@ -160,9 +159,10 @@ def test_writeoff_template_settles_the_fee_and_leaves_shortfall_and_tie_to_a_per
 def test_only_admins_create_templates(bench):
     url, log, *_ = bench
     before = len(log.templates())
-    with httpx.Client(base_url=url, follow_redirects=False) as c:
-        c.post("/login", data={"username": "alice", "password": "alice-secret"})
-        r = c.post("/templates", data={"kind": "writeoff_difference", "name": "x", "max_amount": "500.00"})
+    with Client(url) as c:
+        c.sign_in("alice", "alice-secret")
+        r = c.post("/templates", data={"kind": "writeoff_difference", "name": "x", "max_amount": "500.00"},
+                   csrf_from="/templates")
         assert r.status_code == 403
     assert len(log.templates()) == before
 
