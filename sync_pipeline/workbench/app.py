@@ -33,6 +33,7 @@ from starlette.routing import Route
 from sync_pipeline.domain.cash_matching import CashPolicy
 from sync_pipeline.domain.money import from_minor
 from sync_pipeline.services import cash_review
+from sync_pipeline.store import audit
 from sync_pipeline.store import matching_log as ml
 from sync_pipeline.store.sessions import Session, Sessions
 from sync_pipeline.workbench.auth import User, UserStore
@@ -88,7 +89,16 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
     cfg = security or WorkbenchSecurity()
     sessions = sessions or Sessions(log.store, idle=cfg.idle_timeout, absolute=cfg.absolute_timeout,
                                     window=cfg.failure_window)
-    audit = log.store.audit
+
+    def signed(actor: str, action: str, **detail: Any) -> None:
+        """Sign-ins, failures and sign-outs: the access stream of the audit trail."""
+        audit.append(log.store, actor=actor, action=action, detail=detail, stream=audit.ACCESS)
+
+    def viewed(request: Request, u: User, *, entity: str | None = None, **detail: Any) -> None:
+        """A page of financial data seen by ``u``: who, when, which page with its filters."""
+        query = f"?{request.url.query}" if request.url.query else ""
+        audit.record_access(log.store, actor=u.name, what="workbench_page", subject=request.url.path + query,
+                            entity=entity, detail=detail)
     env = Environment(loader=DictLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
     env.filters["money"] = lambda minor, ccy: money(minor, ccy)
     env.filters["pct"] = lambda p: "" if p is None else f"{float(p):.3f}"
@@ -168,7 +178,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         wait = max(sessions.retry_after(keys[0], cfg.max_failures_per_user),
                    sessions.retry_after(keys[1], cfg.max_failures_per_client))
         if wait:
-            audit(name or "(blank)", "workbench_login_throttled", detail={"client": client, "retry_after_s": wait})
+            signed(name or "(blank)", "workbench_login_throttled", client=client, retry_after_s=wait)
             response = render(request, "login.html", status_code=429, next=nxt, csrf=expected,
                               error=f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s).")
             response.headers["retry-after"] = str(wait)
@@ -176,13 +186,13 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         u = users.authenticate(name, password)
         if u is None:
             sessions.failed(*keys)
-            audit(name or "(blank)", "workbench_login_failed", detail={"client": client})
+            signed(name or "(blank)", "workbench_login_failed", client=client)
             return render(request, "login.html", status_code=401, error="Unknown user or wrong password.",
                           next=nxt, csrf=expected)
         sessions.forget_failures(keys[0])
         sessions.end(request.cookies.get(cfg.session_cookie), "signed in again")  # no session fixation
         token, _ = sessions.start(u.name, stamp=stamp(u.name), client=client)
-        audit(u.name, "workbench_login", detail={"client": client})
+        signed(u.name, "workbench_login", client=client)
         response = RedirectResponse(nxt, status_code=303)
         set_cookie(response, cfg.session_cookie, token, int(cfg.absolute_timeout.total_seconds()))
         response.delete_cookie(cfg.login_cookie, path="/", secure=cfg.secure_cookies, httponly=True,
@@ -196,7 +206,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
             if not hmac.compare_digest(str(form.get("csrf") or ""), s.csrf):
                 return problem(request, 403, "Refused", "The form's security token is missing or stale.")
             sessions.end(request.cookies.get(cfg.session_cookie), "signed out")
-            audit(s.user, "workbench_logout")
+            signed(s.user, "workbench_logout")
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(cfg.session_cookie, path="/", secure=cfg.secure_cookies, httponly=True,
                                samesite="strict")
@@ -223,6 +233,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
                              outcomes=[f["outcome"]] if f["outcome"] else None, account=f["account"] or None,
                              text=f["text"] or None, min_amount_minor=lo, max_amount_minor=hi, limit=500)
         accounts = sorted({r["account"] for r in log.decisions(statuses=[ml.OPEN], limit=100_000) if r["account"]})
+        viewed(request, u, entity=f["entity"] or None, rows=len(rows))
         return render(request, "exceptions.html", rows=rows, f=f, counts=log.counts(f["entity"] or None),
                       accounts=accounts, templates=log.templates())
 
@@ -233,6 +244,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         d = log.decision(id_param("decision", request.path_params["id"]))
         if d is None:
             return render(request, "forbidden.html", status_code=404, permission="see a decision that does not exist")
+        viewed(request, u, entity=d["entity"], decision_id=d["decision_id"])
         return render(request, "decision.html", d=d, history=log.history(d["decision_id"]),
                       same_line=log.by_line(d["line_id"]))
 
@@ -327,6 +339,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         accounts = sorted({r["account"] for r in open_rows if r["account"]})
         contacts = sorted({(c["contact_id"], c.get("contact_name") or "") for r in open_rows for c in r["candidates"]
                            if c.get("contact_id")}, key=lambda c: (c[1], c[0]))
+        viewed(request, u, templates=len(log.templates()))
         return render(request, "templates.html", templates=log.templates(), accounts=accounts, contacts=contacts)
 
     async def apply(request: Request) -> Response:

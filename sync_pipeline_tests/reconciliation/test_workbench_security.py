@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
 from sync_pipeline.domain.cash_matching import CashPolicy
+from sync_pipeline.store import audit
 from sync_pipeline.store import matching_log as ml
 from sync_pipeline.store.identity import Identities
 from sync_pipeline.store.operational import OperationalStore
@@ -217,7 +218,7 @@ def test_wrong_passwords_are_throttled_the_same_for_known_and_unknown_users(benc
             locked = c.sign_in(name, _password(name))  # even the right password waits
             assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 14 * 60
             assert "Too many failed sign-ins" in locked.text
-    events = [e["action"] for e in bench.store.audit_entries() if e["actor"] == "dave"]
+    events = [e.action for e in audit.events(bench.store, stream=audit.ACCESS, actor="dave")]
     assert events.count("workbench_login_failed") == 5 and "workbench_login_throttled" in events
 
 
@@ -233,6 +234,19 @@ def test_unknown_users_cost_the_same_as_known_ones(bench):
     unknown = [took(f"ghost-{i}") for i in range(3)]
     ratio = statistics.median(unknown) / statistics.median(known)
     assert 0.5 < ratio < 2, (known, unknown)  # both verify an argon2 hash (was: unknown names answered at once)
+
+
+def test_views_of_financial_data_are_in_the_access_log(bench):
+    with Client(bench.url) as c:
+        c.sign_in("erin", _password("erin"))
+        c.get("/exceptions?status=all&text=payer")
+        c.get(f"/decisions/{bench.ids[2]}")
+    seen = [(e.action, e.subject, e.entity, e.detail.get("mode")) for e in
+            audit.events(bench.store, stream=audit.ACCESS, actor="erin")]
+    assert seen[-3:] == [("workbench_login", None, None, None),
+                         ("workbench_page", "/exceptions?status=all&text=payer", None, "view"),
+                         ("workbench_page", f"/decisions/{bench.ids[2]}", "acme-uk", "view")]
+    assert audit.verify(bench.store) == []
 
 
 @pytest.mark.parametrize("path", ["/exceptions?min=inf", "/exceptions?max=1e400", "/exceptions?min=abc",
