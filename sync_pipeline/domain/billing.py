@@ -312,7 +312,8 @@ def _expense_line(r: Any, rules: LineRules, rate_fx: FxRate) -> dict[str, Any]:
     proj = rules.projects.get(str(r.project_id))
     unit_amount = _q4(_CTX.multiply(value, rate_fx.rate), rules.rounding_mode)
     what = r.category if isinstance(r.category, str) and r.category else "other"
-    desc = f"{r.project_name or r.project_id} — {'expense refunds' if r.refund else 'expenses'}: {what}"
+    project = r.project_name if isinstance(r.project_name, str) and r.project_name else r.project_id  # NaN: none
+    desc = f"{project} — {'expense refunds' if r.refund else 'expenses'}: {what}"
     if markup:
         desc += f" (incl. {format(markup.normalize(), 'f')} % markup)"
     return {
