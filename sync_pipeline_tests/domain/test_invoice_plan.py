@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.invoice_plan import (
     Doc,
+    DocOp,
     Group,
     Limits,
     Line,
@@ -472,3 +473,132 @@ def test_applied_plans_converge_and_each_nets_exactly_to_the_change(wanted, stat
         assert plan_group(want, docs, new_status=status, **kw).ops == []
         for d in docs:  # allocation never exceeds what was due, nor the credit there was
             assert d.amount_due_minor >= 0 and d.remaining_credit_minor >= 0
+
+
+# -- every field of every operation --------------------------------------------------------------------------------
+
+def test_every_field_of_a_credit_note_and_its_rebill():
+    a, b, b2 = line("1", "3"), line("2", "1.5"), line("2", "1.0")
+    inv = invoice(1, "AUTHORISED", a, b)
+    p = plan_group(group(a, b2), [inv], new_status="AUTHORISED")
+    assert p.ops == [
+        DocOp("create_credit_note", ids.credit_note_key(inv.key, 1), "credit_note", f"{BASE_REF}-CN1", 1, [b],
+              status="AUTHORISED", target_id=None, original_key=inv.key, original_reference=BASE_REF,
+              original_target_id="x-1", amount_minor=15000, delta_minor=-15000, line_amount_types="Exclusive"),
+        DocOp("create_invoice", ids.revision_key(BASE_KEY, 2), "invoice", ids.revision_reference(BASE_REF, 2), 2, [b2],
+              status="AUTHORISED", target_id=None, original_key=inv.key, original_reference=BASE_REF,
+              original_target_id="x-1", amount_minor=10000, delta_minor=10000, line_amount_types="Exclusive"),
+    ]
+
+
+def test_every_field_of_a_void_an_update_and_an_allocation():
+    a, b, c = line("1", "3"), line("2", "1.5"), line("3", "2")
+    older, newer = invoice(1, "DRAFT", a), invoice(2, "DRAFT", b)
+    g = group(b, c)
+    g.line_amount_types = "Inclusive"
+    p = plan_group(g, [older, newer], new_status="AUTHORISED")
+    assert p.ops == [
+        DocOp("void_invoice", older.key, "invoice", BASE_REF, 1, [], status="DELETED", target_id="x-1",
+              amount_minor=0, delta_minor=-30000),
+        DocOp("update_invoice", newer.key, "invoice", newer.reference, 2, [b, c], status="AUTHORISED",
+              target_id="x-2", amount_minor=35000, delta_minor=20000, line_amount_types="Inclusive"),
+    ]
+    inv = invoice(1, "AUTHORISED", a, b, due=45000)
+    cn = credit(inv, 1, b, remaining=15000)
+    [alloc] = plan_group(group(a), [inv, cn], new_status="AUTHORISED").ops
+    assert alloc == DocOp("allocate_credit", cn.key, "credit_note", cn.reference, 1, [], target_id="cn-1",
+                          original_key=inv.key, original_reference=BASE_REF, original_target_id="x-1",
+                          amount_minor=15000, delta_minor=0)
+
+
+def test_a_group_plan_says_what_it_compared():
+    a, b = line("1", "3"), line("2", "1.5")
+    inv = invoice(1, "AUTHORISED", a, b)
+    p = plan_group(None, [inv], new_status="AUTHORISED", base_key=BASE_KEY, base_reference=BASE_REF, client_id="1",
+                   currency="GBP")
+    assert (p.group_key, p.base_reference, p.client_id, p.client_name, p.currency, p.action, p.desired_minor,
+            p.billed_minor, p.kept_lines, p.added, p.removed, p.line_amount_types) == (
+        BASE_KEY, BASE_REF, "1", "", "GBP", "credit", 0, 45000, 0, [], [(inv.key, a), (inv.key, b)], "Exclusive")
+    g = group(a)
+    g.line_amount_types = "Inclusive"
+    q = plan_group(g, [], new_status="DRAFT")
+    assert (q.client_name, q.line_amount_types, q.ops[0].line_amount_types) == ("Acme", "Inclusive", "Inclusive")
+    with pytest.raises(AssertionError):
+        plan_group(None, [], new_status="DRAFT", base_key=BASE_KEY, base_reference=BASE_REF, client_id="1")
+    with pytest.raises(AssertionError):
+        plan_group(None, [], new_status="DRAFT", base_key=BASE_KEY, client_id="1", currency="GBP")
+    with pytest.raises(AssertionError):
+        plan_group(None, [], new_status="DRAFT", base_reference=BASE_REF, client_id="1", currency="GBP")
+
+
+def test_a_line_on_both_an_issued_invoice_and_a_draft_stays_on_the_issued_one():
+    a, b = line("1", "3"), line("2", "1.5")
+    issued, draft = invoice(1, "AUTHORISED", a), invoice(2, "DRAFT", a, b)
+    p = plan_group(group(a, b), [issued, draft], new_status="DRAFT")
+    [op] = p.ops
+    assert (op.op, op.key, op.lines) == ("update_invoice", draft.key, [b])  # the draft's copy goes, nothing credited
+
+
+def test_a_submitted_draft_is_not_sent_back_to_draft_by_an_update():
+    a, b = line("1", "3"), line("2", "1.5")
+    [op] = plan_group(group(a, b), [invoice(1, "SUBMITTED", a)], new_status="DRAFT").ops
+    assert (op.op, op.status) == ("update_invoice", "SUBMITTED")
+
+
+def test_an_issued_invoice_after_a_draft_is_still_credited():
+    a, b, c = line("1", "3"), line("2", "1.5"), line("3", "2")
+    p = plan_group(group(c), [invoice(1, "DRAFT", a), invoice(2, "AUTHORISED", b)], new_status="DRAFT")
+    assert [o.op for o in p.ops] == ["create_credit_note", "update_invoice"]
+
+
+def test_a_rebill_points_at_the_newest_live_revision_not_a_voided_later_one():
+    a, c = line("1", "3"), line("9", "1")
+    live, dead = invoice(1, "AUTHORISED", a), invoice(2, "DELETED", c)
+    [op] = plan_group(group(a, c), [live, dead], new_status="AUTHORISED").ops
+    assert (op.revision, op.original_key, op.original_target_id) == (3, live.key, "x-1")
+
+
+def test_every_credit_note_with_credit_left_is_allocated():
+    a, b, c = line("1", "3"), line("2", "1.5"), line("3", "2")
+    inv = invoice(1, "AUTHORISED", a, b, c, due=65000)
+    spent, fresh = credit(inv, 1, b, remaining=0), credit(inv, 2, c, remaining=20000)
+    p = plan_group(group(a), [inv, spent, fresh], new_status="AUTHORISED")
+    assert [(o.op, o.key, o.amount_minor) for o in p.ops] == [("allocate_credit", fresh.key, 20000)]
+
+
+def test_a_kept_line_whose_wanted_twin_names_no_entries_is_not_reattributed():
+    a = line("1", "3")
+    bare = Line(a.description, a.quantity, a.unit_amount, a.amount_minor, a.account_code, a.tax_type)
+    p = plan_group(group(bare), [invoice(1, "AUTHORISED", a)], new_status="AUTHORISED")
+    assert (p.action, p.reattributed) == ("unchanged", [])
+
+
+def test_the_explanation_lists_up_to_ten_entries_of_each_kind():
+    old = [line(str(i), "1") for i in range(1, 13)]
+    new = [line(str(i), "2") for i in range(1, 3)] + [line(str(i), "1") for i in range(20, 32)]
+    p = plan_group(group(*new), [invoice(1, "AUTHORISED", *old)], new_status="AUTHORISED")
+    assert p.explanation == ("new entries 20, 21, 22, 23, 24, 25, 26, 27, 28, 29; "
+                             "changed entries 1, 2; "
+                             "entries no longer billable 10, 11, 12, 3, 4, 5, 6, 7, 8, 9")
+    grown = [line(str(i), "2") for i in range(1, 13)]
+    q = plan_group(group(*grown), [invoice(1, "AUTHORISED", *old)], new_status="AUTHORISED")
+    assert q.explanation == "changed entries 1, 10, 11, 12, 2, 3, 4, 5, 6, 7"
+    late = plan_group(group(old[0], line("30", "1")), [invoice(1, "AUTHORISED", old[0])], new_status="AUTHORISED")
+    assert late.explanation == "new entries 30"
+    bare = Line("Fee", Decimal(1), Decimal(500), 50000, "200", "OUTPUT2")
+    gone = plan_group(group(), [invoice(1, "AUTHORISED", bare)], new_status="AUTHORISED")
+    assert gone.explanation == "1 line(s) replaced by 0"
+    assert plan_group(group(bare), [invoice(1, "AUTHORISED", bare)], new_status="AUTHORISED").explanation == ""
+
+
+def test_totals_add_up_every_write_of_a_currency():
+    rows = [("GBP", "create_invoice", 100, 100), ("GBP", "create_invoice", 50, 50),
+            ("GBP", "create_credit_note", 30, -30), ("GBP", "create_credit_note", 20, -20),
+            ("GBP", "update_invoice", 70, -5), ("GBP", "void_invoice", 0, -40), ("EUR", "create_invoice", 9, 9)]
+    assert totals_of(rows) == {
+        "GBP": {"invoiced_minor": 150, "credited_minor": 50, "net_change_minor": 100 + 50 - 30 - 20 - 5 - 40,
+                "gross_minor": 150 + 30 + 20 + 5 + 40},
+        "EUR": {"invoiced_minor": 9, "credited_minor": 0, "net_change_minor": 9, "gross_minor": 9}}
+    assert breaches_of(rows, Limits(max_total_minor={"GBP": 244, "EUR": 8})) == [
+        "EUR: the plan writes 9 minor units, more than the limit of 8",
+        "GBP: the plan writes 245 minor units, more than the limit of 244"]
