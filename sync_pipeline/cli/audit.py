@@ -4,6 +4,8 @@
     sync-pipeline audit verify --export FILE [--against-store]   check an auditor's export (and the store against it)
     sync-pipeline audit log [--stream access] [--entity E] [--user U] [--action X] [--limit N]
     sync-pipeline audit export --out FILE [--stream decisions|access]   events + signed digest, for an auditor
+    sync-pipeline audit grant --role APP_ROLE            PostgreSQL, as the tables' owner: the application's
+                                                         login may only read and append the audit tables
 
 Who may run each: ``audit.*`` in ``domain/access.py``. The signing key comes from $SYNC_PIPELINE_AUDIT_KEY
 or the file named by $SYNC_PIPELINE_AUDIT_KEY_FILE; it is never printed.
@@ -81,6 +83,20 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_grant(args: argparse.Namespace) -> int:
+    from sync_pipeline.store import audit
+
+    s = store()  # as the owner: creates or upgrades the schema and the triggers first
+    try:
+        for stmt in audit.grant_application_role(s.engine, args.role):
+            print(stmt)
+    except (ValueError, NotImplementedError) as e:
+        raise UserError(str(e)) from None
+    print(f"{args.role} may read and write the store, and only read and append {', '.join(audit.APPEND_ONLY_TABLES)}; "
+          "point the application's SYNC_PIPELINE_STORE_URL at that role")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("audit", help="verify, read and export the tamper-evident audit trail",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,3 +118,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--out", required=True, metavar="FILE")
     s.add_argument("--stream", choices=streams)
     s.set_defaults(func=cmd_export)
+    s = ps.add_parser("grant", help="PostgreSQL: grant the application role all but UPDATE/DELETE on audit rows")
+    s.add_argument("--role", required=True, help="the role the application logs in as (not the owner)")
+    s.set_defaults(func=cmd_grant)

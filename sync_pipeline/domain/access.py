@@ -64,6 +64,7 @@ RULES: dict[str, frozenset[str] | str] = {
     # who did what with which amounts
     "audit.verify": _VIEW | {"automation"},
     "audit.log": frozenset({"approver", "admin"}), "audit.export": frozenset({"approver", "admin"}),
+    "audit.grant": frozenset({"admin"}),
     # workbench
     "workbench": frozenset({"operator", "admin"}),  # serve it
     "workbench.view": _VIEW, "workbench.comment": _VIEW,

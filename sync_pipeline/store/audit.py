@@ -39,6 +39,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -352,6 +353,39 @@ def install(engine: Engine) -> None:
             if conn.execute(sa.select(audit_heads.c.stream).where(audit_heads.c.stream == stream)).first() is None:
                 conn.execute(audit_heads.insert().values(stream=stream, seq=0, hash=GENESIS))
         _import_legacy(conn)
+
+
+ROLE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+def grant_application_role(engine: Engine, role: str) -> list[str]:
+    """PostgreSQL: let ``role`` (the application's login, not the tables' owner) read and write the store
+    but only read and append the audit tables. Run as the owner after the schema is set up (an
+    ``OperationalStore`` opened by the owner), again after an upgrade adds tables. Returns the statements.
+
+    The triggers already refuse UPDATE and DELETE; without ownership the application also cannot drop or
+    disable them, which is what makes the trail tamper-proof rather than only tamper-evident for it.
+    """
+    if engine.dialect.name != "postgresql":
+        raise NotImplementedError("roles and grants are PostgreSQL's; SQLite relies on the triggers alone")
+    if not ROLE_NAME.match(role):
+        raise ValueError(f"role {role!r}: expected a plain PostgreSQL role name (lower case, digits, _)")
+    q = f'"{role}"'  # an identifier cannot be a bound parameter: validated above, then quoted
+    audit_tables = ", ".join(APPEND_ONLY_TABLES)
+    statements = [
+        f"GRANT USAGE ON SCHEMA public TO {q}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {q}",
+        f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {q}",
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {audit_tables} FROM {q}",
+    ]
+    with engine.begin() as conn:
+        owner = conn.execute(sa.text("SELECT tableowner FROM pg_tables WHERE tablename = 'audit_events'")).scalar()
+        if owner == role:
+            raise ValueError(f"{role} owns the audit tables: the application must log in as another role "
+                             "(the owner can drop the append-only triggers)")
+        for stmt in statements:
+            conn.execute(sa.text(stmt))
+    return statements
 
 
 def _install_pg(conn: Connection) -> None:

@@ -94,3 +94,19 @@ def test_reading_the_log_is_itself_recorded(tmp_path, monkeypatch, capsys):
     assert "posting_paused" in capsys.readouterr().out
     assert main(["audit", "log", "--stream", "access"]) == 0
     assert "audit_log" in capsys.readouterr().out
+
+
+def test_grant_is_for_postgres_and_plain_role_names(tmp_path, monkeypatch, capsys):
+    sign_in(monkeypatch, f"sqlite:///{tmp_path / 'op.sqlite3'}", "ada", "admin")
+    assert main(["audit", "grant", "--role", "sync_app"]) == 2
+    assert "SQLite relies on the triggers alone" in capsys.readouterr().err
+
+
+@pytest.mark.postgres
+def test_grant_refuses_the_owner_and_names_what_it_granted(monkeypatch, capsys):
+    with pg_database("sp_audit_grant") as name:
+        sign_in(monkeypatch, pg_url(name), "ada", "admin")
+        assert main(["audit", "grant", "--role", "postgres"]) == 2
+        assert "owns the audit tables" in capsys.readouterr().err
+        assert main(["audit", "grant", "--role", "x; DROP TABLE audit_events"]) == 2
+        assert "plain PostgreSQL role name" in capsys.readouterr().err

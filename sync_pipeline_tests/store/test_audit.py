@@ -191,3 +191,43 @@ def test_a_store_from_before_the_chain_brings_its_audit_rows_in(tmp_path):
 def _decision() -> dict:
     return {"line_id": "L1", "outcome": "exception", "rule": "none", "confidence": 0.5, "line_date": "2026-10-03",
             "line_amount_minor": 1250, "line_currency": "GBP", "reason": "no candidate", "candidates": []}
+
+
+@pytest.mark.postgres
+def test_the_application_role_cannot_touch_audit_rows_nor_their_triggers_on_postgres():
+    import uuid
+
+    from sync_pipeline_tests.pg_util import PG_ADMIN_URL
+
+    role = f"sp_app_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.exec_driver_sql(f'CREATE ROLE "{role}" LOGIN')
+    try:
+        with pg_database("sp_audit_role") as name:
+            owner = OperationalStore(pg_url(name))  # the owner sets the schema up, then grants
+            fill(owner, 2)
+            assert audit.grant_application_role(owner.engine, role)[-1].startswith("REVOKE UPDATE, DELETE")
+            owner.dispose()
+            app = OperationalStore(pg_url(name).replace("postgres@", f"{role}@"))
+            log = MatchingLog(app)
+            did = log.record("acme-uk", "2026-10", [_decision()], actor="matcher")[0]
+            log.event(did, actor="alice", role="accountant", action="comment", text="ok")
+            assert audit.append(app, actor="olivia", action="posting_paused").seq == 5  # 2 + decided + comment + 1
+            for sql in ("UPDATE audit_events SET actor = 'admin'", "DELETE FROM audit_events",
+                        "UPDATE cash_decision_events SET actor = 'admin'", "DELETE FROM cash_decision_events",
+                        "TRUNCATE audit_events"):
+                with pytest.raises(sa.exc.ProgrammingError, match="permission denied"), app.begin() as c:
+                    c.exec_driver_sql(sql)
+            for sql in ("ALTER TABLE audit_events DISABLE TRIGGER USER",
+                        "DROP TRIGGER audit_events_append_only ON audit_events"):
+                with pytest.raises(sa.exc.ProgrammingError, match="must be owner"), app.begin() as c:
+                    c.exec_driver_sql(sql)
+            with app.begin() as c:  # the rest of the store stays writable
+                c.exec_driver_sql("UPDATE cash_decisions SET status = 'rejected'")
+            assert audit.verify(app) == []
+            app.dispose()
+    finally:
+        with admin.connect() as c:
+            c.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
+        admin.dispose()
