@@ -1,11 +1,15 @@
 -- clean_time_entries: every raw entry of the partition, typed, mapped to canonical ids, rated, with exactly
 -- one disposition (billable | non_billable | held | quarantined) and, unless billable, the reason.
 -- Sources: raw_entries (raw_time_entries with the optional columns present), map_clients, map_projects,
--- map_tasks, rate_cards (the mapping document as relations, built by services.billing).
+-- map_tasks, rate_cards (the mapping document as relations, built by services.billing), day_decisions (the
+-- latest recorded decision per person-day held for review, store.hours_reviews).
+-- Hours: an entry over $max_hours_per_entry is quarantined alone; a person-day whose other entries add up past
+-- $max_hours_per_day is held whole for review until a decision releases or quarantines it (a decision taken on
+-- another day total no longer applies).
 -- Shared with clean_expenses: the billing_* macros of macros/billing.sql (unknown client / project,
 -- source non-billable reasons, disposition and its reason).
 -- Parameters: $entity, $period, $period_start, $period_end, $today, $timezone, $require_approval,
--- $currencies, $locked_through, $max_hours_per_day, $strict_clients, $strict_projects, $use_source_rates.
+-- $currencies, $locked_through, $max_hours_per_entry, $max_hours_per_day, $strict_clients, $strict_projects, $use_source_rates.
 -- Rows come in no particular order (sorting 5M ids costs more than the rest); callers sort when they need to.
 WITH typed AS (
     SELECT
@@ -22,9 +26,24 @@ dated AS (
 person_day AS (
     SELECT
         x.*,
-        sum(CASE WHEN x.hours > 0 THEN CAST(x.hours AS DECIMAL(18, 6)) ELSE 0 END)
+        -- an entry quarantined for its own length does not count towards its day
+        sum(CASE WHEN x.hours > 0 AND x.hours <= CAST($max_hours_per_entry AS DECIMAL(18, 6))
+                 THEN CAST(x.hours AS DECIMAL(18, 6)) ELSE 0 END)
             OVER (PARTITION BY x.user_id, x.d) AS person_day_hours
     FROM dated AS x
+),
+reviewed AS (
+    SELECT
+        p.*,
+        p.person_day_hours > CAST($max_hours_per_day AS DECIMAL(18, 6)) AS day_over_limit,
+        dd.decision AS day_decision,
+        dd.day_hours = p.person_day_hours AS day_decision_current,
+        dd.day_hours AS day_decision_hours,
+        dd.decided_by AS day_decided_by,
+        dd.decided_at AS day_decided_at,
+        dd.note AS day_decision_note
+    FROM person_day AS p
+    LEFT JOIN day_decisions AS dd ON dd.user_id = p.user_id AND dd.day = p.d
 ),
 mapped AS (
     SELECT
@@ -39,7 +58,7 @@ mapped AS (
         mt.task_billable,
         mt.task_description,
         '' AS no_key
-    FROM person_day AS p
+    FROM reviewed AS p
     LEFT JOIN map_clients AS mc ON mc.source_client_id = p.client_id
     LEFT JOIN map_projects AS mp ON mp.project_id = p.project_id
     LEFT JOIN map_tasks AS mt ON mt.task_id = p.task_id
@@ -113,9 +132,12 @@ judged AS (
                 WHEN t.d <= TRY_CAST($locked_through AS DATE)
                     THEN 'locked period: entries up to ' || $locked_through || ' are closed'
                 WHEN t.hours IS NULL OR t.hours <= 0 THEN 'non-positive hours ' || coalesce(CAST(t.hours AS VARCHAR), 'null')
-                WHEN t.person_day_hours > CAST($max_hours_per_day AS DECIMAL(18, 6))
-                    THEN 'over ' || $max_hours_per_day || ' h in one person-day: user ' || coalesce(t.user_id, '?')
-                         || ' on ' || CAST(t.d AS VARCHAR) || ' has ' || CAST(t.person_day_hours AS VARCHAR) || ' h'
+                WHEN t.hours > CAST($max_hours_per_entry AS DECIMAL(18, 6))
+                    THEN 'entry of ' || CAST(t.hours AS VARCHAR) || ' h is longer than ' || $max_hours_per_entry
+                         || ' h (max_hours_per_entry): correct it in the project system'
+                WHEN t.day_over_limit AND t.day_decision = 'quarantine' AND t.day_decision_current
+                    THEN 'person-day over ' || $max_hours_per_day || ' h quarantined by ' || t.day_decided_by
+                         || ' at ' || t.day_decided_at || ': ' || t.day_decision_note
             END,
             billing_unknown_party_reason(t.client_id, t.canonical_client_id, $strict_clients, t.project_id,
                                          t.project_mapped, $strict_projects, 'entry'),
@@ -130,6 +152,20 @@ judged AS (
                     THEN 'missing rate: no rate card matches and the project system gave no rate'
             END) AS quarantine_reason
     FROM reasoned AS t
+),
+for_review AS (
+    SELECT
+        t.*,
+        CASE WHEN t.day_over_limit AND NOT coalesce(t.day_decision = 'release' AND t.day_decision_current, false)
+            THEN 'person-day over ' || $max_hours_per_day || ' h held for review: user ' || coalesce(t.user_id, '?')
+                 || ' on '
+                 || CAST(t.d AS VARCHAR) || ' has ' || CAST(t.person_day_hours AS VARCHAR) || ' h'
+                 || CASE WHEN t.day_decision IS NOT NULL AND NOT t.day_decision_current
+                         THEN ' (the ' || t.day_decision || ' by ' || t.day_decided_by || ' was for '
+                              || CAST(t.day_decision_hours AS VARCHAR) || ' h)' ELSE '' END
+                 || '; release or quarantine it: sync-pipeline hours decide'
+        END AS review_reason
+    FROM judged AS t
 )
 SELECT
     $entity AS entity,
@@ -155,7 +191,12 @@ SELECT
     rate_source,
     approved_by,
     approved_at,
-    billing_disposition(quarantine_reason, non_billable_reason, $require_approval, is_closed) AS disposition,
-    billing_disposition_reason(quarantine_reason, non_billable_reason, $require_approval, is_closed, approval_status)
-        AS reason
-FROM judged
+    CASE WHEN quarantine_reason IS NULL AND non_billable_reason IS NULL AND review_reason IS NOT NULL THEN 'held'
+        ELSE billing_disposition(quarantine_reason, non_billable_reason, $require_approval, is_closed)
+    END AS disposition,
+    CASE WHEN quarantine_reason IS NULL AND non_billable_reason IS NULL AND review_reason IS NOT NULL
+        THEN review_reason
+        ELSE billing_disposition_reason(quarantine_reason, non_billable_reason, $require_approval, is_closed,
+                                        approval_status)
+    END AS reason
+FROM for_review

@@ -23,6 +23,7 @@ from sync_pipeline.defs.resources import (
     FxResource,
     HarvestResource,
     MappingResource,
+    OperationalStoreResource,
     RedmineResource,
     WarehouseResource,
 )
@@ -32,8 +33,9 @@ EXTRACT_AND_BILL = [raw_time_entries, raw_expenses, fx_rates, clean_time_entries
 
 
 def extract_and_bill(entity: str, period: str, mapping: str, warehouse: Path,
-                     redmine: RedmineResource | None = None) -> ExecuteInProcessResult:
-    """One run; an entity not on Harvest must never call it, so Harvest points at a dead address."""
+                     redmine: RedmineResource | None = None, opstore: str | None = None) -> ExecuteInProcessResult:
+    """One run; an entity not on Harvest must never call it, so Harvest points at a dead address. ``opstore``:
+    the operational store's URL (default: a SQLite file beside the warehouse)."""
     with DagsterInstance.ephemeral() as instance:
         instance.add_dynamic_partitions("entity", [entity])
         return materialize(
@@ -41,7 +43,8 @@ def extract_and_bill(entity: str, period: str, mapping: str, warehouse: Path,
             resources={"mapping": MappingResource(path=mapping), "warehouse": WarehouseResource(root=str(warehouse)),
                        "redmine": redmine or RedmineResource(),
                        "harvest": HarvestResource(base_url="http://127.0.0.1:9", access_token="unused"),
-                       "fx": FxResource()})
+                       "fx": FxResource(),
+                       "opstore": OperationalStoreResource(url=opstore or f"sqlite:///{warehouse}.op.sqlite3")})
 
 
 def check_outcomes(result: ExecuteInProcessResult) -> list[tuple[Any, Any]]:

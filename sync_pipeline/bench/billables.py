@@ -177,7 +177,7 @@ def _through_dagster(args: argparse.Namespace, work: Path, wh: Warehouse, floor_
         clean_time_entries_contract,
         invoice_drafts_contract,
     )
-    from sync_pipeline.defs.resources import MappingResource, WarehouseResource
+    from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource
 
     mapping = work / "mapping.yaml"
     mapping.write_text(yaml.safe_dump(mapping_doc()), encoding="utf-8")
@@ -190,7 +190,8 @@ def _through_dagster(args: argparse.Namespace, work: Path, wh: Warehouse, floor_
                  invoice_drafts_contract, conservation],
                 instance=instance, partition_key=partition_key("bench", PERIOD), raise_on_error=False,
                 resources={"mapping": MappingResource(path=str(mapping)),
-                           "warehouse": WarehouseResource(root=str(wh.root))})
+                           "warehouse": WarehouseResource(root=str(wh.root)),
+                           "opstore": OperationalStoreResource(url=f"sqlite:///{work / 'operational.sqlite3'}")})
         cpu = _cpu() - c0
         checks = {e.event_specific_data.check_name: e.event_specific_data.passed
                   for e in result.all_events if isinstance(e.event_specific_data, AssetCheckEvaluation)}

@@ -303,7 +303,9 @@ class EntityConfig(_Strict):
     payment_terms_days: int = 30
     require_approval: bool = True
     locked_through: date | None = Field(None, description="entries dated on or before are in a locked period")
-    max_hours_per_day: Decimal = Field(Decimal(24), gt=0, le=24)
+    max_hours_per_entry: Decimal = Field(Decimal(24), gt=0, le=24, description="a longer entry is quarantined alone")
+    max_hours_per_day: Decimal = Field(Decimal(24), gt=0, le=24, description="a person-day adding up to more is held "
+                                       "whole for review (sync-pipeline hours decide)")
     use_source_rates: bool = Field(True, description="bill the project system's rate when no rate card matches")
     rate_limits: RateLimits = RateLimits()
     rounding: RoundingRule = RoundingRule()

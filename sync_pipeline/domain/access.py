@@ -48,6 +48,7 @@ RULES: dict[str, frozenset[str] | str] = {
     # running the pipeline
     "sync": _RUN, "backfill": _RUN, "pools.apply": frozenset({"admin"}),
     "import.csv": frozenset({"billing_clerk", "operator", "admin"}),
+    "hours.review": _VIEW, "hours.decide": frozenset({"approver", "admin"}),  # release a long day for billing
     "finance.run": _RUN, "finance.reallocate": frozenset({"operator", "admin"}),
     "finance.versions": _VIEW, "finance.reproduce": _VIEW,
     "webhooks.serve": frozenset({"operator", "admin"}),

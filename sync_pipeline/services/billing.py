@@ -38,6 +38,7 @@ from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import fx as fx_service
 from sync_pipeline.store.contract_sql import check_parquet
+from sync_pipeline.store.hours_reviews import DAY_DECISIONS_SCHEMA
 from sync_pipeline.store.sql import SQL_DIR, SqlModels, copy_to_parquet, string_literal, view_over_parquet
 from sync_pipeline.store.warehouse import ContractViolation, Warehouse
 
@@ -110,6 +111,7 @@ def sql_params(entity: EntityConfig, period: Period, today: date) -> dict[str, A
         "period_end": period.end.isoformat(), "today": today.isoformat(), "timezone": entity.timezone,
         "require_approval": entity.require_approval, "currencies": sorted(MINOR_UNITS),
         "locked_through": entity.locked_through.isoformat() if entity.locked_through else None,
+        "max_hours_per_entry": str(entity.max_hours_per_entry),
         "max_hours_per_day": str(entity.max_hours_per_day), "strict_clients": bool(entity.clients),
         "strict_projects": bool(entity.projects), "use_source_rates": entity.use_source_rates,
         "grouping": "client", "revision": "1",
@@ -121,7 +123,9 @@ def sql_params(entity: EntityConfig, period: Period, today: date) -> dict[str, A
 
 
 def connect(entity: EntityConfig, threads: int | None = None, memory_limit: str | None = None,
-            spill_dir: str | Path | None = None) -> duckdb.DuckDBPyConnection:
+            spill_dir: str | Path | None = None, day_decisions: pa.Table | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection with the entity's mapping relations, the billing macros and ``day_decisions`` (the
+    recorded decisions on person-days held for review; none: every over-limit day stays held)."""
     con = duckdb.connect()
     if threads:
         con.execute(f"SET threads = {int(threads)}")
@@ -133,6 +137,7 @@ def connect(entity: EntityConfig, threads: int | None = None, memory_limit: str 
     con.execute("SET preserve_insertion_order = false")
     for name, table in mapping_relations(entity).items():
         con.register(name, table)
+    con.register("day_decisions", day_decisions if day_decisions is not None else DAY_DECISIONS_SCHEMA.empty_table())
     _create_macros(con)
     return con
 
@@ -245,12 +250,12 @@ def _run(con: duckdb.DuckDBPyConnection, target: str, params: dict[str, Any], so
 
 
 def clean_time_entries(raw: pd.DataFrame, entity: EntityConfig, period: Period, today: date,
-                       models: SqlModels | None = None) -> pd.DataFrame:
-    con = connect(entity)
+                       models: SqlModels | None = None, day_decisions: pa.Table | None = None) -> pd.DataFrame:
+    con = connect(entity, day_decisions=day_decisions)
     con.register("raw_time_entries", raw)
     register_raw(con)
     return _run(con, "clean_time_entries", sql_params(entity, period, today),
-                ["raw_entries", *MAP_SCHEMAS], models)
+                ["raw_entries", *MAP_SCHEMAS, "day_decisions"], models)
 
 
 def billables(clean: pd.DataFrame, entity: EntityConfig, period: Period, today: date | None = None,
@@ -356,11 +361,12 @@ def invoice_draft_lines_parquet(con: duckdb.DuckDBPyConnection, billables_file: 
 # ``duckdb_settings``: ``threads`` / ``memory_limit`` / ``spill_dir`` of :func:`connect` (the bench sets them).
 
 def clean_time_entries_partition(wh: Warehouse, entity: EntityConfig, period: Period, today: date,
-                                 models: SqlModels | None = None, **duckdb_settings: Any) -> dict[str, Any]:
+                                 models: SqlModels | None = None, day_decisions: pa.Table | None = None,
+                                 **duckdb_settings: Any) -> dict[str, Any]:
     """The ``clean_time_entries`` partition from the stored raw one, DuckDB file to file; published only when
     it satisfies ``CleanTimeEntry``. Returns what the asset reports: rows, dispositions, quarantined sample."""
     e, p = entity.key, period.key
-    con = connect(entity, **duckdb_settings)
+    con = connect(entity, day_decisions=day_decisions, **duckdb_settings)
     try:
         with wh.local_file("raw_time_entries", e, p) as raw, wh.staged_file("clean_time_entries", e, p) as dest:
             problems = clean_time_entries_parquet(con, raw, dest, entity, period, today, models)

@@ -121,12 +121,14 @@ class Billed:
 
 
 def bill(rows: list[dict[str, Any]], ent: EntityConfig, period: Period = OCT, today: date = AFTER_OCT,
-         rates: pd.DataFrame | None = None, expenses: list[dict[str, Any]] | None = None) -> Billed:
+         rates: pd.DataFrame | None = None, expenses: list[dict[str, Any]] | None = None,
+         day_decisions: pyarrow.Table | None = None) -> Billed:
     """The billing steps on frames (time, and expenses when given), each output validated by its contract; the
     conservation law must hold, and the assets' own file-to-file path must give the same frames
     (:func:`assert_assets_agree`)."""
     raw = raw_frame(rows)
-    clean = CleanTimeEntry.validate(billing.clean_time_entries(raw, ent, period, today), lazy=True)
+    clean = CleanTimeEntry.validate(billing.clean_time_entries(raw, ent, period, today, day_decisions=day_decisions),
+                                    lazy=True)
     bills = Billable.validate(billing.billables(clean, ent, period, today), lazy=True)
     clean_exp = exp_bills = raw_exp = None
     if expenses is not None:
@@ -141,7 +143,7 @@ def bill(rows: list[dict[str, Any]], ent: EntityConfig, period: Period = OCT, to
                                 raw_expense_count=len(raw_exp) if raw_exp is not None else None,
                                 clean_expenses=clean_exp, expense_billables=exp_bills)
     assert result.passed, result.problems
-    assert_assets_agree(raw, ent, period, today, rates, exp_bills, clean, bills, drafts)
+    assert_assets_agree(raw, ent, period, today, rates, exp_bills, clean, bills, drafts, day_decisions)
     return Billed(clean, bills, drafts, result, clean_exp, exp_bills)
 
 
@@ -153,7 +155,7 @@ def _nulls_as_none(df: pd.DataFrame) -> pd.DataFrame:
 
 def assert_assets_agree(raw: pd.DataFrame, ent: EntityConfig, period: Period, today: date,
                         rates: pd.DataFrame | None, exp_bills: pd.DataFrame | None, clean: pd.DataFrame,
-                        bills: pd.DataFrame, drafts: pd.DataFrame) -> None:
+                        bills: pd.DataFrame, drafts: pd.DataFrame, day_decisions: pyarrow.Table | None = None) -> None:
     """The Dagster assets bill a stored partition file to file in DuckDB (``billing.*_partition``), never
     loading the entries into pandas: on every hand-computed dataset they must produce exactly the frames
     above (clean entries and billables row for row once sorted by id, draft lines as they are)."""
@@ -170,7 +172,7 @@ def assert_assets_agree(raw: pd.DataFrame, ent: EntityConfig, period: Period, to
                  FxRateRow)
         if exp_bills is not None:
             wh.write("expense_billables", e, p, exp_bills, ExpenseBillable)
-        billing.clean_time_entries_partition(wh, ent, period, today)
+        billing.clean_time_entries_partition(wh, ent, period, today, day_decisions=day_decisions)
         billing.billables_partition(wh, ent, period, today)
         stored_drafts = billing.invoice_drafts_partition(wh, ent, period, today)
         for asset, expected in (("clean_time_entries", clean), ("billables", bills)):

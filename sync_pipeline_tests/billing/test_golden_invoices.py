@@ -155,8 +155,10 @@ def test_quarantine_hold_and_non_billable_reasons_and_approvals_travelling_with_
     expected = {
         "q01": ("quarantined", "non-positive hours 0.000000"),
         "q02": ("quarantined", "non-positive hours -1.500000"),
-        "q03": ("quarantined", "over 24 h in one person-day: user 9 on 2026-10-14 has 25.000000 h"),
-        "q04": ("quarantined", "over 24 h in one person-day: user 9 on 2026-10-14 has 25.000000 h"),
+        "q03": ("held", "person-day over 24 h held for review: user 9 on 2026-10-14 has 25.000000 h; release or "
+                        "quarantine it: sync-pipeline hours decide"),
+        "q04": ("held", "person-day over 24 h held for review: user 9 on 2026-10-14 has 25.000000 h; release or "
+                        "quarantine it: sync-pipeline hours decide"),
         "q05": ("quarantined", "unknown project 99: add it to the mapping's projects"),
         "q06": ("quarantined", "unknown client 42: add it (or an alias) to the mapping's clients"),
         "q07": ("quarantined", "unknown client (no client on the entry)"),
@@ -172,9 +174,9 @@ def test_quarantine_hold_and_non_billable_reasons_and_approvals_travelling_with_
         "b01": ("billable", None), "b02": ("billable", None),
     }
     assert {e: b.disposition(e) for e in expected} == expected
-    assert b.conservation.counts == {"quarantined": 12, "non_billable": 3, "held": 1, "billable": 2}
-    # the held entry's value is reported beside the billed value (1 h x 100)
-    assert D(b.conservation.per_currency["GBP"]["held"]) == D("100")
+    assert b.conservation.counts == {"quarantined": 10, "non_billable": 3, "held": 3, "billable": 2}
+    # the held entries' value is reported beside the billed value (1 h x 100 + the held day's 25 h x 100)
+    assert D(b.conservation.per_currency["GBP"]["held"]) == D("2600")
     line = b.invoices()["1"]["lines"][0]
     assert (line["quantity"], line["line_amount"], line["source_entry_ids"]) == (D("3.0000"), D("300.00"), "b01,b02")
     assert (line["approved_by"], line["approved_at"], line["rate_source"]) == (

@@ -13,10 +13,11 @@ from sync_pipeline.contracts.warehouse import (
 from sync_pipeline.defs.extract.assets import raw_expenses, raw_time_entries
 from sync_pipeline.defs.metadata import counts, preview, totals_decimal, totals_minor
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
-from sync_pipeline.defs.resources import FxResource, MappingResource, WarehouseResource
+from sync_pipeline.defs.resources import FxResource, MappingResource, OperationalStoreResource, WarehouseResource
 from sync_pipeline.domain.periods import today_in
 from sync_pipeline.services import billing
 from sync_pipeline.services import fx as fx_service
+from sync_pipeline.store.hours_reviews import HoursReviews, as_relation
 
 
 @asset(
@@ -59,16 +60,20 @@ def fx_rates(context: AssetExecutionContext, mapping: MappingResource, warehouse
     deps=[raw_time_entries],
     kinds={"duckdb", "parquet"},
     description="Every raw entry typed and classified: billable, non-billable, held (with reason) or "
-                "quarantined (with reason). Nothing is dropped.",
+                "quarantined (with reason). Nothing is dropped. Person-days over the daily limit are held until "
+                "a recorded decision (sync-pipeline hours decide) releases or quarantines them.",
 )
-def clean_time_entries(context: AssetExecutionContext, mapping: MappingResource,
-                       warehouse: WarehouseResource) -> MaterializeResult:
+def clean_time_entries(context: AssetExecutionContext, mapping: MappingResource, warehouse: WarehouseResource,
+                       opstore: OperationalStoreResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
-    done = billing.clean_time_entries_partition(warehouse.get(), entity, ep.period, today_in(entity.timezone))
+    decisions = HoursReviews(opstore.get()).latest(ep.entity, ep.period.start, ep.period.end)
+    done = billing.clean_time_entries_partition(warehouse.get(), entity, ep.period, today_in(entity.timezone),
+                                                day_decisions=as_relation(decisions))
     return MaterializeResult(metadata={
         "dagster/row_count": done["rows"],
         "dispositions": done["dispositions"],
+        "person_day_decisions_applied": len(decisions),
         "quarantined": preview(done["quarantined"]),
     })
 
