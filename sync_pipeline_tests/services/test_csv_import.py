@@ -1,10 +1,14 @@
 """A folder of CSV exports: a newer export of a person's dates supersedes the older rows it covers (listed, never
-silently gone); every row ends in one place: entry, quarantine, outside the period or superseded."""
+silently gone); every row ends in one place: entry, quarantine, outside the period or superseded (also as a
+property over generated folders)."""
 
 from __future__ import annotations
 
 import os
 from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services.csv_import import import_csv_folder
@@ -62,3 +66,29 @@ def test_every_row_ends_in_exactly_one_place(tmp_path):
     # old: 3 rows = 1 superseded (10-05) + 1 outside the period (09-30) + 1 quarantined; new: 1 entry + 1 quarantined
     assert list(imp.superseded["row"]) == [2] and imp.outside_period == 1
     assert list(imp.entries["hours"]) == [Decimal("2.25")]
+
+
+# -- property: a folder of exports, every row in exactly one place, nothing a newer export covers is billed ---
+ROWS = st.lists(st.tuples(st.sampled_from(["Alice", "Bob", "Cy"]), st.integers(1, 12),
+                          st.sampled_from(["1", "2.5", "0.25", "1,5", "x", "1e400"])), max_size=8)
+
+
+@given(st.lists(ROWS, min_size=1, max_size=3))
+def test_every_row_of_a_folder_ends_in_one_place_and_newer_exports_win(tmp_path_factory, exports):
+    folder = tmp_path_factory.mktemp("exports")
+    for i, rows in enumerate(exports):  # export i is older than export i + 1
+        _export(folder / f"e{i}.csv", [_row(f"2026-{9 + (d > 10):02d}-{d:02d}", who, h) for who, d, h in rows],
+                1_000 * (i + 1))
+    imp = import_csv_folder(folder, "harvest", OCT)
+    readable = [[(who, d) for who, d, h in rows if h in ("1", "2.5", "0.25")] for rows in exports]
+    expected_superseded = 0
+    for i, rows in enumerate(readable):
+        for who, d in rows:
+            newer = [[x for w, x in readable[j] if w == who] for j in range(i + 1, len(readable))]
+            expected_superseded += any(days and min(days) <= d <= max(days) for days in newer)
+    total = sum(len(rows) for rows in exports)
+    quarantined = len(imp.quarantine[["file", "row"]].drop_duplicates())
+    assert quarantined == total - sum(len(r) for r in readable)
+    assert len(imp.superseded) == expected_superseded
+    assert len(imp.entries) + quarantined + len(imp.superseded) + imp.outside_period == total
+    assert imp.entries["entry_id"].is_unique
