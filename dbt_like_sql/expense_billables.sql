@@ -20,7 +20,10 @@ SELECT
     total_cost,
     markup_percent,
     markup_source,
-    CAST(total_cost * (100 + markup_percent) * CAST(0.01 AS DECIMAL(3, 2)) AS DECIMAL(38, 12)) AS value,
+    -- widened before multiplying: DuckDB keeps a product of two DECIMAL(18, x) at width 18 (an expense of
+    -- 1,000,000 overflowed and stopped the partition)
+    CAST(CAST(total_cost AS DECIMAL(38, 6)) * CAST(100 + markup_percent AS DECIMAL(38, 4)) * CAST(0.01 AS DECIMAL(3, 2))
+         AS DECIMAL(38, 12)) AS value,
     total_cost < 0 AS refund,
     approved_by,
     approved_at

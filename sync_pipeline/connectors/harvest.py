@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import Any, NotRequired, Required
 
 import httpx
+from pydantic import TypeAdapter
+from typing_extensions import TypedDict
 
 from sync_pipeline.connectors.http import HttpClient
 from sync_pipeline.connectors.limits import HARVEST_LIMITS, CircuitBreaker, RateLimiter
@@ -30,10 +32,10 @@ from sync_pipeline.connectors.strict import (
     IsoDate,
     Rejected,
     Str,
-    StrictRecord,
     decimal_type,
     one_of,
     read_strictly,
+    strict_record,
 )
 from sync_pipeline.domain import ids
 
@@ -280,83 +282,96 @@ Percent = decimal_type(5, 4)  # DECIMAL(9, 4)
 APPROVAL = one_of("unsubmitted", "submitted", "approved")
 
 
-class _Ref(StrictRecord):
+@strict_record
+class _Ref(TypedDict):
     id: Id
-    name: Str | None = None
+    name: NotRequired[Str | None]
 
 
+@strict_record
 class _Client(_Ref):
-    currency: Currency | None = None
+    currency: NotRequired[Currency | None]
 
 
+@strict_record
 class _Project(_Ref):
-    code: Str | None = None
+    code: NotRequired[Str | None]
 
 
-class _Invoice(StrictRecord):
-    id: Id | None = None
-    number: Str | None = None
+@strict_record
+class _Invoice(TypedDict, total=False):
+    id: Id | None
+    number: Str | None
 
 
-class _ExternalReference(StrictRecord):
-    id: Str | None = None
-    group_id: Str | None = None
-    service: Str | None = None
+@strict_record
+class _ExternalReference(TypedDict, total=False):
+    id: Str | None
+    group_id: Str | None
+    service: Str | None
 
 
-class _Receipt(StrictRecord):
-    url: Str | None = None
+@strict_record
+class _Receipt(TypedDict, total=False):
+    url: Str | None
 
 
-class _Record(StrictRecord):
+@strict_record
+class _Record(TypedDict, total=False):
     """What time entries and expenses share (Harvest v2 documents; ``x_`` fields are the sandbox's)."""
 
-    id: Id
-    spent_date: IsoDate
-    user: _Ref | None = None
-    client: _Client | None = None
-    project: _Project | None = None
-    notes: Str | None = None
-    billable: Bool
-    is_closed: Bool = False
-    is_billed: Bool = False
-    approval_status: APPROVAL | None = None  # type: ignore[valid-type]
-    invoice: _Invoice | None = None
-    updated_at: Instant
-    x_approved_by: _Ref | None = None
-    x_approved_at: Instant | None = None
+    id: Required[Id]
+    spent_date: Required[IsoDate]
+    user: _Ref | None
+    client: _Client | None
+    project: _Project | None
+    notes: Str | None
+    billable: Required[Bool]
+    is_closed: Bool
+    is_billed: Bool
+    approval_status: APPROVAL | None  # type: ignore[valid-type]
+    invoice: _Invoice | None
+    updated_at: Required[Instant]
+    x_approved_by: _Ref | None
+    x_approved_at: Instant | None
 
 
-class HarvestTimeEntry(_Record):
+@strict_record
+class HarvestTimeEntry(_Record, total=False):
     """A Harvest v2 time entry (``GET /v2/time_entries``), strictly."""
 
-    task: _Ref | None = None
-    hours: Hours  # type: ignore[valid-type]
-    billable_rate: Rate | None = None  # type: ignore[valid-type]
-    cost_rate: Rate | None = None  # type: ignore[valid-type]
-    external_reference: _ExternalReference | None = None
-    x_started_at: Instant | None = None
-    x_timezone: Str | None = None
+    task: _Ref | None
+    hours: Required[Hours]  # type: ignore[valid-type]
+    billable_rate: Rate | None  # type: ignore[valid-type]
+    cost_rate: Rate | None  # type: ignore[valid-type]
+    external_reference: _ExternalReference | None
+    x_started_at: Instant | None
+    x_timezone: Str | None
 
 
-class HarvestExpense(_Record):
+@strict_record
+class HarvestExpense(_Record, total=False):
     """A Harvest v2 expense (``GET /v2/expenses``), strictly."""
 
-    expense_category: _Ref | None = None
-    units: Hours | None = None  # type: ignore[valid-type]
-    total_cost: Rate  # type: ignore[valid-type]
-    x_markup_percent: Percent | None = None  # type: ignore[valid-type]
-    receipt: _Receipt | None = None
+    expense_category: _Ref | None
+    units: Hours | None  # type: ignore[valid-type]
+    total_cost: Required[Rate]  # type: ignore[valid-type]
+    x_markup_percent: Percent | None  # type: ignore[valid-type]
+    receipt: _Receipt | None
+
+
+TIME_ENTRY = TypeAdapter(HarvestTimeEntry)
+EXPENSE = TypeAdapter(HarvestExpense)
 
 
 def read_time_entry(doc: Any, extracted_at: str) -> dict[str, Any] | Rejected:
     """A Harvest time entry as a ``raw_time_entries`` row when it reads strictly, else a :class:`Rejected` naming
     the entry, each bad field, its value and the problem (never a guess, never an exception)."""
-    m = read_strictly(HarvestTimeEntry, doc, "harvest", "entry_id", extracted_at)
-    return m if isinstance(m, Rejected) else flatten_time_entry(m.model_dump(), extracted_at)
+    m = read_strictly(TIME_ENTRY, doc, "harvest", "entry_id", extracted_at)
+    return m if isinstance(m, Rejected) else flatten_time_entry(m, extracted_at)
 
 
 def read_expense(doc: Any, extracted_at: str) -> dict[str, Any] | Rejected:
     """A Harvest expense as a ``raw_expenses`` row when it reads strictly, else a :class:`Rejected`."""
-    m = read_strictly(HarvestExpense, doc, "harvest", "expense_id", extracted_at, is_billed=False)
-    return m if isinstance(m, Rejected) else flatten_expense(m.model_dump(), extracted_at)
+    m = read_strictly(EXPENSE, doc, "harvest", "expense_id", extracted_at, is_billed=False)
+    return m if isinstance(m, Rejected) else flatten_expense(m, extracted_at)

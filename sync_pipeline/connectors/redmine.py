@@ -19,11 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any
+from typing import Annotated, Any, NotRequired, Required
 
 import httpx
-from pydantic import field_validator
+from pydantic import AfterValidator, TypeAdapter
 from pydantic_core import PydanticCustomError
+from typing_extensions import TypedDict
 
 from sync_pipeline.connectors.http import HttpClient
 from sync_pipeline.connectors.limits import REDMINE_LIMITS, CircuitBreaker, RateLimiter
@@ -33,10 +34,10 @@ from sync_pipeline.connectors.strict import (
     IsoDate,
     Rejected,
     Str,
-    StrictRecord,
     decimal_type,
     json_kind,
     read_strictly,
+    strict_record,
 )
 
 MAX_LIMIT = 100
@@ -160,48 +161,56 @@ def map_time_entry(doc: dict[str, Any], projects: dict[int, dict[str, Any]], ext
 BILLABLE_VALUES = {"1": True, "0": False, "": False}  # Redmine's boolean custom field; empty: not set
 
 
-class _Ref(StrictRecord):
+def _billable_is_a_redmine_boolean(v: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    for cf in v:
+        value = cf.get("value")
+        if cf["name"].lower() == "billable" and value is not None and not (
+                isinstance(value, str) and value in BILLABLE_VALUES):
+            raise PydanticCustomError("boolean", 'billable: expected Redmine\'s boolean "1", "0" or empty, got {got}',
+                                      {"got": json_kind(value)})
+    return v
+
+
+@strict_record
+class _Ref(TypedDict):
     id: Id
-    name: Str | None = None
+    name: NotRequired[Str | None]
 
 
-class _IssueRef(StrictRecord):
+@strict_record
+class _IssueRef(TypedDict):
     id: Id
 
 
-class _CustomField(StrictRecord):
-    id: Id | None = None
+@strict_record
+class _CustomField(TypedDict):
+    id: NotRequired[Id | None]
     name: Str
-    value: object = None  # multi-value fields carry a list; only "billable" is read, below
+    value: NotRequired[Any]  # multi-value fields carry a list; only "billable" is read, below
 
 
-class RedmineTimeEntry(StrictRecord):
+@strict_record
+class RedmineTimeEntry(TypedDict, total=False):
     """A Redmine time entry (``GET /time_entries.json``), strictly."""
 
-    id: Id
-    project: _Ref | None = None
-    issue: _IssueRef | None = None
-    user: _Ref | None = None
-    activity: _Ref | None = None
-    hours: decimal_type(6, 6)  # type: ignore[valid-type]
-    comments: Str | None = None
-    spent_on: IsoDate
-    created_on: Instant | None = None
-    updated_on: Instant
-    custom_fields: list[_CustomField] | None = None
+    id: Required[Id]
+    project: _Ref | None
+    issue: _IssueRef | None
+    user: _Ref | None
+    activity: _Ref | None
+    hours: Required[decimal_type(6, 6)]  # type: ignore[valid-type]
+    comments: Str | None
+    spent_on: Required[IsoDate]
+    created_on: Instant | None
+    updated_on: Required[Instant]
+    custom_fields: Annotated[list[_CustomField], AfterValidator(_billable_is_a_redmine_boolean)] | None
 
-    @field_validator("custom_fields")
-    @classmethod
-    def _billable_is_a_redmine_boolean(cls, v: list[_CustomField] | None) -> list[_CustomField] | None:
-        for cf in v or []:
-            if cf.name.lower() == "billable" and cf.value is not None and cf.value not in BILLABLE_VALUES:
-                raise PydanticCustomError("boolean", 'billable: expected Redmine\'s boolean "1", "0" or empty, got '
-                                                     "{got}", {"got": json_kind(cf.value)})
-        return v
+
+TIME_ENTRY = TypeAdapter(RedmineTimeEntry)
 
 
 def read_time_entry(doc: Any, projects: dict[int, dict[str, Any]], extracted_at: str) -> dict[str, Any] | Rejected:
     """A Redmine time entry as a ``raw_time_entries`` row (:func:`map_time_entry`) when it reads strictly, else a
     :class:`Rejected` naming the entry, each bad field, its value and the problem."""
-    m = read_strictly(RedmineTimeEntry, doc, "redmine", "entry_id", extracted_at, updated_key="updated_on")
-    return m if isinstance(m, Rejected) else map_time_entry(m.model_dump(), projects, extracted_at)
+    m = read_strictly(TIME_ENTRY, doc, "redmine", "entry_id", extracted_at, updated_key="updated_on")
+    return m if isinstance(m, Rejected) else map_time_entry(m, projects, extracted_at)

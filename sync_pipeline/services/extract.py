@@ -258,7 +258,12 @@ def redmine_time_entry_pages(client: RedmineClient, period: Period, currency_of:
     is the client, the activity the task). Redmine knows no currency: ``currency_of(client_id)`` says which one
     the client is billed in (the mapping's, else the entity's base currency), recorded as the entry's
     ``client_currency``."""
-    projects = client.projects()
+    return client.time_entries(start=period.start, end=period.end), redmine_reader(client.projects(), currency_of)
+
+
+def redmine_reader(projects: dict[int, dict[str, Any]], currency_of: Callable[[str | None], str]) -> Reader:
+    """How a Redmine time entry becomes a ``raw_time_entries`` row, strictly, given the projects (the root project
+    is the client) and the currency each client is billed in."""
 
     def row(doc: dict[str, Any], extracted_at: str) -> dict[str, Any] | Rejected:
         r = read_redmine_time_entry(doc, projects, extracted_at)
@@ -266,7 +271,7 @@ def redmine_time_entry_pages(client: RedmineClient, period: Period, currency_of:
             r["client_currency"] = r["client_currency"] or currency_of(r["client_id"])
         return r
 
-    return client.time_entries(start=period.start, end=period.end), row
+    return row
 
 
 def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Warehouse, entity: str,

@@ -123,3 +123,11 @@ def test_conservation_catches_an_expense_left_off_or_billed_twice():
     twice.loc[meals, "source_entry_ids"] = "expense:a,expense:b"
     assert "an expense appears on more than one invoice line" in problems(twice)
     assert problems(b.drafts, raw_expenses=3) == ["3 raw expenses but 2 classified expenses"]
+
+
+def test_an_expense_of_a_million_bills_exactly_instead_of_stopping_the_partition():
+    # DuckDB kept total_cost (DECIMAL(18, 6)) x (100 + markup) at width 18: 1,000,000.00 overflowed
+    b = bill([entry(1)], entity(expenses={"markup_percent": "12.5"}),
+             expenses=[expense("big", cost="1000000.00"), expense("small", cost="10.00")])
+    values = dict(zip(b.expense_billables["expense_id"], b.expense_billables["value"], strict=True))
+    assert D(str(values["big"])) == D("1125000") and D(str(values["small"])) == D("11.25")
