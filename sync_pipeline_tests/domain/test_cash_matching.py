@@ -175,3 +175,232 @@ def test_subset_searches_the_payers_whole_open_ledger():
     assert d.rule == "amount_subset" and sorted(d.invoice_ids) == ["I3", "I30"]
     d = cm.decide_subset(_line(amounts["I1"] + amounts["I5"] + amounts["I9"] + amounts["I12"]), rows, ledger, POLICY)
     assert sorted(d.invoice_ids) == ["I1", "I12", "I5", "I9"]
+
+
+# -- amounts at their boundaries ----------------------------------------------------------------------------------
+
+def test_the_writeoff_tolerance_is_the_smaller_of_the_cap_and_the_ratio_inclusive():
+    # 5 % of 100.00 = 5.00 < 20.00: a 5.00 difference is written off, 5.01 is not
+    assert cm.assess_amount(9500, 10000, True, POLICY) == cm.Assessment("writeoff", -500)
+    assert cm.assess_amount(9499, 10000, True, POLICY) == cm.Assessment("partial", -501)
+    assert cm.assess_amount(10501, 10000, True, POLICY) == cm.Assessment("over", 501)
+    # on 1,000.00 the cap of 20.00 is the smaller
+    assert cm.assess_amount(102000, 100000, True, POLICY) == cm.Assessment("writeoff", 2000)
+    assert cm.assess_amount(102001, 100000, True, POLICY) == cm.Assessment("over", 2001)
+
+
+def test_the_fx_tolerance_is_three_percent_plus_the_writeoff_cap_inclusive():
+    # 3 % of 100.00 = 3.00, + 20.00 = 23.00
+    assert cm.assess_amount(7700, 10000, False, POLICY) == cm.Assessment("fx", -2300)
+    assert cm.assess_amount(12300, 10000, False, POLICY) == cm.Assessment("fx", 2300)
+    assert cm.assess_amount(7699, 10000, False, POLICY) == cm.Assessment("partial", -2301)
+    assert cm.assess_amount(12301, 10000, False, POLICY) == cm.Assessment("over", 2301)
+    assert cm.assess_amount(10000, 10000, False, POLICY) == cm.Assessment("exact", 0)
+
+
+def test_an_explained_difference_is_a_round_fee_a_small_residue_or_a_bank_rate():
+    assert cm.explained_difference(10100, 10000, True, POLICY)  # 1.00 over: a residue
+    assert cm.explained_difference(9900, 10000, True, POLICY)
+    assert not cm.explained_difference(10101, 10000, True, POLICY)
+    assert cm.explained_difference(99850, 100000, True, POLICY)  # 1.50: a multiple of 0.50 under the cap
+    assert not cm.explained_difference(99830, 100000, True, POLICY)  # 1.70: not a round charge
+    assert cm.explained_difference(98000, 100000, True, POLICY)  # 20.00: the cap itself
+    assert not cm.explained_difference(97950, 100000, True, POLICY)  # 20.50: over the cap
+    assert not cm.explained_difference(100150, 100000, True, POLICY)  # a charge is never an over-payment
+    # another currency: up to 2 % + 20.00 short
+    assert cm.explained_difference(96000, 100000, False, POLICY)  # 40.00 = 2 % of 1,000 + 20
+    assert not cm.explained_difference(95999, 100000, False, POLICY)
+    assert not cm.explained_difference(100101, 100000, False, POLICY)
+
+
+def test_a_part_of_a_line_converts_back_at_the_pairs_implied_rate():
+    assert cm._to_invoice_minor(5000, 10000, 10000) == 5000
+    assert cm._to_invoice_minor(5000, 11000, 10000) == 4545  # 4545.45 → 4545
+    assert cm._to_invoice_minor(5500, 11000, 10001) == 5001  # 5000.5 → 5001 (half up)
+
+
+# -- settling -----------------------------------------------------------------------------------------------------
+
+def test_an_fx_payment_is_spread_over_its_invoices_in_proportion():
+    ledger = cm.Ledger({"I1": 10000, "I2": 30000}, {"I1": "EUR", "I2": "EUR"})
+    rows = [_row("I1", 10000, ccy="EUR", expected=8600, by_ref=True), _row("I2", 30000, ccy="EUR", expected=25800,
+                                                                          by_ref=True)]
+    d = cm.decide_reference(_line(34000), rows, ledger, POLICY)
+    assert (d.outcome, d.amount_kind, d.writeoff_minor) == ("auto_settled", "fx", 0)
+    assert d.allocations == [cm.Allocation("I1", 10000, "EUR", 8500), cm.Allocation("I2", 30000, "EUR", 25500)]
+    assert d.reason == ("paid in another currency; difference of -400 minor units at the day's reference rate is a "
+                        "realised FX gain/loss (exact reference)")
+    assert d.explanation["expected_minor"] == 34400 and d.explanation["difference_minor"] == -400
+    assert ledger.due == {"I1": 0, "I2": 0} and ledger.decided == {"L1"}
+
+
+def test_spreading_gives_the_last_invoice_what_is_left():
+    allocs = [cm.Allocation("a", 1, "EUR", 1), cm.Allocation("b", 1, "EUR", 1), cm.Allocation("c", 1, "EUR", 1)]
+    assert [a.line_share_minor for a in cm._spread(100, allocs)] == [33, 33, 34]
+    assert [a.line_share_minor for a in cm._spread(7, [cm.Allocation("a", 1, "EUR", 0)])] == [7]
+
+
+def test_exact_and_writeoff_reasons_name_the_rule():
+    ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
+    d = cm.decide_reference(_line(10000), [_row("I1", 10000, by_ref=True)], ledger, POLICY)
+    assert (d.reason, d.confidence, d.rule, d.line_currency, d.line_amount_minor) == (
+        "amount equals the amount due (exact reference)", 1.0, "exact_reference", "GBP", 10000)
+    w = cm.decide_reference(_line(10020, lid="L2"), [_row("I2", 10000, by_ref=True)], ledger, POLICY)
+    assert w.reason == "difference of 20 minor units written off (within tolerance) (exact reference)"
+    assert w.explanation == {"referenced": ["I2"], "name_similarity": [1.0], "expected_minor": 10000,
+                             "difference_minor": 20}
+
+
+def test_over_and_short_payments_become_exceptions_that_say_what_to_do():
+    ledger = cm.Ledger({"I1": 10000, "I2": 5000}, {"I1": "GBP", "I2": "GBP"})
+    over = cm.decide_reference(_line(20000), [_row("I1", 10000, by_ref=True)], ledger, POLICY)
+    assert (over.outcome, over.amount_kind) == ("exception", "over")
+    assert over.reason == ("pays more than the amount due (20000 vs 10000 minor units, difference 10000) and is above "
+                           "the write-off tolerance: refund the customer or apply the rest to another invoice")
+    assert over.allocations == [cm.Allocation("I1", 10000, "GBP", 10000)] and ledger.due["I1"] == 10000
+    assert over.candidates == [{"invoice_id": "I1", "invoice_currency": "GBP", "amount_due_minor": 10000,
+                                "expected_line_minor": 10000, "name_similarity": 1.0, "days_after_invoice": 10,
+                                "by_ref": True, "by_fuzzy": False, "by_name": True, "by_amount": False,
+                                "remaining_due_minor": 10000}]
+    stranger = cm.decide_reference(_line(4000), [_row("I1", 10000, by_ref=True, same=False, sim=0.5)], ledger, POLICY)
+    assert stranger.reason.endswith(": confirm it is a part payment, or write the difference off")
+    both = cm.decide_reference(_line(9000), [_row("I1", 10000, by_ref=True), _row("I2", 5000, by_ref=True)], ledger,
+                               POLICY)
+    assert both.reason == ("references 2 invoices but pays less than the amount due (9000 vs 15000 minor units, "
+                           "difference -6000) and is above the write-off tolerance: decide how to allocate it")
+    no_partials = cm.CashPolicy(auto_partial=False)
+    assert cm.decide_reference(_line(4000), [_row("I1", 10000, by_ref=True)], ledger, no_partials).outcome == \
+        "exception"
+
+
+def test_a_part_payment_in_another_currency_applies_its_converted_share():
+    ledger = cm.Ledger({"I1": 10000}, {"I1": "EUR"})
+    d = cm.decide_reference(_line(4300), [_row("I1", 10000, ccy="EUR", expected=8600, by_ref=True)], ledger, POLICY)
+    assert (d.outcome, d.amount_kind) == ("auto_settled", "partial")
+    assert d.allocations == [cm.Allocation("I1", 5000, "EUR", 4300)]
+    assert d.reason == "part payment: 4300 of 8600 due (minor units); the rest stays open"
+    # the rest, later, is expected at the same implied rate: 5000 EUR left = 4300 GBP
+    rest = cm.decide_reference(_line(4300, lid="L2"), [_row("I1", 10000, ccy="EUR", expected=8600, by_ref=True)],
+                               ledger, POLICY)
+    assert (rest.amount_kind, rest.allocations[0].applied_minor, ledger.due["I1"]) == ("exact", 5000, 0)
+
+
+def test_the_ledger_consumes_only_automatic_settlements():
+    ledger = cm.Ledger({"I1": 100}, {"I1": "GBP"})
+    proposal = cm.Decision("L1", "proposed", "fellegi_sunter", 0.7, 100, "GBP", [cm.Allocation("I1", 100, "GBP", 100)])
+    assert ledger.apply(proposal) is proposal and ledger.due == {"I1": 100} and ledger.open("I1")
+    ledger.apply(cm.Decision("L2", "auto_settled", "x", 1, 100, "GBP", [cm.Allocation("I1", 100, "GBP", 100)]))
+    assert ledger.due == {"I1": 0} and not ledger.open("I1") and not ledger.open("nope")
+    assert ledger.decided == {"L1", "L2"} and proposal.invoice_ids == ["I1"]
+
+
+# -- existing payments --------------------------------------------------------------------------------------------
+
+def _pay(pid="P1", *, by_ref=False, same=True, sim=1.0, has_ref=False, unique=True):
+    return {"payment_id": pid, "invoice_id": "I1", "invoice_currency": "GBP", "amount_minor": 10000,
+            "line_amount_minor": 10000, "by_ref": by_ref, "same_counterparty": same, "name_similarity": sim,
+            "line_has_reference": has_ref, "unique_to_line": unique, "days_after_payment": 2}
+
+
+def test_a_recorded_payment_is_reconciled_never_applied_again():
+    ledger = cm.Ledger({"I1": 0}, {"I1": "GBP"})
+    d = cm.decide_existing_payment(_line(10000), [_pay(by_ref=True)], ledger, by_reference=True)
+    assert (d.outcome, d.rule, d.confidence, d.payment_id, d.amount_kind) == (
+        "reconciled_payment", "existing_payment", 1.0, "P1", "exact")
+    assert d.allocations == [cm.Allocation("I1", 10000, "GBP", 10000)]
+    assert d.explanation == {"by_reference": True, "same_counterparty": True, "days_after_payment": 2}
+    assert d.reason == "the payment is already recorded in the accounting system; reconciled to it, not applied again"
+    by_payer = cm.decide_existing_payment(_line(10000, lid="L2"), [_pay(same=False, sim=0.9)], ledger,
+                                          by_reference=False)
+    assert (by_payer.outcome, by_payer.confidence) == ("reconciled_payment", 0.995)
+
+
+def test_a_recorded_payment_found_without_a_reference_must_be_unambiguous():
+    ledger = cm.Ledger({}, {})
+    assert cm.decide_existing_payment(_line(1), [_pay(sim=0.89, same=False)], ledger, by_reference=False) is None
+    assert cm.decide_existing_payment(_line(1), [_pay(has_ref=True)], ledger, by_reference=False) is None
+    assert cm.decide_existing_payment(_line(1), [_pay(unique=False)], ledger, by_reference=False) is None
+    assert cm.decide_existing_payment(_line(1), [_pay()], ledger, by_reference=False, competing=True) is None
+    assert cm.decide_existing_payment(_line(1), [_pay()], ledger, by_reference=True) is None
+    two = cm.decide_existing_payment(_line(1), [_pay(by_ref=True), _pay("P2", by_ref=True)], ledger,
+                                     by_reference=True)
+    assert (two.outcome, two.confidence, two.amount_kind, len(two.candidates)) == ("exception", 0.5, "n/a", 2)
+    assert two.reason == "matches 2 payments already recorded with this amount: pick the one it is"
+
+
+def test_references_only_to_settled_invoices_are_a_typo_or_a_duplicate():
+    ledger = cm.Ledger({"I1": 0, "I2": 5}, {})
+    assert cm.references_only_settled([_row("I1", 10, by_ref=True), _row("I2", 5)], ledger)
+    assert not cm.references_only_settled([_row("I1", 10, by_ref=True), _row("I2", 5, by_ref=True)], ledger)
+    assert not cm.references_only_settled([_row("I2", 5)], ledger)
+
+
+# -- amount rules -------------------------------------------------------------------------------------------------
+
+def test_amount_and_counterparty_need_exactly_one_open_invoice_still_wholly_due():
+    ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
+    d = cm.decide_amount_counterparty(_line(10000), [_row("I1", 10000, by_amount=True)], ledger, POLICY)
+    assert (d.rule, d.confidence, d.explanation["days_after_invoice"]) == ("amount_counterparty", 0.995, 10)
+    two = [_row("I2", 10000, by_amount=True), _row("I3", 10000, by_amount=True)]
+    ledger2 = cm.Ledger({"I2": 10000, "I3": 10000}, {})
+    assert cm.decide_amount_counterparty(_line(10000), two, ledger2, POLICY) is None
+    part = cm.Ledger({"I1": 5000}, {})
+    assert cm.decide_amount_counterparty(_line(5000), [_row("I1", 10000, by_amount=True)], part, POLICY) is None
+    assert cm.decide_amount_counterparty(_line(10000), [_row("I2", 10000, by_amount=True, same=False, sim=0.92)],
+                                         ledger, POLICY) is None
+    assert cm.decide_amount_counterparty(_line(10000), [_row("I2", 10000, by_amount=True, same=False, sim=0.93)],
+                                         ledger, POLICY) is not None
+
+
+def test_subsets_find_index_tuples_summing_exactly():
+    assert cm._subsets([1, 2, 3, 4], 5, 2) == [(1, 2), (0, 3)]
+    assert cm._subsets([1, 2, 3, 4], 5, 2, limit=1) == [(1, 2)]
+    assert cm._subsets([1, 2, 3, 4], 9, 3) == [(1, 2, 3)]  # each index once
+    assert cm._subsets([1, 2, 3, 4], 10, 4) == [(0, 1, 2, 3)]
+    assert cm._subsets([5, 5, 5], 10, 2) == [(0, 1), (0, 2)]
+    assert cm._subsets([1, 1], 5, 2) == [] and cm._subsets([1, 1, 1], 5, 3) == [] and cm._subsets([1] * 4, 5, 4) == []
+
+
+def test_group_by_keeps_order_within_each_group():
+    rows = [{"k": "a", "n": 1}, {"k": "b", "n": 2}, {"k": "a", "n": 3}]
+    assert cm.group_by(rows, "k") == {"a": [rows[0], rows[2]], "b": [rows[1]]}
+
+
+# -- the model's view ---------------------------------------------------------------------------------------------
+
+def _scored(inv, weight, prob, **kw):
+    r = _row(inv, 10000, **kw)
+    r.update(match_weight=weight, match_probability=prob, weights={"amount": 3.0})
+    return r
+
+
+def test_no_plausible_candidate_is_an_exception_without_a_rule():
+    d = cm.decide_scored(_line(10000), [], cm.Ledger({}, {}), POLICY)
+    assert (d.outcome, d.rule, d.confidence, d.amount_kind) == ("exception", "none", 0.0, "n/a")
+    assert d.reason == ("no open invoice is a plausible match (no reference, amount or payer in common): is it a "
+                        "receipt for something else?")
+
+
+def test_a_clear_named_winner_is_settled_by_the_model():
+    ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
+    d = cm.decide_scored(_line(10000), [_scored("I2", 1.0, 0.6), _scored("I1", 20.0, 0.999, fuzzy=True)], ledger,
+                         POLICY)
+    assert (d.outcome, d.rule, d.allocations[0].invoice_id) == ("auto_settled", "fellegi_sunter", "I1")
+    p1 = 2.0 ** 20 / (1 + 2.0 ** 20 + 2.0)
+    assert d.confidence == p1
+    assert d.explanation["runner_up_posterior"] == 2.0 / (1 + 2.0 ** 20 + 2.0)
+    assert d.explanation["candidates_scored"] == 2 and d.explanation["weights"] == {"amount": 3.0}
+
+
+def test_a_likely_candidate_without_a_name_or_explained_difference_is_proposed_or_questioned():
+    ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
+    odd = cm.decide_scored(_line(9300), [_scored("I1", 20.0, 0.999)], ledger, POLICY)
+    assert odd.outcome == "proposed" and odd.reason.startswith("best candidate's probability is 1.000, but the text "
+                                                               "names no invoice and the difference of -700 minor")
+    assert odd.allocations == [cm.Allocation("I1", 10000, "GBP", 9300)] and ledger.due["I1"] == 10000
+    close = cm.decide_scored(_line(10000), [_scored("I1", 1.0, 0.6), _scored("I2", 0.5, 0.5)], ledger, POLICY)
+    assert close.outcome == "exception" and close.reason.endswith(": two candidates are close, pick the right one")
+    assert close.allocations == [] and len(close.candidates) == 2
+    # with 60 bits the odds are capped: the runner-up still counts
+    capped = cm.decide_scored(_line(10000), [_scored("I1", 500.0, 1.0, by_ref=True)], ledger, POLICY)
+    assert capped.confidence == 2.0 ** 60 / (1 + 2.0 ** 60)
