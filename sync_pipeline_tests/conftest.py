@@ -113,3 +113,12 @@ def _no_leaked_defs_state_storage():
     _current_storage.set(None)
     yield
     _current_storage.set(None)
+
+
+@pytest.fixture
+def standing_approval(resources: dict[str, object]) -> None:
+    """An auto-approval policy (proposed and approved by two admins) for the demo entity in the test's store:
+    for tests of billing and posting mechanics that are not about approving plans (services.approvals)."""
+    from sync_pipeline_tests.identity import standing_policy
+
+    standing_policy(resources["opstore"].get(), demo_data.DEMO_ENTITY)  # type: ignore[attr-defined]

@@ -26,7 +26,7 @@ def _approve(sandboxes, entry_ids: list[int], approver_id: int) -> dict:
     return r.json()
 
 
-def test_approver_and_approval_date_travel_from_harvest_to_the_posted_lines(sandboxes, resources, instance):
+def test_approver_and_approval_date_travel_from_harvest_to_the_posted_lines(sandboxes, resources, instance, standing_approval):
     # 1008 (Bob, Acme Website / Development @100, 2.0 h) was submitted but not approved: Alice approves it now
     before = datetime.now(UTC).replace(microsecond=0)
     assert _approve(sandboxes, [1008], approver_id=1) == {"approved": {"time_entries": [1008], "expenses": []}}

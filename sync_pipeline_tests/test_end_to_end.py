@@ -18,7 +18,7 @@ def _live_invoices(sandboxes):
     return {d["Reference"]: d for d in docs if d["Status"] not in ("VOIDED", "DELETED")}
 
 
-def test_full_sync_posts_hand_computed_invoices_once(sandboxes, resources, instance):
+def test_full_sync_posts_hand_computed_invoices_once(sandboxes, resources, instance, standing_approval):
     result = _run(resources, instance)
     assert result.success
     for ev in result.get_asset_check_evaluations():
@@ -60,7 +60,7 @@ def test_full_sync_posts_hand_computed_invoices_once(sandboxes, resources, insta
     assert contacts == {"HARVEST-1": "Acme Corp", "HARVEST-2": "Globex GmbH"}
 
 
-def test_second_run_posts_nothing_twice(sandboxes, resources, instance):
+def test_second_run_posts_nothing_twice(sandboxes, resources, instance, standing_approval):
     assert _run(resources, instance).success
     first = _live_invoices(sandboxes)
     result = _run(resources, instance)
@@ -72,7 +72,7 @@ def test_second_run_posts_nothing_twice(sandboxes, resources, instance):
     assert set(posted["outcome"]) == {"already_posted"}
 
 
-def test_crash_after_post_before_ledger_is_recovered_by_lookup(sandboxes, resources, instance, tmp_path):
+def test_crash_after_post_before_ledger_is_recovered_by_lookup(sandboxes, resources, instance, tmp_path, standing_approval):
     """The invoice reached Xero but the ledger never heard: the next run finds it by reference."""
     assert _run(resources, instance).success
     # lose the operational store entirely, as if the ledger write never happened
@@ -83,7 +83,7 @@ def test_crash_after_post_before_ledger_is_recovered_by_lookup(sandboxes, resour
     assert set(posted["outcome"]) == {"found_in_target"}
 
 
-def test_reconciliation_flags_a_tampered_invoice(sandboxes, resources, instance):
+def test_reconciliation_flags_a_tampered_invoice(sandboxes, resources, instance, standing_approval):
     assert _run(resources, instance).success
     rec = resources["warehouse"].get().read("sync_reconciliation", demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD)
     assert set(rec["status"]) == {"match"}

@@ -30,7 +30,7 @@ def _expense(eid, project, client, cost, *, approved=True, markup=None, category
     return doc
 
 
-def test_expenses_are_marked_up_taxed_and_posted_on_the_same_invoices(sandboxes, resources, instance):
+def test_expenses_are_marked_up_taxed_and_posted_on_the_same_invoices(sandboxes, resources, instance, standing_approval):
     sandboxes.harvest.upsert_many("expenses", demo_data.HARVEST_ACCOUNT_ID, [
         _expense(9001, 11, ACME, "45.50"),  # mapping markup 10 %: 50.05
         _expense(9002, 11, ACME, "-5.00"),  # a refund: -5.50 on its own line

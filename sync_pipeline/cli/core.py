@@ -22,20 +22,68 @@ def _dagster_instance():
     return DagsterInstance.get()
 
 
-def run_sync(entity: str, period: str, *, triggered_by: str = "cli", log_level: str = "INFO") -> Any:
-    """Run ``sync_job`` for one partition on the DAGSTER_HOME instance; return the result."""
+def run_sync(entity: str, period: str, *, triggered_by: str, log_level: str = "INFO") -> Any:
+    """Run ``sync_job`` for one partition on the DAGSTER_HOME instance as ``triggered_by`` (an identity of the
+    operational store: its run ticket tells the run's assets who launched it); return the result."""
+    from sync_pipeline.cli._identity import identities
     from sync_pipeline.defs.definitions import defs
     from sync_pipeline.defs.partitions import partition_key
     from sync_pipeline.domain.periods import Period
+    from sync_pipeline.store.identity import TICKET_TAG
 
     p = Period.parse(period)
     instance = _dagster_instance()
     if not instance.has_dynamic_partition("entity", entity):
         instance.add_dynamic_partitions("entity", [entity])
     job = defs.resolve_job_def("sync_job")
+    tags = {"triggered_by": triggered_by, TICKET_TAG: identities().run_ticket(triggered_by)}
     return job.execute_in_process(
-        instance=instance, partition_key=partition_key(entity, p), tags={"triggered_by": triggered_by},
+        instance=instance, partition_key=partition_key(entity, p), tags=tags,
         run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, raise_on_error=False)
+
+
+def awaiting_approval(result: Any) -> str | None:
+    """The "awaiting approval" message when posted_invoices stopped for want of an approved plan."""
+    for ev in result.all_events:
+        if ev.is_step_failure and ev.step_key == "posted_invoices":
+            msg = ev.event_specific_data.error.message if ev.event_specific_data.error else ""
+            if "awaiting approval" in msg:
+                return msg.strip()
+    return None
+
+
+DEMO_TRIGGER, DEMO_APPROVER = "demo", "demo-approver"
+
+
+def demo_identities() -> Any:
+    """The demo's two identities: the ``demo`` automation that triggers the sync, and ``demo-approver``, a separate
+    person with the approver role who approves its plan (four eyes, even in the demo)."""
+    from sync_pipeline.cli._identity import identities
+
+    ids = identities()
+    ids.ensure_automation(DEMO_TRIGGER, ("automation",), by="sync-pipeline demo")
+    if ids.get(DEMO_APPROVER) is None:
+        ids.add(DEMO_APPROVER, ["approver"], by="sync-pipeline demo")
+    return ids
+
+
+def demo_sync(entity: str, period: str) -> tuple[Any, list[str]]:
+    """Sync as the demo automation; when the plan awaits approval, the demo approver approves it and the sync
+    runs again. The result and what was approved, in words."""
+    from sync_pipeline.store.approvals import PlanApprovals
+
+    ids = demo_identities()
+    result = run_sync(entity, period, triggered_by=DEMO_TRIGGER, log_level="CRITICAL")
+    approved: list[str] = []
+    if awaiting_approval(result):
+        approvals = PlanApprovals(ids.store)
+        for p in approvals.plans(entity, period, ["awaiting_approval"]):
+            d = approvals.decide(entity, period, p.plan_hash, by=DEMO_APPROVER, approve=True,
+                                 comment="sync-pipeline demo: reviewed the sandbox plan")
+            approved.append(f"{d.decided_by} approved plan {d.plan_hash[:12]} ({d.documents} documents, "
+                            f"triggered by {d.created_by}) at {d.decided_at}")
+        result = run_sync(entity, period, triggered_by=DEMO_TRIGGER, log_level="WARNING")
+    return result, approved
 
 
 def summarize(entity: str, period: str) -> dict[str, Any]:
@@ -59,10 +107,24 @@ def summarize(entity: str, period: str) -> dict[str, Any]:
         "totals_per_currency": totals_minor(posted, "total_minor"),
         "reconciliation": counts(docs, "status"),
         "reconciled": bool(len(rec)) and bool((rec["status"] == "match").all()),
+        "approvers": _approvers(entity, p),
     }
 
 
-def _print_summary(entity: str, period: str, s: dict[str, Any], ok: bool) -> None:
+def _approvers(entity: str, period: str) -> list[str]:
+    """Who approved the posted documents of the partition, when, under which plan (the sync ledger)."""
+    from sync_pipeline.cli._identity import identities
+
+    rows = identities().store.ledger_for(entity, period)
+    by_plan: dict[tuple, list[str]] = {}
+    for r in rows:
+        if r.get("plan_approved_by") and r.get("target_number"):
+            key = (r["plan_approved_by"], r["plan_approved_at"], str(r["plan_hash"])[:12])
+            by_plan.setdefault(key, []).append(r["target_number"])
+    return [f"{', '.join(sorted(nums))} by {who} at {at} (plan {h})" for (who, at, h), nums in sorted(by_plan.items())]
+
+
+def _print_summary(entity: str, period: str, s: dict[str, Any], ok: bool, approved: list[str] | None = None) -> None:
     created = s["invoices"].get("created", 0)
     existing = sum(v for k, v in s["invoices"].items() if k in ("already_posted", "found_in_target"))
     print()
@@ -71,6 +133,10 @@ def _print_summary(entity: str, period: str, s: dict[str, Any], ok: bool) -> Non
     print(f"  invoices posted     : {created} new, {existing} already posted ({', '.join(s['invoice_numbers'])})")
     for ccy, total in sorted(s["totals_per_currency"].items()):
         print(f"  total {ccy}           : {total}")
+    for line in approved or ([] if created else ["nothing new to approve"]):
+        print(f"  four eyes           : {line}")
+    for who in s.get("approvers") or []:
+        print(f"  approved            : {who}")
     print(f"  reconciliation      : {'all documents match' if s['reconciled'] else s['reconciliation']}")
     print("  look at it          : make dev, then open http://127.0.0.1:3000 (Assets → sync_reconciliation)")
     print()
@@ -95,14 +161,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"sandbox accounting system : {sb.xero_server.url}")
     entity, period = args.entity or demo_data.DEMO_ENTITY, args.period or demo_data.DEMO_PERIOD
     try:
-        result = run_sync(entity, period, triggered_by="sync-pipeline demo", log_level="WARNING")
+        result, approved = demo_sync(entity, period)
         ok = result.success
         try:
             s = summarize(entity, period)
         except LookupError as e:
             print(f"demo run did not produce its outputs: {e}", file=sys.stderr)
             return 1
-        _print_summary(entity, period, s, ok and s["reconciled"])
+        _print_summary(entity, period, s, ok and s["reconciled"], approved)
         return 0 if ok and s["reconciled"] else 1
     finally:
         sb.stop()
@@ -115,6 +181,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
     for ev in result.all_events:
         if ev.is_failure:
             print(ev.message, file=sys.stderr)
+    waiting = awaiting_approval(result)
+    if waiting:
+        print(waiting, file=sys.stderr)
     if result.success:
         s = summarize(args.entity, args.period)
         print(f"sync {args.entity} {args.period}: invoices {s['invoices']}, totals {s['totals_per_currency']}, "

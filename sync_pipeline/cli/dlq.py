@@ -50,7 +50,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     if not args.ids and not args.entity:
         raise UserError("name the letters to replay (ids) or an --entity")
-    run = PostingRun(who(args), f"dlq-replay-{uuid.uuid4().hex[:12]}", args.approved_by)
+    run = PostingRun(who(args), f"dlq-replay-{uuid.uuid4().hex[:12]}")
     try:
         outcomes = replay(posting_env(), run, letter_ids=args.ids or None, entity=args.entity, period=args.period)
     except LookupError as e:
@@ -92,7 +92,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("ids", type=int, nargs="*")
     s.add_argument("--entity")
     s.add_argument("--period")
-    s.add_argument("--approved-by")
     s.set_defaults(func=cmd_replay)
     s = ps.add_parser("discard", help="close a letter that must not be posted (with a note)")
     s.add_argument("id", type=int)

@@ -58,6 +58,12 @@ RULES: dict[str, frozenset[str] | str] = {
     "posting.pause": frozenset({"operator", "approver", "admin"}),  # anyone responsible may stop the money
     "posting.resume": frozenset({"operator", "admin"}),
     "posting.limits": frozenset({"admin"}),
+    "posting.approve": frozenset({"approver"}), "posting.reject": frozenset({"approver"}),
+    "posting.policy.show": _VIEW, "posting.policy.propose": frozenset({"admin"}),
+    "posting.policy.approve": frozenset({"admin"}),
+    # Dagster-launched writes, whoever launched the run (the plan's approval still decides what posts)
+    "dagster.post": frozenset({"operator", "automation"}),  # posted_invoices
+    "dagster.replay": frozenset({"operator", "automation"}),  # the replay_dead_letters job
     # dead letters
     "dlq.list": _VIEW, "dlq.show": frozenset({"operator", "approver", "admin"}),  # payloads: financial data
     "dlq.replay": frozenset({"operator"}), "dlq.discard": frozenset({"operator"}),

@@ -75,12 +75,20 @@ class PostingIncomplete(RuntimeError):
 
 @dataclass(frozen=True)
 class PostingRun:
-    """Who and what is posting: written to the ledger, the audit log and every result row."""
+    """Who and what is posting: written to the ledger, the audit log and every result row.
+
+    ``triggered_by`` is an authenticated user or named automation. ``approved_by`` / ``approved_at`` /
+    ``plan_hash`` are never given by the caller: ``apply_plan`` sets them from the plan's approval
+    (``services.approvals``); an approval by a person also lets a plan over the guard's limits post.
+    """
 
     triggered_by: str
     run_id: str | None = None
     approved_by: str | None = None
     override_guard: bool = False
+    approved_at: str | None = None
+    plan_hash: str | None = None
+    mapping_hash: str | None = None
 
 
 # -- the desired state --------------------------------------------------------------------------
@@ -474,7 +482,8 @@ class _Applier:
     def approver(self, op: DocOp) -> str | None:
         names = sorted({li.approved_by for li in op.lines if li.approved_by})
         parts = ([f"lines: {', '.join(names)}"] if names else []) + (
-            [f"posting: {self.run.approved_by}"] if self.run.approved_by else [])
+            [f"posting: {self.run.approved_by} at {self.run.approved_at} (plan {str(self.run.plan_hash)[:12]})"]
+            if self.run.approved_by else [])
         return "; ".join(parts) or None
 
     def pending_row(self, gp: GroupPlan, op: DocOp, payload: Any, idem: str) -> dict[str, Any]:
@@ -485,7 +494,9 @@ class _Applier:
                 "payload": dumps({"request": payload, "lines": [_line_record(li) for li in op.lines]}).decode(),
                 "currency": gp.currency,
                 "subtotal_minor": op.amount_minor if op.op != "allocate_credit" else None,
-                "approved_by": self.approver(op), "run_id": self.run.run_id}
+                "approved_by": self.approver(op), "run_id": self.run.run_id, "plan_hash": self.run.plan_hash,
+                "plan_approved_by": self.run.approved_by, "plan_approved_at": self.run.approved_at,
+                "mapping_hash": self.run.mapping_hash}
 
     def posted_many(self, conn: sa.Connection, done: list[tuple[GroupPlan, DocOp, dict[str, Any]]]) -> None:
         """Record a batch's confirmed documents: ledger, lines and entry links, audit — in one transaction."""
@@ -498,11 +509,15 @@ class _Applier:
                            "target_status": doc.get("Status"),
                            "subtotal_minor": to_minor(Decimal(str(doc.get("SubTotal") or 0)), gp.currency)})
             docs.append({"doc_key": op.key, "kind": op.kind, "reference": op.reference, "currency": gp.currency,
-                         "lines": [] if op.op == "void_invoice" else [_line_record(li) for li in op.lines]})
+                         "lines": [] if op.op == "void_invoice" else [
+                             {**_line_record(li), "plan_approved_by": self.run.approved_by,
+                              "plan_approved_at": self.run.approved_at, "plan_hash": self.run.plan_hash}
+                             for li in op.lines]})
             audit.append({"actor": self.run.triggered_by, "action": op.op, "entity": self.e, "subject": op.reference,
                           "detail": {"doc_key": op.key, "target_id": doc.get(id_field),
                                      "number": doc.get(num_field), "status": doc.get("Status"),
                                      "run_id": self.run.run_id, "approved_by": self.approver(op),
+                                     "plan_hash": self.run.plan_hash, "mapping_hash": self.run.mapping_hash,
                                      "original_reference": op.original_reference,
                                      "amount_minor": op.amount_minor, "source_entries": op.source_entry_ids}})
         self.store.record_posted_many(conn, ledger)
@@ -859,6 +874,7 @@ class PostingResult:
     plan: Plan
     frame: pd.DataFrame
     api_calls: int
+    run: PostingRun | None = None  # as applied: with who approved the plan, when, and its hash
 
     @property
     def pending(self) -> pd.DataFrame:
@@ -877,17 +893,20 @@ def apply_plan(plan: Plan, *, xero: XeroClient, store: OperationalStore, run: Po
     matter within a kind; kinds still go in order: drafts, credit notes, invoices, allocations). Keep it
     within the accounting system's concurrent-request limit (Xero: 5).
     """
+    from sync_pipeline.services.approvals import authorize, mark_posted
+
+    approval = authorize(plan, store, run, run.mapping_hash)  # AwaitingApproval: nothing is written
+    run = replace(run, approved_by=approval.approved_by, approved_at=approval.approved_at,
+                  plan_hash=approval.plan_hash, override_guard=approval.kind == "person")
     breaches = plan.breaches
     if breaches and plan.controls.posting_enabled:
         if plan.state.duplicates or not run.override_guard:
             raise PostingBlocked(
                 f"posting {plan.entity.key} {plan.period.key} is blocked: " + "; ".join(breaches)
-                + ". Review the invoice_plan asset; raise the limits with `sync-pipeline posting limits`, or post "
-                  "this plan with the posted_invoices config override_guard=true and approved_by=<you>.")
-        if not run.approved_by:
-            raise PostingBlocked("override_guard needs approved_by: who looked at the plan and said yes")
-        store.audit(run.approved_by, "guard_overridden", entity=plan.entity.key, subject=plan.period.key,
-                    detail={"breaches": breaches, "run_id": run.run_id})
+                + ". Review the invoice_plan asset; raise the limits with `sync-pipeline posting limits`, or have "
+                  "an approver approve this plan (`sync-pipeline posting approve`).")
+        store.audit(str(run.approved_by), "guard_overridden", entity=plan.entity.key, subject=plan.period.key,
+                    detail={"breaches": breaches, "run_id": run.run_id, "plan_hash": run.plan_hash})
     applier = _Applier(plan, xero, store, run, replay, concurrency)
     # what the accounting system holds but the ledger did not know: recorded now (crash recovery)
     group_of = {d.key: g for g in plan.plans for d in plan.state.docs.get(g.base_reference, [])}
@@ -917,16 +936,16 @@ def apply_plan(plan: Plan, *, xero: XeroClient, store: OperationalStore, run: Po
                 conn.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == key).values(
                     target_status=doc.get("Status")))
     frame = _result_rows(plan, applier)
-    return PostingResult(plan, frame, xero.http.request_count - applier.calls_before)
+    mark_posted(store, approval, run.run_id)
+    return PostingResult(plan, frame, xero.http.request_count - applier.calls_before, run)
 
 
 def post_invoices(drafts: pd.DataFrame, *, entity: EntityConfig, period: Period, xero: XeroClient,
                   store: OperationalStore, triggered_by: str, today: date | None = None, run_id: str | None = None,
-                  approved_by: str | None = None, override_guard: bool = False,
                   replay: set[int] | None = None) -> pd.DataFrame:
-    """Plan and apply in one go; the posted-invoices frame (one row per document of the partition)."""
+    """Plan and apply in one go (an approved plan only); the posted-invoices frame (one row per document)."""
     plan = build_plan(drafts, entity=entity, period=period, xero=xero, store=store, today=today)
-    run = PostingRun(triggered_by, run_id, approved_by, override_guard)
+    run = PostingRun(triggered_by, run_id)
     return apply_plan(plan, xero=xero, store=store, run=run, replay=replay).frame
 
 

@@ -63,7 +63,18 @@ api_tokens = sa.Table(
     sa.Column("last_used_at", sa.String(40)),
 )
 
+run_tickets = sa.Table(
+    "run_tickets",
+    metadata,
+    sa.Column("ticket", sa.String(64), primary_key=True),  # SHA-256 of the ticket put in the run's tags
+    sa.Column("name", sa.String(128), nullable=False),
+    sa.Column("created_at", sa.String(40), nullable=False),
+    sa.Column("expires_at", sa.String(40), nullable=False),
+)
+
 TOKEN_PREFIX = "spt_"
+TICKET_TAG = "sync_pipeline/ticket"
+TICKET_HOURS = 24
 DEFAULT_TOKEN_DAYS = 90
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # verified against for unknown names: same work
@@ -157,7 +168,10 @@ class Identities:
         with self.engine.connect() as c:
             if c.execute(sa.select(users.c.name).where(users.c.name == name)).first():
                 raise IdentityError(f"{name} is disabled")
-        return self.add(name, list(roles), by=by, kind="automation")
+        try:
+            return self.add(name, list(roles), by=by, kind="automation")
+        except sa.exc.IntegrityError:  # registered at the same moment by a concurrent run
+            return self.get(name)  # type: ignore[return-value]
 
     def set_roles(self, name: str, roles: list[str], *, by: str) -> Actor:
         self._check_roles(roles)
@@ -270,6 +284,37 @@ class Identities:
         if not n:
             raise IdentityError(f"no live token {token_id}")
         self.store.audit(by, "token_revoked", subject=token_id)
+
+    # -- Dagster runs -------------------------------------------------------------------------
+    def run_ticket(self, name: str, hours: int = TICKET_HOURS) -> str:
+        """A ticket a signed-in user's run carries in its tags (``sync_pipeline/ticket``): the run's assets
+        know who launched it. Only its digest is stored; it lapses after ``hours``."""
+        if self.get(name) is None:
+            raise IdentityError(f"no active user {name}")
+        ticket = secrets.token_urlsafe(24)
+        created = datetime.now(UTC)
+        with self.engine.begin() as c:
+            c.execute(run_tickets.insert().values(
+                ticket=_digest(ticket), name=name, created_at=created.isoformat(timespec="seconds"),
+                expires_at=(created + timedelta(hours=hours)).isoformat(timespec="seconds")))
+        return ticket
+
+    def run_actor(self, tags: dict[str, str]) -> Actor:
+        """Who a Dagster run acts for: the user of a valid ticket, else the schedule or sensor that launched it
+        (a named automation), else ``dagster-ui`` — a run launched in the UI, whose user Dagster OSS does not
+        know (run the UI behind an authenticating proxy or read-only: docs/controls.md)."""
+        ticket = tags.get(TICKET_TAG)
+        if ticket:
+            with self.engine.connect() as c:
+                row = c.execute(sa.select(run_tickets).where(run_tickets.c.ticket == _digest(ticket))).first()
+            if row is not None and datetime.fromisoformat(row.expires_at) > datetime.now(UTC):
+                found = self.get(row.name)
+                if found is not None:
+                    return Actor(found.name, found.roles, found.kind, via="ticket")
+        for tag, kind in (("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor")):
+            if tags.get(tag):
+                return self.ensure_automation(f"{kind}:{tags[tag]}")
+        return self.ensure_automation("dagster-ui")
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod

@@ -46,6 +46,11 @@ sync_ledger = sa.Table(
     sa.Column("payload", sa.Text),  # the last payload written (JSON), for replay and forensics
     sa.Column("approved_by", sa.String(255)),
     sa.Column("run_id", sa.String(64)),
+    # four eyes (controls): the approved plan the document was written under, who approved it and when
+    sa.Column("plan_hash", sa.String(64)),
+    sa.Column("plan_approved_by", sa.String(255)),
+    sa.Column("plan_approved_at", sa.String(40)),
+    sa.Column("mapping_hash", sa.String(64)),  # the money-moving mapping version the document was billed under
 )
 
 contact_map = sa.Table(

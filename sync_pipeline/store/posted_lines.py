@@ -39,6 +39,10 @@ posted_lines = sa.Table(
     sa.Column("approved_by", sa.String(255)),  # who approved the line's entries (the source's approvers)
     sa.Column("recorded_at", sa.String(40), nullable=False),
     sa.Column("approved_at", sa.String(40)),  # when (the latest approval of the line's entries)
+    # four eyes: who approved the plan that wrote the line, when, and the plan's hash (captured by us)
+    sa.Column("plan_approved_by", sa.String(255)),
+    sa.Column("plan_approved_at", sa.String(40)),
+    sa.Column("plan_hash", sa.String(64)),
 )
 
 entry_links = sa.Table(
@@ -98,7 +102,9 @@ class PostedLines:
                          "quantity": str(li["quantity"]), "unit_amount": str(li["unit_amount"]),
                          "amount_minor": int(li["amount_minor"]), "currency": currency,
                          "source_entry_ids": ",".join(entries), "approved_by": li.get("approved_by"),
-                         "approved_at": li.get("approved_at"), "recorded_at": ts})
+                         "approved_at": li.get("approved_at"), "plan_approved_by": li.get("plan_approved_by"),
+                         "plan_approved_at": li.get("plan_approved_at"), "plan_hash": li.get("plan_hash"),
+                         "recorded_at": ts})
             links.extend({"entity": entity, "entry_id": e, "doc_key": doc_key, "line_no": n, "period": period,
                           "role": role, "reference": reference, "line_key": li.get("line_key") or None,
                           "recorded_at": ts} for e in dict.fromkeys(entries))

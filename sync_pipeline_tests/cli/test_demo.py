@@ -24,9 +24,14 @@ def test_demo_prints_summary_and_second_run_posts_nothing(tmp_path):
     assert "total GBP           : 981.00" in first.stdout
     assert "total EUR           : 699.90" in first.stdout
     assert "all documents match" in first.stdout
+    # four eyes: the demo automation triggered the plan, a separate approver identity approved it
+    assert "four eyes           : demo-approver approved plan " in first.stdout
+    assert "(2 documents, triggered by demo)" in first.stdout
+    assert "approved            : INV-00001, INV-00002 by demo-approver at " in first.stdout
     # the runs are in the project-local Dagster instance the UI reads
     assert (tmp_path / "dagster_home" / "history").exists()
 
     second = _demo(tmp_path)
     assert second.returncode == 0, second.stdout + second.stderr
     assert "invoices posted     : 0 new, 2 already posted" in second.stdout
+    assert "four eyes           : nothing new to approve" in second.stdout

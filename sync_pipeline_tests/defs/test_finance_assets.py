@@ -63,7 +63,7 @@ def _alloc(wh, description):
     return {r.project_id: int(r.allocated_minor) for r in df.itertuples() if r.description == description}
 
 
-def test_sync_finance_reallocation_and_consolidation_on_the_demo(sandboxes, resources, instance):
+def test_sync_finance_reallocation_and_consolidation_on_the_demo(sandboxes, resources, instance, standing_approval):
     _seed(resources, sandboxes)
     defs = build_defs(resources)
     e, p = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD

@@ -34,7 +34,10 @@ def test_sync_job_runs_on_celery_workers(deployment, monkeypatch):
     from dagster._core.definitions.reconstruct import ReconstructableRepository
 
     from sync_pipeline.defs.partitions import entity_period_partitions, partition_key
+    from sync_pipeline.store.operational import OperationalStore
+    from sync_pipeline_tests.identity import standing_policy
 
+    standing_policy(OperationalStore(deployment.env["SYNC_PIPELINE_STORE_URL"]), "acme-ie")  # approved posting
     queue = f"sp_test_{uuid.uuid4().hex[:8]}"
     env = {"SYNC_PIPELINE_EXECUTOR": "celery", "SYNC_PIPELINE_CELERY_BROKER": BROKER,
            "SYNC_PIPELINE_CELERY_QUEUE": queue}

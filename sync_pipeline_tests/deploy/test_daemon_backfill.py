@@ -1,18 +1,22 @@
 """Backfill one period for every entity through a real dagster-daemon on the PostgreSQL-backed production
-instance (deploy/dagster.yaml): one run per partition, runs in parallel, every asset of every partition
-materialized, and the Xero concurrency pool never exceeded across the parallel runs."""
+instance (deploy/dagster.yaml): one run per partition, runs in parallel, the Xero concurrency pool never
+exceeded across the parallel runs — and four eyes held: the entity with an admin-approved auto-approval
+policy posts, the other stops at "awaiting approval" having posted nothing."""
 
 from __future__ import annotations
 
 import time
 
 import pytest
-from dagster import DagsterEventType, DagsterRunStatus, RunsFilter
+from dagster import AssetSelection, DagsterEventType, DagsterRunStatus, RunsFilter
 from dagster._core.storage.event_log.base import AssetRecordsFilter
 
 from sync_pipeline.cli.backfill import apply_pool_limits, launch_period_backfill
 from sync_pipeline.defs.definitions import defs
+from sync_pipeline.store.approvals import PlanApprovals
+from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline_tests.deploy.conftest import ROOT
+from sync_pipeline_tests.identity import standing_policy
 
 pytestmark = pytest.mark.postgres
 
@@ -51,6 +55,9 @@ def _step_windows(instance, run_id):
 def test_period_backfill_for_all_entities_under_the_daemon(deployment):
     xero_assets = sorted(a.node_def.name for a in defs.assets if "xero" in a.node_def.pools)
     assert xero_assets, "no asset declares pool='xero'"
+    store = OperationalStore(deployment.env["SYNC_PIPELINE_STORE_URL"])
+    approved, unapproved = deployment.entities  # four eyes: only the first entity has an auto-approval policy
+    standing_policy(store, approved)
     with deployment.instance() as instance:
         assert apply_pool_limits(instance, ROOT / "deploy" / "pools.yaml")["xero"] == 5
         # one Xero slot for this test makes any overlap of Xero steps across the parallel runs visible
@@ -59,19 +66,36 @@ def test_period_backfill_for_all_entities_under_the_daemon(deployment):
         deployment.start_daemon()
         runs = _wait_runs(instance, backfill_id, len(deployment.entities), deployment)
 
-        # one run per entity × period partition, all successful
+        # one run per entity × period partition: the approved entity's succeeded; the other's stopped at
+        # posted_invoices, awaiting approval, having posted nothing — a backfill is no way around four eyes
         by_partition = {r.tags.get("dagster/partition"): r for r in runs}
         assert sorted(by_partition) == sorted(f"{e}|{PERIOD}-01" for e in deployment.entities)
-        failed = [(r.run_id, r.status) for r in runs if r.status != DagsterRunStatus.SUCCESS]
-        assert not failed, f"runs failed: {failed}\n{deployment.log('daemon.log')}"
+        ok_pk, waiting_pk = f"{approved}|{PERIOD}-01", f"{unapproved}|{PERIOD}-01"
+        assert by_partition[ok_pk].status == DagsterRunStatus.SUCCESS, deployment.log("daemon.log")
+        assert by_partition[waiting_pk].status == DagsterRunStatus.FAILURE, deployment.log("daemon.log")
+        failures = [rec.dagster_event for rec in instance.all_logs(by_partition[waiting_pk].run_id)
+                    if rec.dagster_event is not None and rec.dagster_event.event_type == DagsterEventType.STEP_FAILURE]
+        assert [f.step_key for f in failures] == ["posted_invoices"]
+        message = failures[0].event_specific_data.error.message
+        assert "awaiting approval" in message and "nothing was posted" in message
+        assert "An approver other than dagster-ui" in message  # who launched a backfill: Dagster does not say
+        [waiting] = PlanApprovals(store).plans(unapproved, PERIOD, ["awaiting_approval"])
+        assert waiting.documents == 2
+        assert [r for r in store.ledger_for(unapproved, PERIOD) if r["status"] == "posted"] == []
+        assert {r["plan_approved_by"] for r in store.ledger_for(approved, PERIOD)} == {
+            f"policy {approved} v1 (approved by pytest-admin-2)"}
 
-        # every asset of the backfill materialized for every partition
+        # every asset of the backfill materialized for the approved partition; the other stopped at posting
         backfill = instance.get_backfill(backfill_id)
+        after_posting = AssetSelection.assets("posted_invoices").downstream().resolve(defs.resolve_asset_graph())
         for key in backfill.asset_selection:
             for partition in by_partition:
                 recs = instance.fetch_materializations(
                     AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1).records
-                assert recs, f"{key.to_user_string()} not materialized for {partition}"
+                if partition == waiting_pk and key in after_posting:
+                    assert not recs, f"{key.to_user_string()} materialized for {partition} without approval"
+                else:
+                    assert recs, f"{key.to_user_string()} not materialized for {partition}"
 
         # the runs ran in parallel ...
         records = [instance.get_run_record_by_id(r.run_id) for r in runs]
@@ -87,6 +111,7 @@ def test_period_backfill_for_all_entities_under_the_daemon(deployment):
                 if step in in_backfill:
                     xero_steps.append((s, e, r.tags["dagster/partition"], step))
         xero_steps.sort()
-        assert len(xero_steps) == len(runs) * len(in_backfill)
+        ran = {(p, k) for *_, p, k in xero_steps}
+        assert {(ok_pk, k) for k in in_backfill} <= ran and (waiting_pk, "posted_invoices") in ran
         for (s_a, e_a, p_a, k_a), (s_b, e_b, p_b, k_b) in zip(xero_steps, xero_steps[1:], strict=False):
             assert s_b >= e_a - 0.05, f"{k_a}@{p_a} [{s_a},{e_a}] overlaps {k_b}@{p_b} [{s_b},{e_b}]"

@@ -43,7 +43,7 @@ from sync_pipeline.services.posting import desired_groups, target_line
 from sync_pipeline.services.posting_links import billed_entries, current_documents, entry_links_frame
 from sync_pipeline.store.controls import PostingControls
 from sync_pipeline.store.dead_letters import DeadLetters
-from sync_pipeline_tests.identity import sign_in, token_for
+from sync_pipeline_tests.identity import sign_in, standing_policy, token_for
 
 ENTITY, PERIOD = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD
 TENANT, ACCOUNT = demo_data.XERO_TENANT_ID, demo_data.HARVEST_ACCOUNT_ID
@@ -310,6 +310,7 @@ def run_chaos(sb, resources, instance, tmp_path, *, reps: int, kill_reps: set[in
     pk = partition_key(ENTITY, PERIOD)
     store, wh = resources["opstore"].get(), resources["warehouse"].get()
     controls = PostingControls(store)
+    standing_policy(store, ENTITY)  # each repetition's late changes are a new plan: auto-approved (four eyes on v1)
     log: list[str] = []
     for rep in range(reps):
         if rep:

@@ -7,10 +7,11 @@ import pytest
 from sync_pipeline.cli import main
 from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.sandbox import demo_data
+from sync_pipeline.services.approvals import AwaitingApproval
 from sync_pipeline.store.dead_letters import DeadLetters
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
-from sync_pipeline_tests.identity import sign_in
+from sync_pipeline_tests.identity import approve_awaiting, run_tags, sign_in
 from sync_pipeline_tests.posting.conftest import drafts
 from sync_pipeline_tests.posting.test_posting_service import BASE, live
 
@@ -41,8 +42,50 @@ def link_contact(sandboxes, client):
     client.update("Contacts", [{"ContactID": c["ContactID"], "ContactNumber": "HARVEST-2"}], idempotency_key="fix")
 
 
-def test_dead_letters_listed_shown_and_replayed_from_the_cli(sandboxes, cli_env, capsys, tmp_path):
+def as_user(monkeypatch, tmp_path, name, *roles):
+    sign_in(monkeypatch, f"sqlite:///{tmp_path / 'op.sqlite3'}", name, *roles)
+
+
+def approve_from_the_cli(monkeypatch, tmp_path, capsys) -> str:
+    """carol (approver) reads the stored plan and approves it; back to olivia. The approved hash."""
+    capsys.readouterr()
+    as_user(monkeypatch, tmp_path, "carol", "approver")
+    assert main(["posting", "plan", "--entity", "acme-uk", "--period", "2026-10"]) == 0
+    shown = capsys.readouterr().out
+    [line] = [x for x in shown.splitlines() if "[awaiting_approval]" in x]
+    plan_hash = line.split("stored plan ")[1].split()[0]
+    assert main(["posting", "approve", "--entity", "acme-uk", "--period", "2026-10", "--plan-hash", plan_hash[:16],
+                 "--comment", "checked against the timesheets"]) == 0
+    assert f"plan {plan_hash} of acme-uk 2026-10 approved by carol" in capsys.readouterr().out
+    as_user(monkeypatch, tmp_path, "olivia", "operator", "admin")
+    return plan_hash
+
+
+def test_posting_from_the_cli_waits_for_another_approver(sandboxes, cli_env, capsys, tmp_path, monkeypatch):
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 2
+    err = capsys.readouterr().err
+    assert "awaiting approval: plan " in err and "nothing was posted" in err and live(sandboxes) == []
+    assert main(["posting", "plan", "--entity", "acme-uk", "--period", "2026-10"]) == 0
+    plan_hash = capsys.readouterr().out.split("plan hash ")[1].split()[0]
+    # olivia triggered it: she may not approve it, even holding the approver role
+    as_user(monkeypatch, tmp_path, "olivia", "operator", "admin", "approver")
+    assert main(["posting", "approve", "--entity", "acme-uk", "--period", "2026-10", "--plan-hash", plan_hash]) == 2
+    assert "olivia triggered plan" in capsys.readouterr().err
+    as_user(monkeypatch, tmp_path, "olivia", "operator", "admin")
+    assert main(["posting", "approve", "--entity", "acme-uk", "--period", "2026-10", "--plan-hash", plan_hash]) == 2
+    assert "olivia (roles: admin, operator) may not posting.approve" in capsys.readouterr().err
+    assert approve_from_the_cli(monkeypatch, tmp_path, capsys) == plan_hash
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 0
+    assert f"plan {plan_hash[:12]} approved by carol at " in capsys.readouterr().out
+    assert len(live(sandboxes)) == 2
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 0  # posted exactly once
+    assert "{'already_posted': 2}" in capsys.readouterr().out and len(live(sandboxes)) == 2
+
+
+def test_dead_letters_listed_shown_and_replayed_from_the_cli(sandboxes, cli_env, capsys, tmp_path, monkeypatch):
     xc = clash(sandboxes)
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 2  # awaiting approval
+    approve_from_the_cli(monkeypatch, tmp_path, capsys)
     assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 0
     out = capsys.readouterr().out
     assert "failed   SP-acme-uk-2026-10-C2-R1: blocked: contact HARVEST-2 (Globex GmbH) could not be created" in out
@@ -70,10 +113,12 @@ def test_dead_letters_listed_shown_and_replayed_from_the_cli(sandboxes, cli_env,
     assert dict(zip(posted["reference"], posted["outcome"], strict=True))["SP-acme-uk-2026-10-C2-R1"] == "created"
 
 
-def test_kill_switch_and_limits_from_the_cli(sandboxes, cli_env, capsys):
+def test_kill_switch_and_limits_from_the_cli(sandboxes, cli_env, capsys, tmp_path, monkeypatch):
     assert main(["posting", "pause", "--entity", "acme-uk", "--reason", "auditors in"]) == 0
     assert main(["posting", "status", "--entity", "acme-uk"]) == 0
     assert '"posting": "PAUSED"' in capsys.readouterr().out
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 2  # awaiting approval
+    approve_from_the_cli(monkeypatch, tmp_path, capsys)
     assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 0
     assert "held" in capsys.readouterr().out and live(sandboxes) == []
     assert main(["posting", "resume", "--entity", "acme-uk"]) == 0
@@ -83,13 +128,14 @@ def test_kill_switch_and_limits_from_the_cli(sandboxes, cli_env, capsys):
     plan = capsys.readouterr().out
     assert "GUARD: the plan writes 2 documents, more than the limit of 1" in plan
     assert "GUARD: EUR: the plan writes 44000 minor units, more than the limit of 10000" in plan
+    # over the limits, the plan is another plan: it waits for an approver, who sees the guard's findings
     assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 2  # refused, nothing written
     assert live(sandboxes) == []
-    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10", "--override-guard",
-                 "--approved-by", "finance lead"]) == 0
+    approve_from_the_cli(monkeypatch, tmp_path, capsys)
+    assert main(["posting", "run", "--entity", "acme-uk", "--period", "2026-10"]) == 0
     assert len(live(sandboxes)) == 2
     actions = [(a["actor"], a["action"]) for a in cli_env.audit_entries("acme-uk")]
-    assert ("olivia", "posting_paused") in actions and ("finance lead", "guard_overridden") in actions
+    assert ("olivia", "posting_paused") in actions and ("carol", "guard_overridden") in actions
 
 
 def test_replay_job_in_dagster(sandboxes, resources, instance, tmp_path):
@@ -102,12 +148,15 @@ def test_replay_job_in_dagster(sandboxes, resources, instance, tmp_path):
     store = resources["opstore"].get()
     env = PostingEnv(resources["mapping"].load(), wh, store,
                      lambda e: resources["xero"].client(e.xero_tenant_id))
-    post_partition(env, "acme-uk", "2026-10", PostingRun("scheduler"))
+    with pytest.raises(AwaitingApproval):
+        post_partition(env, "acme-uk", "2026-10", PostingRun("schedule:nightly"))
+    approve_awaiting(store, "acme-uk", "2026-10", approver="carol")
+    post_partition(env, "acme-uk", "2026-10", PostingRun("schedule:nightly"))
     open_ids = [x["id"] for x in DeadLetters(store).open_for("acme-uk")]
     assert len(open_ids) == 2
     link_contact(sandboxes, xc)
     job = build_defs(resources).resolve_job_def("replay_dead_letters")
-    res = job.execute_in_process(instance=instance, tags={"triggered_by": "olivia"}, run_config={
+    res = job.execute_in_process(instance=instance, tags=run_tags(store, "olivia", "operator"), run_config={
         "ops": {"replay_dead_letters_op": {"config": {"letter_ids": open_ids}}}})
     assert res.success
     assert DeadLetters(store).open_for("acme-uk") == []

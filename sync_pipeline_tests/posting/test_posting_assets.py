@@ -1,6 +1,7 @@
 """The posting assets in Dagster: the invoice plan as a reviewable dry run, its guard blocking posted_invoices, the
 approved override, and a late change showing up in the plan as an adjustment before anything is written."""
 
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from dagster import AssetKey, AssetSelection
@@ -9,7 +10,10 @@ from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.partitions import partition_key
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.sandbox.harvest import now_iso
+from sync_pipeline.store.approvals import PlanApprovals
 from sync_pipeline.store.controls import PostingControls
+from sync_pipeline.store.identity import Identities
+from sync_pipeline_tests.identity import approve_awaiting, run_tags
 
 PK = partition_key(demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD)
 TENANT, ACCOUNT = demo_data.XERO_TENANT_ID, demo_data.HARVEST_ACCOUNT_ID
@@ -36,9 +40,10 @@ def test_plan_is_a_dry_run_its_guard_blocks_posting_and_an_approved_override_pos
     posting_path = list(AssetSelection.groups("extract", "billing", "posting").resolve(graph))
     store = resources["opstore"].get()
     PostingControls(store).set_limits(demo_data.DEMO_ENTITY, actor="finance lead", max_invoices=1)
+    olivia = run_tags(store, "olivia", "operator")
 
     res = job.execute_in_process(instance=instance, partition_key=PK, raise_on_error=False,
-                                 asset_selection=posting_path, tags={"triggered_by": "nightly"})
+                                 asset_selection=posting_path, tags=olivia)
     plan = meta(res, "invoice_plan")
     assert plan["actions"] == {"create": 2} and plan["documents_to_write"] == 2
     assert plan["totals_per_currency"] == {
@@ -51,22 +56,33 @@ def test_plan_is_a_dry_run_its_guard_blocks_posting_and_an_approved_override_pos
     assert not res.is_node_success("posted_invoices") and res.asset_materializations_for_node("posted_invoices") == []
     assert live(sandboxes) == []
 
-    # someone reviewed the plan and approves it despite the limit
-    res = job.execute_in_process(
-        instance=instance, partition_key=PK, asset_selection=[AssetKey("posted_invoices"), AssetKey("posted_lines")],
-        tags={"triggered_by": "olivia"},
-        run_config={"ops": {"posted_invoices": {"config": {"approved_by": "finance lead", "override_guard": True}}}})
+    # posting it anyway stops: the plan awaits approval (a typed-in approver counts for nothing)
+    post_only = [AssetKey("posted_invoices"), AssetKey("posted_lines")]
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=post_only,
+                                 tags={**olivia, "approved_by": "finance lead"}, raise_on_error=False)
+    [failure] = [e for e in res.all_events if e.is_step_failure]
+    assert "awaiting approval" in failure.event_specific_data.error.message and live(sandboxes) == []
+    [stored] = PlanApprovals(store).plans(demo_data.DEMO_ENTITY, "2026-10")
+    assert (stored.status, stored.created_by) == ("awaiting_approval", "olivia")
+    # carol reviewed the plan and approves it despite the limit
+    PlanApprovals(store).decide(demo_data.DEMO_ENTITY, "2026-10", stored.plan_hash, by="carol", approve=True,
+                                comment="two clients this month: the limit of 1 is out of date")
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=post_only,
+                                 tags=run_tags(store, "olivia"))
     assert res.success
     posted = meta(res, "posted_invoices")
     assert posted["outcomes"] == {"created": 2} and posted["plan_drift"] == "none"
-    assert (posted["triggered_by"], posted["approved_by"]) == ("olivia", "finance lead")
+    assert (posted["triggered_by"], posted["approved_by"], posted["plan_hash"]) == ("olivia", "carol",
+                                                                                      stored.plan_hash)
     assert live(sandboxes) == ["SP-acme-uk-2026-10-C1-R1", "SP-acme-uk-2026-10-C2-R1"]
-    assert "guard_overridden" in [a["action"] for a in store.audit_entries(demo_data.DEMO_ENTITY)]
+    assert ("carol", "guard_overridden") in [(a["actor"], a["action"])
+                                             for a in store.audit_entries(demo_data.DEMO_ENTITY)]
     links = resources["warehouse"].get().read("posted_lines", demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD)
-    # every entry names its document, who triggered the posting and who approved it
+    # every entry names its document, who triggered the posting and who approved it, when
     assert sorted(set(links["entry_id"])) == ["1001", "1002", "1003", "1004", "1005", "1006"]
     assert set(links["triggered_by"]) == {"olivia"} and links["document_number"].str.startswith("INV-").all()
-    assert all(str(a).endswith("posting: finance lead") for a in links["document_approved_by"])
+    assert all(f"posting: carol at {posted['approved_at']} (plan {stored.plan_hash[:12]})" in str(a)
+               for a in links["document_approved_by"])
 
     # a late change: entry 1003 (Acme Website / Design @120, 1.25 h) is cut to 0.75 h after the invoice went out
     h = sandboxes.harvest
@@ -89,16 +105,21 @@ def test_plan_is_a_dry_run_its_guard_blocks_posting_and_an_approved_override_pos
                       strict=True)) == [
         ("create_credit_note", "SP-acme-uk-2026-10-C1-R1-CN1", 15000, "1003"),
         ("create_invoice", "SP-acme-uk-2026-10-C1-R2", 9000, "1003")]
-    # and posting it writes exactly that: the credit note against R1, then the rebill linked to it
-    res = job.execute_in_process(instance=instance, partition_key=PK,
-                                 asset_selection=[AssetKey("posted_invoices"), AssetKey("posted_lines")])
+    # and posting it, once approved, writes exactly that: the credit note against R1, then the rebill linked to it
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=post_only,
+                                 tags=run_tags(store, "olivia"), raise_on_error=False)
+    assert not res.success and live(sandboxes, "CreditNotes") == []  # a changed plan: awaiting approval again
+    [adjustment] = approve_awaiting(store, demo_data.DEMO_ENTITY, "2026-10", approver="carol")
+    assert [d["op"] for d in adjustment.content["documents"]] == ["create_credit_note", "create_invoice"]
+    res = job.execute_in_process(instance=instance, partition_key=PK, asset_selection=post_only,
+                                 tags=run_tags(store, "olivia"))
     assert res.success and checks(res) == {"posted_subtotals_match_drafts": True, "every_entry_billed_once": True}
     assert live(sandboxes, "CreditNotes") == ["SP-acme-uk-2026-10-C1-R1-CN1"]
     assert live(sandboxes) == ["SP-acme-uk-2026-10-C1-R1", "SP-acme-uk-2026-10-C1-R2", "SP-acme-uk-2026-10-C2-R1"]
 
 
 def test_entries_invoiced_in_the_project_system_are_not_billed_again_and_our_own_marks_change_nothing(
-        sandboxes, resources, instance):
+        sandboxes, resources, instance, standing_approval):
     """Nothing billed twice from either side: entries on a Harvest invoice (or marked billed by another tool) are
     left out of billing; the entries we marked ourselves keep being billed by our documents."""
     h = sandboxes.harvest
@@ -133,7 +154,7 @@ def test_entries_invoiced_in_the_project_system_are_not_billed_again_and_our_own
     assert meta(res, "posted_invoices")["outcomes"] == {"already_posted": 2}
 
 
-def test_kill_switch_stops_posting_while_extraction_billing_and_the_plan_go_on(sandboxes, resources, instance):
+def test_kill_switch_stops_posting_while_extraction_billing_and_the_plan_go_on(sandboxes, resources, instance, standing_approval):
     store = resources["opstore"].get()
     PostingControls(store).pause(demo_data.DEMO_ENTITY, reason="auditors in", actor="olivia")
     defs = build_defs(resources)
@@ -152,7 +173,8 @@ def test_kill_switch_stops_posting_while_extraction_billing_and_the_plan_go_on(s
     assert meta(res, "posted_invoices")["outcomes"] == {"created": 2} and len(live(sandboxes)) == 2
 
 
-def test_pullback_job_brings_payments_and_statuses_into_the_warehouse_incrementally(sandboxes, resources, instance):
+def test_pullback_job_brings_payments_and_statuses_into_the_warehouse_incrementally(sandboxes, resources, instance,
+                                                                                    standing_approval):
     from sync_pipeline.connectors.xero import payment_payload
 
     defs = build_defs(resources)
@@ -180,3 +202,67 @@ def test_pullback_job_brings_payments_and_statuses_into_the_warehouse_incrementa
     again = pull.execute_in_process(instance=instance, partition_key=PK)
     assert meta(again, "accounting_invoices", NODE)["changed_since_last_pull"] == {"Invoices": 0, "CreditNotes": 0,
                                                                             "Payments": 0}
+
+
+def _run_request(job, instance, request, tags: dict) -> object:
+    """Execute a schedule's or sensor's run request as the daemon would: its partition, its tags and the tag
+    Dagster adds naming the schedule or sensor."""
+    return job.execute_in_process(instance=instance, partition_key=str(request.partition_key),
+                                  tags={**request.tags, **tags}, raise_on_error=False)
+
+
+def _says_awaiting_approval(res) -> str:
+    [failure] = [e for e in res.all_events if e.is_step_failure]
+    assert failure.step_key == "posted_invoices"
+    return failure.event_specific_data.error.message
+
+
+def test_a_schedule_or_sensor_run_without_approval_posts_nothing_and_says_why(sandboxes, resources, instance,
+                                                                              tmp_path):
+    from dagster import build_schedule_context, build_sensor_context, instance_for_test
+
+    from sync_pipeline.defs.automation.schedules import previous_period_monthly_close
+    from sync_pipeline.defs.automation.sensors import harvest_changefeed
+    from sync_pipeline.services.changefeed import EntityCursor, FeedCursor
+
+    defs = build_defs(resources)
+    job = defs.resolve_job_def("sync_job")
+    store = resources["opstore"].get()
+    # the monthly close on 2 Nov 2026 requests October
+    with instance_for_test() as scheduler:
+        scheduler.add_dynamic_partitions("entity", [demo_data.DEMO_ENTITY])
+        [req] = previous_period_monthly_close(build_schedule_context(
+            instance=scheduler, scheduled_execution_time=datetime(2026, 11, 2, 6, tzinfo=UTC),
+            resources={"mapping": resources["mapping"]}))
+    assert str(req.partition_key) == PK
+    res = _run_request(job, instance, req, {"dagster/schedule_name": "previous_period_monthly_close",
+                                            "triggered_by": "carol"})  # a typed-in name proves nothing
+    message = _says_awaiting_approval(res)
+    assert "awaiting approval: plan " in message and "writes 2 document(s)" in message
+    assert "An approver other than schedule:previous_period_monthly_close" in message
+    assert live(sandboxes) == [] and res.asset_materializations_for_node("posted_invoices") == []
+    [stored] = PlanApprovals(store).plans(demo_data.DEMO_ENTITY, "2026-10")
+    assert stored.created_by == "schedule:previous_period_monthly_close"  # a named automation, registered
+    assert Identities(store).get("schedule:previous_period_monthly_close").roles == {"automation"}
+
+    # a timesheet changes; the change feed requests its partition: a new plan, and still nothing posted
+    doc = sandboxes.harvest.store.get("time_entries", ACCOUNT, "1003")
+    doc["hours"] = doc["rounded_hours"] = Decimal("0.75")
+    doc["updated_at"] = now_iso()
+    sandboxes.harvest.store.put("time_entries", ACCOUNT, "1003", doc)
+    cursor = FeedCursor({demo_data.DEMO_ENTITY: EntityCursor(high_water="2026-09-01T00:00:00Z")}).to_json()
+    result = harvest_changefeed(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+    [req] = [r for r in result.run_requests if str(r.partition_key) == PK]
+    res = _run_request(job, instance, req, {"dagster/sensor_name": "harvest_changefeed"})
+    assert "An approver other than sensor:harvest_changefeed" in _says_awaiting_approval(res)
+    assert live(sandboxes) == []
+    # the same plan, still awaiting: carol approves it, and the next scheduled run posts it, once
+    plans = PlanApprovals(store).plans(demo_data.DEMO_ENTITY, "2026-10")
+    assert [(p.status, p.created_by) for p in plans] == [("superseded", "schedule:previous_period_monthly_close"),
+                                                         ("awaiting_approval", "sensor:harvest_changefeed")]
+    PlanApprovals(store).decide(demo_data.DEMO_ENTITY, "2026-10", plans[1].plan_hash, by="carol", approve=True,
+                                comment="month-end close reviewed")
+    res = _run_request(job, instance, req, {"dagster/sensor_name": "harvest_changefeed"})
+    assert res.success and meta(res, "posted_invoices")["outcomes"] == {"created": 2}
+    assert meta(res, "posted_invoices")["triggered_by"] == "sensor:harvest_changefeed"
+    assert len(live(sandboxes)) == 2

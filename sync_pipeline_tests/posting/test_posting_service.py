@@ -8,10 +8,12 @@ import pytest
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.sandbox import demo_data
+from sync_pipeline.services.approvals import AwaitingApproval
 from sync_pipeline.services.posting import PostingBlocked, PostingRun, apply_plan, build_plan, plan_frame
 from sync_pipeline.services.posting_links import billed_entries, entry_links_frame
 from sync_pipeline.store.controls import PostingControls
 from sync_pipeline.store.dead_letters import DeadLetters
+from sync_pipeline_tests.identity import approve_awaiting, standing_policy
 from sync_pipeline_tests.posting.conftest import ENTITY, drafts
 
 P = Period.parse("2026-10")
@@ -25,9 +27,20 @@ BASE = [
 ]
 
 
+def apply_approved(plan, xero, store, run=RUN, replay=None):
+    """Post a plan, four eyes: when it awaits approval, carol (not its trigger) approves it, then it posts."""
+    try:
+        return apply_plan(plan, xero=xero, store=store, run=run, replay=replay)
+    except AwaitingApproval as e:
+        if e.plan is None or e.plan.status != "awaiting_approval":
+            raise
+        approve_awaiting(store, plan.entity.key, plan.period.key)
+        return apply_plan(plan, xero=xero, store=store, run=run, replay=replay)
+
+
 def post(d, xero, store, today=None, run=RUN, replay=None):
     plan = build_plan(d, entity=ENTITY, period=P, xero=xero, store=store, today=today)
-    return apply_plan(plan, xero=xero, store=store, run=run, replay=replay)
+    return apply_approved(plan, xero, store, run, replay)
 
 
 def live(sandboxes, coll="Invoices"):
@@ -90,7 +103,7 @@ def test_due_date_follows_the_clients_payment_terms_else_the_entitys(sandboxes, 
     entity = ENTITY.model_copy(update={"payment_terms_days": 30,
                                        "clients": [ClientMap(source_id="2", payment_terms_days=14)]})
     plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=entity, period=P, xero=xero, store=sqlite_store)
-    apply_plan(plan, xero=xero, store=sqlite_store, run=RUN)
+    apply_approved(plan, xero, sqlite_store)
     invs = {d["Reference"]: d for d in live(sandboxes)}
     acme, globex = invs["SP-acme-uk-2026-10-C1-R1"], invs["SP-acme-uk-2026-10-C2-R1"]
 
@@ -122,7 +135,7 @@ def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(sandb
         index=False, name=None)) == [
         ("adjust", "create_credit_note", "SP-acme-uk-2026-10-C1-R1-CN1", 15000, -15000),
         ("adjust", "create_invoice", "SP-acme-uk-2026-10-C1-R2", 9000, 9000)]
-    res = apply_plan(plan, xero=xero, store=any_store, run=RUN)
+    res = apply_approved(plan, xero, any_store)
     # credit note first, then the rebill, then the allocation: every write under an Idempotency-Key
     assert [w.split("/api.xro/2.0/")[1].split("/")[0] for w in sent] == ["CreditNotes", "Invoices", "CreditNotes"]
     assert sent[-1].endswith("/Allocations") and unkeyed == []
@@ -187,20 +200,24 @@ def test_kill_switch_holds_every_write_until_resumed(sandboxes, xero, sqlite_sto
     ctl.resume("acme-uk", actor="alice")
     res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
     assert set(res.frame["outcome"]) == {"created"}
-    assert [a["action"] for a in sqlite_store.audit_entries("acme-uk")][:2] == ["posting_paused", "posting_resumed"]
+    assert [a["action"] for a in sqlite_store.audit_entries("acme-uk")][:4] == [
+        "posting_paused", "plan_awaiting_approval", "plan_approved", "posting_resumed"]
 
 
 def test_guard_blocks_a_plan_over_the_limits_unless_someone_approves(sandboxes, xero, sqlite_store):
     PostingControls(sqlite_store).set_limits("acme-uk", actor="alice", max_total_minor={"GBP": 40000})
-    with pytest.raises(PostingBlocked, match="GBP: the plan writes 45000 minor units"):
-        post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    standing_policy(sqlite_store, "acme-uk")  # auto-approval never covers a plan over the guard's limits
+    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, xero=xero, store=sqlite_store)
+    assert plan.breaches == ["GBP: the plan writes 45000 minor units, more than the limit of 40000"]
+    with pytest.raises(PostingBlocked, match="awaiting approval"):
+        apply_plan(plan, xero=xero, store=sqlite_store, run=PostingRun("bob", "run-1", approved_by="bob",
+                                                                       override_guard=True))  # claims count for nothing
     assert live(sandboxes) == []
-    with pytest.raises(PostingBlocked, match="needs approved_by"):
-        post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store, run=PostingRun("bob", override_guard=True))
-    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store,
-               run=PostingRun("bob", "run-2", approved_by="carol", override_guard=True))
-    assert set(res.frame["outcome"]) == {"created"} and set(res.frame["approved_by"]) == {"posting: carol"}
-    assert "guard_overridden" in [a["action"] for a in sqlite_store.audit_entries("acme-uk")]
+    approve_awaiting(sqlite_store, "acme-uk", "2026-10", approver="carol")
+    res = apply_plan(plan, xero=xero, store=sqlite_store, run=PostingRun("bob", "run-2"))
+    assert set(res.frame["outcome"]) == {"created"}
+    assert all(a.startswith(f"posting: carol at {res.run.approved_at}") for a in res.frame["approved_by"])
+    assert ("carol", "guard_overridden") in [(a["actor"], a["action"]) for a in sqlite_store.audit_entries("acme-uk")]
 
 
 def test_permanent_failure_is_dead_lettered_and_posted_after_replay(sandboxes, xero, any_store):

@@ -12,15 +12,15 @@ from decimal import Decimal as D
 from sync_pipeline.domain.billing import invoice_headers, invoice_level_tax
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.sandbox import demo_data
-from sync_pipeline.services.posting import post_invoices
 from sync_pipeline_tests.billing.helpers import bill, entity, entry
+from sync_pipeline_tests.identity import post_with_approval
 
 
 def _post(rows, tax, period, xero, store):
     ent = entity(xero_tenant_id=demo_data.XERO_TENANT_ID, clients=[{"source_id": "1", "name": "Acme Corp"}],
                  tax=tax)
     b = bill(rows, ent, period=period, today=date(2026, 11, 15))
-    posted = post_invoices(b.drafts, entity=ent, period=period, xero=xero, store=store, triggered_by="test",
+    posted = post_with_approval(b.drafts, entity=ent, period=period, xero=xero, store=store, triggered_by="test",
                            today=date(2026, 11, 15))
     assert set(posted["outcome"]) == {"created"}
     ours = invoice_headers(b.drafts)[0]

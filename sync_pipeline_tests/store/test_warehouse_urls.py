@@ -48,7 +48,7 @@ def test_a_contract_still_guards_an_object_store_write():
         wh.write("raw_time_entries", "e", "2026-10", pd.DataFrame([{"entry_id": None}]), RawTimeEntry)
 
 
-def test_the_sync_runs_against_an_object_store_warehouse(resources, instance, sandboxes):
+def test_the_sync_runs_against_an_object_store_warehouse(resources, instance, sandboxes, standing_approval):
     url = f"memory://sp-{uuid.uuid4().hex[:8]}/warehouse"
     job = build_defs({**resources, "warehouse": WarehouseResource(root=url)}).resolve_job_def("sync_job")
     result = job.execute_in_process(instance=instance,

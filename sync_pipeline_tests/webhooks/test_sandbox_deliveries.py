@@ -13,7 +13,7 @@ from sync_pipeline.webhooks.server import WebhookServer
 from sync_pipeline.webhooks.xero import XeroWebhookApp
 
 
-def test_sandbox_deliveries_with_duplicates_and_reordering_make_one_refresh(sandboxes, resources, instance):
+def test_sandbox_deliveries_with_duplicates_and_reordering_make_one_refresh(sandboxes, resources, instance, standing_approval):
     store = resources["opstore"].get()
     key = "k" * 88
     app = XeroWebhookApp(EventStore(store), key)

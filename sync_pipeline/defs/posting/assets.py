@@ -4,10 +4,10 @@
 from dagster import (
     AssetExecutionContext,
     AssetSpec,
-    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
+    OpExecutionContext,
     asset,
     multi_asset,
 )
@@ -24,6 +24,8 @@ from sync_pipeline.defs.resources import (
     WarehouseResource,
     XeroResource,
 )
+from sync_pipeline.domain.access import AccessDenied, Actor, check
+from sync_pipeline.services.approvals import AwaitingApproval
 from sync_pipeline.services.posting import (
     PostingIncomplete,
     PostingRun,
@@ -34,25 +36,44 @@ from sync_pipeline.services.posting import (
 )
 from sync_pipeline.services.posting_links import entry_links_frame, mark_source_entries
 from sync_pipeline.services.pullback import pull_accounting
+from sync_pipeline.store.identity import Identities
+from sync_pipeline.store.operational import OperationalStore
 
 
-class PostingConfig(Config):
-    approved_by: str | None = None
-    """Who reviewed the invoice plan and approves posting it (recorded on every document and the audit log)."""
-    override_guard: bool = False
-    """Post even though the plan exceeds the entity's limits; needs approved_by."""
+def run_identity(context: AssetExecutionContext | OpExecutionContext, store: OperationalStore,
+                 action: str = "dagster.post") -> PostingRun:
+    """Who the run acts for — the user of its ticket (launched by the CLI), else its schedule or sensor, else
+    ``dagster-ui`` (see ``Identities.run_actor``) — checked against the access table for ``action``.
+
+    A ``triggered_by`` tag alone proves nothing (anyone can type it in the Launchpad) and is ignored. Who
+    approved is never configured: it comes from the plan's approval (``services.approvals``).
+    """
+    tags = dict(context.run.tags) if context.run else {}
+    actor = Identities(store).run_actor(tags)
+    try:
+        require_action(actor, action)
+    except AccessDenied as e:
+        raise Failure(description=f"{e}; nothing was posted") from None
+    return PostingRun(triggered_by=actor.name, run_id=context.run.run_id if context.run else None)
 
 
-def run_identity(context: AssetExecutionContext, approved_by: str | None = None,
-                 override_guard: bool = False) -> PostingRun:
-    """Who triggered the run (its tags: triggered_by, user, dagster/user), the run id, who approved."""
-    tags = context.run.tags if context.run else {}
-    who = tags.get("triggered_by") or tags.get("user") or tags.get("dagster/user") or "dagster"
-    for sensor_tag in ("dagster/sensor_name", "dagster/schedule_name", "dagster/backfill"):
-        if tags.get(sensor_tag) and who == "dagster":
-            who = f"{sensor_tag.split('/')[-1]} {tags[sensor_tag]}"
-    return PostingRun(triggered_by=who, run_id=context.run.run_id if context.run else None,
-                      approved_by=approved_by, override_guard=override_guard)
+def require_action(actor: Actor, action: str) -> Actor:
+    """The access table's rule for a Dagster-launched write (``dagster.*``)."""
+    return check(actor, action)  # type: ignore[return-value]
+
+
+def awaiting_failure(e: AwaitingApproval, run: PostingRun) -> Failure:
+    """Stop the run, post nothing, and say why in words and in metadata a finance user reads in the UI."""
+    p = e.plan
+    meta: dict = {"awaiting_approval": True, "triggered_by": run.triggered_by}
+    if p is not None:
+        meta.update({"plan_hash": p.plan_hash, "plan_status": p.status, "documents_to_write": p.documents,
+                     "totals_per_currency_minor": p.totals,
+                     "approve_with": MetadataValue.md(
+                         f"`sync-pipeline posting approve --entity {p.entity} --period {p.period} "
+                         f"--plan-hash {p.plan_hash[:16]} --comment ...` (an approver other than "
+                         f"{p.created_by})")})
+    return Failure(description=str(e), metadata=meta, allow_retries=False)
 
 
 @asset(
@@ -107,7 +128,7 @@ def invoice_plan(context: AssetExecutionContext, mapping: MappingResource, xero:
     description="The invoice plan applied to the accounting system, exactly once: one row per document of the "
                 "partition (invoice revisions and credit notes) with what this run did to it.",
 )
-def posted_invoices(context: AssetExecutionContext, config: PostingConfig, mapping: MappingResource,
+def posted_invoices(context: AssetExecutionContext, mapping: MappingResource,
                     xero: XeroResource, opstore: OperationalStoreResource,
                     warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
@@ -115,13 +136,16 @@ def posted_invoices(context: AssetExecutionContext, config: PostingConfig, mappi
     wh = warehouse.get()
     drafts = wh.read("invoice_drafts", ep.entity, ep.period.key)
     store = opstore.get()
-    run = run_identity(context, config.approved_by, config.override_guard)
+    run = run_identity(context, store)
     client = xero.client(entity.xero_tenant_id)
     try:
         plan = build_plan(drafts, entity=entity, period=ep.period, xero=client, store=store)
         drift = plan_drift(plan, wh.read("invoice_plan", ep.entity, ep.period.key)
                            if wh.exists("invoice_plan", ep.entity, ep.period.key) else None)
-        result = apply_plan(plan, xero=client, store=store, run=run)
+        try:
+            result = apply_plan(plan, xero=client, store=store, run=run)
+        except AwaitingApproval as e:
+            raise awaiting_failure(e, run) from None
     finally:
         client.close()
     df = result.frame
@@ -139,7 +163,9 @@ def posted_invoices(context: AssetExecutionContext, config: PostingConfig, mappi
         "credited_per_currency": totals_minor(df[df["document_kind"] == "credit_note"], "subtotal_minor"),
         "api_calls": result.api_calls,
         "triggered_by": run.triggered_by,
-        "approved_by": run.approved_by or "",
+        "approved_by": result.run.approved_by or "" if result.run else "",
+        "approved_at": result.run.approved_at or "" if result.run else "",
+        "plan_hash": result.run.plan_hash or "" if result.run else "",
         "plan_drift": drift or "none",
         "posting_enabled": plan.controls.posting_enabled,
         "preview": preview(df[["reference", "document_kind", "outcome", "invoice_number", "status", "currency",

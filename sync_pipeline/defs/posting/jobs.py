@@ -14,7 +14,6 @@ class ReplayConfig(Config):
     """Dead letters to replay (`sync-pipeline dlq list`); empty: every open letter of `entity`."""
     entity: str | None = None
     period: str | None = None
-    approved_by: str | None = None
 
 
 @op(description="Re-plan the partitions of the chosen dead letters and post what they held back; refreshes "
@@ -26,7 +25,7 @@ def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, ma
     if not config.letter_ids and not config.entity:
         raise ValueError("name letter_ids or an entity to replay (see `sync-pipeline dlq list`)")
     env = PostingEnv(mapping.load(), warehouse.get(), opstore.get(), lambda e: xero.client(e.xero_tenant_id))
-    run = run_identity(context, config.approved_by)  # type: ignore[arg-type]
+    run = run_identity(context, env.store, "dagster.replay")
     outcomes = replay(env, run, letter_ids=config.letter_ids or None, entity=config.entity, period=config.period)
     for e, p in sorted({(o.entity, o.period) for o in outcomes}):
         mine = [o for o in outcomes if (o.entity, o.period) == (e, p)]

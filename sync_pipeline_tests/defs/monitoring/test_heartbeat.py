@@ -22,7 +22,7 @@ def test_unconfigured_heartbeat_skips(resources):
         assert isinstance(heartbeat(ctx), SkipReason)
 
 
-def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resources, instance):
+def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resources, instance, standing_approval):
     today = today_in("Europe/London", datetime.now(UTC))
     period = Period.of(today)
     # the probe entry: client 1 bills nothing else in the current period of the demo data
