@@ -251,10 +251,47 @@ def verify(target: Any, streams: Iterable[str] = STREAMS) -> list[ChainProblem]:
     problems: list[ChainProblem] = []
     for stream in streams:
         last: dict[str, Any] = {}
+        before = head(target, stream)
         problems.extend(verify_chain(stream, _remember_last(rows(target, stream), last)))
-        problems.extend(_check_head(target, stream, last))
+        problems.extend(_check_head(target, stream, last, before))
     problems.extend(_check_mirrors(target))
     return problems
+
+
+def verify_since(target: Any, checked: Mapping[str, Any] | None = None,
+                 streams: Iterable[str] = STREAMS) -> tuple[list[ChainProblem], dict[str, Any]]:
+    """Incremental check for a frequent monitor: the events added since the last check chain onto the last
+    event checked then, that event is unchanged, and the head matches. ``checked`` is what the previous call
+    returned ({stream: [seq, hash]}); returns (problems, the new ``checked``). A full :func:`verify` (every
+    event, and the mirror tables) is still the periodic check: this one cannot see an old event edited.
+    """
+    checked = dict(checked or {})
+    problems: list[ChainProblem] = []
+    for stream in streams:
+        seq, hash_ = checked.get(stream) or (0, GENESIS)
+        seq = int(seq)
+        if seq:
+            engine = target if isinstance(target, Engine) else target.engine
+            with engine.connect() as c:
+                row = c.execute(sa.select(audit_events).where(
+                    audit_events.c.stream == stream, audit_events.c.seq == seq)).mappings().first()
+            if row is None or row["hash"] != hash_ or event_hash(row) != hash_:
+                problems.append(ChainProblem(stream, seq, row["event_id"] if row else None,
+                                             "missing" if row is None else "modified",
+                                             "the last event checked before was " + (
+                                                 "deleted" if row is None else "changed") + " since"))
+                continue
+        last: dict[str, Any] = {}
+        before = head(target, stream)
+        found = list(verify_chain(stream, _remember_last(rows(target, stream, after_seq=seq), last),
+                                  start_seq=seq + 1, start_prev=hash_))
+        if not last:
+            last = {"seq": seq, "hash": hash_} if seq else {}
+        found.extend(_check_head(target, stream, last, before))
+        problems.extend(found)
+        if not found and last:
+            checked[stream] = [int(last["seq"]), str(last["hash"])]
+    return problems, checked
 
 
 def _remember_last(it: Iterable[dict[str, Any]], last: dict[str, Any]) -> Iterator[dict[str, Any]]:
@@ -264,20 +301,26 @@ def _remember_last(it: Iterable[dict[str, Any]], last: dict[str, Any]) -> Iterat
         yield ev
 
 
-def _check_head(target: Any, stream: str, last: Mapping[str, Any]) -> Iterator[ChainProblem]:
-    seq, hash_ = head(target, stream)
+def _check_head(target: Any, stream: str, last: Mapping[str, Any],
+                before: tuple[int, str]) -> Iterator[ChainProblem]:
+    """The last event read against the head row, read ``before`` the events and again now (events appended
+    meanwhile by others are not a problem)."""
+    after = head(target, stream)
     last_seq = int(last["seq"]) if last else 0
-    if seq > last_seq:
+    if last_seq < before[0]:
         yield ChainProblem(stream, last_seq + 1, None, "missing",
-                           f"the chain ends at seq {last_seq} but its head records seq {seq}: "
-                           f"the last {seq - last_seq} event(s) were deleted")
-    elif seq < last_seq:
-        yield ChainProblem(stream, seq + 1, None, "head_mismatch",
-                           f"events after seq {seq} (to seq {last_seq}) were written without moving the head: "
+                           f"the chain ends at seq {last_seq} but its head records seq {before[0]}: "
+                           f"the last {before[0] - last_seq} event(s) were deleted")
+    elif last_seq > after[0]:
+        yield ChainProblem(stream, after[0] + 1, None, "head_mismatch",
+                           f"events after seq {after[0]} (to seq {last_seq}) were written without moving the head: "
                            "not through the audit API")
-    elif last and hash_ != last["hash"]:
-        yield ChainProblem(stream, seq, last.get("event_id"), "head_mismatch",
-                           "the head's hash is not the last event's hash: the last event was replaced")
+    else:
+        for seq, hash_ in (before, after):
+            if seq == last_seq and last and hash_ != last["hash"]:
+                yield ChainProblem(stream, seq, last.get("event_id"), "head_mismatch",
+                                   "the head's hash is not the last event's hash: the last event was replaced")
+                break
 
 
 # -- mirrors: tables that keep a copy of what the chain holds ------------------------------------------------
@@ -295,30 +338,38 @@ def _check_mirrors(target: Any) -> Iterator[ChainProblem]:
     if table is None:
         return
     engine = target if isinstance(target, Engine) else target.engine
+    # events up to the head as it was before the rows are read: each of them committed with its row, so
+    # that row must be there; a row without an event is only suspect below the newest row an event names
+    upto = head(engine, DECISIONS)[0]
+    with engine.connect() as c:
+        table_rows = [dict(r) for r in c.execute(sa.select(table).order_by(table.c.id)).mappings()]
     recorded: dict[int, dict[str, Any]] = {}
     for ev in rows(engine, DECISIONS):
+        if int(ev["seq"]) > upto:
+            break
         if ev["action"].startswith("cash_") and CASH_EVENT_KEY in ev["detail"]:
             d = json.loads(ev["detail"])
             if CASH_EVENT_KEY in d:
                 recorded[int(d[CASH_EVENT_KEY])] = {**ev, "detail": d}
-    with engine.connect() as c:
-        for r in c.execute(sa.select(table).order_by(table.c.id)).mappings():
-            ev = recorded.pop(int(r["id"]), None)
-            if ev is None:
+    newest = max(recorded, default=0)
+    for r in table_rows:
+        ev = recorded.pop(int(r["id"]), None)
+        if ev is None:
+            if int(r["id"]) < newest:
                 yield ChainProblem(DECISIONS, None, None, "absent",
                                    f"cash_decision_events row {r['id']} (decision {r['decision_id']}, "
                                    f"{r['action']} by {r['actor']}) has no event in the audit trail")
-                continue
-            d = ev["detail"]
-            stored = {"actor": r["actor"], "action": f"cash_{r['action']}", "decision_id": r["decision_id"],
-                      "role": r["role"], "text": r["text"], "detail": json.loads(r["detail"]) if r["detail"] else None}
-            wrote = {"actor": ev["actor"], "action": ev["action"], "decision_id": d.get("decision_id"),
-                     "role": d.get("role"), "text": d.get("text"), "detail": d.get("detail")}
-            diff = [f"{k} {stored[k]!r} (event says {wrote[k]!r})" for k in stored
-                    if canonical_json(stored[k]) != canonical_json(wrote[k])]
-            if diff:
-                yield ChainProblem(DECISIONS, int(ev["seq"]), ev["event_id"], "modified",
-                                   f"cash_decision_events row {r['id']} was changed: " + "; ".join(diff))
+            continue
+        d = ev["detail"]
+        stored = {"actor": r["actor"], "action": f"cash_{r['action']}", "decision_id": r["decision_id"],
+                  "role": r["role"], "text": r["text"], "detail": json.loads(r["detail"]) if r["detail"] else None}
+        wrote = {"actor": ev["actor"], "action": ev["action"], "decision_id": d.get("decision_id"),
+                 "role": d.get("role"), "text": d.get("text"), "detail": d.get("detail")}
+        diff = [f"{k} {stored[k]!r} (event says {wrote[k]!r})" for k in stored
+                if canonical_json(stored[k]) != canonical_json(wrote[k])]
+        if diff:
+            yield ChainProblem(DECISIONS, int(ev["seq"]), ev["event_id"], "modified",
+                               f"cash_decision_events row {r['id']} was changed: " + "; ".join(diff))
     for row_id, ev in sorted(recorded.items()):
         yield ChainProblem(DECISIONS, int(ev["seq"]), ev["event_id"], "missing",
                            f"cash_decision_events row {row_id} (decision {ev['detail'].get('decision_id')}) "

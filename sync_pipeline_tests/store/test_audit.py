@@ -231,3 +231,51 @@ def test_the_application_role_cannot_touch_audit_rows_nor_their_triggers_on_post
         with admin.connect() as c:
             c.exec_driver_sql(f'DROP ROLE IF EXISTS "{role}"')
         admin.dispose()
+
+
+def test_verify_while_others_append_reports_nothing(store):
+    fill(store, 3)
+    log = MatchingLog(store)
+    did = log.record("acme-uk", "2026-10", [_decision()], actor="matcher")[0]
+    stop = threading.Event()
+
+    def writer() -> None:
+        while not stop.is_set():
+            log.event(did, actor="alice", role="accountant", action="comment", text="more")
+            audit.record_access(store, actor="bob", what="dlq_list")
+
+    th = threading.Thread(target=writer)
+    th.start()
+    try:
+        found = [audit.verify(store) for _ in range(5)]
+    finally:
+        stop.set()
+        th.join()
+    assert found == [[]] * 5
+    assert audit.verify(store) == []
+
+
+def test_a_deleted_cash_decision_event_is_named(store):
+    log = MatchingLog(store)
+    did = log.record("acme-uk", "2026-10", [_decision()], actor="matcher")[0]
+    log.event(did, actor="alice", role="accountant", action="comment", text="one")
+    log.event(did, actor="alice", role="accountant", action="comment", text="two")
+    t = sa.table("cash_decision_events", sa.column("text"))
+    with owner_bypass(store) as c:
+        c.execute(t.delete().where(t.c.text == "one"))
+    (p,) = audit.verify(store)
+    assert p.kind == "missing" and "cash_decision_events row 2 (decision 1) recorded by this event was deleted" in p.message
+
+
+def test_verify_since_checks_only_what_is_new_and_its_anchor(store):
+    fill(store, 3)
+    problems, checked = audit.verify_since(store)
+    assert problems == [] and checked["decisions"][0] == 3 and "access" not in checked
+    fill(store, 2)
+    problems, checked = audit.verify_since(store, checked)
+    assert problems == [] and checked["decisions"][0] == 5
+    t = audit.audit_events
+    with owner_bypass(store) as c:
+        c.execute(t.update().where(t.c.seq == 5).values(actor="admin"))
+    problems, again = audit.verify_since(store, checked)
+    assert [(p.seq, p.kind) for p in problems] == [(5, "modified")] and again == checked

@@ -4,6 +4,8 @@
 - ``reconciliation_mismatch_alert``: a failed asset check on a reconciliation asset (mismatched,
   missing or extra documents), with the partition and the check's failure metadata.
 - ``dead_letter_growth_alert``: new open dead letters in the operational store since the last tick.
+- ``audit_trail_alert``: the audit trail's events added since the last tick chain onto the last one checked,
+  which is unchanged (``store.audit.verify_since``); a break is a critical alert.
 - ``heartbeat``: pushes a synthetic time-entry edit through the real path (change feed → sync run →
   posting) and alerts when it has not reached the draft invoice by the deadline.
 
@@ -137,6 +139,33 @@ def dead_letter_growth_alert(context: SensorEvaluationContext, opstore: Operatio
         notifier.send(monitoring.dead_letter_alert(new, backlog=False, open_total=len(letters)))
     return SensorResult(cursor=str(max(top, last_id)))
 
+
+
+@sensor(
+    minimum_interval_seconds=300,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Checks the audit trail's new events every 5 minutes (they chain onto the last one checked, which "
+                "is unchanged) and alerts when it was tampered with; `sync-pipeline audit verify` checks all of it.",
+)
+def audit_trail_alert(context: SensorEvaluationContext, opstore: OperationalStoreResource,
+                      notifier: NotifierResource) -> SensorResult | SkipReason:
+    from sync_pipeline.store import audit
+
+    checked = json.loads(context.cursor) if context.cursor else {}
+    problems, now = audit.verify_since(opstore.get(), checked)
+    if problems:  # the cursor stays: the alert repeats until someone looks
+        notifier.send(Alert(
+            kind="audit_trail_tampered", severity="critical",
+            summary=f"the audit trail was tampered with: {len(problems)} problem(s), first: {problems[0]}",
+            details={"problems": [str(p) for p in problems[:20]]},
+            action="run `sync-pipeline audit verify`, compare with the last signed export "
+                   "(`audit verify --export FILE --against-store`), and find who has owner access to the store"))
+        return SensorResult(cursor=context.cursor)
+    new = {k: v for k, v in now.items() if checked.get(k) != v}
+    if not new:
+        return SkipReason("no new audit events since the last check")
+    context.log.info("audit trail intact up to " + ", ".join(f"{k} seq {v[0]}" for k, v in sorted(now.items())))
+    return SensorResult(cursor=json.dumps(now, sort_keys=True))
 
 
 @sensor(

@@ -152,3 +152,30 @@ def test_dead_letter_growth_alerts_on_new_letters_only(resources):
         assert alert["details"]["open_total"] == 3 and "dlq replay" in alert["action"]
         tick(grew.cursor)
         assert len(capture.received) == 2
+
+
+def test_audit_trail_alert_checks_new_events_and_alerts_on_tampering(resources):
+    from sync_pipeline.defs.monitoring.sensors import audit_trail_alert
+    from sync_pipeline.store import audit
+
+    store = resources["opstore"].get()
+    for i in range(3):
+        audit.append(store, actor="olivia", action="posting_paused", entity="acme-uk", detail={"i": i})
+    with instance_for_test() as instance, AlertCapture() as capture:
+        res = {**resources, "notifier": NotifierResource(webhook_url=capture.url)}
+
+        def tick(cursor):
+            return audit_trail_alert(build_sensor_context(instance=instance, cursor=cursor, resources=res))
+
+        first = tick(None)
+        assert '"decisions": [3,' in first.cursor and capture.received == []
+        assert isinstance(tick(first.cursor), SkipReason)  # nothing new
+        with store.engine.begin() as c:  # the owner, triggers dropped, rewrites the last checked event
+            c.exec_driver_sql("DROP TRIGGER audit_events_no_update")
+            c.exec_driver_sql("UPDATE audit_events SET actor = 'admin' WHERE stream = 'decisions' AND seq = 3")
+        audit.append(store, actor="olivia", action="posting_resumed", entity="acme-uk")
+        alarmed = tick(first.cursor)
+        assert alarmed.cursor == first.cursor
+        (alert,) = capture.received
+        assert alert["kind"] == "audit_trail_tampered" and alert["severity"] == "critical"
+        assert "decisions seq 3" in alert["summary"] and "changed since" in alert["summary"]
