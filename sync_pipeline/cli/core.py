@@ -71,19 +71,26 @@ def demo_sync(entity: str, period: str) -> tuple[Any, list[str]]:
     """Sync as the demo automation; when the plan awaits approval, the demo approver approves it and the sync
     runs again. The result and what was approved, in words."""
     from sync_pipeline.store.approvals import PlanApprovals
+    from sync_pipeline.store.mapping_versions import MappingVersions
 
     ids = demo_identities()
-    result = run_sync(entity, period, triggered_by=DEMO_TRIGGER, log_level="CRITICAL")
     approved: list[str] = []
-    if awaiting_approval(result):
+    for _ in range(3):  # a changed mapping is accepted first, then the plan billed under it
+        result = run_sync(entity, period, triggered_by=DEMO_TRIGGER, log_level="CRITICAL")
+        if not awaiting_approval(result):
+            return result, approved
+        versions = MappingVersions(ids.store)
+        for v in versions.all(entity):
+            if v.status == "proposed":
+                a = versions.accept(entity, v.mapping_hash, by=DEMO_APPROVER, comment="sync-pipeline demo")
+                approved.append(f"{a.accepted_by} accepted mapping version {a.mapping_hash[:12]} at {a.accepted_at}")
         approvals = PlanApprovals(ids.store)
         for p in approvals.plans(entity, period, ["awaiting_approval"]):
             d = approvals.decide(entity, period, p.plan_hash, by=DEMO_APPROVER, approve=True,
                                  comment="sync-pipeline demo: reviewed the sandbox plan")
             approved.append(f"{d.decided_by} approved plan {d.plan_hash[:12]} ({d.documents} documents, "
                             f"triggered by {d.created_by}) at {d.decided_at}")
-        result = run_sync(entity, period, triggered_by=DEMO_TRIGGER, log_level="WARNING")
-    return result, approved
+    return run_sync(entity, period, triggered_by=DEMO_TRIGGER, log_level="WARNING"), approved
 
 
 def summarize(entity: str, period: str) -> dict[str, Any]:

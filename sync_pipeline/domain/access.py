@@ -64,6 +64,10 @@ RULES: dict[str, frozenset[str] | str] = {
     # Dagster-launched writes, whoever launched the run (the plan's approval still decides what posts)
     "dagster.post": frozenset({"operator", "automation"}),  # posted_invoices
     "dagster.replay": frozenset({"operator", "automation"}),  # the replay_dead_letters job
+    # the mapping: its money-moving fields are versioned; a change posts only once accepted
+    "mapping.status": _VIEW, "mapping.diff": _VIEW,
+    "mapping.propose": frozenset({"mapping_editor", "billing_clerk"}),
+    "mapping.accept": frozenset({"approver"}),
     # dead letters
     "dlq.list": _VIEW, "dlq.show": frozenset({"operator", "approver", "admin"}),  # payloads: financial data
     "dlq.replay": frozenset({"operator"}), "dlq.discard": frozenset({"operator"}),

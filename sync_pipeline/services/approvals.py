@@ -11,6 +11,8 @@ launched the run (CLI, schedule, sensor, a backfill in the Dagster UI):
    guard findings — authorizes it;
 3. else the entity's active auto-approval policy (approved by a second admin) authorizes plans within
    its document count and gross amount per currency, when the plan guard has nothing to say;
+0. first, the entity's mapping: a money-moving mapping version nobody accepted posts nothing
+   (``store.mapping_versions``);
 4. else the plan is stored as *awaiting approval* and :class:`AwaitingApproval` stops the run:
    nothing is written. An approver who did not trigger it approves with
    ``sync-pipeline posting approve --entity E --period P --plan-hash H``; a plan that changed after
@@ -27,6 +29,7 @@ from typing import Any
 from sync_pipeline.domain.invoice_plan import Limits, breaches_of
 from sync_pipeline.services.posting import Plan, PostingBlocked, PostingRun, op_content_hash
 from sync_pipeline.store.approvals import PlanApprovals, StoredPlan
+from sync_pipeline.store.mapping_versions import MappingVersions, diff, mapping_hash
 from sync_pipeline.store.operational import OperationalStore
 
 
@@ -47,6 +50,7 @@ class Approval:
     approved_at: str | None
     kind: str  # none | person | policy
     plan_id: int | None = None
+    mapping_hash: str | None = None  # the entity's accepted money-moving mapping version
 
     @property
     def label(self) -> str | None:
@@ -60,8 +64,9 @@ def _line(li: Any) -> dict[str, Any]:
             "tax_amount_minor": li.tax_amount_minor, "source_entry_ids": list(li.source_entry_ids)}
 
 
-def plan_content(plan: Plan, mapping_hash: str | None = None) -> dict[str, Any]:
-    """What an approver approves: entity, period, every document written with its lines, totals per currency."""
+def plan_content(plan: Plan) -> dict[str, Any]:
+    """What an approver approves: entity, period, every document written with its lines, totals per currency,
+    the guard's findings and the mapping version the amounts come from."""
     documents = [{"op": op.op, "key": op.key, "kind": op.kind, "reference": op.reference, "revision": op.revision,
                   "client_id": gp.client_id, "client_name": gp.client_name, "currency": gp.currency,
                   "status_after": op.status, "target_id": op.target_id, "original_reference": op.original_reference,
@@ -71,7 +76,7 @@ def plan_content(plan: Plan, mapping_hash: str | None = None) -> dict[str, Any]:
     return {"entity": plan.entity.key, "period": plan.period.key, "documents": documents,
             "totals_minor": {ccy: dict(sorted(t.items())) for ccy, t in sorted(plan_totals_minor(plan).items())},
             "guard_breaches": plan.breaches,  # an approval of a plan over the limits is an approval past them
-            "mapping_hash": mapping_hash}
+            "mapping_hash": mapping_hash(plan.entity)}
 
 
 def plan_totals_minor(plan: Plan) -> dict[str, dict[str, int]]:
@@ -84,20 +89,39 @@ def content_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(content, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
-def plan_hash(plan: Plan, mapping_hash: str | None = None) -> str:
-    return content_hash(plan_content(plan, mapping_hash))
+def plan_hash(plan: Plan) -> str:
+    return content_hash(plan_content(plan))
 
 
 def _rows(plan: Plan) -> list[tuple[str, str, int, int]]:
     return [(gp.currency, op.op, op.amount_minor, op.delta_minor) for gp, op in plan.ops]
 
 
-def authorize(plan: Plan, store: OperationalStore, run: PostingRun, mapping_hash: str | None = None) -> Approval:
+def mapping_gate(plan: Plan, store: OperationalStore, run: PostingRun) -> str:
+    """The entity's mapping version (recorded on first sight); :class:`AwaitingApproval` when it changed and
+    nobody accepted the change yet while the plan has something to write."""
+    versions = MappingVersions(store)
+    mv = versions.observe(plan.entity, by=run.triggered_by)
+    if plan.ops and mv.status != "accepted":
+        entity = plan.entity.key
+        accepted = versions.accepted(entity)
+        changes = diff(accepted.content if accepted else {}, mv.content)
+        raise AwaitingApproval(
+            f"awaiting approval of the mapping: the billing mapping of {entity} changed since the version accepted "
+            f"by {accepted.accepted_by if accepted else 'nobody'} ({'; '.join(changes[:5]) or 'see the diff'}"
+            f"{' …' if len(changes) > 5 else ''}); nothing was posted. An approver other than {mv.proposed_by} "
+            f"reviews `sync-pipeline mapping diff --entity {entity}` and accepts it with `sync-pipeline mapping "
+            f"accept --entity {entity} --hash {mv.mapping_hash[:16]}`; then run posting again")
+    return mv.mapping_hash
+
+
+def authorize(plan: Plan, store: OperationalStore, run: PostingRun) -> Approval:
     """The approval that lets ``plan`` be written, or :class:`AwaitingApproval` (the plan stored for an approver)."""
-    content = plan_content(plan, mapping_hash)
+    mh = mapping_gate(plan, store, run)
+    content = plan_content(plan)
     h = content_hash(content)
     if not plan.ops:
-        return Approval(h, None, None, "none")
+        return Approval(h, None, None, "none", mapping_hash=mh)
     entity, period = plan.entity.key, plan.period.key
     approvals = PlanApprovals(store)
     ops = {op_content_hash(op) for _, op in plan.ops}
@@ -107,7 +131,7 @@ def authorize(plan: Plan, store: OperationalStore, run: PostingRun, mapping_hash
         covered = p.plan_hash == h or (ops <= set(p.op_hashes) and (
             not breaches or p.content.get("guard_breaches") == breaches))  # past the guard only if it was seen
         if p.status in ("approved", "posted") and covered:
-            return Approval(p.plan_hash, p.decided_by, p.decided_at, p.decision_kind or "person", p.id)
+            return Approval(p.plan_hash, p.decided_by, p.decided_at, p.decision_kind or "person", p.id, mh)
     rejected = next((p for p in stored if p.plan_hash == h and p.status == "rejected"), None)
     if rejected is not None:
         why = rejected.comment or "no comment"
@@ -116,13 +140,13 @@ def authorize(plan: Plan, store: OperationalStore, run: PostingRun, mapping_hash
             "Fix the cause (source, mapping or drafts); the changed plan waits for approval again", rejected)
     record = approvals.record(entity=entity, period=period, plan_hash=h, content=content, op_hashes=sorted(ops),
                               documents=plan.documents_written, totals=plan_totals_minor(plan),
-                              mapping_hash=mapping_hash, created_by=run.triggered_by)
+                              mapping_hash=mh, created_by=run.triggered_by)
     policy = approvals.active_policy(entity)
     if policy is not None and not plan.breaches and set(plan_totals_minor(plan)) <= set(policy.max_total_minor) \
             and not breaches_of(_rows(plan), Limits(policy.max_documents, policy.max_total_minor)):
         p = approvals.decide(entity, period, h, by=policy.label, approve=True, kind="policy",
                              comment=f"within {policy.max_documents} documents and {policy.max_total_minor}")
-        return Approval(h, p.decided_by, p.decided_at, "policy", p.id)
+        return Approval(h, p.decided_by, p.decided_at, "policy", p.id, mh)
     totals = ", ".join(f"{ccy} invoiced {t['invoiced_minor']} credited {t['credited_minor']} (minor units)"
                        for ccy, t in sorted(record.totals.items()))
     raise AwaitingApproval(

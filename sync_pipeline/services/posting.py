@@ -895,9 +895,10 @@ def apply_plan(plan: Plan, *, xero: XeroClient, store: OperationalStore, run: Po
     """
     from sync_pipeline.services.approvals import authorize, mark_posted
 
-    approval = authorize(plan, store, run, run.mapping_hash)  # AwaitingApproval: nothing is written
+    approval = authorize(plan, store, run)  # AwaitingApproval: nothing is written
     run = replace(run, approved_by=approval.approved_by, approved_at=approval.approved_at,
-                  plan_hash=approval.plan_hash, override_guard=approval.kind == "person")
+                  plan_hash=approval.plan_hash, override_guard=approval.kind == "person",
+                  mapping_hash=approval.mapping_hash)
     breaches = plan.breaches
     if breaches and plan.controls.posting_enabled:
         if plan.state.duplicates or not run.override_guard:

@@ -200,8 +200,8 @@ def test_kill_switch_holds_every_write_until_resumed(sandboxes, xero, sqlite_sto
     ctl.resume("acme-uk", actor="alice")
     res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
     assert set(res.frame["outcome"]) == {"created"}
-    assert [a["action"] for a in sqlite_store.audit_entries("acme-uk")][:4] == [
-        "posting_paused", "plan_awaiting_approval", "plan_approved", "posting_resumed"]
+    assert [a["action"] for a in sqlite_store.audit_entries("acme-uk")][:5] == [
+        "posting_paused", "mapping_baseline", "plan_awaiting_approval", "plan_approved", "posting_resumed"]
 
 
 def test_guard_blocks_a_plan_over_the_limits_unless_someone_approves(sandboxes, xero, sqlite_store):

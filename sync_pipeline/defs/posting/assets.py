@@ -37,6 +37,7 @@ from sync_pipeline.services.posting import (
 from sync_pipeline.services.posting_links import entry_links_frame, mark_source_entries
 from sync_pipeline.services.pullback import pull_accounting
 from sync_pipeline.store.identity import Identities
+from sync_pipeline.store.mapping_versions import mapping_hash
 from sync_pipeline.store.operational import OperationalStore
 
 
@@ -107,6 +108,7 @@ def invoice_plan(context: AssetExecutionContext, mapping: MappingResource, xero:
         "totals_per_currency": plan.totals(),
         "held_back": int(df["held"].notna().sum()) if len(df) else 0,
         "posting_enabled": ctl.posting_enabled,
+        "mapping_hash": mapping_hash(entity),
         "limits": {"max_invoices": ctl.max_invoices, "max_total_minor": ctl.max_total_minor},
         "anomalies": MetadataValue.md("\n".join(f"- {a}" for a in plan.state.anomalies) or "none"),
         "writes": preview(df[df["op"].notna()][["action", "op", "reference", "status_after", "currency",
@@ -166,6 +168,7 @@ def posted_invoices(context: AssetExecutionContext, mapping: MappingResource,
         "approved_by": result.run.approved_by or "" if result.run else "",
         "approved_at": result.run.approved_at or "" if result.run else "",
         "plan_hash": result.run.plan_hash or "" if result.run else "",
+        "mapping_hash": result.run.mapping_hash or "" if result.run else "",
         "plan_drift": drift or "none",
         "posting_enabled": plan.controls.posting_enabled,
         "preview": preview(df[["reference", "document_kind", "outcome", "invoice_number", "status", "currency",
