@@ -542,3 +542,54 @@ def test_headers_with_invoice_rounding_use_the_invoice_tax():
     assert [h["total_tax_minor"] for h in invoice_headers(incl, tax_rounding="invoice")] == [2]
     bare = df.drop(columns=["tax_amount_minor", "line_amount_types"])
     assert [(h["total_tax_minor"], h["line_amount_types"]) for h in invoice_headers(bare)] == [(0, "Exclusive")]
+
+
+def test_inclusive_invoice_tax_is_the_tax_inside_the_summed_amounts():
+    # 0.01 + 0.02 incl. 20 %: the lines' taxes (0.0017, 0.0033) round to 0; the invoice's 0.03 x 20 / 120 = 0.005 → 1
+    rows = _tax_rows(("a", D(20), 1, 0), ("a", D(20), 2, 0))
+    allocate_invoice_tax(rows, "inclusive")
+    assert [r["tax_amount_minor"] for r in rows] == [0, 1]  # onto the line whose rounding went furthest down
+    # 0.02 + 0.08 incl. 20 %: exact 0.333 and 1.333 minor, rounded 0 and 1; the invoice's 1.667 → 2: a tie → first
+    rows = _tax_rows(("a", D(20), 2, 0), ("a", D(20), 8, 1))
+    allocate_invoice_tax(rows, "inclusive")
+    assert [r["tax_amount_minor"] for r in rows] == [1, 1]
+
+
+def test_invoice_tax_moves_onto_the_furthest_line_wherever_it_is():
+    rows = _tax_rows(("a", D(10), 1, 0), ("a", D(10), 4, 0))  # 0.1 + 0.4 = 0.5 → 1: the second line is furthest
+    allocate_invoice_tax(rows, "exclusive")
+    assert [r["tax_amount_minor"] for r in rows] == [0, 1]
+
+
+def test_an_invoice_whose_tax_adds_up_does_not_stop_the_next_one():
+    rows = _tax_rows(("a", D(10), 10, 1), ("b", D(10), 5, 1), ("b", D(10), 5, 1))
+    allocate_invoice_tax(rows, "exclusive")
+    assert [r["tax_amount_minor"] for r in rows] == [1, 0, 1]
+
+
+def test_whole_retainer_hours_are_written_without_an_exponent():
+    retainer = ProjectTerms("31", "1", billing="retainer", retainer_fee=D(500), retainer_hours=D(10))
+    rules = LineRules("200", "OUTPUT2", D(20), projects={"31": retainer})
+    rows = records(draft([time_row(retainer_tu=tu(10))], rules=rules))
+    assert [r["description"] for r in rows] == ["Web — Dev (overage; 10 h covered by the retainer)",
+                                                "31 — monthly retainer (10 h)"]
+
+
+@pytest.mark.parametrize(("mode", "unit"), [("half_up", D("1.0001")), ("half_even", D("1.0000"))])
+def test_an_expense_unit_amount_rounds_to_four_decimals_with_the_mode(mode, unit):
+    rules = LineRules("200", "OUTPUT2", D(0), rounding_mode=mode)
+    [row] = records(draft([], rules=rules, expenses=[expense_row(value="1.00005", markup_percent="0")]))
+    assert row["unit_amount"] == unit
+
+
+def test_expense_lines_keep_their_project_and_tracking_and_refunds_follow_charges():
+    proj = ProjectTerms("11", "1", tracking_category="Region", tracking_option="EMEA")
+    rules = LineRules("200", "OUTPUT2", D(20), projects={"11": proj})
+    rows = records(draft([], rules=rules, expenses=[
+        expense_row(refund=True, value="-5", total_cost="-5", markup_percent="0"),
+        expense_row(value="5", total_cost="5", markup_percent="5"),
+    ]))
+    assert [(r["project_id"], r["tracking_category"], r["tracking_option"], r["description"]) for r in rows] == [
+        ("11", "Region", "EMEA", "Web — expenses: Travel (incl. 5 % markup)"),
+        ("11", "Region", "EMEA", "Web — expense refunds: Travel"),
+    ]
