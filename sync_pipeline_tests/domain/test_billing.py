@@ -593,3 +593,36 @@ def test_expense_lines_keep_their_project_and_tracking_and_refunds_follow_charge
         ("11", "Region", "EMEA", "Web — expenses: Travel (incl. 5 % markup)"),
         ("11", "Region", "EMEA", "Web — expense refunds: Travel"),
     ]
+
+
+def test_inclusive_headers_with_invoice_rounding_take_the_tax_inside_not_on_top():
+    df = draft([time_row(billed_tu=tu("1.2"), rate="1")], rules=LineRules("200", "OUTPUT2", D(20),
+                                                                             amounts="inclusive"))
+    [h] = invoice_headers(df, tax_rounding="invoice")
+    assert (h["total_tax_minor"], h["subtotal_minor"], h["total_minor"]) == (20, 100, 120)  # not 24 on top
+    [e] = invoice_headers(draft([time_row(billed_tu=tu("1.2"), rate="1")]), tax_rounding="invoice")
+    assert (e["total_tax_minor"], e["total_minor"]) == (24, 144)
+
+
+def test_headers_come_in_invoice_key_order_whatever_the_lines_order():
+    df = draft([time_row(), time_row(client_id="2", client_name="Beta"), time_row(client_id="3", client_name="C")])
+    keys = sorted(df["invoice_key"].unique())
+    assert [h["invoice_key"] for h in invoice_headers(df.iloc[::-1])] == keys
+    assert [h["invoice_key"] for h in invoice_headers(df.iloc[::-1], tax_rounding="invoice")] == keys
+
+
+def test_headers_of_lines_without_the_optional_columns():
+    df = draft([time_row()]).drop(columns=["approved_at", "approved_by", "item_code", "tracking_category",
+                                           "tracking_option", "rate_source", "tax_amount_minor"])
+    [h] = invoice_headers(df)
+    [li] = h["lines"]
+    assert (li["approved_at"], li["approved_by"], li["item_code"], li["tracking_category"], li["tracking_option"],
+            li["rate_source"], li["tax_amount"], h["total_tax_minor"]) == (None, None, None, None, None, None,
+                                                                            D("0.00"), 0)
+
+
+def test_fee_lines_carry_the_identity_rate_of_no_date():
+    retainer = ProjectTerms("31", "1", billing="retainer", retainer_fee=D(500))
+    [_, fee] = records(draft([time_row()], rules=LineRules("200", "OUTPUT2", D(20), projects={"31": retainer})))
+    assert (fee["fx_rate"], fee["fx_rate_date"], fee["fx_rate_source"], fee["fx_retrieved_at"]) == (
+        D(1), "1970-01-01", "identity", "")
