@@ -83,7 +83,7 @@ def decimal_type(integer_digits: int, places: int) -> Any:
     return Annotated[Decimal, BeforeValidator(check)]
 
 
-_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # ASCII digits: \d would take other scripts' digits
 
 
 def _iso_date(v: Any) -> str:

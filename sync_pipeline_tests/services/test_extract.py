@@ -9,18 +9,24 @@ from decimal import Decimal
 from typing import Any
 
 import pandas as pd
+import pyarrow
 import pytest
+from hypothesis import given
 
+from sync_pipeline.bench import hostile
 from sync_pipeline.bench.extract import _entry
-from sync_pipeline.connectors.harvest import read_expense
+from sync_pipeline.bench.fuzz import bench_entity
+from sync_pipeline.connectors.harvest import read_expense, read_time_entry
 from sync_pipeline.connectors.redmine import read_time_entry as read_redmine_time_entry
 from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.contracts.mapping import Mapping
-from sync_pipeline.contracts.warehouse import RawExpense
+from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import billing
 from sync_pipeline.services.extract import extract_time_entries_partition, read_pages
-from sync_pipeline.store.warehouse import Warehouse
+from sync_pipeline.store.sql import SqlModels
+from sync_pipeline.store.warehouse import Warehouse, arrow_schema
+from sync_pipeline_tests.strict_records import ABSENT, HARVEST_TIME, REQUIRED_HARVEST, is_id, pages_of
 
 P = Period.parse("2026-01")
 TODAY = date(2026, 2, 15)
@@ -214,3 +220,42 @@ def test_each_odd_redmine_field_quarantines_its_entry_alone(tmp_path):
 def test_redmine_billable_is_read_as_redmine_writes_it(value, billable):
     row = redmine_reader(redmine_doc(0, custom_fields=[{"id": 1, "name": "billable", "value": value}]), "now")
     assert row["billable"] is billable
+
+
+# ---- property: whatever the page, nothing is billed that a strict reading would not bill -------------------------
+BENCH_ENTITY = bench_entity()  # approvals not required, source rates: a good entry of January bills
+_CON: list = []
+
+
+RAW_SCHEMA = arrow_schema(RawTimeEntry)
+
+
+def _bill(raw: pyarrow.Table) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """clean_time_entries and billables of ``raw`` by the billing SQL models, on one DuckDB connection kept for
+    all the examples (a connection per example would cost most of the test's time)."""
+    if not _CON:
+        _CON.append(billing.connect(BENCH_ENTITY))
+    con = _CON[0]
+    con.register("raw_time_entries", raw)
+    billing.register_raw(con)
+    out = SqlModels().run(con, ["clean_time_entries", "billables"], billing.sql_params(BENCH_ENTITY, P, TODAY),
+                          sources=["raw_entries", *billing.MAP_SCHEMAS])
+    return out["clean_time_entries"].to_pandas(), out["billables"].to_pandas()
+
+
+@given(pages_of(hostile.harvest_time_entry, sorted(HARVEST_TIME), max_records=15))  # records are cheap, runs are not
+def test_only_strictly_read_entries_are_billed_and_every_good_neighbour_is(page):
+    docs, changes = page
+    read = read_pages([docs], read_time_entry)
+    clean, bills = _bill(pyarrow.Table.from_pylist(read.rows, schema=RAW_SCHEMA))  # as the extract writes them
+    billed = dict(zip(bills["entry_id"], bills["hours"], strict=True))
+    for position, (doc, changed) in enumerate(zip(docs, changes, strict=True), start=1):
+        strict_ok = all(f not in REQUIRED_HARVEST | {"hours"} if v is ABSENT else HARVEST_TIME[f](v)
+                        for f, v in changed.items())
+        key = str(doc["id"]) if is_id(doc.get("id")) else None
+        if key in billed:  # billed: only as read, only when every field is what Harvest documents
+            assert strict_ok and doc["billable"] is True and Decimal(str(billed[key])) == doc["hours"], (changed, doc)
+        if not changed:
+            assert key in billed  # a good neighbour is billed, whatever its neighbours are
+        else:
+            assert key in set(clean["entry_id"]) or f"position {position}" in {r.record for r in read.rejected}
