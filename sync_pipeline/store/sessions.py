@@ -46,6 +46,9 @@ login_failures = sa.Table(
 )
 
 
+RETAIN_ENDED = timedelta(days=30)  # a session row is deleted this long after its absolute limit
+
+
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="microseconds")
 
@@ -87,6 +90,8 @@ class Sessions:
                "created_at": _iso(now), "last_seen_at": _iso(now), "expires_at": _iso(now + self.absolute),
                "client": (client or "")[:64] or None}
         with self.engine.begin() as c:
+            # sessions long over are only clutter (sign-ins and sign-outs are in the audit trail)
+            c.execute(workbench_sessions.delete().where(workbench_sessions.c.expires_at < _iso(now - RETAIN_ENDED)))
             c.execute(workbench_sessions.insert().values(**row))
         return token, self._session(row)
 

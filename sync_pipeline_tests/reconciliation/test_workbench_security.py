@@ -19,10 +19,12 @@ from sync_pipeline.store import audit
 from sync_pipeline.store import matching_log as ml
 from sync_pipeline.store.identity import Identities
 from sync_pipeline.store.operational import OperationalStore
+from sync_pipeline.store.sessions import Sessions, utcnow
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.security import WorkbenchSecurity
 from sync_pipeline.workbench.server import BackgroundServer
+from sync_pipeline_tests.clock import Clock
 from sync_pipeline_tests.reconciliation.browser import Client, login
 
 PEOPLE = {"alice": "accountant", "victor": "viewer", "carol": "accountant", "dave": "accountant", "erin": "viewer"}
@@ -35,7 +37,8 @@ def _password(name: str) -> str:
 class Bench:
     """A workbench over a fresh store with a few open decisions; stopped when the test module ends."""
 
-    def __init__(self, tmp_path, security: WorkbenchSecurity, people: tuple[str, ...] = tuple(PEOPLE)) -> None:
+    def __init__(self, tmp_path, security: WorkbenchSecurity, people: tuple[str, ...] = tuple(PEOPLE),
+                 clock=utcnow) -> None:
         self.store = OperationalStore(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
         self.log = ml.MatchingLog(self.store)
         ids = Identities(self.store)
@@ -46,8 +49,10 @@ class Bench:
             "line_amount_minor": 10000 + i, "line_currency": "GBP", "account": "090", "payer_name": f"Payer {i}",
             "description": "payment", "line_date": "2026-03-05", "reason": "no candidate"} for i in range(3)],
             actor="test run")
-        self.server = BackgroundServer(create_app(self.log, UserStore(self.store),
-                                                  policy_for=lambda e: CashPolicy(), security=security)).start()
+        sessions = Sessions(self.store, idle=security.idle_timeout, absolute=security.absolute_timeout,
+                            window=security.failure_window, clock=clock)
+        self.server = BackgroundServer(create_app(self.log, UserStore(self.store), policy_for=lambda e: CashPolicy(),
+                                                  security=security, sessions=sessions)).start()
         self.url = self.server.url
 
     def comments(self, decision_id: int) -> list[str]:
@@ -286,15 +291,20 @@ def signed_in_client(bench):
         yield c
 
 
-def test_idle_sessions_end_and_failures_from_one_client_are_throttled(tmp_path):
-    b = Bench(tmp_path, WorkbenchSecurity(idle_timeout=timedelta(seconds=2), max_failures_per_client=3),
-              people=("alice",))
+def test_idle_and_old_sessions_end_and_failures_from_one_client_are_throttled(tmp_path):
+    clock = Clock()
+    b = Bench(tmp_path, WorkbenchSecurity(idle_timeout=timedelta(minutes=30), absolute_timeout=timedelta(hours=12),
+                                          max_failures_per_client=3), people=("alice",), clock=clock)
     try:
-        with Client(b.url) as c:
-            assert c.sign_in("alice", _password("alice")).status_code == 303
-            assert c.get("/exceptions").status_code == 200
-            time.sleep(2.5)
-            assert c.get("/exceptions").headers["location"].startswith("/login")
+        with Client(b.url) as idle, Client(b.url) as busy:
+            for c in (idle, busy):
+                assert c.sign_in("alice", _password("alice")).status_code == 303
+            for _ in range(24):  # a page every 29 minutes keeps a session alive, for 12 hours at most
+                clock.advance(minutes=29)
+                assert busy.get("/exceptions").status_code == 200
+            assert idle.get("/exceptions").headers["location"].startswith("/login")
+            clock.advance(minutes=29)
+            assert busy.get("/exceptions").headers["location"].startswith("/login")
         with Client(b.url) as c:  # one address trying many names
             assert [c.sign_in(n, "guess-1234").status_code for n in ("u1", "u2", "u3", "u4")] == [401] * 3 + [429]
     finally:

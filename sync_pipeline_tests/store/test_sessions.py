@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
 
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.sessions import Sessions, workbench_sessions
-
-T0 = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    """The time the sessions see; a test moves it on."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **kw) -> None:
-        self.now += timedelta(**kw)
+from sync_pipeline_tests.clock import T0, Clock
 
 
 @pytest.fixture
@@ -82,6 +68,15 @@ def test_a_new_password_or_a_disabled_user_ends_the_sessions(sessions):
     assert sessions.get(token, stamp=lambda n: "pw-2") is None  # the password changed
     assert sessions.get(token, stamp=stamp) is None  # and it stays ended
     assert sessions.get(gone, stamp=lambda n: None) is None  # disabled or removed
+
+
+def test_sessions_long_over_are_deleted(sessions, clock):
+    old, _ = sessions.start("alice", stamp="pw-1")
+    clock.advance(days=31)
+    sessions.start("alice", stamp="pw-1")
+    with sessions.engine.connect() as c:
+        assert c.execute(sa.select(sa.func.count()).select_from(workbench_sessions)).scalar_one() == 1
+    assert sessions.get(old, stamp=stamp) is None
 
 
 def test_flash_messages_are_shown_once(sessions):
