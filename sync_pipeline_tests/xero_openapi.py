@@ -2,7 +2,8 @@
 
 ``conftest.py`` wraps ``XeroClient.__init__`` for every test so the client's httpx ``request`` event hook
 records what it sends; at the end of each test the recorded requests (method, path, query, headers,
-body) are validated against ``../shared/contracts/xero/xero_accounting.yaml`` with openapi-core. A
+body) are validated against Xero's official spec (vendored in ``sync_pipeline/contracts/xero/``) with
+openapi-core. A
 request the spec rejects fails that test with the validator's reasons. When the spec file or
 openapi-core is missing, the check is skipped with a reason, once per session.
 """
@@ -17,14 +18,14 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from sync_pipeline.defs import settings
+from sync_pipeline.contracts import xero_spec
 
 XERO_SERVER = "https://api.xero.com"
 API_PREFIX = "/api.xro/2.0/"
 
 
 def spec_path() -> Path:
-    return settings.shared_dir() / "contracts" / "xero" / "xero_accounting.yaml"
+    return xero_spec.SPEC_PATH
 
 
 @cache

@@ -33,18 +33,23 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from email.utils import parsedate_to_datetime
 from typing import Any
 
+from sync_pipeline.contracts import xero_spec
 from sync_pipeline.contracts.codec import dumps, loads
 from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline.sandbox import xero_reference as ref
 from sync_pipeline.sandbox.harvest import SlidingWindowLimiter
 from sync_pipeline.sandbox.server import ApiError, App, Request, Response
 from sync_pipeline.sandbox.storage import DocStore
+from sync_pipeline.sandbox.xero_requests import NOT_FOUND, check_request
 from sync_pipeline.sandbox.xero_webhooks import WebhookSender
 from sync_pipeline.sandbox.xero_where import Column, WhereError, as_date, get_path, plan
 
 API = "/api.xro/2.0"
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
+# The sandbox's own bound on any number it is sent (Xero documents none): every amount, quantity and rate
+# stays below it, so a line's quantity x unit amount keeps its cents exactly in 28-digit decimals.
+MAX_AMOUNT = Decimal(10) ** 12
 
 # Indexed columns per collection ("__" reaches into nested objects). Names starting with "_" are
 # sandbox-internal document fields, never returned.
@@ -151,6 +156,9 @@ def _dec(value: Any, field: str, errors: list[str]) -> Decimal | None:
     if not d.is_finite():
         errors.append(f"{field} must be a number")
         return None
+    if abs(d) >= MAX_AMOUNT:
+        errors.append(f"{field} {value} is too large (the sandbox takes amounts below {MAX_AMOUNT:,})")
+        return None
     return d
 
 
@@ -164,7 +172,7 @@ def _parse_date(value: Any, field: str, errors: list[str]) -> date | None:
 
 
 def _exp(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, 2))
+    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, ref.minor_units(currency)))
 
 
 def _q(amount: Decimal, currency: str) -> Decimal:
@@ -174,6 +182,11 @@ def _q(amount: Decimal, currency: str) -> Decimal:
 def _err(item: dict[str, Any], messages: list[str]) -> dict[str, Any]:
     return {**item, "HasErrors": True, "StatusAttributeString": "ERROR",
             "ValidationErrors": [{"Message": m} for m in messages]}
+
+
+def _not_found() -> ApiError:
+    """Xero's 404: the plain text "The resource you're looking for cannot be found" (not JSON)."""
+    return ApiError(404, NOT_FOUND)
 
 
 def _validation_exception(elements: list[dict[str, Any]], message: str = "A validation exception occurred"):
@@ -206,7 +219,8 @@ class XeroSandbox(App):
 
     def __init__(self, db_path: str, *, client_id: str = "sandbox-client", client_secret: str = "sandbox-secret",
                  token_ttl: int = 1800, minute_limit: int = 60, day_limit: int = 5000,
-                 concurrent_limit: int = 5, minute_window: float = 60.0, day_window: float = 86400.0) -> None:
+                 concurrent_limit: int = 5, minute_window: float = 60.0, day_window: float = 86400.0,
+                 tax_amount_tolerance: int | None = 1) -> None:
         super().__init__()
         self.store = DocStore(db_path, COLLECTIONS)
         self.client_id = client_id
@@ -215,6 +229,9 @@ class XeroSandbox(App):
         self.minute = SlidingWindowLimiter(minute_limit, minute_window)
         self.day = SlidingWindowLimiter(day_limit, day_window)
         self.concurrent_limit = concurrent_limit
+        # how many minor units a line's given TaxAmount may differ from the sandbox's calculation; None takes
+        # any (Xero documents no bound); 1 by default: a sandbox-only safeguard against a wrong tax slipping in
+        self.tax_amount_tolerance = tax_amount_tolerance
         self._inflight: dict[str, int] = {}
         self._inflight_lock = threading.Lock()
         self._idem_guard = threading.Lock()
@@ -405,6 +422,9 @@ class XeroSandbox(App):
                                {"Retry-After": "1", "X-Rate-Limit-Problem": "concurrent"})
             self._inflight[tenant] = self._inflight.get(tenant, 0) + 1
         try:
+            if self.router.resolve(req.method, req.path) is None:
+                raise _not_found()
+            check_request(req)  # the official spec's types, enums, lengths; unknown fields dropped
             resp = super().handle(req)
         finally:
             with self._inflight_lock:
@@ -415,6 +435,12 @@ class XeroSandbox(App):
         if self.day.limit > 0:
             resp.headers.setdefault("X-DayLimit-Remaining", str(self._remaining(self.day, tenant)))
         return resp
+
+    def error_response(self, err: ApiError) -> Response:
+        if isinstance(err.body, str):  # Xero's 404 is plain text
+            return Response(err.status, headers=err.headers, raw=err.body.encode(),
+                            content_type="text/plain; charset=utf-8")
+        return super().error_response(err)
 
     @staticmethod
     def _remaining(limiter: SlidingWindowLimiter, key: str) -> int:
@@ -538,6 +564,8 @@ class XeroSandbox(App):
                 raise ApiError(400, {"ErrorNumber": 16, "Type": "QueryParseException",
                                      "Message": f"order direction must be ASC or DESC, got {direction!r}"})
             parts.append((name, direction == "DESC"))
+        if not parts:  # only blanks: Xero's default order
+            return "seq", None
         cols = ORDER_COLUMNS[coll]
         if all(n.lower() in cols for n, _ in parts):
             return ", ".join(f"{cols[n.lower()]} {'DESC' if d else 'ASC'}" for n, d in parts) + ", seq", None
@@ -548,8 +576,7 @@ class XeroSandbox(App):
             key = req.params["id"]
             doc = self.find(coll, req.params["tenant"], key)
             if doc is None:
-                raise ApiError(404, {"Title": "Not Found", "Status": 404,
-                                     "Detail": f"{_singular(coll)} {key} not found"})
+                raise _not_found()
             return Response(200, self._envelope(coll, [doc]))
 
         return get
@@ -607,7 +634,7 @@ class XeroSandbox(App):
         payload = req.json()
         if isinstance(payload, dict) and coll in payload:
             items = payload[coll]
-        elif isinstance(payload, dict) and payload:
+        elif isinstance(payload, dict) and payload and _single_object_body(req):
             items = [payload]  # single object form (POST /Payments, PUT /Accounts, PUT /Currencies)
         else:
             items = None
@@ -622,11 +649,11 @@ class XeroSandbox(App):
 
             def run() -> Response:
                 items = self._items(coll, req)
-                if req.params.get("id"):
-                    if coll == "Payments":
-                        items = [{**items[0], "PaymentID": req.params["id"]}]
-                    else:
-                        items = [{**items[0], ID_FIELD[coll]: req.params["id"]}]
+                if req.params.get("id"):  # POST /Invoices/{InvoiceID}: the document must exist (Xero: 404)
+                    target = self.find(coll, tenant, req.params["id"])
+                    if target is None:
+                        raise _not_found()
+                    items = [{**items[0], ID_FIELD[coll]: target[ID_FIELD[coll]]}]
                 summarize = (req.arg("summarizeErrors") or "true").lower() != "false"
                 with self.store.tx() as c:
                     tx = _Tx(c)
@@ -809,6 +836,10 @@ class XeroSandbox(App):
             unit = _dec(li.get("UnitAmount", 0), f"LineItems[{n}].UnitAmount", errors) or Decimal(0)
             disc = _dec(li.get("DiscountRate"), f"LineItems[{n}].DiscountRate", errors)
             gross = qty * unit * ((100 - disc) / 100 if disc is not None else 1)
+            if abs(gross) >= MAX_AMOUNT:
+                errors.append(f"Line {n}: the line amount {qty} x {unit} is too large (the sandbox takes "
+                              f"amounts below {MAX_AMOUNT:,})")
+                gross = Decimal(0)
             computed = gross.quantize(exp, rounding=ROUND_HALF_UP)
             given = _dec(li.get("LineAmount"), f"LineItems[{n}].LineAmount", errors)
             if given is not None and given != computed:
@@ -832,11 +863,13 @@ class XeroSandbox(App):
             else:
                 line_tax = Decimal(0)
             # "TaxAmount ... can be overriden if the calculated TaxAmount is not correct" (Xero's spec): a given
-            # TaxAmount replaces the calculated one. The sandbox refuses one more than a minor unit away from
-            # its calculation (what rounding the tax once per invoice needs), so a wrong tax cannot slip in.
+            # TaxAmount replaces the calculated one. The sandbox refuses one more than ``tax_amount_tolerance``
+            # minor units away from its calculation (its own rule, see docs/sandbox.md).
             given_tax = _dec(li.get("TaxAmount"), f"LineItems[{n}].TaxAmount", errors)
             if given_tax is not None and lat != "NoTax":
-                if given_tax != given_tax.quantize(exp) or abs(given_tax - line_tax) > exp:
+                off = abs(given_tax - line_tax)
+                tolerance = self.tax_amount_tolerance
+                if given_tax != given_tax.quantize(exp) or tolerance is not None and off > exp * tolerance:
                     errors.append(f"Line {n}: the tax amount {given_tax} is not a rounding of the calculated "
                                   f"{line_tax} ({tax_type} on {computed})")
                 else:
@@ -854,7 +887,7 @@ class XeroSandbox(App):
     def _currency(self, tenant: str, doc: dict[str, Any], errors: list[str], default: str | None = None) -> str:
         base = self.base_currency(tenant)
         currency = doc.get("CurrencyCode") or default or base
-        if currency not in MINOR_UNITS or currency not in self._ref(tenant, "Currencies"):
+        if currency not in self._ref(tenant, "Currencies"):
             errors.append(f"The currency {currency} is not enabled for this organisation")
             currency = base
         doc["CurrencyCode"] = currency
@@ -1083,9 +1116,9 @@ class XeroSandbox(App):
         return doc, errors
 
     def _build_Currencies(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        code = str(item.get("Code") or "").upper()
-        if code not in MINOR_UNITS:
-            return item, [f"Currency code {code or '(none)'} is not a valid ISO 4217 currency"]
+        code = str(item.get("Code") or "")
+        if code not in xero_spec.schema("CurrencyCode")["enum"]:  # every currency Xero lists can be added
+            return item, [f"Currency code {code or '(none)'} is not a currency Xero supports"]
         return {"Code": code, "Description": item.get("Description") or ref.CURRENCIES.get(code, code)}, []
 
     # -- payments ------------------------------------------------------------------------------
@@ -1227,8 +1260,7 @@ class XeroSandbox(App):
                 tx = _Tx(c)
                 cn = self.find("CreditNotes", tenant, req.params["id"])
                 if cn is None:
-                    raise _Rollback(ApiError(404, {"Title": "Not Found", "Status": 404,
-                                                   "Detail": f"CreditNote {req.params['id']} not found"}))
+                    raise _Rollback(_not_found())
                 results = [self._allocate_one(tenant, cn, a, tx) for a in items]
                 failed = [r for r in results if r.get("ValidationErrors")]
                 if failed and summarize:
@@ -1300,8 +1332,7 @@ class XeroSandbox(App):
             cn = self.find("CreditNotes", tenant, req.params["id"])
             alloc = next((a for a in (cn or {}).get("Allocations") or [] if a["AllocationID"].lower() == aid), None)
             if cn is None or alloc is None:
-                raise _Rollback(ApiError(404, {"Title": "Not Found", "Status": 404,
-                                               "Detail": f"Allocation {aid} not found"}))
+                raise _Rollback(_not_found())
             cn["Allocations"] = [a for a in cn["Allocations"] if a["AllocationID"].lower() != aid]
             _settle_credit_note(cn)
             self._save("CreditNotes", tenant, cn, tx, created=False)
@@ -1319,8 +1350,7 @@ class XeroSandbox(App):
             tx = _Tx(c)
             acc = self.find("Accounts", tenant, req.params["id"])
             if acc is None:
-                raise _Rollback(ApiError(404, {"Title": "Not Found", "Status": 404,
-                                               "Detail": f"Account {req.params['id']} not found"}))
+                raise _Rollback(_not_found())
             if acc.get("SystemAccount"):
                 raise _Rollback(_validation_exception([_err(self._public(acc), ["System accounts cannot be deleted"])]))
             acc["Status"] = "DELETED"
@@ -1383,6 +1413,14 @@ class _Rollback(ApiError):
     def __init__(self, error: ApiError) -> None:
         super().__init__(error.status, error.body, error.headers)
         self.error = error
+
+
+def _single_object_body(req: Request) -> bool:
+    """Whether the spec's body of this operation is one item (``Payment``) rather than an envelope."""
+    op = xero_spec.find_operation(req.method, req.path)
+    ref = str(((op.body if op else None) or {}).get("$ref", ""))
+    return bool(ref) and ref.rsplit("/", 1)[-1] in {"Payment", "Account", "Currency", "TrackingCategory",
+                                                    "TrackingOption", "PaymentDelete"}
 
 
 def _singular(coll: str) -> str:

@@ -129,6 +129,17 @@ CURRENCIES: dict[str, str] = {
     "SEK": "Swedish Krona", "NOK": "Norwegian Krone", "DKK": "Danish Krone",
 }
 
+# ISO 4217 minor units of the currencies Xero lists (the spec's CurrencyCode enum) that do not have two.
+_ZERO_DECIMALS = {"BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND", "VUV",
+                  "XAF", "XOF", "XPF"}
+_THREE_DECIMALS = {"BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"}
+
+
+def minor_units(currency: str) -> int:
+    """Digits after the decimal point of ``currency`` (ISO 4217; two unless listed above)."""
+    return 0 if currency in _ZERO_DECIMALS else 3 if currency in _THREE_DECIMALS else 2
+
+
 # Sandbox reference rates: units of each currency per 1 GBP (approximate; a sandbox needs stable numbers,
 # not market data). Cross rates derive from these.
 PER_GBP: dict[str, Decimal] = {
