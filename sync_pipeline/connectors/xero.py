@@ -26,6 +26,7 @@ from sync_pipeline.connectors import redaction
 from sync_pipeline.connectors.accounting import PostResult
 from sync_pipeline.connectors.http import AuthError, HttpClient, PermanentError
 from sync_pipeline.connectors.limits import XERO_LIMITS, CircuitBreaker, RateLimiter
+from sync_pipeline.connectors.xero_outbound import check_write, contact_name, item_problems, line_description
 from sync_pipeline.contracts.codec import dumps
 from sync_pipeline.contracts.payloads import translate
 from sync_pipeline.contracts.payloads.accounting import Customer, DocumentV1, InvoiceDraftV1
@@ -102,6 +103,7 @@ class XeroClient:
 
     def _write(self, method: str, path: str, body: dict[str, Any], idempotency_key: str,
                params: dict[str, Any] | None = None) -> Any:
+        check_write(method, path, body)  # nothing Xero's spec refuses leaves (OutboundContractError)
         return self._call(method, path, idempotency_key=idempotency_key, params=params, content=dumps(body),
                           headers={"Content-Type": "application/json"})
 
@@ -217,6 +219,13 @@ class XeroClient:
         failed with the reason.
         """
         results: list[ItemResult] = []
+        sendable = []
+        for key, payload in records:  # a record the spec refuses fails alone, before anything is sent
+            if problems := item_problems(collection, payload):
+                results.append(ItemResult(key, False, None, problems))
+            else:
+                sendable.append((key, payload))
+        records = sendable
         for start in range(0, len(records), MAX_BATCH):
             batch = list(records[start:start + MAX_BATCH])
             digest = hashlib.sha256()
@@ -337,7 +346,10 @@ def if_modified_since(dt: datetime) -> str:
 
 
 def contact_payload(name: str, contact_number: str, currency: str) -> dict[str, Any]:
-    return {"Name": name, "ContactNumber": contact_number, "DefaultCurrency": currency, "IsCustomer": True}
+    """A customer contact; a name longer than Xero's 255 characters is shortened with an ellipsis (the
+    contact is found again by its number, never by name)."""
+    return {"Name": contact_name(name), "ContactNumber": contact_number, "DefaultCurrency": currency,
+            "IsCustomer": True}
 
 
 def invoice_payload(*, contact_id: str, reference: str, currency: str, date: str, due_date: str, status: str,
@@ -355,7 +367,7 @@ def invoice_payload(*, contact_id: str, reference: str, currency: str, date: str
         "Status": status,
         "LineAmountTypes": line_amount_types,
         "LineItems": [_item_and_tracking(li, {
-            "Description": li["description"],
+            "Description": line_description(li["description"]),
             "Quantity": li["quantity"],
             "UnitAmount": li["unit_amount"],
             "LineAmount": li["line_amount"],
@@ -376,7 +388,8 @@ def _item_and_tracking(li: dict[str, Any], out: dict[str, Any]) -> dict[str, Any
 
 
 def _line(li: dict[str, Any]) -> dict[str, Any]:
-    out = {"Description": li["description"], "Quantity": li["quantity"], "UnitAmount": li["unit_amount"],
+    out = {"Description": line_description(li["description"]), "Quantity": li["quantity"],
+           "UnitAmount": li["unit_amount"],
            "AccountCode": li["account_code"]}
     if li.get("line_amount") is not None:
         out["LineAmount"] = li["line_amount"]
