@@ -123,5 +123,15 @@ def seed_harvest(sandbox) -> int:
     return sandbox.upsert_many("time_entries", acc, [time_entry_doc(r) for r in TIME_ENTRIES])
 
 
+# The items and tracking options the demo mapping (docs/mapping.example.yaml) puts on invoice lines
+XERO_ITEMS = {"WEB": "Website work", "SUP": "Support", "DATA": "Data platform work", "DEV": "Development",
+              "DES": "Design"}
+XERO_TRACKING = {"Project": ("ACM-WEB", "ACM-SUP", "GLX-DATA")}
+
+
 def seed_xero(sandbox) -> None:
     sandbox.add_tenant(XERO_TENANT_ID, "Acme UK Ltd", "GBP")
+    if sandbox.store.count("Items", XERO_TENANT_ID) == 0:
+        list(sandbox.bulk_create("Items", XERO_TENANT_ID, [{"Code": c, "Name": n} for c, n in XERO_ITEMS.items()]))
+        for category, options in XERO_TRACKING.items():
+            sandbox.add_tracking(XERO_TENANT_ID, category, options)

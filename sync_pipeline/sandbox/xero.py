@@ -36,6 +36,7 @@ from typing import Any
 from sync_pipeline.contracts import xero_spec
 from sync_pipeline.contracts.codec import dumps, loads
 from sync_pipeline.domain.money import MINOR_UNITS
+from sync_pipeline.sandbox import xero_catalog as catalog
 from sync_pipeline.sandbox import xero_reference as ref
 from sync_pipeline.sandbox.harvest import SlidingWindowLimiter
 from sync_pipeline.sandbox.server import ApiError, App, Request, Response
@@ -88,12 +89,14 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
     "Accounts": {"_updated": _UPDATED, "Code": "TEXT", "Type": "TEXT", "Status": "TEXT"},
     "TaxRates": {"_updated": _UPDATED, "TaxType": "TEXT", "Status": "TEXT"},
     "Currencies": {"_updated": _UPDATED, "Code": "TEXT"},
+    "Items": {"_updated": _UPDATED, "Code": "TEXT"},
+    "TrackingCategories": {"_updated": _UPDATED, "Name": "TEXT", "Status": "TEXT"},
 }
 ID_FIELD = {"Contacts": "ContactID", "Invoices": "InvoiceID", "CreditNotes": "CreditNoteID",
             "Payments": "PaymentID", "BankTransactions": "BankTransactionID", "Accounts": "AccountID",
-            "TaxRates": "TaxType", "Currencies": "Code"}
+            "TaxRates": "TaxType", "Currencies": "Code", "Items": "ItemID", "TrackingCategories": "TrackingCategoryID"}
 NUMBER_FIELD = {"Contacts": "ContactNumber", "Invoices": "InvoiceNumber", "CreditNotes": "CreditNoteNumber",
-                "Accounts": "Code"}
+                "Accounts": "Code", "Items": "Code"}
 
 # where-clause field → indexed column
 WHERE_COLUMNS: dict[str, dict[str, Column]] = {
@@ -120,6 +123,9 @@ WHERE_COLUMNS: dict[str, dict[str, Column]] = {
                  "status": Column("Status")},
     "TaxRates": {"taxtype": Column("TaxType"), "status": Column("Status")},
     "Currencies": {"code": Column("Code")},
+    "Items": {"itemid": Column("id", "guid"), "code": Column("Code")},
+    "TrackingCategories": {"trackingcategoryid": Column("id", "guid"), "name": Column("Name"),
+                           "status": Column("Status")},
 }
 # ``order`` fields that sort in SQL
 ORDER_COLUMNS: dict[str, dict[str, str]] = {
@@ -247,7 +253,7 @@ class XeroSandbox(App):
         for coll in COLLECTIONS:
             self.router.add("GET", f"{API}/{coll}", self._lister(coll))
             self.router.add("GET", f"{API}/{coll}/(?P<id>[^/]+)", self._getter(coll))
-        for coll in ("Contacts", "Invoices", "CreditNotes", "BankTransactions"):
+        for coll in ("Contacts", "Invoices", "CreditNotes", "BankTransactions", "Items"):
             self.router.add("PUT", f"{API}/{coll}", self._writer(coll, create_only=True))
             self.router.add("POST", f"{API}/{coll}", self._writer(coll, create_only=False))
             self.router.add("POST", f"{API}/{coll}/(?P<id>[^/]+)", self._writer(coll, create_only=False))
@@ -263,6 +269,8 @@ class XeroSandbox(App):
         self.router.add("PUT", f"{API}/TaxRates", self._writer("TaxRates", create_only=True))
         self.router.add("POST", f"{API}/TaxRates", self._writer("TaxRates", create_only=False))
         self.router.add("PUT", f"{API}/Currencies", self._writer("Currencies", create_only=True))
+        self.router.add("PUT", f"{API}/TrackingCategories", self._writer("TrackingCategories", create_only=True))
+        self.router.add("PUT", f"{API}/TrackingCategories/(?P<id>[^/]+)/Options", self._add_tracking_option)
 
     @property
     def base_url(self) -> str:
@@ -714,7 +722,7 @@ class XeroSandbox(App):
         now = utcnow()
         doc["UpdatedDateUTC"] = ms_date(now)
         doc.pop("_updated", None)
-        if coll not in ("TaxRates", "Currencies", "Accounts"):
+        if coll not in ("TaxRates", "Currencies", "Accounts", "TrackingCategories"):
             doc["HasErrors"] = False
             doc["StatusAttributeString"] = "OK"
         doc.pop("ValidationErrors", None)
@@ -722,7 +730,7 @@ class XeroSandbox(App):
         if coll not in ("TaxRates", "Currencies"):
             key = key.lower()
         self.store.put(coll, tenant, key, doc, tx.c)
-        if coll in ("Accounts", "TaxRates", "Currencies"):
+        if coll in ("Accounts", "TaxRates", "Currencies", "Items", "TrackingCategories"):
             self._ref_cache.clear()
         if coll in WEBHOOK_CATEGORY:
             data = {"Type": doc.get("Type"), "Status": doc.get("Status")} if coll == "CreditNotes" else None
@@ -740,7 +748,8 @@ class XeroSandbox(App):
         key = (tenant, coll)
         got = self._ref_cache.get(key)
         if got is None:
-            field_ = {"Accounts": "Code", "TaxRates": "TaxType", "Currencies": "Code"}[coll]
+            field_ = {"Accounts": "Code", "TaxRates": "TaxType", "Currencies": "Code", "Items": "Code",
+                      "TrackingCategories": "TrackingCategoryID"}[coll]
             got = {str(d.get(field_)): d for d in self.store.query(coll, tenant)}
             if coll == "Accounts":
                 got.update({f"id:{d['AccountID'].lower()}": d for d in list(got.values())})
@@ -845,6 +854,11 @@ class XeroSandbox(App):
             if given is not None and given != computed:
                 errors.append(f"Line {n}: the line total {given} does not match the quantity x unit amount "
                               f"{computed}")
+            if (item_code := li.get("ItemCode")) is not None and str(item_code) not in self._ref(tenant, "Items"):
+                errors.append(f"Line {n}: Item code '{item_code}' is not valid.")
+            if li.get("Tracking"):
+                li = {**li, "Tracking": catalog.resolve_tracking(
+                    li["Tracking"], list(self._ref(tenant, "TrackingCategories").values()), n, errors)}
             code = li.get("AccountCode")
             if code is not None and str(code) not in self._ref(tenant, "Accounts"):
                 errors.append(f"Account code '{code}' is not a valid code for this document.")
@@ -1114,6 +1128,46 @@ class XeroSandbox(App):
                   "CanApplyToRevenue"):
             doc.setdefault(k, True)
         return doc, errors
+
+    def _build_Items(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
+        code = item.get("Code")
+        taken = code is not None and (existing is None or existing.get("Code") != code) and \
+            str(code) in self._ref(tenant, "Items")
+        return catalog.build_item(item, existing, taken)
+
+    def _build_TrackingCategories(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None,
+                                  tx: _Tx):
+        others = [c for c in self._ref(tenant, "TrackingCategories").values()
+                  if c["TrackingCategoryID"] != (existing or {}).get("TrackingCategoryID")]
+        return catalog.build_category(item, existing, others)
+
+    def _add_tracking_option(self, req: Request) -> Response:
+        tenant = req.params["tenant"]
+
+        def run() -> Response:
+            option = req.json()
+            with self.store.tx() as c:
+                tx = _Tx(c)
+                cat = self.find("TrackingCategories", tenant, req.params["id"])
+                if cat is None:
+                    raise _Rollback(_not_found())
+                errors = catalog.add_option(cat, option if isinstance(option, dict) else {})
+                if errors:
+                    raise _Rollback(_validation_exception([_err(option, errors)]))
+                self._save("TrackingCategories", tenant, cat, tx, created=False)
+            return Response(200, {"Options": [cat["Options"][-1]]})
+
+        return self._idempotent(req, run)
+
+    def add_tracking(self, tenant: str, category: str, options: Iterable[str]) -> dict[str, Any]:
+        """Create a tracking category with its options without HTTP (seeding); returns it."""
+        with self.store.tx() as c:
+            tx = _Tx(c)
+            result = self._apply("TrackingCategories", tenant,
+                                 {"Name": category, "Options": [{"Name": o} for o in options]}, True, tx)
+        if result.get("HasErrors"):
+            raise ValueError(f"cannot add tracking category {category}: {result['ValidationErrors']}")
+        return result
 
     def _build_Currencies(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
         code = str(item.get("Code") or "")

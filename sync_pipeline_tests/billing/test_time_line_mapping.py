@@ -86,6 +86,10 @@ def test_time_lines_carry_the_tasks_item_code_else_the_projects_and_the_projects
 
 
 def test_item_code_and_tracking_of_time_lines_reach_xero(sandboxes, xero, store):
+    # as in Xero, the organisation has the items and the tracking option the mapping names (DEV: the demo's)
+    tenant = demo_data.XERO_TENANT_ID
+    list(sandboxes.xero.bulk_create("Items", tenant, [{"Code": "CONSULT"}, {"Code": "TRAIN"}]))
+    sandboxes.xero.add_tracking(tenant, "Region", ["EMEA"])
     ent = entity(**ITEMS_ENTITY)
     b = bill(ITEMS_ROWS, ent)
     doc = _posted(b, ent, Period(2026, 10), xero, store)["1"]

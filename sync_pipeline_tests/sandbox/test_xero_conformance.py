@@ -62,6 +62,9 @@ OPERATIONS = [
     ("POST", "/Accounts/{AccountID}"), ("DELETE", "/Accounts/{AccountID}"),
     ("GET", "/TaxRates"), ("PUT", "/TaxRates"), ("POST", "/TaxRates"), ("GET", "/TaxRates/{TaxType}"),
     ("GET", "/Currencies"), ("PUT", "/Currencies"),
+    ("GET", "/Items"), ("PUT", "/Items"), ("POST", "/Items"), ("GET", "/Items/{ItemID}"), ("POST", "/Items/{ItemID}"),
+    ("GET", "/TrackingCategories"), ("PUT", "/TrackingCategories"),
+    ("GET", "/TrackingCategories/{TrackingCategoryID}"), ("PUT", "/TrackingCategories/{TrackingCategoryID}/Options"),
 ]
 
 
