@@ -6,6 +6,10 @@ our invoices and our credit notes (reference prefix ``SP-<entity>-<period>-``) a
 (kept when they settle one of our documents). The changes are merged into the previous snapshot in the
 warehouse by id, so each run reads only what changed and the tables always describe everything.
 
+Every document is read strictly first (``connectors.xero_records``): one that does not read (an amount as a
+string, a null currency, an amount finer than its currency's minor unit, an unknown status ...) is kept out of the
+tables and listed in :attr:`PullResult.quarantine` by id, field, value and problem; the others are pulled as usual.
+
 Settlements come from two places: ``/Payments`` (payments, partial or not, reversed ones as DELETED;
 refunds of credit notes) and the invoice itself (credit notes, prepayments — retainer drawdowns — and
 overpayments applied to it, which Xero lists on the invoice).
@@ -13,6 +17,7 @@ overpayments applied to it, which Xero lists on the invoice).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -20,7 +25,9 @@ from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.connectors.strict import QUARANTINE_COLUMNS, Rejected, quarantine_frame_rows
 from sync_pipeline.connectors.xero import XeroClient, parse_xero_date
+from sync_pipeline.connectors.xero_records import read_documents
 from sync_pipeline.contracts.accounting import AccountingInvoice, RawCreditNote, RawPayment
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.money import to_minor
@@ -58,6 +65,13 @@ class PullResult:
     frames: dict[str, pd.DataFrame]
     changed: dict[str, int]  # per resource: documents the server reported changed
     api_calls: int
+    # documents that did not read strictly (kept out of the tables), one row per problem: source, record, row, field,
+    # value, problem; the pull-back asset writes them to accounting_quarantine
+    quarantine: pd.DataFrame = dataclasses.field(default_factory=lambda: pd.DataFrame(columns=QUARANTINE_COLUMNS))
+
+    @property
+    def quarantined(self) -> int:
+        return int(self.quarantine[["source", "record"]].drop_duplicates().shape[0]) if len(self.quarantine) else 0
 
 
 class Puller:
@@ -66,6 +80,7 @@ class Puller:
         self.cursors = CursorStore(store.engine)
         self.now = datetime.now(UTC).isoformat(timespec="seconds")
         self.seen: dict[str, datetime] = {}
+        self.rejected: list[Rejected] = []
 
     def _resource(self, coll: str) -> str:
         return f"{self.entity}/{self.period}/{coll}"
@@ -74,9 +89,15 @@ class Puller:
         c = self.cursors.get("xero", self.xero.tenant_id, self._resource(coll))
         return datetime.fromisoformat(c.cursor) if c else None
 
+    def read(self, coll: str, docs: list[Any]) -> list[dict[str, Any]]:
+        """The documents that read strictly (``connectors.xero_records``); the others are set aside, named."""
+        typed, rejected = read_documents(coll, docs)
+        self.rejected.extend(rejected)
+        return typed
+
     def fetch(self, coll: str, where: str | None = None) -> list[dict[str, Any]]:
         since = self.since(coll)
-        docs = self.xero.list_all(coll, where=where, modified_since=since, page_size=PAGE)
+        docs = self.read(coll, self.xero.list_all(coll, where=where, modified_since=since, page_size=PAGE))
         if since is not None:
             # If-Modified-Since has whole seconds: what changed in the cursor's own second comes again
             docs = [d for d in docs if (_updated(d) or since) > since or _updated(d) is None]
@@ -189,7 +210,7 @@ class Puller:
         foreign = sorted({str(a.get("CreditNoteID")) for d in invoices for a in d.get("CreditNotes") or []
                           if a.get("CreditNoteID") and str(a.get("CreditNoteID")) not in known})
         for i in range(0, len(foreign), 50):
-            got = self.xero.list_all("CreditNotes", params={"IDs": ",".join(foreign[i:i + 50])})
+            got = self.read("CreditNotes", self.xero.list_all("CreditNotes", params={"IDs": ",".join(foreign[i:i + 50])}))
             cns = _merge(cns, [self.cn_row(d, False) for d in got], "credit_note_id")
         frames = {"accounting_invoices": docs, "raw_payments": pays, "raw_credit_notes": cns}
         for name, df in frames.items():
@@ -197,8 +218,9 @@ class Puller:
         # only now, with the snapshot stored, may the cursors move
         for coll, stamp in self.seen.items():
             self.cursors.advance("xero", self.xero.tenant_id, self._resource(coll), stamp.isoformat(), 1)
+        quarantine = pd.DataFrame(quarantine_frame_rows(self.rejected), columns=QUARANTINE_COLUMNS)
         return PullResult(frames, {"Invoices": len(invoices), "CreditNotes": len(credits), "Payments": len(payments)},
-                          self.xero.http.request_count - calls0)
+                          self.xero.http.request_count - calls0, quarantine)
 
 
 def _merge(previous: pd.DataFrame, rows: list[dict[str, Any]], key: str) -> pd.DataFrame:

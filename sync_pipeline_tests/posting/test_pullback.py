@@ -82,7 +82,7 @@ def test_retainer_drawdown_is_a_prepayment_settlement(sandboxes, xero, sqlite_st
     pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
     store = sandboxes.xero.store
     [inv] = [d for d in store.query("Invoices", TENANT) if d["Reference"] == "SP-acme-uk-2026-10-C1-R1"]
-    inv["Prepayments"] = [{"PrepaymentID": "pp-retainer-2026", "AppliedAmount": Decimal("300.00"),
+    inv["Prepayments"] = [{"PrepaymentID": "7d0c5e2a-4b1f-4c3e-9a6d-2f8e1b3c5a70", "AppliedAmount": Decimal("300.00"),
                            "Date": "/Date(1793491200000+0000)/"}]
     inv["AmountCredited"], inv["AmountDue"] = Decimal("300.00"), Decimal("240.00")
     now = utcnow()
@@ -91,6 +91,6 @@ def test_retainer_drawdown_is_a_prepayment_settlement(sandboxes, xero, sqlite_st
     res = pull_accounting(xero, sqlite_store, wh, "acme-uk", "2026-10")
     [dd] = [r for r in res.frames["raw_payments"].to_dict("records") if r["kind"] == "prepayment_allocation"]
     assert (dd["reference"], dd["amount_minor"], dd["source_id"], dd["partial"]) == (
-        "SP-acme-uk-2026-10-C1-R1", 30000, "pp-retainer-2026", True)
+        "SP-acme-uk-2026-10-C1-R1", 30000, "7d0c5e2a-4b1f-4c3e-9a6d-2f8e1b3c5a70", True)
     c1 = by_ref(res.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]
     assert (c1["amount_credited_minor"], c1["amount_due_minor"]) == (30000, 24000)

@@ -255,9 +255,19 @@ def accounting_pullback(context: AssetExecutionContext, mapping: MappingResource
     finally:
         client.close()
     docs, pays, cns = res.frames["accounting_invoices"], res.frames["raw_payments"], res.frames["raw_credit_notes"]
+    wh = warehouse.get()
+    if res.quarantined or wh.exists("accounting_quarantine", ep.entity, ep.period.key):
+        wh.write("accounting_quarantine", ep.entity, ep.period.key, res.quarantine)  # replaced on every pull
+    if res.quarantined:
+        context.log.warning(f"{res.quarantined} Xero document(s) did not read strictly and were left out: see "
+                            f"accounting_quarantine {ep.entity} {ep.period.key} (record, field, value, problem)")
+    quarantined = {"quarantined_xero_documents": res.quarantined,
+                   **({"xero_quarantine": preview(res.quarantine[["source", "record", "field", "value", "problem"]])}
+                      if res.quarantined else {})}
     live_pays = pays[pays["status"] != "DELETED"]
     yield MaterializeResult(asset_key="accounting_invoices", metadata={
         "dagster/row_count": len(docs), "changed_since_last_pull": res.changed, "api_calls": res.api_calls,
+        **quarantined,
         "status": counts(docs, "status"),
         "due_per_currency": totals_minor(docs[docs["document_kind"] == "invoice"], "amount_due_minor"),
         "preview": preview(docs[["reference", "number", "status", "currency", "total_minor", "amount_paid_minor",
