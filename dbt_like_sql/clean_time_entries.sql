@@ -9,7 +9,8 @@
 -- Shared with clean_expenses: the billing_* macros of macros/billing.sql (unknown client / project,
 -- source non-billable reasons, disposition and its reason).
 -- Parameters: $entity, $period, $period_start, $period_end, $today, $timezone, $require_approval,
--- $currencies, $locked_through, $max_hours_per_entry, $max_hours_per_day, $strict_clients, $strict_projects, $use_source_rates.
+-- $currencies, $rate_limit_currencies, $rate_limit_values (the highest rate per currency, same order),
+-- $locked_through, $max_hours_per_entry, $max_hours_per_day, $strict_clients, $strict_projects, $use_source_rates.
 -- Rows come in no particular order (sorting 5M ids costs more than the rest); callers sort when they need to.
 WITH typed AS (
     SELECT
@@ -150,6 +151,12 @@ judged AS (
                     THEN 'unknown currency ' || t.invoice_currency || '/' || t.rate_currency
                 WHEN t.non_billable_reason IS NULL AND t.unit_rate IS NULL
                     THEN 'missing rate: no rate card matches and the project system gave no rate'
+                WHEN t.non_billable_reason IS NULL AND t.list_rate > CAST(list_extract($rate_limit_values,
+                        list_position($rate_limit_currencies, t.rate_currency)) AS DECIMAL(18, 6))
+                    THEN 'rate ' || CAST(t.list_rate AS VARCHAR) || ' ' || t.rate_currency || ' (' || t.rate_source
+                         || ') is above the entity''s rate_limits (' || list_extract($rate_limit_values,
+                         list_position($rate_limit_currencies, t.rate_currency)) || ' ' || t.rate_currency
+                         || '): correct the rate in the project system, or raise rate_limits in the mapping'
             END) AS quarantine_reason
     FROM reasoned AS t
 ),

@@ -110,6 +110,9 @@ def sql_params(entity: EntityConfig, period: Period, today: date) -> dict[str, A
         "entity": entity.key, "period": period.key, "period_start": period.start.isoformat(),
         "period_end": period.end.isoformat(), "today": today.isoformat(), "timezone": entity.timezone,
         "require_approval": entity.require_approval, "currencies": sorted(MINOR_UNITS),
+        # the highest rate per currency (contracts.mapping.RateLimits): a source system's rate above it is quarantined
+        "rate_limit_currencies": sorted(MINOR_UNITS),
+        "rate_limit_values": [str(entity.rate_limits.of(c)) for c in sorted(MINOR_UNITS)],
         "locked_through": entity.locked_through.isoformat() if entity.locked_through else None,
         "max_hours_per_entry": str(entity.max_hours_per_entry),
         "max_hours_per_day": str(entity.max_hours_per_day), "strict_clients": bool(entity.clients),
