@@ -1,10 +1,10 @@
 """A Xero Accounting API compatible sandbox (subset).
 
 OAuth2 client-credentials at ``/connect/token``; under ``/api.xro/2.0/``: Contacts, Invoices,
-CreditNotes (with Allocations), Payments, BankTransactions, Accounts, TaxRates, Currencies, with
-Xero's envelopes, field names, statuses and error shapes (checked against the official OpenAPI spec
-in the tests). ``Xero-Tenant-Id``; pages of 100 (``pageSize`` up to 1000, with a ``pagination``
-block); ``where`` / ``order`` / ``If-Modified-Since``; batch create/update with
+CreditNotes (with Allocations), Payments, BankTransactions, Accounts, TaxRates, Currencies, Items,
+TrackingCategories, with Xero's envelopes, field names, statuses and error shapes. Every request is
+first checked against Xero's official spec (``xero_requests.py``). ``Xero-Tenant-Id``; pages of 100
+(``pageSize`` up to 1000, with a ``pagination`` block); ``where`` / ``order`` / ``If-Modified-Since``; batch create/update with
 ``summarizeErrors=false``; ``Idempotency-Key`` replay and rejection; minute/day/concurrent limits.
 
 Money side effects follow Xero: payments and credit-note allocations reduce an invoice's
@@ -14,6 +14,10 @@ deleting a payment (POST ``{"Status": "DELETED"}``) reopens it.
 Performance: common filters (Reference ==/StartsWith, Status, InvoiceNumber, ContactNumber,
 Contact.ContactID, Date ranges, If-Modified-Since) run as SQL on indexed columns; only the rest of a
 ``where`` clause is evaluated in Python. ``bulk_create`` seeds large datasets without HTTP.
+
+This module is the app: tenants, auth, limits, routing, reads and the write machinery (idempotency,
+batches, savepoints). What an item becomes is in ``xero_documents.py`` (and ``xero_catalog.py``),
+payments and allocations in ``xero_payments.py``, money and dates in ``xero_money.py``.
 """
 
 from __future__ import annotations
@@ -27,30 +31,35 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from datetime import UTC, datetime
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 from sync_pipeline.contracts import xero_spec
 from sync_pipeline.contracts.codec import dumps, loads
-from sync_pipeline.domain.money import MINOR_UNITS
-from sync_pipeline.sandbox import xero_catalog as catalog
 from sync_pipeline.sandbox import xero_reference as ref
 from sync_pipeline.sandbox.harvest import SlidingWindowLimiter
 from sync_pipeline.sandbox.server import ApiError, App, Request, Response
 from sync_pipeline.sandbox.storage import DocStore
-from sync_pipeline.sandbox.xero_requests import NOT_FOUND, check_request
+from sync_pipeline.sandbox.xero_documents import DocumentsMixin
+from sync_pipeline.sandbox.xero_money import ms_date, utcnow
+from sync_pipeline.sandbox.xero_payments import PaymentsMixin
+from sync_pipeline.sandbox.xero_requests import (
+    Event,
+    _err,
+    _not_found,
+    _Rollback,
+    _Tx,
+    _validation_exception,
+    check_request,
+)
 from sync_pipeline.sandbox.xero_webhooks import WebhookSender
 from sync_pipeline.sandbox.xero_where import Column, WhereError, as_date, get_path, plan
 
 API = "/api.xro/2.0"
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
-# The sandbox's own bound on any number it is sent (Xero documents none): every amount, quantity and rate
-# stays below it, so a line's quantity x unit amount keeps its cents exactly in 28-digit decimals.
-MAX_AMOUNT = Decimal(10) ** 12
 
 # Indexed columns per collection ("__" reaches into nested objects). Names starting with "_" are
 # sandbox-internal document fields, never returned.
@@ -133,94 +142,11 @@ ORDER_COLUMNS: dict[str, dict[str, str]] = {
     for coll, cols in WHERE_COLUMNS.items()
 }
 
-INVOICE_STATUSES = {"DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED"}
 EDITABLE = {"DRAFT", "SUBMITTED"}
 WEBHOOK_CATEGORY = {"Invoices": "INVOICE", "Contacts": "CONTACT", "CreditNotes": "CREDITNOTE"}
 
 
-def ms_date(d: datetime | date) -> str:
-    if not isinstance(d, datetime):
-        d = datetime(d.year, d.month, d.day, tzinfo=UTC)
-    return f"/Date({int(d.timestamp() * 1000)}+0000)/"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def _dec(value: Any, field: str, errors: list[str]) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        errors.append(f"{field} must be a number")
-        return None
-    try:
-        d = Decimal(str(value))
-    except InvalidOperation:
-        errors.append(f"{field} must be a number")
-        return None
-    if not d.is_finite():
-        errors.append(f"{field} must be a number")
-        return None
-    if abs(d) >= MAX_AMOUNT:
-        errors.append(f"{field} {value} is too large (the sandbox takes amounts below {MAX_AMOUNT:,})")
-        return None
-    return d
-
-
-def _parse_date(value: Any, field: str, errors: list[str]) -> date | None:
-    if value is None or value == "":
-        return None
-    d = as_date(value) if isinstance(value, str) else None
-    if d is None:
-        errors.append(f"{field} must be a date in YYYY-MM-DD form")
-    return d
-
-
-def _exp(currency: str) -> Decimal:
-    return Decimal(1).scaleb(-MINOR_UNITS.get(currency, ref.minor_units(currency)))
-
-
-def _q(amount: Decimal, currency: str) -> Decimal:
-    return amount.quantize(_exp(currency), rounding=ROUND_HALF_UP)
-
-
-def _err(item: dict[str, Any], messages: list[str]) -> dict[str, Any]:
-    return {**item, "HasErrors": True, "StatusAttributeString": "ERROR",
-            "ValidationErrors": [{"Message": m} for m in messages]}
-
-
-def _not_found() -> ApiError:
-    """Xero's 404: the plain text "The resource you're looking for cannot be found" (not JSON)."""
-    return ApiError(404, NOT_FOUND)
-
-
-def _validation_exception(elements: list[dict[str, Any]], message: str = "A validation exception occurred"):
-    return ApiError(400, {"ErrorNumber": 10, "Type": "ValidationException", "Message": message,
-                          "Elements": elements})
-
-
-@dataclass
-class Event:
-    """A change a webhook subscriber hears about (INVOICE, CONTACT, CREDITNOTE; CREATE or UPDATE)."""
-
-    tenant: str
-    category: str
-    type: str
-    resource_id: str
-    at: datetime = field(default_factory=utcnow)
-    data: dict[str, Any] | None = None  # CREDITNOTE events carry Type and Status
-
-
-class _Tx:
-    """What one write request changed: documents to store and events to publish after commit."""
-
-    def __init__(self, conn) -> None:
-        self.c = conn
-        self.events: list[Event] = []
-
-
-class XeroSandbox(App):
+class XeroSandbox(DocumentsMixin, PaymentsMixin, App):
     name = "xero"
 
     def __init__(self, db_path: str, *, client_id: str = "sandbox-client", client_secret: str = "sandbox-secret",
@@ -793,611 +719,6 @@ class XeroSandbox(App):
             return doc
         return None
 
-    # -- builders: item (+ existing document) → (document, errors) --------------------------------
-    def _build_Contacts(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        errors: list[str] = []
-        doc = dict(existing or {})
-        doc.update({k: v for k, v in item.items() if k not in ("ContactID", "UpdatedDateUTC")})
-        name = doc.get("Name")
-        if not name or not str(name).strip():
-            errors.append("The contact name must be specified.")
-        elif not existing or existing.get("Name") != name:
-            clash = self.store.query("Contacts", tenant, "Name = ? AND ContactStatus IS NOT 'ARCHIVED'", [name],
-                                     limit=1)
-            if clash:
-                errors.append(f"The contact name {name} is already assigned to another contact. "
-                              "The contact name must be unique across all active contacts.")
-        number = doc.get("ContactNumber")
-        if number and (not existing or existing.get("ContactNumber") != number):
-            if self.store.query("Contacts", tenant, "ContactNumber = ?", [number], limit=1):
-                errors.append(f"The contact number {number} is already assigned to another contact.")
-        if doc.get("ContactStatus", "ACTIVE") not in ("ACTIVE", "ARCHIVED", "GDPRREQUEST"):
-            errors.append("ContactStatus must be ACTIVE, ARCHIVED or GDPRREQUEST")
-        if (ccy := doc.get("DefaultCurrency")) and ccy not in self._ref(tenant, "Currencies"):
-            errors.append(f"The currency {ccy} is not enabled for this organisation")
-        doc["ContactID"] = (existing or {}).get("ContactID") or str(uuid.uuid4())
-        doc.setdefault("ContactStatus", "ACTIVE")
-        doc.setdefault("IsCustomer", True)
-        doc.setdefault("IsSupplier", False)
-        doc.setdefault("HasAttachments", False)
-        doc.setdefault("HasValidationErrors", False)
-        return doc, errors
-
-    def _lines(self, tenant: str, doc: dict[str, Any], currency: str, errors: list[str], *, revenue: bool = True):
-        lat = doc.get("LineAmountTypes") or "Exclusive"
-        if lat not in ("Exclusive", "Inclusive", "NoTax"):
-            errors.append("LineAmountTypes must be Exclusive, Inclusive or NoTax")
-            lat = "Exclusive"
-        doc["LineAmountTypes"] = lat
-        lines = doc.get("LineItems") or []
-        if not isinstance(lines, list) or not lines:
-            errors.append("At least one line item is required")
-            lines = []
-        exp = _exp(currency)
-        sub, tax = Decimal(0), Decimal(0)
-        out = []
-        for n, li in enumerate(lines, start=1):
-            if not isinstance(li, dict):
-                errors.append(f"LineItems[{n}] must be an object")
-                continue
-            qty = _dec(li.get("Quantity", 1), f"LineItems[{n}].Quantity", errors)
-            qty = Decimal(1) if qty is None else qty
-            unit = _dec(li.get("UnitAmount", 0), f"LineItems[{n}].UnitAmount", errors) or Decimal(0)
-            disc = _dec(li.get("DiscountRate"), f"LineItems[{n}].DiscountRate", errors)
-            gross = qty * unit * ((100 - disc) / 100 if disc is not None else 1)
-            if abs(gross) >= MAX_AMOUNT:
-                errors.append(f"Line {n}: the line amount {qty} x {unit} is too large (the sandbox takes "
-                              f"amounts below {MAX_AMOUNT:,})")
-                gross = Decimal(0)
-            computed = gross.quantize(exp, rounding=ROUND_HALF_UP)
-            given = _dec(li.get("LineAmount"), f"LineItems[{n}].LineAmount", errors)
-            if given is not None and given != computed:
-                errors.append(f"Line {n}: the line total {given} does not match the quantity x unit amount "
-                              f"{computed}")
-            if (item_code := li.get("ItemCode")) is not None and str(item_code) not in self._ref(tenant, "Items"):
-                errors.append(f"Line {n}: Item code '{item_code}' is not valid.")
-            if li.get("Tracking"):
-                li = {**li, "Tracking": catalog.resolve_tracking(
-                    li["Tracking"], list(self._ref(tenant, "TrackingCategories").values()), n, errors)}
-            code = li.get("AccountCode")
-            if code is not None and str(code) not in self._ref(tenant, "Accounts"):
-                errors.append(f"Account code '{code}' is not a valid code for this document.")
-            tax_type = li.get("TaxType")
-            if tax_type is None and code is not None:
-                tax_type = (self._ref(tenant, "Accounts").get(str(code)) or {}).get("TaxType")
-            rate = self.tax_rate(tenant, tax_type) if lat != "NoTax" else Decimal(0)
-            if rate is None:
-                errors.append(f"The TaxType code {tax_type} does not exist or cannot be used for this type of "
-                              "transaction.")
-                rate = Decimal(0)
-            if lat == "Exclusive":
-                line_tax = (computed * rate / 100).quantize(exp, rounding=ROUND_HALF_UP)
-            elif lat == "Inclusive":
-                line_tax = (computed - computed / (1 + rate / 100)).quantize(exp, rounding=ROUND_HALF_UP)
-            else:
-                line_tax = Decimal(0)
-            # "TaxAmount ... can be overriden if the calculated TaxAmount is not correct" (Xero's spec): a given
-            # TaxAmount replaces the calculated one. The sandbox refuses one more than ``tax_amount_tolerance``
-            # minor units away from its calculation (its own rule, see docs/sandbox.md).
-            given_tax = _dec(li.get("TaxAmount"), f"LineItems[{n}].TaxAmount", errors)
-            if given_tax is not None and lat != "NoTax":
-                off = abs(given_tax - line_tax)
-                tolerance = self.tax_amount_tolerance
-                if given_tax != given_tax.quantize(exp) or tolerance is not None and off > exp * tolerance:
-                    errors.append(f"Line {n}: the tax amount {given_tax} is not a rounding of the calculated "
-                                  f"{line_tax} ({tax_type} on {computed})")
-                else:
-                    line_tax = given_tax
-            sub += computed if lat != "Inclusive" else computed - line_tax
-            tax += line_tax
-            out_li = {**li, "LineItemID": li.get("LineItemID") or str(uuid.uuid4()), "Quantity": qty,
-                      "UnitAmount": unit, "LineAmount": computed, "TaxAmount": line_tax}
-            if tax_type is not None:
-                out_li["TaxType"] = str(tax_type).upper()
-            out.append(out_li)
-        doc["LineItems"] = out
-        doc["SubTotal"], doc["TotalTax"], doc["Total"] = sub, tax, sub + tax
-
-    def _currency(self, tenant: str, doc: dict[str, Any], errors: list[str], default: str | None = None) -> str:
-        base = self.base_currency(tenant)
-        currency = doc.get("CurrencyCode") or default or base
-        if currency not in self._ref(tenant, "Currencies"):
-            errors.append(f"The currency {currency} is not enabled for this organisation")
-            currency = base
-        doc["CurrencyCode"] = currency
-        rate = _dec(doc.get("CurrencyRate"), "CurrencyRate", errors)
-        if rate is not None and rate <= 0:
-            errors.append("CurrencyRate must be greater than zero")
-        doc["CurrencyRate"] = rate if rate and rate > 0 else ref.currency_rate(currency, base)
-        return currency
-
-    def _dates(self, doc: dict[str, Any], errors: list[str], due_days: int | None = 30) -> date:
-        d = _parse_date(doc.get("Date"), "Date", errors) or utcnow().date()
-        doc["Date"], doc["DateString"] = ms_date(d), f"{d.isoformat()}T00:00:00"
-        if due_days is not None:
-            due = _parse_date(doc.get("DueDate"), "DueDate", errors) or (d + timedelta(days=due_days))
-            doc["DueDate"], doc["DueDateString"] = ms_date(due), f"{due.isoformat()}T00:00:00"
-        return d
-
-    def _build_Invoices(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        errors: list[str] = []
-        old_status = (existing or {}).get("Status")
-        new_status = str(item.get("Status") or old_status or "DRAFT").upper()
-        if existing:
-            settled = (existing.get("AmountPaid") or 0) or (existing.get("AmountCredited") or 0)
-            content = set(item) - {"InvoiceID", "Status", "Reference", "UpdatedDateUTC", "DueDate",
-                                   "ExpectedPaymentDate", "PlannedPaymentDate", "SentToContact"}
-            if old_status in ("PAID", "VOIDED", "DELETED"):
-                if content or new_status != old_status:
-                    return {}, [f"Invoice not of valid status for modification (status {old_status})"]
-            elif old_status == "AUTHORISED":
-                if content and settled:
-                    return {}, ["This document cannot be edited as it has a payment or credit note allocated to it."]
-                if new_status == "VOIDED" and settled:
-                    return {}, ["Invoice has payments or credit notes applied; remove them before voiding it."]
-                if new_status in ("DELETED", "DRAFT", "SUBMITTED"):
-                    return {}, [f"An AUTHORISED invoice cannot be set to {new_status}; void it instead."]
-            elif new_status == "VOIDED":
-                return {}, [f"A {old_status} invoice cannot be voided; delete it instead."]
-            if new_status == "PAID" and old_status != "PAID":
-                return {}, ["Invoice status cannot be set to PAID; apply payments instead."]
-        elif new_status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
-            errors.append(f"A new invoice must be DRAFT, SUBMITTED or AUTHORISED, not {new_status}")
-        doc = dict(existing or {})
-        doc.update({k: v for k, v in item.items() if k not in ("InvoiceID", "UpdatedDateUTC", "Payments",
-                                                              "CreditNotes", "AmountPaid", "AmountDue",
-                                                              "AmountCredited")})
-        if doc.get("Type") not in ("ACCREC", "ACCPAY"):
-            errors.append("Invoice Type must be ACCREC or ACCPAY")
-        if new_status not in INVOICE_STATUSES:
-            errors.append(f"Status {new_status} is not valid")
-        doc["Status"] = new_status
-        cdoc = self._contact(tenant, doc.get("Contact"), tx)
-        if cdoc is None:
-            errors.append("A Contact must be specified with a valid ContactID, ContactNumber or Name")
-        else:
-            doc["Contact"] = _contact_ref(cdoc)
-        currency = self._currency(tenant, doc, errors, default=(cdoc or {}).get("DefaultCurrency"))
-        self._dates(doc, errors)
-        if existing is None or "LineItems" in item or "LineAmountTypes" in item:
-            self._lines(tenant, doc, currency, errors)
-        number = doc.get("InvoiceNumber")
-        if number and doc.get("Type") == "ACCREC" and (existing is None or existing.get("InvoiceNumber") != number):
-            clash = self.store.query("Invoices", tenant, "InvoiceNumber = ? AND Status NOT IN ('DELETED', 'VOIDED')",
-                                     [number], limit=1)
-            if clash:
-                errors.append(f"Invoice # must be unique. {number} is already used.")
-        doc["InvoiceID"] = (existing or {}).get("InvoiceID") or str(uuid.uuid4())
-        doc.setdefault("Payments", [])
-        doc.setdefault("CreditNotes", [])
-        doc.setdefault("Prepayments", [])
-        doc.setdefault("Overpayments", [])
-        doc.setdefault("HasAttachments", False)
-        doc.setdefault("IsDiscounted", False)
-        doc.setdefault("SentToContact", False)
-        if errors:
-            return doc, errors
-        if not doc.get("InvoiceNumber"):
-            prefix = "INV" if doc["Type"] == "ACCREC" else "BILL"
-            doc["InvoiceNumber"] = f"{prefix}-{self.store.next_value(f'invno:{tenant}:{prefix}', tx.c):05d}"
-        _settle_invoice(doc)
-        return doc, errors
-
-    def _build_CreditNotes(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        errors: list[str] = []
-        old_status = (existing or {}).get("Status")
-        new_status = str(item.get("Status") or old_status or "DRAFT").upper()
-        if existing:
-            content = set(item) - {"CreditNoteID", "Status", "Reference", "UpdatedDateUTC", "SentToContact"}
-            used = (existing.get("Allocations") or existing.get("Payments"))
-            if old_status in ("PAID", "VOIDED", "DELETED") and (content or new_status != old_status):
-                return {}, [f"Credit note not of valid status for modification (status {old_status})"]
-            if old_status == "AUTHORISED":
-                if (content or new_status == "VOIDED") and used:
-                    return {}, ["This credit note has allocations or refunds; remove them first."]
-                if new_status in ("DELETED", "DRAFT", "SUBMITTED"):
-                    return {}, [f"An AUTHORISED credit note cannot be set to {new_status}; void it instead."]
-            if new_status == "PAID" and old_status != "PAID":
-                return {}, ["Credit note status cannot be set to PAID; allocate it instead."]
-        elif new_status not in ("DRAFT", "SUBMITTED", "AUTHORISED"):
-            errors.append(f"A new credit note must be DRAFT, SUBMITTED or AUTHORISED, not {new_status}")
-        doc = dict(existing or {})
-        doc.update({k: v for k, v in item.items() if k not in ("CreditNoteID", "UpdatedDateUTC", "Allocations",
-                                                              "Payments", "RemainingCredit")})
-        if doc.get("Type") not in ("ACCRECCREDIT", "ACCPAYCREDIT"):
-            errors.append("Credit note Type must be ACCRECCREDIT or ACCPAYCREDIT")
-        doc["Status"] = new_status
-        cdoc = self._contact(tenant, doc.get("Contact"), tx)
-        if cdoc is None:
-            errors.append("A Contact must be specified with a valid ContactID, ContactNumber or Name")
-        else:
-            doc["Contact"] = _contact_ref(cdoc)
-        currency = self._currency(tenant, doc, errors, default=(cdoc or {}).get("DefaultCurrency"))
-        self._dates(doc, errors, due_days=None)
-        if existing is None or "LineItems" in item or "LineAmountTypes" in item:
-            self._lines(tenant, doc, currency, errors)
-        doc["CreditNoteID"] = (existing or {}).get("CreditNoteID") or str(uuid.uuid4())
-        doc.setdefault("Allocations", [])
-        doc.setdefault("Payments", [])
-        doc.setdefault("HasAttachments", False)
-        doc.setdefault("SentToContact", False)
-        if errors:
-            return doc, errors
-        if not doc.get("CreditNoteNumber"):
-            doc["CreditNoteNumber"] = f"CN-{self.store.next_value(f'cnno:{tenant}', tx.c):05d}"
-        _settle_credit_note(doc)
-        # allocations given on creation (Xero accepts them on PUT CreditNotes)
-        for alloc in item.get("Allocations") or []:
-            res = self._allocate_one(tenant, doc, alloc, tx, save_credit_note=False)
-            if res.get("ValidationErrors"):
-                errors.extend(e["Message"] for e in res["ValidationErrors"])
-        return doc, errors
-
-    def _build_BankTransactions(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        errors: list[str] = []
-        if existing and existing.get("Status") in ("DELETED", "VOIDED"):
-            return {}, [f"Bank transaction not of valid status for modification (status {existing['Status']})"]
-        if existing and existing.get("IsReconciled") and set(item) - {"BankTransactionID", "IsReconciled",
-                                                                      "Reference", "Status"}:
-            return {}, ["This bank transaction has been reconciled and cannot be edited."]
-        doc = dict(existing or {})
-        doc.update({k: v for k, v in item.items() if k not in ("BankTransactionID", "UpdatedDateUTC")})
-        types = ("RECEIVE", "RECEIVE-OVERPAYMENT", "RECEIVE-PREPAYMENT", "SPEND", "SPEND-OVERPAYMENT",
-                 "SPEND-PREPAYMENT", "RECEIVE-TRANSFER", "SPEND-TRANSFER")
-        if doc.get("Type") not in types:
-            errors.append("Bank transaction Type must be RECEIVE or SPEND (or their -OVERPAYMENT/-PREPAYMENT forms)")
-        status = str(doc.get("Status") or "AUTHORISED").upper()
-        if status not in ("AUTHORISED", "DELETED", "VOIDED"):
-            errors.append(f"Bank transaction Status must be AUTHORISED or DELETED, not {status}")
-        doc["Status"] = status
-        account = self._account(tenant, doc.get("BankAccount"))
-        if account is None or account.get("Type") != "BANK":
-            errors.append("A bank account must be specified with a valid AccountID or Code of a BANK account")
-        else:
-            doc["BankAccount"] = {"AccountID": account["AccountID"], "Code": account["Code"],
-                                  "Name": account["Name"]}
-        if doc.get("Contact") is not None:
-            cdoc = self._contact(tenant, doc.get("Contact"), tx)
-            if cdoc is None:
-                errors.append("The Contact must have a valid ContactID, ContactNumber or Name")
-            else:
-                doc["Contact"] = _contact_ref(cdoc)
-        currency = self._currency(tenant, doc, errors, default=(account or {}).get("CurrencyCode"))
-        if account is not None and account.get("CurrencyCode") and account["CurrencyCode"] != currency:
-            errors.append(f"The bank account {account['Code']} is in {account['CurrencyCode']}; a bank transaction "
-                          f"in it cannot be in {currency}")
-        self._dates(doc, errors, due_days=None)
-        if existing is None or "LineItems" in item or "LineAmountTypes" in item:
-            self._lines(tenant, doc, currency, errors)
-        rec = doc.get("IsReconciled", False)
-        if not isinstance(rec, bool):
-            errors.append("IsReconciled must be true or false")
-        doc["IsReconciled"] = bool(rec)
-        doc["BankTransactionID"] = (existing or {}).get("BankTransactionID") or str(uuid.uuid4())
-        doc.setdefault("HasAttachments", False)
-        return doc, errors
-
-    def _build_Accounts(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        errors: list[str] = []
-        doc = dict(existing or {})
-        doc.update({k: v for k, v in item.items() if k not in ("AccountID", "UpdatedDateUTC", "Class")})
-        code = doc.get("Code")
-        if not code:
-            errors.append("Please enter a code for this account.")
-        elif (existing is None or existing.get("Code") != code) and str(code) in self._ref(tenant, "Accounts"):
-            errors.append(f"Please enter a unique Code. {code} is already used by another account.")
-        if not doc.get("Name"):
-            errors.append("Please enter a name for this account.")
-        typ = doc.get("Type")
-        if typ not in ref.CLASS_OF_TYPE:
-            errors.append(f"Account Type {typ} is not valid")
-        doc["Class"] = ref.CLASS_OF_TYPE.get(typ, "ASSET")
-        if typ == "BANK":
-            doc.setdefault("BankAccountType", "BANK")
-            doc.setdefault("CurrencyCode", self.base_currency(tenant))
-            doc["EnablePaymentsToAccount"] = True
-        doc.setdefault("Status", "ACTIVE")
-        doc.setdefault("EnablePaymentsToAccount", False)
-        doc.setdefault("ShowInExpenseClaims", False)
-        doc.setdefault("HasAttachments", False)
-        doc.setdefault("AddToWatchlist", False)
-        doc.setdefault("TaxType", "NONE")
-        doc["AccountID"] = (existing or {}).get("AccountID") or str(uuid.uuid4())
-        return doc, errors
-
-    def _build_TaxRates(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        errors: list[str] = []
-        doc = dict(existing or {})
-        doc.update({k: v for k, v in item.items() if k not in ("UpdatedDateUTC", "EffectiveRate", "DisplayTaxRate")})
-        if not doc.get("Name"):
-            errors.append("Please enter a name for this tax rate.")
-        if not doc.get("TaxType"):
-            n = self.store.next_value(f"taxno:{tenant}", tx.c)
-            doc["TaxType"] = f"TAX{n:03d}"
-        comps = doc.get("TaxComponents") or []
-        if not comps:
-            errors.append("A tax rate needs at least one tax component.")
-        total = Decimal(0)
-        for n, comp in enumerate(comps, start=1):
-            r = _dec(comp.get("Rate"), f"TaxComponents[{n}].Rate", errors) or Decimal(0)
-            total += r
-        doc["EffectiveRate"] = doc["DisplayTaxRate"] = total
-        doc.setdefault("Status", "ACTIVE")
-        doc.setdefault("ReportTaxType", "OUTPUT")
-        for k in ("CanApplyToAssets", "CanApplyToEquity", "CanApplyToExpenses", "CanApplyToLiabilities",
-                  "CanApplyToRevenue"):
-            doc.setdefault(k, True)
-        return doc, errors
-
-    def _build_Items(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        code = item.get("Code")
-        taken = code is not None and (existing is None or existing.get("Code") != code) and \
-            str(code) in self._ref(tenant, "Items")
-        return catalog.build_item(item, existing, taken)
-
-    def _build_TrackingCategories(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None,
-                                  tx: _Tx):
-        others = [c for c in self._ref(tenant, "TrackingCategories").values()
-                  if c["TrackingCategoryID"] != (existing or {}).get("TrackingCategoryID")]
-        return catalog.build_category(item, existing, others)
-
-    def _add_tracking_option(self, req: Request) -> Response:
-        tenant = req.params["tenant"]
-
-        def run() -> Response:
-            option = req.json()
-            with self.store.tx() as c:
-                tx = _Tx(c)
-                cat = self.find("TrackingCategories", tenant, req.params["id"])
-                if cat is None:
-                    raise _Rollback(_not_found())
-                errors = catalog.add_option(cat, option if isinstance(option, dict) else {})
-                if errors:
-                    raise _Rollback(_validation_exception([_err(option, errors)]))
-                self._save("TrackingCategories", tenant, cat, tx, created=False)
-            return Response(200, {"Options": [cat["Options"][-1]]})
-
-        return self._idempotent(req, run)
-
-    def add_tracking(self, tenant: str, category: str, options: Iterable[str]) -> dict[str, Any]:
-        """Create a tracking category with its options without HTTP (seeding); returns it."""
-        with self.store.tx() as c:
-            tx = _Tx(c)
-            result = self._apply("TrackingCategories", tenant,
-                                 {"Name": category, "Options": [{"Name": o} for o in options]}, True, tx)
-        if result.get("HasErrors"):
-            raise ValueError(f"cannot add tracking category {category}: {result['ValidationErrors']}")
-        return result
-
-    def _build_Currencies(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        code = str(item.get("Code") or "")
-        if code not in xero_spec.schema("CurrencyCode")["enum"]:  # every currency Xero lists can be added
-            return item, [f"Currency code {code or '(none)'} is not a currency Xero supports"]
-        return {"Code": code, "Description": item.get("Description") or ref.CURRENCIES.get(code, code)}, []
-
-    # -- payments ------------------------------------------------------------------------------
-    def _build_Payments(self, tenant: str, item: dict[str, Any], existing: dict[str, Any] | None, tx: _Tx):
-        errors: list[str] = []
-        doc = {k: v for k, v in item.items() if k not in ("PaymentID", "UpdatedDateUTC", "PaymentType",
-                                                          "BankAmount", "HasAccount", "HasValidationErrors")}
-        target, kind = None, None
-        inv_spec, cn_spec = item.get("Invoice"), item.get("CreditNote")
-        if isinstance(inv_spec, dict) and (inv_spec.get("InvoiceID") or inv_spec.get("InvoiceNumber")):
-            target = self.find("Invoices", tenant, str(inv_spec.get("InvoiceID") or inv_spec["InvoiceNumber"]))
-            kind = "Invoices"
-            if target is None:
-                errors.append("The Invoice could not be found: give a valid InvoiceID or InvoiceNumber")
-        elif isinstance(cn_spec, dict) and (cn_spec.get("CreditNoteID") or cn_spec.get("CreditNoteNumber")):
-            target = self.find("CreditNotes", tenant,
-                               str(cn_spec.get("CreditNoteID") or cn_spec["CreditNoteNumber"]))
-            kind = "CreditNotes"
-            if target is None:
-                errors.append("The CreditNote could not be found: give a valid CreditNoteID or CreditNoteNumber")
-        elif item.get("InvoiceNumber"):
-            target, kind = self.find("Invoices", tenant, str(item["InvoiceNumber"])), "Invoices"
-            if target is None:
-                errors.append(f"Invoice {item['InvoiceNumber']} could not be found")
-        else:
-            errors.append("A payment must be applied to an Invoice or a CreditNote")
-        account = self._account(tenant, item.get("Account"))
-        if account is None:
-            errors.append("A payment needs an Account with a valid AccountID or Code")
-        elif not (account.get("Type") == "BANK" or account.get("EnablePaymentsToAccount")):
-            errors.append(f"Account {account['Code']} is not a bank account and does not have "
-                          "EnablePaymentsToAccount set; payments cannot be made to it.")
-        amount = _dec(item.get("Amount"), "Amount", errors)
-        if amount is None and not errors:
-            errors.append("The payment Amount must be specified")
-        d = _parse_date(item.get("Date"), "Date", errors) or utcnow().date()
-        if errors or target is None or account is None or amount is None:
-            return doc, errors
-        currency = target["CurrencyCode"]
-        if amount <= 0:
-            errors.append("Payment amount must be greater than zero")
-        if _q(amount, currency) != amount:
-            errors.append(f"Payment amount {amount} has more decimal places than {currency} allows")
-        if kind == "Invoices":
-            if target["Status"] != "AUTHORISED":
-                errors.append(f"Payments can only be made against AUTHORISED invoices; this invoice is "
-                              f"{target['Status']}")
-            outstanding = Decimal(str(target.get("AmountDue", 0)))
-        else:
-            if target["Status"] != "AUTHORISED":
-                errors.append(f"Refunds can only be made against AUTHORISED credit notes; this credit note is "
-                              f"{target['Status']}")
-            outstanding = Decimal(str(target.get("RemainingCredit", 0)))
-        if not errors and amount > outstanding:
-            errors.append(f"Payment amount ({amount}) exceeds the amount outstanding on this document "
-                          f"({outstanding}).")
-        rate = _dec(item.get("CurrencyRate"), "CurrencyRate", errors)
-        if rate is not None and rate <= 0:
-            errors.append("CurrencyRate must be greater than zero")
-        if errors:
-            return doc, errors
-        rate = rate or Decimal(str(target.get("CurrencyRate") or 1))
-        bank_ccy = account.get("CurrencyCode") or self.base_currency(tenant)
-        if bank_ccy == currency:
-            bank_amount = amount
-        elif bank_ccy == self.base_currency(tenant):
-            bank_amount = _q(amount / rate, bank_ccy)
-        else:
-            errors.append(f"Account {account['Code']} is in {bank_ccy}; a {currency} document can be paid into a "
-                          f"{currency} or base-currency ({self.base_currency(tenant)}) account only")
-            return doc, errors
-        pid = str(uuid.uuid4())
-        ptype = {("Invoices", "ACCREC"): "ACCRECPAYMENT", ("Invoices", "ACCPAY"): "ACCPAYPAYMENT",
-                 ("CreditNotes", "ACCRECCREDIT"): "ARCREDITPAYMENT",
-                 ("CreditNotes", "ACCPAYCREDIT"): "APCREDITPAYMENT"}[(kind, target["Type"])]
-        doc.update({
-            "PaymentID": pid, "Date": ms_date(d), "Amount": amount, "BankAmount": bank_amount,
-            "CurrencyRate": rate, "Reference": item.get("Reference") or "", "IsReconciled": bool(item.get("IsReconciled")),
-            "Status": "AUTHORISED", "PaymentType": ptype, "HasAccount": True, "HasValidationErrors": False,
-            "Account": {"AccountID": account["AccountID"], "Code": account["Code"]},
-        })
-        summary = {"PaymentID": pid, "Date": ms_date(d), "Amount": amount, "CurrencyRate": rate,
-                   "Reference": doc["Reference"], "HasAccount": True, "HasValidationErrors": False}
-        if kind == "Invoices":
-            doc.pop("CreditNote", None)
-            doc["Invoice"] = {"InvoiceID": target["InvoiceID"], "InvoiceNumber": target.get("InvoiceNumber"),
-                              "Type": target["Type"], "CurrencyCode": currency}
-            if target.get("Contact"):
-                doc["Invoice"]["Contact"] = target["Contact"]
-            target["Payments"] = [*(target.get("Payments") or []), summary]
-            _settle_invoice(target, paid_on=d)
-            self._save("Invoices", tenant, target, tx, created=False)
-        else:
-            doc.pop("Invoice", None)
-            doc["CreditNote"] = {"CreditNoteID": target["CreditNoteID"],
-                                 "CreditNoteNumber": target.get("CreditNoteNumber"), "Type": target["Type"],
-                                 "CurrencyCode": currency}
-            if target.get("Contact"):
-                doc["CreditNote"]["Contact"] = target["Contact"]
-            target["Payments"] = [*(target.get("Payments") or []), summary]
-            _settle_credit_note(target, paid_on=d)
-            self._save("CreditNotes", tenant, target, tx, created=False)
-        return doc, errors
-
-    def _delete_payment(self, tenant: str, item: dict[str, Any], tx: _Tx) -> dict[str, Any]:
-        pid = str(item.get("PaymentID") or "")
-        pay = self.store.get("Payments", tenant, pid.lower())
-        if pay is None:
-            return _err(item, [f"Payment {pid} could not be found"])
-        status = str(item.get("Status") or "").upper()
-        if status != "DELETED":
-            return _err(item, ["A payment can only be changed by deleting it: POST {\"Status\": \"DELETED\"}"])
-        if pay["Status"] == "DELETED":
-            return _err(item, ["This payment has already been deleted"])
-        pay["Status"] = "DELETED"
-        if pay.get("Invoice"):
-            inv = self.store.get("Invoices", tenant, pay["Invoice"]["InvoiceID"].lower())
-            if inv is not None:
-                inv["Payments"] = [p for p in inv.get("Payments") or [] if p["PaymentID"] != pay["PaymentID"]]
-                _settle_invoice(inv)
-                self._save("Invoices", tenant, inv, tx, created=False)
-        elif pay.get("CreditNote"):
-            cn = self.store.get("CreditNotes", tenant, pay["CreditNote"]["CreditNoteID"].lower())
-            if cn is not None:
-                cn["Payments"] = [p for p in cn.get("Payments") or [] if p["PaymentID"] != pay["PaymentID"]]
-                _settle_credit_note(cn)
-                self._save("CreditNotes", tenant, cn, tx, created=False)
-        self._save("Payments", tenant, pay, tx, created=False)
-        return pay
-
-    # -- credit note allocations ---------------------------------------------------------------
-    def _allocate(self, req: Request) -> Response:
-        tenant = req.params["tenant"]
-
-        def run() -> Response:
-            items = self._items("Allocations", req)
-            summarize = (req.arg("summarizeErrors") or "true").lower() != "false"
-            with self.store.tx() as c:
-                tx = _Tx(c)
-                cn = self.find("CreditNotes", tenant, req.params["id"])
-                if cn is None:
-                    raise _Rollback(_not_found())
-                results = [self._allocate_one(tenant, cn, a, tx) for a in items]
-                failed = [r for r in results if r.get("ValidationErrors")]
-                if failed and summarize:
-                    raise _Rollback(_validation_exception(failed))
-            self._publish(tx.events)
-            return Response(200, self._envelope("Allocations", results))
-
-        return self._idempotent(req, run)
-
-    def _allocate_one(self, tenant: str, cn: dict[str, Any], alloc: dict[str, Any], tx: _Tx,
-                      save_credit_note: bool = True) -> dict[str, Any]:
-        errors: list[str] = []
-        inv_spec = alloc.get("Invoice") or {}
-        inv = None
-        if isinstance(inv_spec, dict) and (inv_spec.get("InvoiceID") or inv_spec.get("InvoiceNumber")):
-            inv = self.find("Invoices", tenant, str(inv_spec.get("InvoiceID") or inv_spec["InvoiceNumber"]))
-        if inv is None:
-            errors.append("The Invoice of an allocation must be given with a valid InvoiceID or InvoiceNumber")
-        amount = _dec(alloc.get("Amount"), "Amount", errors)
-        if amount is None and not errors:
-            errors.append("The allocation Amount must be specified")
-        d = _parse_date(alloc.get("Date"), "Date", errors) or utcnow().date()
-        if not errors:
-            assert inv is not None and amount is not None
-            if cn.get("Status") != "AUTHORISED":
-                errors.append(f"Only AUTHORISED credit notes can be allocated; this one is {cn.get('Status')}")
-            if inv.get("Status") != "AUTHORISED":
-                errors.append(f"Credit notes can only be allocated to AUTHORISED invoices; this one is "
-                              f"{inv.get('Status')}")
-            if inv.get("CurrencyCode") != cn.get("CurrencyCode"):
-                errors.append(f"The credit note is in {cn.get('CurrencyCode')} and the invoice in "
-                              f"{inv.get('CurrencyCode')}; an allocation needs the same currency")
-            if (inv.get("Contact") or {}).get("ContactID") != (cn.get("Contact") or {}).get("ContactID"):
-                errors.append("The credit note and the invoice belong to different contacts")
-            expected = {"ACCRECCREDIT": "ACCREC", "ACCPAYCREDIT": "ACCPAY"}.get(cn.get("Type"))
-            if inv.get("Type") != expected:
-                errors.append(f"A {cn.get('Type')} credit note can only be allocated to {expected} invoices")
-            if amount <= 0:
-                errors.append("Allocation amount must be greater than zero")
-            remaining = Decimal(str(cn.get("RemainingCredit", 0)))
-            due = Decimal(str(inv.get("AmountDue", 0)))
-            if amount > remaining:
-                errors.append(f"The amount to allocate ({amount}) exceeds the remaining credit ({remaining})")
-            if amount > due:
-                errors.append(f"The amount to allocate ({amount}) exceeds the amount due on the invoice ({due})")
-        if errors:
-            return {**alloc, "StatusAttributeString": "ERROR", "ValidationErrors": [{"Message": m} for m in errors]}
-        assert inv is not None and amount is not None
-        aid = str(uuid.uuid4())
-        allocation = {"AllocationID": aid, "Amount": amount, "Date": ms_date(d), "IsDeleted": False,
-                      "Invoice": {"InvoiceID": inv["InvoiceID"], "InvoiceNumber": inv.get("InvoiceNumber")}}
-        cn["Allocations"] = [*(cn.get("Allocations") or []), allocation]
-        _settle_credit_note(cn, paid_on=d)
-        inv["CreditNotes"] = [*(inv.get("CreditNotes") or []), {
-            "CreditNoteID": cn["CreditNoteID"], "CreditNoteNumber": cn.get("CreditNoteNumber"), "AllocationID": aid,
-            "AppliedAmount": amount, "Date": ms_date(d), "Total": cn.get("Total"), "Type": cn.get("Type")}]
-        _settle_invoice(inv, paid_on=d)
-        self._save("Invoices", tenant, inv, tx, created=False)
-        if save_credit_note:
-            self._save("CreditNotes", tenant, cn, tx, created=False)
-        return {**allocation, "CreditNote": {"CreditNoteID": cn["CreditNoteID"],
-                                             "CreditNoteNumber": cn.get("CreditNoteNumber")},
-                "StatusAttributeString": "OK"}
-
-    def _delete_allocation(self, req: Request) -> Response:
-        tenant, aid = req.params["tenant"], req.params["alloc"].lower()
-        with self.store.tx() as c:
-            tx = _Tx(c)
-            cn = self.find("CreditNotes", tenant, req.params["id"])
-            alloc = next((a for a in (cn or {}).get("Allocations") or [] if a["AllocationID"].lower() == aid), None)
-            if cn is None or alloc is None:
-                raise _Rollback(_not_found())
-            cn["Allocations"] = [a for a in cn["Allocations"] if a["AllocationID"].lower() != aid]
-            _settle_credit_note(cn)
-            self._save("CreditNotes", tenant, cn, tx, created=False)
-            inv = self.store.get("Invoices", tenant, alloc["Invoice"]["InvoiceID"].lower())
-            if inv is not None:
-                inv["CreditNotes"] = [x for x in inv.get("CreditNotes") or [] if x.get("AllocationID", "").lower() != aid]
-                _settle_invoice(inv)
-                self._save("Invoices", tenant, inv, tx, created=False)
-        self._publish(tx.events)
-        return Response(200, {**alloc, "IsDeleted": True, "CreditNote": {"CreditNoteID": cn["CreditNoteID"]}})
-
     def _delete_account(self, req: Request) -> Response:
         tenant = req.params["tenant"]
         with self.store.tx() as c:
@@ -1442,31 +763,12 @@ class XeroSandbox(App):
         if buf:
             yield from flush()
 
-    def allocate(self, tenant: str, credit_note: str, allocations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Allocate a credit note (id or number) to invoices without HTTP; results as the API returns them."""
-        with self.store.tx() as c:
-            tx = _Tx(c)
-            cn = self.find("CreditNotes", tenant, credit_note)
-            if cn is None:
-                raise KeyError(f"credit note {credit_note} not found in tenant {tenant}")
-            out = [self._allocate_one(tenant, cn, a, tx) for a in allocations]
-        self._publish(tx.events)
-        return out
-
     def all(self, coll: str, tenant: str) -> list[dict[str, Any]]:
         return [self._public(d) for d in self.store.query(coll, tenant)]
 
     def iter_all(self, coll: str, tenant: str) -> Iterator[dict[str, Any]]:
         for raw in self.store.query_raw(coll, tenant):
             yield self._public(loads(raw))
-
-
-class _Rollback(ApiError):
-    """Raised inside a store transaction to undo it and answer with ``error``."""
-
-    def __init__(self, error: ApiError) -> None:
-        super().__init__(error.status, error.body, error.headers)
-        self.error = error
 
 
 def _single_object_body(req: Request) -> bool:
@@ -1481,12 +783,6 @@ def _singular(coll: str) -> str:
     return {"Currencies": "Currency", "TaxRates": "TaxRate", "BankTransactions": "BankTransaction"}.get(coll, coll[:-1])
 
 
-def _contact_ref(c: dict[str, Any]) -> dict[str, Any]:
-    out = {"ContactID": c["ContactID"], "Name": c["Name"]}
-    if c.get("ContactNumber"):
-        out["ContactNumber"] = c["ContactNumber"]
-    return out
-
 
 def _sort_key(v: Any) -> tuple[int, Any]:
     if v is None:
@@ -1495,39 +791,6 @@ def _sort_key(v: Any) -> tuple[int, Any]:
         return (0, Decimal(v))
     d = as_date(v) if isinstance(v, str) and v.startswith("/Date(") else None
     return (0, d.isoformat() if d else str(v))
-
-
-def _settle_invoice(inv: dict[str, Any], paid_on: date | None = None) -> None:
-    """Recompute AmountPaid/AmountCredited/AmountDue and PAID status from payments and allocations."""
-    ccy = inv.get("CurrencyCode", "GBP")
-    total = Decimal(str(inv.get("Total") or 0))
-    paid = sum((Decimal(str(p["Amount"])) for p in inv.get("Payments") or []), Decimal(0))
-    credited = sum((Decimal(str(c["AppliedAmount"])) for c in inv.get("CreditNotes") or []), Decimal(0))
-    inv["AmountPaid"] = _q(paid, ccy)
-    inv["AmountCredited"] = _q(credited, ccy)
-    inv["AmountDue"] = _q(total - paid - credited, ccy)
-    if inv.get("Status") == "AUTHORISED" and inv["AmountDue"] == 0 and (paid or credited):
-        inv["Status"] = "PAID"
-        if paid_on is not None:
-            inv["FullyPaidOnDate"] = ms_date(paid_on)
-    elif inv.get("Status") == "PAID" and inv["AmountDue"] != 0:
-        inv["Status"] = "AUTHORISED"
-        inv.pop("FullyPaidOnDate", None)
-
-
-def _settle_credit_note(cn: dict[str, Any], paid_on: date | None = None) -> None:
-    ccy = cn.get("CurrencyCode", "GBP")
-    total = Decimal(str(cn.get("Total") or 0))
-    used = sum((Decimal(str(a["Amount"])) for a in cn.get("Allocations") or []), Decimal(0))
-    refunded = sum((Decimal(str(p["Amount"])) for p in cn.get("Payments") or []), Decimal(0))
-    cn["RemainingCredit"] = _q(total - used - refunded, ccy)
-    if cn.get("Status") == "AUTHORISED" and cn["RemainingCredit"] == 0 and (used or refunded):
-        cn["Status"] = "PAID"
-        if paid_on is not None:
-            cn["FullyPaidOnDate"] = ms_date(paid_on)
-    elif cn.get("Status") == "PAID" and cn["RemainingCredit"] != 0:
-        cn["Status"] = "AUTHORISED"
-        cn.pop("FullyPaidOnDate", None)
 
 
 def _parse_instant(value: str) -> datetime:

@@ -10,11 +10,14 @@ them (they are neither stored nor echoed).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sync_pipeline.contracts import xero_spec
 from sync_pipeline.contracts.codec import dumps, loads
 from sync_pipeline.sandbox.server import ApiError, Request
+from sync_pipeline.sandbox.xero_money import utcnow
 
 IDEMPOTENCY_KEY_MAX = 128  # "128 character max." (the spec's Idempotency-Key description)
 NOT_FOUND = "The resource you're looking for cannot be found"  # Xero's plain-text 404 (Xero-OpenAPI#163)
@@ -58,3 +61,46 @@ def check_request(req: Request) -> None:
     if found:
         raise validation_error([str(f) for f in found[:20]])
     req.body = dumps(cleaned)
+
+
+def _err(item: dict[str, Any], messages: list[str]) -> dict[str, Any]:
+    return {**item, "HasErrors": True, "StatusAttributeString": "ERROR",
+            "ValidationErrors": [{"Message": m} for m in messages]}
+
+
+def _not_found() -> ApiError:
+    """Xero's 404: the plain text "The resource you're looking for cannot be found" (not JSON)."""
+    return ApiError(404, NOT_FOUND)
+
+
+def _validation_exception(elements: list[dict[str, Any]], message: str = "A validation exception occurred"):
+    return ApiError(400, {"ErrorNumber": 10, "Type": "ValidationException", "Message": message,
+                          "Elements": elements})
+
+
+@dataclass
+class Event:
+    """A change a webhook subscriber hears about (INVOICE, CONTACT, CREDITNOTE; CREATE or UPDATE)."""
+
+    tenant: str
+    category: str
+    type: str
+    resource_id: str
+    at: datetime = field(default_factory=utcnow)
+    data: dict[str, Any] | None = None  # CREDITNOTE events carry Type and Status
+
+
+class _Tx:
+    """What one write request changed: documents to store and events to publish after commit."""
+
+    def __init__(self, conn) -> None:
+        self.c = conn
+        self.events: list[Event] = []
+
+
+class _Rollback(ApiError):
+    """Raised inside a store transaction to undo it and answer with ``error``."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.status, error.body, error.headers)
+        self.error = error
