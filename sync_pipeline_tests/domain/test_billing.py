@@ -626,3 +626,35 @@ def test_fee_lines_carry_the_identity_rate_of_no_date():
     [_, fee] = records(draft([time_row()], rules=LineRules("200", "OUTPUT2", D(20), projects={"31": retainer})))
     assert (fee["fx_rate"], fee["fx_rate_date"], fee["fx_rate_source"], fee["fx_retrieved_at"]) == (
         D(1), "1970-01-01", "identity", "")
+
+
+def test_a_fee_line_carries_every_field():
+    fixed = ProjectTerms("30", "1", name="Launch", billing="fixed_fee", item_code="FIX", account_code="230",
+                         tracking_category="Region", tracking_option="EMEA",
+                         milestones=(("go-live", D("1000.004"), OCT_START),))
+    rules = LineRules("200", "OUTPUT2", D(0), projects={"30": fixed})
+    [row] = [r for r in records(draft([time_row()], rules=rules)) if r["kind"] == "fee"]
+    key = ids.invoice_key("acme-uk", "1", "2026-10")
+    assert row == {
+        "entity": "acme-uk", "period": "2026-10", "invoice_key": key, "reference": "SP-acme-uk-2026-10-C1-R1",
+        "client_id": "1", "client_name": "Acme", "currency": "GBP", "line_no": 2, "kind": "fee", "project_id": "30",
+        "project_name": "Launch", "task_id": None, "task_name": None, "description": "Launch — milestone: go-live",
+        "item_code": "FIX", "tracking_category": "Region", "tracking_option": "EMEA", "quantity": D(1),
+        "unit": "item", "unit_amount": D("1000.0040"), "line_amount_minor": 100000, "account_code": "230",
+        "tax_type": "OUTPUT2", "tax_rate_percent": D(0), "tax_amount_minor": 0, "line_amount_types": "Exclusive",
+        "source_currency": "GBP", "source_rate": D("1000.0040"), "list_rate": D("1000.0040"),
+        "billable_percent": D(100), "rate_source": "fee", "worked_hours": D(0), "billed_hours": D(0),
+        "retainer_hours": D(0), "source_value": D(0), "billed_value": D("1000.0040"), "rounding_remainder": D(0),
+        "fx_rate": D(1), "fx_rate_date": "1970-01-01", "fx_rate_source": "identity", "fx_retrieved_at": "",
+        "base_currency": "GBP", "base_rate": D(1), "base_rate_date": "2026-10-31", "base_rate_source": "identity",
+        "base_retrieved_at": "", "line_amount_base_minor": 100000, "approved_by": None, "approved_at": None,
+        "entry_count": 0, "source_entry_ids": "milestone:30:0", "markup_percent": None,
+    }
+
+
+def test_header_lines_carry_the_mapping_fields_and_a_zero_tax():
+    proj = ProjectTerms("11", "1", item_code="DEV", tracking_category="Region", tracking_option="EMEA")
+    df = draft([time_row()], rules=LineRules("200", "NONE", D(0), projects={"11": proj}))
+    [li] = invoice_headers(df)[0]["lines"]
+    assert (li["item_code"], li["tracking_category"], li["tracking_option"], li["rate_source"], li["approved_by"],
+            li["tax_amount"]) == ("DEV", "Region", "EMEA", "project", "ann", D("0.00"))

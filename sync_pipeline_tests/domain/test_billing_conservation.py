@@ -211,3 +211,21 @@ def test_no_expenses_at_all_conserve():
     r = check_conservation(5, CLEAN, BILLABLES, drafts(line()), raw_expense_count=0,
                            clean_expenses=clean_expenses(), expense_billables=None)
     assert (r.passed, [k for k in r.counts if k.startswith("expense")]) == (True, [])
+
+
+def test_expense_conservation_without_drafts_or_billable_rows():
+    none_billable = clean_expenses(("x3", "held", "EUR", "7"), ("x5", "non_billable", "EUR", "3"))
+    r = check_conservation(0, clean(), billables(), pd.DataFrame(), raw_expense_count=2,
+                           clean_expenses=none_billable, expense_billables=None)
+    assert (r.passed, r.problems) == (True, [])
+    assert r.per_currency == {"EUR": {"expense_source_billable": "0", "expense_held": "7"}}
+    assert r.counts == {"expense_held": 1, "expense_non_billable": 1}
+    r = check_conservation(0, clean(), billables(), pd.DataFrame(), raw_expense_count=5, clean_expenses=CLEAN_EXP,
+                           expense_billables=EXP_BILLABLES)
+    assert r.problems == ["billable expenses not on a line: ['x1', 'x2']; expense lines citing non-billable "
+                          "expenses: []", "EUR: expense lines carry 0 of expenses but billable expenses total 120"]
+    many = clean_expenses(*[(f"y{i:02d}", "billable", "EUR", "1") for i in range(12)])
+    r = check_conservation(0, clean(), billables(), pd.DataFrame(), raw_expense_count=12, clean_expenses=many,
+                           expense_billables=expense_billables(*[(f"y{i:02d}", "EUR", "1") for i in range(12)]))
+    assert r.problems[0] == f"billable expenses not on a line: {[f'y{i:02d}' for i in range(10)]}; expense lines " \
+                            "citing non-billable expenses: []"
