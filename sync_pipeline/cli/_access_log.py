@@ -17,6 +17,7 @@ VIEWS: dict[str, str] = {
     "dlq.show": "dead_letter_payload",  # the full payload sent, the source records behind it
     "finance.versions": "finance_allocation_versions",
     "finance.reproduce": "finance_allocation_reproduce",  # the allocated amounts of a stored version
+    "hours.review": "hours_review",  # held person-days: who worked how long on which day
 }
 
 #: argument names that say which data was looked at, copied into the event's detail

@@ -31,6 +31,7 @@ def test_dead_letter_and_plan_views_are_recorded(tmp_path, monkeypatch, capsys):
     assert main(["dlq", "show", "999"]) == 2  # asked for, not found: the attempt is on record too
     assert main(["posting", "plan", "--entity", "acme-uk", "--period", "2026-10"]) == 2  # no Xero configured
     assert main(["finance", "versions", "--entity", "acme-uk", "--period", "2026-10"]) == 0
+    assert main(["hours", "review", "--entity", "acme-uk", "--period", "2026-10"]) == 2  # nothing billed yet
     got = [(e.actor, e.action, e.entity, e.subject, e.detail["mode"]) for e in audit.events(store, stream="access")]
     assert got == [
         ("olivia", "dlq_list", "acme-uk", "entity=acme-uk status=open", "view"),
@@ -38,6 +39,7 @@ def test_dead_letter_and_plan_views_are_recorded(tmp_path, monkeypatch, capsys):
         ("olivia", "dead_letter_payload", None, "id=999", "view"),
         ("olivia", "posting_plan", "acme-uk", "entity=acme-uk period=2026-10", "view"),
         ("olivia", "finance_allocation_versions", "acme-uk", "entity=acme-uk period=2026-10", "view"),
+        ("olivia", "hours_review", "acme-uk", "entity=acme-uk period=2026-10", "view"),
     ]
     assert all(e.at.endswith("+00:00") for e in audit.events(store, stream="access"))
     assert audit.verify(store) == []
