@@ -165,6 +165,8 @@ def append_many(target: Any, events: Iterable[Mapping[str, Any]], *, stream: str
     for e in todo:
         if not e.get("actor") or not e.get("action"):
             raise ValueError(f"an audit event needs an actor and an action, got {dict(e)!r}")
+        if len(str(e["action"])) > 64 or len(str(e["actor"])) > 255:
+            raise ValueError(f"audit action (64) or actor (255) too long: {str(e['action'])[:80]!r}")
     with _transaction(target) as conn:
         seq, prev = _lock_head(conn, stream)
         rows = []
@@ -173,13 +175,18 @@ def append_many(target: Any, events: Iterable[Mapping[str, Any]], *, stream: str
             row = {"stream": stream, "seq": seq, "event_id": uuid.uuid4().hex, "at": timestamp(),
                    "actor": str(e["actor"]), "action": str(e["action"]),
                    "entity": None if e.get("entity") is None else str(e["entity"]),
-                   "subject": None if e.get("subject") is None else str(e["subject"]),
+                   "subject": None if e.get("subject") is None else _fit(str(e["subject"]), 255),
                    "detail": _encode_detail(e.get("detail")), "prev_hash": prev}
             row["hash"] = prev = event_hash(row)
             rows.append(row)
         conn.execute(audit_events.insert(), rows)
         conn.execute(audit_heads.update().where(audit_heads.c.stream == stream).values(seq=seq, hash=prev))
     return [AuditEvent.from_row(r) for r in rows]
+
+
+def _fit(text: str, size: int) -> str:
+    """Long subjects (a page with a long query) are cut to the column, marked; the full text can go in detail."""
+    return text if len(text) <= size else text[:size - 1] + "…"
 
 
 def _lock_head(conn: Connection, stream: str) -> tuple[int, str]:

@@ -279,3 +279,11 @@ def test_verify_since_checks_only_what_is_new_and_its_anchor(store):
         c.execute(t.update().where(t.c.seq == 5).values(actor="admin"))
     problems, again = audit.verify_since(store, checked)
     assert [(p.seq, p.kind) for p in problems] == [(5, "modified")] and again == checked
+
+
+def test_a_long_subject_is_cut_to_the_column_and_still_verifies(store):
+    ev = audit.record_access(store, actor="bob", what="workbench_page", subject="/exceptions?text=" + "x" * 1000)
+    assert len(ev.subject) == 255 and ev.subject.endswith("…")
+    with pytest.raises(ValueError, match="too long"):
+        audit.append(store, actor="bob", action="a" * 65)
+    assert audit.verify(store) == []
