@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Any, Required
+from typing import Annotated, Any, NotRequired, Required
 
 from pydantic import AfterValidator, TypeAdapter
 from pydantic_core import PydanticCustomError
@@ -69,11 +69,13 @@ CurrencyCode = Annotated[str, AfterValidator(_currency)]
 Money = decimal_type(14, 4)  # Xero keeps 4 decimals of amounts; each is checked against its currency below
 DOCUMENT_STATUS = one_of("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
 PAYMENT_STATUS = one_of("AUTHORISED", "DELETED")
+INVOICE_TYPE = one_of("ACCREC", "ACCPAY")
 
 
 @strict_record
 class _ContactRef(TypedDict):
     ContactID: Guid
+    Name: NotRequired[Str | None]
 
 
 @strict_record
@@ -109,6 +111,7 @@ class _Document(TypedDict, total=False):
 @strict_record
 class XeroInvoice(_Document, total=False):
     InvoiceID: Required[Guid]
+    Type: INVOICE_TYPE  # type: ignore[valid-type]
     InvoiceNumber: Str | None
     DueDate: XeroDate | None
     DueDateString: DateString | None

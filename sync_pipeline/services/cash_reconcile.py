@@ -21,7 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.connectors.xero import XeroClient, bank_transaction_payload, parse_xero_date, payment_payload
+from sync_pipeline.connectors.xero_records import read_documents
 from sync_pipeline.domain import cash_matching as cm
 from sync_pipeline.domain.money import from_minor, to_minor
 from sync_pipeline.services.cash_matching import CashInputs, decisions_frame, ecb_fx_rates, match_cash
@@ -74,15 +76,32 @@ def payment_rows(docs: list[dict[str, Any]], invoices: pd.DataFrame, bank_curren
                                        "date", "reference"])
 
 
-def load_receivables(xero: XeroClient, bank_currency: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+def read_receivables(invoice_docs: list[Any], payment_docs: list[Any], bank_currency: str,
+                     rejected: list[Rejected] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Invoices and payments as the matcher's frames, read strictly (``connectors.xero_records``): a document that
+    does not read is never matched against (its amount could be anything); it is appended to ``rejected``."""
+    invoices, bad_invoices = read_documents("Invoices", invoice_docs)
+    payments, bad_payments = read_documents("Payments", payment_docs)
+    if rejected is not None:
+        rejected.extend(bad_invoices + bad_payments)
+    if bad_invoices or bad_payments:
+        log.warning("%d Xero invoice(s) and %d payment(s) did not read strictly and are left out of matching: %s",
+                    len(bad_invoices), len(bad_payments),
+                    "; ".join(f"{r.record}: {r.summary}" for r in (bad_invoices + bad_payments)[:5]))
+    inv = invoice_rows(invoices)
+    return inv, payment_rows(payments, inv, bank_currency)
+
+
+def load_receivables(xero: XeroClient, bank_currency: str,
+                     rejected: list[Rejected] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Open and paid sales invoices and the recorded payments, read strictly (:func:`read_receivables`)."""
     invoices: list[dict[str, Any]] = []
     for page in xero.pages("Invoices", where='Type=="ACCREC"', params={"Statuses": "AUTHORISED,PAID"}):
         invoices.extend(page)
-    inv = invoice_rows(invoices)
     payments: list[dict[str, Any]] = []
     for page in xero.pages("Payments"):
         payments.extend(page)
-    return inv, payment_rows(payments, inv, bank_currency)
+    return read_receivables(invoices, payments, bank_currency, rejected)
 
 
 def _decision_record(d: cm.Decision, line: dict[str, Any], inv: dict[str, dict[str, Any]],

@@ -3,9 +3,11 @@
 
 from pathlib import Path
 
+import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from sync_pipeline.connectors.bank_statements import LINE_COLUMNS, read_statements
+from sync_pipeline.connectors.strict import QUARANTINE_COLUMNS, Rejected, quarantine_frame_rows
 from sync_pipeline.contracts.warehouse import BankLine, CashMatch
 from sync_pipeline.defs.metadata import counts, preview
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
@@ -67,10 +69,14 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
     wh = warehouse.get()
     lines = wh.read("bank_statement_lines", ep.entity, ep.period.key)
     client = xero.client(entity.xero_tenant_id)
+    rejected: list[Rejected] = []  # Xero documents that did not read strictly: left out of matching, listed
     try:
-        invoices, payments = cash_reconcile.load_receivables(client, cfg.entity(ep.entity).bank_currency)
+        invoices, payments = cash_reconcile.load_receivables(client, cfg.entity(ep.entity).bank_currency, rejected)
     finally:
         client.close()
+    quarantine = pd.DataFrame(quarantine_frame_rows(rejected), columns=QUARANTINE_COLUMNS)
+    if rejected or wh.exists("cash_quarantine", ep.entity, ep.period.key):
+        wh.write("cash_quarantine", ep.entity, ep.period.key, quarantine)
     frame, stats = cash_reconcile.match_period(
         lines, invoices, payments, entity=ep.entity, period=ep.period.key, log_=MatchingLog(opstore.get()),
         policy=policy, bank_currency=cfg.entity(ep.entity).bank_currency,
@@ -87,6 +93,7 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
         "auto_settled_per_currency_minor": settled_totals(frame),
         "timings_s": {k: round(v, 2) for k, v in stats.items() if k.endswith("_s")},
         "already_final_lines": stats.get("already_final", 0),
+        "quarantined_xero_documents": len(rejected),
         "exceptions": preview(exceptions[["line_id", "outcome", "line_amount_minor", "line_currency", "reason"]]),
     })
 
