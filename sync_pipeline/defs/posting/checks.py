@@ -16,7 +16,8 @@ from sync_pipeline.store.controls import PostingControls
 @asset_check(asset=invoice_plan, blocking=True,
              description="The plan stays within the entity's posting limits (max documents, max amount per "
                          "currency; `sync-pipeline posting limits`). When it does not, nothing is posted in this "
-                         "run: review the plan, then raise the limits or post with override_guard and approved_by.")
+                         "run: review the plan, then raise the limits or have an approver approve the plan "
+                         "(`sync-pipeline posting approve`), which overrides them.")
 def plan_within_limits(context: AssetCheckExecutionContext, warehouse: WarehouseResource,
                        opstore: OperationalStoreResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
