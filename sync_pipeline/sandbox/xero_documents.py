@@ -402,11 +402,22 @@ class DocumentsMixin:
         return self._idempotent(req, run)
 
     def add_tracking(self, tenant: str, category: str, options: Iterable[str]) -> dict[str, Any]:
-        """Create a tracking category with its options without HTTP (seeding); returns it."""
+        """A tracking category with (at least) these options, without HTTP (seeding): created, or the options
+        it lacks added to it; returns it."""
+        existing = next((c for c in self._ref(tenant, "TrackingCategories").values()
+                         if c["Name"].lower() == category.lower()), None)
         with self.store.tx() as c:
             tx = _Tx(c)
-            result = self._apply("TrackingCategories", tenant,
-                                 {"Name": category, "Options": [{"Name": o} for o in options]}, True, tx)
+            if existing is None:
+                result = self._apply("TrackingCategories", tenant,
+                                     {"Name": category, "Options": [{"Name": o} for o in options]}, True, tx)
+            else:
+                result = dict(existing, Options=list(existing["Options"]))
+                have = {o["Name"].lower() for o in result["Options"]}
+                for o in options:
+                    if o.lower() not in have:
+                        catalog.add_option(result, {"Name": o})
+                self._save("TrackingCategories", tenant, result, tx, created=False)
         if result.get("HasErrors"):
             raise ValueError(f"cannot add tracking category {category}: {result['ValidationErrors']}")
         return result

@@ -36,6 +36,8 @@ def _seed(resources, sandboxes):
         {"Code": "469", "Name": "Rent", "Type": "OVERHEADS", "TaxType": "INPUT2"},
         {"Code": "720", "Name": "Computer Equipment", "Type": "FIXED", "TaxType": "INPUT2"}] if a["Code"] not in have]))
     assert not any(m.get("HasErrors") for m in made), made
+    # as in Xero, a line can only be tracked to an option the organisation has: project 11's
+    sandboxes.xero.add_tracking(demo_data.XERO_TENANT_ID, "Project", ["11"])
     client = resources["xero"].client(demo_data.XERO_TENANT_ID)
     try:
         contact = client.create_contacts([{"Name": "Landlord Ltd", "ContactNumber": "SUP-1"}], "c-sup-1")[0]

@@ -45,3 +45,11 @@ def test_tracking_must_name_an_active_category_and_option(api: XeroApi) -> None:
     api.ok("PUT", "TrackingCategories", {"Name": "Region"})
     assert _messages(api.call("PUT", "TrackingCategories", {"Name": "Team"})) == [
         "You can only have 2 active tracking categories."]
+
+
+def test_add_tracking_creates_a_category_or_adds_the_options_it_lacks(api: XeroApi) -> None:
+    made = api.sb.add_tracking(api.tenant, "Project", ["A"])
+    again = api.sb.add_tracking(api.tenant, "project", ["A", "B"])
+    assert again["TrackingCategoryID"] == made["TrackingCategoryID"]
+    assert [o["Name"] for o in again["Options"]] == ["A", "B"]
+    assert [o["Name"] for o in api.ok("GET", "TrackingCategories")["TrackingCategories"][0]["Options"]] == ["A", "B"]
