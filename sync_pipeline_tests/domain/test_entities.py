@@ -44,3 +44,8 @@ def test_nothing_to_compare_and_empty_names_are_never_proposed():
     assert len(merge_proposals({"1": "Acme", "2": "Acme Ltd"}, threshold=100)) == 1  # a score at the threshold
     assert [(p.keep_id, p.duplicate_id) for p in merge_proposals({"1": "Acme", "2": "Acme Ltd"})] == [("1", "2")]
     assert merge_proposals({"1": "Acme", "2": "Acmx Lab"}) == []  # under the default threshold
+
+
+def test_word_order_does_not_matter():
+    [p] = merge_proposals({"1": "Globex Data Ltd", "2": "Data Globex"}, threshold=100)
+    assert (p.keep_id, p.duplicate_id, p.score) == ("1", "2", 100.0)

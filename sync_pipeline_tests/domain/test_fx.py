@@ -66,7 +66,7 @@ def test_yen_has_no_minor_unit_in_either_direction():
 
 def test_same_currency_is_the_identity():
     r = TABLE.rate("GBP", "GBP", MON)
-    assert (r.rate, r.kind) == (Decimal(1), "identity")
+    assert (r.base, r.quote, r.rate, r.rate_date, r.kind) == ("GBP", "GBP", Decimal(1), MON, "identity")
 
 
 def test_stale_or_missing_rates_are_refused_with_the_fix():
