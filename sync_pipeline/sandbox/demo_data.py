@@ -131,7 +131,12 @@ XERO_TRACKING = {"Project": ("ACM-WEB", "ACM-SUP", "GLX-DATA")}
 
 def seed_xero(sandbox) -> None:
     sandbox.add_tenant(XERO_TENANT_ID, "Acme UK Ltd", "GBP")
-    if sandbox.store.count("Items", XERO_TENANT_ID) == 0:
-        list(sandbox.bulk_create("Items", XERO_TENANT_ID, [{"Code": c, "Name": n} for c, n in XERO_ITEMS.items()]))
-        for category, options in XERO_TRACKING.items():
-            sandbox.add_tracking(XERO_TENANT_ID, category, options)
+    seed_xero_catalog(sandbox, XERO_TENANT_ID)
+
+
+def seed_xero_catalog(sandbox, tenant: str) -> None:
+    """Give a Xero tenant the items and tracking options the demo mapping names (once)."""
+    if sandbox.store.count("Items", tenant) == 0:
+        list(sandbox.bulk_create("Items", tenant, [{"Code": c, "Name": n} for c, n in XERO_ITEMS.items()]))
+    for category, options in XERO_TRACKING.items():
+        sandbox.add_tracking(tenant, category, options)

@@ -414,10 +414,11 @@ class DocumentsMixin:
             else:
                 result = dict(existing, Options=list(existing["Options"]))
                 have = {o["Name"].lower() for o in result["Options"]}
-                for o in options:
-                    if o.lower() not in have:
-                        catalog.add_option(result, {"Name": o})
-                self._save("TrackingCategories", tenant, result, tx, created=False)
+                missing = [o for o in options if o.lower() not in have]
+                for o in missing:
+                    catalog.add_option(result, {"Name": o})
+                if missing:
+                    self._save("TrackingCategories", tenant, result, tx, created=False)
         if result.get("HasErrors"):
             raise ValueError(f"cannot add tracking category {category}: {result['ValidationErrors']}")
         return result

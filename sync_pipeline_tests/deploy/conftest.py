@@ -40,6 +40,7 @@ def seed_second_entity(sb: Sandboxes) -> None:
     h.upsert_many("users", SECOND_ACCOUNT, [dict(u) for u in demo_data.USERS])
     h.upsert_many("time_entries", SECOND_ACCOUNT, [demo_data.time_entry_doc(r) for r in demo_data.TIME_ENTRIES])
     sb.xero.add_tenant(SECOND_TENANT, "Acme Ireland Ltd", "GBP")
+    demo_data.seed_xero_catalog(sb.xero, SECOND_TENANT)  # the items and tracking options its mapping names
 
 
 def two_entity_mapping(dest: Path) -> Path:
