@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,6 +36,12 @@ mapping_versions = sa.Table(
 
 #: Entity settings that do not move money (who the entity is, where its data comes from).
 NOT_MONEY = frozenset({"name", "source", "csv_export", "harvest_account_id", "xero_tenant_id", "key"})
+
+
+def _precise_now() -> str:
+    """When a version was first seen, to the microsecond: versions are listed in this order, and two seen within
+    the same second (a baseline and the edit right after it) must not fall back to the order of their hashes."""
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class MappingVersionError(ValueError):
@@ -121,7 +128,7 @@ class MappingVersions:
         if found is not None:
             return found
         first = not self.all(entity.key)
-        ts = now_iso()
+        ts = _precise_now()
         with self.engine.begin() as c:
             try:
                 c.execute(mapping_versions.insert().values(
