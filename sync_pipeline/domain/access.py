@@ -82,6 +82,8 @@ RULES: dict[str, frozenset[str] | str] = {
     "workbench.decide": frozenset({"accountant", "admin"}),
     "workbench.apply_template": frozenset({"accountant", "admin"}),
     "workbench.create_template": frozenset({"admin"}),
+    "workbench.plans": _VIEW,  # see the invoice plans awaiting approval, their documents and totals
+    "workbench.decide_plan": frozenset({"approver"}),  # as posting.approve / posting.reject (never one's own)
 }
 
 

@@ -123,6 +123,17 @@ class PlanApprovals:
         with self.engine.connect() as c:
             return [StoredPlan.of(r) for r in c.execute(q).mappings()]
 
+    def awaiting(self) -> list[StoredPlan]:
+        """Every plan waiting for an approver, across entities, oldest first (the workbench's list)."""
+        q = sa.select(posting_plans).where(posting_plans.c.status == "awaiting_approval").order_by(posting_plans.c.id)
+        with self.engine.connect() as c:
+            return [StoredPlan.of(r) for r in c.execute(q).mappings()]
+
+    def get(self, plan_id: int) -> StoredPlan | None:
+        with self.engine.connect() as c:
+            row = c.execute(sa.select(posting_plans).where(posting_plans.c.id == plan_id)).mappings().first()
+        return StoredPlan.of(row) if row is not None else None
+
     def find(self, entity: str, period: str, plan_hash: str) -> StoredPlan:
         """The plan whose hash is ``plan_hash`` (or starts with it: at least 12 characters)."""
         if len(plan_hash) < 12:

@@ -2,7 +2,8 @@
 
 Starlette (already in the stack through Dagster's webserver) with server-rendered Jinja2 pages and
 plain HTML forms: filter the exceptions, select rows and accept or reject their proposals in bulk,
-comment with a history, create rule templates and apply them across bank accounts. Decisions go
+comment with a history, create rule templates and apply them across bank accounts, and review the invoice
+plans awaiting four-eyes approval (approve or reject them: ``store.approvals``). Decisions go
 through ``services.cash_review`` into the matching log; accepted matches are settled at once when the
 app has a settler (the accounting system configured), else by the next ``cash_settlement`` run.
 
@@ -35,6 +36,7 @@ from sync_pipeline.domain.money import from_minor
 from sync_pipeline.services import cash_review
 from sync_pipeline.store import audit
 from sync_pipeline.store import matching_log as ml
+from sync_pipeline.store.approvals import ApprovalError, PlanApprovals
 from sync_pipeline.store.sessions import Session, Sessions
 from sync_pipeline.workbench.auth import User, UserStore
 from sync_pipeline.workbench.security import (
@@ -365,6 +367,57 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
             msg = f"Not applied: {e}"
         return back(request, "/templates", msg)
 
+    approvals = PlanApprovals(log.store)
+
+    async def plans(request: Request) -> Response:
+        u = await need(request, "plans")
+        if isinstance(u, Response):
+            return u
+        rows = approvals.awaiting()
+        viewed(request, u, plans=len(rows))
+        return render(request, "plans.html", plans=rows)
+
+    async def plan_page(request: Request) -> Response:
+        u = await need(request, "plans")
+        if isinstance(u, Response):
+            return u
+        p = approvals.get(id_param("plan", request.path_params["id"]))
+        if p is None:
+            return render(request, "forbidden.html", status_code=404, permission="see a plan that does not exist")
+        viewed(request, u, entity=p.entity, period=p.period, plan_hash=p.plan_hash, status=p.status)
+        return render(request, "plan.html", p=p, c=p.content)
+
+    async def decide_plan(request: Request) -> Response:
+        """Approve or reject the plan shown, bound to the hash the page showed (``PlanApprovals.decide``, as
+        ``sync-pipeline posting approve/reject``: nobody decides a plan they triggered)."""
+        u = await need(request, "decide_plan")
+        if isinstance(u, Response):
+            return u
+        i = id_param("plan", request.path_params["id"])
+        form = await request.form()
+        action, shown = str(form.get("action") or ""), str(form.get("plan_hash") or "")
+        comment = str(form.get("comment") or "").strip()[:2000] or None
+        if action not in ("approve", "reject"):
+            raise BadRequest(f"action: {action[:40]!r} is neither approve nor reject")
+        p = approvals.get(i)
+        if p is None:
+            return back(request, "/plans", f"No plan {i}.")
+        if action == "reject" and not comment:
+            return back(request, f"/plans/{i}", "Not rejected: say why in the comment (the trigger reads it).")
+        try:
+            if not hmac.compare_digest(shown, p.plan_hash):
+                raise ApprovalError(f"the page showed plan {shown[:12] or '(none)'}, but plan #{i} is "
+                                    f"{p.plan_hash[:12]}: reload the page and review it again")
+            d = approvals.decide(p.entity, p.period, shown, by=u.name, approve=action == "approve", comment=comment)
+            msg = (f"Plan {d.plan_hash[:12]} of {d.entity} {d.period} {d.status} by {d.decided_by}"
+                   + ("; the next posting run posts it while its content is unchanged" if d.status == "approved"
+                      else ""))
+        except ApprovalError as e:
+            msg = f"Not done: {e}"
+            if p.status == "superseded":
+                msg += ". A newer plan replaced it: review that one under Plans"
+        return back(request, f"/plans/{i}", msg)
+
     async def bad_request(request: Request, exc: Exception) -> Response:
         return problem(request, 400, "Cannot use that request", str(exc))
 
@@ -376,6 +429,8 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         Route("/decisions/{id:int}/comment", add_comment, methods=["POST"]),
         Route("/templates", templates, methods=["GET", "POST"]),
         Route("/templates/{id:int}/apply", apply, methods=["POST"]),
+        Route("/plans", plans), Route("/plans/{id:int}", plan_page),
+        Route("/plans/{id:int}/decide", decide_plan, methods=["POST"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(Hardened, config=cfg)],
                      exception_handlers={BadRequest: bad_request})

@@ -9,6 +9,8 @@ workbench is the ``workbench.*`` rows of the access table (``sync_pipeline/domai
 | view, comment     | every role but automation               |
 | decide, apply a rule template | accountant, admin           |
 | create a rule template | admin                              |
+| see invoice plans (plans)    | every role but automation        |
+| approve or reject a plan (decide_plan) | approver               |
 """
 
 from __future__ import annotations

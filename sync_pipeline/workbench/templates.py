@@ -7,7 +7,7 @@ _BASE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{% block title %}Cash workbench{% endblock %}</title>
 <link rel="stylesheet" href="/static/workbench.css"><script src="/static/workbench.js" defer></script></head><body>
 <header><strong>Cash workbench</strong>
- {% if user %}<a href="/exceptions">Exceptions</a><a href="/templates">Rule templates</a>
+ {% if user %}<a href="/exceptions">Exceptions</a><a href="/templates">Rule templates</a><a href="/plans" id="nav-plans">Plans to approve</a>
  <span class="who">{{ user.name }} <span class="badge" id="role">{{ user.role }}</span>
  <form class="inline" method="post" action="/logout">{{ csrf_field }}<button id="sign-out">Sign out</button></form></span>{% endif %}
 </header><main>
@@ -30,7 +30,7 @@ _PROBLEM = """{% extends "base.html" %}{% block main %}
 
 _FORBIDDEN = """{% extends "base.html" %}{% block main %}
 <h1>Not allowed</h1><p id="forbidden">Your role ({{ user.role if user else "none" }}) may not {{ permission }}.
-Ask an accountant or an admin.</p>{% endblock %}"""
+Ask an admin for a role that may.</p>{% endblock %}"""
 
 _EXCEPTIONS = """{% extends "base.html" %}{% block main %}
 <h1>Exceptions</h1>
@@ -137,8 +137,55 @@ _TEMPLATES = """{% extends "base.html" %}{% block main %}
  is never settled as a part payment, and a line that two candidate invoices fit is left for a person.</p></fieldset></form>{% endif %}
 {% endblock %}"""
 
+_PLANS = """{% extends "base.html" %}{% block main %}
+<h1>Invoice plans awaiting approval</h1>
+<p class="muted">Posting writes a plan only once someone other than whoever triggered it approved its exact content (its hash).</p>
+<table id="plans"><thead><tr><th>#</th><th>Entity</th><th>Period</th><th>Triggered by</th><th>When</th><th class="num">Documents</th>
+ <th>Plan hash</th></tr></thead><tbody>
+{% for p in plans %}<tr data-plan="{{ p.id }}"><td><a href="/plans/{{ p.id }}">{{ p.id }}</a></td><td>{{ p.entity }}</td><td>{{ p.period }}</td>
+ <td>{{ p.created_by }}</td><td>{{ p.created_at }}</td><td class="num">{{ p.documents }}</td><td><code>{{ p.plan_hash[:16] }}</code></td></tr>
+{% else %}<tr><td colspan="7" class="muted" id="no-plans">No plan is waiting for approval.</td></tr>{% endfor %}
+</tbody></table>{% endblock %}"""
+
+_PLAN = """{% extends "base.html" %}{% block main %}
+<h1>Plan #{{ p.id }}: {{ p.entity }} {{ p.period }} <span class="badge" id="plan-status">{{ p.status }}</span></h1>
+<p>Triggered by <strong id="triggered-by">{{ p.created_by }}</strong> at {{ p.created_at }} ·
+ hash <code id="plan-hash">{{ p.plan_hash }}</code>{% if p.mapping_hash %} · mapping <code>{{ p.mapping_hash[:12] }}</code>{% endif %}</p>
+{% if p.decided_by %}<p id="decision">{{ p.status }} by <strong>{{ p.decided_by }}</strong> at {{ p.decided_at }}{% if p.comment %}: “{{ p.comment }}”{% endif %}</p>{% endif %}
+{% if c.guard_breaches %}<div class="error" id="breaches">Over the posting limits: {{ c.guard_breaches|join("; ") }}.
+ Approving it approves posting past them.</div>{% endif %}
+<h2>Totals per currency</h2>
+<table id="totals"><tr><th>Currency</th><th class="num">Invoiced</th><th class="num">Credited</th><th class="num">Net change</th><th class="num">Gross</th></tr>
+{% for ccy, t in p.totals|dictsort %}<tr data-ccy="{{ ccy }}"><td>{{ ccy }}</td><td class="num">{{ t.invoiced_minor|money(ccy) }}</td>
+ <td class="num">{{ t.credited_minor|money(ccy) }}</td><td class="num">{{ t.net_change_minor|money(ccy) }}</td><td class="num">{{ t.gross_minor|money(ccy) }}</td></tr>{% endfor %}</table>
+<h2>Against the accounting system</h2>
+<table id="diff"><tr><th>Action</th><th>Document</th><th>Client</th><th>In the accounting system</th><th>Status after</th>
+ <th class="num">Amount</th><th class="num">Change</th></tr>
+{% for d in c.documents %}<tr data-ref="{{ d.reference }}"><td>{{ d.op|replace("_", " ") }}</td><td>{{ d.kind }} {{ d.reference }}{% if d.revision %} (revision {{ d.revision }}){% endif %}</td>
+ <td>{{ d.client_name }}</td><td>{% if d.target_id %}{{ d.target_id }}{% if d.original_reference %} ({{ d.original_reference }}){% endif %}{% else %}<span class="muted">not there yet</span>{% endif %}</td>
+ <td>{{ d.status_after or "" }}</td><td class="num">{{ d.amount_minor|money(d.currency) }}</td><td class="num">{{ d.delta_minor|money(d.currency) }}</td></tr>
+{% else %}<tr><td colspan="7" class="muted">The plan writes nothing.</td></tr>{% endfor %}</table>
+<h2>Documents and lines</h2>
+{% for d in c.documents %}<h3>{{ d.reference }} · {{ d.client_name }} · {{ d.currency }}</h3>
+<table class="lines"><tr><th>Description</th><th class="num">Quantity</th><th class="num">Unit amount</th><th class="num">Amount</th>
+ <th>Account</th><th>Tax</th><th>Item</th></tr>
+{% for li in d.lines %}<tr><td>{{ li.description }}</td><td class="num">{{ li.quantity }}</td><td class="num">{{ li.unit_amount }}</td>
+ <td class="num">{{ li.amount_minor|money(d.currency) }}</td><td>{{ li.account_code or "" }}</td><td>{{ li.tax_type or "" }}</td><td>{{ li.item_code or "" }}</td></tr>
+{% else %}<tr><td colspan="7" class="muted">No lines (the document is voided or credited whole).</td></tr>{% endfor %}</table>{% endfor %}
+{% if p.status == "awaiting_approval" %}{% if user.may("decide_plan") %}
+<form method="post" action="/plans/{{ p.id }}/decide" id="decide-plan">{{ csrf_field }}<fieldset><legend>Decide</legend>
+ <input type="hidden" name="plan_hash" value="{{ p.plan_hash }}">
+ <label>Comment <input name="comment" id="plan-comment" size="60" placeholder="required to reject: why"></label>
+ <button name="action" value="approve" id="approve-plan">Approve</button>
+ <button name="action" value="reject" id="reject-plan">Reject</button>
+ <p class="muted">You approve exactly this content (hash {{ p.plan_hash[:12] }}); a plan that changes waits again.
+ Whoever triggered the plan may not decide it.</p></fieldset></form>
+{% else %}<p class="muted" id="may-not-decide">Your role may not approve or reject plans (an approver does).</p>{% endif %}{% endif %}
+{% endblock %}"""
+
 TEMPLATES = {"base.html": _BASE, "login.html": _LOGIN, "forbidden.html": _FORBIDDEN, "problem.html": _PROBLEM,
-             "exceptions.html": _EXCEPTIONS, "decision.html": _DECISION, "templates.html": _TEMPLATES}
+             "exceptions.html": _EXCEPTIONS, "decision.html": _DECISION, "templates.html": _TEMPLATES,
+             "plans.html": _PLANS, "plan.html": _PLAN}
 
 # served from /static/ (the CSP allows no inline style or script)
 STATIC = {
