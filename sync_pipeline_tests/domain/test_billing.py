@@ -348,6 +348,15 @@ def test_an_expense_without_a_project_name_is_described_by_its_project_id():
                                          "Web — expenses: Travel (incl. 10 % markup)"]
 
 
+def test_a_time_line_without_a_project_or_task_name_is_described_by_its_ids():
+    # as for expenses: a missing name reaches billing as pandas' NaN, which is truthy and prints as 'nan'
+    times = pd.DataFrame([time_row(project_name=None, project_id="12"), time_row(task_name=None, task_id="7"),
+                          time_row(project_id="13")])
+    assert times["project_name"].isna().tolist() == [True, False, False]
+    df = finalize_draft_lines(times, "acme-uk", "2026-10", RULES)
+    assert sorted(df["description"]) == ["12 — Dev", "Web — 7", "Web — Dev"]
+
+
 def test_expenses_are_not_discounted_and_take_the_clients_tax_by_default():
     rules = LineRules("200", "OUTPUT2", D(20), clients={"1": ClientTerms("1", TaxCodeRule("OUTPUT", D(10)),
                                                                      discount_percent=D(10))})
