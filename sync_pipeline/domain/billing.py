@@ -223,7 +223,7 @@ def finalize_draft_lines(lines: pd.DataFrame, entity: str, period: str, rules: L
         proj = rules.projects.get(str(r.project_id))
         task = rules.tasks.get(str(r.task_id))
         retainer_h = hours_of(r.retainer_tu)
-        desc = f"{r.project_name} — {r.task_name}"
+        desc = f"{_name_or_id(r.project_name, r.project_id)} — {_name_or_id(r.task_name, r.task_id)}"
         if retainer_h:
             desc += f" (overage; {_fmt_h(retainer_h)} h covered by the retainer)"
         rows.append({
@@ -305,6 +305,11 @@ def _no_fx(a: str, b: str) -> FxRate:
     return identity(a, date(1970, 1, 1))
 
 
+def _name_or_id(name: Any, ident: Any) -> Any:
+    """The name when it is a non-empty text, else the id: a missing name arrives as NaN, which is truthy."""
+    return name if isinstance(name, str) and name else ident
+
+
 def _expense_line(r: Any, rules: LineRules, rate_fx: FxRate) -> dict[str, Any]:
     """One expense line: quantity 1 x the marked-up total converted to the invoice currency (4 dp), rounded once."""
     ccy = str(r.invoice_currency)
@@ -312,8 +317,7 @@ def _expense_line(r: Any, rules: LineRules, rate_fx: FxRate) -> dict[str, Any]:
     proj = rules.projects.get(str(r.project_id))
     unit_amount = _q4(_CTX.multiply(value, rate_fx.rate), rules.rounding_mode)
     what = r.category if isinstance(r.category, str) and r.category else "other"
-    project = r.project_name if isinstance(r.project_name, str) and r.project_name else r.project_id  # NaN: none
-    desc = f"{project} — {'expense refunds' if r.refund else 'expenses'}: {what}"
+    desc = f"{_name_or_id(r.project_name, r.project_id)} — {'expense refunds' if r.refund else 'expenses'}: {what}"
     if markup:
         desc += f" (incl. {format(markup.normalize(), 'f')} % markup)"
     return {
