@@ -18,10 +18,10 @@ from sync_pipeline.domain.audit_chain import (
 )
 
 
-def chain(n: int, stream: str = "decisions") -> list[dict]:
+def chain(n: int, stream: str = "decisions", ids: list[str] | None = None) -> list[dict]:
     out, prev = [], GENESIS
     for i in range(1, n + 1):
-        ev = {"stream": stream, "seq": i, "event_id": f"ev{i}", "at": f"2026-12-01T00:00:{i:02d}+00:00",
+        ev = {"stream": stream, "seq": i, "event_id": ids[i - 1] if ids else f"ev{i}", "at": f"2026-12-01T00:00:{i:02d}+00:00",
               "actor": "alice", "action": "posting_paused", "entity": "acme-uk", "subject": f"s{i}",
               "detail": canonical_json({"n": i, "amount": "12.50"}), "prev_hash": prev}
         ev["hash"] = prev = event_hash(ev)
@@ -289,3 +289,19 @@ def test_each_wrong_signature_is_told_apart():
     assert check_digest({**signed, "signature": signed["signature"][:-1] + "0"}, key) == altered
     assert check_digest({k: v for k, v in signed.items() if k != "signature"}, key) == altered
 
+
+
+def test_broken_links_are_reported_in_sequence_order_then_in_reading_order():
+    def rewritten(ev: dict, **kw) -> dict:
+        ev = {**ev, **kw}
+        return {**ev, "hash": event_hash(ev)}
+
+    evs = chain(5, ids=["e1", "e2", "z3", "e4", "a5"])
+    evs[1], evs[3] = rewritten(evs[1], detail="{}"), rewritten(evs[3], detail="{}")
+    assert [(p.seq, p.event_id, p.kind) for p in verify_chain("decisions", evs)] == [
+        (3, "z3", "broken_link"), (5, "a5", "broken_link")]
+    evs = chain(2)
+    twice = [evs[0], evs[1], rewritten(evs[1], event_id="z", prev_hash="1" * 64),
+             rewritten(evs[1], event_id="a", prev_hash="2" * 64)]  # seq 2 read three times, two rewritten
+    assert [(p.event_id, p.kind) for p in verify_chain("decisions", twice) if p.kind == "broken_link"] == [
+        ("z", "broken_link"), ("a", "broken_link")]
