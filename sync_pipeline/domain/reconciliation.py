@@ -13,7 +13,9 @@ accounting system may return a document's lines in another order after an update
 same amount, tax code and account, then the rest in order. A target line takes the project of its draft
 line (Xero lines carry no project); unpaired target lines fall under ``(unattributed)``.
 A row ``breaches`` when its difference is above the tolerance, or when a document is missing,
-extra or in another currency: those are what the blocking asset check fails on.
+extra or in another currency: those are what the blocking asset check fails on. A document the accounting system
+returned but that could not be read (``unreadable``: key -> what is wrong) is a breaching ``mismatch`` with that
+detail, never "missing": posting it again would bill twice.
 """
 
 from __future__ import annotations
@@ -152,20 +154,25 @@ def _within_tolerance(s: _Doc, t: _Doc, tolerance_minor: int) -> bool:
 
 
 def reconcile_documents(entity: str, period: str, drafts: pd.DataFrame, target_invoices: list[dict[str, Any]],
-                        *, tolerance_minor: int = 0) -> pd.DataFrame:
+                        *, tolerance_minor: int = 0, unreadable: dict[str, str] | None = None) -> pd.DataFrame:
     """Compare drafted invoices (by reference) to the accounting system's live invoices (by reference).
 
     ``tolerance_minor`` is the absolute difference (in minor units of the row's currency) a total may
     differ by before the row breaches; missing, extra and currency-changed documents always breach.
+    ``unreadable``: documents the accounting system holds that did not read strictly (key -> detail naming the
+    document, field and problem); each is a breaching ``mismatch`` row, whatever the drafts say.
     """
+    unreadable = unreadable or {}
     source = _source_docs(drafts)
     target = _target_docs(target_invoices, source)
     rows: list[dict[str, Any]] = []
-    for ref in sorted(set(source) | set(target)):
+    for ref in sorted(set(source) | set(target) | set(unreadable)):
         s, t = source.get(ref), target.get(ref)
         s_amt = s.subtotal_minor if s else 0
         t_amt = t.subtotal_minor if t else 0
-        if t is None:
+        if ref in unreadable:
+            status, detail, breach = "mismatch", unreadable[ref], True
+        elif t is None:
             status, detail, breach = "missing", "drafted but not in the accounting system (voided, deleted or never " \
                                                "posted): post it again or void the draft", True
         elif s is None:
