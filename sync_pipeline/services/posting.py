@@ -36,6 +36,7 @@ from sync_pipeline.connectors.xero import (
     credit_note_payload,
     invoice_payload,
 )
+from sync_pipeline.connectors.xero_records import read_documents
 from sync_pipeline.contracts.codec import dumps, loads
 from sync_pipeline.contracts.mapping import EntityConfig
 from sync_pipeline.domain import ids
@@ -190,6 +191,24 @@ def _lines_from_target(doc: dict[str, Any], currency: str, known: list[dict[str,
     return out
 
 
+def require_readable(entity: str, period: str, docs: dict[str, list[Any]]) -> None:
+    """Our documents in the accounting system, each read strictly (``connectors.xero_records``), or
+    :class:`PostingBlocked` naming every one that does not read. Never skipped: a document of ours left out would
+    look "not posted" and be billed a second time; never guessed at: its amounts could be anything."""
+    named = []
+    for collection, listed in docs.items():
+        for r in read_documents(collection, listed)[1]:
+            raw = listed[r.position - 1] if r.position else None
+            ref = raw.get("Reference") if isinstance(raw, dict) else None
+            what = "; ".join(f"{p.field} = {p.value}: {p.problem}" for p in r.problems)
+            named.append(f"{collection[:-1]} {r.record}" + (f" ({ref})" if isinstance(ref, str) else "") + f": {what}")
+    if named:
+        raise PostingBlocked(
+            f"posting {entity} {period} stopped, nothing written: {len(named)} of our documents in Xero do not read, "
+            f"so what is already billed is unknown: " + " | ".join(named[:10]) + (" | …" if len(named) > 10 else "")
+            + ". Correct them in Xero (or report the API's answer), then run again.")
+
+
 def load_state(xero: XeroClient, store: OperationalStore, entity: str, period: str,
                groups: dict[str, Group]) -> PartitionState:
     """Our documents for the partition, from the accounting system (two bulk reads) and the ledger."""
@@ -197,6 +216,7 @@ def load_state(xero: XeroClient, store: OperationalStore, entity: str, period: s
     where = f'Reference.StartsWith("{prefix}")'
     invoices = xero.list_all("Invoices", where=where, page_size=LIST_PAGE_SIZE)
     credits = xero.list_all("CreditNotes", where=where, page_size=LIST_PAGE_SIZE)
+    require_readable(entity, period, {"Invoices": invoices, "CreditNotes": credits})
     ledger_rows = store.ledger_for(entity, period)
     ledger_by_ref = {r["reference"]: r for r in ledger_rows}
     ledger = {r["invoice_key"]: r for r in ledger_rows}

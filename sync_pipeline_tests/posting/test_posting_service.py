@@ -341,3 +341,24 @@ def test_a_refused_item_is_dead_lettered_while_the_rest_of_its_batch_posts(sandb
     assert dict(zip(res.frame["reference"], res.frame["outcome"], strict=True))["SP-acme-uk-2026-10-C3-R1"] == "created"
     assert DeadLetters(any_store).get(letter["id"])["status"] == "superseded"
     assert len(live(sandboxes)) == 3
+
+
+@pytest.mark.parametrize(("collection", "field_name", "value"),
+                         [("Invoices", "AmountDue", "0.00"), ("Invoices", "Status", "PAYED"),
+                          ("CreditNotes", "Total", True)])
+def test_an_unreadable_document_of_ours_stops_the_plan_by_name_and_nothing_is_written(
+        sandboxes, xero, sqlite_store, collection, field_name, value):
+    """Left out, an unreadable invoice would look "not posted" and be billed twice: the plan refuses, naming it."""
+    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    edited = [BASE[0], (*BASE[1][:6], "2.25", BASE[1][7]), BASE[2]]  # a late edit: a credit note and a rebill
+    post(drafts("acme-uk", "2026-10", edited), xero, sqlite_store)
+    store = sandboxes.xero.store
+    [doc] = [d for d in store.query(collection, TENANT) if d["Reference"].startswith("SP-acme-uk-2026-10-C1-R1")]
+    store.put(collection, TENANT, doc["InvoiceID" if collection == "Invoices" else "CreditNoteID"],
+              {**doc, field_name: value})
+    sent = writes(xero)
+    with pytest.raises(PostingBlocked) as err:
+        build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, xero=xero, store=sqlite_store)
+    message = str(err.value)
+    assert doc["Reference"] in message and field_name in message and "do not read" in message
+    assert sent == []
