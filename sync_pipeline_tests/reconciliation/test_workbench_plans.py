@@ -1,4 +1,4 @@
-# ruff: noqa: F811  (pytest fixtures imported from other conftests are parameters here)
+# ruff: noqa: F811  (pytest fixtures imported from the posting conftest are parameters here)
 """Reviewing invoice plans in the workbench: a real plan built against the Xero sandbox waits for approval;
 an approver approves or rejects it through ``PlanApprovals.decide`` (as the CLI does), bound to its hash."""
 
@@ -19,7 +19,6 @@ from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.server import BackgroundServer
 from sync_pipeline_tests.posting.conftest import ENTITY, drafts, sqlite_store, xero  # noqa: F401 (fixtures)
 from sync_pipeline_tests.reconciliation.browser import Client, login
-from sync_pipeline_tests.reconciliation.conftest import browser, chromium_path  # noqa: F401 (fixtures)
 
 P = Period.parse("2026-10")
 BASE = [  # two clients, two currencies: two invoices
