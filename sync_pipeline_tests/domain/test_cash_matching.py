@@ -404,3 +404,90 @@ def test_a_likely_candidate_without_a_name_or_explained_difference_is_proposed_o
     # with 60 bits the odds are capped: the runner-up still counts
     capped = cm.decide_scored(_line(10000), [_scored("I1", 500.0, 1.0, by_ref=True)], ledger, POLICY)
     assert capped.confidence == 2.0 ** 60 / (1 + 2.0 ** 60)
+
+
+def _odds_share(w: float, *others: float) -> float:
+    """A candidate's posterior among all: its odds 2**w over one plus every candidate's odds."""
+    return 2.0 ** w / (1 + 2.0 ** w + sum(2.0 ** o for o in others))
+
+
+def test_a_model_settlement_is_recorded_whole():
+    ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
+    best = _scored("I1", 10.0, 0.999, by_ref=True)
+    del best["weights"]  # a candidate scored without per-comparison weights: none shown
+    d = cm.decide_scored(_line(10000), [best], ledger, POLICY)
+    p1 = _odds_share(10.0)
+    assert d == cm.Decision(
+        line_id="L1", outcome="auto_settled", rule="fellegi_sunter", confidence=p1, line_amount_minor=10000,
+        line_currency="GBP", allocations=[cm.Allocation("I1", 10000, "GBP", 10000)], amount_kind="exact",
+        reason="amount equals the amount due (fellegi sunter)",
+        explanation={"match_probability": 0.999, "match_weight": 10.0, "posterior_among_candidates": p1,
+                     "weights": {}, "runner_up_posterior": 0.0, "candidates_scored": 1, "expected_minor": 10000,
+                     "difference_minor": 0})
+    assert ledger.due["I1"] == 0
+
+
+def test_the_model_settles_a_candidate_named_by_reference_typo_or_digits_alike():
+    for named in ({"by_ref": True}, {"fuzzy": True}, {"digits": True}):
+        ledger = cm.Ledger({"I1": 10000}, {"I1": "GBP"})
+        d = cm.decide_scored(_line(9300), [_scored("I1", 20.0, 0.999, **named)], ledger, POLICY)
+        assert (d.outcome, d.amount_kind) == ("exception", "partial"), named  # named, but short: never a part payment
+        assert d.candidates == [{**cm._candidate(_scored("I1", 20.0, 0.999, **named)), "remaining_due_minor": 10000}]
+
+
+def test_a_model_exception_lists_the_three_best_open_candidates():
+    ledger = cm.Ledger({f"I{i}": 10000 for i in range(1, 6)} | {"I0": 0}, {})
+    scored = [_scored("I0", 30.0, 0.9999), _scored("I4", 2.0, 0.5), _scored("I1", 4.0, 0.7), _scored("I3", 3.0, 0.6),
+              _scored("I2", 1.0, 0.4)]
+    d = cm.decide_scored(_line(10000), scored, ledger, POLICY)
+    p1, p2 = _odds_share(4.0, 3.0, 2.0, 1.0), _odds_share(3.0, 4.0, 2.0, 1.0)
+    assert d == cm.Decision(
+        line_id="L1", outcome="proposed", rule="fellegi_sunter", confidence=p1, line_amount_minor=10000,
+        line_currency="GBP", allocations=[cm.Allocation("I1", 10000, "GBP", 10000)], amount_kind="n/a",
+        reason=f"best candidate's probability is {p1:.3f} (runner-up {p2:.3f}), below the automatic threshold 0.99"
+               ": two candidates are close, pick the right one",
+        explanation={"match_probability": 0.7, "match_weight": 4.0, "posterior_among_candidates": p1,
+                     "weights": {"amount": 3.0}, "runner_up_posterior": p2, "candidates_scored": 4},
+        candidates=[{**cm._candidate(r), "remaining_due_minor": 10000} for r in (scored[2], scored[3], scored[1])])
+    assert ledger.due["I1"] == 10000  # a proposal waits for a person
+
+
+def test_a_settlement_refused_after_the_model_chose_lists_the_three_best():
+    ledger = cm.Ledger({f"I{i}": 10000 for i in range(1, 5)}, {})
+    scored = [_scored(f"I{i}", w, 0.9, by_ref=True) for i, w in ((1, 30.0), (2, 3.0), (3, 2.0), (4, 1.0))]
+    d = cm.decide_scored(_line(20000), scored, ledger, POLICY)  # over-paid: an exception, not a settlement
+    assert (d.outcome, d.rule, d.amount_kind) == ("exception", "fellegi_sunter", "over")
+    assert [c["invoice_id"] for c in d.candidates] == ["I1", "I2", "I3"]
+    assert all(c["remaining_due_minor"] == 10000 for c in d.candidates)
+
+
+def test_the_model_thresholds_are_inclusive():
+    p1 = _odds_share(20.0)
+    at_auto = cm.CashPolicy(auto_threshold=p1)
+    ledger = cm.Ledger({"I1": 10000}, {"I1": "GBP"})
+    d = cm.decide_scored(_line(9300), [_scored("I1", 20.0, 0.9)], ledger, at_auto)
+    assert (d.outcome, d.amount_kind, d.confidence) == ("proposed", "n/a", p1)
+    assert d.reason == (f"best candidate's probability is {p1:.3f}, but the text names no invoice and the difference "
+                        "of -700 minor units is neither a bank charge, rounding nor an FX conversion: confirm it")
+    settled = cm.decide_scored(_line(10000), [_scored("I1", 20.0, 0.9, by_ref=True)], ledger, at_auto)
+    assert settled.outcome == "auto_settled"
+    p1 = _odds_share(1.0)
+    at_propose = cm.CashPolicy(propose_threshold=p1)
+    ledger = cm.Ledger({"I1": 10000}, {"I1": "GBP"})
+    assert cm.decide_scored(_line(10000), [_scored("I1", 1.0, 0.5)], ledger, at_propose).outcome == "proposed"
+    above = cm.CashPolicy(propose_threshold=p1 + 1e-9)
+    assert cm.decide_scored(_line(10000), [_scored("I1", 1.0, 0.5)], ledger, above).outcome == "exception"
+
+
+def test_candidates_are_close_when_the_runner_up_has_more_than_a_quarter_of_the_best_odds():
+    ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
+    quarter = cm.decide_scored(_line(10000), [_scored("I1", 2.0, 0.6), _scored("I2", 0.0, 0.5)], ledger, POLICY)
+    assert quarter.reason == "best candidate's probability is 0.667 (runner-up 0.167), below the automatic threshold 0.99"
+    more = cm.decide_scored(_line(10000), [_scored("I1", 2.0, 0.6), _scored("I2", 0.1, 0.5)], ledger, POLICY)
+    assert more.reason.endswith("0.99: two candidates are close, pick the right one")
+
+
+def test_the_odds_are_capped_at_60_bits():
+    ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
+    d = cm.decide_scored(_line(10000), [_scored("I1", 500.0, 1.0), _scored("I2", 59.0, 0.9)], ledger, POLICY)
+    assert d.confidence == 2.0 ** 60 / (1 + 2.0 ** 60 + 2.0 ** 59)  # 2/3: 61 bits would give 4/5
