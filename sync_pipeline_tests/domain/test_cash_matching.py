@@ -491,3 +491,91 @@ def test_the_odds_are_capped_at_60_bits():
     ledger = cm.Ledger({"I1": 10000, "I2": 10000}, {"I1": "GBP", "I2": "GBP"})
     d = cm.decide_scored(_line(10000), [_scored("I1", 500.0, 1.0), _scored("I2", 59.0, 0.9)], ledger, POLICY)
     assert d.confidence == 2.0 ** 60 / (1 + 2.0 ** 60 + 2.0 ** 59)  # 2/3: 61 bits would give 4/5
+
+
+# -- amount_subset: the pool, its sizes, the decision ------------------------------------------------------------
+
+def _ledger(**due):
+    return cm.Ledger(due, dict.fromkeys(due, "GBP"))
+
+
+def test_a_subset_settlement_is_recorded_whole():
+    d = cm.decide_subset(_line(10000), [_row("I1", 3000), _row("I2", 7000)], _ledger(I1=3000, I2=7000), POLICY,
+                         required=frozenset({"I1", "I2"}))  # the text named both: the combination is exactly them
+    assert d == cm.Decision(
+        line_id="L1", outcome="auto_settled", rule="amount_subset", confidence=0.99, line_amount_minor=10000,
+        line_currency="GBP", allocations=[cm.Allocation("I1", 3000, "GBP", 3000), cm.Allocation("I2", 7000, "GBP", 7000)],
+        amount_kind="exact", reason="amount equals the amount due (amount subset)",
+        explanation={"invoices": ["I1", "I2"], "named_in_text": ["I1", "I2"], "expected_minor": 10000,
+                     "difference_minor": 0})
+
+
+def test_the_subset_pool_is_the_payers_open_invoices_in_the_line_currency_each_once():
+    pair = [_row("I1", 3000), _row("I2", 7000)]
+    def settles(rows):
+        due = _ledger(I1=3000, I2=7000, I3=10000, I4=7000, I5=5000)
+        return cm.decide_subset(_line(10000), rows, due, POLICY) is not None
+
+    assert settles(pair)
+    assert settles(pair + [_row("I3", 10000, contact="C2")])  # as much as the line: not part of a combination
+    assert settles(pair + [_row("I5", 5000, same=False, sim=1.0, contact="C2")])  # another payer, by name only
+    assert settles(pair + [_row("I4", 7000, ccy="EUR")])  # another currency
+    assert not settles([_row("I5", 5000), _row("I5", 5000)])  # one invoice read twice is not a pair
+    assert not settles([_row("I1", 3000), _row("I2", 7000, contact="C2")])  # two contacts
+    by_name = [_row("I1", 3000, same=False, sim=0.93), _row("I2", 7000, same=False, sim=0.93)]
+    assert settles(by_name)  # no exact payer: names at least as similar as counterparty_min_similarity
+    assert not settles([_row("I1", 3000, same=False, sim=0.929), _row("I2", 7000, same=False, sim=0.93)])
+
+
+def test_the_subset_window_is_inclusive_at_both_ends():
+    due = _ledger(I1=3000, I2=7000)
+    edges = [_row("I1", 3000, days=-7), _row("I2", 7000, days=180)]
+    assert cm.decide_subset(_line(10000), edges, due, POLICY).invoice_ids == ["I1", "I2"]
+    assert cm.decide_subset(_line(10000), [_row("I1", 3000, days=-8), _row("I2", 7000)], due, POLICY) is None
+    assert cm.decide_subset(_line(10000), [_row("I1", 3000, days=181), _row("I2", 7000)], due, POLICY) is None
+
+
+def test_pairs_come_from_three_times_triples_one_and_a_half_quadruples_once_the_candidate_count():
+    # the pool sorted by distance in days; one = max_subset_candidates
+    far_pair = [_row("A", 1, days=1), _row("B", 2, days=2), _row("C", 4, days=3), _row("D", 100, days=4)]
+    due = _ledger(A=1, B=2, C=4, D=100)
+    one = cm.CashPolicy(max_subset_candidates=1)
+    near_d = far_pair[:3] + [{**far_pair[3], "days_after_invoice": 0}]
+    assert cm.decide_subset(_line(101), near_d, due, one).invoice_ids == ["D", "A"]
+    assert cm.decide_subset(_line(104), far_pair, _ledger(A=1, B=2, C=4, D=100), one) is None  # D 4th: beyond 3 x 1
+    two = cm.CashPolicy(max_subset_candidates=2)
+    assert cm.decide_subset(_line(7), far_pair, _ledger(A=1, B=2, C=4, D=100), two).invoice_ids == ["A", "B", "C"]
+    assert cm.decide_subset(_line(107), far_pair, _ledger(A=1, B=2, C=4, D=100), POLICY).invoice_ids == [
+        "A", "B", "C", "D"]
+
+
+# -- amount_tolerance --------------------------------------------------------------------------------------------
+
+def test_an_amount_tolerance_settlement_is_recorded_whole():
+    d = cm.decide_amount_tolerance(_line(9850), [_row("I1", 10000, sim=0.93456, days=180)], _ledger(I1=10000), POLICY)
+    assert d == cm.Decision(
+        line_id="L1", outcome="auto_settled", rule="amount_tolerance", confidence=0.99, line_amount_minor=9850,
+        line_currency="GBP", allocations=[cm.Allocation("I1", 10000, "GBP", 10000)], writeoff_minor=-150,
+        amount_kind="writeoff", reason="difference of -150 minor units written off (within tolerance) (amount tolerance)",
+        explanation={"name_similarity": 0.935, "days_after_invoice": 180, "expected_minor": 10000,
+                     "difference_minor": -150})
+    assert cm.decide_amount_tolerance(_line(9850), [_row("I1", 10000, days=0)], _ledger(I1=10000), POLICY) is not None
+    assert cm.decide_amount_tolerance(_line(9850), [_row("I1", 10000, days=181)], _ledger(I1=10000), POLICY) is None
+
+
+def test_amount_tolerance_judges_a_same_currency_difference_as_a_charge_not_a_conversion():
+    # 1.27 short on a pound invoice: no tariff; as a conversion it would fit
+    assert cm.decide_amount_tolerance(_line(9873), [_row("I1", 10000)], _ledger(I1=10000), POLICY) is None
+
+
+def test_amount_tolerance_leaves_a_line_whose_text_names_another_of_the_payers_invoices():
+    def decided(line, rows):
+        return cm.decide_amount_tolerance(line, rows, _ledger(I1=10000, I2=0), POLICY) is not None
+
+    hit = _row("I1", 10000)
+    for named in ({"fuzzy": True}, {"digits": True}, {"by_ref": True}):
+        assert not decided(_line(9850), [hit, _row("I2", 5000, **named)]), named
+    assert decided(_line(9850), [hit, _row("I2", 5000, fuzzy=True, contact="C2")])  # another payer's invoice
+    assert decided(_line(9850), [_row("I1", 10000, by_ref=True)])  # the text names the fitting invoice itself
+    names = {**_line(9850), "names_invoice": True}
+    assert decided(names, [_row("I1", 10000, fuzzy=True)]) and decided(names, [_row("I1", 10000, digits=True)])
