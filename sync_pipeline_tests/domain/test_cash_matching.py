@@ -579,3 +579,56 @@ def test_amount_tolerance_leaves_a_line_whose_text_names_another_of_the_payers_i
     assert decided(_line(9850), [_row("I1", 10000, by_ref=True)])  # the text names the fitting invoice itself
     names = {**_line(9850), "names_invoice": True}
     assert decided(names, [_row("I1", 10000, fuzzy=True)]) and decided(names, [_row("I1", 10000, digits=True)])
+
+
+# -- the named invoices: as written, repaired, or judged ---------------------------------------------------------
+
+def test_named_invoices_that_fit_as_written_are_settled_by_reference():
+    rows = [_row("I1", 10000, by_ref=True), _row("I2", 10000, fuzzy=True)]
+    d = cm.decide_named(_line(10000), rows, _ledger(I1=10000, I2=10000), POLICY)
+    assert d == cm.decide_reference(_line(10000), rows, _ledger(I1=10000, I2=10000), POLICY)
+    assert (d.rule, d.invoice_ids) == ("exact_reference", ["I1"])
+
+
+def test_named_invoices_that_do_not_fit_are_repaired_or_judged_as_written():
+    rows = [_row("I1", 3000, by_ref=True), _row("I2", 7000, fuzzy=True)]
+    d = cm.decide_named(_line(10000), rows, _ledger(I1=3000, I2=7000), POLICY)
+    assert (d.rule, d.invoice_ids) == ("near_reference", ["I1", "I2"])
+    over = cm.decide_named(_line(50000), [_row("I1", 3000, by_ref=True)], _ledger(I1=3000), POLICY)
+    assert over == cm.decide_reference(_line(50000), [_row("I1", 3000, by_ref=True)], _ledger(I1=3000), POLICY)
+    assert (over.outcome, over.rule, over.amount_kind) == ("exception", "exact_reference", "over")
+
+
+def test_a_repaired_reading_is_recorded_whole():
+    rows = [_row("I1", 3000, by_ref=True), _row("I2", 7000, fuzzy=True, digits=True, sim=0.93456),
+            _row("I3", 500, digits=True)]
+    d = cm.decide_near_reference(_line(10000), rows, _ledger(I1=3000, I2=7000, I3=500), POLICY)
+    assert d == cm.Decision(
+        line_id="L1", outcome="auto_settled", rule="near_reference", confidence=0.99, line_amount_minor=10000,
+        line_currency="GBP", allocations=[cm.Allocation("I1", 3000, "GBP", 3000), cm.Allocation("I2", 7000, "GBP", 7000)],
+        amount_kind="exact", reason="amount equals the amount due (near reference)",
+        explanation={"invoices": ["I1", "I2"], "named_exactly": ["I1"], "one_typo_away": ["I2"], "digits": ["I2"],
+                     "name_similarity": [1.0, 0.935], "expected_minor": 10000, "difference_minor": 0})
+
+
+def test_one_named_invoice_that_fits_alone_is_taken_over_combinations():
+    rows = [_row("I1", 3000, by_ref=True), _row("I2", 7000, fuzzy=True), _row("I3", 9900, digits=True)]
+    d = cm.decide_near_reference(_line(9850), rows, _ledger(I1=3000, I2=7000, I3=9900), POLICY)
+    assert (d.invoice_ids, d.amount_kind) == (["I3"], "writeoff")  # not I1 + I2 (short by 150 too)
+    big = [_row("I1", 20000, by_ref=True), _row("I3", 9900, digits=True)]
+    d = cm.decide_near_reference(_line(9850), big, _ledger(I1=20000, I3=9900), POLICY)
+    assert d.invoice_ids == ["I3"]  # not a part payment of the first named
+
+
+def test_repaired_combinations_are_of_two_three_or_four_named_invoices_exactly_named_first():
+    def near(amount, rows, policy=POLICY):
+        due = {r["invoice_id"]: r["amount_due_minor"] for r in rows}
+        return cm.decide_near_reference(_line(amount), rows, _ledger(**due), policy)
+
+    four = [_row("A", 1, fuzzy=True), _row("B", 2, fuzzy=True), _row("C", 4, fuzzy=True), _row("D", 8, fuzzy=True)]
+    assert near(7, four).invoice_ids == ["A", "B", "C"]
+    assert near(15, four).invoice_ids == ["A", "B", "C", "D"]
+    assert near(16, four + [_row("E", 1, fuzzy=True, contact="C2")]) is None  # D + A + ... no: contacts differ
+    two = cm.CashPolicy(max_subset_candidates=2)
+    named_far = [_row("A", 1, by_ref=True, days=50), _row("B", 2, fuzzy=True, days=1), _row("C", 4, fuzzy=True, days=2)]
+    assert near(3, named_far, two).invoice_ids == ["A", "B"]  # the exactly named invoice kept in the pool first
