@@ -632,3 +632,9 @@ def test_repaired_combinations_are_of_two_three_or_four_named_invoices_exactly_n
     two = cm.CashPolicy(max_subset_candidates=2)
     named_far = [_row("A", 1, by_ref=True, days=50), _row("B", 2, fuzzy=True, days=1), _row("C", 4, fuzzy=True, days=2)]
     assert near(3, named_far, two).invoice_ids == ["A", "B"]  # the exactly named invoice kept in the pool first
+
+
+def test_an_automatic_settlement_of_an_unknown_invoice_leaves_it_owing_the_negative():
+    ledger = cm.Ledger({}, {})
+    d = cm.Decision("L1", "auto_settled", "exact_reference", 1.0, 500, "GBP", [cm.Allocation("X", 500, "GBP", 500)])
+    assert ledger.apply(d) is d and ledger.due == {"X": -500} and ledger.decided == {"L1"}
