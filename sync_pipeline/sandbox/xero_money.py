@@ -75,13 +75,7 @@ def _settle_invoice(inv: dict[str, Any], paid_on: date | None = None) -> None:
     inv["AmountPaid"] = _q(paid, ccy)
     inv["AmountCredited"] = _q(credited, ccy)
     inv["AmountDue"] = _q(total - paid - credited, ccy)
-    if inv.get("Status") == "AUTHORISED" and inv["AmountDue"] == 0 and (paid or credited):
-        inv["Status"] = "PAID"
-        if paid_on is not None:
-            inv["FullyPaidOnDate"] = ms_date(paid_on)
-    elif inv.get("Status") == "PAID" and inv["AmountDue"] != 0:
-        inv["Status"] = "AUTHORISED"
-        inv.pop("FullyPaidOnDate", None)
+    _paid_status(inv, inv["AmountDue"], bool(paid or credited), paid_on)
 
 
 def _settle_credit_note(cn: dict[str, Any], paid_on: date | None = None) -> None:
@@ -90,10 +84,16 @@ def _settle_credit_note(cn: dict[str, Any], paid_on: date | None = None) -> None
     used = sum((Decimal(str(a["Amount"])) for a in cn.get("Allocations") or []), Decimal(0))
     refunded = sum((Decimal(str(p["Amount"])) for p in cn.get("Payments") or []), Decimal(0))
     cn["RemainingCredit"] = _q(total - used - refunded, ccy)
-    if cn.get("Status") == "AUTHORISED" and cn["RemainingCredit"] == 0 and (used or refunded):
-        cn["Status"] = "PAID"
+    _paid_status(cn, cn["RemainingCredit"], bool(used or refunded), paid_on)
+
+
+def _paid_status(doc: dict[str, Any], left: Decimal, applied: bool, paid_on: date | None) -> None:
+    """An AUTHORISED document with nothing left after payments/allocations becomes PAID (dated when known);
+    a PAID one with something left again (a payment removed) goes back to AUTHORISED."""
+    if doc.get("Status") == "AUTHORISED" and left == 0 and applied:
+        doc["Status"] = "PAID"
         if paid_on is not None:
-            cn["FullyPaidOnDate"] = ms_date(paid_on)
-    elif cn.get("Status") == "PAID" and cn["RemainingCredit"] != 0:
-        cn["Status"] = "AUTHORISED"
-        cn.pop("FullyPaidOnDate", None)
+            doc["FullyPaidOnDate"] = ms_date(paid_on)
+    elif doc.get("Status") == "PAID" and left != 0:
+        doc["Status"] = "AUTHORISED"
+        doc.pop("FullyPaidOnDate", None)
