@@ -1,6 +1,6 @@
 """``sync-pipeline sandbox ...``: the seeded sandbox systems, and their fault plan and webhooks while they run.
 
-    sync-pipeline sandbox up [--harvest-port 8710] [--xero-port 8720] [--state-dir DIR]
+    sync-pipeline sandbox up [--harvest-port 8710] [--xero-port 8720] [--qbo-port 8730] [--state-dir DIR]
     sync-pipeline sandbox fault add --system xero --route '/Invoices' --kind 503 --times 3
     sync-pipeline sandbox fault list --system harvest
     sync-pipeline sandbox fault clear --system xero
@@ -36,10 +36,12 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
 
     state = Path(args.state_dir) if args.state_dir else settings.data_dir() / "sandbox"
     try:
-        sb = start_sandboxes(state, harvest_port=args.harvest_port, xero_port=args.xero_port)
+        sb = start_sandboxes(state, harvest_port=args.harvest_port, xero_port=args.xero_port,
+                             qbo_port=args.qbo_port)
     except OSError as e:
-        raise UserError(f"cannot start the sandbox on ports {args.harvest_port}/{args.xero_port}: {e}; "
-                        "stop whatever uses them or pass --harvest-port/--xero-port (0 = any free port)") from None
+        raise UserError(f"cannot start the sandbox on ports {args.harvest_port}/{args.xero_port}/{args.qbo_port}: "
+                        f"{e}; stop whatever uses them or pass --harvest-port/--xero-port/--qbo-port (0 = any "
+                        "free port)") from None
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -56,6 +58,14 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
         print(f"    token endpoint     : {sb.xero_server.url}/connect/token  (client credentials)")
         print(f"    client id / secret : {sb.xero.client_id} / {sb.xero.client_secret}")
         print(f"    Xero-Tenant-Id     : {demo_data.XERO_TENANT_ID}")
+        if sb.qbo is not None and sb.qbo_server is not None:
+            print(f"  accounting system    : {sb.qbo_server.url}/v3/company/{{realmId}}  (QuickBooks Online API)")
+            print(f"    OAuth discovery    : {sb.qbo_server.url}/.well-known/openid_configuration")
+            print(f"    client id / secret : {sb.qbo.client_id} / {sb.qbo.client_secret}")
+            for realm, token in (sb.qbo_refresh_tokens or {}).items():
+                company = sb.qbo.company(realm)
+                print(f"    realm {realm} : {company.name} ({company.country}); refresh token {token}")
+            print(f"    admin              : {sb.qbo_server.url}/_sandbox/faults")
         print(f"  admin                : {sb.harvest_server.url}/_sandbox/faults, {sb.xero_server.url}/_sandbox/faults, "
               f"{sb.xero_server.url}/_sandbox/webhooks")
         print("environment for the pipeline:")
@@ -80,6 +90,8 @@ def _base_url(args: argparse.Namespace) -> str:
         return args.url.rstrip("/")
     if args.system == "harvest":
         return os.environ.get("HARVEST_BASE_URL", settings.HARVEST_DEFAULT_URL).rstrip("/")
+    if args.system == "qbo":
+        return os.environ.get("QBO_BASE_URL", "http://127.0.0.1:8730").rstrip("/")
     return os.environ.get("XERO_BASE_URL", settings.XERO_DEFAULT_URL).rstrip("/")
 
 
@@ -135,16 +147,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = sbsub.add_parser("up", help="start both sandbox systems, seeded, until Ctrl-C or SIGTERM")
     up.add_argument("--harvest-port", type=int, default=8710)
     up.add_argument("--xero-port", type=int, default=8720)
+    up.add_argument("--qbo-port", type=int, default=8730)
     up.add_argument("--state-dir")
     up.set_defaults(func=cmd_sandbox_up)
 
-    def target(p: argparse.ArgumentParser, systems: tuple[str, ...] = ("harvest", "xero")) -> None:
+    def target(p: argparse.ArgumentParser, systems: tuple[str, ...] = ("harvest", "xero", "qbo")) -> None:
         if len(systems) == 1:
             p.add_argument("--system", choices=systems, default=systems[0])
         else:
             p.add_argument("--system", choices=systems, required=True)
         p.add_argument("--url", help="base URL of the running sandbox (default: $HARVEST_BASE_URL / "
-                                     "$XERO_BASE_URL, else 127.0.0.1:8710 / :8720)")
+                                     "$XERO_BASE_URL / $QBO_BASE_URL, else 127.0.0.1:8710 / :8720 / :8730)")
 
     fault = sbsub.add_parser("fault", help="the fault plan of a running sandbox")
     fsub = fault.add_subparsers(dest="fault_command", required=True)

@@ -140,3 +140,21 @@ def seed_xero_catalog(sandbox, tenant: str) -> None:
         list(sandbox.bulk_create("Items", tenant, [{"Code": c, "Name": n} for c, n in XERO_ITEMS.items()]))
     for category, options in XERO_TRACKING.items():
         sandbox.add_tracking(tenant, category, options)
+
+
+# QuickBooks Online: one company per realm, each with the demo items (Name, and the mapping's code as Sku)
+QBO_REALM_US = "9130357992233431"  # a US company: sales tax (TAX/NON lines), USD only
+QBO_REALM_UK = "9130357992233432"  # a non-US company: VAT codes on every line, GBP home, multicurrency on
+
+
+def seed_qbo(sandbox) -> None:
+    """Create the demo QBO companies and their items (once; later calls leave their state alone)."""
+    for realm, name, country, multicurrency in ((QBO_REALM_US, "Acme US Inc", "US", False),
+                                                (QBO_REALM_UK, "Acme UK Ltd", "GB", True)):
+        if sandbox.company(realm) is not None:
+            continue
+        sandbox.add_company(realm, name, country=country, multicurrency=multicurrency)
+        income = sandbox.query_one(realm, "select * from Account where Name = 'Services'")
+        for code, item_name in XERO_ITEMS.items():
+            sandbox.create("Item", realm, {"Name": item_name, "Sku": code, "Type": "Service",
+                                           "IncomeAccountRef": {"value": income["Id"]}})

@@ -123,3 +123,77 @@ def api(xero, request) -> Iterator[XeroApi]:
         yield a
     finally:
         a.close()
+
+
+# -- QuickBooks Online ------------------------------------------------------------------------------------------
+QBO_REALM = "4620816365178300000"
+
+
+class QboApi:
+    """Calls a QBO sandbox company with a bearer token; ``ok``/``fault`` assert the status."""
+
+    def __init__(self, sb: Any, url: str, realm: str = QBO_REALM) -> None:
+        self.sb, self.url, self.realm = sb, url, realm
+        self.http = httpx.Client(base_url=url, timeout=10)
+        self.token = sb.issue_tokens(realm)["access_token"]
+
+    def call(self, method: str, path: str, body: Any = None, *, params: dict[str, Any] | None = None,
+             token: str | None = None, realm: str | None = None) -> httpx.Response:
+        h = {"Authorization": f"Bearer {token or self.token}", "Accept": "application/json"}
+        content = None
+        if body is not None:
+            content = body.encode() if isinstance(body, str) else dumps(body)
+            h["Content-Type"] = "application/text" if isinstance(body, str) else "application/json"
+        return self.http.request(method, f"/v3/company/{realm or self.realm}/{path}", content=content,
+                                 params={"minorversion": "75", **(params or {})}, headers=h)
+
+    def ok(self, method: str, path: str, body: Any = None, **kw: Any) -> dict[str, Any]:
+        r = self.call(method, path, body, **kw)
+        assert r.status_code == 200, r.text
+        return loads(r.content)
+
+    def fault(self, method: str, path: str, body: Any = None, *, status: int = 400, **kw: Any) -> dict[str, Any]:
+        """The single Error of a fault answer, after checking the envelope."""
+        r = self.call(method, path, body, **kw)
+        assert r.status_code == status, r.text
+        got = loads(r.content)
+        assert set(got) == {"Fault", "time"} and set(got["Fault"]) == {"Error", "type"}, got
+        (err,) = got["Fault"]["Error"]
+        assert set(err) == {"Message", "Detail", "code", "element"}, err
+        return {**err, "type": got["Fault"]["type"]}
+
+    def query(self, text: str) -> dict[str, Any]:
+        return self.ok("GET", "query", params={"query": text})["QueryResponse"]
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def qbo_sandbox(path: Path, **kw: Any) -> Any:
+    from sync_pipeline.sandbox.qbo import QboSandbox
+
+    limits = {"minute_limit": 0, "second_limit": 0, "concurrent_limit": 50, "batch_minute_limit": 0, **kw}
+    return QboSandbox(str(path), **limits)
+
+
+@pytest.fixture(scope="module")
+def qbo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, SandboxServer]]:
+    """One US company (no multicurrency, automatic numbers) shared by a module's tests."""
+    sb = qbo_sandbox(tmp_path_factory.mktemp("qbo") / "qbo.sqlite3")
+    sb.add_company(QBO_REALM, "Sandbox Co", country="US")
+    server = SandboxServer(sb).start()
+    sb.base_url = server.url
+    try:
+        yield sb, server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def qbo(qbo_server: tuple[Any, SandboxServer]) -> Iterator[QboApi]:
+    sb, server = qbo_server
+    api = QboApi(sb, server.url)
+    try:
+        yield api
+    finally:
+        api.close()
