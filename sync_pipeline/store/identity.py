@@ -12,6 +12,7 @@ Every change is written to the audit log with the admin who made it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import json
@@ -77,7 +78,14 @@ TICKET_TAG = "sync_pipeline/ticket"
 TICKET_HOURS = 24
 DEFAULT_TOKEN_DAYS = 90
 _hasher = PasswordHasher()
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))  # verified against for unknown names: same work
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified against for unknown names, so they cost the same hash work as known ones. Made on first
+    use, not at import: every process importing the code location (each Dagster step, each CLI call) would
+    otherwise pay one argon2 hash (about 1–2 s on two busy cores) before doing anything."""
+    return _hasher.hash(secrets.token_hex(16))
 
 
 class IdentityError(ValueError):
@@ -203,12 +211,13 @@ class Identities:
     def authenticate_password(self, name: str, password: str) -> Actor | None:
         with self.engine.connect() as c:
             row = c.execute(sa.select(users.c.password_hash, users.c.disabled).where(users.c.name == name)).first()
-        stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+        dummy = _dummy_hash()
+        stored = row.password_hash if row is not None and row.password_hash else dummy
         try:
             _hasher.verify(stored, password)
         except (VerificationError, InvalidHashError):
             return None
-        if row is None or stored is _DUMMY_HASH or row.disabled:
+        if row is None or stored is dummy or row.disabled:
             return None
         actor = self.get(name)
         return Actor(actor.name, actor.roles, actor.kind, via="password") if actor else None

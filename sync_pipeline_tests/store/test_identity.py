@@ -66,3 +66,35 @@ def test_bootstrap_once_and_automations_have_no_password(ids):
     assert ids.ensure_automation("schedule:nightly_sync") == bot
     with pytest.raises(IdentityError, match="signs in with a token"):
         ids.add("sensor:x", ["automation"], by="root", kind="automation", password="long enough pw")
+
+
+def test_importing_the_store_does_no_password_hash_work():
+    """Every Dagster step and CLI call imports the identity store; an argon2 hash at import cost each
+    of them a second or two before doing anything."""
+    import subprocess
+    import sys
+
+    probe = ("import argon2\n"
+             "def refuse(*a, **k): raise SystemExit('argon2 hash computed at import')\n"
+             "argon2.PasswordHasher.hash = refuse\n"
+             "import sync_pipeline.store.identity\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr or done.stdout
+
+
+def test_an_unknown_name_costs_a_verification_like_a_known_one(ids, monkeypatch):
+    from sync_pipeline.store import identity
+
+    ids.add("ann", ["viewer"], by="admin", password="right horse battery")
+    verified: list[str] = []
+    real = identity._hasher
+
+    class Counting:
+        def verify(self, h, p):
+            verified.append(h)
+            return real.verify(h, p)
+
+    monkeypatch.setattr(identity, "_hasher", Counting())
+    assert ids.authenticate_password("nobody", "right horse battery") is None
+    assert ids.authenticate_password("ann", "wrong") is None
+    assert len(verified) == 2 and verified[0] == identity._dummy_hash() and verified[1] != verified[0]
