@@ -1,4 +1,5 @@
-"""Bank statement files: CSV exports and OFX, read into bank lines (and written, for the sandbox).
+"""Bank statement files: CSV exports and OFX, read into bank lines (and written, for the sandbox); camt.053 and
+MT940 are read by ``statement_formats`` through ``read_statement`` alike.
 
 OFX is read and written with ``ofxtools`` (maintained, pure Python, parses OFX 1.x SGML and 2.x XML
 into typed models with Decimal amounts), rather than a hand-written parser of a format with two
@@ -30,6 +31,8 @@ from sync_pipeline.domain.money import MoneyError, from_minor, to_minor
 LINE_COLUMNS = ["line_id", "account", "date", "amount_minor", "currency", "payer_name", "description",
                 "bank_reference", "source"]
 REJECT_COLUMNS = ["source", "row", "reason", "raw"]
+CAMT_SUFFIXES = (".xml", ".camt", ".053")
+MT940_SUFFIXES = (".sta", ".mt940", ".940")
 
 
 class StatementError(ValueError):
@@ -60,6 +63,9 @@ def _line_id(account: str, bank_reference: str | None, *fallback: object) -> str
         return f"{account}:{bank_reference}"
     digest = hashlib.sha256("\x1f".join(str(x) for x in (account, *fallback)).encode()).hexdigest()[:24]
     return f"{account}:h{digest}"
+
+
+line_id = _line_id  # the formats' readers (statement_formats) build their ids alike
 
 
 def _date(value: str, formats: Iterable[str]) -> date:
@@ -144,7 +150,16 @@ def read_statement(path: str | Path, *, account: str, default_currency: str,
         return read_csv(path, account=account, default_currency=default_currency, layout=layout)
     if suffix in (".ofx", ".qfx"):
         return read_ofx(path, account=account)
-    raise StatementError(f"{path}: unknown statement format {suffix!r}; use .csv or .ofx")
+    if suffix in CAMT_SUFFIXES:
+        from sync_pipeline.connectors.statement_formats import read_camt053
+
+        return read_camt053(path, account=account)
+    if suffix in MT940_SUFFIXES:
+        from sync_pipeline.connectors.statement_formats import read_mt940
+
+        return read_mt940(path, account=account)
+    raise StatementError(f"{path}: unknown statement format {suffix!r}; use .csv, .ofx, .xml (camt.053) or "
+                         ".sta / .mt940 (MT940)")
 
 
 def read_statements(paths: Iterable[str | Path], *, account: str, default_currency: str) -> Statement:

@@ -52,7 +52,7 @@ class PolicyModel(BaseModel):
 
 class EntityCash(PolicyModel):
     bank_currency: str = "GBP"
-    statement_files: list[str] = Field(default_factory=lambda: ["*.csv", "*.ofx"],
+    statement_files: list[str] = Field(default_factory=lambda: ["*.csv", "*.ofx", "*.xml", "*.sta", "*.mt940"],
                                        description="glob patterns under <statements_dir>/<entity>/")
 
     @model_validator(mode="after")

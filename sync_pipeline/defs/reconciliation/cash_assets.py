@@ -28,7 +28,8 @@ from sync_pipeline.store.matching_log import MatchingLog
     partitions_def=entity_period_partitions,
     group_name="cash",
     kinds={"csv", "ofx", "parquet"},
-    description="The period's bank statement lines from the files in <statements_dir>/<entity>/ (CSV, OFX).",
+    description="The period's bank statement lines from the files in <statements_dir>/<entity>/ (CSV, OFX, camt.053, "
+                "MT940).",
 )
 def bank_statement_lines(context: AssetExecutionContext, reconciliation: ReconciliationResource,
                          warehouse: WarehouseResource) -> MaterializeResult:

@@ -1,0 +1,86 @@
+"""camt.053 and MT940 statements read strictly into bank lines, on sample files made for these tests."""
+
+from pathlib import Path
+
+import pytest
+
+from sync_pipeline.connectors.bank_statements import StatementError, read_statement, read_statements
+from sync_pipeline.connectors.statement_formats import read_camt053, read_mt940
+
+SAMPLES = Path(__file__).parent / "statements"
+CAMT, MT940 = SAMPLES / "camt053_sample.xml", SAMPLES / "mt940_sample.sta"
+
+
+def _rows(st):
+    return st.lines[["date", "amount_minor", "currency", "payer_name", "description", "bank_reference"]] \
+        .to_dict("records")
+
+
+def test_camt053_booked_entries_become_lines_each_payment_of_a_batch_its_own():
+    st = read_camt053(CAMT)
+    assert _rows(st) == [
+        {"date": "2026-10-05", "amount_minor": 59500, "currency": "EUR", "payer_name": "Globex GmbH",
+         "description": "INV-00007 Globex October", "bank_reference": "BANKREF-0001"},
+        {"date": "2026-10-12", "amount_minor": 70000, "currency": "EUR", "payer_name": "Initech SARL",
+         "description": "INV-00011", "bank_reference": "BANKREF-0002"},
+        {"date": "2026-10-12", "amount_minor": 50000, "currency": "EUR", "payer_name": "Initech SARL",
+         "description": "INV-00012", "bank_reference": "BANKREF-0002"},
+        {"date": "2026-10-31", "amount_minor": -5, "currency": "EUR", "payer_name": "",
+         "description": "Account maintenance fee", "bank_reference": "BANKREF-0003"},
+    ]
+    assert set(st.lines["account"]) == {"DE89370400440532013000"}
+    assert st.lines["line_id"].is_unique  # the batch's two payments share the bank's reference, not an id
+    assert st.lines["line_id"].tolist()[:3] == ["DE89370400440532013000:BANKREF-0001",
+                                                "DE89370400440532013000:BANKREF-0002",
+                                                "DE89370400440532013000:BANKREF-0002/2"]
+    reasons = dict(zip(st.rejects["row"], st.rejects["reason"], strict=True))
+    assert reasons == {5: "entry status PDNG (not booked yet): it is read once the bank books it",
+                       6: "amount 10.005 has more decimals than EUR allows"}
+
+
+def test_camt053_account_override_and_dispatch_by_suffix():
+    st = read_statement(CAMT, account="090", default_currency="GBP")
+    assert set(st.lines["account"]) == {"090"}
+    assert len(st.lines) == 4 and len(st.rejects) == 2
+
+
+def test_mt940_transactions_become_lines_and_a_bad_one_is_quarantined_alone():
+    st = read_mt940(MT940)
+    assert _rows(st) == [
+        {"date": "2026-10-05", "amount_minor": 59500, "currency": "EUR", "payer_name": "Globex GmbH",
+         "description": "INV-00007 GlobexOctober", "bank_reference": "BANKREF-0101"},
+        {"date": "2026-10-12", "amount_minor": 120000, "currency": "EUR", "payer_name": "Initech SARL",
+         "description": "INV-00011 INV-00012", "bank_reference": "BANKREF-0102"},
+        {"date": "2026-10-31", "amount_minor": -50, "currency": "EUR", "payer_name": "",
+         "description": "Kontofuehrung", "bank_reference": "BANKREF-0104"},
+    ]
+    assert set(st.lines["account"]) == {"10020030/1234567890"}
+    assert st.rejects["row"].tolist() == [3]
+    assert "Unable to parse" in st.rejects["reason"].iloc[0]
+    assert "X99,00" in st.rejects["raw"].iloc[0]["text"]
+
+
+def test_all_four_formats_in_one_folder(tmp_path):
+    for f in (CAMT, MT940):
+        (tmp_path / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "bank.csv").write_text("date,amount,currency,payer,description,bank_reference\n"
+                                       "2026-10-07,250.00,EUR,Umbrella Corp,INV-00020,CSV-1\n", encoding="utf-8")
+    st = read_statements(sorted(tmp_path.iterdir()), account="090", default_currency="EUR")
+    assert len(st.lines) == 4 + 3 + 1
+    assert sorted(st.rejects["source"]) == ["camt053_sample.xml", "camt053_sample.xml", "mt940_sample.sta"]
+
+
+@pytest.mark.parametrize(("name", "content", "says"), [
+    ("broken.xml", b"<Document><BkToCstmrStmt>", "not a readable camt.053 file"),
+    ("other.xml", b"<Document xmlns='urn:x'><Other/></Document>", "no statement (BkToCstmrStmt/Stmt)"),
+    ("empty.sta", b"nothing here\n", "no MT940 statement"),
+    ("badhead.sta", b":20:X\n:25:ACC\n:28C:1\n:60F:garbage\n:61:2610051005C1,00NTRFNONREF\n:62F:C261031EUR1,00\n",
+     "the statement header does not read"),
+    ("statement.pdf", b"%PDF", "unknown statement format '.pdf'"),
+])
+def test_unreadable_files_say_what_is_wrong(tmp_path, name, content, says):
+    p = tmp_path / name
+    p.write_bytes(content)
+    with pytest.raises(StatementError, match=None) as e:
+        read_statement(p, account="090", default_currency="EUR")
+    assert says in str(e.value) and name in str(e.value)
