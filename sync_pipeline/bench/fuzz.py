@@ -8,7 +8,7 @@ the assets run:
 - API sources: the strict reader and ``services.extract.extract_time_entries_partition`` (expenses:
   ``read_pages`` and the contract-checked write of ``raw_expenses``), then ``billing.clean_time_entries_partition``
   and ``billing.billables_partition`` (expenses: ``clean_expenses`` and ``expense_billables``);
-- CSV exports: the file in an exports folder read by ``services.csv_import.import_csv_folder`` (what the
+- CSV exports: the file in an exports folder read by ``connectors.csv_folder.import_csv_folder`` (what the
   ``raw_time_entries`` asset reads for ``source: csv``), then the same extract, clean and billables.
 
 Every record has a known strict verdict (:class:`~sync_pipeline.bench.hostile.Case`), so per source it counts:
@@ -189,7 +189,7 @@ def harvest_expenses(cases: list[Case], root: Path) -> Tally:
 
 
 def csv_export(cases: list[Case], kind: str, header: list[str], root: Path) -> Tally:
-    from sync_pipeline.services.csv_import import csv_rows_as_pages, import_csv_folder
+    from sync_pipeline.connectors.csv_folder import csv_rows_as_pages, import_csv_folder
     from sync_pipeline.services.extract import extract_time_entries_partition
     from sync_pipeline.store.warehouse import Warehouse
 

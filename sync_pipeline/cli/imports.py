@@ -21,11 +21,11 @@ from sync_pipeline.cli import UserError
 
 def cmd_import_csv(args: argparse.Namespace) -> int:
     from sync_pipeline.connectors.csv_exports import CsvFormatError, CsvOptions
+    from sync_pipeline.connectors.csv_folder import file_export, import_csv_folder
     from sync_pipeline.contracts.mapping import load_mapping
     from sync_pipeline.contracts.warehouse import RawTimeEntry
     from sync_pipeline.defs import settings
     from sync_pipeline.domain.periods import Period
-    from sync_pipeline.services.csv_import import file_export, import_csv_folder
     from sync_pipeline.store.warehouse import Warehouse
 
     period = Period.parse(args.period)

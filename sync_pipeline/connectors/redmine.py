@@ -17,7 +17,7 @@ billing rate card supplies them), and ``is_closed`` is False (Redmine has no app
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Annotated, Any, NotRequired, Required
 
@@ -214,3 +214,18 @@ def read_time_entry(doc: Any, projects: dict[int, dict[str, Any]], extracted_at:
     :class:`Rejected` naming the entry, each bad field, its value and the problem."""
     m = read_strictly(TIME_ENTRY, doc, "redmine", "entry_id", extracted_at, updated_key="updated_on")
     return m if isinstance(m, Rejected) else map_time_entry(m, projects, extracted_at)
+
+
+def time_entry_reader(projects: dict[int, dict[str, Any]], currency_of: Callable[[str | None], str]
+                      ) -> Callable[[Any, str], dict[str, Any] | Rejected]:
+    """How a Redmine time entry becomes a ``raw_time_entries`` row, strictly, given the projects (the root project
+    is the client) and the currency each client is billed in (Redmine knows none): ``currency_of(client_id)``,
+    recorded as the entry's ``client_currency``."""
+
+    def row(doc: Any, extracted_at: str) -> dict[str, Any] | Rejected:
+        r = read_time_entry(doc, projects, extracted_at)
+        if not isinstance(r, Rejected):
+            r["client_currency"] = r["client_currency"] or currency_of(r["client_id"])
+        return r
+
+    return row

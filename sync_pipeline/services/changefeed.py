@@ -29,8 +29,9 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sync_pipeline.connectors.harvest import HarvestClient, read_expense, read_time_entry
+from sync_pipeline.connectors.harvest import read_expense, read_time_entry
 from sync_pipeline.connectors.http import HttpError
+from sync_pipeline.connectors.project import ChangeFeed
 from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.warehouse import Warehouse
@@ -124,7 +125,7 @@ class PollResult:
 PreviousPeriods = Callable[[list[str]], dict[str, dict[str, str | None]]]
 
 
-def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None, *, start: datetime,
+def poll_entity(client: ChangeFeed, entity: str, cursor: EntityCursor | None, *, start: datetime,
                 overlap: timedelta = DEFAULT_OVERLAP, previous_periods: PreviousPeriods | None = None) -> PollResult:
     """Read the entity's changed time entries since its cursor; return the new changes and cursor.
 
@@ -137,7 +138,7 @@ def poll_entity(client: HarvestClient, entity: str, cursor: EntityCursor | None,
                  start=start, overlap=overlap, previous_periods=previous_periods)
 
 
-def poll_expenses(client: HarvestClient, entity: str, cursor: EntityCursor | None, *, start: datetime,
+def poll_expenses(client: ChangeFeed, entity: str, cursor: EntityCursor | None, *, start: datetime,
                   overlap: timedelta = DEFAULT_OVERLAP, previous_periods: PreviousPeriods | None = None,
                   deletion_feed: bool = True) -> PollResult:
     """As :func:`poll_entity`, for the entity's expenses (``previous_periods`` keyed by expense id).

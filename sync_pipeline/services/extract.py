@@ -16,7 +16,7 @@ import duckdb
 import pandas as pd
 
 from sync_pipeline.connectors.harvest import HarvestClient, read_expense, read_time_entry
-from sync_pipeline.connectors.redmine import RedmineClient
+from sync_pipeline.connectors.redmine import RedmineClient, time_entry_reader
 from sync_pipeline.connectors.redmine import read_time_entry as read_redmine_time_entry
 from sync_pipeline.connectors.strict import QUARANTINE_COLUMNS, Rejected, quarantine_frame_rows
 from sync_pipeline.contracts.warehouse import RawExpense, RawTimeEntry
@@ -83,7 +83,13 @@ def extract_time_entries(client: HarvestClient, period: Period) -> pd.DataFrame:
 def read_expenses(client: HarvestClient, period: Period) -> tuple[pd.DataFrame, SourceRead]:
     """The period's expenses read strictly: ``raw_expenses`` rows (newest version of each) and the reading (its
     rejected records for ``raw_expenses_quarantine``)."""
-    read = read_pages(client.expenses(start=period.start, end=period.end), read_expense)
+    return read_expense_pages(client.expenses(start=period.start, end=period.end))
+
+
+def read_expense_pages(pages: Iterable[list[dict[str, Any]]], reader: Reader = read_expense
+                       ) -> tuple[pd.DataFrame, SourceRead]:
+    """Pages of expenses read strictly (``reader``: Harvest's by default), as :func:`read_expenses` returns them."""
+    read = read_pages(pages, reader)
     return _newest(read.rows, list(RawExpense.to_schema().columns), "expense_id"), read
 
 
@@ -262,16 +268,8 @@ def redmine_time_entry_pages(client: RedmineClient, period: Period, currency_of:
 
 
 def redmine_reader(projects: dict[int, dict[str, Any]], currency_of: Callable[[str | None], str]) -> Reader:
-    """How a Redmine time entry becomes a ``raw_time_entries`` row, strictly, given the projects (the root project
-    is the client) and the currency each client is billed in."""
-
-    def row(doc: dict[str, Any], extracted_at: str) -> dict[str, Any] | Rejected:
-        r = read_redmine_time_entry(doc, projects, extracted_at)
-        if not isinstance(r, Rejected):
-            r["client_currency"] = r["client_currency"] or currency_of(r["client_id"])
-        return r
-
-    return row
+    """How a Redmine time entry becomes a ``raw_time_entries`` row (``connectors.redmine.time_entry_reader``)."""
+    return time_entry_reader(projects, currency_of)
 
 
 def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Warehouse, entity: str,

@@ -27,8 +27,10 @@ from sync_pipeline.defs.resources import (
     HarvestResource,
     MappingResource,
     OperationalStoreResource,
+    RedmineResource,
     WarehouseResource,
 )
+from sync_pipeline.defs.sources import project_source
 from sync_pipeline.defs.sync.jobs import sync_job
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import changefeed, webhook_events
@@ -60,8 +62,8 @@ def open_periods() -> set[str]:
     description="Polls the project system's updated_since feeds and syncs exactly the entity × period "
                 "partitions whose time entries or expenses changed; registers new entities of the mapping.",
 )
-def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResource, mapping: MappingResource,
-                       warehouse: WarehouseResource) -> SensorResult | SkipReason:
+def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResource, redmine: RedmineResource,
+                       mapping: MappingResource, warehouse: WarehouseResource) -> SensorResult | SkipReason:
     cursor = changefeed.FeedCursor.from_json(context.cursor)
     entities = mapping.load().entities
     registered = set(context.instance.get_dynamic_partitions(entity_partitions.name))
@@ -72,11 +74,11 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
     wh = warehouse.get()
     runs: list[RunRequest] = []
     failures: list[str] = []
-    for entity in entities:
-        if entity.source != "harvest":  # no updated_since feed there: its periods are refreshed on schedule
-            continue
-        client = harvest.client(entity.harvest_account_id)
+    sources = [(e, project_source(e, harvest, redmine)) for e in entities]
+    fed = [(e, s) for e, s in sources if s.supports("change_feed")]
+    for entity, source in fed:  # the others have no updated_since feed: their periods are refreshed on schedule
         try:
+            client = source.change_feed()
             res = changefeed.poll_entity(client, entity.key, cursor.entities.get(entity.key), start=start,
                                          previous_periods=changefeed.warehouse_periods(wh, entity.key))
             exp = changefeed.poll_expenses(client, entity.key, cursor.expenses.get(entity.key), start=start,
@@ -86,7 +88,7 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
             context.log.warning(f"change feed of entity {entity.key} not read this tick, cursor kept: {e}")
             continue
         finally:
-            client.close()
+            source.close()
         cursor.entities[entity.key] = res.cursor
         cursor.expenses[entity.key] = exp.cursor
         for reason in res.skipped + exp.skipped:
@@ -108,7 +110,7 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
             ))
         context.log.info(f"{entity.key}: read {res.entries_read} entries and {exp.entries_read} expense records "
                          f"since the cursor, {len(res.changes)} + {len(exp.changes)} new change(s)")
-    if failures and len(failures) == len(entities):
+    if failures and len(failures) == len(fed):
         raise RuntimeError("the project system's change feed could not be read for any entity: "
                            + "; ".join(failures))
     return SensorResult(

@@ -4,20 +4,13 @@
 import pandas as pd
 from dagster import AssetExecutionContext, MaterializeResult, asset
 
-from sync_pipeline.connectors.csv_exports import CsvOptions
-from sync_pipeline.connectors.harvest import HarvestClient, read_time_entry
-from sync_pipeline.connectors.redmine import RedmineClient
+from sync_pipeline.connectors.project import PreparedRows
 from sync_pipeline.contracts.warehouse import RawExpense
 from sync_pipeline.defs.metadata import preview
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import HarvestResource, MappingResource, RedmineResource, WarehouseResource
-from sync_pipeline.services.csv_import import csv_rows_as_pages, import_csv_folder
-from sync_pipeline.services.extract import (
-    extract_time_entries_partition,
-    read_expenses,
-    redmine_time_entry_pages,
-    window_changes,
-)
+from sync_pipeline.defs.sources import project_source
+from sync_pipeline.services.extract import extract_time_entries_partition, read_expense_pages, window_changes
 from sync_pipeline.store.warehouse import Warehouse
 
 
@@ -47,44 +40,18 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
-    extra: dict[str, object] = {}
-    client: HarvestClient | RedmineClient | None = None
-    if entity.source == "csv":  # exports dropped in a folder: read whole (exports are small), bad rows quarantined
-        assert entity.csv_export is not None  # the mapping requires it for source csv
-        export = entity.csv_export
-        options = CsvOptions(decimal_separator=export.decimal_separator, encoding=export.encoding,
-                             delimiter=export.delimiter, date_format=export.date_format)
-        imported = import_csv_folder(export.folder, export.kind, ep.period, options)
-        pages, flatten = csv_rows_as_pages(imported.entries)
-        quarantined = int(imported.quarantine[["file", "row"]].drop_duplicates().shape[0])
-        # both written on every run (empty when nothing), so neither lists a previous run's rows
-        wh.write("raw_time_entries_quarantine", ep.entity, ep.period.key, imported.quarantine)
-        # superseded rows are listed, never silently gone: a newer export of those person-days replaced them
-        wh.write("raw_time_entries_superseded", ep.entity, ep.period.key, imported.superseded)
-        if quarantined:
-            context.log.warning(f"{quarantined} export row(s) quarantined: see "
-                                f"raw_time_entries_quarantine {ep.entity} {ep.period.key}")
-        extra = {"quarantined_export_rows": quarantined, "export_rows_outside_period": imported.outside_period,
-                 "superseded_export_rows": len(imported.superseded), "exports": "\n".join(imported.files),
-                 "quarantine": preview(imported.quarantine[["file", "row", "column", "problem"]]),
-                 "superseded": preview(imported.superseded)}
-    elif entity.source == "redmine":
-        client = redmine.client()
-        # Redmine has no currency: the client's in the mapping, else the entity's base currency
-        pages, flatten = redmine_time_entry_pages(client, ep.period, entity.billing_currency)
-    else:
-        client = harvest.client(entity.harvest_account_id)
-        pages, flatten = client.time_entries(start=ep.period.start, end=ep.period.end), read_time_entry
+    source = project_source(entity, harvest, redmine)
     try:  # streamed: one page and one row group in memory, whatever the size of the period
-        done = extract_time_entries_partition(pages, wh, ep.entity, ep.period, flatten=flatten)
-        requests = client.http.request_count if client else 0
-        retries = client.http.retry_count if client else 0
+        read = source.time_entries(ep.period)
+        done = extract_time_entries_partition(read.pages, wh, ep.entity, ep.period, flatten=read.reader)
+        figures = source.figures()
     finally:
-        if client:
-            client.close()
-    if entity.source != "csv":  # source records that did not read strictly, named with field and problem
+        source.close()
+    if read.prepared is None:  # source records that did not read strictly, named with field and problem
         extra = _write_quarantine(context, wh, "raw_time_entries_quarantine", ep.entity, ep.period.key,
                                   done["quarantine"], "time-entry")
+    else:  # rows the source refused or superseded before streaming (exports: file, row, column)
+        extra = _write_prepared(context, wh, ep.entity, ep.period.key, read.prepared)
     changes = done["changes"]  # deletions at the source show up as ids missing from the window
     if changes.deleted:
         context.log.warning(f"{len(changes.deleted)} entries deleted at the source since the last extract: "
@@ -93,14 +60,25 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
         **changes.as_metadata(),
         "dagster/row_count": done["rows"],
         "superseded_versions": done["superseded_versions"],  # entries edited while we paged: newest kept
-        "api_requests": requests,
-        "api_retries": retries,
-        "source": entity.source,
-        **({f"harvest_{k}": v for k, v in harvest.health().items()} if entity.source == "harvest" else {}),
+        **figures,
+        "source": source.system,
         **extra,
         "path": done["path"],
         "preview": preview(done["preview"]),
     })
+
+
+def _write_prepared(context: AssetExecutionContext, wh: Warehouse, entity: str, period: str,
+                    prepared: PreparedRows) -> dict[str, object]:
+    """Both written on every run (empty when nothing), so neither lists a previous run's rows; superseded rows are
+    listed, never silently gone: a newer export of those person-days replaced them."""
+    wh.write("raw_time_entries_quarantine", entity, period, prepared.quarantine)
+    wh.write("raw_time_entries_superseded", entity, period, prepared.superseded)
+    if prepared.quarantined:
+        context.log.warning(f"{prepared.quarantined} export row(s) quarantined: see "
+                            f"raw_time_entries_quarantine {entity} {period}")
+    return {**prepared.metadata, "quarantine": preview(prepared.quarantine[["file", "row", "column", "problem"]]),
+            "superseded": preview(prepared.superseded)}
 
 
 @asset(
@@ -110,21 +88,21 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
     pool="harvest",
     description="Expenses of the entity's billing period, as the project system returned them (refunds negative).",
 )
-def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, mapping: MappingResource,
-                 warehouse: WarehouseResource) -> MaterializeResult:
+def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, redmine: RedmineResource,
+                 mapping: MappingResource, warehouse: WarehouseResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
     quarantined: dict[str, object] = {}
-    if entity.source != "harvest":  # Redmine and the CSV exports carry no expenses: an empty partition
-        df, requests = pd.DataFrame(columns=list(RawExpense.to_schema().columns)), 0
+    source = project_source(entity, harvest, redmine)
+    if not source.supports("expenses"):  # e.g. Redmine and the CSV exports: an empty partition
+        df, figures = pd.DataFrame(columns=list(RawExpense.to_schema().columns)), {"api_requests": 0}
     else:
-        client = harvest.client(entity.harvest_account_id)
         try:
-            df, read = read_expenses(client, ep.period)
-            requests = client.http.request_count
+            df, read = read_expense_pages(*source.expenses(ep.period))
+            figures = {"api_requests": source.figures()["api_requests"]}
         finally:
-            client.close()
+            source.close()
         quarantined = _write_quarantine(context, wh, "raw_expenses_quarantine", ep.entity, ep.period.key,
                                         read.quarantine(), "expense")
     previous = wh.read("raw_expenses", ep.entity, ep.period.key) if wh.exists(
@@ -134,8 +112,8 @@ def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, mappi
     return MaterializeResult(metadata={
         **changes.as_metadata(),
         "dagster/row_count": len(df),
-        "api_requests": requests,
-        "source": entity.source,
+        **figures,
+        "source": source.system,
         **quarantined,
         "path": str(path),
         "preview": preview(df),

@@ -33,8 +33,10 @@ from sync_pipeline.defs.resources import (
     MappingResource,
     NotifierResource,
     OperationalStoreResource,
+    RedmineResource,
     XeroResource,
 )
+from sync_pipeline.defs.sources import project_source
 from sync_pipeline.services import heartbeat as hb
 from sync_pipeline.services import monitoring
 from sync_pipeline.services.alerts import Alert
@@ -176,15 +178,17 @@ def audit_trail_alert(context: SensorEvaluationContext, opstore: OperationalStor
                 "invoice within the deadline.",
 )
 def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResource, harvest: HarvestResource,
-              xero: XeroResource, mapping: MappingResource, notifier: NotifierResource) -> SkipReason | None:
+              redmine: RedmineResource, xero: XeroResource, mapping: MappingResource,
+              notifier: NotifierResource) -> SkipReason | None:
     if not heartbeat_probe.configured:
         return SkipReason("heartbeat not configured: set SYNC_PIPELINE_HEARTBEAT_ENTITY, _ENTRY and _CLIENT "
                           "(a time entry whose client bills nothing else this period)")
     cfg = heartbeat_probe
     entity = mapping.load().entity(cfg.entity)
-    if entity.source != "harvest":
-        return SkipReason(f"heartbeat entity {cfg.entity} reads from {entity.source}: the probe edits a Harvest time "
-                          "entry; choose an entity whose source is harvest")
+    source = project_source(entity, harvest, redmine)
+    if not source.supports("heartbeat_probe"):
+        return SkipReason(f"heartbeat entity {cfg.entity} reads from {source.system}, which has no entry the probe "
+                          "may edit; choose an entity whose source supports the heartbeat probe (harvest)")
     state = hb.HeartbeatState.from_json(context.cursor)
     if state.probe is not None:
         xc = xero.client(entity.xero_tenant_id)
@@ -212,12 +216,12 @@ def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResour
             context.log.warning("heartbeat probe long overdue; sending a fresh one")
             state.last_hours, state.probe = state.probe.hours, None
     if state.probe is None:
-        hc = harvest.client(entity.harvest_account_id)
         try:
-            state.probe = hb.send_probe(hc, entity=entity.key, timezone=entity.timezone, entry_id=cfg.entry_id,
-                                        client_id=cfg.client_id, previous_hours=state.last_hours)
+            state.probe = hb.send_probe(source.entry_writer(), entity=entity.key, timezone=entity.timezone,
+                                        entry_id=cfg.entry_id, client_id=cfg.client_id,
+                                        previous_hours=state.last_hours)
         finally:
-            hc.close()
+            source.close()
         state.alerted = False
     context.update_cursor(state.to_json())
     return None

@@ -21,9 +21,11 @@ from sync_pipeline.defs.resources import (
     HarvestResource,
     MappingResource,
     OperationalStoreResource,
+    RedmineResource,
     WarehouseResource,
     XeroResource,
 )
+from sync_pipeline.defs.sources import project_source
 from sync_pipeline.domain.access import AccessDenied, Actor, check
 from sync_pipeline.services.approvals import AwaitingApproval
 from sync_pipeline.services.posting import (
@@ -216,19 +218,18 @@ def posted_lines(context: AssetExecutionContext, opstore: OperationalStoreResour
                 "are unmarked. Resumable: only links not yet sent are sent.",
 )
 def source_entries_marked(context: AssetExecutionContext, mapping: MappingResource, harvest: HarvestResource,
-                          opstore: OperationalStoreResource) -> MaterializeResult:
+                          redmine: RedmineResource, opstore: OperationalStoreResource) -> MaterializeResult:
     ep = entity_period(context)
-    entity = mapping.load().entity(ep.entity)
-    if entity.source != "harvest":
-        context.log.info(f"entity {ep.entity}: source {entity.source} has no invoice marks to write; the posted "
+    source = project_source(mapping.load().entity(ep.entity), harvest, redmine)
+    if not source.supports("invoice_marks"):
+        context.log.info(f"entity {ep.entity}: source {source.system} has no invoice marks to write; the posted "
                          "lines in our ledger are what keeps its entries from being billed twice")
-        return MaterializeResult(metadata={"source": entity.source, "marked": 0, "skipped": "source has no invoice marks"})
-    client = harvest.client(entity.harvest_account_id)
+        return MaterializeResult(metadata={"source": source.system, "marked": 0, "skipped": "source has no invoice marks"})
     try:
-        figures = mark_source_entries(client, opstore.get(), ep.entity, ep.period.key)
+        figures = mark_source_entries(source.entry_writer(), opstore.get(), ep.entity, ep.period.key)
     finally:
-        client.close()
-    return MaterializeResult(metadata={**figures, "api_requests": client.http.request_count})
+        source.close()
+    return MaterializeResult(metadata={**figures, "api_requests": source.figures()["api_requests"]})
 
 
 @multi_asset(

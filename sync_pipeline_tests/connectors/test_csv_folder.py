@@ -10,8 +10,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
+from sync_pipeline.connectors.csv_folder import import_csv_folder
 from sync_pipeline.domain.periods import Period
-from sync_pipeline.services.csv_import import import_csv_folder
 from sync_pipeline_tests.connectors.test_csv_exports import HEADER
 
 OCT = Period.parse("2026-10")
