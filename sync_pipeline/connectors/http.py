@@ -128,8 +128,11 @@ class HttpClient:
                  limits: RateLimits | None = None, limiter: RateLimiter | None = None,
                  breaker: CircuitBreaker | None = None, transport: httpx.BaseTransport | None = None,
                  max_connections: int = 10, sleep: Callable[[float], None] = time.sleep,
-                 event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None) -> None:
+                 event_hooks: Mapping[str, list[Callable[..., Any]]] | None = None,
+                 throttle_pause: float | None = None) -> None:
         self.system = system
+        #: how long a 429 without ``Retry-After`` pauses everyone sharing the limiter (QuickBooks documents 60 s)
+        self.throttle_pause = throttle_pause
         self.max_attempts = max_attempts
         self.max_retry_after = max_retry_after
         self._backoff = wait_exponential_jitter(multiplier=backoff_initial, max=backoff_max, jitter=backoff_initial)
@@ -210,6 +213,8 @@ class HttpClient:
         retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         if status == 429:
             self.breaker.record_success()  # the server is alive and answering; the limiter deals with this
+            if retry_after is None and self.throttle_pause is not None:
+                retry_after = self.throttle_pause
             self.limiter.pause(retry_after if retry_after is not None else 1.0)
             raise RateLimitError(
                 f"HTTP 429 rate limited ({resp.headers.get('X-Rate-Limit-Problem') or 'quota'})", system=self.system,

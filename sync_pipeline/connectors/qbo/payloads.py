@@ -1,0 +1,204 @@
+"""Neutral documents (``contracts.payloads.accounting``) as QuickBooks Online JSON, and back.
+
+How our concepts land in QuickBooks:
+
+- customer number ``HV-1``: a tag ``[HV-1]`` ending the customer's ``DisplayName`` (unique, queryable with
+  ``LIKE``); QuickBooks holds one currency per customer, so a second currency gets ``[HV-1 EUR]``;
+- reference ``SP-…-R1``: ``PrivateNote`` ``sync-pipeline ref: SP-…-R1`` (the memo, not printed); with custom
+  transaction numbers also a ``DocNumber`` derived from it (at most 21 characters);
+- account code of a line: an ``Item`` of type Service whose ``IncomeAccountRef`` is the account with that ``AcctNum``;
+- tax type of a line: US companies, the line's ``TaxCodeRef`` ``TAX``/``NON`` and the document's
+  ``TxnTaxDetail.TxnTaxCodeRef``; other companies, the line's ``TaxCodeRef`` (a TaxCode id) and
+  ``GlobalTaxCalculation: TaxExcluded``;
+- currency: ``CurrencyRef`` (and ``ExchangeRate`` when we know it);
+- payment: a ``Payment`` with one line linking the invoice (``LinkedTxn`` TxnType Invoice), deposited to the bank
+  account (``DepositToAccountRef``);
+- bank transaction RECEIVE / SPEND: a ``Deposit`` / a ``Purchase`` (PaymentType Cash).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Literal
+
+from sync_pipeline.domain.money import MINOR_UNITS
+
+REF_PREFIX = "sync-pipeline ref: "
+_REF_RE = re.compile(r"sync-pipeline ref: (\S+)")
+_TAG_RE = re.compile(r"\[([^\[\]]+)\]\s*$")
+DOC_NUMBER_MAX = 21
+DISPLAY_NAME_MAX = 500
+DESCRIPTION_MAX = 4000
+
+
+class PayloadError(ValueError):
+    """A neutral document that cannot become QuickBooks JSON as configured (names what to configure)."""
+
+
+@dataclass(frozen=True)
+class QboSettings:
+    """What the pipeline must know about one QuickBooks company (realm)."""
+
+    realm_id: str
+    home_currency: str = "USD"
+    #: ``us``: US sales tax (TAX/NON on lines, TxnTaxDetail on the document); ``global``: a TaxCode per line
+    tax_model: Literal["us", "global"] = "global"
+    #: our tax type (the mapping's ``tax_type``, e.g. OUTPUT2) → TaxCode id (global) or TAX / NON (us)
+    tax_codes: Mapping[str, str] = field(default_factory=dict)
+    #: US: the TxnTaxCodeRef (sales-tax rate or group id) of documents with taxable lines; None lets QuickBooks'
+    #: automated sales tax decide
+    us_sales_tax_code: str | None = None
+    #: the company's "custom transaction numbers" preference: True → we send a DocNumber derived from our
+    #: reference; False → QuickBooks numbers documents itself and we send none
+    custom_doc_numbers: bool = False
+    #: account code → Item id, when the items exist already (else an item per account code is found or created)
+    items: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.home_currency not in MINOR_UNITS:
+            raise ValueError(f"QuickBooks home currency {self.home_currency!r} is not an ISO 4217 code we know")
+        if self.tax_model == "us" and any(v not in ("TAX", "NON") for v in self.tax_codes.values()):
+            raise ValueError("a US QuickBooks company takes TAX or NON as a line's tax code")
+
+
+def reference_note(reference: str) -> str:
+    return f"{REF_PREFIX}{reference}"
+
+
+def reference_of(doc: Mapping[str, Any]) -> str | None:
+    """Our reference written into a document's ``PrivateNote`` (None when the document is not ours)."""
+    note = doc.get("PrivateNote")
+    m = _REF_RE.search(note) if isinstance(note, str) else None
+    return m.group(1) if m else None
+
+
+def doc_number(reference: str) -> str:
+    """A ``DocNumber`` (at most 21 characters) for a reference: itself when it fits, else ``SP`` + 19 characters of
+    its digest (deterministic: the same reference always gets the same number, so a duplicate-number fault on a
+    create means the document is there already)."""
+    if len(reference) <= DOC_NUMBER_MAX:
+        return reference
+    digest = base64.b32encode(hashlib.sha256(reference.encode()).digest()).decode().rstrip("=")
+    return "SP" + digest[:DOC_NUMBER_MAX - 2]
+
+
+def customer_tag(number: str, currency: str | None = None) -> str:
+    return f"[{number} {currency}]" if currency else f"[{number}]"
+
+
+def tag_of(display_name: str) -> str | None:
+    m = _TAG_RE.search(display_name or "")
+    return f"[{m.group(1)}]" if m else None
+
+
+def display_name(name: str, tag: str) -> str:
+    """``Name [HV-1]``: QuickBooks refuses ``:``, tabs and new lines in a DisplayName and caps it at 500."""
+    clean = re.sub(r"[:\t\r\n]+", " ", name).strip() or "Customer"
+    room = DISPLAY_NAME_MAX - len(tag) - 1
+    if len(clean) > room:
+        clean = clean[: room - 1].rstrip() + "…"
+    return f"{clean} {tag}"
+
+
+def customer_payload(name: str, tag: str, currency: str, home_currency: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"DisplayName": display_name(name, tag), "CompanyName": name[:100]}
+    if currency != home_currency:
+        out["CurrencyRef"] = {"value": currency}
+    return out
+
+
+def _currency(out: dict[str, Any], currency: str, rate: Decimal | None, home: str) -> None:
+    out["CurrencyRef"] = {"value": currency}
+    if rate is not None and currency != home:
+        out["ExchangeRate"] = rate
+
+
+def _tax_code(settings: QboSettings, tax_type: str | None) -> str | None:
+    if not tax_type:
+        return None
+    code = settings.tax_codes.get(tax_type)
+    if code is None:
+        if settings.tax_model == "us" and tax_type in ("TAX", "NON"):
+            return tax_type
+        known = ", ".join(sorted(settings.tax_codes)) or "none"
+        raise PayloadError(f"no QuickBooks tax code for tax type {tax_type!r} in realm {settings.realm_id}; add it "
+                           f"to the entity's qbo.tax_codes (known: {known})")
+    return code
+
+
+def sales_lines(lines: list[Any], item_for: Any, settings: QboSettings, amount_of: Any) -> list[dict[str, Any]]:
+    """``SalesItemLineDetail`` lines: the item of the line's account code, quantity, unit price, tax code."""
+    out = []
+    for li in lines:
+        detail: dict[str, Any] = {"ItemRef": {"value": item_for(li.account_code)}, "Qty": li.quantity,
+                                  "UnitPrice": li.unit_amount}
+        code = _tax_code(settings, li.tax_type)
+        if code:
+            detail["TaxCodeRef"] = {"value": code}
+        out.append({"DetailType": "SalesItemLineDetail", "Amount": amount_of(li),
+                    "Description": li.description[:DESCRIPTION_MAX], "SalesItemLineDetail": detail})
+    return out
+
+
+def sales_document(draft: Any, *, customer_id: str, lines: list[dict[str, Any]], settings: QboSettings,
+                   due: bool) -> dict[str, Any]:
+    """The header of an Invoice (``due``) or CreditMemo: customer, dates, currency, reference, tax, number."""
+    out: dict[str, Any] = {"CustomerRef": {"value": customer_id}, "TxnDate": draft.date.isoformat(),
+                           "PrivateNote": reference_note(draft.reference), "Line": lines}
+    if due:
+        out["DueDate"] = draft.due_date.isoformat()
+    _currency(out, draft.currency, None, settings.home_currency)
+    if settings.custom_doc_numbers:
+        out["DocNumber"] = doc_number(draft.reference)
+    if settings.tax_model == "us":
+        taxable = any(li["SalesItemLineDetail"].get("TaxCodeRef", {}).get("value") == "TAX" for li in lines)
+        if taxable and settings.us_sales_tax_code:
+            out["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": settings.us_sales_tax_code}}
+    else:
+        out["GlobalTaxCalculation"] = "TaxExcluded"
+    return out
+
+
+def payment_payload(draft: Any, *, invoice: Mapping[str, Any], deposit_account_id: str,
+                    settings: QboSettings) -> dict[str, Any]:
+    """A customer payment applied to one invoice (the invoice's customer and currency)."""
+    currency = (invoice.get("CurrencyRef") or {}).get("value") or settings.home_currency
+    out: dict[str, Any] = {
+        "CustomerRef": {"value": invoice["CustomerRef"]["value"]}, "TotalAmt": draft.amount,
+        "TxnDate": draft.date.isoformat(), "DepositToAccountRef": {"value": deposit_account_id},
+        "Line": [{"Amount": draft.amount, "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}],
+    }
+    _currency(out, currency, draft.currency_rate, settings.home_currency)
+    if draft.reference:
+        out["PaymentRefNum"] = draft.reference[:DOC_NUMBER_MAX]
+        out["PrivateNote"] = reference_note(draft.reference)
+    return out
+
+
+def bank_payload(draft: Any, *, bank_account_id: str, account_ids: Mapping[str, str],
+                 settings: QboSettings) -> tuple[str, dict[str, Any]]:
+    """RECEIVE → a ``Deposit`` into the bank account; SPEND → a ``Purchase`` paid from it."""
+    amounts = [(li, (li.quantity * li.unit_amount).quantize(Decimal(1).scaleb(-MINOR_UNITS[draft.currency])))
+               for li in draft.lines]
+    out: dict[str, Any] = {"TxnDate": draft.date.isoformat()}
+    _currency(out, draft.currency, None, settings.home_currency)
+    if draft.reference:
+        out["PrivateNote"] = reference_note(draft.reference)
+    if draft.type == "RECEIVE":
+        out["DepositToAccountRef"] = {"value": bank_account_id}
+        out["Line"] = [{"Amount": a, "Description": li.description[:DESCRIPTION_MAX], "DetailType": "DepositLineDetail",
+                        "DepositLineDetail": {"AccountRef": {"value": account_ids[li.account_code]}}}
+                       for li, a in amounts]
+        return "Deposit", out
+    out["PaymentType"] = "Cash"
+    out["AccountRef"] = {"value": bank_account_id}
+    out["Line"] = [{"Amount": a, "Description": li.description[:DESCRIPTION_MAX],
+                    "DetailType": "AccountBasedExpenseLineDetail",
+                    "AccountBasedExpenseLineDetail": {"AccountRef": {"value": account_ids[li.account_code]}}}
+                   for li, a in amounts]
+    return "Purchase", out
