@@ -48,16 +48,19 @@ class QboSettings:
     home_currency: str = "USD"
     #: ``us``: US sales tax (TAX/NON on lines, TxnTaxDetail on the document); ``global``: a TaxCode per line
     tax_model: Literal["us", "global"] = "global"
-    #: our tax type (the mapping's ``tax_type``, e.g. OUTPUT2) → TaxCode id (global) or TAX / NON (us)
+    #: our tax type (the mapping's ``tax_type``, e.g. OUTPUT2) → TaxCode (id or Name; global) or TAX / NON (us)
     tax_codes: Mapping[str, str] = field(default_factory=dict)
-    #: US: the TxnTaxCodeRef (sales-tax rate or group id) of documents with taxable lines; None lets QuickBooks'
-    #: automated sales tax decide
+    #: US: the TxnTaxCodeRef (a sales-tax TaxCode, id or Name) of documents with taxable lines; None lets
+    #: QuickBooks' automated sales tax decide
     us_sales_tax_code: str | None = None
     #: the company's "custom transaction numbers" preference: True → we send a DocNumber derived from our
     #: reference; False → QuickBooks numbers documents itself and we send none
     custom_doc_numbers: bool = False
-    #: account code → Item id, when the items exist already (else an item per account code is found or created)
+    #: account code → Item (its id, or its Name), when the items exist already (else an item ``Services (code)``
+    #: per account code is found or created)
     items: Mapping[str, str] = field(default_factory=dict)
+    #: account code → Account Name, for companies whose accounts carry no number (``AcctNum``)
+    accounts: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.home_currency not in MINOR_UNITS:
@@ -98,7 +101,7 @@ def tag_of(display_name: str) -> str | None:
 
 def display_name(name: str, tag: str) -> str:
     """``Name [HV-1]``: QuickBooks refuses ``:``, tabs and new lines in a DisplayName and caps it at 500."""
-    clean = re.sub(r"[:\t\r\n]+", " ", name).strip() or "Customer"
+    clean = " ".join(re.sub(r"[:\t\r\n]+", " ", name).split()) or "Customer"
     room = DISPLAY_NAME_MAX - len(tag) - 1
     if len(clean) > room:
         clean = clean[: room - 1].rstrip() + "…"
@@ -131,22 +134,24 @@ def _tax_code(settings: QboSettings, tax_type: str | None) -> str | None:
     return code
 
 
-def sales_lines(lines: list[Any], item_for: Any, settings: QboSettings, amount_of: Any) -> list[dict[str, Any]]:
-    """``SalesItemLineDetail`` lines: the item of the line's account code, quantity, unit price, tax code."""
+def sales_lines(lines: list[Any], item_for: Any, settings: QboSettings, amount_of: Any,
+                tax_id: Any = lambda c: c) -> list[dict[str, Any]]:
+    """``SalesItemLineDetail`` lines: the item of the line's account code, quantity, unit price, tax code
+    (``tax_id`` turns a configured TaxCode Name into its id; TAX and NON stay as they are)."""
     out = []
     for li in lines:
         detail: dict[str, Any] = {"ItemRef": {"value": item_for(li.account_code)}, "Qty": li.quantity,
                                   "UnitPrice": li.unit_amount}
         code = _tax_code(settings, li.tax_type)
         if code:
-            detail["TaxCodeRef"] = {"value": code}
+            detail["TaxCodeRef"] = {"value": code if code in ("TAX", "NON") else tax_id(code)}
         out.append({"DetailType": "SalesItemLineDetail", "Amount": amount_of(li),
                     "Description": li.description[:DESCRIPTION_MAX], "SalesItemLineDetail": detail})
     return out
 
 
 def sales_document(draft: Any, *, customer_id: str, lines: list[dict[str, Any]], settings: QboSettings,
-                   due: bool) -> dict[str, Any]:
+                   due: bool, tax_id: Any = lambda c: c) -> dict[str, Any]:
     """The header of an Invoice (``due``) or CreditMemo: customer, dates, currency, reference, tax, number."""
     out: dict[str, Any] = {"CustomerRef": {"value": customer_id}, "TxnDate": draft.date.isoformat(),
                            "PrivateNote": reference_note(draft.reference), "Line": lines}
@@ -158,7 +163,7 @@ def sales_document(draft: Any, *, customer_id: str, lines: list[dict[str, Any]],
     if settings.tax_model == "us":
         taxable = any(li["SalesItemLineDetail"].get("TaxCodeRef", {}).get("value") == "TAX" for li in lines)
         if taxable and settings.us_sales_tax_code:
-            out["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": settings.us_sales_tax_code}}
+            out["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": tax_id(settings.us_sales_tax_code)}}
     else:
         out["GlobalTaxCalculation"] = "TaxExcluded"
     return out

@@ -91,7 +91,8 @@ class QboTarget:
         self.settings = settings
         self._customers: dict[tuple[str, str], str] = {}
         self._accounts: dict[str, str] = {}
-        self._items: dict[str, str] = dict(settings.items)
+        self._items: dict[str, str] = {}
+        self._tax: dict[str, str] = {}
         #: documents read back that did not read strictly (listed, never guessed at)
         self.rejected: list[Rejected] = []
 
@@ -170,19 +171,38 @@ class QboTarget:
         return found["Id"]
 
     def account_id(self, code: str) -> str:
-        """The id of the account whose ``AcctNum`` is our account code."""
+        """The id of the account for our account code: the one named in ``accounts``, else the one numbered so."""
         if code not in self._accounts:
-            row = self.client.query_one(f"SELECT * FROM Account WHERE AcctNum = {quote(code)}")
+            name = self.settings.accounts.get(code)
+            row = self.client.query_one(f"SELECT * FROM Account WHERE Name = {quote(name)}" if name else
+                                        f"SELECT * FROM Account WHERE AcctNum = {quote(code)}")
             if row is None:
-                raise PayloadError(f"QuickBooks company {self.settings.realm_id} has no account numbered {code!r}; "
-                                   "give the account that number (Settings → Chart of accounts) or fix the mapping")
+                what = f"named {name!r}" if name else f"numbered {code!r}"
+                raise PayloadError(f"QuickBooks company {self.settings.realm_id} has no account {what} (our account "
+                                   f"code {code}); name it in the entity's qbo.accounts or number it in QuickBooks")
             self._accounts[code] = row["Id"]
         return self._accounts[code]
 
+    def tax_id(self, code: str) -> str:
+        """A configured TaxCode: its id as given, or looked up by Name once."""
+        if code.isdigit():
+            return code
+        if code not in self._tax:
+            row = self.client.query_one(f"SELECT * FROM TaxCode WHERE Name = {quote(code)}")
+            if row is None:
+                raise PayloadError(f"QuickBooks company {self.settings.realm_id} has no tax code named {code!r}; "
+                                   "fix the entity's qbo.tax_codes")
+            self._tax[code] = row["Id"]
+        return self._tax[code]
+
     def item_for(self, account_code: str) -> str:
-        """The Service item selling into ``account_code`` (mapped, found by name, or created once)."""
+        """The Service item selling into ``account_code`` (mapped by id or Name, found, or created once)."""
         if account_code not in self._items:
-            name = f"Services ({account_code})"
+            mapped = self.settings.items.get(account_code)
+            if mapped and mapped.isdigit():
+                self._items[account_code] = mapped
+                return mapped
+            name = mapped or f"Services ({account_code})"
             row = self.client.query_one(f"SELECT * FROM Item WHERE Name = {quote(name)}")
             if row is None:
                 row = self.client.create("Item", {"Name": name, "Type": "Service",
@@ -198,9 +218,9 @@ class QboTarget:
             d = draft if kind == "credit_note" or isinstance(draft, InvoiceDraftV1) \
                 else translate("accounting.invoice", draft, target=1)
             customer = d.contact_id or self.ensure_customer(d.customer)
-            lines = sales_lines(d.lines, self.item_for, s, lambda li: li.line_amount)
+            lines = sales_lines(d.lines, self.item_for, s, lambda li: li.line_amount, self.tax_id)
             return ENTITY[kind], sales_document(d, customer_id=customer, lines=lines, settings=s,
-                                                due=kind == "invoice")
+                                                due=kind == "invoice", tax_id=self.tax_id)
         if kind == "payment":
             inv = invoices.get(draft.invoice_id or "") or invoices.get(f"#{draft.invoice_number}")
             if inv is None:

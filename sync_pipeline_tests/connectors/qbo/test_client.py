@@ -100,8 +100,8 @@ def test_a_fault_inside_http_200_raises_its_class(client, fake) -> None:
 def test_throttling_pauses_everyone_for_the_documented_minute(fake) -> None:
     client = make_client(fake, max_attempts=1)
     client.auth.bearer()
-    fake.scripted.append(lambda r: None if "/v3/" not in r.url.path else httpx.Response(429, json=fault("3001", "message=ThrottleExceeded; "
-                                                                          "errorCode=003001; statusCode=429")))
+    throttled = fault("3001", "message=ThrottleExceeded; errorCode=003001; statusCode=429")
+    fake.scripted.append(lambda r: httpx.Response(429, json=throttled) if "/v3/" in r.url.path else None)
     with pytest.raises(RateLimitError) as e:
         client.query("SELECT * FROM Account")
     assert e.value.retry_after == 60.0
