@@ -284,6 +284,49 @@ class CsvExportSource(_Strict):
         return v
 
 
+Direction = Literal["one_way", "bidirectional"]
+Cadence = Literal["realtime", "hourly", "daily", "weekly"]
+CADENCES: tuple[Cadence, ...] = ("realtime", "hourly", "daily", "weekly")
+# what each project system allows (mirrors connectors.project.SOURCE_CAPABILITIES; a test keeps them equal)
+CHANGE_FEED_SOURCES = frozenset({"harvest"})
+WRITE_BACK_SOURCES = frozenset({"harvest"})
+_CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
+
+
+def _cron_ok(v: str) -> str:
+    fields = v.split()
+    if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
+        raise ValueError(f"{v!r} is not a cron schedule of five fields (minute hour day-of-month month "
+                         f"day-of-week, numbers, ranges, lists, steps or *), e.g. '0 5 * * *' for 05:00 every day")
+    return v
+
+
+class Automation(_Strict):
+    """When the cadences tick (one schedule per cadence; each entity's ``cadence`` says which covers it)."""
+
+    realtime_interval_seconds: int = Field(30, ge=5, le=3600, description="how often the change-feed sensor polls "
+                                           "the project system for entities with cadence realtime")
+    hourly_cron: str = Field("0 * * * *", description="entities with cadence hourly: their current period")
+    daily_cron: str = Field("0 5 * * *", description="entities with cadence daily or realtime: their current "
+                            "period (for realtime ones this also catches deletions the feed does not list)")
+    weekly_cron: str = Field("0 5 * * 1", description="entities with cadence weekly: their current period")
+    timezone: str = Field("UTC", description="IANA time zone the crons are read in")
+
+    @field_validator("hourly_cron", "daily_cron", "weekly_cron")
+    @classmethod
+    def _cron(cls, v: str) -> str:
+        return _cron_ok(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {v!r}; use e.g. UTC or Europe/London") from None
+        return v
+
+
 class EntityConfig(_Strict):
     key: str = Field(description="partition key of the entity, e.g. acme-uk")
     name: str
@@ -303,6 +346,11 @@ class EntityConfig(_Strict):
     payment_terms_days: int = 30
     require_approval: bool = True
     locked_through: date | None = Field(None, description="entries dated on or before are in a locked period")
+    direction: Direction = Field("one_way", description="one_way: time becomes invoices; bidirectional: payments "
+                                 "and credits are also written back to the project system (Harvest only)")
+    cadence: Cadence | None = Field(None, description="how often the current period syncs: realtime (change feed), "
+                                    "hourly, daily or weekly; empty: realtime when the source has a change feed, "
+                                    "else daily")
     max_hours_per_entry: Decimal = Field(Decimal(24), gt=0, le=24, description="a longer entry is quarantined alone")
     max_hours_per_day: Decimal = Field(Decimal(24), gt=0, le=24, description="a person-day adding up to more is held "
                                        "whole for review (sync-pipeline hours decide)")
@@ -363,6 +411,13 @@ class EntityConfig(_Strict):
         if self.source == "csv" and self.csv_export is None:
             problems.append("csv_export: required when source is csv: give kind (harvest or toggl) and the folder "
                             "of the exports")
+        if self.direction == "bidirectional" and self.source not in WRITE_BACK_SOURCES:
+            problems.append(f"direction: bidirectional is not supported for source {self.source}: its "
+                            f"{'API' if self.source != 'csv' else 'exports'} cannot take payments or credits back "
+                            f"(only {', '.join(sorted(WRITE_BACK_SOURCES))} can); use direction: one_way")
+        if self.cadence == "realtime" and self.source not in CHANGE_FEED_SOURCES:
+            problems.append(f"cadence: realtime needs a change feed of the project system, and source "
+                            f"{self.source} has none; use hourly, daily or weekly")
 
         def dupes(kind: str, ids: list[str]) -> None:
             d = sorted({i for i in ids if ids.count(i) > 1})
@@ -430,6 +485,11 @@ class EntityConfig(_Strict):
                                 f"(or rate_limits.currencies.{ccy})")
         return problems
 
+    @property
+    def sync_cadence(self) -> Cadence:
+        """The cadence in force: the mapping's, else realtime where the source has a change feed, else daily."""
+        return self.cadence or ("realtime" if self.source in CHANGE_FEED_SOURCES else "daily")
+
     # lookups used by the billing rules -------------------------------------------------------
     def client(self, source_id: str) -> ClientMap | None:
         for c in self.clients:
@@ -451,6 +511,7 @@ class EntityConfig(_Strict):
 
 class Mapping(_Strict):
     version: int = MAPPING_VERSION
+    automation: Automation = Automation()
     entities: list[EntityConfig]
 
     @field_validator("version")
@@ -469,6 +530,10 @@ class Mapping(_Strict):
         if dupes:
             raise ValueError(f"duplicate entity keys: {', '.join(dupes)}")
         return v
+
+    def with_cadence(self, *cadences: Cadence) -> list[str]:
+        """Keys of the entities whose cadence in force is one of ``cadences``."""
+        return [e.key for e in self.entities if e.sync_cadence in cadences]
 
     def entity(self, key: str) -> EntityConfig:
         for e in self.entities:

@@ -1,7 +1,8 @@
 """Sensors that turn changes in the external systems into partition runs.
 
 - ``harvest_changefeed``: polls the project system's ``updated_since`` feeds of time entries and of
-  expenses per entity (JSON cursor, one part per feed), requests ``sync_job`` for exactly the entity ×
+  expenses per entity with cadence ``realtime``, every ``automation.realtime_interval_seconds`` of the mapping
+  (JSON cursor, one part per feed), requests ``sync_job`` for exactly the entity ×
   period partitions that changed (run keys name the changes, so a change never runs twice) and registers
   new entities of the mapping as partitions.
 - ``xero_webhook_events``: reads the webhook events the receiver stored (``sync-pipeline webhooks
@@ -21,6 +22,8 @@ from dagster import (
 )
 
 from sync_pipeline.connectors.http import HttpError
+from sync_pipeline.contracts.mapping import Automation, load_mapping
+from sync_pipeline.defs import settings
 from sync_pipeline.defs.automation.jobs import xero_refresh_job
 from sync_pipeline.defs.partitions import entity_partitions, partition_key, period_partitions
 from sync_pipeline.defs.resources import (
@@ -36,7 +39,22 @@ from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import changefeed, webhook_events
 from sync_pipeline.store.events import EventStore
 
-SENSOR_INTERVAL_SECONDS = int(os.environ.get("SYNC_PIPELINE_SENSOR_INTERVAL", "30"))
+
+def automation_settings() -> Automation:
+    """The mapping's ``automation`` section (cadence crons, the realtime interval), read when the code location
+    loads; ``SYNC_PIPELINE_SENSOR_INTERVAL`` overrides the realtime interval (benches, tests)."""
+    automation = load_mapping(settings.mapping_path()).automation
+    override = os.environ.get("SYNC_PIPELINE_SENSOR_INTERVAL")
+    if override:
+        try:
+            automation = automation.model_copy(update={"realtime_interval_seconds": int(override)})
+        except ValueError:
+            raise ValueError(f"SYNC_PIPELINE_SENSOR_INTERVAL={override!r} is not a whole number of seconds; unset it "
+                             "to use the mapping's automation.realtime_interval_seconds") from None
+    return automation
+
+
+SENSOR_INTERVAL_SECONDS = automation_settings().realtime_interval_seconds
 TRIGGER_TAG = "sync_pipeline/trigger"
 ENTITY_TAG = "sync_pipeline/entity"
 
@@ -59,8 +77,9 @@ def open_periods() -> set[str]:
     job=sync_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
     default_status=DefaultSensorStatus.STOPPED,
-    description="Polls the project system's updated_since feeds and syncs exactly the entity × period "
-                "partitions whose time entries or expenses changed; registers new entities of the mapping.",
+    description="Polls the project system's updated_since feeds of the entities with cadence realtime and syncs "
+                "exactly the entity × period partitions whose time entries or expenses changed; registers new "
+                "entities of the mapping.",
 )
 def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResource, redmine: RedmineResource,
                        mapping: MappingResource, warehouse: WarehouseResource) -> SensorResult | SkipReason:
@@ -75,8 +94,8 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
     runs: list[RunRequest] = []
     failures: list[str] = []
     sources = [(e, project_source(e, harvest, redmine)) for e in entities]
-    fed = [(e, s) for e, s in sources if s.supports("change_feed")]
-    for entity, source in fed:  # the others have no updated_since feed: their periods are refreshed on schedule
+    fed = [(e, s) for e, s in sources if e.sync_cadence == "realtime" and s.supports("change_feed")]
+    for entity, source in fed:  # the others are synced on their cadence's schedule
         try:
             client = source.change_feed()
             res = changefeed.poll_entity(client, entity.key, cursor.entities.get(entity.key), start=start,
