@@ -27,7 +27,7 @@ def cli_actions() -> set[str]:
 
 
 def workbench_actions() -> set[str]:
-    src = (PACKAGE / "workbench" / "app.py").read_text()
+    src = "".join(p.read_text() for p in sorted((PACKAGE / "workbench").glob("*.py")))
     return {f"workbench.{p}" for p in re.findall(r"""need\(request, ["'](\w+)["']\)""", src)}
 
 

@@ -84,6 +84,8 @@ RULES: dict[str, frozenset[str] | str] = {
     "workbench.create_template": frozenset({"admin"}),
     "workbench.plans": _VIEW,  # see the invoice plans awaiting approval, their documents and totals
     "workbench.decide_plan": frozenset({"approver"}),  # as posting.approve / posting.reject (never one's own)
+    # sync-reconciliation exceptions: re-post, accept or explain a document that differs from the accounting system
+    "workbench.resolve_sync": frozenset({"accountant", "operator", "admin"}),
 }
 
 

@@ -185,6 +185,14 @@ class Warehouse:
             return []
         return sorted(p.name[len("period="):-len(".parquet")] for p in folder.glob("period=*.parquet"))
 
+    def entities(self, asset: str) -> list[str]:
+        """The entities for which the asset has any partition."""
+        if self.fs is not None:
+            found = self.fs.glob(f"{self._base}/{asset}/entity=*")
+            return sorted(str(p).rstrip("/").rsplit("/", 1)[-1][len("entity="):] for p in found)
+        folder = self.root / asset
+        return sorted(p.name[len("entity="):] for p in folder.glob("entity=*") if p.is_dir()) if folder.is_dir() else []
+
     def read_columns(self, asset: str, entity: str, period: str, columns: list[str]) -> pyarrow.Table:
         """Only some columns of a partition (cheap look-ups, e.g. which entries a period holds)."""
         return self._read_table(self.path(asset, entity, period), columns)

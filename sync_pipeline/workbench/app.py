@@ -38,6 +38,9 @@ from sync_pipeline.store import audit
 from sync_pipeline.store import matching_log as ml
 from sync_pipeline.store.approvals import ApprovalError, PlanApprovals
 from sync_pipeline.store.sessions import Session, Sessions
+from sync_pipeline.store.sync_resolutions import SyncResolutions
+from sync_pipeline.store.warehouse import Warehouse
+from sync_pipeline.workbench import sync_pages
 from sync_pipeline.workbench.auth import User, UserStore
 from sync_pipeline.workbench.security import (
     Hardened,
@@ -86,8 +89,10 @@ def id_param(label: str, value: Any) -> int:
 
 def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[str], CashPolicy],
                settler: Callable[[str], cash_review.Settler | None] | None = None,
-               security: WorkbenchSecurity | None = None, sessions: Sessions | None = None) -> Starlette:
-    """``policy_for(entity)`` gives an entity's policy; ``settler(entity)`` a settler or None."""
+               security: WorkbenchSecurity | None = None, sessions: Sessions | None = None,
+               warehouse: Warehouse | None = None) -> Starlette:
+    """``policy_for(entity)`` gives an entity's policy; ``settler(entity)`` a settler or None; ``warehouse`` the
+    sync reconciliations' (their exceptions are listed beside the cash exceptions; none without it)."""
     cfg = security or WorkbenchSecurity()
     sessions = sessions or Sessions(log.store, idle=cfg.idle_timeout, absolute=cfg.absolute_timeout,
                                     window=cfg.failure_window)
@@ -101,7 +106,8 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         query = f"?{request.url.query}" if request.url.query else ""
         audit.record_access(log.store, actor=u.name, what="workbench_page", subject=request.url.path + query,
                             entity=entity, detail=detail)
-    env = Environment(loader=DictLoader(TEMPLATES), autoescape=select_autoescape(["html"]))
+    resolutions = SyncResolutions(log.store)
+    env = Environment(loader=DictLoader({**TEMPLATES, **sync_pages.TEMPLATES}), autoescape=select_autoescape(["html"]))
     env.filters["money"] = lambda minor, ccy: money(minor, ccy)
     env.filters["pct"] = lambda p: "" if p is None else f"{float(p):.3f}"
 
@@ -237,7 +243,8 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         accounts = sorted({r["account"] for r in log.decisions(statuses=[ml.OPEN], limit=100_000) if r["account"]})
         viewed(request, u, entity=f["entity"] or None, rows=len(rows))
         return render(request, "exceptions.html", rows=rows, f=f, counts=log.counts(f["entity"] or None),
-                      accounts=accounts, templates=log.templates())
+                      accounts=accounts, templates=log.templates(),
+                      sync_rows=sync_pages.open_rows(warehouse, resolutions, f["entity"]))
 
     async def detail(request: Request) -> Response:
         u = await need(request, "view")
@@ -432,5 +439,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         Route("/plans", plans), Route("/plans/{id:int}", plan_page),
         Route("/plans/{id:int}/decide", decide_plan, methods=["POST"]),
     ]
+    routes += sync_pages.routes(sync_pages.Pages(need=need, render=render, back=back, viewed=viewed), warehouse,
+                                resolutions)
     return Starlette(routes=routes, middleware=[Middleware(Hardened, config=cfg)],
                      exception_handlers={BadRequest: bad_request})

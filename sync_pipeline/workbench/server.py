@@ -18,6 +18,7 @@ from sync_pipeline.services import cash_reconcile
 from sync_pipeline.services.cash_review import Settler
 from sync_pipeline.store.matching_log import MatchingLog
 from sync_pipeline.store.operational import OperationalStore
+from sync_pipeline.store.warehouse import Warehouse
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.security import WorkbenchSecurity, is_loopback
@@ -80,7 +81,8 @@ def build(store_url: str | None = None, *, settle: bool = True, security: Workbe
                               mapping.entity(entity).xero_tenant_id)
 
         settler = xero_settler(log, make_client, recon.policy)
-    return create_app(log, users, policy_for=recon.policy, settler=settler, security=security or security_from_env())
+    return create_app(log, users, policy_for=recon.policy, settler=settler, security=security or security_from_env(),
+                      warehouse=Warehouse(settings.warehouse_root()))
 
 
 class BackgroundServer:

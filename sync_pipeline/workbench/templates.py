@@ -7,7 +7,7 @@ _BASE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{% block title %}Cash workbench{% endblock %}</title>
 <link rel="stylesheet" href="/static/workbench.css"><script src="/static/workbench.js" defer></script></head><body>
 <header><strong>Cash workbench</strong>
- {% if user %}<a href="/exceptions">Exceptions</a><a href="/templates">Rule templates</a><a href="/plans" id="nav-plans">Plans to approve</a>
+ {% if user %}<a href="/exceptions">Exceptions</a><a href="/templates">Rule templates</a><a href="/plans" id="nav-plans">Plans to approve</a><a href="/sync-exceptions" id="nav-sync">Sync exceptions</a>
  <span class="who">{{ user.name }} <span class="badge" id="role">{{ user.role }}</span>
  <form class="inline" method="post" action="/logout">{{ csrf_field }}<button id="sign-out">Sign out</button></form></span>{% endif %}
 </header><main>
@@ -33,7 +33,7 @@ _FORBIDDEN = """{% extends "base.html" %}{% block main %}
 Ask an admin for a role that may.</p>{% endblock %}"""
 
 _EXCEPTIONS = """{% extends "base.html" %}{% block main %}
-<h1>Exceptions</h1>
+<h1>Exceptions</h1>{% include "sync_summary.html" %}
 <p class="muted">{% for s, n in counts|dictsort %}{{ s }}: {{ n }}{% if not loop.last %} · {% endif %}{% endfor %}</p>
 <form method="get" action="/exceptions" id="filters"><fieldset><legend>Filter</legend>
  <label>Entity <input name="entity" value="{{ f.entity }}" size="10"></label>
@@ -198,7 +198,7 @@ STATIC = {
  .flash{background:#eef6ee;border:1px solid #9c9;padding:.5rem;margin-bottom:1rem}
  .error{background:#fbeeee;border:1px solid #c99;padding:.5rem;margin-bottom:1rem}
  form.inline{display:inline} fieldset{border:1px solid #dde;margin:0 0 1rem 0}
- .badge{display:inline-block;padding:0 .4rem;border-radius:.6rem;background:#e7e9f2;font-size:.8rem}
+ .badge{display:inline-block;padding:0 .4rem;border-radius:.6rem;background:#e7e9f2;color:#1d2433;font-size:.8rem}
 """),
     "workbench.js": ("text/javascript; charset=utf-8", """document.addEventListener("DOMContentLoaded", () => {
   const all = document.getElementById("select-all");
