@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
 
 # Credentials of the local sandbox systems (not secrets; production uses real EnvVars).
-SANDBOX_ENV := HARVEST_ACCESS_TOKEN=sandbox-harvest-token XERO_CLIENT_ID=sandbox-client XERO_CLIENT_SECRET=sandbox-secret
+SANDBOX_ENV := SYNC_PIPELINE_MODE=sandbox HARVEST_ACCESS_TOKEN=sandbox-harvest-token XERO_CLIENT_ID=sandbox-client XERO_CLIENT_SECRET=sandbox-secret
 
 .PHONY: demo test test-full mutation dev sandbox install lint clean
 

@@ -7,7 +7,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance
+
+# the suite runs against local sandboxes: an unset API URL means the sandbox (defs.settings.api_base_url)
+os.environ.setdefault("SYNC_PIPELINE_MODE", "test")
+
+from dagster import DagsterInstance  # noqa: E402
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 

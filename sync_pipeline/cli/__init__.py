@@ -80,20 +80,29 @@ def authorize(args: argparse.Namespace, environ=None):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from sync_pipeline.store.files import restrict_umask
+
+    restrict_umask()  # what the command writes (warehouse, store, exports, archives) is 0600 / 0700
     args = build_parser().parse_args(argv)
     try:
+        from sync_pipeline.defs.settings import load_secret_files
+
+        load_secret_files()  # NAME_FILE / SYNC_PIPELINE_SECRETS_DIR credentials (docs/data-protection.md)
         args.actor = authorize(args)
         from sync_pipeline.cli._access_log import record_view
 
         record_view(args, action_of(args))  # views of financial data land in the audit trail's access stream
         return int(args.func(args) or 0)
     except Exception as e:  # a CLI reports what the user can fix, without a traceback
+        from sync_pipeline.connectors.transport import InsecureTransport
         from sync_pipeline.contracts.mapping import MappingError
+        from sync_pipeline.defs.settings import MissingSetting
         from sync_pipeline.domain.access import AccessDenied
         from sync_pipeline.domain.periods import PeriodError
         from sync_pipeline.store.identity import IdentityError
 
-        if isinstance(e, (UserError, MappingError, PeriodError, AccessDenied, IdentityError)):
+        if isinstance(e, (UserError, MappingError, PeriodError, AccessDenied, IdentityError, MissingSetting,
+                          InsecureTransport)):
             print(f"error: {e}", file=sys.stderr)
             return 2
         raise

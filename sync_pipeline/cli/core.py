@@ -164,6 +164,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print("sandbox ports 8710/8720 are busy (is `make dev` running?); using free ports for the demo")
         sb = start_sandboxes(state)
     os.environ.update(sb.env)
+    os.environ.setdefault("SYNC_PIPELINE_MODE", "demo")  # an explicit sandbox mode, never production's default
     print(f"sandbox project system    : {sb.harvest_server.url}")
     print(f"sandbox accounting system : {sb.xero_server.url}")
     entity, period = args.entity or demo_data.DEMO_ENTITY, args.period or demo_data.DEMO_PERIOD

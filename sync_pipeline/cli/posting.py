@@ -49,7 +49,7 @@ def posting_env():
     from sync_pipeline.services.dead_letters import PostingEnv
     from sync_pipeline.store.warehouse import Warehouse
 
-    base = os.environ.get("XERO_BASE_URL", settings.XERO_DEFAULT_URL)
+    base = settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL)  # sandbox only in sandbox mode
     cid, secret = os.environ.get("XERO_CLIENT_ID"), os.environ.get("XERO_CLIENT_SECRET")
     if not cid or not secret:
         raise UserError("XERO_CLIENT_ID and XERO_CLIENT_SECRET must be set (the sandbox's are printed by "

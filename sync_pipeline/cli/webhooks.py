@@ -22,7 +22,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                         "Xero developer portal (the sandbox prints its key on `sync-pipeline sandbox up`)")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     url = args.store_url or settings.operational_store_url()
-    app = XeroWebhookApp(EventStore(OperationalStore(url)), key, path=args.path)
+    previous = os.environ.get("XERO_WEBHOOK_KEY_PREVIOUS", "")  # rotation window: both keys are valid
+    app = XeroWebhookApp(EventStore(OperationalStore(url)), [key, previous], path=args.path)
     server = WebhookServer(app, host=args.host, port=args.port)
     print(f"Xero webhook receiver on {server.url}{args.path} (events → {url.split('@')[-1]}); Ctrl-C stops it")
     sys.stdout.flush()
@@ -38,7 +39,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     w = sub.add_parser("webhooks", help="webhook receivers")
     wsub = w.add_subparsers(dest="webhooks_command", required=True)
-    s = wsub.add_parser("serve", help="receive Xero webhooks (XERO_WEBHOOK_KEY) into the operational store")
+    s = wsub.add_parser("serve", help="receive Xero webhooks (XERO_WEBHOOK_KEY; during a key rotation also "
+                                      "XERO_WEBHOOK_KEY_PREVIOUS) into the operational store")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8730)
     s.add_argument("--path", default="/webhooks/xero")

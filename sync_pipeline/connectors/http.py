@@ -30,6 +30,7 @@ from sync_pipeline.connectors.limits import (
     RateLimitWaitTooLong,
 )
 from sync_pipeline.connectors.redaction import SECRET_HEADERS, redact, redact_headers
+from sync_pipeline.connectors.transport import require_secure
 from sync_pipeline.contracts.codec import loads
 
 log = logging.getLogger("sync_pipeline.http")
@@ -119,6 +120,10 @@ def parse_retry_after(value: str | None) -> float | None:
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
+def _require_secure_request(request: httpx.Request) -> None:
+    require_secure(str(request.url), f"{request.method} request to")
+
+
 class HttpClient:
     """``httpx.Client`` with typed errors, safe retries, a rate limiter and a circuit breaker."""
 
@@ -152,6 +157,8 @@ class HttpClient:
             transport=transport,
             event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
         )
+        # every request, whatever its URL (base + path, a token URL, an absolute link): https or this machine
+        self._client.event_hooks.setdefault("request", []).insert(0, _require_secure_request)
         self.request_count = 0
         self.retry_count = 0
 

@@ -24,6 +24,8 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 import sync_pipeline.defs as defs_pkg
 from sync_pipeline.defs.executors import executor_from_env
 from sync_pipeline.defs.resources import default_resources
+from sync_pipeline.defs.settings import load_secret_files
+from sync_pipeline.store.files import restrict_umask
 
 CONTRIBUTING_MODULES = ("assets", "checks", "jobs", "sensors", "schedules")
 
@@ -74,4 +76,8 @@ def build_defs(resources: dict[str, object] | None = None) -> Definitions:
                        executor=executor_from_env())
 
 
+# every process that loads the code location (webserver, daemon, each run worker) writes private files and
+# reads its credentials from NAME_FILE / SYNC_PIPELINE_SECRETS_DIR when not in the environment
+restrict_umask()
+load_secret_files()
 defs = build_defs()

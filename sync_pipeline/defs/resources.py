@@ -12,6 +12,7 @@ from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxP
 from sync_pipeline.connectors.harvest import HarvestClient
 from sync_pipeline.connectors.limits import HARVEST_LIMITS, XERO_LIMITS, CircuitBreaker, RateLimiter
 from sync_pipeline.connectors.redmine import RedmineClient
+from sync_pipeline.connectors.transport import require_secure
 from sync_pipeline.connectors.xero import XeroClient
 from sync_pipeline.contracts.finance import FinanceConfig, load_finance_config
 from sync_pipeline.contracts.mapping import Mapping, load_mapping
@@ -20,6 +21,13 @@ from sync_pipeline.defs import settings
 from sync_pipeline.defs.redaction import protect
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
+
+
+def _require_url(var: str, url: str, sandbox_default: str) -> None:
+    """An API base URL is set (no silent fallback to the sandbox outside sandbox mode) and https."""
+    if not url:
+        raise settings.MissingSetting(settings.missing_url_message(var, sandbox_default))
+    require_secure(url, var)
 
 
 class HarvestResource(ConfigurableResource):
@@ -38,6 +46,7 @@ class HarvestResource(ConfigurableResource):
         protect(context.log, [self.access_token])  # the token never reaches the event log
 
     def client(self, account_id: str) -> HarvestClient:
+        _require_url("HARVEST_BASE_URL", self.base_url, settings.HARVEST_DEFAULT_URL)
         return HarvestClient(self.base_url, self.access_token, account_id, timeout=self.timeout_seconds,
                              max_attempts=self.max_attempts, limiter=self._limiter, breaker=self._breaker)
 
@@ -64,6 +73,9 @@ class XeroResource(ConfigurableResource):
         protect(context.log, [self.client_secret])
 
     def client(self, tenant_id: str) -> XeroClient:
+        _require_url("XERO_BASE_URL", self.base_url, settings.XERO_DEFAULT_URL)
+        if self.token_url:
+            require_secure(self.token_url, "the Xero token URL")
         limiter = self._limiters.setdefault(tenant_id, RateLimiter(XERO_LIMITS, name=f"xero:{tenant_id[:8]}"))
         return XeroClient(self.base_url, self.client_id, self.client_secret, tenant_id, token_url=self.token_url,
                           timeout=self.timeout_seconds, max_attempts=self.max_attempts, limiter=limiter,
@@ -96,6 +108,7 @@ class RedmineResource(ConfigurableResource):
                 f"an entity's mapping says source: redmine, but Redmine is not configured: set REDMINE_BASE_URL "
                 f"(now {self.base_url or 'unset'}) and the API key in ${self.api_key_env} (now "
                 f"{'set' if key else 'unset'}; Redmine: My account → API access key)")
+        require_secure(self.base_url, "REDMINE_BASE_URL")
         return RedmineClient(self.base_url, key, timeout=self.timeout_seconds, max_attempts=self.max_attempts)
 
 
@@ -203,11 +216,11 @@ def default_resources() -> dict[str, object]:
     """Local sandbox by default; point the URLs at the real systems in production."""
     return {
         "harvest": HarvestResource(
-            base_url=os.environ.get("HARVEST_BASE_URL", settings.HARVEST_DEFAULT_URL),
+            base_url=settings.api_base_url("HARVEST_BASE_URL", settings.HARVEST_DEFAULT_URL, required=False),
             access_token=EnvVar("HARVEST_ACCESS_TOKEN"),
         ),
         "xero": XeroResource(
-            base_url=os.environ.get("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
+            base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL, required=False),
             client_id=EnvVar("XERO_CLIENT_ID"),
             client_secret=EnvVar("XERO_CLIENT_SECRET"),
         ),

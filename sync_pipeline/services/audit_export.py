@@ -32,6 +32,7 @@ from sync_pipeline.domain.audit_chain import (
     verify_chain,
 )
 from sync_pipeline.store import audit
+from sync_pipeline.store.files import write_private
 
 KEY_ENV, KEY_FILE_ENV = "SYNC_PIPELINE_AUDIT_KEY", "SYNC_PIPELINE_AUDIT_KEY_FILE"
 MIN_KEY_BYTES = 16
@@ -81,6 +82,7 @@ def export(store: Any, out: Path | str, *, key: bytes, actor: str,
                         detail={"streams": streams})
     tmp = out.with_name(out.name + ".partial")
     digests = []
+    write_private(tmp, "")  # 0600 from the start: the export holds who did what with which amounts
     with tmp.open("w", encoding="utf-8") as f:
         for stream in streams:
             events = []

@@ -16,6 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from sync_pipeline.store.files import private_dir, private_file, sqlite_path, write_private
+
 metadata = sa.MetaData()
 
 sync_ledger = sa.Table(
@@ -117,6 +119,12 @@ def make_engine(url: str) -> Engine:
 class OperationalStore:
     def __init__(self, url: str) -> None:
         self.url = url
+        db_file = sqlite_path(url)
+        if db_file is not None:
+            private_dir(db_file.parent)  # the store holds personal and financial data: 0700 / 0600
+            if not db_file.exists():
+                write_private(db_file, b"")
+            private_file(db_file)
         self.engine = make_engine(url)
         register_tables()
         metadata.create_all(self.engine)

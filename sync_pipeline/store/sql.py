@@ -17,6 +17,8 @@ from typing import Any
 import duckdb
 import pyarrow
 
+from sync_pipeline.store.files import private_dir, private_file
+
 SQL_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
 _IDENT = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)", re.IGNORECASE)
 _PARAM = re.compile(r"(?<![:$\w])\$([a-z_][a-z0-9_]*)", re.IGNORECASE)
@@ -30,8 +32,9 @@ def string_literal(value: str | Path) -> str:
 
 def copy_to_parquet(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any], dest: Path) -> None:
     """Run ``sql`` (parameters bound) straight into a zstd Parquet file, DuckDB end to end."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(dest.parent)
     con.execute(f"COPY ({sql}) TO {string_literal(dest)} (FORMAT parquet, COMPRESSION zstd)", params)
+    private_file(dest)
 
 
 def parquet_relation(files: str | Path, *, row_numbers: bool = False) -> str:

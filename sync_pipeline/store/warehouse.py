@@ -21,6 +21,8 @@ import pyarrow as pyarrow
 import pyarrow.parquet as pq
 from pandera.engines import pandas_engine
 
+from sync_pipeline.store.files import private_dir, private_file
+
 
 class WarehouseError(LookupError):
     pass
@@ -155,12 +157,13 @@ class Warehouse:
         ends without an exception, discarded otherwise (a failed contract check never replaces a partition)."""
         dest = self.path(asset, entity, period)
         if self.fs is None:
-            Path(dest).parent.mkdir(parents=True, exist_ok=True)
+            private_dir(Path(dest).parent)  # 0700 folders, 0600 files: personal data inside (store.files)
             fd, tmp = tempfile.mkstemp(dir=Path(dest).parent, suffix=".tmp")
             os.close(fd)
             os.unlink(tmp)  # the writer creates it
             try:
                 yield Path(tmp)
+                private_file(tmp)
                 os.replace(tmp, dest)
             finally:
                 if os.path.exists(tmp):

@@ -21,7 +21,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sync_pipeline.store.events import EventError, EventStore
@@ -101,22 +101,40 @@ def signature_valid(body: bytes, signature: str | None, webhook_key: str) -> boo
     return bool(signature) and hmac.compare_digest(sign(body, webhook_key), signature or "")
 
 
+def matching_key(body: bytes, signature: str | None, webhook_keys: Sequence[str]) -> int | None:
+    """Which of the valid keys signed the body (0: the current key, 1: the previous one during a rotation
+    window), or None. Every key is compared, so the time taken does not say which one matched."""
+    found = None
+    for i, key in enumerate(webhook_keys):
+        if signature_valid(body, signature, key) and found is None:
+            found = i
+    return found
+
+
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
 
 class XeroWebhookApp:
     """``POST <path>``: verify, store, acknowledge. Counters are for the health page and tests."""
 
-    def __init__(self, events: EventStore, webhook_key: str, path: str = "/webhooks/xero", *,
+    def __init__(self, events: EventStore, webhook_key: str | Sequence[str], path: str = "/webhooks/xero", *,
                  max_body: int = MAX_BODY) -> None:
-        if not webhook_key:
+        """``webhook_key``: the current key, or (current, previous) during a rotation window, when deliveries
+        signed with either are accepted (XERO_WEBHOOK_KEY, XERO_WEBHOOK_KEY_PREVIOUS)."""
+        keys = [webhook_key] if isinstance(webhook_key, str) else [k for k in webhook_key if k]
+        if not keys or not keys[0]:
             raise ValueError("the Xero webhook key is empty: set XERO_WEBHOOK_KEY to the key shown on the app's "
                              "Webhooks page in the Xero developer portal")
+        if len(keys) > 2:
+            raise ValueError("at most two webhook keys are valid at once: the current one and, during a "
+                             "rotation window, the previous one")
         self.max_body = max_body
         self.events = events
-        self.webhook_key = webhook_key
+        self.webhook_keys = tuple(keys)
+        self.webhook_key = keys[0]
         self.path = path
-        self.stats = {"accepted": 0, "rejected": 0, "events_new": 0, "events_duplicate": 0, "errors": 0}
+        self.stats = {"accepted": 0, "rejected": 0, "events_new": 0, "events_duplicate": 0, "errors": 0,
+                      "accepted_previous_key": 0}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
@@ -138,11 +156,16 @@ class XeroWebhookApp:
             return self._bad(start_response, "408 Request Timeout", f"Xero webhook delivery cut off: {e}")
         except BadDelivery as e:
             return self._bad(start_response, "400 Bad Request", f"Xero webhook delivery incomplete: {e}")
-        if not signature_valid(body, environ.get(SIGNATURE_HEADER), self.webhook_key):
+        which = matching_key(body, environ.get(SIGNATURE_HEADER), self.webhook_keys)
+        if which is None:
             self.stats["rejected"] += 1
             log.warning("rejected a Xero webhook delivery: x-xero-signature missing or wrong "
                         "(is XERO_WEBHOOK_KEY the app's current webhook key?)")
             return _reply(start_response, "401 Unauthorized")
+        if which:
+            self.stats["accepted_previous_key"] += 1
+            log.warning("a Xero webhook delivery was signed with the previous key (XERO_WEBHOOK_KEY_PREVIOUS): "
+                        "unset it once the rotation window is over")
         try:
             payload, events = parse_delivery(body)
             result = self.events.record("xero", events)

@@ -76,7 +76,7 @@ def build(store_url: str | None = None, *, settle: bool = True, security: Workbe
         mapping = load_mapping(settings.mapping_path())
 
         def make_client(entity: str) -> XeroClient:
-            return XeroClient(os.environ.get("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
+            return XeroClient(settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
                               os.environ["XERO_CLIENT_ID"], os.environ["XERO_CLIENT_SECRET"],
                               mapping.entity(entity).xero_tenant_id)
 

@@ -11,9 +11,9 @@ def test_an_unconfigured_redmine_says_what_to_set(monkeypatch):
     with pytest.raises(RuntimeError, match=r"source: redmine.*REDMINE_BASE_URL \(now unset\).*\$REDMINE_API_KEY"):
         RedmineResource().client()
     monkeypatch.setenv("SP_KEY", "k")
-    c = RedmineResource(base_url="http://redmine.test", api_key_env="SP_KEY").client()
+    c = RedmineResource(base_url="https://redmine.test", api_key_env="SP_KEY").client()
     try:
-        assert str(c.http._client.base_url).startswith("http://redmine.test")
+        assert str(c.http._client.base_url).startswith("https://redmine.test")
         assert c.http._client.headers["X-Redmine-API-Key"] == "k"
     finally:
         c.close()

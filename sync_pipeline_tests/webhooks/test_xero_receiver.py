@@ -146,3 +146,22 @@ def test_a_body_over_the_size_limit_is_a_413(tmp_path):
         body = payload([event(f"inv-{i}") for i in range(20)])
         assert post(server, body, sign(body, KEY)).status_code == 413
     store.dispose()
+
+
+def test_during_a_key_rotation_both_keys_are_valid_and_no_third(tmp_path):
+    old, new = "old-key-" + "a" * 40, "new-key-" + "b" * 40
+    store = OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    app = XeroWebhookApp(EventStore(store), [new, old])
+    body = payload([])
+    try:
+        with WebhookServer(app) as server:
+            assert post(server, body, sign(body, new)).status_code == 200
+            assert post(server, body, sign(body, old)).status_code == 200  # senders still on the old key
+            assert post(server, body, sign(body, "another-key")).status_code == 401
+        assert (app.stats["accepted"], app.stats["accepted_previous_key"], app.stats["rejected"]) == (2, 1, 1)
+        with pytest.raises(ValueError, match="at most two webhook keys"):
+            XeroWebhookApp(EventStore(store), [new, old, "third"])
+        single = XeroWebhookApp(EventStore(store), [new, ""])  # XERO_WEBHOOK_KEY_PREVIOUS unset
+        assert single.webhook_keys == (new,)
+    finally:
+        store.dispose()
