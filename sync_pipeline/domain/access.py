@@ -21,6 +21,7 @@ ROLES: dict[str, str] = {
     "mapping_editor": "change the mapping (rates, tax codes, accounts, billable flags): propose mapping versions",
     "admin": "users, API tokens, posting limits, auto-approval policies, concurrency pools",
     "automation": "named schedules and sensors: trigger syncs and post approved plans",
+    "privacy_officer": "legal holds, retention purges, a person's data export and erasure, archives",
 }
 
 #: Actions anyone may take without signing in: local tools that touch no operational data, and the
@@ -86,6 +87,19 @@ RULES: dict[str, frozenset[str] | str] = {
     "workbench.decide_plan": frozenset({"approver"}),  # as posting.approve / posting.reject (never one's own)
     # sync-reconciliation exceptions: re-post, accept or explain a document that differs from the accounting system
     "workbench.resolve_sync": frozenset({"accountant", "operator", "admin"}),
+    # data protection (docs/data-protection.md): holds, purges and a person's data are the privacy officer's;
+    # archives are made by whoever closes periods, read by those who may see amounts
+    "privacy.hold.set": frozenset({"privacy_officer", "admin"}),
+    "privacy.hold.list": frozenset({"privacy_officer", "admin", "approver"}),
+    "privacy.hold.release": frozenset({"privacy_officer"}),  # never the admin alone: the duty to keep is legal
+    "privacy.purge": frozenset({"privacy_officer", "admin"}),
+    "privacy.export": frozenset({"privacy_officer"}),  # everything held about a person
+    "privacy.erase": frozenset({"privacy_officer"}),
+    "dagster.purge": frozenset({"automation", "privacy_officer", "admin"}),  # the retention_purge schedule
+    "archive.create": frozenset({"operator", "privacy_officer", "admin"}),
+    "archive.verify": _VIEW | {"automation", "privacy_officer"},
+    "archive.read": frozenset({"approver", "admin", "privacy_officer"}),  # amounts and ledger rows
+    "archive.restore": frozenset({"privacy_officer", "admin"}),
 }
 
 

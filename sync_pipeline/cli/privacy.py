@@ -1,0 +1,120 @@
+"""``sync-pipeline privacy …``: legal holds, the retention purge, and a person's rights (export, erase).
+
+    sync-pipeline privacy hold set --entity acme-uk [--period 2026-10] [--person 7] --reason "claim 2027/14"
+    sync-pipeline privacy hold list [--all]
+    sync-pipeline privacy hold release 3 --reason "claim settled"
+    sync-pipeline privacy purge --dry-run [--as-of 2035-01-01]     # what would be deleted / anonymized, and why
+    sync-pipeline privacy purge                                    # do it (recorded in the audit trail)
+
+The retention policy is ``$SYNC_PIPELINE_RETENTION`` (default ``docs/retention.example.yaml``);
+docs/data-protection.md has the defaults and the rules.
+"""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, date, datetime
+
+
+def _store():
+    from sync_pipeline.cli._identity import _store as store_for
+    from sync_pipeline.defs import settings
+
+    return store_for(settings.operational_store_url())
+
+
+def cmd_hold_set(args: argparse.Namespace) -> int:
+    from sync_pipeline.cli._identity import actor
+    from sync_pipeline.store.legal_holds import LegalHolds
+
+    h = LegalHolds(_store()).set(args.entity, period=args.period, person=args.person, reason=args.reason,
+                                 by=actor(args).name)
+    print(f"set {h.describe()}")
+    return 0
+
+
+def cmd_hold_list(args: argparse.Namespace) -> int:
+    from sync_pipeline.store.legal_holds import LegalHolds
+
+    holds = LegalHolds(_store()).all(active_only=not args.all, entity=args.entity)
+    for h in holds:
+        released = "" if h.active else f"  [released by {h.released_by} at {h.released_at}]"
+        print(f"{h.describe()}{released}")
+    if not holds:
+        print("no legal holds" + ("" if args.all else " in force"))
+    return 0
+
+
+def cmd_hold_release(args: argparse.Namespace) -> int:
+    from sync_pipeline.cli._identity import actor
+    from sync_pipeline.store.legal_holds import LegalHolds
+
+    h = LegalHolds(_store()).release(args.id, by=actor(args).name, reason=args.reason)
+    print(f"released hold #{h.id} ({h.entity}): {args.reason}")
+    return 0
+
+
+def retention_policy():
+    """The retention file's policy, entities' jurisdictions defaulting to the mapping's tax jurisdiction."""
+    from sync_pipeline.contracts.mapping import load_mapping
+    from sync_pipeline.contracts.retention import load_retention_config
+    from sync_pipeline.defs import settings
+
+    cfg = load_retention_config(settings.retention_config_path())
+    mapping = load_mapping(settings.mapping_path())
+    juris = {e.key: e.tax.default_jurisdiction for e in mapping.entities if e.tax.default_jurisdiction}
+    return cfg, cfg.policy(juris)
+
+
+def cmd_purge(args: argparse.Namespace) -> int:
+    from sync_pipeline.cli import UserError
+    from sync_pipeline.cli._identity import actor
+    from sync_pipeline.defs import settings
+    from sync_pipeline.services import retention
+    from sync_pipeline.store.warehouse import Warehouse
+
+    if args.as_of and not args.dry_run:
+        raise UserError("--as-of is for a dry run only (what a purge on that day would do); a real purge uses "
+                        "today's date")
+    today = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
+    cfg, policy = retention_policy()
+    store, wh = _store(), Warehouse(settings.warehouse_root())
+    items = retention.plan(wh, store, policy, dict(cfg.assets), today)
+    summary = retention.apply(items, wh, store, actor=actor(args).name, dry_run=args.dry_run, today=today)
+    verb = "would" if args.dry_run else "did"
+    print(f"retention purge as of {today} ({'dry run' if args.dry_run else 'applied'}): {len(items)} partition(s); "
+          f"{verb} delete {summary['deleted']}, anonymize {summary['anonymized']}, keep {summary['kept']} "
+          f"({summary['kept_by_hold']} under legal hold, {summary['kept_open_documents']} with open documents)")
+    shown = [i for i in items if args.verbose or i.action != "keep" or "hold" in i.reason or "open" in i.reason]
+    for i in shown:
+        print(f"  {i.action:9} {i.asset}/{i.entity}/{i.period} ({i.rows} rows): {i.reason}")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("privacy", help="legal holds, the retention purge, a person's data export and erasure")
+    psub = p.add_subparsers(dest="privacy_command", required=True)
+
+    hold = psub.add_parser("hold", help="legal holds: records no purge or erasure may touch")
+    hsub = hold.add_subparsers(dest="hold_command", required=True)
+    s = hsub.add_parser("set", help="put an entity (a period, a person) under legal hold")
+    s.add_argument("--entity", required=True, help="entity key, or * for every entity")
+    s.add_argument("--period", help="YYYY-MM (default: every period)")
+    s.add_argument("--person", help="a person's source user id (default: everyone)")
+    s.add_argument("--reason", required=True, help="the matter, case or request the hold serves")
+    s.set_defaults(func=cmd_hold_set)
+    ls = hsub.add_parser("list", help="legal holds in force (--all: released ones too)")
+    ls.add_argument("--all", action="store_true")
+    ls.add_argument("--entity")
+    ls.set_defaults(func=cmd_hold_list)
+    r = hsub.add_parser("release", help="release a legal hold (kept on record, with who and why)")
+    r.add_argument("id", type=int)
+    r.add_argument("--reason", required=True)
+    r.set_defaults(func=cmd_hold_release)
+
+    pg = psub.add_parser("purge", help="delete or anonymize what is past retention (never held, open or "
+                                       "within tax retention)")
+    pg.add_argument("--dry-run", action="store_true", help="say what would be done; change nothing")
+    pg.add_argument("--as-of", help="with --dry-run: plan as on this date (YYYY-MM-DD)")
+    pg.add_argument("--verbose", "-v", action="store_true", help="list every partition, kept ones too")
+    pg.set_defaults(func=cmd_purge)

@@ -1,0 +1,1 @@
+"""Data protection: the retention purge job and its schedule."""

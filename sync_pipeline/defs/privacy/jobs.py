@@ -1,0 +1,45 @@
+"""The retention purge as a Dagster job: the same plan and apply as ``sync-pipeline privacy purge``."""
+
+from datetime import UTC, datetime
+
+from dagster import Config, MetadataValue, OpExecutionContext, Output, job, op
+
+from sync_pipeline.contracts.retention import load_retention_config
+from sync_pipeline.defs import settings
+from sync_pipeline.defs.posting.assets import run_identity
+from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource
+from sync_pipeline.services import retention
+
+
+class PurgeConfig(Config):
+    dry_run: bool = False
+    """Only record what would be deleted or anonymized (the audit trail gets the summary)."""
+    retention_file: str = ""
+    """The retention policy; empty: $SYNC_PIPELINE_RETENTION or docs/retention.example.yaml."""
+
+
+@op(description="Delete or anonymize warehouse partitions past retention; never those under legal hold, within "
+                "tax retention or referenced by an open (unpaid) document. Every purge is in the audit trail.")
+def retention_purge_op(context: OpExecutionContext, config: PurgeConfig, mapping: MappingResource,
+                       warehouse: WarehouseResource, opstore: OperationalStoreResource) -> Output[dict]:
+    store, wh = opstore.get(), warehouse.get()
+    run = run_identity(context, store, "dagster.purge")
+    cfg = load_retention_config(config.retention_file or settings.retention_config_path())
+    juris = {e.key: e.tax.default_jurisdiction for e in mapping.load().entities if e.tax.default_jurisdiction}
+    today = datetime.now(UTC).date()
+    items = retention.plan(wh, store, cfg.policy(juris), dict(cfg.assets), today)
+    summary = retention.apply(items, wh, store, actor=run.triggered_by, dry_run=config.dry_run, today=today)
+    rows = [f"| {i['action']} | {i['asset']} | {i['entity']} | {i['period']} | {i['rows']} | {i['reason']} |"
+            for i in summary["touched"][:50]]
+    table = "| action | asset | entity | period | rows | why |\n|---|---|---|---|---|---|\n" + "\n".join(rows)
+    return Output(summary, metadata={
+        "dry_run": config.dry_run, "partitions_deleted": summary["deleted"],
+        "partitions_anonymized": summary["anonymized"], "partitions_kept": summary["kept"],
+        "kept_under_legal_hold": summary["kept_by_hold"], "kept_open_documents": summary["kept_open_documents"],
+        "touched": MetadataValue.md(table if rows else "nothing past retention")})
+
+
+@job(description="Apply the retention policy (docs/data-protection.md): anonymize personal data and delete "
+                 "records past retention; legal holds, tax retention and open documents always win.")
+def retention_purge_job():
+    retention_purge_op()

@@ -1,0 +1,37 @@
+"""The retention purge job: run by its schedule's automation identity, it purges and says what it did."""
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from dagster import DagsterInstance, build_schedule_context
+
+from sync_pipeline.defs import settings
+from sync_pipeline.defs.privacy.jobs import retention_purge_job
+from sync_pipeline.defs.privacy.schedules import retention_purge_monthly
+from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource
+from sync_pipeline.store import audit
+from sync_pipeline.store.operational import OperationalStore
+from sync_pipeline.store.warehouse import Warehouse
+
+
+def test_the_scheduled_purge_deletes_what_is_past_retention(tmp_path):
+    wh = Warehouse(tmp_path / "warehouse")
+    wh.write("raw_time_entries", "acme-uk", "2010-01", pd.DataFrame({"user_name": ["Alice Archer"], "hours": ["1"]}))
+    wh.write("raw_time_entries", "acme-uk", "2026-10", pd.DataFrame({"user_name": ["Alice Archer"], "hours": ["1"]}))
+    url = f"sqlite:///{tmp_path / 'op.sqlite3'}"
+    resources = {"mapping": MappingResource(path=settings.mapping_path()),
+                 "warehouse": WarehouseResource(root=str(wh.root)), "opstore": OperationalStoreResource(url=url)}
+    with DagsterInstance.ephemeral() as instance:
+        ctx = build_schedule_context(instance=instance,
+                                     scheduled_execution_time=datetime(2026, 12, 3, 4, tzinfo=UTC))
+        request = retention_purge_monthly(ctx)
+        result = retention_purge_job.execute_in_process(
+            instance=instance, resources=resources,
+            tags={**request.tags, "dagster/schedule_name": "retention_purge_monthly"})
+    assert result.success
+    summary = result.output_for_node("retention_purge_op")
+    assert (summary["deleted"], summary["kept"]) == (1, 1)
+    assert not wh.exists("raw_time_entries", "acme-uk", "2010-01") and wh.exists("raw_time_entries", "acme-uk", "2026-10")
+    store = OperationalStore(url)
+    assert audit.events(store, action="retention_purge")[-1].actor == "schedule:retention_purge_monthly"
+    store.dispose()
