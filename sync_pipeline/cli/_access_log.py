@@ -18,10 +18,11 @@ VIEWS: dict[str, str] = {
     "finance.versions": "finance_allocation_versions",
     "finance.reproduce": "finance_allocation_reproduce",  # the allocated amounts of a stored version
     "hours.review": "hours_review",  # held person-days: who worked how long on which day
+    "archive.read": "archive_read",  # an archived period's documents and amounts
 }
 
 #: argument names that say which data was looked at, copied into the event's detail
-SELECTORS = ("entity", "period", "id", "ids", "status", "version", "stream")
+SELECTORS = ("entity", "period", "id", "ids", "status", "version", "stream", "table")
 
 
 def record_view(args: argparse.Namespace, action: str, store_url: str | None = None) -> None:
