@@ -32,8 +32,7 @@ mutation: $(STAMP)  ## mutation testing of the domain core (MODULE=billing: one 
 	$(BIN)/python -m sync_pipeline_tests.domain.mutation_score
 
 dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running alongside
-	@mkdir -p $(DAGSTER_HOME)
-	@test -f $(DAGSTER_HOME)/dagster.yaml || printf 'telemetry:\n  enabled: false\n' > $(DAGSTER_HOME)/dagster.yaml
+	@$(BIN)/python -m sync_pipeline.defs.instance $(DAGSTER_HOME) >/dev/null
 	$(BIN)/sync-pipeline sandbox up & SANDBOX_PID=$$!; \
 	trap "kill $$SANDBOX_PID" EXIT INT TERM; \
 	$(SANDBOX_ENV) $(BIN)/dagster dev -w workspace.yaml

@@ -12,13 +12,11 @@ def _dagster_instance():
     from dagster import DagsterInstance
 
     from sync_pipeline.defs import settings
+    from sync_pipeline.defs.instance import ensure_local_instance
 
     home = settings.dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
+    ensure_local_instance(home)
     os.environ["DAGSTER_HOME"] = str(home)
-    cfg = home / "dagster.yaml"
-    if not cfg.exists():
-        cfg.write_text("# embedded default: SQLite storage under this folder\ntelemetry:\n  enabled: false\n")
     return DagsterInstance.get()
 
 

@@ -1,8 +1,14 @@
 """The executor steps run on, chosen per deployment by ``SYNC_PIPELINE_EXECUTOR``.
 
-- ``multiprocess`` (default): each step in its own process on the run's machine; concurrency pools
-  (``pool=`` on assets, limits in the instance) hold steps back across runs.
-- ``in_process``: all steps in the run worker (fastest start; tests and small machines).
+- ``in_process`` (default): a partition's chain of steps runs in its run worker, one after the other. A
+  partition run is a chain of small steps (about 23, seconds each), so a process per step cost more than the work
+  (62 s against 8.6 s for one partition, docs/benchmarks.md). Parallelism comes from runs instead: the run queue
+  starts one process per partition run, several partitions at once, one run per partition at a time
+  (``tag_concurrency_limits`` on ``dagster/partition``, deploy/dagster.yaml and ``defs/instance.py``).
+  Concurrency pools (``pool=`` on assets, limits in the instance), retries and blocking asset checks hold
+  exactly as under the multiprocess executor.
+- ``multiprocess``: each step in its own process on the run's machine (``SYNC_PIPELINE_MAX_CONCURRENT_STEPS``,
+  0 = one per CPU), for partitions whose steps are long enough to pay for it.
 - ``celery``: steps as Celery tasks on workers of other machines (``dagster-celery``), broker from
   ``SYNC_PIPELINE_CELERY_BROKER`` (e.g. ``pyamqp://guest@rabbitmq//`` or ``redis://redis:6379/0``),
   queue ``SYNC_PIPELINE_CELERY_QUEUE`` (default ``dagster``). Workers: ``dagster-celery worker start``.
@@ -14,11 +20,11 @@ import os
 
 from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
 
-EXECUTORS = ("multiprocess", "in_process", "celery")
+EXECUTORS = ("in_process", "multiprocess", "celery")
 
 
 def executor_from_env() -> ExecutorDefinition:
-    kind = os.environ.get("SYNC_PIPELINE_EXECUTOR", "multiprocess")
+    kind = os.environ.get("SYNC_PIPELINE_EXECUTOR", "in_process")
     if kind == "multiprocess":
         max_concurrent = int(os.environ.get("SYNC_PIPELINE_MAX_CONCURRENT_STEPS", "0"))  # 0 = one per CPU
         return multiprocess_executor.configured({"max_concurrent": max_concurrent}, name="multiprocess")

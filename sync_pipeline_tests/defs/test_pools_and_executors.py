@@ -46,6 +46,15 @@ def test_executor_from_env(monkeypatch, kind, name):
     assert executor_from_env().name == name
 
 
+def test_partition_runs_execute_in_process_by_default(monkeypatch):
+    """A partition's chain runs in its run worker (no process per step), from a job, the UI or a backfill."""
+    monkeypatch.delenv("SYNC_PIPELINE_EXECUTOR", raising=False)
+    assert executor_from_env().name == "in_process"
+    # sync_job, the UI's asset job and backfills all take the code location's executor
+    names = {defs.resolve_job_def(j).executor_def.name for j in ("sync_job", "xero_refresh_job")}
+    assert names == {defs.resolve_implicit_global_asset_job_def().executor_def.name}
+
+
 def test_celery_executor_needs_a_broker(monkeypatch):
     monkeypatch.setenv("SYNC_PIPELINE_EXECUTOR", "celery")
     monkeypatch.delenv("SYNC_PIPELINE_CELERY_BROKER", raising=False)
