@@ -27,11 +27,16 @@ from sync_pipeline.bench import peak_rss_mb, stopwatch
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--invoices", type=int, default=15000, help="invoices to post (one client each)")
+    p.add_argument("--target", choices=("xero", "qbo"), default="xero",
+                   help="the accounting sandbox to post to (qbo: sync_pipeline/bench/posting_qbo.py)")
+    p.add_argument("--invoices", type=int, default=None,
+                   help="invoices to post, one client each (default 15000 for xero, 1500 for qbo)")
     p.add_argument("--lines", type=int, default=2, help="lines per invoice")
-    p.add_argument("--minute-limit", type=int, default=120, help="the sandbox's (and our limiter's) calls per minute")
+    p.add_argument("--minute-limit", type=int, default=None,
+                   help="the sandbox's (and our limiter's) calls per minute (default 120 for xero, 500 for qbo)")
+    p.add_argument("--batch-minute-limit", type=int, default=40, help="qbo: batch requests per minute (Intuit: 40)")
     p.add_argument("--day-limit", type=int, default=100_000)
-    p.add_argument("--concurrent-limit", type=int, default=5)
+    p.add_argument("--concurrent-limit", type=int, default=None, help="requests in flight (xero 5, qbo 10)")
     p.add_argument("--concurrency", type=int, default=2, help="batches in flight at once (within the limit)")
     p.add_argument("--state-dir", help="where the sandbox and stores live (default: a temporary folder)")
 
@@ -108,6 +113,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sync_pipeline.services.posting import PostingRun, apply_plan, build_plan
     from sync_pipeline.store.operational import OperationalStore
 
+    if getattr(args, "target", "xero") == "qbo":
+        from sync_pipeline.bench import posting_qbo
+
+        return posting_qbo.run(args)
+    args.invoices = args.invoices or 15000
+    args.minute_limit = args.minute_limit or 120
+    args.concurrent_limit = args.concurrent_limit or 5
     n, limit = args.invoices, args.minute_limit
     state = Path(args.state_dir or tempfile.mkdtemp(prefix="bench-posting-"))
     state.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Literal
 
 from sync_pipeline.domain.money import MINOR_UNITS
@@ -134,18 +134,39 @@ def _tax_code(settings: QboSettings, tax_type: str | None) -> str | None:
     return code
 
 
+UNIT_PRICE_PLACES = Decimal("0.0000001")
+
+
+def _cents(d: Decimal) -> Decimal:
+    return d.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+
+
+def unit_price(quantity: Decimal, unit: Decimal, amount: Decimal) -> Decimal | None:
+    """The UnitPrice to send with ``quantity`` so QuickBooks accepts ``amount`` (it refuses a line whose Amount is
+    not UnitPrice × Qty rounded half up to the cent, error 6000). Our amount is what we bill (it may be rounded
+    otherwise, e.g. half to even): the rate as invoiced when it multiplies out, else the amount over the quantity
+    to 7 places, else None (the line is sent with its Amount alone)."""
+    if _cents(quantity * unit) == amount:
+        return unit
+    price = (amount / quantity).quantize(UNIT_PRICE_PLACES, rounding=ROUND_HALF_UP)
+    return price if _cents(quantity * price) == amount else None
+
+
 def sales_lines(lines: list[Any], item_for: Any, settings: QboSettings, amount_of: Any,
                 tax_id: Any = lambda c: c) -> list[dict[str, Any]]:
     """``SalesItemLineDetail`` lines: the item of the line's account code, quantity, unit price, tax code
     (``tax_id`` turns a configured TaxCode Name into its id; TAX and NON stay as they are)."""
     out = []
     for li in lines:
-        detail: dict[str, Any] = {"ItemRef": {"value": item_for(li.account_code)}, "Qty": li.quantity,
-                                  "UnitPrice": li.unit_amount}
+        amount = amount_of(li)
+        detail: dict[str, Any] = {"ItemRef": {"value": item_for(li.account_code)}}
+        price = unit_price(li.quantity, li.unit_amount, amount)
+        if price is not None:
+            detail |= {"Qty": li.quantity, "UnitPrice": price}
         code = _tax_code(settings, li.tax_type)
         if code:
             detail["TaxCodeRef"] = {"value": code if code in ("TAX", "NON") else tax_id(code)}
-        out.append({"DetailType": "SalesItemLineDetail", "Amount": amount_of(li),
+        out.append({"DetailType": "SalesItemLineDetail", "Amount": amount,
                     "Description": li.description[:DESCRIPTION_MAX], "SalesItemLineDetail": detail})
     return out
 
