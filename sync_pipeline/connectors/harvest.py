@@ -126,6 +126,27 @@ class HarvestClient:
         """PATCH one expense (``is_billed`` once it is on an invoice); idempotent like the time-entry update."""
         return self.http.json("PATCH", f"/v2/expenses/{expense_id}", json=changes, safe=True)
 
+    # invoices and their payments (two-way sync: what the accounting system settled, written back) -------------
+    def invoices(self, *, client_id: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """Pages of the account's invoices (``GET /v2/invoices``), optionally of one client."""
+        return self._paginate("/v2/invoices", "invoices", {"client_id": client_id} if client_id else {})
+
+    def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v2/invoices`` (``client_id``, ``number``, ``currency``, ``issue_date``, ``due_date``,
+        ``line_items``). Not retried after it may have reached Harvest: the caller finds it by number next time."""
+        return self.http.json("POST", "/v2/invoices", json=body)
+
+    def invoice_payments(self, invoice_id: str | int) -> list[dict[str, Any]]:
+        return [p for page in self._paginate(f"/v2/invoices/{invoice_id}/payments", "invoice_payments", {})
+                for p in page]
+
+    def create_invoice_payment(self, invoice_id: str | int, body: dict[str, Any]) -> dict[str, Any]:
+        """``POST /v2/invoices/{id}/payments`` (``amount``, ``paid_date``, ``notes``)."""
+        return self.http.json("POST", f"/v2/invoices/{invoice_id}/payments", json=body)
+
+    def delete_invoice_payment(self, invoice_id: str | int, payment_id: str | int) -> None:
+        self.http.json("DELETE", f"/v2/invoices/{invoice_id}/payments/{payment_id}", safe=True)
+
 
 def _s(v: Any) -> str | None:
     return None if v is None else str(v)

@@ -10,6 +10,7 @@ Assets and sensors know only this interface. Which system an entity's time entri
 | ``expenses`` | expenses besides time entries | yes | no | no |
 | ``invoice_marks`` | entries can be marked invoiced (``is_billed``, ``external_reference``) | yes | no | no |
 | ``heartbeat_probe`` | one time entry may be edited by us (the heartbeat's synthetic change) | yes | no | no |
+| ``payment_write_back`` | invoices and their payments can be written (mapping ``direction: bidirectional``) | yes | no | no |
 
 Without a change feed an entity is synced on its cadence's schedule; without expenses ``raw_expenses`` is empty;
 without invoice marks our ledger alone keeps entries from being billed twice.
@@ -37,12 +38,13 @@ if TYPE_CHECKING:
     from sync_pipeline.connectors.redmine import RedmineClient
     from sync_pipeline.contracts.mapping import EntityConfig
 
-Capability = Literal["change_feed", "expenses", "invoice_marks", "heartbeat_probe"]
+Capability = Literal["change_feed", "expenses", "invoice_marks", "heartbeat_probe", "payment_write_back"]
 CAPABILITIES: dict[str, str] = {
     "change_feed": "a change feed (records updated since an instant)",
     "expenses": "expenses",
     "invoice_marks": "marks on entries saying they are invoiced",
     "heartbeat_probe": "the heartbeat probe (an entry we may edit)",
+    "payment_write_back": "invoices and payments written back",
 }
 Pages = Iterable[list[dict[str, Any]]]
 # A source record → its warehouse row, or a Rejected naming what is wrong (connectors.strict)
@@ -98,6 +100,20 @@ class EntryWriter(Protocol):
     def update_expense(self, expense_id: str | int, changes: dict[str, Any]) -> dict[str, Any]: ...
 
 
+class SettlementWriter(Protocol):
+    """Invoices and their payments in the project system (two-way sync: ``payment_write_back``)."""
+
+    def invoices(self, *, client_id: str | None = None) -> Iterator[list[dict[str, Any]]]: ...
+
+    def create_invoice(self, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def invoice_payments(self, invoice_id: str | int) -> list[dict[str, Any]]: ...
+
+    def create_invoice_payment(self, invoice_id: str | int, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def delete_invoice_payment(self, invoice_id: str | int, payment_id: str | int) -> None: ...
+
+
 @runtime_checkable
 class ProjectSource(Protocol):
     system: str
@@ -117,6 +133,10 @@ class ProjectSource(Protocol):
 
     def entry_writer(self) -> EntryWriter:
         """Single-entry edits (``invoice_marks``, ``heartbeat_probe``)."""
+        ...
+
+    def settlement_writer(self) -> SettlementWriter:
+        """Invoices and payments written back (``payment_write_back``)."""
         ...
 
     def figures(self) -> dict[str, object]:
@@ -149,6 +169,9 @@ class SourceBase:
 
     def entry_writer(self) -> EntryWriter:
         raise self._refuse("invoice_marks")
+
+    def settlement_writer(self) -> SettlementWriter:
+        raise self._refuse("payment_write_back")
 
     def figures(self) -> dict[str, object]:
         return {"api_requests": 0, "api_retries": 0}
@@ -184,7 +207,7 @@ class HarvestSource(_ApiSource):
     """Harvest API v2: time entries, expenses, ``updated_since`` feeds, invoice marks, the heartbeat probe."""
 
     system = "harvest"
-    capabilities = frozenset({"change_feed", "expenses", "invoice_marks", "heartbeat_probe"})
+    capabilities = frozenset({"change_feed", "expenses", "invoice_marks", "heartbeat_probe", "payment_write_back"})
     client: HarvestClient
 
     def time_entries(self, period: Period) -> TimeEntryRead:
@@ -198,6 +221,9 @@ class HarvestSource(_ApiSource):
         return self.client
 
     def entry_writer(self) -> EntryWriter:
+        return self.client
+
+    def settlement_writer(self) -> SettlementWriter:
         return self.client
 
 

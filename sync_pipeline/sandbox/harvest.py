@@ -67,6 +67,8 @@ COLLECTIONS: dict[str, dict[str, Any]] = {
                  "user__id": "INTEGER", "is_billed": "INTEGER", "num": _NUM},
     "time_entries": {"updated_at": "TEXT", "spent_date": "TEXT", "project__id": "INTEGER", "client__id": "INTEGER",
                      "user__id": "INTEGER", "task__id": "INTEGER", "is_billed": "INTEGER", "num": _NUM},
+    "invoices": {"updated_at": "TEXT", "client__id": "INTEGER", "number": "TEXT", "num": _NUM},
+    "invoice_payments": {"updated_at": "TEXT", "x_invoice_id": "INTEGER", "num": _NUM},
 }
 # listing order (descending) per collection; an index on (tenant, *order) serves order and cursor
 ORDER: dict[str, tuple[str, ...]] = {c: ("num",) for c in COLLECTIONS} | {
@@ -79,7 +81,7 @@ UNINDEXED: dict[str, set[str]] = {c: {"num"} for c in COLLECTIONS} | {
 FILTERS: dict[str, tuple[str, ...]] = {
     "projects": ("client_id",), "task_assignments": ("project_id", "task_id"),
     "user_assignments": ("project_id", "user_id"), "expenses": ("project_id", "client_id", "user_id"),
-    "time_entries": ("project_id", "client_id", "user_id", "task_id"),
+    "time_entries": ("project_id", "client_id", "user_id", "task_id"), "invoices": ("client_id",),
 }
 WRITABLE = ("time_entries", "expenses")
 
@@ -154,6 +156,10 @@ class HarvestSandbox(App):
         for coll in WRITABLE:
             self.router.add("PATCH", f"/v2/{coll}/(?P<id>\\d+)", self._patcher(coll))
             self.router.add("DELETE", f"/v2/{coll}/(?P<id>\\d+)", self._deleter(coll))
+        self.router.add("POST", "/v2/invoices", self._create_invoice)
+        self.router.add("GET", "/v2/invoices/(?P<invoice_id>\\d+)/payments", self._payments)
+        self.router.add("POST", "/v2/invoices/(?P<invoice_id>\\d+)/payments", self._create_payment)
+        self.router.add("DELETE", "/v2/invoices/(?P<invoice_id>\\d+)/payments/(?P<id>\\d+)", self._delete_payment)
 
     # -- plumbing ---------------------------------------------------------------------------
     def handle(self, req: Request) -> Response:
@@ -390,6 +396,87 @@ class HarvestSandbox(App):
                 self._changed(coll)
             done[coll] = [int(i) for i in ids]
         return Response(200, {"approved": done})
+
+    # -- invoices and their payments (what a two-way integration writes back) ------------------------
+    def _invoice(self, acc: str, invoice_id: str) -> dict[str, Any]:
+        doc = self.store.get("invoices", acc, invoice_id)
+        if doc is None:
+            raise ApiError(404, {"status": 404, "error": "Not Found"})
+        return doc
+
+    def _create_invoice(self, req: Request) -> Response:
+        """``POST /v2/invoices``: ``client_id`` required; ``number`` unique in the account (Harvest's rule);
+        ``line_items`` ``[{kind, description, quantity, unit_price}]``; amount = their sum."""
+        acc, body = req.params["account"], req.json() or {}
+        client = self.store.get("clients", acc, str(body.get("client_id")))
+        if client is None:
+            raise ApiError(422, {"message": f"client_id {body.get('client_id')!r} is not a client of this account"})
+        number = str(body.get("number") or "")
+        if number and self.store.count("invoices", acc, "number = ?", [number]):
+            raise ApiError(422, {"message": "Number has already been taken"})
+        amount = Decimal(0)
+        items = []
+        for i, li in enumerate(body.get("line_items") or []):
+            qty = _number(li.get("quantity", 1), f"line_items.{i}.quantity") or Decimal(0)
+            price = _number(li.get("unit_price"), f"line_items.{i}.unit_price") or Decimal(0)
+            items.append({"id": i + 1, "kind": li.get("kind", "Service"), "description": li.get("description"),
+                          "quantity": qty, "unit_price": price, "amount": qty * price})
+            amount += qty * price
+        with self.store.tx() as c:
+            num = self.store.next_value("invoices", c)
+        ts = now_iso()
+        doc = {"id": num, "client": {"id": int(client["id"]), "name": client.get("name")},
+               "number": number or str(num), "subject": body.get("subject"), "currency": body.get("currency"),
+               "issue_date": body.get("issue_date"), "due_date": body.get("due_date"), "line_items": items,
+               "amount": amount, "due_amount": amount, "state": "open", "paid_at": None,
+               "created_at": ts, "updated_at": ts}
+        self.store.put("invoices", acc, str(num), doc)
+        self._changed("invoices")
+        return Response(201, doc)
+
+    def _payments(self, req: Request) -> Response:
+        acc, inv = req.params["account"], req.params["invoice_id"]
+        self._invoice(acc, inv)
+        pays = list(self.store.query("invoice_payments", acc, "x_invoice_id = ?", [int(inv)], order="num ASC"))
+        return Response(200, {"invoice_payments": pays, "per_page": 2000, "total_pages": 1,
+                              "total_entries": len(pays), "page": 1, "links": {"next": None}})
+
+    def _create_payment(self, req: Request) -> Response:
+        """``POST /v2/invoices/{id}/payments``: ``amount`` required (more than zero, at most what is due);
+        ``paid_date`` or ``paid_at``; ``notes``. The invoice's ``due_amount`` and ``state`` follow."""
+        acc, inv_id, body = req.params["account"], req.params["invoice_id"], req.json() or {}
+        inv = self._invoice(acc, inv_id)
+        amount = _number(body.get("amount"), "amount")
+        if amount is None or amount <= 0:
+            raise ApiError(422, {"message": "amount: a payment needs an amount greater than zero"})
+        if amount > Decimal(str(inv["due_amount"])):
+            raise ApiError(422, {"message": f"amount: {amount} is more than the {inv['due_amount']} due"})
+        with self.store.tx() as c:
+            num = self.store.next_value("invoice_payments", c)
+        ts = now_iso()
+        paid_date = body.get("paid_date") or (str(body["paid_at"])[:10] if body.get("paid_at") else ts[:10])
+        pay = {"id": num, "x_invoice_id": int(inv_id), "amount": amount, "paid_date": _iso_date(paid_date, "paid_date"),
+               "paid_at": body.get("paid_at"), "notes": body.get("notes"), "recorded_by": "Sandbox Admin",
+               "created_at": ts, "updated_at": ts}
+        self.store.put("invoice_payments", acc, str(num), pay)
+        self._settle(acc, inv, Decimal(str(inv["due_amount"])) - amount)
+        return Response(201, pay)
+
+    def _delete_payment(self, req: Request) -> Response:
+        acc, inv_id = req.params["account"], req.params["invoice_id"]
+        inv = self._invoice(acc, inv_id)
+        pay = self.store.get("invoice_payments", acc, req.params["id"])
+        if pay is None or str(pay["x_invoice_id"]) != inv_id:
+            raise ApiError(404, {"status": 404, "error": "Not Found"})
+        self.store.delete("invoice_payments", acc, req.params["id"])
+        self._settle(acc, inv, Decimal(str(inv["due_amount"])) + Decimal(str(pay["amount"])))
+        return Response(200, pay)
+
+    def _settle(self, acc: str, inv: dict[str, Any], due: Decimal) -> None:
+        inv.update({"due_amount": due, "state": "paid" if due == 0 else "open", "updated_at": now_iso()})
+        self.store.put("invoices", acc, str(inv["id"]), inv)
+        self._changed("invoices")
+        self._changed("invoice_payments")
 
     # -- seeding (Python API, used by the seeders, the generator and tests) ------------------------
     def add_account(self, account_id: str, name: str, currency: str = "GBP") -> None:

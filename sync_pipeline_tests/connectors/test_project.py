@@ -53,11 +53,12 @@ def test_each_source_says_what_it_supports_without_connecting(system, tmp_path):
 
 
 def test_harvest_has_every_capability_the_others_have_none():
-    assert SOURCE_CAPABILITIES["harvest"] == {"change_feed", "expenses", "invoice_marks", "heartbeat_probe"}
+    assert SOURCE_CAPABILITIES["harvest"] == {"change_feed", "expenses", "invoice_marks", "heartbeat_probe",
+                                              "payment_write_back"}
     assert SOURCE_CAPABILITIES["redmine"] == SOURCE_CAPABILITIES["csv"] == frozenset()
 
 
-@pytest.mark.parametrize("ask", ["expenses", "change_feed", "entry_writer"])
+@pytest.mark.parametrize("ask", ["expenses", "change_feed", "entry_writer", "settlement_writer"])
 def test_asking_for_a_missing_capability_is_refused_with_the_fix(ask, tmp_path):
     source = open_source(ENTITIES["redmine"](tmp_path), NO_NETWORK)
     with pytest.raises(UnsupportedCapability, match=r"the redmine source has no .*; check supports\("):

@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from sync_pipeline.connectors.project import SOURCE_CAPABILITIES
-from sync_pipeline.contracts.mapping import CHANGE_FEED_SOURCES, MappingError, load_mapping
+from sync_pipeline.contracts.mapping import CHANGE_FEED_SOURCES, WRITE_BACK_SOURCES, MappingError, load_mapping
 
 TENANT = "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41"
 SOURCES = {"harvest": {"harvest_account_id": "1"}, "redmine": {},
@@ -70,3 +70,4 @@ def test_harvest_may_be_bidirectional_on_any_cadence(tmp_path):
 
 def test_the_mapping_agrees_with_the_sources_on_what_they_support():
     assert CHANGE_FEED_SOURCES == {s for s, caps in SOURCE_CAPABILITIES.items() if "change_feed" in caps}
+    assert WRITE_BACK_SOURCES == {s for s, caps in SOURCE_CAPABILITIES.items() if "payment_write_back" in caps}
