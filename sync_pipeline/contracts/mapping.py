@@ -338,7 +338,10 @@ class EntityConfig(_Strict):
                                "(exports in csv_export.folder)")
     csv_export: CsvExportSource | None = Field(None, description="where the exports are; required when source is csv")
     harvest_account_id: str | None = Field(None, description="Harvest-Account-Id; required when source is harvest")
-    xero_tenant_id: str
+    target: Literal["xero", "qbo"] = Field(
+        "xero", description="the accounting system the entity's invoices are posted to: xero (Xero, the tenant "
+                            "in xero_tenant_id) or qbo (QuickBooks Online)")
+    xero_tenant_id: str | None = Field(None, description="Xero tenant id; required when target is xero")
     sales_account_code: str = "200"
     discount_account_code: str | None = None
     tax_type: str = "OUTPUT2"
@@ -391,7 +394,9 @@ class EntityConfig(_Strict):
 
     @field_validator("xero_tenant_id")
     @classmethod
-    def _tenant(cls, v: str) -> str:
+    def _tenant(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         try:
             ok = str(uuid.UUID(v)) == v.lower()
         except ValueError:
@@ -405,6 +410,9 @@ class EntityConfig(_Strict):
     @model_validator(mode="after")
     def _references(self) -> EntityConfig:
         problems: list[str] = []
+        if self.target == "xero" and not self.xero_tenant_id:
+            problems.append("xero_tenant_id: required when target is xero (the organisation's tenantId from "
+                            "GET https://api.xero.com/connections); set it, or set target: qbo")
         if self.source == "harvest" and not self.harvest_account_id:
             problems.append("harvest_account_id: required when source is harvest (the Harvest-Account-Id header "
                             "of the account); set it, or set source: redmine or csv")

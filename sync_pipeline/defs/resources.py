@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import PrivateAttr
 
+from sync_pipeline.connectors.accounting import AccountingTarget, TargetNotAvailable
 from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxProvider
 from sync_pipeline.connectors.harvest import HarvestClient
 from sync_pipeline.connectors.limits import HARVEST_LIMITS, XERO_LIMITS, CircuitBreaker, RateLimiter
 from sync_pipeline.connectors.redmine import RedmineClient
 from sync_pipeline.connectors.transport import require_secure
-from sync_pipeline.connectors.xero import XeroClient
+from sync_pipeline.connectors.xero import XeroClient, XeroTarget
 from sync_pipeline.contracts.finance import FinanceConfig, load_finance_config
-from sync_pipeline.contracts.mapping import Mapping, load_mapping
+from sync_pipeline.contracts.mapping import EntityConfig, Mapping, load_mapping
 from sync_pipeline.contracts.reconciliation import ReconciliationConfig, load_reconciliation_config
 from sync_pipeline.defs import settings
 from sync_pipeline.defs.redaction import protect
@@ -84,6 +86,25 @@ class XeroResource(ConfigurableResource):
     def health(self) -> dict[str, object]:
         return {"circuit": self._breaker.state,
                 "rate_limit_waits": sum(x.stats.waits for x in self._limiters.values())}
+
+    def target(self, entity: EntityConfig) -> AccountingTarget:
+        """The accounting target of ``entity``, as its mapping's ``target:`` names it (:data:`TARGET_FACTORIES`)."""
+        factory = TARGET_FACTORIES.get(entity.target)
+        if factory is None:
+            raise TargetNotAvailable(
+                f"entity {entity.key}: the mapping says target: {entity.target}, which is not available in this "
+                f"installation yet (available: {', '.join(sorted(TARGET_FACTORIES))}); set target: xero, or install "
+                f"the {entity.target} connector")
+        return factory(self, entity)
+
+
+def xero_target(resource: XeroResource, entity: EntityConfig) -> AccountingTarget:
+    return XeroTarget(resource.client(str(entity.xero_tenant_id)))
+
+
+#: The accounting targets this installation can build: the mapping's ``target:`` name → factory(resource, entity).
+#: A new accounting system registers itself here with one line (see docs/connectors.md).
+TARGET_FACTORIES: dict[str, Callable[[XeroResource, EntityConfig], AccountingTarget]] = {"xero": xero_target}
 
 
 class RedmineResource(ConfigurableResource):

@@ -23,7 +23,7 @@ import pandas as pd
 
 from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.connectors.xero import XeroClient, bank_transaction_payload, parse_xero_date, payment_payload
-from sync_pipeline.connectors.xero_records import read_documents
+from sync_pipeline.connectors.xero.records import read_documents
 from sync_pipeline.domain import cash_matching as cm
 from sync_pipeline.domain.money import from_minor, to_minor
 from sync_pipeline.services.cash_matching import CashInputs, decisions_frame, ecb_fx_rates, match_cash
@@ -78,7 +78,7 @@ def payment_rows(docs: list[dict[str, Any]], invoices: pd.DataFrame, bank_curren
 
 def read_receivables(invoice_docs: list[Any], payment_docs: list[Any], bank_currency: str,
                      rejected: list[Rejected] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Invoices and payments as the matcher's frames, read strictly (``connectors.xero_records``): a document that
+    """Invoices and payments as the matcher's frames, read strictly (``connectors.xero.records``): a document that
     does not read is never matched against (its amount could be anything); it is appended to ``rejected``."""
     invoices, bad_invoices = read_documents("Invoices", invoice_docs)
     payments, bad_payments = read_documents("Payments", payment_docs)

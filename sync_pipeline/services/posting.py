@@ -36,7 +36,7 @@ from sync_pipeline.connectors.xero import (
     credit_note_payload,
     invoice_payload,
 )
-from sync_pipeline.connectors.xero_records import read_documents
+from sync_pipeline.connectors.xero.records import read_documents
 from sync_pipeline.contracts.codec import dumps, loads
 from sync_pipeline.contracts.mapping import EntityConfig
 from sync_pipeline.domain import ids
@@ -192,7 +192,7 @@ def _lines_from_target(doc: dict[str, Any], currency: str, known: list[dict[str,
 
 
 def require_readable(entity: str, period: str, docs: dict[str, list[Any]]) -> None:
-    """Our documents in the accounting system, each read strictly (``connectors.xero_records``), or
+    """Our documents in the accounting system, each read strictly (``connectors.xero.records``), or
     :class:`PostingBlocked` naming every one that does not read. Never skipped: a document of ours left out would
     look "not posted" and be billed a second time; never guessed at: its amounts could be anything."""
     named = []

@@ -6,7 +6,7 @@ our invoices and our credit notes (reference prefix ``SP-<entity>-<period>-``) a
 (kept when they settle one of our documents). The changes are merged into the previous snapshot in the
 warehouse by id, so each run reads only what changed and the tables always describe everything.
 
-Every document is read strictly first (``connectors.xero_records``): one that does not read (an amount as a
+Every document is read strictly first (``connectors.xero.records``): one that does not read (an amount as a
 string, a null currency, an amount finer than its currency's minor unit, an unknown status ...) is kept out of the
 tables and listed in :attr:`PullResult.quarantine` by id, field, value and problem; the others are pulled as usual.
 
@@ -27,7 +27,7 @@ import pandas as pd
 
 from sync_pipeline.connectors.strict import QUARANTINE_COLUMNS, Rejected, quarantine_frame_rows
 from sync_pipeline.connectors.xero import XeroClient, parse_xero_date
-from sync_pipeline.connectors.xero_records import read_documents
+from sync_pipeline.connectors.xero.records import read_documents
 from sync_pipeline.contracts.accounting import AccountingInvoice, RawCreditNote, RawPayment
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.money import to_minor
@@ -90,7 +90,7 @@ class Puller:
         return datetime.fromisoformat(c.cursor) if c else None
 
     def read(self, coll: str, docs: list[Any]) -> list[dict[str, Any]]:
-        """The documents that read strictly (``connectors.xero_records``); the others are set aside, named."""
+        """The documents that read strictly (``connectors.xero.records``); the others are set aside, named."""
         typed, rejected = read_documents(coll, docs)
         self.rejected.extend(rejected)
         return typed

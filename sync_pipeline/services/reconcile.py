@@ -1,6 +1,6 @@
 """Sync reconciliation against the accounting system's own contents.
 
-Xero's invoices are read strictly first (``connectors.xero_records``): an invoice that does not read is never
+Xero's invoices are read strictly first (``connectors.xero.records``): an invoice that does not read is never
 compared at a guessed amount, and never left out either (it would show as "missing", with the advice to post it
 again: billing twice). It becomes a breaching ``mismatch`` row naming the document, the field and the problem.
 """
@@ -13,7 +13,7 @@ import pandas as pd
 
 from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.connectors.xero import XeroClient
-from sync_pipeline.connectors.xero_records import read_documents
+from sync_pipeline.connectors.xero.records import read_documents
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.domain.reconciliation import reconcile_documents

@@ -39,6 +39,11 @@ def _problems(tmp_path, **entity) -> str:
      "entities.0.rate_cards.0.currency: 'GBP' is not the currency of client '1' (EUR) of project '11'"),
     ({"xero_tenant_id": "t"},
      "entities.0.xero_tenant_id: 't' is not a Xero tenant id (a UUID such as 3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41)"),
+    ({"target": "sage"},
+     "entities.0.target: Input should be 'xero' or 'qbo' (got 'sage'): use one of them"),
+    ({"xero_tenant_id": None},
+     "xero_tenant_id: required when target is xero (the organisation's tenantId from GET "
+     "https://api.xero.com/connections); set it, or set target: qbo"),
     ({"payment_terms_days": "thirty"},
      "entities.0.payment_terms_days: 'thirty' is not a whole number: write one, e.g. 30"),
     ({"rate_cards": [{"rate": "abc"}]},
@@ -73,3 +78,9 @@ def test_the_example_mapping_keeps_to_the_rules():
     from sync_pipeline.defs.settings import mapping_path
 
     assert load_mapping(mapping_path()).entities
+
+
+def test_the_accounting_target_defaults_to_xero_and_qbo_needs_no_xero_tenant(tmp_path):
+    assert _load(tmp_path).entities[0].target == "xero"
+    qbo = _load(tmp_path, target="qbo", xero_tenant_id=None).entities[0]
+    assert qbo.target == "qbo" and qbo.xero_tenant_id is None

@@ -1,6 +1,12 @@
-"""Resources hand every client they make the same rate limiter and circuit breaker."""
+"""Resources hand every client they make the same rate limiter and circuit breaker; the accounting target of an
+entity is the one its mapping names."""
 
-from sync_pipeline.defs.resources import HarvestResource, XeroResource
+import pytest
+
+from sync_pipeline.connectors.accounting import TargetNotAvailable
+from sync_pipeline.connectors.xero import XeroTarget
+from sync_pipeline.contracts.mapping import EntityConfig
+from sync_pipeline.defs.resources import TARGET_FACTORIES, HarvestResource, XeroResource
 
 
 def test_clients_of_one_resource_share_limiter_and_breaker():
@@ -17,3 +23,21 @@ def test_clients_of_one_resource_share_limiter_and_breaker():
         is not a.http.breaker  # a new resource (a new run) starts closed
     for c in (a, b, t1, t1b, t2):
         c.close()
+
+
+def _entity(**kw) -> EntityConfig:
+    return EntityConfig(key="acme-uk", name="Acme", timezone="Europe/London", base_currency="GBP",
+                        harvest_account_id="1", **kw)
+
+
+def test_the_mapping_names_the_accounting_target_and_an_unknown_one_says_so(monkeypatch):
+    x = XeroResource(base_url="http://127.0.0.1:9", client_id="c", client_secret="secret-123456")
+    tenant = "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41"
+    target = x.target(_entity(xero_tenant_id=tenant))
+    assert isinstance(target, XeroTarget) and target.account_id == tenant
+    target.close()
+    monkeypatch.delitem(TARGET_FACTORIES, "qbo", raising=False)
+    with pytest.raises(TargetNotAvailable, match="target: qbo, which is not available in this installation yet"):
+        x.target(_entity(target="qbo"))
+    monkeypatch.setitem(TARGET_FACTORIES, "qbo", lambda resource, entity: ("qbo", entity.key))
+    assert x.target(_entity(target="qbo")) == ("qbo", "acme-uk")  # registering a target is one entry

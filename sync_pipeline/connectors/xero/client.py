@@ -17,19 +17,15 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
 from sync_pipeline.connectors import redaction
-from sync_pipeline.connectors.accounting import PostResult
 from sync_pipeline.connectors.http import AuthError, HttpClient, PermanentError
 from sync_pipeline.connectors.limits import XERO_LIMITS, CircuitBreaker, RateLimiter
-from sync_pipeline.connectors.xero_outbound import check_write, contact_name, item_problems, line_description
+from sync_pipeline.connectors.xero.outbound import check_write, contact_name, item_problems, line_description
 from sync_pipeline.contracts.codec import dumps
-from sync_pipeline.contracts.payloads import translate
-from sync_pipeline.contracts.payloads.accounting import Customer, DocumentV1, InvoiceDraftV1
 
 API = "/api.xro/2.0"
 PAGE_SIZE = 100
@@ -438,101 +434,3 @@ def bank_transaction_payload(*, type_: str, bank_account_code: str, date: str, c
     if reference:
         out["Reference"] = reference
     return out
-
-
-# -- the AccountingTarget implementation ------------------------------------------------------------
-_KIND_COLLECTION = {"invoice": "Invoices", "credit_note": "CreditNotes", "payment": "Payments",
-                    "bank_transaction": "BankTransactions", "contact": "Contacts"}
-
-
-def to_document(kind: str, doc: dict[str, Any]) -> DocumentV1:
-    """A Xero document in neutral terms (``accounting.document`` v1)."""
-    coll = _KIND_COLLECTION[kind]
-    id_field, number_field = RESOURCES[coll]
-    updated = parse_xero_date(doc.get("UpdatedDateUTC"))
-    total = doc.get("Total", doc.get("Amount"))
-    return DocumentV1(
-        kind=kind, id=str(doc[id_field]), number=doc.get(number_field) if number_field else None,
-        reference=doc.get("Reference"), status=doc.get("Status") or doc.get("ContactStatus"),
-        currency=doc.get("CurrencyCode") or doc.get("DefaultCurrency"),
-        total=Decimal(str(total)) if total is not None else None,
-        amount_due=Decimal(str(doc["AmountDue"])) if doc.get("AmountDue") is not None else None,
-        updated_at=updated.isoformat() if updated else None,
-    )
-
-
-class XeroTarget:
-    """:class:`~sync_pipeline.connectors.accounting.AccountingTarget` over :class:`XeroClient`."""
-
-    system = "xero"
-
-    def __init__(self, client: XeroClient) -> None:
-        self.client = client
-
-    def close(self) -> None:
-        self.client.close()
-
-    def ensure_customer(self, customer: Customer) -> str:
-        found = self.client.find_contact_by_number(customer.number)
-        if found is not None:
-            return found["ContactID"]
-        item = self.client.create_contacts([contact_payload(customer.name, customer.number, customer.currency)],
-                                           idempotency_key=f"contact-{customer.number}")[0]
-        if item.get("HasErrors"):
-            msgs = "; ".join(e.get("Message", "") for e in item.get("ValidationErrors", []))
-            raise PermanentError(f"cannot create contact {customer.number} ({customer.name}): {msgs}",
-                                 system="xero", method="PUT", url="Contacts")
-        return item["ContactID"]
-
-    def find(self, kind: str, *, reference: str | None = None, number: str | None = None) -> DocumentV1 | None:
-        c = self.client
-        if kind == "invoice":
-            doc = c.find_invoice_by_reference(reference) if reference else c.find_invoice_by_number(number or "")
-        elif kind == "credit_note":
-            doc = c.find_credit_note_by_reference(reference) if reference else c.find_credit_note_by_number(number or "")
-        elif kind == "contact" and number:
-            doc = c.find_contact_by_number(number)
-        elif reference:
-            coll = _KIND_COLLECTION[kind]
-            doc = c._find_live(coll, f"Reference=={_q(reference)}")
-        else:
-            raise ValueError(f"look {kind} up by reference")
-        return to_document(kind, doc) if doc else None
-
-    def _payload(self, kind: str, draft: Any) -> dict[str, Any]:
-        if kind == "invoice":
-            d = draft if isinstance(draft, InvoiceDraftV1) else translate("accounting.invoice", draft, target=1)
-            return invoice_payload(contact_id=self._contact(d), reference=d.reference, currency=d.currency,
-                                   date=d.date.isoformat(), due_date=d.due_date.isoformat(), status=d.status,
-                                   lines=[li.model_dump() for li in d.lines])
-        if kind == "credit_note":
-            return credit_note_payload(contact_id=self._contact(draft), reference=draft.reference,
-                                       currency=draft.currency, date=draft.date.isoformat(), status=draft.status,
-                                       lines=[li.model_dump() for li in draft.lines])
-        if kind == "payment":
-            return payment_payload(account_code=draft.account_code, date=draft.date.isoformat(), amount=draft.amount,
-                                   invoice_id=draft.invoice_id, invoice_number=draft.invoice_number,
-                                   credit_note_id=draft.credit_note_id, reference=draft.reference,
-                                   currency_rate=draft.currency_rate)
-        if kind == "bank_transaction":
-            return bank_transaction_payload(type_=draft.type, bank_account_code=draft.bank_account_code,
-                                            date=draft.date.isoformat(), currency=draft.currency,
-                                            contact_id=draft.contact_id, reference=draft.reference,
-                                            lines=[li.model_dump() | {"line_amount": None} for li in draft.lines])
-        raise ValueError(f"cannot post {kind}")
-
-    def _contact(self, draft: Any) -> str:
-        return draft.contact_id or self.ensure_customer(draft.customer)
-
-    def post(self, kind: str, records: Sequence[tuple[str, Any]], *, key_prefix: str) -> list[PostResult]:
-        payloads = [(key, self._payload(kind, draft)) for key, draft in records]
-        out = []
-        for r in self.client.write_batches(_KIND_COLLECTION[kind], payloads, key_prefix=key_prefix):
-            doc = to_document(kind, r.document) if r.document else None
-            out.append(PostResult(r.source_key, r.ok, doc, r.errors, r.idempotency_key))
-        return out
-
-    def modified_since(self, kind: str, since: datetime | None) -> Iterator[DocumentV1]:
-        for page in self.client.pages(_KIND_COLLECTION[kind], modified_since=since):
-            for doc in page:
-                yield to_document(kind, doc)

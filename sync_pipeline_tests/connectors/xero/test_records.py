@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync_pipeline.connectors.xero_records import GUID, read_documents
+from sync_pipeline.connectors.xero.records import GUID, read_documents
 from sync_pipeline.domain.money import MINOR_UNITS
 from sync_pipeline_tests.strict_records import json_values
 

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sync_pipeline.connectors.xero import XeroClient, XeroTarget, contact_payload, invoice_payload
-from sync_pipeline.connectors.xero_outbound import OutboundContractError, shorten
+from sync_pipeline.connectors.xero.outbound import OutboundContractError, shorten
 from sync_pipeline.contracts import xero_spec
 from sync_pipeline.contracts.payloads.accounting import Customer
 from sync_pipeline.sandbox import demo_data

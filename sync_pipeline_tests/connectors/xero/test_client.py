@@ -141,7 +141,7 @@ def test_if_modified_since_polling_sends_the_header_and_streams_pages():
     c, _ = client_for(api)
     target = XeroTarget(c)
     docs = list(target.modified_since("payment", datetime(2026, 10, 1, 12, tzinfo=UTC)))
-    assert len(docs) == 103 and docs[0].total == Decimal("10.00") and docs[0].updated_at == "2026-10-03T04:00:00+00:00"
+    assert len(docs) == 103 and docs[0].total == Decimal("10.00") and docs[0].updated_at == datetime(2026, 10, 3, 4, tzinfo=UTC)
     with pytest.raises(ValueError):
         if_modified_since(datetime(2026, 1, 1))
 
