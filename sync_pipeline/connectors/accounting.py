@@ -112,6 +112,8 @@ class Usage:
 class AccountingTarget(Protocol):
     system: str
     """``xero``, ``qbo``: names the target in cursors, the ledger and logs."""
+    name: str
+    """The system as people know it (``Xero``, ``QuickBooks Online``), for messages."""
     account_id: str
     """The tenant (Xero) / realm (QBO) the target reads and writes: scopes cursors."""
     capabilities: Capabilities

@@ -37,6 +37,7 @@ class XeroTarget:
     """:class:`~sync_pipeline.connectors.accounting.AccountingTarget` over :class:`XeroClient`."""
 
     system = "xero"
+    name = "Xero"
     capabilities = CAPABILITIES
 
     def __init__(self, client: XeroClient) -> None:
