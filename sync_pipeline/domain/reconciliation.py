@@ -11,11 +11,15 @@ Two views of one partition (entity × period), compared in integer minor units:
 Target lines are paired with the draft lines of the same document by content, not by position (the
 accounting system may return a document's lines in another order after an update): first lines with the
 same amount, tax code and account, then the rest in order. A target line takes the project of its draft
-line (Xero lines carry no project); unpaired target lines fall under ``(unattributed)``.
+line (accounting systems' lines carry no project); unpaired target lines fall under ``(unattributed)``.
 A row ``breaches`` when its difference is above the tolerance, or when a document is missing,
 extra or in another currency: those are what the blocking asset check fails on. A document the accounting system
 returned but that could not be read (``unreadable``: key -> what is wrong) is a breaching ``mismatch`` with that
 detail, never "missing": posting it again would bill twice.
+
+The accounting system's invoices come as neutral documents (``accounting.document`` v2, read duck-typed here:
+``reference``, ``number``, ``status``, ``currency``, ``subtotal``, ``contact_number``, ``contact_name``, and
+``lines`` with ``line_amount``, ``tax_type``, ``account_code``).
 """
 
 from __future__ import annotations
@@ -69,28 +73,27 @@ def _source_docs(drafts: pd.DataFrame) -> dict[str, _Doc]:
     return docs
 
 
-def client_of_contact(contact: dict[str, Any] | None) -> str:
+def client_of_contact(number: str | None, name: str | None = None) -> str:
     """The source client id behind an accounting contact (``HARVEST-12`` → ``12``), else its name."""
-    contact = contact or {}
-    number = str(contact.get("ContactNumber") or "")
+    number = str(number or "")
     if "-" in number:
         return number.split("-", 1)[1]
-    return number or str(contact.get("Name") or UNATTRIBUTED)
+    return number or str(name or UNATTRIBUTED)
 
 
-def _target_docs(target_invoices: Iterable[dict[str, Any]], source: dict[str, _Doc]) -> dict[str, _Doc]:
+def _target_docs(target_invoices: Iterable[Any], source: dict[str, _Doc]) -> dict[str, _Doc]:
     docs: dict[str, _Doc] = {}
     for inv in target_invoices:
-        if inv.get("Status") in DEAD_STATUSES:
+        if inv.status in DEAD_STATUSES:
             continue
-        ccy = str(inv["CurrencyCode"])
-        ref = inv.get("Reference") or f"(no reference) {inv.get('InvoiceNumber')}"
-        client = client_of_contact(inv.get("Contact"))
+        ccy = str(inv.currency)
+        ref = inv.reference or f"(no reference) {inv.number}"
+        client = client_of_contact(inv.contact_number, inv.contact_name)
         d = docs.setdefault(ref, _Doc(currency=ccy, client=client))
-        d.subtotal_minor += to_minor(inv["SubTotal"], ccy)
-        lines = [_Line(ccy, to_minor(li.get("LineAmount") or 0, ccy), client, UNATTRIBUTED,
-                       str(li.get("TaxType") or UNATTRIBUTED), str(li.get("AccountCode") or UNATTRIBUTED))
-                 for li in inv.get("LineItems") or []]
+        d.subtotal_minor += to_minor(inv.subtotal or 0, ccy)
+        lines = [_Line(ccy, to_minor(li.line_amount or 0, ccy), client, UNATTRIBUTED,
+                       str(li.tax_type or UNATTRIBUTED), str(li.account_code or UNATTRIBUTED))
+                 for li in inv.lines]
         src_lines = source[ref].lines if ref in source else []
         d.lines.extend(_align(src_lines, lines))
     return docs
@@ -153,7 +156,7 @@ def _within_tolerance(s: _Doc, t: _Doc, tolerance_minor: int) -> bool:
                <= tolerance_minor for a, b in zip(s.lines, t.lines, strict=True))
 
 
-def reconcile_documents(entity: str, period: str, drafts: pd.DataFrame, target_invoices: list[dict[str, Any]],
+def reconcile_documents(entity: str, period: str, drafts: pd.DataFrame, target_invoices: list[Any],
                         *, tolerance_minor: int = 0, unreadable: dict[str, str] | None = None) -> pd.DataFrame:
     """Compare drafted invoices (by reference) to the accounting system's live invoices (by reference).
 

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from sync_pipeline.connectors.accounting import AccountingTarget
 from sync_pipeline.connectors.harvest import HarvestClient
-from sync_pipeline.connectors.xero import XeroClient
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.periods import Period, today_in
 
@@ -65,18 +65,19 @@ def send_probe(harvest: HarvestClient, *, entity: str, timezone: str, entry_id: 
     return Probe(entry_id=str(entry_id), hours=str(hours), sent_at=sent, reference_prefix=prefix)
 
 
-def draft_quantity(xero: XeroClient, reference_prefix: str) -> Decimal | None:
+def draft_quantity(target: AccountingTarget, reference_prefix: str) -> Decimal | None:
     """Total quantity on the live draft invoice whose reference starts with the prefix (any revision)."""
     found: Decimal | None = None
-    for inv in xero.invoices_with_reference_prefix(reference_prefix):
-        if inv.get("Status") != "DRAFT":
+    invoices = target.documents("invoice", reference_prefix=reference_prefix).documents
+    for inv in sorted(invoices, key=lambda d: d.reference or ""):
+        if inv.status != "DRAFT":
             continue
-        found = sum((Decimal(str(li.get("Quantity") or 0)) for li in inv.get("LineItems") or []), Decimal(0))
+        found = sum((li.quantity or Decimal(0) for li in inv.lines), Decimal(0))
     return found
 
 
-def arrived(xero: XeroClient, probe: Probe) -> bool:
-    q = draft_quantity(xero, probe.reference_prefix)
+def arrived(target: AccountingTarget, probe: Probe) -> bool:
+    q = draft_quantity(target, probe.reference_prefix)
     return q is not None and q == Decimal(probe.hours)
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 import pandas as pd
 
+from sync_pipeline.contracts.payloads.accounting import Document, DocumentLineV1
 from sync_pipeline.contracts.warehouse import SyncReconciliation
 from sync_pipeline.domain.reconciliation import COLUMNS, _align, _fmt, client_of_contact, reconcile_documents
 from sync_pipeline.domain.reconciliation import _Line as _L
@@ -22,11 +23,12 @@ def _drafts():
                          for r, c, p, n, a, ccy, t, acc in rows])
 
 
-def _inv(ref, client, ccy, lines, status="AUTHORISED", number="INV-1"):
-    items = [{"LineAmount": Decimal(a), "TaxType": t, "AccountCode": acc} for a, t, acc in lines]
-    return {"Reference": ref, "InvoiceNumber": number, "Status": status, "CurrencyCode": ccy,
-            "Contact": {"ContactNumber": f"HARVEST-{client}", "Name": f"Client {client}"},
-            "SubTotal": sum((i["LineAmount"] for i in items), Decimal(0)), "LineItems": items}
+def _inv(ref, client, ccy, lines, status="AUTHORISED", number="INV-1", subtotal=None):
+    """An accounting system's invoice, as a neutral document."""
+    items = [DocumentLineV1(line_amount=Decimal(a), tax_type=t, account_code=acc) for a, t, acc in lines]
+    return Document(kind="invoice", id=f"id-{number}", reference=ref, number=number, status=status, currency=ccy,
+                    contact_number=f"HARVEST-{client}", contact_name=f"Client {client}", lines=items,
+                    subtotal=sum((i.line_amount for i in items), Decimal(0)) if subtotal is None else subtotal)
 
 
 def test_all_match_gives_no_breach_and_totals_per_dimension():
@@ -180,17 +182,15 @@ def test_dimension_rows_are_ordered_by_level_then_key_and_currency():
 
 
 def test_contacts_name_their_source_client_by_number_else_by_name():
-    assert client_of_contact({"ContactNumber": "HARVEST-12", "Name": "Acme"}) == "12"
-    assert client_of_contact({"ContactNumber": "REDMINE-a-b"}) == "a-b"
-    assert client_of_contact({"ContactNumber": "C42", "Name": "Acme"}) == "C42"
-    assert client_of_contact({"ContactNumber": None, "Name": "Acme"}) == "Acme"
-    assert client_of_contact({}) == "(unattributed)" and client_of_contact(None) == "(unattributed)"
+    assert client_of_contact("HARVEST-12", "Acme") == "12"
+    assert client_of_contact("REDMINE-a-b") == "a-b"
+    assert client_of_contact("C42", "Acme") == "C42"
+    assert client_of_contact(None, "Acme") == "Acme"
+    assert client_of_contact(None) == "(unattributed)"
 
 
 def test_documents_without_a_reference_or_lines_and_unknown_currencies():
-    inv = _inv(None, 1, "USD", [])
-    inv["SubTotal"] = Decimal(5)
-    inv.pop("LineItems")
+    inv = _inv(None, 1, "USD", [], subtotal=Decimal(5))
     df = reconcile_documents("e", "2026-10", None, [inv])
     [doc] = _rows(df, "document").values()
     assert (doc["key"], doc["currency"], doc["target_count"], doc["status"]) == ("(no reference) INV-1", "USD", 0,

@@ -9,11 +9,17 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from sync_pipeline.connectors.xero.target import read_listing
 from sync_pipeline.domain.periods import Period
-from sync_pipeline.services.reconcile import reconcile_target
+from sync_pipeline.services import reconcile
 from sync_pipeline_tests.services.test_pullback import REF, invoice
 
 P = Period.parse("2026-10")
+
+
+def reconcile_target(drafts, *, target, **kw):
+    """Xero's answer (``target``, as the API sends it) read by the Xero connector, then reconciled."""
+    return reconcile.reconcile_target(drafts, target=read_listing("invoice", target), system="Xero", **kw)
 
 
 def drafts(*clients: int) -> pd.DataFrame:

@@ -144,7 +144,7 @@ class XeroTarget:
         else:
             raw = self.client.list_all(coll, where=" AND ".join(where) or None, order=order, params=params,
                                        modified_since=modified_since, page_size=LIST_PAGE_SIZE)
-        return _listing(kind, raw, statuses)
+        return read_listing(kind, raw, statuses)
 
     def modified_since(self, kind: str, since: datetime | None) -> Iterator[Document]:
         for page in self.client.pages(COLLECTION[kind], modified_since=since):
@@ -183,8 +183,9 @@ def _filters(kind: str, reference_prefix: str | None, statuses: Sequence[str], d
     return where, params, order
 
 
-def _listing(kind: str, raw: list[Any], statuses: Sequence[str]) -> Listing:
-    """Strict reading where Xero's answers must not be guessed at (invoices, credit notes, payments)."""
+def read_listing(kind: str, raw: list[Any], statuses: Sequence[str] = ()) -> Listing:
+    """Xero documents as a neutral listing, read strictly where the answers must not be guessed at (invoices,
+    credit notes, payments): the others are rejected by id, field and problem."""
     coll = COLLECTION[kind]
     rejected, refs = [], {}
     if coll in SCHEMAS and kind != "bill":

@@ -191,11 +191,11 @@ def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResour
                           "may edit; choose an entity whose source supports the heartbeat probe (harvest)")
     state = hb.HeartbeatState.from_json(context.cursor)
     if state.probe is not None:
-        xc = xero.client(entity.xero_tenant_id)
+        target = xero.target(entity)
         try:
-            done = hb.arrived(xc, state.probe)
+            done = hb.arrived(target, state.probe)
         finally:
-            xc.close()
+            target.close()
         age = hb.age_seconds(state.probe)
         if done:
             state.last_latency_s = round(age, 1)  # upper bound: arrival is seen at the next tick

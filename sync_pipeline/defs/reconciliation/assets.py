@@ -31,12 +31,12 @@ def sync_reconciliation(context: AssetExecutionContext, config: SyncReconciliati
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
     drafts = wh.read("invoice_drafts", ep.entity, ep.period.key)
-    client = xero.client(entity.xero_tenant_id)
+    target = xero.target(entity)
     try:
-        df = reconcile_sync(drafts, entity=ep.entity, period=ep.period, xero=client,
+        df = reconcile_sync(drafts, entity=ep.entity, period=ep.period, target=target,
                             tolerance_minor=config.tolerance_minor)
     finally:
-        client.close()
+        target.close()
     wh.write("sync_reconciliation", ep.entity, ep.period.key, df, SyncReconciliation)
     docs = df[df["level"] == "document"]
     dims = df[df["level"] != "document"]
