@@ -5,6 +5,8 @@
     sync-pipeline privacy hold release 3 --reason "claim settled"
     sync-pipeline privacy purge --dry-run [--as-of 2035-01-01]     # what would be deleted / anonymized, and why
     sync-pipeline privacy purge                                    # do it (recorded in the audit trail)
+    sync-pipeline privacy export --person harvest:3 [--out FILE]   # everything held about the person, JSON
+    sync-pipeline privacy erase --person harvest:3 [--dry-run]     # identity gone, amounts kept
 
 The retention policy is ``$SYNC_PIPELINE_RETENTION`` (default ``docs/retention.example.yaml``);
 docs/data-protection.md has the defaults and the rules.
@@ -91,6 +93,64 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
+def _subject(args: argparse.Namespace):
+    from sync_pipeline.defs import settings
+    from sync_pipeline.services import subject_rights
+    from sync_pipeline.store.warehouse import Warehouse
+
+    store, wh = _store(), Warehouse(settings.warehouse_root())
+    try:
+        return subject_rights, store, wh, subject_rights.resolve(wh, store, args.person)
+    except subject_rights.SubjectError as e:
+        from sync_pipeline.cli import UserError
+
+        raise UserError(str(e)) from None
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import json
+    import sys
+
+    from sync_pipeline.cli._identity import actor
+    from sync_pipeline.store.files import write_private
+
+    sr, store, wh, person = _subject(args)
+    data = sr.export(wh, store, person, actor=actor(args).name, include_dagster=not args.no_dagster)
+    text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
+    if args.out:
+        write_private(args.out, text)  # 0600: it is everything held about a person
+        c = data["counts"]
+        print(f"wrote {args.out}: {c['warehouse_rows']} warehouse row(s), {c['store_rows']} store row(s), "
+              f"{c['audit_events']} audit event(s), {c['dagster_log_entries']} Dagster log entr(ies)",
+              file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def cmd_erase(args: argparse.Namespace) -> int:
+    from sync_pipeline.cli import UserError
+    from sync_pipeline.cli._identity import actor
+
+    sr, store, wh, person = _subject(args)
+    try:
+        r = sr.erase(wh, store, person, actor=actor(args).name, dry_run=args.dry_run)
+    except sr.SubjectError as e:
+        raise UserError(str(e)) from None
+    c = r["counts"]
+    verb = "would replace" if args.dry_run else "replaced"
+    print(f"erasure of {r['person']}{' (dry run)' if args.dry_run else ''}: {verb} the identity in "
+          f"{c['warehouse_rows']} warehouse row(s) and {c['store_rows']} store row(s); amounts kept"
+          + ("; the person's key destroyed" if r["person_key_destroyed"] else ""))
+    for x in r["warehouse"]:
+        print(f"  warehouse {x['asset']}/{x['entity']}/{x['period']}: {x['rows']} row(s)")
+    for x in r["store"]:
+        print(f"  store {x['table']}: {x['rows']} row(s)")
+    for x in r["retained"]:
+        print(f"  kept    {x['where']}: {x['rows']} row(s) — {x['why']}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("privacy", help="legal holds, the retention purge, a person's data export and erasure")
     psub = p.add_subparsers(dest="privacy_command", required=True)
@@ -118,3 +178,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     pg.add_argument("--as-of", help="with --dry-run: plan as on this date (YYYY-MM-DD)")
     pg.add_argument("--verbose", "-v", action="store_true", help="list every partition, kept ones too")
     pg.set_defaults(func=cmd_purge)
+
+    ex = psub.add_parser("export", help="everything held about a person, as JSON (access and portability)")
+    ex.add_argument("--person", required=True, help="SOURCE:ID (harvest:3), a bare source user id, or P-…")
+    ex.add_argument("--out", help="write to this file (0600) instead of standard output")
+    ex.add_argument("--no-dagster", action="store_true", help="skip the Dagster event logs")
+    ex.set_defaults(func=cmd_export)
+    er = psub.add_parser("erase", help="erase a person's identity wherever no legal duty keeps it; amounts stay")
+    er.add_argument("--person", required=True, help="SOURCE:ID (harvest:3), a bare source user id, or P-…")
+    er.add_argument("--dry-run", action="store_true", help="say what would be replaced; change nothing")
+    er.set_defaults(func=cmd_erase)

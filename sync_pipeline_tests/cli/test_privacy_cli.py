@@ -1,5 +1,7 @@
 """`sync-pipeline privacy` and `archive` as a signed-in privacy officer: holds, a purge dry run, archives."""
 
+import json
+
 import pandas as pd
 import pytest
 
@@ -18,7 +20,8 @@ def env(tmp_path, monkeypatch):
     sign_in(monkeypatch, url, "paula", "privacy_officer")
     wh = Warehouse(tmp_path / "warehouse")
     for period in ("2018-03", "2026-08"):
-        wh.write("raw_time_entries", "acme-uk", period, pd.DataFrame({"user_name": ["Alice Archer"], "hours": ["1"]}))
+        wh.write("raw_time_entries", "acme-uk", period, pd.DataFrame({"user_id": ["1"], "user_name": ["Alice Archer"],
+                                                                            "hours": ["1"]}))
     return url, wh
 
 
@@ -49,8 +52,26 @@ def test_archive_commands(env, capsys):
     assert "is not a closed period" in capsys.readouterr().err
 
 
+def test_a_person_s_export_and_erasure(env, tmp_path, capsys):
+    _, wh = env
+    out = tmp_path / "alice.json"
+    assert main(["privacy", "export", "--person", "1", "--out", str(out), "--no-dagster"]) == 0
+    assert oct(out.stat().st_mode & 0o777) == "0o600"
+    data = json.loads(out.read_text())
+    assert data["person"]["names"] == ["Alice Archer"] and data["counts"]["warehouse_rows"] == 2
+    assert main(["privacy", "erase", "--person", "1", "--dry-run"]) == 0
+    assert "would replace the identity in 2 warehouse row(s)" in capsys.readouterr().out
+    assert main(["privacy", "erase", "--person", "1"]) == 0
+    assert wh.read("raw_time_entries", "acme-uk", "2026-08")["user_name"][0].startswith("erased-")
+    assert main(["privacy", "export", "--person", "1"]) == 2
+    assert "no person '1'" in capsys.readouterr().err
+
+
 def test_only_a_privacy_officer_erases_or_releases_holds(env, monkeypatch, capsys):
     url, _ = env
     sign_in(monkeypatch, url, "oscar", "operator")
     assert main(["privacy", "purge", "--dry-run"]) == 2
     assert "oscar (roles: operator) may not privacy.purge" in capsys.readouterr().err
+    sign_in(monkeypatch, url, "ada", "admin")
+    assert main(["privacy", "erase", "--person", "1"]) == 2
+    assert "ada (roles: admin) may not privacy.erase" in capsys.readouterr().err
