@@ -8,13 +8,15 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
+from sync_pipeline.contracts.mapping import load_mapping
+from sync_pipeline.defs import settings
 from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.partitions import partition_key
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.services import subject_rights
 from sync_pipeline.services.billing import conservation_of_partition
-from sync_pipeline.services.reconcile import reconcile_target
+from sync_pipeline.services.reconcile import reconcile_sync
 from sync_pipeline.store import audit
 from sync_pipeline.store.legal_holds import LegalHolds
 from sync_pipeline.store.operational import metadata
@@ -57,7 +59,7 @@ def synced(sandboxes, resources, instance, standing_approval):
     result = build_defs(resources).resolve_job_def("sync_job").execute_in_process(
         instance=instance, partition_key=partition_key(E, Period.parse(P)))
     assert result.success
-    return sandboxes, resources["warehouse"].get(), resources["opstore"].get()
+    return resources["xero"], resources["warehouse"].get(), resources["opstore"].get()
 
 
 def totals(wh):
@@ -66,7 +68,7 @@ def totals(wh):
 
 
 def test_export_finds_every_record_and_erase_leaves_no_identifier(synced):
-    sandboxes, wh, store = synced
+    xero, wh, store = synced
     alice = subject_rights.resolve(wh, store, "harvest:1")
     assert alice.names == {"Alice Archer"}
     data = subject_rights.export(wh, store, alice, actor="paula", include_dagster=False)
@@ -86,8 +88,11 @@ def test_export_finds_every_record_and_erase_leaves_no_identifier(synced):
     # the money is untouched: totals, conservation, reconciliation against the accounting system
     assert totals(wh) == before
     assert conservation_of_partition(wh, E, P).passed
-    rec = reconcile_target(wh.read("invoice_drafts", E, P), entity=E, period=Period.parse(P),
-                           target=sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID))
+    target = xero.target(load_mapping(settings.mapping_path()).entity(E))
+    try:
+        rec = reconcile_sync(wh.read("invoice_drafts", E, P), entity=E, period=Period.parse(P), target=target)
+    finally:
+        target.close()
     assert set(rec["status"]) == {"match"}, rec[["level", "key", "status"]].to_string()
     # on record, under a reference that does not name her; the trail is intact
     ev = audit.events(store, action="subject_erased")[-1]
