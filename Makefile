@@ -33,7 +33,7 @@ mutation: $(STAMP)  ## mutation testing of the domain core (MODULE=billing: one 
 
 dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running alongside
 	@$(BIN)/python -m sync_pipeline.defs.instance $(DAGSTER_HOME) >/dev/null
-	$(BIN)/sync-pipeline sandbox up & SANDBOX_PID=$$!; \
+	umask 077; $(BIN)/sync-pipeline sandbox up & SANDBOX_PID=$$!; \
 	trap "kill $$SANDBOX_PID" EXIT INT TERM; \
 	$(SANDBOX_ENV) $(BIN)/dagster dev -w workspace.yaml
 
