@@ -327,6 +327,27 @@ class Automation(_Strict):
         return v
 
 
+class QboCompany(_Strict):
+    """The QuickBooks Online company (realm) of an entity whose ``target`` is ``qbo``."""
+
+    realm_id: str = Field(pattern=r"^[0-9]{1,20}$", description="the company's realmId (Intuit's company id)")
+    home_currency: str = Field(description="the company's home currency (Preferences.CurrencyPrefs.HomeCurrency)")
+    tax_model: Literal["us", "global"] = Field(
+        "global", description="us: US sales tax (lines TAX/NON, one sales-tax code per document); global: a tax "
+                              "code on every line (VAT, GST)")
+    tax_codes: dict[str, str] = Field(
+        default_factory=dict, description="our tax type (tax_type, the rules' tax types) → QuickBooks TaxCode name or "
+                                          "id (global), or TAX / NON (us)")
+    us_sales_tax_code: str | None = Field(None, description="us: the sales-tax TaxCode (name or id) of documents "
+                                                            "with taxable lines; empty lets automated sales tax decide")
+    custom_doc_numbers: bool = Field(False, description="the company's 'custom transaction numbers' setting: true "
+                                                        "sends a DocNumber derived from our reference")
+    items: dict[str, str] = Field(default_factory=dict, description="account code → Item (name or id) to sell "
+                                                                    "under; else an item 'Services (code)'")
+    accounts: dict[str, str] = Field(default_factory=dict, description="account code → Account name, where the "
+                                                                       "company's accounts carry no number")
+
+
 class EntityConfig(_Strict):
     key: str = Field(description="partition key of the entity, e.g. acme-uk")
     name: str
@@ -342,6 +363,7 @@ class EntityConfig(_Strict):
         "xero", description="the accounting system the entity's invoices are posted to: xero (Xero, the tenant "
                             "in xero_tenant_id) or qbo (QuickBooks Online)")
     xero_tenant_id: str | None = Field(None, description="Xero tenant id; required when target is xero")
+    qbo: QboCompany | None = Field(None, description="the QuickBooks Online company; required when target is qbo")
     sales_account_code: str = "200"
     discount_account_code: str | None = None
     tax_type: str = "OUTPUT2"
@@ -413,6 +435,9 @@ class EntityConfig(_Strict):
         if self.target == "xero" and not self.xero_tenant_id:
             problems.append("xero_tenant_id: required when target is xero (the organisation's tenantId from "
                             "GET https://api.xero.com/connections); set it, or set target: qbo")
+        if self.target == "qbo" and self.qbo is None:
+            problems.append("qbo: required when target is qbo (at least realm_id and home_currency of the "
+                            "QuickBooks company); set it, or set target: xero")
         if self.source == "harvest" and not self.harvest_account_id:
             problems.append("harvest_account_id: required when source is harvest (the Harvest-Account-Id header "
                             "of the account); set it, or set source: redmine or csv")

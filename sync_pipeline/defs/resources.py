@@ -13,6 +13,8 @@ from sync_pipeline.connectors.accounting import AccountingTarget, TargetNotAvail
 from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxProvider
 from sync_pipeline.connectors.harvest import HarvestClient
 from sync_pipeline.connectors.limits import HARVEST_LIMITS, XERO_LIMITS, CircuitBreaker, RateLimiter
+from sync_pipeline.connectors.qbo import QBO_BATCH_LIMITS, QBO_LIMITS, QboAuth, QboClient, QboSettings, QboTarget, Tokens
+from sync_pipeline.connectors.qbo.auth import TOKEN_URL as QBO_TOKEN_URL
 from sync_pipeline.connectors.redmine import RedmineClient
 from sync_pipeline.connectors.transport import require_secure
 from sync_pipeline.connectors.xero import XeroClient, XeroTarget
@@ -21,6 +23,7 @@ from sync_pipeline.contracts.mapping import EntityConfig, Mapping, load_mapping
 from sync_pipeline.contracts.reconciliation import ReconciliationConfig, load_reconciliation_config
 from sync_pipeline.defs import settings
 from sync_pipeline.defs.redaction import protect
+from sync_pipeline.store.oauth_tokens import OAuthTokenStore
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
 
@@ -57,6 +60,57 @@ class HarvestResource(ConfigurableResource):
         return {"circuit": self._breaker.state, "rate_limit_waits": self._limiter.stats.waits}
 
 
+class QboResource(ConfigurableResource):
+    """QuickBooks Online (Intuit's API or the local sandbox): one client per company (realm).
+
+    Intuit rotates refresh tokens: each realm's tokens live in the operational store (``store/oauth_tokens.py``)
+    and every refresh is saved there before use. The first refresh token of a realm (from connecting the app to the
+    company) is read once from ``QBO_REFRESH_TOKEN_<realmId>`` when the store has none."""
+
+    base_url: str
+    client_id: str
+    client_secret: str
+    token_url: str = QBO_TOKEN_URL
+    store_url: str = ""
+    timeout_seconds: float = 60.0
+    max_attempts: int = 5
+
+    # Intuit counts per realm and app: limiters per realm, one breaker for the system
+    _limiters: dict[str, tuple[RateLimiter, RateLimiter]] = PrivateAttr(default_factory=dict)
+    _breaker: CircuitBreaker = PrivateAttr(default_factory=lambda: CircuitBreaker(name="qbo"))
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        protect(context.log, [self.client_secret])
+
+    def tokens(self) -> OAuthTokenStore:
+        return OAuthTokenStore(_store(self.store_url or settings.operational_store_url()).engine)
+
+    def client(self, realm_id: str) -> QboClient:
+        require_secure(self.token_url, "the QuickBooks token URL")
+        store = self.tokens()
+        if store.load(realm_id) is None and os.environ.get(f"QBO_REFRESH_TOKEN_{realm_id}"):
+            store.save(realm_id, Tokens(refresh_token=os.environ[f"QBO_REFRESH_TOKEN_{realm_id}"]))
+        limiter, batches = self._limiters.setdefault(realm_id, (
+            RateLimiter(QBO_LIMITS, name=f"qbo:{realm_id}"), RateLimiter(QBO_BATCH_LIMITS, name=f"qbo-batch:{realm_id}")))
+        auth = QboAuth(realm_id, self.client_id, self.client_secret, store, token_url=self.token_url,
+                       timeout=self.timeout_seconds)
+        return QboClient(self.base_url, auth, timeout=self.timeout_seconds, max_attempts=self.max_attempts,
+                         limiter=limiter, batch_limiter=batches, breaker=self._breaker)
+
+    def target(self, entity: EntityConfig) -> AccountingTarget:
+        q = entity.qbo
+        if q is None:
+            raise TargetNotAvailable(f"entity {entity.key}: target qbo needs the mapping's qbo block (realm_id, ...)")
+        return QboTarget(self.client(q.realm_id), QboSettings(
+            realm_id=q.realm_id, home_currency=q.home_currency, tax_model=q.tax_model, tax_codes=dict(q.tax_codes),
+            us_sales_tax_code=q.us_sales_tax_code, custom_doc_numbers=q.custom_doc_numbers, items=dict(q.items),
+            accounts=dict(q.accounts)))
+
+    def health(self) -> dict[str, object]:
+        return {"circuit": self._breaker.state,
+                "rate_limit_waits": sum(a.stats.waits + b.stats.waits for a, b in self._limiters.values())}
+
+
 class XeroResource(ConfigurableResource):
     """The accounting system (Xero Accounting API or the local sandbox)."""
 
@@ -66,6 +120,8 @@ class XeroResource(ConfigurableResource):
     token_url: str | None = None
     timeout_seconds: float = 30.0
     max_attempts: int = 5
+    #: QuickBooks Online, for entities whose mapping says ``target: qbo`` (None: not configured here)
+    qbo: QboResource | None = None
 
     # Xero counts per tenant: one limiter per tenant, one breaker for the system
     _limiters: dict[str, RateLimiter] = PrivateAttr(default_factory=dict)
@@ -102,9 +158,18 @@ def xero_target(resource: XeroResource, entity: EntityConfig) -> AccountingTarge
     return XeroTarget(resource.client(str(entity.xero_tenant_id)))
 
 
+def qbo_target(resource: XeroResource, entity: EntityConfig) -> AccountingTarget:
+    if resource.qbo is None:
+        raise TargetNotAvailable(f"entity {entity.key}: the mapping says target: qbo, but QuickBooks Online is not "
+                                 "configured; set QBO_CLIENT_ID and QBO_CLIENT_SECRET (and QBO_BASE_URL for the "
+                                 "sandbox)")
+    return resource.qbo.target(entity)
+
+
 #: The accounting targets this installation can build: the mapping's ``target:`` name → factory(resource, entity).
 #: A new accounting system registers itself here with one line (see docs/connectors.md).
-TARGET_FACTORIES: dict[str, Callable[[XeroResource, EntityConfig], AccountingTarget]] = {"xero": xero_target}
+TARGET_FACTORIES: dict[str, Callable[[XeroResource, EntityConfig], AccountingTarget]] = {"xero": xero_target,
+                                                                                  "qbo": qbo_target}
 
 
 class RedmineResource(ConfigurableResource):
@@ -143,6 +208,19 @@ class WarehouseResource(ConfigurableResource):
 
 
 @cache
+def _qbo_resource() -> QboResource | None:
+    """QuickBooks Online when ``QBO_CLIENT_ID`` is set, else None (entities with ``target: qbo`` then fail by
+    name). ``QBO_BASE_URL`` (default Intuit's production API), ``QBO_TOKEN_URL`` (default Intuit's; for a base URL
+    that is not Intuit's, e.g. the sandbox, the same server's token endpoint)."""
+    if not os.environ.get("QBO_CLIENT_ID"):
+        return None
+    base = os.environ.get("QBO_BASE_URL", "").strip() or "https://quickbooks.api.intuit.com"
+    token_url = os.environ.get("QBO_TOKEN_URL", "").strip() or (
+        QBO_TOKEN_URL if base.rstrip("/").endswith(".intuit.com") else f"{base.rstrip('/')}/oauth2/v1/tokens/bearer")
+    return QboResource(base_url=base, token_url=token_url, client_id=EnvVar("QBO_CLIENT_ID"),
+                       client_secret=EnvVar("QBO_CLIENT_SECRET"), store_url=settings.operational_store_url())
+
+
 def _store(url: str) -> OperationalStore:
     return OperationalStore(url)
 
@@ -244,6 +322,7 @@ def default_resources() -> dict[str, object]:
             base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL, required=False),
             client_id=EnvVar("XERO_CLIENT_ID"),
             client_secret=EnvVar("XERO_CLIENT_SECRET"),
+            qbo=_qbo_resource(),
         ),
         "redmine": RedmineResource(base_url=os.environ.get("REDMINE_BASE_URL", "")),
         "warehouse": WarehouseResource(root=settings.warehouse_root()),

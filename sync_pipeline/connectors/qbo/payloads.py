@@ -29,7 +29,7 @@ from typing import Any, Literal
 from sync_pipeline.domain.money import MINOR_UNITS
 
 REF_PREFIX = "sync-pipeline ref: "
-_REF_RE = re.compile(r"sync-pipeline ref: (\S+)")
+_REF_RE = re.compile(r"sync-pipeline ref: ([^\r\n]+)")
 _TAG_RE = re.compile(r"\[([^\[\]]+)\]\s*$")
 DOC_NUMBER_MAX = 21
 DISPLAY_NAME_MAX = 500
@@ -77,7 +77,7 @@ def reference_of(doc: Mapping[str, Any]) -> str | None:
     """Our reference written into a document's ``PrivateNote`` (None when the document is not ours)."""
     note = doc.get("PrivateNote")
     m = _REF_RE.search(note) if isinstance(note, str) else None
-    return m.group(1) if m else None
+    return m.group(1).strip() if m else None
 
 
 def doc_number(reference: str) -> str:
@@ -154,12 +154,12 @@ def unit_price(quantity: Decimal, unit: Decimal, amount: Decimal) -> Decimal | N
 
 def sales_lines(lines: list[Any], item_for: Any, settings: QboSettings, amount_of: Any,
                 tax_id: Any = lambda c: c) -> list[dict[str, Any]]:
-    """``SalesItemLineDetail`` lines: the item of the line's account code, quantity, unit price, tax code
+    """``SalesItemLineDetail`` lines: the item of the line (``item_for(line)``), quantity, unit price, tax code
     (``tax_id`` turns a configured TaxCode Name into its id; TAX and NON stay as they are)."""
     out = []
     for li in lines:
         amount = amount_of(li)
-        detail: dict[str, Any] = {"ItemRef": {"value": item_for(li.account_code)}}
+        detail: dict[str, Any] = {"ItemRef": {"value": item_for(li)}}
         price = unit_price(li.quantity, li.unit_amount, amount)
         if price is not None:
             detail |= {"Qty": li.quantity, "UnitPrice": price}

@@ -171,7 +171,8 @@ def currency_of(doc: dict[str, Any], home_currency: str) -> str:
 
 def read_documents(entity: str, docs: list[Any], home_currency: str
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Rejected]]:
-    """The documents of ``entity`` that read strictly, the deletion tombstones, and the others rejected."""
+    """The documents of ``entity`` that read strictly (as sent, with the fields not checked here), the deletion
+    tombstones, and the others rejected."""
     schema = SCHEMAS[entity]
     typed, deleted, rejected = [], [], []
     for n, doc in enumerate(docs, start=1):
@@ -188,5 +189,5 @@ def read_documents(entity: str, docs: list[Any], home_currency: str
             rid = raw if isinstance(raw, str) and QBO_ID.fullmatch(raw) else None
             rejected.append(Rejected(f"qbo {entity}", rid or f"position {n}", m, None, n))
         else:
-            typed.append(m)
+            typed.append(doc)  # as sent: strict reading coerced nothing, and fields it does not check are kept
     return typed, deleted, rejected

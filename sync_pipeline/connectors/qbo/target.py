@@ -3,23 +3,26 @@ out, QuickBooks JSON only inside this package.
 
 Posting goes in batches of 30 (one ``/batch`` call each, ``requestid`` derived from the batch's source keys and
 payloads); each item answers for itself. An item QuickBooks failed on its side (``SystemFault``, throttled) is sent
-once more in a batch of its own kind; a duplicate ``DocNumber`` (custom numbers) whose holder carries our reference is
-the document we posted before, found rather than failed.
+once more in a batch of its own; a duplicate ``DocNumber`` (custom numbers) whose holder carries our reference is
+the document we posted before, found rather than failed. QuickBooks has no draft invoices (they are posted final)
+and takes no per-line tax amounts (it computes tax itself): ``capabilities`` says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sync_pipeline.connectors import redaction
-from sync_pipeline.connectors.accounting import PostResult
+from sync_pipeline.connectors.accounting import Capabilities, Listing, PostResult, Usage
 from sync_pipeline.connectors.http import PermanentError
-from sync_pipeline.connectors.qbo.client import BatchItem, QboClient, quote
+from sync_pipeline.connectors.qbo.client import MAX_BATCH, QUERY_PAGE, BatchItem, QboClient, qbo_datetime, quote
+from sync_pipeline.connectors.qbo.documents import instant, settlements, to_document
 from sync_pipeline.connectors.qbo.faults import DUPLICATE_DOC_NUMBER, Fault, is_transient
 from sync_pipeline.connectors.qbo.payloads import (
     PayloadError,
@@ -34,119 +37,165 @@ from sync_pipeline.connectors.qbo.payloads import (
     sales_lines,
     tag_of,
 )
-from sync_pipeline.connectors.qbo.records import currency_of, read_documents
+from sync_pipeline.connectors.qbo.records import SCHEMAS, read_documents
 from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.contracts.codec import dumps
-from sync_pipeline.contracts.payloads import translate
-from sync_pipeline.contracts.payloads.accounting import Customer, DocumentV1, InvoiceDraftV1
+from sync_pipeline.contracts.payloads.accounting import Customer, Document, InvoiceUpdateV1
 from sync_pipeline.domain import ids
+from sync_pipeline.domain.money import from_minor
 
 log = logging.getLogger("sync_pipeline.connectors.qbo")
 redaction.install(log)
 
-ENTITY = {"invoice": "Invoice", "credit_note": "CreditMemo", "payment": "Payment", "contact": "Customer"}
-BANK_ENTITIES = ("Deposit", "Purchase")
-
-
-def _instant(value: str | None) -> str | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC).isoformat()
-
-
-def to_document(kind: str, doc: dict[str, Any], home_currency: str) -> DocumentV1:
-    """A strictly read QuickBooks document in neutral terms (``accounting.document`` v1)."""
-    updated = _instant((doc.get("MetaData") or {}).get("LastUpdatedTime"))
-    if kind == "contact":
-        return DocumentV1(kind="contact", id=doc["Id"], number=(tag_of(doc["DisplayName"]) or "").strip("[]") or None,
-                          status="ACTIVE" if doc.get("Active", True) else "ARCHIVED",
-                          currency=currency_of(doc, home_currency), updated_at=updated)
-    total: Decimal = doc["TotalAmt"]
-    due: Decimal | None
-    if kind == "invoice":
-        due = doc["Balance"]
-    elif kind == "credit_note":
-        due = doc.get("RemainingCredit", doc.get("Balance"))
-    else:
-        due = doc.get("UnappliedAmt")
-    note = doc.get("PrivateNote") or ""
-    if note.startswith("Voided"):
-        status = "VOIDED"
-    elif kind in ("invoice", "credit_note") and due == 0 and total > 0:
-        status = "PAID"
-    else:
-        status = "AUTHORISED"
-    return DocumentV1(kind=kind, id=doc["Id"], number=doc.get("DocNumber") or doc.get("PaymentRefNum"),
-                      reference=reference_of(doc), status=status, currency=currency_of(doc, home_currency),
-                      total=total, amount_due=due, updated_at=updated)
+#: neutral kind → QuickBooks entity (bank transactions: Deposit for receive, Purchase for spend)
+ENTITY = {"invoice": "Invoice", "credit_note": "CreditMemo", "payment": "Payment", "contact": "Customer",
+          "bill": "Bill"}
+BANK = {"receive": "Deposit", "spend": "Purchase"}
+CAPABILITIES = Capabilities(max_batch=MAX_BATCH, max_concurrency=10, page_size=QUERY_PAGE, partial_batches=True,
+                            credit_allocation=True, draft_invoices=False, line_tax_override=False)
+#: faults that say the customer a document names is gone
+_CONTACT_FAULTS = {"2500", "610", "6250", "6560"}
+_GLOBAL_TAX = {"Exclusive": "TaxExcluded", "Inclusive": "TaxInclusive", "NoTax": "NotApplicable"}
 
 
 class QboTarget:
     system = "qbo"
+    name = "QuickBooks Online"
+    capabilities = CAPABILITIES
 
     def __init__(self, client: QboClient, settings: QboSettings) -> None:
         if client.realm_id != settings.realm_id:
             raise ValueError(f"client realm {client.realm_id} is not the settings' realm {settings.realm_id}")
         self.client = client
         self.settings = settings
+        self.account_id = settings.realm_id
         self._customers: dict[tuple[str, str], str] = {}
         self._accounts: dict[str, str] = {}
         self._items: dict[str, str] = {}
         self._tax: dict[str, str] = {}
-        #: documents read back that did not read strictly (listed, never guessed at)
+        #: documents read back that did not read strictly (listed, never guessed at), for ``modified_since``
         self.rejected: list[Rejected] = []
 
     def close(self) -> None:
         self.client.close()
 
     # -- reading ----------------------------------------------------------------------------------------------
-    def _documents(self, kind: str, docs: list[Any]) -> list[DocumentV1]:
-        typed, deleted, rejected = read_documents(ENTITY[kind], docs, self.settings.home_currency)
-        for r in rejected:
-            log.warning("QuickBooks %s %s does not read: %s", ENTITY[kind], r.record, r.summary)
-        self.rejected.extend(rejected)
-        out = [to_document(kind, d, self.settings.home_currency) for d in typed]
-        out += [DocumentV1(kind=kind, id=d["Id"], status="DELETED",
-                           updated_at=_instant((d.get("MetaData") or {}).get("LastUpdatedTime")))
-                for d in deleted]
-        return out
+    def _convert(self, kind: str, typed: list[dict[str, Any]], *, settle: bool = True) -> list[Document]:
+        settled = self._settlements(kind, typed) if settle and kind in ("invoice", "credit_note") else None
+        rev_tax = {v: k for k, v in self.settings.tax_codes.items()} | \
+            {self._tax[v]: k for k, v in self.settings.tax_codes.items() if v in self._tax}
+        return [to_document(kind, d, home_currency=self.settings.home_currency, settled=settled,
+                            reverse_items={v: k for k, v in self._items.items()}, reverse_tax=rev_tax,
+                            reverse_accounts={v: k for k, v in self._accounts.items()}) for d in typed]
 
-    def find(self, kind: str, *, reference: str | None = None, number: str | None = None) -> DocumentV1 | None:
+    def _settlements(self, kind: str, docs: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+        """What the payments linked to these documents did to them (one query per 100 payments)."""
+        pay_ids = sorted({str(lk["TxnId"]) for d in docs for lk in d.get("LinkedTxn") or []
+                          if lk.get("TxnType") == "Payment"})
+        payments: list[dict[str, Any]] = []
+        for start in range(0, len(pay_ids), 100):
+            chunk = ", ".join(quote(i) for i in pay_ids[start:start + 100])
+            payments += self.client.query(f"SELECT * FROM Payment WHERE Id IN ({chunk})")
+        return settlements(payments)
+
+    def _read(self, kind: str, raw: list[Any]) -> tuple[list[Document], list[Rejected], dict[str, str], list[Any]]:
+        """Strictly read where QuickBooks' answers must not be guessed at; (documents, rejected, their references,
+        deletion tombstones)."""
+        entity = ENTITY.get(kind)
+        if entity not in SCHEMAS:
+            return self._convert(kind, [d for d in raw if isinstance(d, dict)]), [], {}, []
+        typed, deleted, rejected = read_documents(entity, raw, self.settings.home_currency)
+        refs = {}
+        for r in rejected:
+            log.warning("QuickBooks %s %s does not read: %s", entity, r.record, r.summary)
+            doc = raw[r.position - 1] if r.position else None
+            ref = reference_of(doc) if isinstance(doc, dict) else None
+            if ref:
+                refs[r.record] = ref
+        return self._convert(kind, typed), rejected, refs, deleted
+
+    def find(self, kind: str, *, reference: str | None = None, number: str | None = None) -> Document | None:
         if kind == "contact":
             if not number:
                 raise ValueError("look a contact up by its number")
             found = self._find_customer(number, None)
-            return self._documents("contact", [found])[0] if found else None
+            return self._convert("contact", [found])[0] if found else None
         if kind not in ENTITY:
             raise ValueError(f"cannot look up {kind} in QuickBooks")
         entity = ENTITY[kind]
         if number and not reference:
             rows = self.client.query(f"SELECT * FROM {entity} WHERE DocNumber = {quote(number)}")
-        elif reference and self.settings.custom_doc_numbers and kind != "payment":
+        elif reference and self.settings.custom_doc_numbers and kind in ("invoice", "credit_note"):
             rows = self.client.query(f"SELECT * FROM {entity} WHERE DocNumber = {quote(doc_number(reference))}")
         elif reference:
-            rows = self._scan_for_reference(entity, reference)
+            rows = self.client.query(f"SELECT * FROM {entity}{self._since_period(reference)}")
         else:
             raise ValueError(f"look {kind} up by reference or number")
         if reference:
             rows = [r for r in rows if reference_of(r) == reference]
-        live = [d for d in self._documents(kind, rows) if d.status not in ("VOIDED", "DELETED")]
+        docs = self._read(kind, rows)[0]
+        live = [d for d in docs if d.status not in ("VOIDED", "DELETED")]
         return live[0] if live else None
 
-    def _scan_for_reference(self, entity: str, reference: str) -> list[dict[str, Any]]:
-        """QuickBooks cannot filter on ``PrivateNote``: read the documents dated from the reference's period on
-        (all of them when the reference is not one of ours) and keep those carrying it."""
+    @staticmethod
+    def _since_period(reference: str) -> str:
+        """QuickBooks cannot filter on ``PrivateNote``: documents dated from the reference's period on (all of them
+        when the text names no period) are read and those carrying it kept."""
         parsed = ids.parse_reference(reference)
-        where = f" WHERE TxnDate >= {quote(str(parsed['period']) + '-01')}" if parsed else ""
-        return self.client.query(f"SELECT * FROM {entity}{where}")
+        period = str(parsed["period"]) if parsed else None
+        if period is None:
+            m = re.search(r"(\d{4}-\d{2})-?$", reference)
+            period = m.group(1) if m else None
+        return f" WHERE TxnDate >= {quote(period + '-01')}" if period else ""
 
-    def modified_since(self, kind: str, since: datetime | None) -> Iterator[DocumentV1]:
-        if kind not in ENTITY:
+    def documents(self, kind: str, *, reference_prefix: str | None = None, ids: Sequence[str] = (),
+                  statuses: Sequence[str] = (), dated: tuple[date, date] | None = None,
+                  direction: str | None = None, modified_since: datetime | None = None) -> Listing:
+        if kind == "bank_transaction":
+            entities = [BANK[direction]] if direction else list(BANK.values())
+        elif kind in ENTITY:
+            entities = [ENTITY[kind]]
+        else:
+            raise ValueError(f"cannot list {kind} from QuickBooks")
+        where = []
+        if reference_prefix:
+            since = self._since_period(reference_prefix)
+            where += [since.removeprefix(" WHERE ")] if since else []
+        if dated:
+            where.append(f"TxnDate >= {quote(dated[0].isoformat())} AND TxnDate <= {quote(dated[1].isoformat())}")
+        if modified_since:
+            where.append(f"MetaData.LastUpdatedTime > {quote(qbo_datetime(modified_since))}")
+        raw: list[Any] = []
+        for entity in entities:
+            if kind == "contact":
+                where = [w for w in where if not w.startswith("TxnDate")]
+            clause = f" WHERE {' AND '.join(where)}" if where else ""
+            if ids:
+                for start in range(0, len(ids), 100):
+                    chunk = ", ".join(quote(i) for i in ids[start:start + 100])
+                    raw += self.client.query(f"SELECT * FROM {entity} WHERE Id IN ({chunk})"
+                                             + (f" AND {' AND '.join(where)}" if where else ""))
+            else:
+                raw += self.client.query(f"SELECT * FROM {entity}{clause}")
+        if reference_prefix:
+            raw = [d for d in raw if not isinstance(d, dict) or (reference_of(d) or "").startswith(reference_prefix)]
+        docs, rejected, refs, _ = self._read(kind, raw)
+        if statuses:
+            docs = [d for d in docs if d.status in statuses]
+        return Listing(docs, rejected, refs)
+
+    def modified_since(self, kind: str, since: datetime | None) -> Iterator[Document]:
+        if kind not in ENTITY or kind == "bill":
             raise ValueError(f"cannot pull {kind} back from QuickBooks")
-        docs = list(self.client.changed_since(ENTITY[kind], since))
-        yield from self._documents(kind, docs)
+        raw = list(self.client.changed_since(ENTITY[kind], since))
+        docs, rejected, _, deleted = self._read(kind, raw)
+        self.rejected.extend(rejected)
+        yield from docs
+        for d in deleted:
+            meta = d.get("MetaData") or {}
+            yield Document(kind=kind, id=str(d["Id"]), status="DELETED", updated_at=instant(meta.get("LastUpdatedTime")))
 
-    # -- reference data: customers, accounts, items ---------------------------------------------------------------
+    # -- reference data: customers, accounts, items, tax codes ----------------------------------------------------
     def _find_customer(self, number: str, currency: str | None) -> dict[str, Any] | None:
         rows = self.client.query(f"SELECT * FROM Customer WHERE DisplayName LIKE {quote('%[' + number + '%')}")
         tags = {customer_tag(number)} | ({customer_tag(number, currency)} if currency else set())
@@ -154,6 +203,7 @@ class QboTarget:
         if currency is not None:
             mine = [r for r in mine if ((r.get("CurrencyRef") or {}).get("value") or self.settings.home_currency)
                     == currency]
+        mine.sort(key=lambda r: tag_of(str(r.get("DisplayName", ""))) != customer_tag(number))
         return mine[0] if mine else None
 
     def ensure_customer(self, customer: Customer) -> str:
@@ -162,15 +212,30 @@ class QboTarget:
             return self._customers[key]
         found = self._find_customer(customer.number, customer.currency)
         if found is None:
-            # one currency per QuickBooks customer: a second currency gets its own tag
-            taken = self._find_customer(customer.number, None) is not None
-            tag = customer_tag(customer.number, customer.currency if taken else None)
-            body = customer_payload(customer.name, tag, customer.currency, self.settings.home_currency)
-            found = self.client.create("Customer", body, f"customer-{self.settings.realm_id}-{tag}")
+            found = self.client.create("Customer", self._customer_body(customer),
+                                       f"customer-{self.settings.realm_id}-{customer.number}-{customer.currency}")
         self._customers[key] = found["Id"]
         return found["Id"]
 
-    def account_id(self, code: str) -> str:
+    def _customer_body(self, customer: Customer) -> dict[str, Any]:
+        # one currency per QuickBooks customer: a second currency gets its own tag
+        taken = self._find_customer(customer.number, None) is not None
+        tag = customer_tag(customer.number, customer.currency if taken else None)
+        return customer_payload(customer.name, tag, customer.currency, self.settings.home_currency)
+
+    def find_contacts(self, numbers: Sequence[str]) -> dict[str, Document]:
+        wanted = sorted(set(numbers))
+        if len(wanted) <= 10:
+            rows = [r for n in wanted if (r := self._find_customer(n, None)) is not None]
+        else:
+            rows = self.client.query("SELECT * FROM Customer")
+        found: dict[str, Document] = {}
+        for doc in self._read("contact", rows)[0]:
+            if doc.number in wanted and (doc.number not in found or (doc.name or "") < (found[doc.number].name or "")):
+                found.setdefault(doc.number, doc)
+        return found
+
+    def ledger_account(self, code: str) -> str:
         """The id of the account for our account code: the one named in ``accounts``, else the one numbered so."""
         if code not in self._accounts:
             name = self.settings.accounts.get(code)
@@ -195,50 +260,77 @@ class QboTarget:
             self._tax[code] = row["Id"]
         return self._tax[code]
 
-    def item_for(self, account_code: str) -> str:
-        """The Service item selling into ``account_code`` (mapped by id or Name, found, or created once)."""
-        if account_code not in self._items:
-            mapped = self.settings.items.get(account_code)
-            if mapped and mapped.isdigit():
-                self._items[account_code] = mapped
-                return mapped
-            name = mapped or f"Services ({account_code})"
-            row = self.client.query_one(f"SELECT * FROM Item WHERE Name = {quote(name)}")
+    def item_for(self, account_code: str, item_code: str | None = None) -> str:
+        """The Service item of a line: the line's item (by Name, else Sku), else the item mapped for the account
+        code (id or Name), else ``Services (code)`` found or created once."""
+        key = f"item:{item_code}" if item_code else account_code
+        if key in self._items:
+            return self._items[key]
+        if item_code:
+            row = self.client.query_one(f"SELECT * FROM Item WHERE Name = {quote(item_code)}") \
+                or self.client.query_one(f"SELECT * FROM Item WHERE Sku = {quote(item_code)}")
             if row is None:
-                row = self.client.create("Item", {"Name": name, "Type": "Service",
-                                                  "IncomeAccountRef": {"value": self.account_id(account_code)}},
-                                         f"item-{self.settings.realm_id}-{account_code}")
-            self._items[account_code] = row["Id"]
-        return self._items[account_code]
+                raise PayloadError(f"QuickBooks company {self.settings.realm_id} has no item {item_code!r} "
+                                   "(by name or SKU)")
+            self._items[key] = row["Id"]
+            return row["Id"]
+        mapped = self.settings.items.get(account_code)
+        if mapped and mapped.isdigit():
+            self._items[key] = mapped
+            return mapped
+        name = mapped or f"Services ({account_code})"
+        row = self.client.query_one(f"SELECT * FROM Item WHERE Name = {quote(name)}")
+        if row is None:
+            row = self.client.create("Item", {"Name": name, "Type": "Service",
+                                              "IncomeAccountRef": {"value": self.ledger_account(account_code)}},
+                                     f"item-{self.settings.realm_id}-{account_code}")
+        self._items[key] = row["Id"]
+        return row["Id"]
 
-    # -- writing ----------------------------------------------------------------------------------------------
+    # -- payloads ---------------------------------------------------------------------------------------------
+    def _lines(self, draft: Any) -> list[dict[str, Any]]:
+        def amount(li: Any) -> Decimal:
+            if getattr(li, "line_amount_minor", None) is not None:
+                return from_minor(li.line_amount_minor, draft.currency)
+            return li.line_amount
+
+        return sales_lines(draft.lines, lambda li: self.item_for(li.account_code, getattr(li, "item_code", None)),
+                           self.settings, amount, self.tax_id)
+
+    def _sales(self, kind: str, draft: Any) -> dict[str, Any]:
+        customer = draft.contact_id or self.ensure_customer(draft.customer)
+        body = sales_document(draft, customer_id=customer, lines=self._lines(draft), settings=self.settings,
+                              due=kind == "invoice", tax_id=self.tax_id)
+        types = getattr(draft, "line_amount_types", "Exclusive")
+        if self.settings.tax_model != "us" and types:
+            body["GlobalTaxCalculation"] = _GLOBAL_TAX[types]
+        return body
+
     def _payload(self, kind: str, draft: Any, invoices: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
-        s = self.settings
         if kind in ("invoice", "credit_note"):
-            d = draft if kind == "credit_note" or isinstance(draft, InvoiceDraftV1) \
-                else translate("accounting.invoice", draft, target=1)
-            customer = d.contact_id or self.ensure_customer(d.customer)
-            lines = sales_lines(d.lines, self.item_for, s, lambda li: li.line_amount, self.tax_id)
-            return ENTITY[kind], sales_document(d, customer_id=customer, lines=lines, settings=s,
-                                                due=kind == "invoice", tax_id=self.tax_id)
+            return ENTITY[kind], self._sales(kind, draft)
+        if kind == "contact":
+            return "Customer", self._customer_body(draft)
         if kind == "payment":
             inv = invoices.get(draft.invoice_id or "") or invoices.get(f"#{draft.invoice_number}")
             if inv is None:
                 what = draft.invoice_id or draft.invoice_number or f"credit memo {draft.credit_note_id}"
                 raise PayloadError(f"no live QuickBooks invoice {what} to apply the payment to (a refund of a credit "
                                    "memo is not supported)")
-            return "Payment", payment_payload(draft, invoice=inv, deposit_account_id=self.account_id(draft.account_code),
-                                              settings=s)
+            return "Payment", payment_payload(draft, invoice=inv, deposit_account_id=self.ledger_account(
+                draft.account_code), settings=self.settings)
         if kind == "bank_transaction":
-            accounts = {li.account_code: self.account_id(li.account_code) for li in draft.lines}
-            return bank_payload(draft, bank_account_id=self.account_id(draft.bank_account_code), account_ids=accounts,
-                                settings=s)
+            accounts = {li.account_code: self.ledger_account(li.account_code) for li in draft.lines}
+            return bank_payload(draft, bank_account_id=self.ledger_account(draft.bank_account_code),
+                                account_ids=accounts, settings=self.settings)
         raise ValueError(f"cannot post {kind} to QuickBooks")
 
-    def _invoices_for(self, records: Sequence[tuple[str, Any]]) -> dict[str, dict[str, Any]]:
+    def _invoices_for(self, kind: str, drafts: Sequence[Any]) -> dict[str, dict[str, Any]]:
         """The invoices payments apply to, read in few queries (by id, and ``#number`` by DocNumber)."""
-        wanted = sorted({d.invoice_id for _, d in records if d.invoice_id})
-        numbers = sorted({d.invoice_number for _, d in records if not d.invoice_id and d.invoice_number})
+        if kind != "payment":
+            return {}
+        wanted = sorted({d.invoice_id for d in drafts if d.invoice_id})
+        numbers = sorted({d.invoice_number for d in drafts if not d.invoice_id and d.invoice_number})
         out: dict[str, dict[str, Any]] = {}
         for start in range(0, len(wanted), 100):
             chunk = ", ".join(quote(i) for i in wanted[start:start + 100])
@@ -249,28 +341,45 @@ class QboTarget:
                     for r in self.client.query(f"SELECT * FROM Invoice WHERE DocNumber IN ({chunk})")}
         return out
 
-    def post(self, kind: str, records: Sequence[tuple[str, Any]], *, key_prefix: str) -> list[PostResult]:
-        invoices = self._invoices_for(records) if kind == "payment" else {}
-        results: dict[str, PostResult] = {}
-        sendable: list[tuple[str, str, dict[str, Any]]] = []
-        for key, draft in records:  # a record that cannot become QuickBooks JSON fails alone, before anything is sent
+    def _prepare(self, kind: str, records: Sequence[tuple[str, Any]], results: dict[str, PostResult]
+                 ) -> list[tuple[str, str, dict[str, Any]]]:
+        """Each record as (key, entity, body); a record that cannot become QuickBooks JSON fails alone, unsent."""
+        invoices = self._invoices_for(kind, [d for _, d in records])
+        sendable = []
+        for key, draft in records:
             try:
                 entity, body = self._payload(kind, draft, invoices)
             except (PayloadError, ValueError) as e:
                 results[key] = PostResult(key, False, None, [str(e)])
                 continue
             sendable.append((key, entity, body))
-        for start in range(0, len(sendable), 30):
-            self._send(kind, sendable[start:start + 30], key_prefix, results, again=True)
+        return sendable
+
+    # -- writes -----------------------------------------------------------------------------------------------
+    def create(self, kind: str, drafts: Sequence[Any], *, idempotency_key: str) -> list[PostResult]:
+        if len(drafts) > MAX_BATCH:
+            raise ValueError(f"QuickBooks creates at most {MAX_BATCH} documents per call, got {len(drafts)}")
+        records = [(str(n), d) for n, d in enumerate(drafts)]
+        results: dict[str, PostResult] = {}
+        self._send(kind, self._prepare(kind, records, results), results, idem=idempotency_key, again=True)
+        return [results[k] for k, _ in records]
+
+    def post(self, kind: str, records: Sequence[tuple[str, Any]], *, key_prefix: str) -> list[PostResult]:
+        results: dict[str, PostResult] = {}
+        sendable = self._prepare(kind, records, results)
+        for start in range(0, len(sendable), MAX_BATCH):
+            batch = sendable[start:start + MAX_BATCH]
+            digest = hashlib.sha256()
+            for key, _, body in batch:
+                digest.update(key.encode())
+                digest.update(dumps(body))
+            self._send(kind, batch, results, idem=f"{key_prefix}-{digest.hexdigest()[:40]}", again=True)
         return [results[key] for key, _ in records]
 
-    def _send(self, kind: str, batch: list[tuple[str, str, dict[str, Any]]], key_prefix: str,
-              results: dict[str, PostResult], *, again: bool) -> None:
-        digest = hashlib.sha256()
-        for key, _, body in batch:
-            digest.update(key.encode())
-            digest.update(dumps(body))
-        idem = f"{key_prefix}-{digest.hexdigest()[:40]}"
+    def _send(self, kind: str, batch: list[tuple[str, str, dict[str, Any]]], results: dict[str, PostResult], *,
+              idem: str, again: bool) -> None:
+        if not batch:
+            return
         try:
             answers = self.client.batch([BatchItem(entity, body) for _, entity, body in batch], idem)
         except PermanentError as e:
@@ -283,30 +392,75 @@ class QboTarget:
                 if again and is_transient(answer):
                     retry.append((key, entity, body))
                     continue
-                results[key] = self._faulted(kind, key, body, answer, idem)
+                results[key] = self._faulted(kind, key, entity, body, answer, idem)
             else:
                 results[key] = PostResult(key, True, self._created(kind, answer), [], idem)
         if retry:  # a new batch (its own requestid): the first answer said these were not done
-            self._send(kind, retry, key_prefix + "-again", results, again=False)
+            self._send(kind, retry, results, idem=f"{idem}-again", again=False)
 
-    def _faulted(self, kind: str, key: str, body: dict[str, Any], fault: Fault, idem: str) -> PostResult:
+    def _faulted(self, kind: str, key: str, entity: str, body: dict[str, Any], fault: Fault, idem: str) -> PostResult:
         if DUPLICATE_DOC_NUMBER in fault.codes and body.get("DocNumber"):
             # our DocNumbers derive from our references: the holder may be the document we posted before
-            entity = ENTITY[kind]
             for row in self.client.query(f"SELECT * FROM {entity} WHERE DocNumber = {quote(body['DocNumber'])}"):
                 if reference_of(row) and reference_of(row) == reference_of(body):
                     return PostResult(key, True, self._created(kind, row), [], idem)
             return PostResult(key, False, None, [f"{fault}: DocNumber {body['DocNumber']} belongs to another "
                                                  f"{entity}; renumber that one or turn custom numbers off"], idem)
-        return PostResult(key, False, None, [str(fault)], idem)
+        gone = bool(fault.codes & _CONTACT_FAULTS) and "customer" in str(fault).lower()
+        return PostResult(key, False, None, [str(fault)], idem, contact_unknown=gone)
 
-    def _created(self, kind: str, doc: dict[str, Any]) -> DocumentV1:
-        if kind not in ENTITY:  # bank transactions: no neutral reader beyond the id
-            return DocumentV1(kind=kind, id=str(doc.get("Id")), reference=reference_of(doc),
-                              currency=(doc.get("CurrencyRef") or {}).get("value") or self.settings.home_currency,
-                              total=doc.get("TotalAmt"))
-        docs = self._documents(kind, [doc])
+    def _created(self, kind: str, doc: dict[str, Any]) -> Document:
+        docs = self._read(kind, [doc])[0] if kind != "bank_transaction" else self._convert(kind, [doc])
         if docs:
             return docs[0]
-        return DocumentV1(kind=kind, id=str(doc.get("Id")), reference=reference_of(doc))
+        return Document(kind=kind, id=str(doc.get("Id")), reference=reference_of(doc))
 
+    def update(self, kind: str, changes: Sequence[InvoiceUpdateV1], *, idempotency_key: str) -> list[PostResult]:
+        """Void or delete an invoice, or replace its lines (QuickBooks has no drafts: a posted invoice is edited)."""
+        if kind != "invoice":
+            raise ValueError(f"QuickBooks updates invoices here, not {kind}")
+        out = []
+        for n, change in enumerate(changes):
+            key = f"{idempotency_key}-{n}"
+            try:
+                if change.status in ("VOIDED", "DELETED"):
+                    self.client.operation("Invoice", change.id, "void" if change.status == "VOIDED" else "delete",
+                                          key)
+                    doc = self.client.read("Invoice", change.id) if change.status == "VOIDED" else None
+                elif change.lines is not None:
+                    edit: dict[str, Any] = {"Line": self._lines(change)}
+                    if self.settings.tax_model == "us" and self.settings.us_sales_tax_code:
+                        # sent without TotalTax, so QuickBooks computes the tax of the new lines
+                        edit["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": self.tax_id(self.settings.us_sales_tax_code)}}
+                    doc = self.client.update("Invoice", change.id, edit, key)
+                else:
+                    doc = self.client.read("Invoice", change.id)
+            except (PermanentError, PayloadError) as e:
+                out.append(PostResult(str(n), False, None, [str(e)], key))
+                continue
+            document = self._created("invoice", doc) if doc else Document(kind="invoice", id=change.id,
+                                                                          status="DELETED")
+            out.append(PostResult(str(n), True, document, [], key))
+        return out
+
+    def allocate_credit(self, credit_note_id: str, *, invoice_id: str, amount: Decimal, on: date,
+                        idempotency_key: str) -> None:
+        """QuickBooks applies credit with a Payment of zero: one line takes ``amount`` off the invoice, one uses
+        as much of the credit memo."""
+        inv = self.client.read("Invoice", invoice_id)
+        body: dict[str, Any] = {
+            "CustomerRef": {"value": inv["CustomerRef"]["value"]}, "TotalAmt": Decimal(0), "TxnDate": on.isoformat(),
+            "Line": [{"Amount": amount, "LinkedTxn": [{"TxnId": invoice_id, "TxnType": "Invoice"}]},
+                     {"Amount": amount, "LinkedTxn": [{"TxnId": credit_note_id, "TxnType": "CreditMemo"}]}]}
+        if inv.get("CurrencyRef"):
+            body["CurrencyRef"] = {"value": inv["CurrencyRef"]["value"]}
+        self.client.create("Payment", body, idempotency_key)
+
+    # -- health -----------------------------------------------------------------------------------------------
+    def probe(self) -> None:
+        self.client.call("GET", f"companyinfo/{self.settings.realm_id}")
+
+    def usage(self) -> Usage:
+        http = self.client.http
+        remaining = http.limiter.remaining()
+        return Usage(http.request_count, remaining[0] if remaining else None, None, http.breaker.state)

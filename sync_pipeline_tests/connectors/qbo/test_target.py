@@ -13,10 +13,14 @@ from sync_pipeline.connectors.accounting import AccountingTarget
 from sync_pipeline.connectors.limits import RateLimiter, RateLimits
 from sync_pipeline.connectors.qbo import MemoryTokenStore, QboAuth, QboClient, QboSettings, QboTarget, Tokens
 from sync_pipeline.contracts.payloads.accounting import (
+    BankTransactionDraftV1,
     CreditNoteDraftV1,
+    CreditNoteDraftV2,
     Customer,
     InvoiceDraftV1,
+    InvoiceDraftV2,
     InvoiceLineV1,
+    InvoiceUpdateV1,
     PaymentDraftV1,
 )
 from sync_pipeline.domain import ids
@@ -79,8 +83,6 @@ def invoice(client: str, *, currency: str = "USD", tax: str = "OUTPUT2", period:
                              line_amount=Decimal("250.00"), account_code="200", tax_type=tax)])
 
 
-@pytest.mark.xfail(reason="AccountingTarget grew (documents, create, update, allocate_credit, probe, usage, "
-                          "capabilities): QboTarget implements it next (qbo-target)", strict=False)
 def test_it_is_an_accounting_target(us: QboTarget) -> None:
     assert isinstance(us, AccountingTarget) and us.system == "qbo"
 
@@ -175,3 +177,73 @@ def test_pull_back_reads_changes_strictly(us: QboTarget) -> None:
     assert docs and all(d.kind == "invoice" and d.updated_at for d in docs)
     assert {d.status for d in docs} <= {"AUTHORISED", "PAID"}
     assert list(us.modified_since("payment", since)) and us.rejected == []
+
+
+def test_the_target_declares_what_services_rely_on(us: QboTarget) -> None:
+    assert us.account_id == US and us.name == "QuickBooks Online"
+    caps = us.capabilities
+    assert (caps.max_batch, caps.max_concurrency, caps.page_size) == (30, 10, 1000)
+    assert not caps.draft_invoices and not caps.line_tax_override and caps.credit_allocation
+    us.probe()
+    usage = us.usage()
+    assert usage.requests >= 1 and usage.circuit == "closed" and usage.remaining_minute is not None
+
+
+def test_credit_applied_and_payments_come_back_as_allocations_and_amounts(uk: QboTarget) -> None:
+    cid = uk.ensure_customer(Customer(number="HV-301", name="Tyrell", currency="GBP"))
+    assert uk.find_contacts(["HV-301", "HV-NONE"])["HV-301"].id == cid
+    line = {"description": "Development", "quantity": "2", "unit_amount": "100.00", "line_amount_minor": 20000,
+            "account_code": "200", "tax_type": "OUTPUT2"}
+    inv_draft = InvoiceDraftV2(reference="SP-tgt-2026-10-C301-R1", contact_id=cid, currency="GBP",
+                               date=date(2026, 10, 31), due_date=date(2026, 11, 30), status="AUTHORISED", lines=[line])
+    [inv] = uk.create("invoice", [inv_draft], idempotency_key="tgt-inv-1")
+    assert inv.ok, inv.errors
+    assert inv.document.total == Decimal("240.00") and inv.document.total_tax == Decimal("40.00")
+    cn = CreditNoteDraftV2(reference="SP-tgt-2026-10-C301-R1-CN1", contact_id=cid, currency="GBP",
+                           date=date(2026, 11, 2), due_date=date(2026, 11, 2), status="AUTHORISED",
+                           lines=[{**line, "quantity": "0.5", "line_amount_minor": 5000}])
+    [credit] = uk.create("credit_note", [cn], idempotency_key="tgt-cn-1")
+    assert credit.ok, credit.errors
+    uk.allocate_credit(credit.document.id, invoice_id=inv.document.id, amount=Decimal("60.00"),
+                       on=date(2026, 11, 2), idempotency_key="tgt-alloc-1")
+    [pay] = uk.post("payment", [("line-1", PaymentDraftV1(invoice_id=inv.document.id, account_code="090",
+                                                          date=date(2026, 11, 5), amount=Decimal("100.00"),
+                                                          reference="bank line 1"))], key_prefix="tgt-pay")
+    assert pay.ok and pay.document.kind == "payment" and pay.document.invoice_id == inv.document.id
+
+    [doc] = uk.documents("invoice", reference_prefix="SP-tgt-2026-10-").documents
+    assert (doc.contact_id, doc.status, doc.currency, doc.date) == (cid, "AUTHORISED", "GBP", date(2026, 10, 31))
+    assert doc.amount_due == Decimal("80.00") and doc.amount_credited == Decimal("60.00")
+    assert doc.amount_paid == Decimal("100.00")
+    assert doc.lines[0].quantity == Decimal("2") and doc.lines[0].account_code == "200"
+    assert doc.lines[0].tax_type == "OUTPUT2"
+    assert [(a.kind, a.document_id, a.amount) for a in doc.allocations] == [
+        ("credit_note", credit.document.id, Decimal("60.00"))]
+    [cnd] = uk.documents("credit_note", ids=[credit.document.id]).documents
+    assert cnd.amount_due == Decimal("0.00") and cnd.allocations[0].document_id == inv.document.id
+    payments = uk.documents("payment", modified_since=datetime(2020, 1, 1, tzinfo=UTC)).documents
+    assert any(p.id == pay.document.id and p.total == Decimal("100.00") and p.account_code == "090" for p in payments)
+    assert uk.documents("invoice", reference_prefix="SP-tgt-2026-10-", statuses=["PAID"]).documents == []
+
+
+def test_an_invoice_is_voided_or_its_lines_replaced(us: QboTarget) -> None:
+    (a,), (b,) = (us.post("invoice", [(k, invoice(c))], key_prefix="upd") for k, c in (("u1", "801"), ("u2", "802")))
+    line = {"description": "Redone", "quantity": "1", "unit_amount": "50.00", "line_amount_minor": 5000,
+            "account_code": "200", "tax_type": "NONE"}
+    voided, changed = us.update("invoice", [
+        InvoiceUpdateV1(id=a.document.id, status="VOIDED", currency="USD"),
+        InvoiceUpdateV1(id=b.document.id, status="AUTHORISED", currency="USD", lines=[line])],
+        idempotency_key="upd-1")
+    assert voided.ok and voided.document.status == "VOIDED" and voided.document.total == Decimal("0")
+    assert changed.ok and changed.document.total == Decimal("50.00")
+    assert us.find("invoice", reference=invoice("801").reference) is None  # voided: not live
+
+
+def test_bank_transactions_are_deposits(us: QboTarget) -> None:
+    draft = BankTransactionDraftV1(type="RECEIVE", bank_account_code="090", date=date(2026, 11, 3),
+                                   reference="interest Nov", currency="USD",
+                                   lines=[{"description": "Interest", "unit_amount": "4.20", "account_code": "200"}])
+    [r] = us.post("bank_transaction", [("bank-1", draft)], key_prefix="bank")
+    assert r.ok, r.errors
+    [doc] = us.documents("bank_transaction", direction="receive", ids=[r.document.id]).documents
+    assert doc.direction == "receive" and doc.total == Decimal("4.20") and doc.reference == "interest Nov"
