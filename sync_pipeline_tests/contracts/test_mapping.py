@@ -82,5 +82,8 @@ def test_the_example_mapping_keeps_to_the_rules():
 
 def test_the_accounting_target_defaults_to_xero_and_qbo_needs_no_xero_tenant(tmp_path):
     assert _load(tmp_path).entities[0].target == "xero"
-    qbo = _load(tmp_path, target="qbo", xero_tenant_id=None).entities[0]
-    assert qbo.target == "qbo" and qbo.xero_tenant_id is None
+    qbo = _load(tmp_path, target="qbo", xero_tenant_id=None,
+                qbo={"realm_id": "9130357992233431", "home_currency": "USD"}).entities[0]
+    assert qbo.target == "qbo" and qbo.xero_tenant_id is None and qbo.qbo.tax_model == "global"
+    assert "qbo: required when target is qbo" in _problems(tmp_path, target="qbo", xero_tenant_id=None)
+    assert "realm_id" in _problems(tmp_path, target="qbo", qbo={"realm_id": "not-digits", "home_currency": "USD"})

@@ -4,9 +4,10 @@ entity is the one its mapping names."""
 import pytest
 
 from sync_pipeline.connectors.accounting import TargetNotAvailable
+from sync_pipeline.connectors.qbo import QboTarget
 from sync_pipeline.connectors.xero import XeroTarget
 from sync_pipeline.contracts.mapping import EntityConfig
-from sync_pipeline.defs.resources import TARGET_FACTORIES, HarvestResource, XeroResource
+from sync_pipeline.defs.resources import TARGET_FACTORIES, HarvestResource, QboResource, XeroResource
 
 
 def test_clients_of_one_resource_share_limiter_and_breaker():
@@ -38,6 +39,26 @@ def test_the_mapping_names_the_accounting_target_and_an_unknown_one_says_so(monk
     target.close()
     monkeypatch.delitem(TARGET_FACTORIES, "qbo", raising=False)
     with pytest.raises(TargetNotAvailable, match="target: qbo, which is not available in this installation yet"):
-        x.target(_entity(target="qbo"))
+        x.target(_entity(target="qbo", qbo=QBO))
     monkeypatch.setitem(TARGET_FACTORIES, "qbo", lambda resource, entity: ("qbo", entity.key))
-    assert x.target(_entity(target="qbo")) == ("qbo", "acme-uk")  # registering a target is one entry
+    assert x.target(_entity(target="qbo", qbo=QBO)) == ("qbo", "acme-uk")  # registering a target is one entry
+
+
+QBO = {"realm_id": "9130357992233431", "home_currency": "USD", "tax_model": "us", "tax_codes": {"OUTPUT2": "TAX"}}
+
+
+def test_a_qbo_entity_gets_a_quickbooks_target_when_quickbooks_is_configured(tmp_path):
+    entity = _entity(target="qbo", qbo=QBO)
+    with pytest.raises(TargetNotAvailable, match="QuickBooks Online is not configured; set QBO_CLIENT_ID"):
+        XeroResource(base_url="http://127.0.0.1:9", client_id="c", client_secret="secret-123456").target(entity)
+    qbo = QboResource(base_url="http://127.0.0.1:9", token_url="http://127.0.0.1:9/oauth2/v1/tokens/bearer",
+                      client_id="c", client_secret="secret-123456", store_url=f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    x = XeroResource(base_url="http://127.0.0.1:9", client_id="c", client_secret="secret-123456", qbo=qbo)
+    target = x.target(entity)
+    assert isinstance(target, QboTarget) and target.account_id == QBO["realm_id"]
+    assert target.settings.tax_model == "us" and target.settings.tax_codes == {"OUTPUT2": "TAX"}
+    again = x.target(entity)
+    assert again.client.http.limiter is target.client.http.limiter  # Intuit counts per realm
+    assert again.client.batch_limiter is target.client.batch_limiter
+    for t in (target, again):
+        t.close()
