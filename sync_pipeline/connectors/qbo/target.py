@@ -230,9 +230,12 @@ class QboTarget:
         else:
             rows = self.client.query("SELECT * FROM Customer")
         found: dict[str, Document] = {}
+        base = {str(r["Id"]) for r in rows if isinstance(r, dict) and tag_of(str(r.get("DisplayName", "")))
+                in {customer_tag(n) for n in wanted}}
         for doc in self._read("contact", rows)[0]:
-            if doc.number in wanted and (doc.number not in found or (doc.name or "") < (found[doc.number].name or "")):
-                found.setdefault(doc.number, doc)
+            # the customer tagged [number] first; one tagged [number CUR] (a second currency) only without it
+            if doc.number in wanted and (doc.number not in found or doc.id in base):
+                found[doc.number] = doc
         return found
 
     def ledger_account(self, code: str) -> str:

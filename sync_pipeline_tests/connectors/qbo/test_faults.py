@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from sync_pipeline.connectors.http import TransientError
 from sync_pipeline.connectors.qbo.faults import (
@@ -53,3 +55,18 @@ def test_throttling_waits_the_documented_minute() -> None:
 def test_odd_fault_bodies_never_crash(body) -> None:
     f = read_fault(body)
     assert f is None or str(f)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.floats(),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                               st.sampled_from(["Fault", "Error", "type", "code", "Message", "Detail", "element", "x"]),
+                               inner, max_size=4), max_leaves=10)
+
+
+@given(json_values, st.sampled_from([None, 200, 400, 401, 403, 429, 500, 503]))
+def test_any_answer_reads_as_a_fault_or_none_and_always_classifies(body, status) -> None:
+    f = read_fault(body)
+    if f is not None:
+        assert f.errors and str(f)
+        err = classify(f, status=status, system="qbo", method="GET", url="/query")
+        assert isinstance(err, TransientError | QboFault | ReconnectRequired)
