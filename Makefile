@@ -8,7 +8,10 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 # Credentials of the local sandbox systems (not secrets; production uses real EnvVars).
 SANDBOX_ENV := SYNC_PIPELINE_MODE=sandbox HARVEST_ACCESS_TOKEN=sandbox-harvest-token XERO_CLIENT_ID=sandbox-client XERO_CLIENT_SECRET=sandbox-secret
 
-.PHONY: demo test test-full mutation dev sandbox install lint clean
+# After `make demo`: its configuration (three entities, their bank statements) and its admin token
+DEMO_CONFIG := $(if $(wildcard data/demo/mapping.yaml),SYNC_PIPELINE_MAPPING=$(CURDIR)/data/demo/mapping.yaml SYNC_PIPELINE_RECONCILIATION=$(CURDIR)/data/demo/reconciliation.yaml SYNC_PIPELINE_FINANCE=$(CURDIR)/data/demo/finance.yaml SYNC_PIPELINE_STATEMENTS_DIR=$(CURDIR)/data/statements,)
+
+.PHONY: demo test test-full mutation dev sandbox workbench install lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,7 +38,11 @@ dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running al
 	@$(BIN)/python -m sync_pipeline.defs.instance $(DAGSTER_HOME) >/dev/null
 	umask 077; $(BIN)/sync-pipeline sandbox up & SANDBOX_PID=$$!; \
 	trap "kill $$SANDBOX_PID" EXIT INT TERM; \
-	$(SANDBOX_ENV) $(BIN)/dagster dev -w workspace.yaml
+	$(SANDBOX_ENV) $(DEMO_CONFIG) $(BIN)/dagster dev -w workspace.yaml
+
+workbench: $(STAMP)  ## the accountants' workbench on the demo's data (after make demo), http://127.0.0.1:8740 (the sandbox QBO has 8730)
+	SYNC_PIPELINE_TOKEN=$${SYNC_PIPELINE_TOKEN:-$$(cat data/demo/admin.token 2>/dev/null)} $(DEMO_CONFIG) \
+	$(BIN)/sync-pipeline workbench --port 8740 --insecure-cookies --no-settle
 
 sandbox: $(STAMP)  ## only the sandbox systems, until Ctrl-C
 	$(BIN)/sync-pipeline sandbox up

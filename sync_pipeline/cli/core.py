@@ -110,6 +110,8 @@ def summarize(entity: str, period: str) -> dict[str, Any]:
         "invoices": counts(posted, "outcome"),
         "invoice_numbers": sorted(x for x in posted["invoice_number"].dropna()),
         "totals_per_currency": totals_minor(posted, "total_minor"),
+        "net_per_currency": totals_minor(posted, "subtotal_minor"),
+        "tax_per_currency": totals_minor(posted, "total_tax_minor"),
         "reconciliation": counts(docs, "status"),
         "reconciled": bool(len(rec)) and bool((rec["status"] == "match").all()),
         "approvers": _approvers(entity, p),
@@ -137,7 +139,8 @@ def _print_summary(entity: str, period: str, s: dict[str, Any], ok: bool, approv
     print(f"  entries read        : {s['entries_read']}  ({', '.join(f'{k} {v}' for k, v in sorted(s['dispositions'].items()))})")
     print(f"  invoices posted     : {created} new, {existing} already posted ({', '.join(s['invoice_numbers'])})")
     for ccy, total in sorted(s["totals_per_currency"].items()):
-        print(f"  total {ccy}           : {total}")
+        print(f"  total {ccy}           : {total} gross (net {s['net_per_currency'].get(ccy, '?')} + tax "
+              f"{s['tax_per_currency'].get(ccy, '?')})")
     for line in approved or ([] if created else ["nothing new to approve"]):
         print(f"  four eyes           : {line}")
     for who in s.get("approvers") or []:
@@ -152,6 +155,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from sync_pipeline.sandbox import demo_data
     from sync_pipeline.sandbox.run import DEFAULT_HARVEST_PORT, DEFAULT_XERO_PORT, start_sandboxes
 
+    group = not (args.entity or args.period)
+    if group:
+        from sync_pipeline.cli import demo_group
+
+        demo_group.configure(settings.data_dir())
     state = settings.data_dir() / "sandbox"
     ports = {"harvest_port": DEFAULT_HARVEST_PORT, "xero_port": DEFAULT_XERO_PORT}
     if args.free_ports:
@@ -165,6 +173,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("SYNC_PIPELINE_MODE", "demo")  # an explicit sandbox mode, never production's default
     print(f"sandbox project system    : {sb.harvest_server.url}")
     print(f"sandbox accounting system : {sb.xero_server.url}")
+    if group:
+        try:
+            return _group_demo(sb)
+        finally:
+            sb.stop()
     entity, period = args.entity or demo_data.DEMO_ENTITY, args.period or demo_data.DEMO_PERIOD
     try:
         result, approved = demo_sync(entity, period)
@@ -178,6 +191,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0 if ok and s["reconciled"] else 1
     finally:
         sb.stop()
+
+
+def _group_demo(sb: Any) -> int:
+    from sync_pipeline.cli import demo_group
+
+    ok, lines = demo_group.run(sb)
+    print()
+    print(f"sync_pipeline demo — entities acme-uk, acme-de, acme-us; periods 2026-08 to 2026-10: "
+          f"{'OK' if ok else 'FAILED'}")
+    for line in lines:
+        print(f"  {line}")
+    print("  look at it          : make dev → http://127.0.0.1:3000 (Assets, Jobs → sync_job → Backfill);")
+    print("                        make workbench → http://127.0.0.1:8740 (README: Try the demo)")
+    print()
+    return 0 if ok else 1
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
@@ -198,9 +226,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("demo", help="run the whole sync for the demo entity and period on the local sandbox")
-    d.add_argument("--entity")
-    d.add_argument("--period", help="billing period YYYY-MM")
+    d = sub.add_parser("demo", help="the whole product on the demo group (three entities, 2026-08 to 2026-10, bank "
+                                    "statements, cash matching, sync exceptions); --entity/--period: one partition")
+    d.add_argument("--entity", help="sync only this entity (with --period: one partition, the quick demo)")
+    d.add_argument("--period", help="billing period YYYY-MM (only this partition)")
     d.add_argument("--free-ports", action="store_true",
                    help="run the sandbox on free ports instead of 8710/8720 (the UI cannot re-run against it)")
     d.set_defaults(func=cmd_demo)

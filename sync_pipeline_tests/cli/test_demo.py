@@ -1,4 +1,7 @@
-"""`sync-pipeline demo` as a new user runs it: a fresh data folder and Dagster instance, twice."""
+"""`sync-pipeline demo --entity acme-uk --period 2026-10` (the quick demo: one partition) as a new user runs it: a
+fresh data folder and Dagster instance, twice. The whole group demo (`sync-pipeline demo`: three entities, three
+months, statements, the workbench) is tested under the full marker: sync_pipeline_tests/reconciliation/
+test_workbench_demo.py."""
 
 import os
 import subprocess
@@ -6,23 +9,23 @@ import sys
 from pathlib import Path
 
 
-def _demo(tmp_path: Path) -> subprocess.CompletedProcess:
+def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SYNC_PIPELINE_DATA_DIR": str(tmp_path / "data"),
            "DAGSTER_HOME": str(tmp_path / "dagster_home")}
     for k in ("HARVEST_BASE_URL", "XERO_BASE_URL"):
         env.pop(k, None)
-    return subprocess.run([sys.executable, "-m", "sync_pipeline.cli", "demo", "--free-ports"], env=env,
+    return subprocess.run([sys.executable, "-m", "sync_pipeline.cli", "demo", "--free-ports", *args], env=env,
                           capture_output=True, text=True, timeout=300)
 
 
 def test_demo_prints_summary_and_second_run_posts_nothing(tmp_path):
-    first = _demo(tmp_path)
+    first = _demo(tmp_path, "--entity", "acme-uk", "--period", "2026-10")
     assert first.returncode == 0, first.stdout + first.stderr
     assert "billing period 2026-10: OK" in first.stdout
     assert "entries read        : 9" in first.stdout
     assert "invoices posted     : 2 new, 0 already posted" in first.stdout
-    assert "total GBP           : 981.00" in first.stdout
-    assert "total EUR           : 699.90" in first.stdout
+    assert "total GBP           : 981.00 gross (net 817.50 + tax 163.50)" in first.stdout
+    assert "total EUR           : 699.90 gross (net 583.25 + tax 116.65)" in first.stdout
     assert "all documents match" in first.stdout
     # four eyes: the demo automation triggered the plan, a separate approver identity approved it
     assert "four eyes           : demo-approver approved plan " in first.stdout
@@ -31,7 +34,7 @@ def test_demo_prints_summary_and_second_run_posts_nothing(tmp_path):
     # the runs are in the project-local Dagster instance the UI reads
     assert (tmp_path / "dagster_home" / "history").exists()
 
-    second = _demo(tmp_path)
+    second = _demo(tmp_path, "--entity", "acme-uk", "--period", "2026-10")
     assert second.returncode == 0, second.stdout + second.stderr
     assert "invoices posted     : 0 new, 2 already posted" in second.stdout
     assert "four eyes           : nothing new to approve" in second.stdout
