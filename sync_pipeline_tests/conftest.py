@@ -38,6 +38,13 @@ hypothesis_settings.register_profile("long", max_examples=2_000, deadline=None,
                                      suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
+# Master keys for the session (store.keys): a keyring of its own, never the project's data.keys/ folder; subprocesses
+# (the demo, the CLI) inherit it
+if not os.environ.get("SYNC_PIPELINE_KEYS"):
+    import tempfile
+
+    os.environ["SYNC_PIPELINE_KEYS"] = "file:" + str(Path(tempfile.mkdtemp(prefix="sync-keys-")) / "keyring.json")
+
 
 @pytest.fixture
 def sandboxes(tmp_path: Path) -> Iterator[Sandboxes]:

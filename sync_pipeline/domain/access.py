@@ -77,6 +77,9 @@ RULES: dict[str, frozenset[str] | str] = {
     "audit.verify": _VIEW | {"automation"},
     "audit.log": frozenset({"approver", "admin"}), "audit.export": frozenset({"approver", "admin"}),
     "audit.grant": frozenset({"admin"}),
+    # encryption keys (docs/data-protection.md): status shows key ids and counts, never key material
+    "keys.status": frozenset({"operator", "admin", "automation"}), "keys.generate": PUBLIC,
+    "keys.rotate": frozenset({"admin"}), "keys.reencrypt": frozenset({"admin", "automation"}),
     # workbench
     "workbench": frozenset({"operator", "admin"}),  # serve it
     "workbench.view": _VIEW, "workbench.comment": _VIEW,

@@ -52,8 +52,10 @@ dead_letters = sa.Table(
 )
 
 
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
+def _decode(row: dict[str, Any], store: OperationalStore) -> dict[str, Any]:
     out = dict(row)
+    if out.get("payload"):  # encrypted at rest (store.protection): names and descriptions of the document
+        out["payload"] = store.protection.decrypt_field(out["payload"], "dead_letters.payload")
     for k in ("payload", "error_detail", "attempts", "source_records"):
         if out.get(k):
             out[k] = loads(out[k])
@@ -88,7 +90,8 @@ class DeadLetters:
             res = c.execute(t.insert().values(
                 entity=entity, period=period, doc_key=doc_key, kind=kind, operation=operation, reference=reference,
                 group_key=group_key, client_id=client_id, payload_hash=payload_hash,
-                payload=dumps(payload).decode() if payload is not None else None, error=error,
+                payload=self.store.protection.encrypt_field(dumps(payload).decode(), "dead_letters.payload")
+                if payload is not None else None, error=error,
                 error_detail=dumps(error_detail).decode() if error_detail is not None else None,
                 attempts=json.dumps([attempt]),
                 source_records=dumps(source_records).decode() if source_records is not None else None,
@@ -111,7 +114,7 @@ class DeadLetters:
         if ids is not None:
             q = q.where(t.c.id.in_([int(i) for i in ids]))
         with self.store.engine.connect() as c:
-            return [_decode(dict(r)) for r in c.execute(q).mappings()]
+            return [_decode(dict(r), self.store) for r in c.execute(q).mappings()]
 
     def get(self, letter_id: int) -> dict[str, Any] | None:
         rows = self.list(ids=[letter_id])

@@ -44,7 +44,7 @@ cash_decisions = sa.Table(
     sa.Column("line_amount_minor", sa.BigInteger, nullable=False),
     sa.Column("line_currency", sa.String(3), nullable=False),
     sa.Column("account", sa.String(64)),
-    sa.Column("payer_name", sa.String(255)),
+    sa.Column("payer_name", sa.Text),  # encrypted (store.protection)
     sa.Column("description", sa.Text),
     sa.Column("writeoff_minor", sa.BigInteger, nullable=False, default=0),
     sa.Column("writeoff_account", sa.String(32)),
@@ -165,7 +165,8 @@ class MatchingLog:
                     rule=d["rule"], model=model if d["rule"] == "fellegi_sunter" else None,
                     confidence=d["confidence"], line_date=d.get("line_date"),
                     line_amount_minor=d["line_amount_minor"], line_currency=d["line_currency"],
-                    account=d.get("account"), payer_name=d.get("payer_name"), description=d.get("description"),
+                    account=d.get("account"), payer_name=self._seal(d.get("payer_name"), "payer_name"),
+                    description=self._seal(d.get("description"), "description"),
                     writeoff_minor=d.get("writeoff_minor", 0), writeoff_account=d.get("writeoff_account"),
                     amount_kind=d.get("amount_kind"), payment_id=d.get("payment_id"), reason=d.get("reason"),
                     explanation=_j(d.get("explanation") or {}), candidates=_j(d.get("candidates") or []),
@@ -216,9 +217,17 @@ class MatchingLog:
                 target_payment_id=target_payment_id))
 
     # -- reading ---------------------------------------------------------------------------------------
+    # bank payer names and statement descriptions are personal data: encrypted at rest (store.protection)
+    def _seal(self, value: str | None, column: str) -> str | None:
+        return self.store.protection.encrypt_field(value, f"cash_decisions.{column}")
+
     def _decorate(self, c, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not rows:
             return rows
+        for r in rows:
+            for col in ("payer_name", "description"):
+                if col in r:
+                    r[col] = self.store.protection.decrypt_field(r[col], f"cash_decisions.{col}")
         ids = [r["decision_id"] for r in rows]
         allocs: dict[int, list[dict[str, Any]]] = {}
         for chunk in range(0, len(ids), 500):
@@ -253,18 +262,22 @@ class MatchingLog:
             q = q.where(cash_decisions.c.outcome.in_(list(outcomes)))
         if account:
             q = q.where(cash_decisions.c.account == account)
-        if text:
-            like = f"%{text.lower()}%"
-            q = q.where(sa.or_(sa.func.lower(cash_decisions.c.payer_name).like(like),
-                               sa.func.lower(cash_decisions.c.description).like(like),
-                               sa.func.lower(cash_decisions.c.reason).like(like)))
         if min_amount_minor is not None:
             q = q.where(cash_decisions.c.line_amount_minor >= min_amount_minor)
         if max_amount_minor is not None:
             q = q.where(cash_decisions.c.line_amount_minor <= max_amount_minor)
-        q = q.order_by(cash_decisions.c.line_date, cash_decisions.c.decision_id).limit(limit)
+        q = q.order_by(cash_decisions.c.line_date, cash_decisions.c.decision_id)
         with self.engine.connect() as c:
-            return self._decorate(c, [dict(r) for r in c.execute(q).mappings()])
+            if not text:
+                return self._decorate(c, [dict(r) for r in c.execute(q.limit(limit)).mappings()])
+            # payer names and descriptions are encrypted: the text search runs over the decrypted rows
+            needle, found = text.lower(), []
+            for r in self._decorate(c, [dict(r) for r in c.execute(q).mappings()]):
+                if any(needle in (r.get(k) or "").lower() for k in ("payer_name", "description", "reason")):
+                    found.append(r)
+                    if len(found) >= limit:
+                        break
+            return found
 
     def by_line(self, line_id: str) -> list[dict[str, Any]]:
         """Every decision ever taken on a bank line, oldest first (superseded ones included)."""

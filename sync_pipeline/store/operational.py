@@ -132,6 +132,11 @@ class OperationalStore:
         from sync_pipeline.store import audit
 
         audit.install(self.engine)  # append-only audit tables, chain heads
+        from sync_pipeline.store.protection import protector
+
+        # encryption at rest (store.protection): the current field key exists before any transaction needs it
+        self.protection = protector(self)
+        self.protection.current_field_key()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -145,7 +150,7 @@ class OperationalStore:
     def ledger_entry(self, invoice_key: str) -> dict[str, Any] | None:
         with self.engine.connect() as c:
             row = c.execute(sa.select(sync_ledger).where(sync_ledger.c.invoice_key == invoice_key)).mappings().first()
-            return dict(row) if row else None
+            return self._clear(dict(row)) if row else None
 
     def ledger_for(self, entity: str, period: str) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -153,7 +158,18 @@ class OperationalStore:
                 sa.select(sync_ledger).where(sync_ledger.c.entity == entity, sync_ledger.c.period == period)
                 .order_by(sync_ledger.c.reference)
             ).mappings()
-            return [dict(r) for r in rows]
+            return [self._clear(dict(r)) for r in rows]
+
+    # the last payload sent holds line descriptions and approvers: encrypted at rest (store.protection)
+    def _sealed(self, values: dict[str, Any]) -> dict[str, Any]:
+        if values.get("payload") is not None:
+            return {**values, "payload": self.protection.encrypt_field(values["payload"], "sync_ledger.payload")}
+        return values
+
+    def _clear(self, row: dict[str, Any]) -> dict[str, Any]:
+        if row.get("payload") is not None:
+            row["payload"] = self.protection.decrypt_field(row["payload"], "sync_ledger.payload")
+        return row
 
     def record_pending(self, *, invoice_key: str, entity: str, period: str, client_id: str, revision: int,
                        reference: str, payload_hash: str, idempotency_key: str, triggered_by: str,
@@ -172,7 +188,7 @@ class OperationalStore:
                     invoice_key=invoice_key, entity=entity, period=period, client_id=client_id, revision=revision,
                     reference=reference, status="pending", payload_hash=payload_hash,
                     idempotency_key=idempotency_key, triggered_by=triggered_by, created_at=ts, updated_at=ts,
-                    **{"kind": "invoice", **extra},
+                    **self._sealed({"kind": "invoice", **extra}),
                 ))
             else:
                 values: dict[str, Any] = {"payload_hash": payload_hash, "idempotency_key": idempotency_key,
@@ -181,7 +197,7 @@ class OperationalStore:
                     values["status"] = "pending"
                 if existing.status != "posted" or extra.get("last_op") not in (None, "create_invoice",
                                                                              "create_credit_note"):
-                    values.update({k: v for k, v in extra.items() if k != "kind"})
+                    values.update(self._sealed({k: v for k, v in extra.items() if k != "kind"}))
                     values["triggered_by"] = triggered_by
                 c.execute(sync_ledger.update().where(sync_ledger.c.invoice_key == invoice_key).values(**values))
 
@@ -198,6 +214,7 @@ class OperationalStore:
         if not rows:
             return
         ts = now_iso()
+        rows = [self._sealed(r) for r in rows]
         keys = [r["invoice_key"] for r in rows]
         existing: dict[str, str] = {}
         for i in range(0, len(keys), 500):
