@@ -3,7 +3,8 @@
 A :class:`~sync_pipeline.connectors.qbo.auth.TokenStore` on SQLAlchemy Core: one row per (system, account), written
 in its own transaction before the new tokens are used, so every worker of every run sees the rotated refresh token
 (Intuit invalidates the previous one). The values are credentials: they never reach a log (the connector registers
-them with ``connectors.redaction``), and the table is classed ``secret``.
+them with ``connectors.redaction``), the table is classed ``secret`` and both tokens are encrypted at rest
+(``store.protection``, rotated by ``sync-pipeline keys``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from sync_pipeline.connectors.qbo.auth import Tokens
 from sync_pipeline.store.operational import metadata, now_iso
+from sync_pipeline.store.protection import protector
 
 oauth_tokens = sa.Table(
     "oauth_tokens",
@@ -41,12 +43,16 @@ class OAuthTokenStore:
             row = c.execute(sa.select(t).where(t.c.system == self.system, t.c.account == account)).mappings().first()
         if row is None:
             return None
-        return Tokens(refresh_token=row["refresh_token"], access_token=row["access_token"],
+        p = protector(self.engine)  # encrypted at rest (store.protection); a row from before passes through
+        return Tokens(refresh_token=p.decrypt_field(row["refresh_token"], "oauth_tokens.refresh_token"),
+                      access_token=p.decrypt_field(row["access_token"], "oauth_tokens.access_token"),
                       access_expires_at=row["access_expires_at"], refresh_expires_at=row["refresh_expires_at"])
 
     def save(self, account: str, tokens: Tokens) -> None:
         t = oauth_tokens
-        values = {"refresh_token": tokens.refresh_token, "access_token": tokens.access_token,
+        p = protector(self.engine)
+        values = {"refresh_token": p.encrypt_field(tokens.refresh_token, "oauth_tokens.refresh_token"),
+                  "access_token": p.encrypt_field(tokens.access_token, "oauth_tokens.access_token"),
                   "access_expires_at": tokens.access_expires_at, "refresh_expires_at": tokens.refresh_expires_at,
                   "updated_at": now_iso()}
         with self.engine.begin() as c:

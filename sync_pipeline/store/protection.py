@@ -132,6 +132,7 @@ class Protector:
     def __init__(self, engine: Engine, provider: KeyProvider) -> None:
         self.engine = engine
         self.provider = provider
+        metadata.create_all(engine, tables=[data_keys, person_keys, person_identities])  # a store opened partially
         self._keys: dict[str, bytes] = {}  # unwrapped data keys by id (field and person keys)
         self._current: str | None = None
         self._current_seen = 0.0  # when the current field key was last looked up (another process may rotate)

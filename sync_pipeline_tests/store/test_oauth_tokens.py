@@ -29,3 +29,12 @@ def test_a_rotation_is_in_the_store_before_the_token_is_used(tmp_path) -> None:
     token = auth.bearer()
     again = OAuthTokenStore(engine).load(REALM)  # another worker, another connection
     assert again.refresh_token == "rt-rotated-000001" and again.access_token == token
+
+
+def test_tokens_are_encrypted_at_rest(tmp_path) -> None:
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    OAuthTokenStore(engine).save(REALM, Tokens("rt-secret-abcdef", "at-secret-abcdef", 1.0))
+    with engine.connect() as c:
+        raw = c.exec_driver_sql("SELECT refresh_token, access_token FROM oauth_tokens").one()
+    assert all(v.startswith("enc1:") and "secret" not in v for v in raw)
+    assert OAuthTokenStore(engine).load(REALM).refresh_token == "rt-secret-abcdef"
