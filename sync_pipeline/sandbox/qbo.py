@@ -37,7 +37,7 @@ from sync_pipeline.sandbox.qbo_faults import (
 from sync_pipeline.sandbox.qbo_oauth import OAuthMixin
 from sync_pipeline.sandbox.qbo_payments import PaymentsMixin
 from sync_pipeline.sandbox.qbo_reference import Company
-from sync_pipeline.sandbox.server import ApiError, App, Request, Response
+from sync_pipeline.sandbox.server import ApiError, App, FaultRule, Request, Response
 from sync_pipeline.sandbox.storage import DocStore
 
 API = "/v3/company"
@@ -67,7 +67,7 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
                  refresh_rotate_after: float = 86400.0, refresh_grace: float = 0.0, minute_limit: int = 500,
                  second_limit: int = 10, concurrent_limit: int = 10, batch_minute_limit: int = 40,
                  batch_max_items: int = 30, minute_window: float = 60.0, second_window: float = 1.0,
-                 cdc_lookback_days: int = 30) -> None:
+                 cdc_lookback_days: int = 30, batch_isolation: bool = True) -> None:
         super().__init__()
         self.store = DocStore(db_path, COLLECTIONS)
         self.client_id, self.client_secret = client_id, client_secret
@@ -85,6 +85,9 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
         self._req_guard = threading.Lock()
         self._req_locks: dict[tuple[str, str], threading.Lock] = {}
         self._companies: dict[str, Company] = {}
+        # Intuit: batch items "do not have visibility of earlier requests included from the same payload"
+        self.batch_isolation = batch_isolation
+        self._batch_hidden = threading.local()
         self._oauth_routes(self.router)
         realm = "(?P<realm>[^/]+)"
         for path, entity in ENTITY_PATHS.items():
@@ -96,6 +99,7 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
         self.router.add("GET", f"{API}/{realm}/cdc", self._cdc)
         self.router.add("GET", f"{API}/{realm}/companyinfo/(?P<id>[^/]+)", self._company_info)
         self.router.add("GET", f"{API}/{realm}/preferences", self._preferences)
+        self.router.add("POST", f"{API}/{realm}/preferences", self._update_preferences)
 
     # -- companies --------------------------------------------------------------------------------------------
     def add_company(self, realm: str, name: str, *, country: str = "US", home_currency: str | None = None,
@@ -147,9 +151,15 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
         return loads(row[0]) if row else {}
 
     # -- documents ----------------------------------------------------------------------------------------------
+    def hidden(self) -> set[tuple[str, str]]:
+        """What earlier items of the batch being run created: invisible to the later items."""
+        return getattr(self._batch_hidden, "ids", None) or set()
+
     def get(self, entity: str, realm: str, entity_id: str) -> dict[str, Any] | None:
         doc = self.store.get(entity, realm, str(entity_id))
-        return None if doc is None or doc.get("_deleted") else doc
+        if doc is None or doc.get("_deleted") or (entity, str(entity_id)) in self.hidden():
+            return None
+        return doc
 
     def must_get(self, entity: str, realm: str, entity_id: Any) -> dict[str, Any]:
         doc = self.get(entity, realm, str(entity_id))
@@ -158,7 +168,8 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
         return doc
 
     def live(self, entity: str, realm: str) -> list[dict[str, Any]]:
-        return self.store.query(entity, realm, "_deleted = 0")
+        hidden = self.hidden()
+        return [d for d in self.store.query(entity, realm, "_deleted = 0") if (entity, d["Id"]) not in hidden]
 
     def next_id(self, entity: str, realm: str, c: Any) -> str:
         return str(self.store.next_value(f"qbo-id:{realm}:{entity}", c))
@@ -252,6 +263,18 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
             self.store.kv_put(f"qbo-req:{realm}", rid, {"status": resp.status, "body": resp.body})
             return resp
 
+    def injected_fault(self, fault: FaultRule) -> Response | None:
+        """Injected faults answer like QBO: 429 ThrottleExceeded (no Retry-After, as documented), 500/503 a
+        SystemFault (code 10000, "An application error has occurred while processing your request")."""
+        if fault.kind == "429":
+            t = throttled()
+            return Response(429, t.body)
+        body = fault_body([{"Message": "An application error has occurred while processing your request",
+                            "Detail": f"System Failure Error: injected {fault.kind}", "code": "10000",
+                            "element": ""}], "SystemFault")
+        return Response(int(fault.kind), body, {"Retry-After": str(fault.retry_after)} if fault.kind == "503"
+                        else {})
+
     def error_response(self, err: ApiError) -> Response:
         if isinstance(err, QboFault) or not isinstance(err.body, dict) or "error" in err.body:
             return Response(err.status, err.body, err.headers)
@@ -279,11 +302,40 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
         company = self.company(req.params["realm"])
         return Response(200, self.envelope("Preferences", self._settings_doc("Preferences", company)))
 
+    def _update_preferences(self, req: Request) -> Response:
+        """Sparse update of ``SalesFormsPrefs.CustomTxnNumbers`` and ``CurrencyPrefs.MultiCurrencyEnabled``
+        (which cannot be turned off again, as in QBO); other preferences are read-only in the sandbox."""
+        company = self.company(req.params["realm"])
+        try:
+            body = loads(req.body) or {}
+        except ValueError:
+            body = {}
+        current = self._settings_doc("Preferences", company)
+        if str(body.get("SyncToken")) != current["SyncToken"]:
+            from sync_pipeline.sandbox.qbo_faults import stale
+
+            raise stale("Preferences", "1")
+        sales = body.get("SalesFormsPrefs") or {}
+        money = body.get("CurrencyPrefs") or {}
+        custom = sales.get("CustomTxnNumbers", company.custom_txn_numbers)
+        multi = money.get("MultiCurrencyEnabled", company.multicurrency)
+        if company.multicurrency and multi is False:
+            raise validation("Multicurrency cannot be turned off once it is on", "MultiCurrencyEnabled")
+        updated = self.add_company(company.realm, company.name, country=company.country,
+                                   home_currency=company.home_currency, multicurrency=bool(multi),
+                                   custom_txn_numbers=bool(custom))
+        stamp = self.store.kv_get("qbo-companies-meta", company.realm) or {}
+        self.store.kv_put("qbo-companies-meta", company.realm,
+                          {**stamp, "sync": int(stamp.get("sync", 0)) + 1, "updated": meta_time(utc_now())})
+        return Response(200, self.envelope("Preferences", self._settings_doc("Preferences", updated)))
+
     def _settings_doc(self, entity: str, company: Company) -> dict[str, Any]:
         doc = (qbo_reference.company_info if entity == "CompanyInfo" else qbo_reference.preferences)(company)
         stamp = self.store.kv_get("qbo-companies-meta", company.realm) or {}
-        return {**doc, "SyncToken": "0", "MetaData": {"CreateTime": stamp.get("created", ""),
-                                                      "LastUpdatedTime": stamp.get("created", "")}}
+        sync = str(stamp.get("sync", 0)) if entity == "Preferences" else "0"
+        return {**doc, "SyncToken": sync, "MetaData": {"CreateTime": stamp.get("created", ""),
+                                                       "LastUpdatedTime": stamp.get("updated") or
+                                                       stamp.get("created", "")}}
 
     def query_text(self, req: Request) -> str | None:
         q = req.arg("query")

@@ -5,7 +5,9 @@
 "Payment": {...}}]}`` → ``{"BatchItemResponse": [{"bId": "1", "Invoice": {...}}, {"bId": "2",
 "QueryResponse": {...}}, {"bId": "3", "Fault": {"type": "ValidationFault", "Error": [...]}}], "time": ...}``.
 At most 30 items (Intuit's documented maximum); items run one after the other, each on its own (a failed item
-changes nothing and does not stop the others). A batch is one request for the per-minute limits and one of
+changes nothing and does not stop the others), and, as Intuit's batch guide says, an item does not see what
+earlier items of the same batch created (an invoice for a customer created in the same batch is refused:
+2500) — ``QboSandbox(batch_isolation=False)`` lifts that. A batch is one request for the per-minute limits and one of
 the 40 batch requests a minute. With ``requestid`` a ``bId`` is at most 10 characters (Intuit).
 
 ``GET /cdc?entities=Invoice,Payment&changedSince=2026-12-01T00:00:00-08:00`` →
@@ -57,7 +59,17 @@ class BatchMixin:
                 raise validation(f"bId {bid!r} is longer than {BATCH_BID_MAX_WITH_REQUESTID} characters, the "
                                  f"limit when the batch has a requestid", "bId")
             seen.add(bid)
-        out = [self._batch_item(realm, it) for it in items]
+        self._batch_hidden.ids = set()
+        try:
+            out = []
+            for it in items:
+                answer = self._batch_item(realm, it)
+                out.append(answer)
+                created = next((k for k in answer if k not in ("bId", "Fault", "QueryResponse")), None)
+                if self.batch_isolation and created and it.get("operation") == "create":
+                    self._batch_hidden.ids.add((created, str(answer[created]["Id"])))
+        finally:
+            self._batch_hidden.ids = set()
         return Response(200, {"BatchItemResponse": out, "time": qbo_time()})
 
     def _batch_item(self, realm: str, it: dict[str, Any]) -> dict[str, Any]:

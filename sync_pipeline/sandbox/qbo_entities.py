@@ -89,6 +89,17 @@ FIELDS: dict[str, set[str]] = {
                         "TxnTaxDetail", "GlobalTaxCalculation", "TransactionLocationType"},
 }
 SALES_LINE_TYPES = {"SalesItemLineDetail", "DescriptionOnly", "SubTotalLineDetail"}
+# properties of nested objects, as QBO's deserializer knows them (it names them in its 2010 answer)
+LINE_FIELDS = {"Id", "LineNum", "Description", "Amount", "DetailType", "LinkedTxn", "CustomField", "LineEx",
+               "ProjectRef", "SalesItemLineDetail", "DescriptionLineDetail", "SubTotalLineDetail",
+               "DiscountLineDetail", "GroupLineDetail", "DepositLineDetail", "TxnLineId"}
+NESTED_FIELDS = {
+    "SalesItemLineDetail": {"ItemRef", "DiscountRate", "TaxClassificationRef", "ServiceDate", "UnitPrice",
+                            "TaxInclusiveAmt", "InventorySiteRef", "MarkupInfo", "SalesItemLineDetailEx",
+                            "PriceLevelRef", "ItemAccountRef", "ClassRef", "DeferredRevenue", "UOMRef", "RatePercent",
+                            "DiscountAmt", "Qty", "TaxCodeRef"},
+    "LinkedTxn": {"TxnId", "TxnType", "TxnLineId"},
+}
 
 
 def money(value: Any, field: str) -> Decimal:
@@ -120,6 +131,23 @@ def ref_id(value: Any) -> str | None:
     if isinstance(value, dict) and value.get("value") not in (None, ""):
         return str(value["value"])
     return None
+
+
+def _check_lines(lines: Any) -> None:
+    """2010 for a property a line (or its detail, or a LinkedTxn) does not have."""
+    if not isinstance(lines, list):
+        return
+    for line in lines:
+        if not isinstance(line, dict):
+            continue
+        unknown = [k for k in line if k not in LINE_FIELDS]
+        if unknown:
+            raise unsupported_property("Line", unknown[0])
+        for name, known in NESTED_FIELDS.items():
+            inner = line.get(name)
+            for obj in inner if isinstance(inner, list) else [inner]:
+                if isinstance(obj, dict) and (bad := [k for k in obj if k not in known]):
+                    raise unsupported_property(name, bad[0])
 
 
 class EntitiesMixin:
@@ -156,11 +184,13 @@ class EntitiesMixin:
         unknown = [k for k in body if k not in FIELDS[entity]]
         if unknown:
             raise unsupported_property(entity, unknown[0])
+        _check_lines(body.get("Line"))
         if operation in ("delete", "void") or (operation == "update" and include == "void"):
             kind = "void" if "void" in (operation, include) else "delete"
             if entity not in DELETABLE or (kind == "void" and entity not in ("Invoice", "Payment")):
                 raise unsupported_operation(f"{kind.capitalize()} for {entity}")
             existing = self._current(entity, realm, body)
+            self._not_deposited(entity, realm, existing)
             if kind == "delete":
                 return self.delete_document(entity, realm, existing, c)
             return self.void_document(entity, realm, existing, c)
@@ -169,6 +199,8 @@ class EntitiesMixin:
         existing = self._current(entity, realm, body) if body.get("Id") not in (None, "") else None
         if operation == "update" and existing is None:
             raise required("Id")
+        if existing is not None:
+            self._not_deposited(entity, realm, existing)
         if existing is not None and body.get("sparse") is True:
             merged = {**self.public(existing), **{k: v for k, v in body.items() if k != "sparse"}}
         else:
@@ -186,6 +218,14 @@ class EntitiesMixin:
         if str(body["SyncToken"]) != str(existing.get("SyncToken")):
             raise stale(entity, str(body["Id"]))
         return existing
+
+    def _not_deposited(self, entity: str, realm: str, doc: dict[str, Any]) -> None:
+        """6540: a payment on a deposit cannot be changed or deleted until the deposit lets go of it."""
+        if entity == "Payment" and any(doc["Id"] in d.get("_payments", []) for d in self.live("Deposit", realm)):
+            raise QboFault(400, [{"Message": "Deposited Transaction cannot be changed",
+                                  "Detail": "This transaction has been deposited. If you want to change or delete "
+                                            "it, you must first edit the deposit it appears on and remove it.",
+                                  "code": "6540", "element": ""}])
 
     @staticmethod
     def _kept(existing: dict[str, Any] | None, *fields: str) -> dict[str, Any]:
@@ -404,7 +444,7 @@ class EntitiesMixin:
             qty, price = detail.get("Qty"), detail.get("UnitPrice")
             if qty is not None and price is not None:
                 q, p = money(qty, "Qty"), money(price, "UnitPrice")
-                if cents(q * p) != cents(amount):
+                if q != 0 and cents(q * p) != cents(amount):  # Qty 0 is what SDKs send for "not given"
                     raise validation(f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}",
                                      "Line.Amount")
                 detail["Qty"], detail["UnitPrice"] = q, p

@@ -299,6 +299,8 @@ def _comparable(doc_value: Any, query_value: Any) -> tuple[Any, Any] | None:
             return Decimal(doc_value), Decimal(str(query_value))
         except InvalidOperation:
             return None
+    if isinstance(doc_value, str) and doc_value.isdigit() and str(query_value).isdigit():
+        return int(doc_value), int(str(query_value))  # Ids
     da, qa = _instant(doc_value), _instant(query_value)
     if da is not None and qa is not None:
         return da, qa

@@ -176,6 +176,10 @@ class App:
     def error_response(self, err: ApiError) -> Response:
         return Response(err.status, err.body, err.headers)
 
+    def injected_fault(self, fault: FaultRule) -> Response | None:
+        """The answer to an injected 429/500/503 in this system's own error shape; None: a generic one."""
+        return None
+
     def close(self) -> None:
         """Stop background work (webhook delivery); called when the server stops."""
 
@@ -270,7 +274,8 @@ def _make_handler(app: App) -> type[BaseHTTPRequestHandler]:
                 if fault.kind in ("429", "500", "503"):
                     status = int(fault.kind)
                     headers = {"Retry-After": str(fault.retry_after)} if status in (429, 503) else {}
-                    self._send(Response(status, {"message": f"injected fault {fault.kind}"}, headers))
+                    self._send(app.injected_fault(fault) or
+                               Response(status, {"message": f"injected fault {fault.kind}"}, headers))
                     return
                 if fault.kind == "reset":
                     self._reset()

@@ -21,7 +21,7 @@ from sync_pipeline.sandbox import demo_data
 def _start(tmp_path: Path) -> tuple[subprocess.Popen, dict[str, str]]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "sync_pipeline.cli", "sandbox", "up", "--harvest-port", "0", "--xero-port", "0",
-         "--state-dir", str(tmp_path / "state")],
+         "--qbo-port", "0", "--state-dir", str(tmp_path / "state")],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     env: dict[str, str] = {}
     lines = []
@@ -31,13 +31,14 @@ def _start(tmp_path: Path) -> tuple[subprocess.Popen, dict[str, str]]:
         if not line:
             break
         lines.append(line)
-        if m := re.match(r"^([A-Z_]+)=(.*)$", line.strip()):
+        if m := re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line.strip()):
             env[m.group(1)] = m.group(2)
-        if "XERO_CLIENT_SECRET" in env:
+        if f"QBO_REFRESH_TOKEN_{demo_data.QBO_REALM_UK}" in env:  # the last line of the environment
             break
     assert "XERO_BASE_URL" in env, "".join(lines)
     text = "".join(lines)
     assert "Harvest-Account-Id" in text and demo_data.XERO_TENANT_ID in text and "sandbox-secret" in text
+    assert demo_data.QBO_REALM_US in text and "QuickBooks Online API" in text
     return proc, env
 
 
@@ -74,6 +75,12 @@ def test_fault_commands_against_a_running_sandbox(tmp_path: Path, capsys) -> Non
         assert httpx.get(f"{hurl}/v2/clients").status_code == 401
         assert main(["sandbox", "fault", "add", "--system", "xero", "--url", url, "--kind", "nonsense"]) == 2
         assert "unknown fault kind" in capsys.readouterr().err
+        qurl, realm = env["QBO_BASE_URL"], demo_data.QBO_REALM_US
+        assert main(["sandbox", "fault", "add", "--system", "qbo", "--url", qurl, "--route", "/query",
+                     "--kind", "429"]) == 0
+        r = httpx.get(f"{qurl}/v3/company/{realm}/query", params={"query": "select * from Item"})
+        assert r.status_code == 429 and r.json()["Fault"]["Error"][0]["code"] == "3001"
+        assert httpx.get(f"{qurl}/v3/company/{realm}/query").status_code == 401  # the real answer: no token
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)

@@ -15,11 +15,32 @@ def test_batch_items_answer_one_by_one(qbo: QboApi) -> None:
         {"bId": "4", "operation": "create", "Customer": {"DisplayName": "Batch Two", "Bogus": 1}},
     ]})
     res = {r["bId"]: r for r in got["BatchItemResponse"]}
+    assert [r["bId"] for r in got["BatchItemResponse"]] == ["1", "2", "3", "4"]
     assert res["1"]["Customer"]["DisplayName"] == "Batch One"
     assert res["2"]["Fault"]["type"] == "ValidationFault" and res["2"]["Fault"]["Error"][0]["code"] == "6240"
-    assert res["3"]["QueryResponse"]["Customer"][0]["Id"] == res["1"]["Customer"]["Id"]
+    assert res["3"]["QueryResponse"] == {}  # items do not see what earlier items of the batch created
     assert res["4"]["Fault"]["Error"][0]["code"] == "2010"
     assert qbo.query("select count(*) from Customer where DisplayName = 'Batch Two'") == {"totalCount": 0}
+    assert qbo.query("select * from Customer where DisplayName = 'Batch One'")["Customer"][0]["Id"] == \
+        res["1"]["Customer"]["Id"]
+
+
+def test_batch_item_cannot_use_what_the_same_batch_created(qbo: QboApi) -> None:
+    line = {"Amount": 10, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": {}}
+    got = qbo.ok("POST", "batch", {"BatchItemRequest": [
+        {"bId": "c", "operation": "create", "Customer": {"DisplayName": "Same Batch Co"}},
+    ]})
+    cid = got["BatchItemResponse"][0]["Customer"]["Id"]
+    nxt = str(int(cid) + 1)
+    got = qbo.ok("POST", "batch", {"BatchItemRequest": [
+        {"bId": "c2", "operation": "create", "Customer": {"DisplayName": "Same Batch Co 2"}},
+        {"bId": "i2", "operation": "create", "Invoice": {"CustomerRef": {"value": nxt}, "Line": [line]}},
+        {"bId": "i1", "operation": "create", "Invoice": {"CustomerRef": {"value": cid}, "Line": [line]}},
+    ]})
+    res = {r["bId"]: r for r in got["BatchItemResponse"]}
+    assert res["c2"]["Customer"]["Id"] == nxt
+    assert res["i2"]["Fault"]["Error"][0]["code"] == "2500"
+    assert res["i1"]["Invoice"]["CustomerRef"]["value"] == cid
 
 
 def test_batch_limits_and_requestid(qbo: QboApi) -> None:
@@ -47,8 +68,10 @@ def test_change_data_capture(qbo: QboApi) -> None:
     blocks = got["CDCResponse"][0]["QueryResponse"]
     customers, invoices = blocks[0]["Customer"], blocks[1]["Invoice"]
     assert made["Id"] in [c["Id"] for c in customers]
-    assert invoices == [{"domain": "QBO", "status": "Deleted", "Id": inv["Id"],
-                         "MetaData": {"LastUpdatedTime": invoices[0]["MetaData"]["LastUpdatedTime"]}}]
+    (gone,) = [i for i in invoices if i["Id"] == inv["Id"]]
+    assert gone == {"domain": "QBO", "status": "Deleted", "Id": inv["Id"],
+                    "MetaData": {"LastUpdatedTime": gone["MetaData"]["LastUpdatedTime"]}}
+    assert blocks[1]["totalCount"] == len(invoices) and blocks[1]["startPosition"] == 1
     old = (datetime.now(UTC) - timedelta(days=31)).date().isoformat()
     assert qbo.fault("GET", "cdc", params={"entities": "Customer", "changedSince": old})["element"] == "changedSince"
     assert qbo.fault("GET", "cdc", params={"entities": "TaxCode", "changedSince": since})["element"] == "entities"
