@@ -53,10 +53,19 @@ def _name_of(doc: dict[str, Any]) -> str | None:
     return doc.get("DisplayName") or doc.get("Name")
 
 
+def _customer_of(doc: dict[str, Any]) -> str | None:
+    ref = doc.get("CustomerRef")
+    return str(ref["value"]) if isinstance(ref, dict) and ref.get("value") is not None else None
+
+
 COLLECTIONS: dict[str, dict[str, Any]] = {
-    e: {"_updated": "TEXT", "_deleted": "INTEGER", "DocNumber": "TEXT", "_name": ("TEXT", _name_of)}
+    e: {"_updated": "TEXT", "_deleted": "INTEGER", "DocNumber": "TEXT", "_name": ("TEXT", _name_of),
+        "_customer": ("TEXT", _customer_of)}
     for e in ENTITIES
 }
+# query properties answered from an indexed column first (the rest of the WHERE is evaluated on what it finds)
+INDEXED_PROPS = {"id": "id", "docnumber": "DocNumber", "displayname": "_name", "name": "_name",
+                 "customerref": "_customer"}
 
 
 class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
@@ -352,14 +361,35 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
         if q.entity in ("CompanyInfo", "Preferences"):
             docs = [self._settings_doc(q.entity, self.company(realm))]
         else:
-            balances = self.customer_balances(realm) if q.entity == "Customer" else None
-            docs = [self.present(q.entity, realm, d, balances) for d in self.live(q.entity, realm)]
+            docs = self._candidates(realm, q)
+            if q.entity == "Customer":
+                wants_balance = any(p.lower() == "balance" for p in [c.prop for c in q.where] +
+                                    [p for p, _ in q.order])
+                if wants_balance:
+                    balances = self.customer_balances(realm)
+                    docs = [self.present("Customer", realm, d, balances) for d in docs]
         page, total = qbo_query.run(q, docs)
+        if q.entity == "Customer" and not q.count:
+            balances = self.customer_balances(realm) if len(page) > 20 else None  # one pass for a big page
+            page = [self.present("Customer", realm, d, balances) for d in page]
         if q.count:
             return {"totalCount": total}
         if not page:
             return {}
         return {q.entity: [self.public(d) for d in page], "startPosition": q.start, "maxResults": len(page)}
+
+    def _candidates(self, realm: str, q: qbo_query.Query) -> list[dict[str, Any]]:
+        """The live documents a query can match: = and IN on Id, DocNumber, names and CustomerRef narrow them
+        through an indexed column; every condition is still evaluated on what comes back."""
+        sql, args = ["_deleted = 0"], []
+        for c in q.where:
+            col = INDEXED_PROPS.get(c.prop.lower())
+            if col and c.op in ("=", "in") and all(isinstance(v, str) for v in c.values):
+                sql.append(f"{col} IN ({', '.join('?' * len(c.values))})")
+                args.extend(c.values)
+        hidden = self.hidden()
+        return [d for d in self.store.query(q.entity, realm, " AND ".join(sql), args)
+                if (q.entity, d["Id"]) not in hidden]
 
     def present(self, entity: str, realm: str, doc: dict[str, Any],
                 balances: dict[str, Any] | None = None) -> dict[str, Any]:

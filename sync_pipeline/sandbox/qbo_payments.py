@@ -39,7 +39,12 @@ class PaymentsMixin:
         return out
 
     def customer_balance(self, realm: str, customer_id: str) -> Decimal:
-        return cents(self.customer_balances(realm).get(customer_id, Decimal(0)))
+        total = Decimal(0)
+        for entity, sign, field in (("Invoice", 1, "Balance"), ("CreditMemo", -1, "Balance"),
+                                    ("Payment", -1, "UnappliedAmt")):
+            for d in self.store.query(entity, realm, "_customer = ? AND _deleted = 0", [str(customer_id)]):
+                total += sign * Decimal(str(d.get(field) or 0))
+        return cents(total)
 
     # -- Payment ----------------------------------------------------------------------------------------------
     def _build_Payment(self, realm: str, item: dict[str, Any], existing: dict[str, Any] | None,

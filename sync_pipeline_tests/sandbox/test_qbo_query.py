@@ -97,3 +97,24 @@ def test_query_over_http_get_and_post(qbo: QboApi) -> None:
     assert (err["code"], err["Message"]) == ("4001", "Invalid query")
     when = qbo.query("select * from Customer where MetaData.LastUpdatedTime > '2000-01-01T00:00:00-08:00'")
     assert len(when["Customer"]) >= 3
+
+
+def test_indexed_lookups_match_what_the_language_says(qbo: QboApi) -> None:
+    income = qbo.query("select * from Account where Name = 'Services'")["Account"][0]["Id"]
+    item = qbo.ok("POST", "item", {"Name": "Lookup Item", "Sku": "LK", "IncomeAccountRef": {"value": income}})
+    cust = qbo.ok("POST", "customer", {"DisplayName": "Lookup Co"})["Customer"]["Id"]
+    line = {"Amount": 1, "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {"ItemRef": {"value": item["Item"]["Id"]}}}
+    made = [qbo.ok("POST", "invoice", {"CustomerRef": {"value": cust}, "DocNumber": f"LK-{n}", "Line": [line]})[
+        "Invoice"] for n in range(3)]
+    ids = [i["Id"] for i in made]
+    got = qbo.query(f"select * from Invoice where Id in ('{ids[0]}', '{ids[2]}', '999999')")
+    assert [i["Id"] for i in got["Invoice"]] == [ids[0], ids[2]]
+    got = qbo.query("select * from Invoice where DocNumber in ('LK-1', 'LK-2') and TotalAmt = '1' "
+                    "orderby DocNumber desc")
+    assert [i["DocNumber"] for i in got["Invoice"]] == ["LK-2", "LK-1"]
+    assert qbo.query(f"select count(*) from Invoice where CustomerRef = '{cust}'") == {"totalCount": 3}
+    assert qbo.query("select * from Item where Sku = 'LK'")["Item"][0]["Name"] == "Lookup Item"
+    assert qbo.query("select * from Customer where DisplayName = 'lookup co'") == {}  # = is case-sensitive
+    balance = qbo.query("select * from Customer where DisplayName = 'Lookup Co'")["Customer"][0]["Balance"]
+    assert balance == 3
