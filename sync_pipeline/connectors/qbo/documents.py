@@ -23,6 +23,16 @@ ENTITY = {"invoice": "Invoice", "credit_note": "CreditMemo", "payment": "Payment
           "bill": "Bill"}
 
 
+@dataclass(frozen=True)
+class Catalog:
+    """The company's reference data in our terms, to read lines back: item id → (its SKU or name, our account code
+    of its income account), account id → our account code, TaxCode id (or TAX / NON) → our tax type."""
+
+    items: Mapping[str, tuple[str, str | None]] = field(default_factory=dict)
+    accounts: Mapping[str, str] = field(default_factory=dict)
+    tax: Mapping[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Settlement:
     """What payments did to one invoice or credit memo."""
@@ -88,28 +98,28 @@ def settlements(payments: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], 
     return out
 
 
-def _lines(doc: Mapping[str, Any], reverse_items: Mapping[str, str], reverse_tax: Mapping[str, str]
-           ) -> list[DocumentLineV1]:
+def _lines(doc: Mapping[str, Any], catalog: Catalog) -> list[DocumentLineV1]:
     out = []
     for li in doc.get("Line") or []:
         detail = li.get("SalesItemLineDetail")
         if li.get("DetailType") != "SalesItemLineDetail" or not isinstance(detail, dict):
             continue  # SubTotalLine, DiscountLine, ...: not a line we post
-        item = (detail.get("ItemRef") or {})
+        item = str((detail.get("ItemRef") or {}).get("value"))
+        label, account = catalog.items.get(item, ((detail.get("ItemRef") or {}).get("name"), None))
         tax = (detail.get("TaxCodeRef") or {}).get("value")
         out.append(DocumentLineV1(
             line_id=None if li.get("Id") is None else str(li["Id"]), description=li.get("Description"),
             quantity=_dec(detail.get("Qty")), unit_amount=_dec(detail.get("UnitPrice")),
-            line_amount=_dec(li.get("Amount")), account_code=reverse_items.get(str(item.get("value"))),
-            tax_type=reverse_tax.get(str(tax), None if tax is None else str(tax)), item_code=item.get("name")))
+            line_amount=_dec(li.get("Amount")), account_code=account,
+            tax_type=catalog.tax.get(str(tax), None if tax is None else str(tax)), item_code=label))
     return out
 
 
 def to_document(kind: str, doc: Mapping[str, Any], *, home_currency: str,
                 settled: Mapping[tuple[str, str], Settlement] | None = None,
-                reverse_items: Mapping[str, str] | None = None, reverse_tax: Mapping[str, str] | None = None,
-                reverse_accounts: Mapping[str, str] | None = None) -> Document:
+                catalog: Catalog | None = None) -> Document:
     """One QuickBooks object in neutral terms."""
+    catalog = catalog or Catalog()
     updated = instant((doc.get("MetaData") or {}).get("LastUpdatedTime"))
     if kind == "contact":
         name = str(doc.get("DisplayName") or "")
@@ -136,7 +146,7 @@ def to_document(kind: str, doc: Mapping[str, Any], *, home_currency: str,
                         amount_due=_dec(doc.get("UnappliedAmt")), invoice_id=first["Invoice"],
                         credit_note_id=first["CreditMemo"],
                         bank_amount=(total * rate).quantize(Decimal("0.01")) if total is not None and rate else total,
-                        account_code=(reverse_accounts or {}).get(deposit))
+                        account_code=catalog.accounts.get(deposit))
     if kind == "bank_transaction":
         direction = "receive" if "DepositToAccountRef" in doc else "spend"
         return Document(**base, status="AUTHORISED", direction=direction)
@@ -156,7 +166,7 @@ def to_document(kind: str, doc: Mapping[str, Any], *, home_currency: str,
         fully_paid_on=s.last_paid_on if status == "PAID" else None,
         line_amount_types="Exclusive" if doc.get("GlobalTaxCalculation", "TaxExcluded") == "TaxExcluded"
         else "Inclusive" if doc.get("GlobalTaxCalculation") == "TaxInclusive" else "NoTax",
-        lines=_lines(doc, reverse_items or {}, reverse_tax or {}), allocations=s.allocations)
+        lines=_lines(doc, catalog), allocations=s.allocations)
 
 
 def _text(v: Any) -> str | None:

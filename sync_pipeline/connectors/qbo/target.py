@@ -22,7 +22,7 @@ from sync_pipeline.connectors import redaction
 from sync_pipeline.connectors.accounting import Capabilities, Listing, PostResult, Usage
 from sync_pipeline.connectors.http import PermanentError
 from sync_pipeline.connectors.qbo.client import MAX_BATCH, QUERY_PAGE, BatchItem, QboClient, qbo_datetime, quote
-from sync_pipeline.connectors.qbo.documents import instant, settlements, to_document
+from sync_pipeline.connectors.qbo.documents import Catalog, instant, settlements, to_document
 from sync_pipeline.connectors.qbo.faults import DUPLICATE_DOC_NUMBER, Fault, is_transient
 from sync_pipeline.connectors.qbo.payloads import (
     PayloadError,
@@ -73,6 +73,7 @@ class QboTarget:
         self._accounts: dict[str, str] = {}
         self._items: dict[str, str] = {}
         self._tax: dict[str, str] = {}
+        self._catalog: Catalog | None = None
         #: documents read back that did not read strictly (listed, never guessed at), for ``modified_since``
         self.rejected: list[Rejected] = []
 
@@ -82,11 +83,32 @@ class QboTarget:
     # -- reading ----------------------------------------------------------------------------------------------
     def _convert(self, kind: str, typed: list[dict[str, Any]], *, settle: bool = True) -> list[Document]:
         settled = self._settlements(kind, typed) if settle and kind in ("invoice", "credit_note") else None
-        rev_tax = {v: k for k, v in self.settings.tax_codes.items()} | \
-            {self._tax[v]: k for k, v in self.settings.tax_codes.items() if v in self._tax}
-        return [to_document(kind, d, home_currency=self.settings.home_currency, settled=settled,
-                            reverse_items={v: k for k, v in self._items.items()}, reverse_tax=rev_tax,
-                            reverse_accounts={v: k for k, v in self._accounts.items()}) for d in typed]
+        catalog = self.catalog() if typed and kind in ("invoice", "credit_note", "payment") else None
+        return [to_document(kind, d, home_currency=self.settings.home_currency, settled=settled, catalog=catalog)
+                for d in typed]
+
+    def catalog(self) -> Catalog:
+        """Items, accounts and tax codes in our terms (read once per target: three queries)."""
+        if self._catalog is None:
+            s = self.settings
+            by_name = {}
+            for code, name in sorted(s.accounts.items()):
+                by_name.setdefault(name, code)  # two codes on one account read back as the first
+            accounts = {str(a["Id"]): by_name.get(str(a.get("Name"))) or str(a.get("AcctNum") or "") or None
+                        for a in self.client.query("SELECT * FROM Account")}
+            accounts = {k: v for k, v in accounts.items() if v}
+            items = {str(i["Id"]): (str(i.get("Sku") or i.get("Name") or ""),
+                                    accounts.get(str((i.get("IncomeAccountRef") or {}).get("value"))))
+                     for i in self.client.query("SELECT * FROM Item")}
+            tax: dict[str, str] = {}
+            if s.tax_model == "us":
+                tax = {v: k for k, v in sorted(s.tax_codes.items(), reverse=True)}
+            elif s.tax_codes:
+                ids_by_name = {str(t.get("Name")): str(t["Id"]) for t in self.client.query("SELECT * FROM TaxCode")}
+                for our, code in sorted(s.tax_codes.items(), reverse=True):
+                    tax[code if code.isdigit() else ids_by_name.get(code, code)] = our
+            self._catalog = Catalog(items=items, accounts=accounts, tax=tax)
+        return self._catalog
 
     def _settlements(self, kind: str, docs: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
         """What the payments linked to these documents did to them (one query per 100 payments)."""
@@ -284,6 +306,7 @@ class QboTarget:
         name = mapped or f"Services ({account_code})"
         row = self.client.query_one(f"SELECT * FROM Item WHERE Name = {quote(name)}")
         if row is None:
+            self._catalog = None  # a new item: read the catalog again when lines are read back
             row = self.client.create("Item", {"Name": name, "Type": "Service",
                                               "IncomeAccountRef": {"value": self.ledger_account(account_code)}},
                                      f"item-{self.settings.realm_id}-{account_code}")
