@@ -34,11 +34,14 @@ mutation: $(STAMP)  ## mutation testing of the domain core (MODULE=billing: one 
 	$(BIN)/mutmut run --max-children 2 $(if $(MODULE),"sync_pipeline.domain.$(MODULE).*")
 	$(BIN)/python -m sync_pipeline_tests.domain.mutation_score
 
-dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running alongside
+# make dev EVENT_LOG=info (or debug): every run event and service line in the terminal again
+EVENT_LOG ?= warning
+
+dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running alongside (quiet terminal)
 	@$(BIN)/python -m sync_pipeline.defs.instance $(DAGSTER_HOME) >/dev/null
 	umask 077; $(BIN)/sync-pipeline sandbox up & SANDBOX_PID=$$!; \
 	trap "kill $$SANDBOX_PID" EXIT INT TERM; \
-	$(SANDBOX_ENV) $(DEMO_CONFIG) $(BIN)/dagster dev -w workspace.yaml
+	SYNC_PIPELINE_EVENT_LOG=$(EVENT_LOG) $(SANDBOX_ENV) $(DEMO_CONFIG) $(BIN)/dagster dev --log-level $(EVENT_LOG) -w workspace.yaml
 
 workbench: $(STAMP)  ## the accountants' workbench on the demo's data (after make demo), http://127.0.0.1:8740 (the sandbox QBO has 8730)
 	SYNC_PIPELINE_TOKEN=$${SYNC_PIPELINE_TOKEN:-$$(cat data/demo/admin.token 2>/dev/null)} $(DEMO_CONFIG) \

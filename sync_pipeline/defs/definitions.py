@@ -22,6 +22,7 @@ from dagster import (
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
 import sync_pipeline.defs as defs_pkg
+from sync_pipeline.defs.console_log import console_loggers
 from sync_pipeline.defs.executors import executor_from_env
 from sync_pipeline.defs.resources import default_resources
 from sync_pipeline.defs.settings import load_secret_files
@@ -73,7 +74,7 @@ def build_defs(resources: dict[str, object] | None = None) -> Definitions:
     # a definition imported into another module (for lineage) is the same object: collected once
     collected = _collect(domain_modules())
     return Definitions(**collected, resources=resources if resources is not None else default_resources(),
-                       executor=executor_from_env())
+                       executor=executor_from_env(), loggers=console_loggers())
 
 
 # every process that loads the code location (webserver, daemon, each run worker) writes private files and

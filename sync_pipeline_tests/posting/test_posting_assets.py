@@ -46,9 +46,9 @@ def test_plan_is_a_dry_run_its_guard_blocks_posting_and_an_approved_override_pos
                                  asset_selection=posting_path, tags=olivia)
     plan = meta(res, "invoice_plan")
     assert plan["actions"] == {"create": 2} and plan["documents_to_write"] == 2
-    assert plan["totals_per_currency"] == {
-        "GBP": {"invoiced": "817.50", "credited": "0.00", "net_change": "817.50", "gross": "817.50"},
-        "EUR": {"invoiced": "583.25", "credited": "0.00", "net_change": "583.25", "gross": "583.25"}}
+    assert plan["totals_net_of_tax"].splitlines()[2:] == [  # a table a finance user reads: currency shown
+        "| EUR | EUR 583.25 | EUR 0.00 | EUR 583.25 | EUR 583.25 |",
+        "| GBP | GBP 817.50 | GBP 0.00 | GBP 817.50 | GBP 817.50 |"]
     assert plan["limits"] == {"max_invoices": 1, "max_total_minor": {}}
     assert "SP-acme-uk-2026-10-C1-R1" in plan["writes"]  # the preview a person reviews
     # the blocking check failed, so posted_invoices never ran: nothing reached the accounting system
@@ -96,8 +96,8 @@ def test_plan_is_a_dry_run_its_guard_blocks_posting_and_an_approved_override_pos
     assert res.success
     plan = meta(res, "invoice_plan")
     assert plan["actions"] == {"adjust": 1, "unchanged": 1}
-    assert plan["totals_per_currency"] == {
-        "GBP": {"invoiced": "90.00", "credited": "150.00", "net_change": "-60.00", "gross": "240.00"}}
+    assert plan["totals_net_of_tax"].splitlines()[2:] == [
+        "| GBP | GBP 90.00 | GBP 150.00 | GBP -60.00 | GBP 240.00 |"]
     assert live(sandboxes, "CreditNotes") == [] and len(live(sandboxes)) == 2  # a dry run writes nothing
     df = resources["warehouse"].get().read("invoice_plan", demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD)
     writes = df[df["op"].notna()]

@@ -11,9 +11,10 @@ from sync_pipeline.contracts.warehouse import (
     MergeProposalRow,
 )
 from sync_pipeline.defs.extract.assets import raw_expenses, raw_time_entries
-from sync_pipeline.defs.metadata import counts, preview, totals_decimal, totals_minor
+from sync_pipeline.defs.metadata import counts, money_total, money_total_exact, names_of, preview, table
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import FxResource, MappingResource, OperationalStoreResource, WarehouseResource
+from sync_pipeline.domain.display import decimal_money_text, named, rate_text
 from sync_pipeline.domain.periods import today_in
 from sync_pipeline.services import billing
 from sync_pipeline.services import fx as fx_service
@@ -92,8 +93,9 @@ def billables(context: AssetExecutionContext, mapping: MappingResource,
     done = billing.billables_partition(warehouse.get(), entity, ep.period, today_in(entity.timezone))
     return MaterializeResult(metadata={
         "dagster/row_count": done["rows"],
-        "value_per_currency": done["value_per_currency"],
-        "preview": preview(done["preview"]),
+        "value_net_of_tax": " · ".join(decimal_money_text(v, c) for c, v in sorted(done["value_per_currency"].items()))
+                            or "none",
+        "preview": preview(_billables_table(done["preview"])),
     })
 
 
@@ -137,8 +139,12 @@ def expense_billables(context: AssetExecutionContext, mapping: MappingResource,
     wh.write("expense_billables", ep.entity, ep.period.key, df, ExpenseBillable)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
-        "value_per_currency": totals_decimal(df, "value"),
-        "preview": preview(df),
+        "value_net_of_tax": money_total_exact(df, "value"),
+        "preview": preview(table(df.assign(client=[named(n, i, "client") for n, i in
+                                                   zip(df["client_name"], df["client_id"], strict=True)]),
+                                 {"expense_id": "expense", "client": "client", "category": "category",
+                                  "spent_date": "date", "total_cost": "cost", "markup_percent": "markup %",
+                                  "value": "value (net)"}, exact=("total_cost", "value"))),
     })
 
 
@@ -161,10 +167,29 @@ def invoice_drafts(context: AssetExecutionContext, mapping: MappingResource,
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
         "invoices": int(df["invoice_key"].nunique()) if len(df) else 0,
-        "subtotal_per_currency": totals_minor(df, "line_amount_minor"),
-        "preview": preview(df[["reference", "line_no", "description", "quantity", "unit_amount",
-                               "line_amount_minor", "currency"]]),
+        "net_per_currency": money_total(df, "line_amount_minor"),
+        "tax_per_currency": money_total(df, "tax_amount_minor"),
+        "gross_per_currency": money_total(df.assign(gross=df["line_amount_minor"] + df["tax_amount_minor"]), "gross")
+                              if len(df) else "none",
+        "clients": ", ".join(named(n, i, "client") for i, n in sorted(names_of(df, "client_id", "client_name").items()))
+                   or "none",
+        "preview": preview(table(df, {"reference": "invoice", "line_no": "line", "description": "description",
+                                      "quantity": "quantity", "unit_amount": "unit price",
+                                      "line_amount_minor": "net", "tax_amount_minor": "tax"},
+                                 money=("line_amount_minor", "tax_amount_minor"))),
     })
+
+
+def _billables_table(head):
+    """The first billable entries as a person reads them: who, which client and project, hours, rate, value."""
+    if head.empty:
+        return head
+    rows = head.assign(client=[named(n, i, "client") for n, i in zip(head["client_name"], head["client_id"], strict=True)],
+                       project=[named(n, i, "project") for n, i in zip(head["project_name"], head["project_id"],
+                                                                       strict=True)],
+                       rate_text=[rate_text(r, c) for r, c in zip(head["rate"], head["currency"], strict=True)])
+    return table(rows, {"entry_id": "entry", "spent_date": "date", "client": "client", "project": "project",
+                        "hours": "hours", "rate_text": "rate", "value": "value (net)"}, exact=("value",))
 
 
 class MergeProposalConfig(Config):

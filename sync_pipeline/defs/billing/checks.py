@@ -4,12 +4,12 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
 from sync_pipeline.defs.billing.assets import invoice_drafts
-from sync_pipeline.defs.partitions import entity_period
+from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import WarehouseResource
 from sync_pipeline.services.billing import conservation_of_partition
 
 
-@asset_check(asset=invoice_drafts, blocking=True,
+@asset_check(asset=invoice_drafts, partitions_def=entity_period_partitions, blocking=True,
              description="Every source entry and expense ends in exactly one disposition and the money adds up "
                          "to the cent per currency: source value = drafted + rounding remainder.")
 def conservation(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:

@@ -15,7 +15,7 @@ from dagster import (
 from sync_pipeline.contracts.posting import InvoicePlanRow, PostedEntryLink
 from sync_pipeline.contracts.warehouse import PostedInvoice
 from sync_pipeline.defs.billing.assets import invoice_drafts
-from sync_pipeline.defs.metadata import counts, preview, totals_minor
+from sync_pipeline.defs.metadata import counts, money_total, names_of, plan_totals_text, preview, table
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import (
     HarvestResource,
@@ -27,6 +27,7 @@ from sync_pipeline.defs.resources import (
 )
 from sync_pipeline.defs.sources import project_source
 from sync_pipeline.domain.access import AccessDenied, Actor, check
+from sync_pipeline.domain.display import named
 from sync_pipeline.services.approvals import AwaitingApproval
 from sync_pipeline.services.posting import (
     PostingIncomplete,
@@ -71,7 +72,7 @@ def awaiting_failure(e: AwaitingApproval, run: PostingRun) -> Failure:
     meta: dict = {"awaiting_approval": True, "triggered_by": run.triggered_by}
     if p is not None:
         meta.update({"plan_hash": p.plan_hash, "plan_status": p.status, "documents_to_write": p.documents,
-                     "totals_per_currency_minor": p.totals,
+                     "totals_net_of_tax": plan_totals_text(p.totals),
                      "approve_with": MetadataValue.md(
                          f"`sync-pipeline posting approve --entity {p.entity} --period {p.period} "
                          f"--plan-hash {p.plan_hash[:16]} --comment ...` (an approver other than "
@@ -107,14 +108,16 @@ def invoice_plan(context: AssetExecutionContext, mapping: MappingResource, xero:
         "dagster/row_count": len(df),
         "actions": plan.counts(),
         "documents_to_write": plan.documents_written,
-        "totals_per_currency": plan.totals(),
+        "totals_net_of_tax": plan_totals_text(plan.totals()),
         "held_back": int(df["held"].notna().sum()) if len(df) else 0,
         "posting_enabled": ctl.posting_enabled,
         "mapping_hash": mapping_hash(entity),
         "limits": {"max_invoices": ctl.max_invoices, "max_total_minor": ctl.max_total_minor},
         "anomalies": MetadataValue.md("\n".join(f"- {a}" for a in plan.state.anomalies) or "none"),
-        "writes": preview(df[df["op"].notna()][["action", "op", "reference", "status_after", "currency",
-                                                "amount_minor", "delta_minor", "held", "explanation"]], rows=30),
+        "writes": preview(table(df[df["op"].notna()], {
+            "action": "action", "op": "write", "reference": "document", "client_name": "client",
+            "status_after": "status after", "amount_minor": "amount (net)", "delta_minor": "change (net)",
+            "held": "held", "explanation": "why"}, money=("amount_minor", "delta_minor")), rows=30),
     }
     if plan.state.duplicates:
         raise Failure(description="the accounting system holds duplicates of our documents: "
@@ -160,11 +163,16 @@ def posted_invoices(context: AssetExecutionContext, mapping: MappingResource,
         context.log.error(f"{len(result.failed)} document(s) refused and parked as dead letters: "
                           f"{result.failed[['reference', 'dead_letter_id', 'error']].to_dict('records')}; "
                           "see `sync-pipeline dlq list`")
+    invoices, credits = df[df["document_kind"] == "invoice"], df[df["document_kind"] == "credit_note"]
+    clients = names_of(drafts, "client_id", "client_name")
     meta = {
         "dagster/row_count": len(df),
         "outcomes": counts(df, "outcome"),
-        "invoiced_per_currency": totals_minor(df[df["document_kind"] == "invoice"], "subtotal_minor"),
-        "credited_per_currency": totals_minor(df[df["document_kind"] == "credit_note"], "subtotal_minor"),
+        "invoiced_net": money_total(invoices, "subtotal_minor"),
+        "invoiced_tax": money_total(invoices, "total_tax_minor"),
+        "invoiced_gross": money_total(invoices, "total_minor"),
+        "credited_net": money_total(credits, "subtotal_minor"),
+        "credited_gross": money_total(credits, "total_minor"),
         "api_calls": result.api_calls,
         "triggered_by": run.triggered_by,
         "approved_by": result.run.approved_by or "" if result.run else "",
@@ -173,8 +181,11 @@ def posted_invoices(context: AssetExecutionContext, mapping: MappingResource,
         "mapping_hash": result.run.mapping_hash or "" if result.run else "",
         "plan_drift": drift or "none",
         "posting_enabled": plan.controls.posting_enabled,
-        "preview": preview(df[["reference", "document_kind", "outcome", "invoice_number", "status", "currency",
-                               "subtotal_minor", "error"]], rows=20),
+        "preview": preview(table(df.assign(client=[named(clients.get(str(c)), c, "client") for c in df["client_id"]]), {
+            "reference": "document", "document_kind": "kind", "client": "client", "outcome": "outcome",
+            "invoice_number": "number", "status": "status", "subtotal_minor": "net", "total_tax_minor": "tax",
+            "total_minor": "gross", "error": "error"}, money=("subtotal_minor", "total_tax_minor", "total_minor")),
+            rows=20),
     }
     if len(result.pending):
         raise PostingIncomplete(
@@ -202,8 +213,9 @@ def posted_lines(context: AssetExecutionContext, opstore: OperationalStoreResour
         "dagster/row_count": len(df),
         "entries_billed": int(live[live["role"] == "billed"]["entry_id"].nunique()) if len(df) else 0,
         "roles": counts(live, "role"),
-        "preview": preview(df[["entry_id", "role", "reference", "document_number", "line_no", "currency",
-                               "line_amount_minor", "approved_by"]], rows=20),
+        "preview": preview(table(df, {"entry_id": "entry", "role": "role", "reference": "document",
+                                      "document_number": "number", "line_no": "line", "line_amount_minor": "line (net)",
+                                      "approved_by": "approved by"}, money=("line_amount_minor",)), rows=20),
     })
 
 
@@ -270,16 +282,24 @@ def accounting_pullback(context: AssetExecutionContext, mapping: MappingResource
         "dagster/row_count": len(docs), "changed_since_last_pull": res.changed, "api_calls": res.api_calls,
         **quarantined,
         "status": counts(docs, "status"),
-        "due_per_currency": totals_minor(docs[docs["document_kind"] == "invoice"], "amount_due_minor"),
-        "preview": preview(docs[["reference", "number", "status", "currency", "total_minor", "amount_paid_minor",
-                                 "amount_credited_minor", "amount_due_minor"]], rows=20)})
+        "due_gross": money_total(docs[docs["document_kind"] == "invoice"], "amount_due_minor"),
+        "preview": preview(table(docs, {"reference": "document", "number": "number", "status": "status",
+                                        "total_minor": "gross", "amount_paid_minor": "paid",
+                                        "amount_credited_minor": "credited", "amount_due_minor": "due"},
+                                 money=("total_minor", "amount_paid_minor", "amount_credited_minor",
+                                        "amount_due_minor")), rows=20)})
     yield MaterializeResult(asset_key="raw_payments", metadata={
         "dagster/row_count": len(pays), "kinds": counts(live_pays, "kind"),
         "partial": int(live_pays["partial"].sum()) if len(live_pays) else 0,
-        "settled_per_currency": totals_minor(live_pays, "amount_minor"),
-        "preview": preview(pays[["reference", "kind", "date", "currency", "amount_minor", "status", "partial"]])})
+        "settled_gross": money_total(live_pays, "amount_minor"),
+        "preview": preview(table(pays, {"reference": "document", "kind": "kind", "date": "date",
+                                        "amount_minor": "amount", "status": "status", "partial": "partial"},
+                                 money=("amount_minor",)))})
     yield MaterializeResult(asset_key="raw_credit_notes", metadata={
         "dagster/row_count": len(cns), "ours": int(cns["ours"].sum()) if len(cns) else 0,
-        "credited_per_currency": totals_minor(cns, "subtotal_minor"),
-        "preview": preview(cns[["reference", "number", "status", "currency", "total_minor",
-                                "remaining_credit_minor"]])})
+        "credited_net": money_total(cns, "subtotal_minor"),
+        "credited_gross": money_total(cns, "total_minor"),
+        "preview": preview(table(cns, {"reference": "document", "number": "number", "status": "status",
+                                       "subtotal_minor": "net", "total_minor": "gross",
+                                       "remaining_credit_minor": "credit remaining"},
+                                 money=("subtotal_minor", "total_minor", "remaining_credit_minor")))})

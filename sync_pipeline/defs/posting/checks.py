@@ -4,8 +4,8 @@
 import pandas as pd
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
 
-from sync_pipeline.defs.metadata import preview
-from sync_pipeline.defs.partitions import entity_period
+from sync_pipeline.defs.metadata import plan_totals_text, preview, table
+from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.posting.assets import invoice_plan, posted_invoices, posted_lines
 from sync_pipeline.defs.resources import OperationalStoreResource, WarehouseResource
 from sync_pipeline.domain.invoice_plan import Limits, breaches_of, totals_of
@@ -13,7 +13,7 @@ from sync_pipeline.services.posting_links import billed_entries
 from sync_pipeline.store.controls import PostingControls
 
 
-@asset_check(asset=invoice_plan, blocking=True,
+@asset_check(asset=invoice_plan, partitions_def=entity_period_partitions, blocking=True,
              description="The plan stays within the entity's posting limits (max documents, max amount per "
                          "currency; `sync-pipeline posting limits`). When it does not, nothing is posted in this "
                          "run: review the plan, then raise the limits or have an approver approve the plan "
@@ -29,12 +29,13 @@ def plan_within_limits(context: AssetCheckExecutionContext, warehouse: Warehouse
     return AssetCheckResult(
         passed=not problems, severity=AssetCheckSeverity.ERROR,
         metadata={"limits": {"max_invoices": ctl.max_invoices, "max_total_minor": ctl.max_total_minor},
-                  "plan_totals_minor": totals_of(rows),
+                  "plan_totals_net_of_tax": plan_totals_text(totals_of(rows)),
                   "problems": MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")})
 
 
-@asset_check(asset=posted_invoices, description="Per invoice group, what the accounting system holds (live invoices "
-                                                "minus credit notes) equals what billing drafted, to the cent.")
+@asset_check(asset=posted_invoices, partitions_def=entity_period_partitions,
+             description="Per invoice group, what the accounting system holds (live invoices minus credit notes) "
+                         "equals what billing drafted, to the cent.")
 def posted_subtotals_match_drafts(context: AssetCheckExecutionContext,
                                   warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
@@ -47,16 +48,22 @@ def posted_subtotals_match_drafts(context: AssetCheckExecutionContext,
     for r in live.itertuples():
         sign = -1 if r.document_kind == "credit_note" else 1
         held[r.group_key] = held.get(r.group_key, 0) + sign * int(r.subtotal_minor)
-    bad = [{"group_key": k, "drafted_minor": drafted.get(k, 0), "held_minor": held.get(k, 0)}
+    ccy = {**dict(zip(posted["group_key"], posted["currency"], strict=True)),
+           **(dict(zip(drafts["invoice_key"], drafts["currency"], strict=True)) if len(drafts) else {})}
+    bad = [{"group_key": k, "currency": ccy.get(k), "drafted_minor": drafted.get(k, 0), "held_minor": held.get(k, 0)}
            for k in sorted(set(drafted) | set(held)) if drafted.get(k, 0) != held.get(k, 0)]
     not_posted = posted[posted["outcome"].isin(["failed", "held", "pending"])]
     return AssetCheckResult(passed=not bad, metadata={
-        "mismatches": len(bad), "failure_cases": preview(pd.DataFrame(bad)),
+        "mismatches": len(bad),
+        "failure_cases": preview(table(pd.DataFrame(bad, columns=["group_key", "currency", "drafted_minor", "held_minor"]),
+                                       {"group_key": "invoice group", "drafted_minor": "drafted (net)",
+                                        "held_minor": "accounting holds (net)"}, money=("drafted_minor", "held_minor"))),
         "not_posted": preview(not_posted[["reference", "outcome", "error"]])})
 
 
-@asset_check(asset=posted_lines, description="Every billable entry is billed exactly once on live documents "
-                                            "(net of credit notes), and no other entry is billed at all.")
+@asset_check(asset=posted_lines, partitions_def=entity_period_partitions,
+             description="Every billable entry is billed exactly once on live documents (net of credit notes), and "
+                         "no other entry is billed at all.")
 def every_entry_billed_once(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
     wh = warehouse.get()

@@ -17,7 +17,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from sync_pipeline.contracts.warehouse import Billable, CleanTimeEntry, InvoiceDraftLine
 from sync_pipeline.defs.billing.assets import billables, clean_time_entries, invoice_drafts
 from sync_pipeline.defs.metadata import preview
-from sync_pipeline.defs.partitions import entity_period
+from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import WarehouseResource
 from sync_pipeline.store.contract_sql import check_parquet
 from sync_pipeline.store.warehouse import Warehouse
@@ -63,21 +63,21 @@ def contract_result(wh: Warehouse, asset: str, model: type[pa.DataFrameModel], e
     return AssetCheckResult(passed=True, metadata={"contract": model.__name__, "rows": len(df), "failure_count": 0})
 
 
-@asset_check(asset=clean_time_entries, blocking=True,
+@asset_check(asset=clean_time_entries, partitions_def=entity_period_partitions, blocking=True,
              description="The stored partition satisfies the CleanTimeEntry contract (failure cases in metadata).")
 def clean_time_entries_contract(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
     return contract_result_sql(warehouse.get(), "clean_time_entries", CleanTimeEntry, ep.entity, ep.period.key)
 
 
-@asset_check(asset=billables, blocking=True,
+@asset_check(asset=billables, partitions_def=entity_period_partitions, blocking=True,
              description="The stored partition satisfies the Billable contract (failure cases in metadata).")
 def billables_contract(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
     return contract_result_sql(warehouse.get(), "billables", Billable, ep.entity, ep.period.key)
 
 
-@asset_check(asset=invoice_drafts, blocking=True,
+@asset_check(asset=invoice_drafts, partitions_def=entity_period_partitions, blocking=True,
              description="The stored invoice drafts satisfy the InvoiceDraftLine contract; posting waits for it.")
 def invoice_drafts_contract(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]

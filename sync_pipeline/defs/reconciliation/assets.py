@@ -4,7 +4,7 @@
 from dagster import AssetExecutionContext, Config, MaterializeResult, asset
 
 from sync_pipeline.contracts.warehouse import SyncReconciliation
-from sync_pipeline.defs.metadata import counts, preview
+from sync_pipeline.defs.metadata import counts, dimension_table, names_of, preview, sync_exceptions_table, table
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.posting.assets import posted_invoices
 from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource, XeroResource
@@ -40,14 +40,15 @@ def sync_reconciliation(context: AssetExecutionContext, config: SyncReconciliati
     wh.write("sync_reconciliation", ep.entity, ep.period.key, df, SyncReconciliation)
     docs = df[df["level"] == "document"]
     dims = df[df["level"] != "document"]
+    names = {"client": names_of(drafts, "client_id", "client_name"),
+             "project": names_of(drafts, "project_id", "project_name")}
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
         "document_status": counts(docs, "status"),
         "breaches": int(df["breach"].sum()),
-        "exceptions": preview(docs[docs["status"] != "match"][["key", "currency", "source_minor", "target_minor",
-                                                                 "diff_minor", "status", "detail"]]),
-        "per_dimension": preview(dims[["level", "key", "currency", "source_count", "target_count", "source_minor",
-                                       "target_minor", "status"]], rows=30),
+        "amounts": "net of tax (invoice subtotals), ours vs the accounting system's",
+        "exceptions": sync_exceptions_table(docs[docs["status"] != "match"]),
+        "per_dimension": dimension_table(dims, names),
     })
 
 
@@ -95,5 +96,7 @@ def reconciliation_results(context: AssetExecutionContext, warehouse: WarehouseR
         "dagster/row_count": len(df),
         "sync_breaches": int(df[df["kind"] == "sync"]["breaches"].sum()) if len(df) else 0,
         "cash_open_exceptions": len(open_cash),
-        "summary": preview(df, rows=30),
+        "summary": preview(table(df, {"kind": "kind", "group": "group", "count": "count",
+                                      "amount_minor": "amount", "breaches": "breaches"}, money=("amount_minor",)),
+                           rows=30),
     })

@@ -3,14 +3,14 @@
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, asset_check
 
-from sync_pipeline.defs.metadata import preview
-from sync_pipeline.defs.partitions import entity_period
+from sync_pipeline.defs.metadata import preview, table
+from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.reconciliation.assets import cash_matches, sync_reconciliation
 from sync_pipeline.defs.resources import WarehouseResource
 from sync_pipeline.services.cash_summary import invariant_failures
 
 
-@asset_check(asset=sync_reconciliation, blocking=True,
+@asset_check(asset=sync_reconciliation, blocking=True, partitions_def=entity_period_partitions,
              description="No missing or extra documents, and no total differing by more than the tolerance.")
 def sync_totals_match(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     ep = entity_period(context)  # type: ignore[arg-type]
@@ -20,11 +20,13 @@ def sync_totals_match(context: AssetCheckExecutionContext, warehouse: WarehouseR
     return AssetCheckResult(
         passed=bad.empty, severity=AssetCheckSeverity.ERROR,
         metadata={"breaches": len(bad), "within_tolerance": len(within),
-                  "failure_cases": preview(bad[["level", "key", "currency", "source_minor", "target_minor",
-                                                "diff_minor", "status", "detail"]], rows=20)})
+                  "failure_cases": preview(table(bad, {"level": "level", "key": "key", "source_minor": "ours (net)",
+                                                       "target_minor": "accounting (net)", "diff_minor": "difference",
+                                                       "status": "status", "detail": "what differs"},
+                                                 money=("source_minor", "target_minor", "diff_minor")), rows=20)})
 
 
-@asset_check(asset=cash_matches, blocking=True,
+@asset_check(asset=cash_matches, blocking=True, partitions_def=entity_period_partitions,
              description="Automatic settlements add up: each line's parts plus write-off equal its amount, no pair "
                          "twice, no invoice receiving more than was due.")
 def cash_settlements_add_up(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:

@@ -1,0 +1,40 @@
+"""Partitions as the UI shows them: every check result per partition, jobs self-contained, a quiet terminal."""
+
+import pytest
+
+from sync_pipeline.defs.console_log import console_loggers, event_log_level
+from sync_pipeline.defs.definitions import defs
+
+
+def test_every_check_of_a_partitioned_asset_records_its_partition():
+    graph = defs.resolve_asset_graph()
+    checked = 0
+    for key in graph.asset_check_keys:
+        asset_parts = graph.get(key.asset_key).partitions_def
+        check_parts = graph.get(key).partitions_def
+        assert check_parts == asset_parts, f"{key.name}: its results would carry no partition"
+        checked += asset_parts is not None
+    assert checked >= 13
+
+
+def test_materialize_all_in_sync_job_needs_nothing_from_another_job():
+    graph = defs.resolve_asset_graph()
+    job = defs.resolve_job_def("sync_job")
+    keys = set(job.asset_layer.executable_asset_keys)
+    outside = {(k.to_user_string(), p.to_user_string()) for k in keys for p in graph.get(k).parent_keys
+               if p not in keys}
+    assert outside == set()
+    assert {k.to_user_string() for k in defs.resolve_job_def("cash_reconciliation_job")
+            .asset_layer.executable_asset_keys} >= {"reconciliation_results", "cash_settlement"}
+
+
+def test_the_terminal_event_log_level_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("SYNC_PIPELINE_EVENT_LOG", raising=False)
+    assert event_log_level() == "debug"
+    monkeypatch.setenv("SYNC_PIPELINE_EVENT_LOG", "WARNING")
+    assert event_log_level() == "warning"
+    schema = console_loggers()["console"].config_schema.as_field().config_type.fields
+    assert schema["log_level"].default_value == "WARNING"
+    monkeypatch.setenv("SYNC_PIPELINE_EVENT_LOG", "loud")
+    with pytest.raises(ValueError, match="SYNC_PIPELINE_EVENT_LOG"):
+        event_log_level()
