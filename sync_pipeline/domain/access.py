@@ -86,6 +86,7 @@ RULES: dict[str, frozenset[str] | str] = {
     "workbench.decide": frozenset({"accountant", "admin"}),
     "workbench.apply_template": frozenset({"accountant", "admin"}),
     "workbench.create_template": frozenset({"admin"}),
+    "workbench.health": _VIEW,  # the billing-health page: KPIs over time and open exceptions
     "workbench.plans": _VIEW,  # see the invoice plans awaiting approval, their documents and totals
     "workbench.decide_plan": frozenset({"approver"}),  # as posting.approve / posting.reject (never one's own)
     # sync-reconciliation exceptions: re-post, accept or explain a document that differs from the accounting system

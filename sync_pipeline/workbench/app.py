@@ -42,6 +42,9 @@ from sync_pipeline.store.sync_resolutions import SyncResolutions
 from sync_pipeline.store.warehouse import Warehouse
 from sync_pipeline.workbench import sync_pages
 from sync_pipeline.workbench.auth import User, UserStore
+from sync_pipeline.workbench.health import HealthSource
+from sync_pipeline.workbench.health import page as health_page
+from sync_pipeline.workbench.health_page import HEALTH_STATIC, HEALTH_TEMPLATES
 from sync_pipeline.workbench.security import (
     Hardened,
     WorkbenchSecurity,
@@ -90,9 +93,10 @@ def id_param(label: str, value: Any) -> int:
 def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[str], CashPolicy],
                settler: Callable[[str], cash_review.Settler | None] | None = None,
                security: WorkbenchSecurity | None = None, sessions: Sessions | None = None,
-               warehouse: Warehouse | None = None) -> Starlette:
+               warehouse: Warehouse | None = None, health: HealthSource | None = None) -> Starlette:
     """``policy_for(entity)`` gives an entity's policy; ``settler(entity)`` a settler or None; ``warehouse`` the
-    sync reconciliations' (their exceptions are listed beside the cash exceptions; none without it)."""
+    sync reconciliations' (their exceptions are listed beside the cash exceptions; none without it); ``health``
+    where the billing-health page reads its KPIs (without it, the page says so)."""
     cfg = security or WorkbenchSecurity()
     sessions = sessions or Sessions(log.store, idle=cfg.idle_timeout, absolute=cfg.absolute_timeout,
                                     window=cfg.failure_window)
@@ -107,7 +111,8 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         audit.record_access(log.store, actor=u.name, what="workbench_page", subject=request.url.path + query,
                             entity=entity, detail=detail)
     resolutions = SyncResolutions(log.store)
-    env = Environment(loader=DictLoader({**TEMPLATES, **sync_pages.TEMPLATES}), autoescape=select_autoescape(["html"]))
+    env = Environment(loader=DictLoader({**TEMPLATES, **sync_pages.TEMPLATES, **HEALTH_TEMPLATES}),
+                      autoescape=select_autoescape(["html"]))
     env.filters["money"] = lambda minor, ccy: money(minor, ccy)
     env.filters["pct"] = lambda p: "" if p is None else f"{float(p):.3f}"
 
@@ -224,7 +229,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         return RedirectResponse("/exceptions", status_code=303)
 
     async def static(request: Request) -> Response:
-        found = STATIC.get(request.path_params["name"])
+        found = STATIC.get(request.path_params["name"]) or HEALTH_STATIC.get(request.path_params["name"])
         if found is None:
             return Response("not found", status_code=404, media_type="text/plain")
         return Response(found[1], media_type=found[0])
@@ -425,6 +430,18 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
                 msg += ". A newer plan replaced it: review that one under Plans"
         return back(request, f"/plans/{i}", msg)
 
+    async def billing_health(request: Request) -> Response:
+        """The KPIs over time and the open exceptions (``workbench.health``: every role that may view)."""
+        u = await need(request, "health")
+        if isinstance(u, Response):
+            return u
+        if health is None:
+            return problem(request, 503, "Billing health is not configured",
+                           "This workbench was started without the warehouse; start it with `sync-pipeline workbench`.")
+        ctx = health_page(health, log, request.query_params.get("entity") or None)
+        viewed(request, u, entity=ctx["entity"] or None, periods=len(ctx["periods"]))
+        return render(request, "health.html", **ctx)
+
     async def bad_request(request: Request, exc: Exception) -> Response:
         return problem(request, 400, "Cannot use that request", str(exc))
 
@@ -438,6 +455,7 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         Route("/templates/{id:int}/apply", apply, methods=["POST"]),
         Route("/plans", plans), Route("/plans/{id:int}", plan_page),
         Route("/plans/{id:int}/decide", decide_plan, methods=["POST"]),
+        Route("/health", billing_health),
     ]
     routes += sync_pages.routes(sync_pages.Pages(need=need, render=render, back=back, viewed=viewed), warehouse,
                                 resolutions)

@@ -21,6 +21,7 @@ from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
+from sync_pipeline.workbench.health import HealthSource
 from sync_pipeline.workbench.security import WorkbenchSecurity, is_loopback
 
 
@@ -81,8 +82,14 @@ def build(store_url: str | None = None, *, settle: bool = True, security: Workbe
                               mapping.entity(entity).xero_tenant_id)
 
         settler = xero_settler(log, make_client, recon.policy)
+    health = HealthSource(Warehouse(settings.warehouse_root()), _entities)
     return create_app(log, users, policy_for=recon.policy, settler=settler, security=security or security_from_env(),
-                      warehouse=Warehouse(settings.warehouse_root()))
+                      warehouse=Warehouse(settings.warehouse_root()), health=health)
+
+
+def _entities() -> list[str]:
+    """The mapping's entities, read when the page is asked for (a changed mapping shows at once)."""
+    return [e.key for e in load_mapping(settings.mapping_path()).entities]
 
 
 class BackgroundServer:

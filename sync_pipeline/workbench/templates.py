@@ -7,7 +7,7 @@ _BASE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{% block title %}Cash workbench{% endblock %}</title>
 <link rel="stylesheet" href="/static/workbench.css"><script src="/static/workbench.js" defer></script></head><body>
 <header><strong>Cash workbench</strong>
- {% if user %}<a href="/exceptions">Exceptions</a><a href="/templates">Rule templates</a><a href="/plans" id="nav-plans">Plans to approve</a><a href="/sync-exceptions" id="nav-sync">Sync exceptions</a>
+ {% if user %}<a href="/exceptions">Exceptions</a><a href="/templates">Rule templates</a><a href="/plans" id="nav-plans">Plans to approve</a><a href="/sync-exceptions" id="nav-sync">Sync exceptions</a><a href="/health" id="nav-health">Billing health</a>
  <span class="who">{{ user.name }} <span class="badge" id="role">{{ user.role }}</span>
  <form class="inline" method="post" action="/logout">{{ csrf_field }}<button id="sign-out">Sign out</button></form></span>{% endif %}
 </header><main>
