@@ -82,6 +82,8 @@ def table(df: pd.DataFrame, columns: dict[str, str], *, money: tuple[str, ...] =
     Columns in ``money`` hold integer minor units, those in ``exact`` decimal major units; both are shown with
     the row's currency (``GBP 817.50``), so the table needs no separate currency column.
     """
+    if df.empty:  # an empty frame may lack the columns altogether
+        return pd.DataFrame(columns=list(columns.values()))
     out = pd.DataFrame(index=df.index)
     ccys = df[currency_col] if currency_col in df.columns else pd.Series([None] * len(df), index=df.index)
     for col, label in columns.items():

@@ -61,3 +61,9 @@ def test_plan_totals_read_from_strings_or_minor_units_alike():
     assert from_strings == from_minor
     assert from_minor.splitlines()[2] == "| GBP | GBP 90.00 | GBP 150.00 | GBP -60.00 | GBP 240.00 |"
     assert "size of all writes" in from_minor.splitlines()[0]
+
+
+def test_an_empty_frame_reads_as_no_rows_whatever_columns_it_has():
+    from sync_pipeline.defs.metadata import preview
+
+    assert preview(table(pd.DataFrame(), {"amount_minor": "amount"}, money=("amount_minor",))).value == "_(no rows)_"

@@ -38,7 +38,7 @@ from sync_pipeline.contracts.finance_tables import (
 from sync_pipeline.contracts.warehouse import FxRateRow
 from sync_pipeline.defs.billing.assets import clean_time_entries, invoice_drafts
 from sync_pipeline.defs.extract.assets import raw_time_entries
-from sync_pipeline.defs.metadata import counts, preview, totals_minor
+from sync_pipeline.defs.metadata import counts, money_total, preview, table
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions, period_partitions
 from sync_pipeline.defs.posting.assets import posted_invoices
 from sync_pipeline.defs.resources import (
@@ -48,7 +48,7 @@ from sync_pipeline.defs.resources import (
     WarehouseResource,
     XeroResource,
 )
-from sync_pipeline.domain.money import from_minor
+from sync_pipeline.domain.display import money_text
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.services import finance as finance_svc
 from sync_pipeline.services import fx as fx_service
@@ -89,9 +89,10 @@ def shared_cost_lines(context: AssetExecutionContext, mapping: MappingResource, 
         "dagster/row_count": len(df),
         "sources": counts(df, "source"),
         "api_calls": calls,
-        "net_per_currency": totals_minor(df, "amount_minor"),
-        "preview": preview(df[["line_id", "date", "contact_name", "description", "account_code", "currency",
-                               "amount_minor"]]),
+        "net_per_currency": money_total(df, "amount_minor"),
+        "preview": preview(table(df, {"line_id": "line", "date": "date", "contact_name": "supplier",
+                                      "description": "description", "account_code": "account",
+                                      "amount_minor": "amount (net)"}, money=("amount_minor",))),
     })
 
 
@@ -110,7 +111,7 @@ def finance_cost_lines(context: AssetExecutionContext, finance_config: FinanceCo
     df = finance_svc.classify_cost_lines(wh.read("shared_cost_lines", ep.entity, ep.period.key), finance_config.load(),
                                          ep.entity)
     wh.write("finance_cost_lines", ep.entity, ep.period.key, df, FinanceCostLine)
-    by_disp = {d: totals_minor(g, "amount_minor") for d, g in df.groupby("disposition")} if len(df) else {}
+    by_disp = {str(d): money_total(g, "amount_minor") for d, g in df.groupby("disposition")} if len(df) else {}
     quarantined = df[df["disposition"] == "quarantined"] if len(df) else df
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
@@ -138,9 +139,11 @@ def capex_register(context: AssetExecutionContext, warehouse: WarehouseResource)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
         "capitalized_lines": len(first),
-        "capitalized_per_currency": totals_minor(first, "cost_minor"),
-        "preview": preview(first[["line_id", "description", "capitalization_code", "depreciation_code",
-                                  "cost_minor", "charge_minor"]] if len(first) else first),
+        "capitalized_per_currency": money_total(first, "cost_minor"),
+        "preview": preview(table(first, {"line_id": "line", "description": "description",
+                                         "capitalization_code": "capitalized as", "depreciation_code": "depreciation",
+                                         "cost_minor": "cost", "charge_minor": "monthly charge"},
+                                 money=("cost_minor", "charge_minor"))),
     })
 
 
@@ -218,12 +221,13 @@ def cost_allocations(context: AssetExecutionContext, config: AllocationRunConfig
             for m in history)),
         "drivers": MetadataValue.json([pl.describe() for pl in result.pools]),
         "pool_totals": MetadataValue.json(result.manifest["totals"]),
-        "allocated_per_currency": totals_minor(result.allocations, "allocated_minor"),
-        "unallocated": preview(result.unallocated[["line_id", "pool_key", "amount_minor", "currency", "reason"]]
-                               if len(result.unallocated) else result.unallocated),
-        "preview": preview(result.allocations[["line_id", "pool_key", "driver", "project_id", "driver_quantity",
-                                               "allocated_minor", "currency"]] if len(result.allocations)
-                           else result.allocations),
+        "allocated_per_currency": money_total(result.allocations, "allocated_minor"),
+        "unallocated": preview(table(result.unallocated, {"line_id": "line", "pool_key": "pool",
+                                                          "amount_minor": "amount", "reason": "reason"},
+                                     money=("amount_minor",))),
+        "preview": preview(table(result.allocations, {"line_id": "line", "pool_key": "pool", "driver": "driver",
+                                                      "project_id": "project", "driver_quantity": "driver quantity",
+                                                      "allocated_minor": "allocated"}, money=("allocated_minor",))),
     })
 
 
@@ -318,9 +322,9 @@ def project_revenue(context: AssetExecutionContext, finance_config: FinanceConfi
     wh.write("project_revenue", e, p, df, ProjectRevenue)
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
-        "invoiced_per_currency": totals_minor(df, "invoiced_minor"),
-        "credited_per_currency": totals_minor(df, "credited_minor"),
-        "revenue_per_currency": totals_minor(df, "revenue_minor"),
+        "invoiced_net": money_total(df, "invoiced_minor"),
+        "credited_net": money_total(df, "credited_minor"),
+        "revenue_net": money_total(df, "revenue_minor"),
     })
 
 
@@ -348,7 +352,7 @@ def project_direct_costs(context: AssetExecutionContext, mapping: MappingResourc
                             "cost is 0 until a cost rate is set")
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
-        "cost_per_currency": totals_minor(df, "amount_minor"),
+        "cost_per_currency": money_total(df, "amount_minor"),
         "entries_without_cost_rate": missing,
     })
 
@@ -375,11 +379,13 @@ def project_profitability(context: AssetExecutionContext, finance_config: Financ
     margin = int(df["margin_reporting_minor"].sum()) if len(df) else 0
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
-        "margin_per_currency": totals_minor(df, "margin_minor"),
-        "margin_reporting": f"{from_minor(margin, cfg.reporting_currency)} {cfg.reporting_currency}",
-        "preview": preview(df[["client_id", "project_id", "currency", "revenue_minor", "direct_labour_minor",
-                               "direct_expense_minor", "allocated_minor", "margin_minor", "margin_reporting_minor"]]
-                           if len(df) else df, rows=20),
+        "margin_per_currency": money_total(df, "margin_minor"),
+        "margin_reporting": money_text(margin, cfg.reporting_currency),
+        "preview": preview(table(df, {"client_id": "client", "project_id": "project", "revenue_minor": "revenue",
+                                      "direct_labour_minor": "labour", "direct_expense_minor": "expenses",
+                                      "allocated_minor": "allocated", "margin_minor": "margin"},
+                                 money=("revenue_minor", "direct_labour_minor", "direct_expense_minor",
+                                        "allocated_minor", "margin_minor")), rows=20),
     })
 
 
@@ -410,10 +416,13 @@ def entity_results(context: AssetExecutionContext, mapping: MappingResource, fin
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
         "functional_currency": entity.base_currency,
-        "result_functional_minor": int(pnl["functional_minor"].sum()) if len(pnl) else 0,
+        "result_functional": money_text(int(pnl["functional_minor"].sum()) if len(pnl) else 0, entity.base_currency),
         "intercompany_lines": int(df["counterparty"].notna().sum()) if len(df) else 0,
-        "preview": preview(df[["statement", "account", "counterparty", "transaction_currency", "transaction_minor",
-                               "functional_minor"]] if len(df) else df, rows=20),
+        "preview": preview(table(df.assign(functional=[money_text(int(v), entity.base_currency)
+                                                       for v in df["functional_minor"]]), {
+            "statement": "statement", "account": "account", "counterparty": "counterparty",
+            "transaction_minor": "transaction amount", "functional": f"in {entity.base_currency}"},
+            money=("transaction_minor",), currency_col="transaction_currency") if len(df) else df, rows=20),
     })
 
 
@@ -501,8 +510,10 @@ def consolidated_results(context: AssetExecutionContext, finance_config: Finance
     return MaterializeResult(metadata={
         "dagster/row_count": len(df),
         "reporting_currency": cfg.reporting_currency,
-        "group_result_minor": totals.get("pnl", 0),
-        "translation_difference_minor": totals.get("oci", 0),
-        "preview": preview(df[["statement", "account", "entities_reporting_minor", "eliminations_minor",
-                               "consolidated_minor"]] if len(df) else df, rows=30),
+        "group_result": money_text(totals.get("pnl", 0), cfg.reporting_currency),
+        "translation_difference": money_text(totals.get("oci", 0), cfg.reporting_currency),
+        "preview": preview(table(df.assign(currency=cfg.reporting_currency), {
+            "statement": "statement", "account": "account", "entities_reporting_minor": "entities",
+            "eliminations_minor": "eliminations", "consolidated_minor": "consolidated"},
+            money=("entities_reporting_minor", "eliminations_minor", "consolidated_minor")), rows=30),
     })
