@@ -163,7 +163,16 @@ def read_statement(path: str | Path, *, account: str, default_currency: str,
 
 
 def read_statements(paths: Iterable[str | Path], *, account: str, default_currency: str) -> Statement:
-    parts = [read_statement(p, account=account, default_currency=default_currency) for p in sorted(paths)]
+    """Every file's lines; a file that cannot be read at all is one reject (row 0: the whole file) with the reason,
+    so the other files of the period are still read."""
+    parts = []
+    for p in sorted(paths):
+        try:
+            parts.append(read_statement(p, account=account, default_currency=default_currency))
+        except StatementError as e:
+            parts.append(Statement(pd.DataFrame(columns=LINE_COLUMNS), pd.DataFrame(
+                [{"source": Path(p).name, "row": 0, "reason": f"the whole file: {e}", "raw": {}}],
+                columns=REJECT_COLUMNS)))
     if not parts:
         return Statement(pd.DataFrame(columns=LINE_COLUMNS))
     lines = pd.concat([s.lines for s in parts], ignore_index=True).drop_duplicates("line_id", keep="first")

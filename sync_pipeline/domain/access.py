@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 ROLES: dict[str, str] = {
     "viewer": "see plans, documents, statuses, exceptions and dead-letter summaries; comment in the workbench",
     "billing_clerk": "flag what is billable: import time exports, propose mapping versions (billable flags)",
-    "accountant": "cash-matching decisions and rule templates in the workbench",
+    "accountant": "cash-matching decisions, rule templates and sync-exception resolutions in the workbench",
     "operator": "trigger syncs, backfills and finance runs; post approved plans; pause/resume posting; "
                 "replay or discard dead letters",
     "approver": "approve or reject invoice plans and mapping versions (never one they triggered)",

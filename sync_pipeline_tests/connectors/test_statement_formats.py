@@ -65,9 +65,14 @@ def test_all_four_formats_in_one_folder(tmp_path):
         (tmp_path / f.name).write_bytes(f.read_bytes())
     (tmp_path / "bank.csv").write_text("date,amount,currency,payer,description,bank_reference\n"
                                        "2026-10-07,250.00,EUR,Umbrella Corp,INV-00020,CSV-1\n", encoding="utf-8")
+    (tmp_path / "truncated.xml").write_bytes(CAMT.read_bytes()[:300])
     st = read_statements(sorted(tmp_path.iterdir()), account="090", default_currency="EUR")
     assert len(st.lines) == 4 + 3 + 1
-    assert sorted(st.rejects["source"]) == ["camt053_sample.xml", "camt053_sample.xml", "mt940_sample.sta"]
+    assert sorted(st.rejects["source"]) == ["camt053_sample.xml", "camt053_sample.xml", "mt940_sample.sta",
+                                            "truncated.xml"]
+    whole = st.rejects[st.rejects["source"] == "truncated.xml"].iloc[0]  # one unreadable file stops no other
+    assert whole["row"] == 0 and whole["reason"].startswith("the whole file: ") and "not a readable camt.053" in \
+        whole["reason"]
 
 
 @pytest.mark.parametrize(("name", "content", "says"), [
