@@ -106,7 +106,7 @@ def change_by_hand(sb) -> list[str]:
         prefix = ids.reference_prefix(entity, period)
         docs = sorted((d for d in sb.xero.store.query("Invoices", tenant)
                        if str(d.get("Reference") or "").startswith(prefix) and d.get("Status") == "AUTHORISED"
-                       and not (d.get("Payments") or [])),  # unpaid: Xero voids no paid invoice
+                       and (change != "void" or not d.get("Payments"))),  # Xero voids no paid invoice
                       key=lambda d: str(d.get("InvoiceNumber")))
         if not docs:
             continue
