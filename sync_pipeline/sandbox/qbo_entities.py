@@ -133,6 +133,44 @@ def ref_id(value: Any) -> str | None:
     return None
 
 
+OBJECT_FIELDS = {"TxnTaxDetail", "SalesItemLineDetail", "DescriptionLineDetail", "SubTotalLineDetail",
+                 "DiscountLineDetail", "GroupLineDetail", "DepositLineDetail", "TaxLineDetail", "MetaData", "BillAddr",
+                 "ShipAddr", "ShipFromAddr", "PrimaryEmailAddr", "BillEmail", "BillEmailCc", "BillEmailBcc",
+                 "PrimaryPhone", "AlternatePhone", "Mobile", "Fax", "WebAddr", "OtherContactInfo", "CustomerMemo",
+                 "DeliveryInfo", "MarkupInfo", "CreditCardPayment", "CheckPayment", "LineEx", "RecurringInfo",
+                 "TxnApprovalInfo"}
+LIST_FIELDS = {"Line", "LinkedTxn", "CustomField", "TaxLine", "Tag"}
+SCALAR_FIELDS = {"Id", "SyncToken", "DisplayName", "Name", "GivenName", "FamilyName", "MiddleName", "Title",
+                 "Suffix", "CompanyName", "PrintOnCheckName", "Notes", "DocNumber", "PrivateNote", "TxnDate",
+                 "DueDate", "Description", "DetailType", "TxnId", "TxnType", "TxnLineId", "Amount", "TotalAmt", "Qty",
+                 "UnitPrice", "ExchangeRate", "Active", "Type", "Sku", "value", "name", "TotalTax",
+                 "GlobalTaxCalculation", "AccountType", "AccountSubType", "AcctNum", "PaymentRefNum",
+                 "ServiceDate", "sparse", "Taxable"}
+
+
+def _check_shapes(obj: dict[str, Any], cls: str) -> None:
+    """2010, as QBO's JSON reader answers a value of the wrong shape (an object where a string belongs, a
+    string where a reference or a list of lines belongs)."""
+    for key, value in obj.items():
+        want = "object" if key in OBJECT_FIELDS or key.endswith("Ref") else "list" if key in LIST_FIELDS else \
+            "scalar" if key in SCALAR_FIELDS else None
+        ok = (want is None or value is None or (want == "object" and isinstance(value, dict))
+              or (want == "list" and isinstance(value, list) and all(isinstance(v, dict) for v in value))
+              or (want == "scalar" and not isinstance(value, (dict, list))))
+        if not ok:
+            raise QboFault(400, [{"Message": "Request has invalid or unsupported property",
+                                  "Detail": f"Property Name:Can not construct instance of {key} (class "
+                                            f"com.intuit.schema.finance.v3.{cls}) from {type(value).__name__} "
+                                            f"value specified is unsupported or invalid", "code": "2010",
+                                  "element": key}])
+        if isinstance(value, dict):
+            _check_shapes(value, key)
+        elif isinstance(value, list):
+            for v in value:
+                if isinstance(v, dict):
+                    _check_shapes(v, key)
+
+
 def _check_lines(lines: Any) -> None:
     """2010 for a property a line (or its detail, or a LinkedTxn) does not have."""
     if not isinstance(lines, list):
@@ -184,6 +222,7 @@ class EntitiesMixin:
         unknown = [k for k in body if k not in FIELDS[entity]]
         if unknown:
             raise unsupported_property(entity, unknown[0])
+        _check_shapes(body, entity)
         _check_lines(body.get("Line"))
         if operation in ("delete", "void") or (operation == "update" and include == "void"):
             kind = "void" if "void" in (operation, include) else "delete"
