@@ -36,13 +36,20 @@ SETTLED_STATUSES = frozenset({"PAID", "VOIDED", "DELETED"})
 ANONYMIZED_KEY = b"sync_pipeline.anonymized_at"
 
 
-def personal_columns() -> frozenset[str]:
-    """Warehouse columns that identify or describe a person (the column classification's ``personal``)."""
-    return frozenset(PERSONAL_COLUMNS)
+#: warehouse asset → its pandera contract's class name (how ``contracts.classification`` names contracts)
+ASSET_CONTRACTS = {"raw_time_entries": "RawTimeEntry", "raw_expenses": "RawExpense",
+                   "clean_time_entries": "CleanTimeEntry", "clean_expenses": "CleanExpense",
+                   "billables": "Billable", "expense_billables": "ExpenseBillable",
+                   "invoice_drafts": "InvoiceDraftLine", "posted_invoices": "PostedInvoice", "bank_lines": "BankLine"}
 
 
-#: columns that identify or describe a person in the warehouse contracts
-PERSONAL_COLUMNS = ("user_id", "user_name", "notes", "approved_by", "payer_name")
+def personal_columns(asset: str, names: list[str]) -> frozenset[str]:
+    """The columns of an asset's partition that identify or describe a person: the column classification's
+    ``personal`` (``contracts.classification``), the one list protection and the purge share."""
+    from sync_pipeline.contracts.classification import PERSONAL, class_of
+
+    contract = ASSET_CONTRACTS.get(asset, asset)
+    return frozenset(n for n in names if class_of(contract, n) == PERSONAL)
 
 
 @dataclass(frozen=True)
@@ -132,12 +139,12 @@ def apply(items: list[PurgeItem], warehouse: Warehouse, store: OperationalStore,
     salt = secrets.token_bytes(32)
     at = audit.timestamp()
     if not dry_run:
-        columns = personal_columns()
         for i in todo:
             if i.action == DELETE:
                 Path(warehouse.path(i.asset, i.entity, i.period)).unlink(missing_ok=True)
             else:
                 table = pq.read_table(warehouse.path(i.asset, i.entity, i.period))
+                columns = personal_columns(i.asset, table.column_names)
                 warehouse.write_arrow(i.asset, i.entity, i.period, anonymize_table(table, columns, salt, at))
     counts = Counter(i.action for i in items)
     summary = {"dry_run": dry_run, "today": today.isoformat(), "partitions": len(items),

@@ -180,11 +180,14 @@ def _row_about(row: dict[str, Any], person: Person) -> bool:
 
 
 def store_hits(store: OperationalStore, person: Person) -> Iterator[tuple[sa.Table, list[dict[str, Any]]]]:
+    """Rows about the person per table, decrypted where the keys open them (encrypted fields are searched as
+    what they say, not as ciphertext)."""
+    reveal = _revealer(store)
     for table in _store_tables():
         with store.engine.connect() as c:
             if not sa.inspect(c).has_table(table.name):
                 continue
-            rows = [dict(r) for r in c.execute(sa.select(table)).mappings()]
+            rows = [reveal(table.name, dict(r)) for r in c.execute(sa.select(table)).mappings()]
         found = [r for r in rows if _row_about(r, person)]
         if found:
             yield table, found
@@ -224,13 +227,50 @@ def _plain(v: Any) -> Any:
 
 
 def _clean(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: _plain(v) for k, v in row.items() if not SECRET_COLUMN.search(k)}
+    return {k: _plain(v) for k, v in row.items() if not SECRET_COLUMN.search(k) and k != ENCRYPTED}
+
+
+#: key of a revealed row listing the columns that were encrypted (re-encrypted when erasure rewrites them)
+ENCRYPTED = "__encrypted__"
+#: contexts person-key tokens are written under (store.protection binds a ciphertext to its column)
+PERSON_CONTEXTS = ("raw_time_entries.notes", "raw_expenses.notes")
+
+
+def _revealer(store: OperationalStore):
+    """Decrypt what the store's keys still open (the person's notes, encrypted store fields), for the export."""
+    prot = _protector(store)
+    if prot is None:
+        return lambda where, row: row
+
+    def reveal(where: str, row: dict[str, Any]) -> dict[str, Any]:
+        out = dict(row)
+        out_encrypted = []
+        for k, v in row.items():
+            if not (isinstance(v, str) and v.startswith("enc1:")):
+                continue
+            for ctx in (f"{where}.{k}", *PERSON_CONTEXTS):
+                for fn in (prot.decrypt_for_person, prot.decrypt_field):
+                    try:
+                        out[k] = fn(v, ctx)
+                        break
+                    except Exception:  # noqa: BLE001 - another context or key: try the next
+                        continue
+                if out[k] != v:
+                    out_encrypted.append(k)
+                    break
+        if out_encrypted:
+            out[ENCRYPTED] = out_encrypted
+        return out
+
+    return reveal
 
 
 def export(warehouse: Warehouse, store: OperationalStore, person: Person, *, actor: str,
            include_dagster: bool = True) -> dict[str, Any]:
-    """Everything held about the person, machine-readable (JSON-able); recorded as an export access event."""
-    wh = [{"asset": a, "entity": e, "period": p, "rows": [_clean(r) for r in t.to_pylist()]}
+    """Everything held about the person, machine-readable (JSON-able), decrypted where the keys still open it;
+    recorded as an export access event."""
+    reveal = _revealer(store)
+    wh = [{"asset": a, "entity": e, "period": p, "rows": [_clean(reveal(a, r)) for r in t.to_pylist()]}
           for a, e, p, _, t in warehouse_hits(warehouse, person)]
     tables, trail = [], []
     for table, rows in store_hits(store, person):
@@ -320,13 +360,19 @@ def erase(warehouse: Warehouse, store: OperationalStore, person: Person, *, acto
 
 def _erase_rows(store: OperationalStore, table: sa.Table, rows: Iterable[dict[str, Any]], person: Person,
                 replacement: str) -> None:
+    """Rewrite the rows (as :func:`store_hits` revealed them); a field that was encrypted is encrypted again."""
     pk = [c.name for c in table.primary_key.columns]
+    prot = _protector(store)
     with store.begin() as c:
         for r in rows:
+            encrypted = set(r.get(ENCRYPTED, ()))
             changes = {k: (replacement if k in ID_COLUMNS and v in person.ids else _replace_text(v, person, replacement))
-                       for k, v in r.items() if isinstance(v, str) and k not in pk}
+                       for k, v in r.items() if isinstance(v, str) and k not in pk and k in table.c}
             changes = {k: v for k, v in changes.items() if v != r[k]}
-            if not changes:
-                continue
-            where = [table.c[k] == r[k] for k in pk] if pk else [table.c[k] == v for k, v in r.items() if v is not None]
+            if not changes or (not pk and encrypted):
+                continue  # without a key, a row is found by its stored values: encrypted ones are not those
+            for k in encrypted & set(changes):
+                changes[k] = prot.encrypt_field(changes[k], f"{table.name}.{k}")
+            where = [table.c[k] == r[k] for k in pk] if pk else [table.c[k] == v for k, v in r.items()
+                                                                   if v is not None and k in table.c]
             c.execute(table.update().where(*where).values(**changes))
