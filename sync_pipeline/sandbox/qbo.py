@@ -229,6 +229,11 @@ class QboSandbox(OAuthMixin, EntitiesMixin, PaymentsMixin, BatchMixin, App):
                 raise throttled()
             self._inflight[realm] = self._inflight.get(realm, 0) + 1
         try:
+            if "json" not in req.headers.get("accept", "").lower():
+                # QBO answers XML unless asked for JSON; the sandbox speaks JSON only, so it says so instead of
+                # answering JSON to a request that production would answer in XML
+                raise validation("Send 'Accept: application/json': without it QuickBooks Online answers in XML, "
+                                 "which the sandbox does not serve", "Accept")
             if self.router.resolve(req.method, req.path) is None:
                 raise QboFault(400, [{"Message": "Unsupported Operation", "Detail": f"Operation Could not find "
                                       f"resource for relative : {req.path} is not supported.", "code": "500",

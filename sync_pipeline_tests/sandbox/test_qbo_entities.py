@@ -172,3 +172,8 @@ def test_documents_requestids_and_numbers_survive_a_restart(tmp_path: Path) -> N
         assert api.ok("POST", "customer", {"DisplayName": "Kept"}, params={"requestid": "keep-1"}) == made
         assert api.query("select * from Customer")["Customer"][0]["DisplayName"] == "Kept"
         api.close()
+
+
+def test_json_must_be_asked_for(qbo: QboApi) -> None:
+    r = qbo.http.get(f"/v3/company/{QBO_REALM}/preferences", headers={"Authorization": f"Bearer {qbo.token}"})
+    assert r.status_code == 400 and r.json()["Fault"]["Error"][0]["element"] == "Accept"
