@@ -150,3 +150,20 @@ def dimension_table(dims: pd.DataFrame, names: dict[str, dict[str, str]], rows: 
     return preview(table(frame, {"what": "what", "docs": "docs ours / acc.", "source_minor": "ours (net)",
                                  "target_minor": "accounting (net)", "status": "status"},
                          money=("source_minor", "target_minor")), rows=rows)
+
+
+def source_rows_table(df: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """The first raw rows of a source in the columns a person checks (the full rows are in the warehouse):
+    ``kind`` ``time`` (hours) or ``expense`` (cost, in the client's currency)."""
+    if df.empty:
+        return table(df, {})
+    clients = [named(n, i, "client") for n, i in zip(df["client_name"], df["client_id"], strict=True)]
+    projects = [named(n, i, "project") for n, i in zip(df["project_name"], df["project_id"], strict=True)]
+    rows = df.assign(client=clients, project=projects)
+    if kind == "time":
+        return table(rows, {"entry_id": "entry", "spent_date": "date", "user_name": "person", "client": "client",
+                            "project": "project", "hours": "hours", "billable": "billable",
+                            "approval_status": "approval"})
+    return table(rows.assign(currency=rows["client_currency"]), {
+        "expense_id": "expense", "spent_date": "date", "user_name": "person", "client": "client",
+        "project": "project", "total_cost": "cost", "billable": "billable"}, exact=("total_cost",))

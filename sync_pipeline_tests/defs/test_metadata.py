@@ -67,3 +67,20 @@ def test_an_empty_frame_reads_as_no_rows_whatever_columns_it_has():
     from sync_pipeline.defs.metadata import preview
 
     assert preview(table(pd.DataFrame(), {"amount_minor": "amount"}, money=("amount_minor",))).value == "_(no rows)_"
+
+
+def test_raw_source_rows_show_a_narrow_readable_preview():
+    from sync_pipeline.defs.metadata import source_rows_table
+
+    raw = pd.DataFrame([{"entry_id": "1001", "spent_date": "2026-10-05", "user_name": "Alice Archer",
+                         "client_id": "1", "client_name": "Acme Corp", "project_id": "11", "project_name": None,
+                         "hours": "2.5", "billable": True, "approval_status": "approved", "notes": "Checkout flow",
+                         "extracted_at": "2026-12-07T06:22:04+00:00"}])
+    out = source_rows_table(raw, "time")
+    assert out.values.tolist() == [["1001", "2026-10-05", "Alice Archer", "Acme Corp (client 1)", "project 11", "2.5",
+                                    True, "approved"]]
+    exp = pd.DataFrame([{"expense_id": "9004", "spent_date": "2026-10-09", "user_name": "Bob", "client_id": "1",
+                         "client_name": "Acme Corp", "project_id": "11", "project_name": "Acme Website",
+                         "client_currency": "GBP", "total_cost": "40.5", "billable": True}])
+    assert source_rows_table(exp, "expense")["cost"].tolist() == ["GBP 40.50"]
+    assert source_rows_table(raw.iloc[0:0], "time").empty

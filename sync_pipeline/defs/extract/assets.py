@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, MaterializeResult, asset
 
 from sync_pipeline.connectors.project import PreparedRows
 from sync_pipeline.contracts.warehouse import RawExpense
-from sync_pipeline.defs.metadata import preview
+from sync_pipeline.defs.metadata import preview, source_rows_table
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
 from sync_pipeline.defs.resources import HarvestResource, MappingResource, RedmineResource, WarehouseResource
 from sync_pipeline.defs.sources import project_source
@@ -64,7 +64,7 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
         "source": source.system,
         **extra,
         "path": done["path"],
-        "preview": preview(done["preview"]),
+        "preview": preview(source_rows_table(done["preview"], "time")),
     })
 
 
@@ -116,5 +116,5 @@ def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, redmi
         "source": source.system,
         **quarantined,
         "path": str(path),
-        "preview": preview(df),
+        "preview": preview(source_rows_table(df, "expense")),
     })
