@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: $(STAMP)  ## run the whole sync on the local sandbox and print a summary
+demo: $(STAMP)  ## the whole product on the demo group (three entities, 2026-08..10, statements), a summary
 	$(BIN)/sync-pipeline demo
 
 test: $(STAMP)  ## the whole test suite (heavy suites excluded), under 10 minutes
