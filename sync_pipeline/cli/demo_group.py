@@ -183,12 +183,36 @@ def run(sb) -> tuple[bool, list[str]]:
         run_job("sync_job", entity, period, asset_selection=[_key("sync_reconciliation")])
     out.append("changed in the accounting system by hand, then reconciled again:")
     out += [f"  {c}" for c in changed]
+    ok = health(out) and ok
     rows = sync_exceptions.exceptions(Warehouse(settings.warehouse_root()), SyncResolutions(identities().store))
     token = admin_token(settings.data_dir() / "demo" / "admin.token")
     out.append(f"admin token for the README's commands: {token} (export SYNC_PIPELINE_TOKEN=$(cat {token}))")
     out.append(f"sync exceptions open: {len(rows)} ("
                + "; ".join(f"{r['entity']} {r['period']} {r['document']} {r['status']}" for r in rows) + ")")
     return ok, out
+
+
+def health(out: list[str]) -> bool:
+    """Pull the accounting system's side back and measure the billing-health KPIs of every partition (the
+    workbench's Billing health page and the kpi_* assets' plots); one summary line per entity."""
+    from sync_pipeline.defs import settings
+    from sync_pipeline.services import kpis
+    from sync_pipeline.store.warehouse import Warehouse
+    from sync_pipeline.workbench.health import value_text
+
+    ok = True
+    for entity, period in PARTITIONS:
+        ok = run_job("accounting_pullback_job", entity, period).success and ok
+        ok = run_job("billing_health_job", entity, period).success and ok
+    hist = kpis.history(Warehouse(settings.warehouse_root()), sorted({e for e, _ in PARTITIONS}))
+    out.append("billing health (latest period; all periods on the workbench's Billing health page):")
+    for entity, g in hist.sort_values("period").groupby("entity"):
+        last = g.groupby("kpi").tail(1).set_index("kpi")
+        v = {k: value_text(k, last["value"].get(k)) for k in last.index}
+        out.append(f"  {entity} {g['period'].max()}: touchless {v.get('touchless_billing', '—')}, corrections "
+                   f"{v.get('billing_corrections', '—')}, DSO {v.get('days_sales_outstanding', '—')}, "
+                   f"sync exceptions {v.get('sync_exceptions', '—')}")
+    return ok
 
 
 def _key(name: str):

@@ -16,7 +16,7 @@ from markupsafe import Markup, escape
 PALETTE = ("#1f5fbf", "#c4420b", "#2e7d32", "#7b3fa0", "#8a6d00", "#00838f")  # legible on white, distinct in grey
 MARKERS = ("circle", "square", "diamond")
 W, H = 560, 220
-LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 44
+LEFT, RIGHT, TOP, BOTTOM = 48, 36, 16, 44  # room for the last period label
 
 
 def _num(v: Decimal | float | int) -> str:

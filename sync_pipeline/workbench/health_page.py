@@ -45,6 +45,6 @@ HEALTH_STATIC = {
  figure.kpi{margin:0;border:1px solid #dde;padding:.5rem;background:#fff}
  figure.kpi figcaption{font-weight:600;margin-bottom:.3rem}
  svg.chart{max-width:100%;height:auto} svg.chart .tick,svg.chart .legend{font-size:11px;fill:#1d2433}
- #health-filter{margin-bottom:1rem}
+ #health-filter{margin-bottom:1rem} #kpi-latest td:first-child,#kpi-latest td:nth-child(2){white-space:nowrap}
 """),
 }

@@ -72,3 +72,33 @@ def test_workbench_after_the_demo_shows_cash_and_sync_exceptions(demo, browser, 
         page.close()
     finally:
         server.stop()
+
+
+def test_billing_health_after_the_demo_draws_each_entitys_kpis(demo, browser, monkeypatch):
+    tmp, done = demo
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "billing health (latest period" in done.stdout
+    data = tmp / "data"
+    monkeypatch.setenv("SYNC_PIPELINE_DATA_DIR", str(data))
+    monkeypatch.setenv("SYNC_PIPELINE_RECONCILIATION", str(data / "demo" / "reconciliation.yaml"))
+    monkeypatch.setenv("SYNC_PIPELINE_MAPPING", str(data / "demo" / "mapping.yaml"))
+    url_store = f"sqlite:///{data / 'operational.sqlite3'}"
+    Identities(OperationalStore(url_store)).add("vera", ["viewer"], by="pytest", password="vera-secret")
+    server = BackgroundServer(build(url_store, settle=False)).start()
+    try:
+        page = browser.new_page()
+        login(page, server.url, "vera", "vera-secret")
+        page.goto(f"{server.url}/health")
+        for kpi in ("touchless_billing", "billing_corrections", "close_to_invoice", "days_sales_outstanding",
+                    "sync_exceptions"):
+            lines = page.locator(f"svg#chart-{kpi} polyline.series").evaluate_all("ls => ls.map(l => l.dataset.series)")
+            assert sorted(lines) == ["acme-de", "acme-uk", "acme-us"], kpi  # every entity over its periods
+        assert page.locator("#kpi-latest tbody tr[data-entity]").count() == 3
+        # acme-de's October invoice voided by hand is an exception for the accounting team (latest period)
+        bars = page.locator("svg#chart-exceptions-per-team rect.bar title").evaluate_all(
+            "ts => ts.map(t => t.textContent)")
+        assert any(b.startswith("acme-de · accounting: ") for b in bars), bars
+        assert page.locator("#sync-exceptions tbody tr").count() >= 2
+        page.close()
+    finally:
+        server.stop()
