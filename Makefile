@@ -43,7 +43,7 @@ dev: $(STAMP)  ## Dagster UI on the demo's instance, with the sandbox running al
 	trap "kill $$SANDBOX_PID" EXIT INT TERM; \
 	SYNC_PIPELINE_EVENT_LOG=$(EVENT_LOG) $(SANDBOX_ENV) $(DEMO_CONFIG) $(BIN)/dagster dev --log-level $(EVENT_LOG) -w workspace.yaml
 
-workbench: $(STAMP)  ## the accountants' workbench on the demo's data (after make demo), http://127.0.0.1:8740 (the sandbox QBO has 8730)
+workbench: $(STAMP)  ## the accountants' workbench on the demo's data (after make demo), http://127.0.0.1:8740 (the QBO sandbox has 8750)
 	SYNC_PIPELINE_TOKEN=$${SYNC_PIPELINE_TOKEN:-$$(cat data/demo/admin.token 2>/dev/null)} $(DEMO_CONFIG) \
 	$(BIN)/sync-pipeline workbench --port 8740 --insecure-cookies --no-settle
 

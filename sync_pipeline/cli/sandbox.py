@@ -1,6 +1,6 @@
 """``sync-pipeline sandbox ...``: the seeded sandbox systems, and their fault plan and webhooks while they run.
 
-    sync-pipeline sandbox up [--harvest-port 8710] [--xero-port 8720] [--qbo-port 8730] [--state-dir DIR]
+    sync-pipeline sandbox up [--harvest-port 8710] [--xero-port 8720] [--qbo-port 8750] [--state-dir DIR]
     sync-pipeline sandbox fault add --system xero --route '/Invoices' --kind 503 --times 3
     sync-pipeline sandbox fault list --system harvest
     sync-pipeline sandbox fault clear --system xero
@@ -91,7 +91,7 @@ def _base_url(args: argparse.Namespace) -> str:
     if args.system == "harvest":
         return os.environ.get("HARVEST_BASE_URL", settings.HARVEST_DEFAULT_URL).rstrip("/")
     if args.system == "qbo":
-        return os.environ.get("QBO_BASE_URL", "http://127.0.0.1:8730").rstrip("/")
+        return os.environ.get("QBO_BASE_URL", "http://127.0.0.1:8750").rstrip("/")
     return os.environ.get("XERO_BASE_URL", settings.XERO_DEFAULT_URL).rstrip("/")
 
 
@@ -147,7 +147,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     up = sbsub.add_parser("up", help="start both sandbox systems, seeded, until Ctrl-C or SIGTERM")
     up.add_argument("--harvest-port", type=int, default=8710)
     up.add_argument("--xero-port", type=int, default=8720)
-    up.add_argument("--qbo-port", type=int, default=8730)
+    up.add_argument("--qbo-port", type=int, default=8750)
     up.add_argument("--state-dir")
     up.set_defaults(func=cmd_sandbox_up)
 
@@ -157,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         else:
             p.add_argument("--system", choices=systems, required=True)
         p.add_argument("--url", help="base URL of the running sandbox (default: $HARVEST_BASE_URL / "
-                                     "$XERO_BASE_URL / $QBO_BASE_URL, else 127.0.0.1:8710 / :8720 / :8730)")
+                                     "$XERO_BASE_URL / $QBO_BASE_URL, else 127.0.0.1:8710 / :8720 / :8750)")
 
     fault = sbsub.add_parser("fault", help="the fault plan of a running sandbox")
     fsub = fault.add_subparsers(dest="fault_command", required=True)

@@ -14,7 +14,7 @@ from sync_pipeline.sandbox.xero import XeroSandbox
 
 DEFAULT_HARVEST_PORT = 8710
 DEFAULT_XERO_PORT = 8720
-DEFAULT_QBO_PORT = 8730
+DEFAULT_QBO_PORT = 8750
 
 
 @dataclass
