@@ -86,7 +86,8 @@ class Capabilities:
     - ``credit_allocation``: credit notes are applied to invoices by :meth:`AccountingTarget.allocate_credit`
       (else the target applies them when the credit note names the invoice);
     - ``draft_invoices``: invoices can be held as editable drafts (else they are posted final at once);
-    - ``line_tax_override``: a line's tax amount we computed is taken as given.
+    - ``line_tax_override``: a line's tax amount we computed is taken as given;
+    - ``line_tracking``: lines carry tracking categories (else they are neither sent nor compared).
     """
 
     max_batch: int
@@ -96,6 +97,7 @@ class Capabilities:
     credit_allocation: bool = True
     draft_invoices: bool = True
     line_tax_override: bool = True
+    line_tracking: bool = True
 
 
 @dataclass(frozen=True)

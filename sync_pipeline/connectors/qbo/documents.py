@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sync_pipeline.connectors.qbo.payloads import reference_of, tag_of
+from sync_pipeline.connectors.qbo.payloads import reference_of, tag_of, untagged
 from sync_pipeline.connectors.qbo.records import currency_of
 from sync_pipeline.contracts.payloads.accounting import AllocationV1, Document, DocumentLineV1
 
@@ -125,14 +125,14 @@ def to_document(kind: str, doc: Mapping[str, Any], *, home_currency: str,
         name = str(doc.get("DisplayName") or "")
         tag = tag_of(name)
         return Document(kind="contact", id=str(doc["Id"]), number=tag.strip("[]").split(" ")[0] if tag else None,
-                        name=name[: len(name) - len(tag)].rstrip() if tag else name,
+                        name=untagged(name),
                         status="ACTIVE" if doc.get("Active", True) else "ARCHIVED",
                         currency=currency_of(doc, home_currency), updated_at=updated)
     customer = doc.get("CustomerRef") or doc.get("VendorRef") or {}
     base = {"kind": kind, "id": str(doc["Id"]), "reference": reference_of(doc), "updated_at": updated,
             "currency": currency_of(doc, home_currency), "total": _dec(doc.get("TotalAmt")),
             "date": _day(doc.get("TxnDate")), "contact_id": _text(customer.get("value")),
-            "contact_name": _text(customer.get("name")),
+            "contact_name": untagged(str(customer["name"])) if customer.get("name") is not None else None,
             "contact_number": (tag_of(str(customer.get("name") or "")) or "").strip("[]").split(" ")[0] or None,
             "currency_rate": _dec(doc.get("ExchangeRate"))}
     if kind == "payment":

@@ -99,6 +99,12 @@ def tag_of(display_name: str) -> str | None:
     return f"[{m.group(1)}]" if m else None
 
 
+def untagged(display: str) -> str:
+    """A customer's name without our tag: ``Acme Corp [HV-1]`` → ``Acme Corp``."""
+    tag = tag_of(display)
+    return display[: len(display) - len(tag)].rstrip() if tag and display.endswith(tag) else display
+
+
 def display_name(name: str, tag: str) -> str:
     """``Name [HV-1]``: QuickBooks refuses ``:``, tabs and new lines in a DisplayName and caps it at 500."""
     clean = " ".join(re.sub(r"[:\t\r\n]+", " ", name).split()) or "Customer"

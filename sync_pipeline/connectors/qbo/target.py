@@ -52,7 +52,8 @@ ENTITY = {"invoice": "Invoice", "credit_note": "CreditMemo", "payment": "Payment
           "bill": "Bill"}
 BANK = {"receive": "Deposit", "spend": "Purchase"}
 CAPABILITIES = Capabilities(max_batch=MAX_BATCH, max_concurrency=10, page_size=QUERY_PAGE, partial_batches=True,
-                            credit_allocation=True, draft_invoices=False, line_tax_override=False)
+                            credit_allocation=True, draft_invoices=False, line_tax_override=False,
+                            line_tracking=False)
 #: faults that say the customer a document names is gone
 _CONTACT_FAULTS = {"2500", "610", "6250", "6560"}
 _GLOBAL_TAX = {"Exclusive": "TaxExcluded", "Inclusive": "TaxInclusive", "NoTax": "NotApplicable"}

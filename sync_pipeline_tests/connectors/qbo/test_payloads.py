@@ -19,6 +19,7 @@ from sync_pipeline.connectors.qbo.payloads import (
     sales_lines,
     tag_of,
     unit_price,
+    untagged,
 )
 from sync_pipeline.contracts.payloads.accounting import InvoiceDraftV1, InvoiceLineV1
 
@@ -35,6 +36,7 @@ def test_display_names_end_with_the_tag_and_drop_what_quickbooks_refuses() -> No
     long = display_name("x" * 600, "[HV-1 EUR]")
     assert len(long) == 500 and tag_of(long) == "[HV-1 EUR]"
     assert tag_of("no tag") is None
+    assert untagged("Acme Corp [HV-1 EUR]") == "Acme Corp" and untagged("Plain [x] name") == "Plain [x] name"
     assert reference_of({"PrivateNote": reference_note("SP-a-2026-10-C1-R1")}) == "SP-a-2026-10-C1-R1"
 
 

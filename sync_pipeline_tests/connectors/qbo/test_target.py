@@ -183,7 +183,8 @@ def test_the_target_declares_what_services_rely_on(us: QboTarget) -> None:
     assert us.account_id == US and us.name == "QuickBooks Online"
     caps = us.capabilities
     assert (caps.max_batch, caps.max_concurrency, caps.page_size) == (30, 10, 1000)
-    assert not caps.draft_invoices and not caps.line_tax_override and caps.credit_allocation
+    assert not caps.draft_invoices and not caps.line_tax_override and not caps.line_tracking
+    assert caps.credit_allocation
     us.probe()
     usage = us.usage()
     assert usage.requests >= 1 and usage.circuit == "closed" and usage.remaining_minute is not None
