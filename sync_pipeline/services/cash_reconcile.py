@@ -21,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.connectors.accounting import AccountingTarget, Listing
 from sync_pipeline.connectors.strict import Rejected
-from sync_pipeline.connectors.xero import XeroClient, bank_transaction_payload, parse_xero_date, payment_payload
-from sync_pipeline.connectors.xero.records import read_documents
+from sync_pipeline.contracts.payloads.accounting import BankTransactionDraftV1, Document, PaymentDraftV1
 from sync_pipeline.domain import cash_matching as cm
 from sync_pipeline.domain.money import from_minor, to_minor
 from sync_pipeline.services.cash_matching import CashInputs, decisions_frame, ecb_fx_rates, match_cash
@@ -32,76 +32,64 @@ from sync_pipeline.store import matching_log as ml
 log = logging.getLogger(__name__)
 
 MODEL_NAME = "fellegi-sunter/splink-5.0.0 (u: random sampling, m: EM on the run's candidate pairs)"
+INVOICE_COLUMNS = ["invoice_id", "invoice_number", "reference", "contact_id", "contact_name", "currency",
+                   "total_minor", "amount_due_minor", "date", "due_date"]
+PAYMENT_COLUMNS = ["payment_id", "invoice_id", "amount_minor", "currency", "bank_amount_minor", "date", "reference"]
 
 
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str) and value.startswith("/Date("):
-        dt = parse_xero_date(value)
-        return dt.date().isoformat() if dt else None
-    return str(value)[:10]
+def _day(d: date | None) -> str | None:
+    return d.isoformat() if d else None
 
 
-def invoice_rows(docs: list[dict[str, Any]]) -> pd.DataFrame:
+def invoice_rows(docs: list[Document]) -> pd.DataFrame:
     rows = []
     for d in docs:
-        if d.get("Type", "ACCREC") != "ACCREC" or d.get("Status") not in ("AUTHORISED", "PAID"):
+        if d.kind != "invoice" or d.status not in ("AUTHORISED", "PAID"):
             continue
-        ccy = d["CurrencyCode"]
-        rows.append({"invoice_id": d["InvoiceID"], "invoice_number": d.get("InvoiceNumber"),
-                     "reference": d.get("Reference"), "contact_id": (d.get("Contact") or {}).get("ContactID"),
-                     "contact_name": (d.get("Contact") or {}).get("Name"), "currency": ccy,
-                     "total_minor": to_minor(d["Total"], ccy), "amount_due_minor": to_minor(d.get("AmountDue", 0), ccy),
-                     "date": _iso(d.get("DateString") or d.get("Date")),
-                     "due_date": _iso(d.get("DueDateString") or d.get("DueDate"))})
-    return pd.DataFrame(rows, columns=["invoice_id", "invoice_number", "reference", "contact_id", "contact_name",
-                                       "currency", "total_minor", "amount_due_minor", "date", "due_date"])
+        ccy = str(d.currency)
+        rows.append({"invoice_id": d.id, "invoice_number": d.number, "reference": d.reference,
+                     "contact_id": d.contact_id, "contact_name": d.contact_name, "currency": ccy,
+                     "total_minor": to_minor(d.total or Decimal(0), ccy),
+                     "amount_due_minor": to_minor(d.amount_due or Decimal(0), ccy),
+                     "date": _day(d.date), "due_date": _day(d.due_date)})
+    return pd.DataFrame(rows, columns=INVOICE_COLUMNS)
 
 
-def payment_rows(docs: list[dict[str, Any]], invoices: pd.DataFrame, bank_currency: str) -> pd.DataFrame:
+def payment_rows(docs: list[Document], invoices: pd.DataFrame, bank_currency: str) -> pd.DataFrame:
     """Recorded customer payments not yet reconciled to a bank line."""
     ccy_of = dict(zip(invoices["invoice_id"], invoices["currency"], strict=True))
     rows = []
     for p in docs:
-        inv = (p.get("Invoice") or {}).get("InvoiceID")
-        if p.get("Status") == "DELETED" or p.get("IsReconciled") or inv not in ccy_of:
+        if p.status == "DELETED" or p.reconciled or p.invoice_id not in ccy_of:
             continue
-        ccy = ccy_of[inv]
-        bank_amount = p.get("BankAmount", p["Amount"])
-        rows.append({"payment_id": p["PaymentID"], "invoice_id": inv, "amount_minor": to_minor(p["Amount"], ccy),
-                     "currency": ccy, "bank_amount_minor": to_minor(bank_amount, bank_currency),
-                     "date": _iso(p.get("Date")), "reference": p.get("Reference")})
-    return pd.DataFrame(rows, columns=["payment_id", "invoice_id", "amount_minor", "currency", "bank_amount_minor",
-                                       "date", "reference"])
+        ccy = ccy_of[p.invoice_id]
+        bank_amount = p.bank_amount if p.bank_amount is not None else p.total
+        rows.append({"payment_id": p.id, "invoice_id": p.invoice_id, "amount_minor": to_minor(p.total or Decimal(0), ccy),
+                     "currency": ccy, "bank_amount_minor": to_minor(bank_amount or Decimal(0), bank_currency),
+                     "date": _day(p.date), "reference": p.reference})
+    return pd.DataFrame(rows, columns=PAYMENT_COLUMNS)
 
 
-def read_receivables(invoice_docs: list[Any], payment_docs: list[Any], bank_currency: str,
+def read_receivables(invoices: Listing, payments: Listing, bank_currency: str,
                      rejected: list[Rejected] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Invoices and payments as the matcher's frames, read strictly (``connectors.xero.records``): a document that
-    does not read is never matched against (its amount could be anything); it is appended to ``rejected``."""
-    invoices, bad_invoices = read_documents("Invoices", invoice_docs)
-    payments, bad_payments = read_documents("Payments", payment_docs)
+    """Invoices and payments as the matcher's frames, read strictly (``AccountingTarget.documents``): a document
+    that does not read is never matched against (its amount could be anything); it is appended to ``rejected``."""
+    bad_invoices, bad_payments = invoices.rejected, payments.rejected
     if rejected is not None:
         rejected.extend(bad_invoices + bad_payments)
     if bad_invoices or bad_payments:
-        log.warning("%d Xero invoice(s) and %d payment(s) did not read strictly and are left out of matching: %s",
+        log.warning("%d invoice(s) and %d payment(s) did not read strictly and are left out of matching: %s",
                     len(bad_invoices), len(bad_payments),
                     "; ".join(f"{r.record}: {r.summary}" for r in (bad_invoices + bad_payments)[:5]))
-    inv = invoice_rows(invoices)
-    return inv, payment_rows(payments, inv, bank_currency)
+    inv = invoice_rows(invoices.documents)
+    return inv, payment_rows(payments.documents, inv, bank_currency)
 
 
-def load_receivables(xero: XeroClient, bank_currency: str,
+def load_receivables(target: AccountingTarget, bank_currency: str,
                      rejected: list[Rejected] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Open and paid sales invoices and the recorded payments, read strictly (:func:`read_receivables`)."""
-    invoices: list[dict[str, Any]] = []
-    for page in xero.pages("Invoices", where='Type=="ACCREC"', params={"Statuses": "AUTHORISED,PAID"}):
-        invoices.extend(page)
-    payments: list[dict[str, Any]] = []
-    for page in xero.pages("Payments"):
-        payments.extend(page)
-    return read_receivables(invoices, payments, bank_currency, rejected)
+    invoices = target.documents("invoice", statuses=("AUTHORISED", "PAID"))
+    return read_receivables(invoices, target.documents("payment"), bank_currency, rejected)
 
 
 def _decision_record(d: cm.Decision, line: dict[str, Any], inv: dict[str, dict[str, Any]],
@@ -147,56 +135,63 @@ def match_period(lines: pd.DataFrame, invoices: pd.DataFrame, payments: pd.DataF
     return frame, stats
 
 
-def settle(xero: XeroClient, log_: ml.MatchingLog, *, entity: str, policy: cm.CashPolicy, actor: str,
+def _payment(d: dict[str, Any], a: dict[str, Any], policy: cm.CashPolicy) -> PaymentDraftV1:
+    """One invoice's share of a bank line, as a reconciled payment dated and referenced like the line."""
+    amount = from_minor(int(a["applied_minor"]), a["currency"])
+    rate = None
+    if a["currency"] != d["line_currency"] and a["line_share_minor"]:
+        rate = (amount / from_minor(int(a["line_share_minor"]), d["line_currency"])).quantize(Decimal("0.000001"))
+    return PaymentDraftV1(account_code=d["account"] or policy.bank_account, date=d["line_date"], amount=amount,
+                          invoice_id=a["invoice_id"], reference=(d["description"] or d["payer_name"] or "")[:255],
+                          currency_rate=rate, reconciled=True)
+
+
+def _writeoff(d: dict[str, Any], policy: cm.CashPolicy) -> BankTransactionDraftV1:
+    """The difference within tolerance: SPEND for a fee or short payment, RECEIVE for a small surplus."""
+    diff = int(d["writeoff_minor"])
+    amount = from_minor(abs(diff), d["line_currency"])
+    return BankTransactionDraftV1(
+        type="SPEND" if diff < 0 else "RECEIVE", bank_account_code=d["account"] or policy.bank_account,
+        date=d["line_date"], currency=d["line_currency"],
+        reference=f"difference on {d['payer_name'] or ''} {d['description'] or ''}".strip()[:255],
+        lines=[{"description": ("Bank fee / short payment" if diff < 0 else "Small over-payment")
+                + f" on bank line {d['line_id']}", "quantity": 1, "unit_amount": amount, "line_amount": amount,
+                "account_code": d["writeoff_account"] or policy.writeoff_account, "tax_type": "NONE"}])
+
+
+def settle(target: AccountingTarget, log_: ml.MatchingLog, *, entity: str, policy: cm.CashPolicy, actor: str,
            role: str = "system", decision_ids: list[int] | None = None) -> dict[str, int]:
     """Apply ``to_settle`` decisions in the accounting system; returns counts of settled / failed."""
     pending = log_.decisions(entity=entity, statuses=[ml.TO_SETTLE], limit=1_000_000)
     if decision_ids is not None:
         wanted = set(decision_ids)
         pending = [d for d in pending if d["decision_id"] in wanted]
-    payments: list[tuple[str, dict[str, Any]]] = []
+    payments: list[tuple[str, PaymentDraftV1]] = []
     where: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
-    txns: list[tuple[str, dict[str, Any]]] = []
+    txns: list[tuple[str, BankTransactionDraftV1]] = []
     for d in pending:
         for a in d["allocations"]:
             if a["target_payment_id"]:
                 continue  # applied by an earlier, interrupted settlement
             key = f"{d['line_id']}|{a['invoice_id']}"
-            amount = from_minor(int(a["applied_minor"]), a["currency"])
-            rate = None
-            if a["currency"] != d["line_currency"] and a["line_share_minor"]:
-                rate = (amount / from_minor(int(a["line_share_minor"]), d["line_currency"])).quantize(
-                    Decimal("0.000001"))
-            payments.append((key, payment_payload(account_code=d["account"] or policy.bank_account,
-                                                  date=d["line_date"], amount=amount, invoice_id=a["invoice_id"],
-                                                  reference=(d["description"] or d["payer_name"] or "")[:255],
-                                                  currency_rate=rate) | {"IsReconciled": True}))
+            payments.append((key, _payment(d, a, policy)))
             where[key] = (d, a)
         if d["writeoff_minor"]:
-            diff = int(d["writeoff_minor"])
-            txns.append((f"{d['line_id']}|writeoff", bank_transaction_payload(
-                type_="SPEND" if diff < 0 else "RECEIVE", bank_account_code=d["account"] or policy.bank_account,
-                date=d["line_date"], currency=d["line_currency"],
-                reference=f"difference on {d['payer_name'] or ''} {d['description'] or ''}".strip()[:255],
-                lines=[{"description": ("Bank fee / short payment" if diff < 0 else "Small over-payment")
-                        + f" on bank line {d['line_id']}", "quantity": 1,
-                        "unit_amount": from_minor(abs(diff), d["line_currency"]),
-                        "line_amount": from_minor(abs(diff), d["line_currency"]),
-                        "account_code": d["writeoff_account"] or policy.writeoff_account, "tax_type": "NONE"}])))
+            txns.append((f"{d['line_id']}|writeoff", _writeoff(d, policy)))
     failed: dict[int, list[str]] = {}
-    for r in xero.write_batches("Payments", payments, key_prefix=f"cash-pay-{entity}"):
+    for r in target.post("payment", payments, key_prefix=f"cash-pay-{entity}"):
         d, a = where[r.source_key]
         if r.ok and r.document:
-            log_.mark_allocation_settled(a["id"], r.document["PaymentID"])
-            a["target_payment_id"] = r.document["PaymentID"]
+            log_.mark_allocation_settled(a["id"], r.document.id)
+            a["target_payment_id"] = r.document.id
         else:
             failed.setdefault(d["decision_id"], []).extend(r.errors or ["refused"])
     txn_of = {d["line_id"]: d for d in pending}
     writeoff_ids: dict[int, str] = {}
-    for r in xero.write_batches("BankTransactions", txns, key_prefix=f"cash-wo-{entity}"):
+    for r in target.post("bank_transaction", txns, key_prefix=f"cash-wo-{entity}"):
         d = txn_of[r.source_key.split("|", 1)[0]]
         if r.ok and r.document:
-            writeoff_ids[d["decision_id"]] = r.document["BankTransactionID"]
+            writeoff_ids[d["decision_id"]] = r.document.id
         else:
             failed.setdefault(d["decision_id"], []).extend(r.errors or ["refused"])
     settled = 0

@@ -20,6 +20,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
+from sync_pipeline.connectors.accounting import AccountingTarget
 from sync_pipeline.contracts.codec import dumps
 from sync_pipeline.contracts.finance import (
     AllocationOverrides,
@@ -27,6 +28,7 @@ from sync_pipeline.contracts.finance import (
     FinanceConfigError,
 )
 from sync_pipeline.contracts.finance_tables import FinanceCostLine, SharedCostLine
+from sync_pipeline.contracts.payloads.accounting import Document
 from sync_pipeline.domain.money import MINOR_UNITS, to_decimal, to_minor
 from sync_pipeline.domain.periods import Period
 from sync_pipeline.store.sql import SqlModels
@@ -61,76 +63,55 @@ def _empty_frame(model) -> pd.DataFrame:
 
 # -- shared cost lines from the accounting system --------------------------------------------------------
 
-def _tracking(line: Mapping[str, Any]) -> list[tuple[str, str]]:
-    return [(str(t.get("Name") or ""), str(t.get("Option") or "")) for t in (line.get("Tracking") or [])]
-
-
-def _xero_date(v: Any) -> str | None:
-    """Xero writes dates as ``/Date(ms+0000)/`` or ISO strings; return ``YYYY-MM-DD``."""
-    if v is None:
-        return None
-    s = str(v)
-    if s.startswith("/Date("):
-        ms = int(s[6:].split("+")[0].split("-")[0].rstrip(")/"))
-        return datetime.fromtimestamp(ms / 1000, tz=UTC).date().isoformat()
-    return s[:10]
-
-
-def flatten_expense_document(doc: Mapping[str, Any], *, kind: str, entity: str, period: str, extracted_at: str,
+def flatten_expense_document(doc: Document, *, kind: str, entity: str, period: str, extracted_at: str,
                              project_category: str = "Project") -> list[dict[str, Any]]:
-    """One Xero ACCPAY invoice (``kind='xero_bill'``) or SPEND bank transaction (``'xero_spend'``) →
-    ``shared_cost_lines`` rows, one per line item, amounts net of tax in integer minor units.
+    """One purchase bill (``kind='xero_bill'``) or spend bank transaction (``'xero_spend'``) from the accounting
+    system → ``shared_cost_lines`` rows, one per line, amounts net of tax in integer minor units.
 
     A line tracked to the ``project_category`` tracking category names its project (a direct expense).
     """
-    doc_id = str(doc.get("InvoiceID") if kind == "xero_bill" else doc.get("BankTransactionID"))
-    currency = doc.get("CurrencyCode")
-    inclusive = doc.get("LineAmountTypes") == "Inclusive"
-    contact = doc.get("Contact") or {}
+    currency = doc.currency
+    inclusive = doc.line_amount_types == "Inclusive"
     rows = []
-    for n, li in enumerate(doc.get("LineItems") or [], start=1):
-        amount = li.get("LineAmount")
-        tax = li.get("TaxAmount") or Decimal(0)
+    for n, li in enumerate(doc.lines, start=1):
+        tax = li.tax_amount or Decimal(0)
         minor = tax_minor = None
-        if amount is not None and currency in MINOR_UNITS:
-            net = to_decimal(amount) - (to_decimal(tax) if inclusive else Decimal(0))
+        if li.line_amount is not None and currency in MINOR_UNITS:
+            net = to_decimal(li.line_amount) - (to_decimal(tax) if inclusive else Decimal(0))
             minor, tax_minor = to_minor(net, currency), to_minor(to_decimal(tax), currency)
-        tracking = _tracking(li)
+        tracking = [(t.category, t.option) for t in li.tracking]
         project = next((opt for name, opt in tracking if name == project_category and opt), None)
         rows.append({
             "entity": entity, "period": period,
-            "line_id": f"{kind}:{doc_id}:{li.get('LineItemID') or n}",
-            "source": kind, "document_id": doc_id,
-            "document_number": doc.get("InvoiceNumber"), "document_reference": doc.get("Reference"),
-            "line_item_id": li.get("LineItemID"), "line_no": n, "date": _xero_date(doc.get("Date")),
-            "contact_id": contact.get("ContactID"), "contact_name": contact.get("Name"),
-            "description": li.get("Description"), "account_code": li.get("AccountCode"),
+            "line_id": f"{kind}:{doc.id}:{li.line_id or n}",
+            "source": kind, "document_id": doc.id,
+            "document_number": doc.number, "document_reference": doc.reference,
+            "line_item_id": li.line_id, "line_no": n, "date": doc.date.isoformat() if doc.date else None,
+            "contact_id": doc.contact_id, "contact_name": doc.contact_name,
+            "description": li.description, "account_code": li.account_code,
             "tracking": "; ".join(f"{a}={b}" for a, b in tracking) or None, "project_ref": project,
             "currency": currency, "amount_minor": minor, "tax_minor": tax_minor,
-            "status": doc.get("Status"), "extracted_at": extracted_at,
+            "status": doc.status, "extracted_at": extracted_at,
         })
     return rows
 
 
-def extract_shared_costs(xero, period: Period, *, entity: str, project_category: str = "Project",
+def extract_shared_costs(target: AccountingTarget, period: Period, *, entity: str, project_category: str = "Project",
                          sources: Iterable[str] = ("xero_bills", "xero_spend")) -> pd.DataFrame:
-    """Expense lines of the period from the accounting system: ACCPAY bills and SPEND bank transactions
-    (AUTHORISED or PAID; drafts, voided and deleted documents are not costs)."""
+    """Expense lines of the period from the accounting system: purchase bills (AUTHORISED or PAID) and spend bank
+    transactions (AUTHORISED); drafts, voided and deleted documents are not costs."""
     sources = set(sources)
     extracted_at = datetime.now(UTC).isoformat(timespec="seconds")
-    s, e = period.start, period.end
-    span = f"Date >= DateTime({s.year},{s.month:02d},{s.day:02d}) AND Date <= DateTime({e.year},{e.month:02d},{e.day:02d})"
+    span = (period.start, period.end)
     rows: list[dict[str, Any]] = []
-    for page in (xero.pages("Invoices", where=f'Type=="ACCPAY" AND {span}', order="Date")
-                 if "xero_bills" in sources else []):
-        for doc in page:
-            if doc.get("Status") in ("AUTHORISED", "PAID"):
+    if "xero_bills" in sources:
+        for doc in target.documents("bill", dated=span).documents:
+            if doc.status in ("AUTHORISED", "PAID"):
                 rows.extend(flatten_expense_document(doc, kind="xero_bill", entity=entity, period=period.key,
                                                      extracted_at=extracted_at, project_category=project_category))
-    for page in (xero.pages("BankTransactions", where=f'Type=="SPEND" AND {span}', order="Date")
-                 if "xero_spend" in sources else []):
-        for doc in page:
-            if doc.get("Status") == "AUTHORISED":
+    if "xero_spend" in sources:
+        for doc in target.documents("bank_transaction", direction="spend", dated=span).documents:
+            if doc.status == "AUTHORISED":
                 rows.extend(flatten_expense_document(doc, kind="xero_spend", entity=entity, period=period.key,
                                                      extracted_at=extracted_at, project_category=project_category))
     return pd.DataFrame(rows, columns=list(SharedCostLine.to_schema().columns))

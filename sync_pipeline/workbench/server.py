@@ -10,7 +10,7 @@ from pathlib import Path
 
 import uvicorn
 
-from sync_pipeline.connectors.xero import XeroClient
+from sync_pipeline.connectors.accounting import AccountingTarget
 from sync_pipeline.contracts.mapping import load_mapping
 from sync_pipeline.contracts.reconciliation import load_reconciliation_config
 from sync_pipeline.defs import settings
@@ -25,17 +25,18 @@ from sync_pipeline.workbench.health import HealthSource
 from sync_pipeline.workbench.security import WorkbenchSecurity, is_loopback
 
 
-def xero_settler(log: MatchingLog, make_client: Callable[[str], XeroClient], policy_for) -> Callable[[str], Settler]:
-    """Settle accepted decisions at once through the accounting system (the entity's tenant)."""
+def target_settler(log: MatchingLog, make_target: Callable[[str], AccountingTarget],
+                   policy_for) -> Callable[[str], Settler]:
+    """Settle accepted decisions at once through the entity's accounting target."""
 
     def for_entity(entity: str) -> Settler:
         def settle(ids: list[int], actor: str, role: str) -> dict[str, int]:
-            client = make_client(entity)
+            target = make_target(entity)
             try:
-                return cash_reconcile.settle(client, log, entity=entity, policy=policy_for(entity), actor=actor,
+                return cash_reconcile.settle(target, log, entity=entity, policy=policy_for(entity), actor=actor,
                                              role=role, decision_ids=ids)
             finally:
-                client.close()
+                target.close()
 
         return settle
 
@@ -74,14 +75,12 @@ def build(store_url: str | None = None, *, settle: bool = True, security: Workbe
     recon = load_reconciliation_config(settings.reconciliation_config_path())
     settler = None
     if settle and os.environ.get("XERO_CLIENT_ID") and os.environ.get("XERO_CLIENT_SECRET"):
+        from sync_pipeline.defs.resources import XeroResource
+
         mapping = load_mapping(settings.mapping_path())
-
-        def make_client(entity: str) -> XeroClient:
-            return XeroClient(settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
-                              os.environ["XERO_CLIENT_ID"], os.environ["XERO_CLIENT_SECRET"],
-                              mapping.entity(entity).xero_tenant_id)
-
-        settler = xero_settler(log, make_client, recon.policy)
+        accounting = XeroResource(base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
+                                  client_id=os.environ["XERO_CLIENT_ID"], client_secret=os.environ["XERO_CLIENT_SECRET"])
+        settler = target_settler(log, lambda entity: accounting.target(mapping.entity(entity)), recon.policy)
     health = HealthSource(Warehouse(settings.warehouse_root()), _entities)
     return create_app(log, users, policy_for=recon.policy, settler=settler, security=security or security_from_env(),
                       warehouse=Warehouse(settings.warehouse_root()), health=health)

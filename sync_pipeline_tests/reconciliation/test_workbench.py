@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sync_pipeline.connectors.xero import XeroTarget
 from sync_pipeline.contracts.reconciliation import ReconciliationConfig
 from sync_pipeline.defs.resources import XeroResource
 from sync_pipeline.sandbox import demo_data
@@ -15,7 +16,7 @@ from sync_pipeline.store.identity import Identities
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
-from sync_pipeline.workbench.server import BackgroundServer, xero_settler
+from sync_pipeline.workbench.server import BackgroundServer, target_settler
 from sync_pipeline_tests.reconciliation.browser import Client, login
 
 PERIOD = "2026-03"
@@ -32,7 +33,7 @@ def bench(tmp_path_factory):
     xero = XeroResource(base_url=sandboxes.xero_server.url, client_id=sandboxes.xero.client_id,
                         client_secret=sandboxes.xero.client_secret, max_attempts=3)
     client = xero.client(demo_data.XERO_TENANT_ID)
-    invoices, payments = cash_reconcile.load_receivables(client, "GBP")
+    invoices, payments = cash_reconcile.load_receivables(XeroTarget(client), "GBP")
     client.close()
     opstore = OperationalStore(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
     log = ml.MatchingLog(opstore)
@@ -42,7 +43,7 @@ def bench(tmp_path_factory):
                                 policy=policy, bank_currency="GBP", actor="test run")
     Identities(opstore).add("alice", ["accountant"], by="pytest", password="alice-secret")
     Identities(opstore).add("victor", ["viewer"], by="pytest", password="victor-secret")
-    settler = xero_settler(log, lambda entity: xero.client(demo_data.XERO_TENANT_ID), lambda e: policy)
+    settler = target_settler(log, lambda entity: XeroTarget(xero.client(demo_data.XERO_TENANT_ID)), lambda e: policy)
     app = create_app(log, UserStore(opstore), policy_for=lambda e: policy, settler=settler)
     server = BackgroundServer(app).start()
     try:

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
+from sync_pipeline.connectors.xero import XeroTarget
 from sync_pipeline.defs.resources import XeroResource
 from sync_pipeline.domain.cash_matching import CashPolicy
 from sync_pipeline.sandbox import demo_data
@@ -23,7 +24,7 @@ from sync_pipeline.store.identity import Identities
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
-from sync_pipeline.workbench.server import BackgroundServer, xero_settler
+from sync_pipeline.workbench.server import BackgroundServer, target_settler
 from sync_pipeline_tests.reconciliation.browser import Client, login
 
 TENANT = demo_data.XERO_TENANT_ID
@@ -59,7 +60,7 @@ def bench(tmp_path_factory):
     xero = XeroResource(base_url=sandboxes.xero_server.url, client_id=xero_sb.client_id,
                         client_secret=xero_sb.client_secret, max_attempts=3)
     client = xero.client(TENANT)
-    invoices, payments = cash_reconcile.load_receivables(client, "GBP")
+    invoices, payments = cash_reconcile.load_receivables(XeroTarget(client), "GBP")
     client.close()
     opstore = OperationalStore(f"sqlite:///{tmp_path / 'ops.sqlite3'}")
     log = ml.MatchingLog(opstore)
@@ -70,7 +71,7 @@ def bench(tmp_path_factory):
                                 policy=POLICY, bank_currency="GBP", actor="test run")
     Identities(opstore).add("alice", ["accountant"], by="pytest", password="alice-secret")
     Identities(opstore).add("ada", ["admin"], by="pytest", password="ada-secret")
-    settler = xero_settler(log, lambda entity: xero.client(TENANT), lambda e: POLICY)
+    settler = target_settler(log, lambda entity: XeroTarget(xero.client(TENANT)), lambda e: POLICY)
     server = BackgroundServer(create_app(log, UserStore(opstore), policy_for=lambda e: POLICY,
                                          settler=settler)).start()
     ids = {c["ContactNumber"]: c["ContactID"] for c in xero_sb.all("Contacts", TENANT)}

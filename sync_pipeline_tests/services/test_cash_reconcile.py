@@ -10,8 +10,15 @@ from typing import Any
 import pytest
 
 from sync_pipeline.connectors.strict import Rejected
-from sync_pipeline.services.cash_reconcile import read_receivables
+from sync_pipeline.connectors.xero.target import read_listing
+from sync_pipeline.services import cash_reconcile
 from sync_pipeline_tests.services.test_pullback import invoice
+
+
+def read_receivables(invoices: list, payments: list, bank_currency: str, rejected: list | None = None):
+    """Xero's answers (as the API sends them) read by the Xero connector, then turned into the matcher's frames."""
+    return cash_reconcile.read_receivables(read_listing("invoice", invoices), read_listing("payment", payments),
+                                           bank_currency, rejected)
 
 
 def payment(n: int, invoice_n: int, **changes: Any) -> dict[str, Any]:

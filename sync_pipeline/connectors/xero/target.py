@@ -159,7 +159,7 @@ class XeroTarget:
         http = self.client.http
         remaining = http.limiter.remaining() if http.limiter else []
         return Usage(http.request_count, remaining[0] if remaining else None,
-                     remaining[1] if len(remaining) > 1 else None, http.breaker.state)
+                     remaining[1] if len(remaining) > 1 else None, getattr(http.breaker, "state", None))
 
 
 def _filters(kind: str, reference_prefix: str | None, statuses: Sequence[str], dated: tuple[date, date] | None,
@@ -178,7 +178,7 @@ def _filters(kind: str, reference_prefix: str | None, statuses: Sequence[str], d
         where.append(f"Date >= DateTime({s.year},{s.month:02d},{s.day:02d}) AND "
                      f"Date <= DateTime({e.year},{e.month:02d},{e.day:02d})")
         order = "Date"
-    if statuses and kind in ("invoice", "bill", "credit_note"):
+    if statuses and kind in ("invoice", "bill"):  # the spec has Statuses on Invoices only (else: filtered here)
         params["Statuses"] = ",".join(statuses)
     return where, params, order
 

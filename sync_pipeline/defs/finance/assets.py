@@ -74,13 +74,13 @@ def shared_cost_lines(context: AssetExecutionContext, mapping: MappingResource, 
     remote = [s for s in cfg.cost_sources if s != "configured"]
     calls = 0
     if remote:
-        client = xero.client(entity.xero_tenant_id)
+        target = xero.target(entity)
         try:
-            frames.append(finance_svc.extract_shared_costs(client, ep.period, entity=ep.entity, sources=remote,
+            frames.append(finance_svc.extract_shared_costs(target, ep.period, entity=ep.entity, sources=remote,
                                                            project_category=cfg.direct_expense_tracking_category))
-            calls = client.http.request_count
+            calls = target.usage().requests
         finally:
-            client.close()
+            target.close()
     if "configured" in cfg.cost_sources:
         frames.append(finance_svc.configured_shared_costs(cfg, ep.entity, ep.period))
     df = finance_svc.combine_shared_costs(*frames)

@@ -69,12 +69,12 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
     policy = cfg.policy(ep.entity)
     wh = warehouse.get()
     lines = wh.read("bank_statement_lines", ep.entity, ep.period.key)
-    client = xero.client(entity.xero_tenant_id)
-    rejected: list[Rejected] = []  # Xero documents that did not read strictly: left out of matching, listed
+    target = xero.target(entity)
+    rejected: list[Rejected] = []  # documents that did not read strictly: left out of matching, listed
     try:
-        invoices, payments = cash_reconcile.load_receivables(client, cfg.entity(ep.entity).bank_currency, rejected)
+        invoices, payments = cash_reconcile.load_receivables(target, cfg.entity(ep.entity).bank_currency, rejected)
     finally:
-        client.close()
+        target.close()
     quarantine = pd.DataFrame(quarantine_frame_rows(rejected), columns=QUARANTINE_COLUMNS)
     if rejected or wh.exists("cash_quarantine", ep.entity, ep.period.key):
         wh.write("cash_quarantine", ep.entity, ep.period.key, quarantine)
@@ -112,13 +112,13 @@ def cash_settlement(context: AssetExecutionContext, mapping: MappingResource, re
                     xero: XeroResource, opstore: OperationalStoreResource) -> MaterializeResult:
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
-    client = xero.client(entity.xero_tenant_id)
+    target = xero.target(entity)
     log_ = MatchingLog(opstore.get())
     try:
-        result = cash_reconcile.settle(client, log_, entity=ep.entity, policy=reconciliation.load().policy(ep.entity),
+        result = cash_reconcile.settle(target, log_, entity=ep.entity, policy=reconciliation.load().policy(ep.entity),
                                        actor=f"dagster run {context.run.run_id}")
     finally:
-        client.close()
+        target.close()
     if result["failed"]:
         context.log.error(f"{result['failed']} decision(s) could not be settled; see the matching log (status failed)")
     return MaterializeResult(metadata={**result, "matching_log_status": log_.counts(ep.entity)})
