@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import multiprocessing as mp
 
     from sync_pipeline.connectors.limits import RateLimiter, RateLimits, Window
-    from sync_pipeline.connectors.xero import XeroClient
+    from sync_pipeline.connectors.xero import XeroClient, XeroTarget
     from sync_pipeline.contracts.mapping import EntityConfig
     from sync_pipeline.domain.periods import Period
     from sync_pipeline.sandbox import demo_data
@@ -148,17 +148,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         xero = XeroClient(url, client_id, secret, tenant, limiter=limiter, timeout=120.0)
         xero.http.event_hooks["request"].append(lambda r: methods.append(r.method))
-        plan = build_plan(drafts, entity=entity, period=period, xero=xero, store=store, today=date(2026, 11, 24))
+        target = XeroTarget(xero)
+        plan = build_plan(drafts, entity=entity, period=period, target=target, store=store, today=date(2026, 11, 24))
         try:
-            apply_plan(plan, xero=xero, store=store, run=PostingRun("bench posting", "bench"))
+            apply_plan(plan, target=target, store=store, run=PostingRun("bench posting", "bench"))
         except AwaitingApproval as waiting:
             assert waiting.plan is not None
             PlanApprovals(store).decide(entity_key, period.key, waiting.plan.plan_hash, by="bench approver",
                                         approve=True, comment="bench")
         methods.clear()
         with stopwatch() as sw:
-            plan = build_plan(drafts, entity=entity, period=period, xero=xero, store=store, today=date(2026, 11, 24))
-            result = apply_plan(plan, xero=xero, store=store, run=PostingRun("bench posting", "bench"),
+            plan = build_plan(drafts, entity=entity, period=period, target=target, store=store, today=date(2026, 11, 24))
+            result = apply_plan(plan, target=target, store=store, run=PostingRun("bench posting", "bench"),
                                 concurrency=args.concurrency)
         xero.close()
     finally:

@@ -43,9 +43,9 @@ def store():
 
 def posting_env():
     """Mapping, warehouse, operational store and Xero credentials from the environment (like the code location)."""
-    from sync_pipeline.connectors.xero import XeroClient
     from sync_pipeline.contracts.mapping import load_mapping
     from sync_pipeline.defs import settings
+    from sync_pipeline.defs.resources import XeroResource
     from sync_pipeline.services.dead_letters import PostingEnv
     from sync_pipeline.store.warehouse import Warehouse
 
@@ -55,7 +55,7 @@ def posting_env():
         raise UserError("XERO_CLIENT_ID and XERO_CLIENT_SECRET must be set (the sandbox's are printed by "
                         "`sync-pipeline sandbox up`)")
     return PostingEnv(load_mapping(settings.mapping_path()), Warehouse(settings.warehouse_root()), store(),
-                      lambda e: XeroClient(base, cid, secret, e.xero_tenant_id))
+                      XeroResource(base_url=base, client_id=cid, client_secret=secret).target)
 
 
 def _controls_row(c: Any) -> dict[str, Any]:

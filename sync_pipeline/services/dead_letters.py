@@ -17,12 +17,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sync_pipeline.connectors.xero import XeroClient
+from sync_pipeline.connectors.accounting import AccountingTarget
 from sync_pipeline.contracts.mapping import EntityConfig, Mapping
 from sync_pipeline.contracts.posting import PostedEntryLink
 from sync_pipeline.contracts.warehouse import PostedInvoice
 from sync_pipeline.domain.periods import Period
-from sync_pipeline.services.posting import PostingResult, PostingRun, apply_plan, build_plan, op_content_hash
+from sync_pipeline.services.posting import (
+    PostingResult,
+    PostingRun,
+    apply_plan,
+    build_plan,
+    op_content_hash,
+    result_rows,
+)
 from sync_pipeline.services.posting_links import entry_links_frame
 from sync_pipeline.store.dead_letters import DeadLetters
 from sync_pipeline.store.operational import OperationalStore
@@ -34,7 +41,7 @@ class PostingEnv:
     mapping: Mapping
     warehouse: Warehouse
     store: OperationalStore
-    xero_for: Callable[[EntityConfig], XeroClient]
+    target_for: Callable[[EntityConfig], AccountingTarget]
 
 
 def write_outputs(wh: Warehouse, store: OperationalStore, entity: str, period: str, result: PostingResult) -> None:
@@ -49,16 +56,14 @@ def post_partition(env: PostingEnv, entity_key: str, period_key: str, run: Posti
     entity = env.mapping.entity(entity_key)
     period = Period.parse(period_key)
     drafts = env.warehouse.read("invoice_drafts", entity.key, period.key)
-    xero = env.xero_for(entity)
+    target = env.target_for(entity)
     try:
-        plan = build_plan(drafts, entity=entity, period=period, xero=xero, store=env.store)
+        plan = build_plan(drafts, entity=entity, period=period, target=target, store=env.store)
         if dry_run:
-            from sync_pipeline.services.posting import _result_rows
-
-            return PostingResult(plan, _result_rows(plan, None), 0)
-        result = apply_plan(plan, xero=xero, store=env.store, run=run, replay=replay)
+            return PostingResult(plan, result_rows(plan, None), 0)
+        result = apply_plan(plan, target=target, store=env.store, run=run, replay=replay)
     finally:
-        xero.close()
+        target.close()
     write_outputs(env.warehouse, env.store, entity.key, period.key, result)
     return result
 

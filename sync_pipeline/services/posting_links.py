@@ -71,8 +71,10 @@ def is_source_entry_id(entry_id: str) -> bool:
     return entry_id.isdigit() or (entry_id.startswith("expense:") and entry_id.removeprefix("expense:").isdigit())
 
 
-def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity: str, period: str) -> dict[str, Any]:
-    """Tell the project system which entries are invoiced (``is_billed`` and ``external_reference``).
+def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity: str, period: str, *,
+                        service: str = "xero") -> dict[str, Any]:
+    """Tell the project system which entries are invoiced (``is_billed`` and ``external_reference``, whose
+    ``service`` names the accounting system: the entity's target).
 
     Idempotent and resumable: only links not yet marked are sent; an entry billed on a live document
     is marked billed with the document's number, an entry whose billing was credited away is unmarked.
@@ -89,7 +91,7 @@ def mark_source_entries(harvest: HarvestClient, store: OperationalStore, entity:
     current: dict[str, dict[str, Any]] = {}
     for entry_id, ref in current_documents(links).items():
         current[entry_id] = {"id": docs[ref].document_id, "group_id": ref, "permalink": None,
-                             "service": "xero", "number": docs[ref].document_number}
+                             "service": service, "number": docs[ref].document_number}
     marked = unmarked = missing = foreign = 0
     lines = PostedLines(store)
     for entry_id in sorted(set(pending["entry_id"])):

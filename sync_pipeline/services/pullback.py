@@ -1,63 +1,58 @@
 """What the accounting system did with our documents: statuses, payments, credit notes — pulled back incrementally.
 
-Per entity × period, three reads with ``If-Modified-Since`` (cursor per resource in the operational store,
-moved to the newest ``UpdatedDateUTC`` seen, so the server's clock decides and nothing is skipped):
-our invoices and our credit notes (reference prefix ``SP-<entity>-<period>-``) and the tenant's payments
-(kept when they settle one of our documents). The changes are merged into the previous snapshot in the
-warehouse by id, so each run reads only what changed and the tables always describe everything.
+Per entity × period, three reads of documents changed since the last pull (a cursor per resource in the
+operational store, scoped by the target's system and account, moved to the newest ``updated_at`` seen, so the
+server's clock decides and nothing is skipped): our invoices and our credit notes (reference prefix
+``SP-<entity>-<period>-``) and the account's payments (kept when they settle one of our documents). The changes are
+merged into the previous snapshot in the warehouse by id, so each run reads only what changed and the tables always
+describe everything.
 
-Every document is read strictly first (``connectors.xero.records``): one that does not read (an amount as a
+Every document is read strictly first (``AccountingTarget.documents``): one that does not read (an amount as a
 string, a null currency, an amount finer than its currency's minor unit, an unknown status ...) is kept out of the
 tables and listed in :attr:`PullResult.quarantine` by id, field, value and problem; the others are pulled as usual.
 
-Settlements come from two places: ``/Payments`` (payments, partial or not, reversed ones as DELETED;
-refunds of credit notes) and the invoice itself (credit notes, prepayments — retainer drawdowns — and
-overpayments applied to it, which Xero lists on the invoice).
+Settlements come from two places: the payments (partial or not, reversed ones as DELETED; refunds of credit
+notes) and the invoice itself (credit notes, prepayments — retainer drawdowns — and overpayments applied to it:
+its ``allocations``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.connectors.accounting import AccountingTarget
 from sync_pipeline.connectors.strict import QUARANTINE_COLUMNS, Rejected, quarantine_frame_rows
-from sync_pipeline.connectors.xero import XeroClient, parse_xero_date
-from sync_pipeline.connectors.xero.records import read_documents
 from sync_pipeline.contracts.accounting import AccountingInvoice, RawCreditNote, RawPayment
+from sync_pipeline.contracts.payloads.accounting import AllocationV1, Document
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.money import to_minor
 from sync_pipeline.store.cursors import CursorStore
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
 
-PAGE = 1000
 ASSETS = {"accounting_invoices": AccountingInvoice, "raw_payments": RawPayment, "raw_credit_notes": RawCreditNote}
+#: what is pulled incrementally: resource (its cursor, and its count in ``PullResult.changed``) → document kind
+RESOURCES = {"invoices": "invoice", "credit_notes": "credit_note", "payments": "payment"}
+ALLOCATION_KINDS = {"credit_note": "credit_note_allocation", "prepayment": "prepayment_allocation",
+                    "overpayment": "overpayment_allocation"}
 
 
-def _date(doc: dict[str, Any], field: str) -> str | None:
-    s = doc.get(f"{field}String")
-    if isinstance(s, str) and len(s) >= 10:
-        return s[:10]
-    d = parse_xero_date(doc.get(field)) if isinstance(doc.get(field), str) else None
-    return d.date().isoformat() if d else None
-
-
-def _updated(doc: dict[str, Any]) -> datetime | None:
-    v = doc.get("UpdatedDateUTC")
-    return parse_xero_date(v) if isinstance(v, str) else None
-
-
-def _minor(v: Any, ccy: str) -> int:
-    return to_minor(Decimal(str(v or 0)), ccy)
+def _minor(v: Decimal | None, ccy: str) -> int:
+    return to_minor(v or Decimal(0), ccy)
 
 
 def _iso(dt: datetime | None) -> str | None:
     return dt.astimezone(UTC).isoformat(timespec="milliseconds") if dt else None
+
+
+def _day(d: date | None) -> str | None:
+    return d.isoformat() if d else None
 
 
 @dataclass
@@ -75,35 +70,33 @@ class PullResult:
 
 
 class Puller:
-    def __init__(self, xero: XeroClient, store: OperationalStore, wh: Warehouse, entity: str, period: str) -> None:
-        self.xero, self.store, self.wh, self.entity, self.period = xero, store, wh, entity, period
+    def __init__(self, target: AccountingTarget, store: OperationalStore, wh: Warehouse, entity: str,
+                 period: str) -> None:
+        self.target, self.store, self.wh, self.entity, self.period = target, store, wh, entity, period
         self.cursors = CursorStore(store.engine)
         self.now = datetime.now(UTC).isoformat(timespec="seconds")
         self.seen: dict[str, datetime] = {}
         self.rejected: list[Rejected] = []
 
-    def _resource(self, coll: str) -> str:
-        return f"{self.entity}/{self.period}/{coll}"
+    def _resource(self, resource: str) -> str:
+        return f"{self.entity}/{self.period}/{resource}"
 
-    def since(self, coll: str) -> datetime | None:
-        c = self.cursors.get("xero", self.xero.tenant_id, self._resource(coll))
+    def since(self, resource: str) -> datetime | None:
+        c = self.cursors.get(self.target.system, self.target.account_id, self._resource(resource))
         return datetime.fromisoformat(c.cursor) if c else None
 
-    def read(self, coll: str, docs: list[Any]) -> list[dict[str, Any]]:
-        """The documents that read strictly (``connectors.xero.records``); the others are set aside, named."""
-        typed, rejected = read_documents(coll, docs)
-        self.rejected.extend(rejected)
-        return typed
-
-    def fetch(self, coll: str, where: str | None = None) -> list[dict[str, Any]]:
-        since = self.since(coll)
-        docs = self.read(coll, self.xero.list_all(coll, where=where, modified_since=since, page_size=PAGE))
+    def fetch(self, resource: str, reference_prefix: str | None = None) -> list[Document]:
+        """The documents changed since the cursor that read strictly; the others are set aside, named."""
+        since = self.since(resource)
+        listing = self.target.documents(RESOURCES[resource], reference_prefix=reference_prefix, modified_since=since)
+        self.rejected.extend(listing.rejected)
+        docs = listing.documents
         if since is not None:
-            # If-Modified-Since has whole seconds: what changed in the cursor's own second comes again
-            docs = [d for d in docs if (_updated(d) or since) > since or _updated(d) is None]
-        stamps = [u for u in (_updated(d) for d in docs) if u]
+            # changed-since has whole seconds: what changed in the cursor's own second comes again
+            docs = [d for d in docs if d.updated_at is None or d.updated_at > since]
+        stamps = [d.updated_at for d in docs if d.updated_at]
         if stamps:
-            self.seen[coll] = max(stamps)
+            self.seen[resource] = max(stamps)
         return docs
 
     def previous(self, asset: str) -> pd.DataFrame:
@@ -112,115 +105,98 @@ class Puller:
         return pd.DataFrame(columns=list(ASSETS[asset].to_schema().columns))
 
     # -- rows ---------------------------------------------------------------------------------
-    def doc_row(self, d: dict[str, Any], kind: str) -> dict[str, Any]:
-        ccy = str(d.get("CurrencyCode"))
-        p = ids.parse_reference(str(d.get("Reference") or "")) or {}
-        total = _minor(d.get("Total"), ccy)
-        if kind == "invoice":
-            paid, credited, due = _minor(d.get("AmountPaid"), ccy), _minor(d.get("AmountCredited"), ccy), \
-                _minor(d.get("AmountDue"), ccy)
-        else:
-            due = _minor(d.get("RemainingCredit"), ccy)
-            credited = sum(_minor(a.get("Amount"), ccy) for a in d.get("Allocations") or [])
-            paid = sum(_minor(pm.get("Amount"), ccy) for pm in d.get("Payments") or [])
-        return {"entity": self.entity, "period": self.period, "document_kind": kind,
-                "document_id": str(d["InvoiceID" if kind == "invoice" else "CreditNoteID"]),
-                "number": d.get("InvoiceNumber" if kind == "invoice" else "CreditNoteNumber"),
-                "reference": d.get("Reference"), "revision": p.get("revision"), "client_id": p.get("client_id"),
-                "contact_id": (d.get("Contact") or {}).get("ContactID"), "currency": ccy, "status": str(d.get("Status")),
-                "date": _date(d, "Date"), "due_date": _date(d, "DueDate"),
-                "subtotal_minor": _minor(d.get("SubTotal"), ccy), "total_tax_minor": _minor(d.get("TotalTax"), ccy),
-                "total_minor": total, "amount_paid_minor": paid, "amount_credited_minor": credited,
-                "amount_due_minor": due, "fully_paid_on": _date(d, "FullyPaidOnDate"),
-                "updated_at": _iso(_updated(d)) or self.now, "pulled_at": self.now}
+    def doc_row(self, d: Document) -> dict[str, Any]:
+        ccy = str(d.currency)
+        p = ids.parse_reference(d.reference or "") or {}
+        return {"entity": self.entity, "period": self.period, "document_kind": d.kind, "document_id": d.id,
+                "number": d.number, "reference": d.reference, "revision": p.get("revision"),
+                "client_id": p.get("client_id"), "contact_id": d.contact_id, "currency": ccy, "status": str(d.status),
+                "date": _day(d.date), "due_date": _day(d.due_date), "subtotal_minor": _minor(d.subtotal, ccy),
+                "total_tax_minor": _minor(d.total_tax, ccy), "total_minor": _minor(d.total, ccy),
+                "amount_paid_minor": _minor(d.amount_paid, ccy), "amount_credited_minor": _minor(d.amount_credited, ccy),
+                "amount_due_minor": _minor(d.amount_due, ccy), "fully_paid_on": _day(d.fully_paid_on),
+                "updated_at": _iso(d.updated_at) or self.now, "pulled_at": self.now}
 
-    def allocation_rows(self, inv: dict[str, Any]) -> list[dict[str, Any]]:
-        """Credit notes, prepayments (retainer drawdowns) and overpayments applied to an invoice."""
-        ccy, total = str(inv.get("CurrencyCode")), _minor(inv.get("Total"), str(inv.get("CurrencyCode")))
-        rows = []
-        for field, kind, id_field in (("CreditNotes", "credit_note_allocation", "CreditNoteID"),
-                                      ("Prepayments", "prepayment_allocation", "PrepaymentID"),
-                                      ("Overpayments", "overpayment_allocation", "OverpaymentID")):
-            for n, a in enumerate(inv.get(field) or [], start=1):
-                amount = _minor(a.get("AppliedAmount", a.get("Amount")), ccy)
-                sid = a.get("AllocationID") or f"{inv['InvoiceID']}:{id_field}:{a.get(id_field)}:{n}"
-                rows.append({"entity": self.entity, "period": self.period, "settlement_id": str(sid), "kind": kind,
-                             "document_kind": "invoice", "document_id": str(inv["InvoiceID"]),
-                             "document_number": inv.get("InvoiceNumber"), "reference": inv.get("Reference"),
-                             "source_id": a.get(id_field), "date": _date(a, "Date"), "amount_minor": amount,
-                             "currency": ccy, "currency_rate": None, "status": "AUTHORISED",
-                             "partial": amount < total, "payment_reference": a.get(f"{id_field[:-2]}Number"),
-                             "bank_account_code": None, "updated_at": _iso(_updated(inv)), "pulled_at": self.now})
-        return rows
+    def allocation_row(self, inv: Document, a: AllocationV1) -> dict[str, Any]:
+        """A credit note, prepayment (retainer drawdown) or overpayment applied to an invoice."""
+        ccy = str(inv.currency)
+        amount = _minor(a.amount, ccy)
+        return {"entity": self.entity, "period": self.period, "settlement_id": a.id, "kind": ALLOCATION_KINDS[a.kind],
+                "document_kind": "invoice", "document_id": inv.id, "document_number": inv.number,
+                "reference": inv.reference, "source_id": a.document_id, "date": _day(a.date), "amount_minor": amount,
+                "currency": ccy, "currency_rate": None, "status": "AUTHORISED",
+                "partial": amount < _minor(inv.total, ccy), "payment_reference": a.number, "bank_account_code": None,
+                "updated_at": _iso(inv.updated_at), "pulled_at": self.now}
 
-    def payment_row(self, pm: dict[str, Any], docs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-        inv, cn = pm.get("Invoice") or {}, pm.get("CreditNote") or {}
-        target = docs.get(str(inv.get("InvoiceID") or "")) or docs.get(str(cn.get("CreditNoteID") or ""))
+    def payment_row(self, pm: Document, docs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+        target = docs.get(pm.invoice_id or "") or docs.get(pm.credit_note_id or "")
         if target is None:
             return None  # settles a document of another partition (or not ours)
         ccy = target["currency"]
-        amount = _minor(pm.get("Amount"), ccy)
-        return {"entity": self.entity, "period": self.period, "settlement_id": str(pm["PaymentID"]),
+        amount = _minor(pm.total, ccy)
+        return {"entity": self.entity, "period": self.period, "settlement_id": pm.id,
                 "kind": "payment" if target["document_kind"] == "invoice" else "refund",
                 "document_kind": target["document_kind"], "document_id": target["document_id"],
                 "document_number": target["number"], "reference": target["reference"],
-                "source_id": str(pm["PaymentID"]), "date": _date(pm, "Date"), "amount_minor": amount,
-                "currency": ccy, "currency_rate": str(pm["CurrencyRate"]) if pm.get("CurrencyRate") is not None else None,
-                "status": str(pm.get("Status") or "AUTHORISED"), "partial": amount < int(target["total_minor"]),
-                "payment_reference": pm.get("Reference"), "bank_account_code": (pm.get("Account") or {}).get("Code"),
-                "updated_at": _iso(_updated(pm)), "pulled_at": self.now}
+                "source_id": pm.id, "date": _day(pm.date), "amount_minor": amount, "currency": ccy,
+                "currency_rate": str(pm.currency_rate) if pm.currency_rate is not None else None,
+                "status": pm.status or "AUTHORISED", "partial": amount < int(target["total_minor"]),
+                "payment_reference": pm.reference, "bank_account_code": pm.account_code,
+                "updated_at": _iso(pm.updated_at), "pulled_at": self.now}
 
-    def cn_row(self, d: dict[str, Any], ours: bool) -> dict[str, Any]:
-        ccy = str(d.get("CurrencyCode"))
-        ref = d.get("Reference")
-        return {"entity": self.entity, "period": self.period, "credit_note_id": str(d["CreditNoteID"]),
-                "number": d.get("CreditNoteNumber"), "reference": ref,
-                "original_reference": str(ref).rsplit("-CN", 1)[0] if ours and ref else None, "ours": ours,
-                "contact_id": (d.get("Contact") or {}).get("ContactID"), "currency": ccy, "status": str(d.get("Status")),
-                "date": _date(d, "Date"), "subtotal_minor": _minor(d.get("SubTotal"), ccy),
-                "total_minor": _minor(d.get("Total"), ccy),
-                "allocated_minor": sum(_minor(a.get("Amount"), ccy) for a in d.get("Allocations") or []),
-                "remaining_credit_minor": _minor(d.get("RemainingCredit"), ccy),
-                "line_count": len(d.get("LineItems") or []), "updated_at": _iso(_updated(d)) or self.now,
-                "pulled_at": self.now}
+    def cn_row(self, d: Document, ours: bool) -> dict[str, Any]:
+        ccy = str(d.currency)
+        return {"entity": self.entity, "period": self.period, "credit_note_id": d.id,
+                "number": d.number, "reference": d.reference,
+                "original_reference": d.reference.rsplit("-CN", 1)[0] if ours and d.reference else None, "ours": ours,
+                "contact_id": d.contact_id, "currency": ccy, "status": str(d.status), "date": _day(d.date),
+                "subtotal_minor": _minor(d.subtotal, ccy), "total_minor": _minor(d.total, ccy),
+                "allocated_minor": sum(_minor(a.amount, ccy) for a in d.allocations),
+                "remaining_credit_minor": _minor(d.amount_due, ccy),
+                "line_count": len(d.lines), "updated_at": _iso(d.updated_at) or self.now, "pulled_at": self.now}
 
     # -- the pull -------------------------------------------------------------------------------
-    def run(self) -> PullResult:
-        calls0 = self.xero.http.request_count
-        where = f'Reference.StartsWith("{ids.reference_prefix(self.entity, self.period)}")'
-        invoices = self.fetch("Invoices", where)
-        credits = self.fetch("CreditNotes", where)
-        docs = self.previous("accounting_invoices")
-        changed_docs = [self.doc_row(d, "invoice") for d in invoices] + [self.doc_row(d, "credit_note")
-                                                                          for d in credits]
-        docs = _merge(docs, changed_docs, "document_id")
-        by_id = {r["document_id"]: r for r in docs.to_dict("records")}
-        # settlements: payments (from /Payments) and allocations (listed on each changed invoice)
+    def settlements(self, invoices: list[Document], by_id: dict[str, dict[str, Any]]) -> tuple[pd.DataFrame, int]:
+        """Payments (read changed) and allocations (listed on each changed invoice), merged into the snapshot."""
         pays = self.previous("raw_payments")
-        changed_inv_ids = {str(d["InvoiceID"]) for d in invoices}
-        keep = pays[~(pays["kind"].isin(["credit_note_allocation", "prepayment_allocation", "overpayment_allocation"])
-                      & pays["document_id"].isin(changed_inv_ids))] if len(pays) else pays
-        new_rows = [r for d in invoices for r in self.allocation_rows(d)]
-        payments = self.fetch("Payments")
+        changed_inv_ids = {d.id for d in invoices}
+        keep = pays[~(pays["kind"].isin(list(ALLOCATION_KINDS.values())) & pays["document_id"].isin(changed_inv_ids))] \
+            if len(pays) else pays
+        new_rows = [self.allocation_row(d, a) for d in invoices for a in d.allocations if a.kind in ALLOCATION_KINDS]
+        payments = self.fetch("payments")
         new_rows += [r for r in (self.payment_row(pm, by_id) for pm in payments) if r is not None]
-        pays = _merge(keep, new_rows, "settlement_id")
-        # credit notes: ours, and anyone's applied to our invoices
+        return _merge(keep, new_rows, "settlement_id"), len(payments)
+
+    def credit_notes(self, invoices: list[Document], credits: list[Document]) -> pd.DataFrame:
+        """Ours, and anyone's applied to our invoices (read by id)."""
         cns = _merge(self.previous("raw_credit_notes"), [self.cn_row(d, True) for d in credits], "credit_note_id")
         known = set(cns["credit_note_id"]) if len(cns) else set()
-        foreign = sorted({str(a.get("CreditNoteID")) for d in invoices for a in d.get("CreditNotes") or []
-                          if a.get("CreditNoteID") and str(a.get("CreditNoteID")) not in known})
-        for i in range(0, len(foreign), 50):
-            got = self.read("CreditNotes", self.xero.list_all("CreditNotes", params={"IDs": ",".join(foreign[i:i + 50])}))
-            cns = _merge(cns, [self.cn_row(d, False) for d in got], "credit_note_id")
-        frames = {"accounting_invoices": docs, "raw_payments": pays, "raw_credit_notes": cns}
+        foreign = sorted({a.document_id for d in invoices for a in d.allocations
+                          if a.kind == "credit_note" and a.document_id and a.document_id not in known})
+        if foreign:
+            listing = self.target.documents("credit_note", ids=foreign)
+            self.rejected.extend(listing.rejected)
+            cns = _merge(cns, [self.cn_row(d, False) for d in listing.documents], "credit_note_id")
+        return cns
+
+    def run(self) -> PullResult:
+        calls0 = self.target.usage().requests
+        prefix = ids.reference_prefix(self.entity, self.period)
+        invoices, credits = self.fetch("invoices", prefix), self.fetch("credit_notes", prefix)
+        docs = _merge(self.previous("accounting_invoices"), [self.doc_row(d) for d in invoices + credits],
+                      "document_id")
+        pays, n_payments = self.settlements(invoices, {r["document_id"]: r for r in docs.to_dict("records")})
+        frames = {"accounting_invoices": docs, "raw_payments": pays, "raw_credit_notes": self.credit_notes(invoices,
+                                                                                                            credits)}
         for name, df in frames.items():
             self.wh.write(name, self.entity, self.period, df, ASSETS[name])
         # only now, with the snapshot stored, may the cursors move
-        for coll, stamp in self.seen.items():
-            self.cursors.advance("xero", self.xero.tenant_id, self._resource(coll), stamp.isoformat(), 1)
+        for resource, stamp in self.seen.items():
+            self.cursors.advance(self.target.system, self.target.account_id, self._resource(resource),
+                                 stamp.isoformat(), 1)
         quarantine = pd.DataFrame(quarantine_frame_rows(self.rejected), columns=QUARANTINE_COLUMNS)
-        return PullResult(frames, {"Invoices": len(invoices), "CreditNotes": len(credits), "Payments": len(payments)},
-                          self.xero.http.request_count - calls0, quarantine)
+        return PullResult(frames, {"invoices": len(invoices), "credit_notes": len(credits), "payments": n_payments},
+                          self.target.usage().requests - calls0, quarantine)
 
 
 def _merge(previous: pd.DataFrame, rows: list[dict[str, Any]], key: str) -> pd.DataFrame:
@@ -234,6 +210,7 @@ def _merge(previous: pd.DataFrame, rows: list[dict[str, Any]], key: str) -> pd.D
     return out.sort_values(key).reset_index(drop=True)
 
 
-def pull_accounting(xero: XeroClient, store: OperationalStore, wh: Warehouse, entity: str, period: str) -> PullResult:
+def pull_accounting(target: AccountingTarget, store: OperationalStore, wh: Warehouse, entity: str,
+                    period: str) -> PullResult:
     """Pull the partition's documents, settlements and credit notes back; write the three warehouse tables."""
-    return Puller(xero, store, wh, entity, period).run()
+    return Puller(target, store, wh, entity, period).run()

@@ -17,7 +17,7 @@ from sync_pipeline.services import billing
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline_tests.billing.helpers import bill, entity, entry, raw_frame
 from sync_pipeline_tests.identity import post_with_approval
-from sync_pipeline_tests.posting.conftest import make_store
+from sync_pipeline_tests.posting.conftest import as_target, make_store
 
 TODAY = date(2026, 11, 15)
 
@@ -38,7 +38,7 @@ def store(tmp_path) -> Iterator[OperationalStore]:
 
 def _posted(b, ent, period, xero, store) -> dict[str, dict]:
     """Post the drafts; Xero's invoices by client id (each document read back from the sandbox)."""
-    posted = post_with_approval(b.drafts, entity=ent, period=period, xero=xero, store=store, triggered_by="test",
+    posted = post_with_approval(b.drafts, entity=ent, period=period, target=as_target(xero), store=store, triggered_by="test",
                            today=TODAY)
     assert set(posted["outcome"]) == {"created"}
     out = {}
@@ -103,7 +103,7 @@ def test_item_code_and_tracking_of_time_lines_reach_xero(sandboxes, xero, store)
     # 5 x 100.00 at 20 %: 500.00 + 100.00
     assert (_minor(doc["SubTotal"]), _minor(doc["TotalTax"]), _minor(doc["Total"])) == (50000, 10000, 60000)
     # Xero's copy (item code and tracking included) matches the drafts: a second run writes nothing
-    again = post_with_approval(b.drafts, entity=ent, period=Period(2026, 10), xero=xero, store=store,
+    again = post_with_approval(b.drafts, entity=ent, period=Period(2026, 10), target=as_target(xero), store=store,
                           triggered_by="test", today=TODAY)
     assert set(again["outcome"]) == {"already_posted"}
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from decimal import Decimal
+from typing import Any
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from sync_pipeline.connectors.xero import XeroClient
+from sync_pipeline.connectors.accounting import AccountingTarget
+from sync_pipeline.connectors.xero import XeroClient, XeroTarget
 from sync_pipeline.contracts.mapping import EntityConfig
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.money import to_minor
@@ -70,6 +72,17 @@ def xero(sandboxes) -> Iterator[XeroClient]:
     c.http._backoff = lambda state: 0.05  # fast retries in tests; Retry-After still honoured
     yield c
     c.close()
+
+
+@pytest.fixture
+def target(xero) -> AccountingTarget:
+    """The accounting target posting writes to: Xero on the sandbox (the one place to add another target)."""
+    return as_target(xero)
+
+
+def as_target(client: Any) -> AccountingTarget:
+    """A target for an accounting client fixture (a target, or a fake with ``documents``, stays itself)."""
+    return client if isinstance(client, AccountingTarget) or hasattr(client, "documents") else XeroTarget(client)
 
 
 def drafts(entity: str, period: str, lines: list[tuple]) -> pd.DataFrame:

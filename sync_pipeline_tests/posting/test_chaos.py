@@ -31,6 +31,7 @@ import yaml
 from dagster import AssetSelection
 
 from sync_pipeline.cli import main as cli_main
+from sync_pipeline.connectors.xero.documents import line
 from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.partitions import partition_key
 from sync_pipeline.defs.resources import MappingResource, XeroResource
@@ -246,12 +247,14 @@ def assert_converged(sb, wh, store) -> None:
     for inv in live_docs(sb, "Invoices"):
         p = ids.parse_reference(inv["Reference"])
         base = ids.invoice_reference(ENTITY, p["client_id"], PERIOD)
-        held.setdefault(base, Counter()).update(target_line(li, inv["CurrencyCode"]).fingerprint for li in inv["LineItems"])
+        held.setdefault(base, Counter()).update(target_line(line(li), inv["CurrencyCode"]).fingerprint
+                                                 for li in inv["LineItems"])
         per_ccy_target[inv["CurrencyCode"]] += to_minor(inv["SubTotal"], inv["CurrencyCode"])
     for cn in live_docs(sb, "CreditNotes"):
         p = ids.parse_reference(cn["Reference"])
         base = ids.invoice_reference(ENTITY, p["client_id"], PERIOD)
-        held.setdefault(base, Counter()).subtract(target_line(li, cn["CurrencyCode"]).fingerprint for li in cn["LineItems"])
+        held.setdefault(base, Counter()).subtract(target_line(line(li), cn["CurrencyCode"]).fingerprint
+                                                   for li in cn["LineItems"])
         per_ccy_target[cn["CurrencyCode"]] -= to_minor(cn["SubTotal"], cn["CurrencyCode"])
     # zero lost lines, zero extra lines: per group, net lines are exactly the drafted lines
     for base in sorted(set(groups) | set(held)):

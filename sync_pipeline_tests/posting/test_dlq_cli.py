@@ -146,8 +146,7 @@ def test_replay_job_in_dagster(sandboxes, resources, instance, tmp_path):
     from sync_pipeline.services.posting import PostingRun
 
     store = resources["opstore"].get()
-    env = PostingEnv(resources["mapping"].load(), wh, store,
-                     lambda e: resources["xero"].client(e.xero_tenant_id))
+    env = PostingEnv(resources["mapping"].load(), wh, store, resources["xero"].target)
     with pytest.raises(AwaitingApproval):
         post_partition(env, "acme-uk", "2026-10", PostingRun("schedule:nightly"))
     approve_awaiting(store, "acme-uk", "2026-10", approver="carol")

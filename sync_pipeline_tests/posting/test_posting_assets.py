@@ -183,7 +183,7 @@ def test_pullback_job_brings_payments_and_statuses_into_the_warehouse_incrementa
     assert sync.execute_in_process(instance=instance, partition_key=PK, asset_selection=posting_path).success
     pull = defs.resolve_job_def("accounting_pullback_job")
     first = pull.execute_in_process(instance=instance, partition_key=PK)
-    assert first.success and meta(first, "accounting_invoices", NODE)["changed_since_last_pull"]["Invoices"] == 2
+    assert first.success and meta(first, "accounting_invoices", NODE)["changed_since_last_pull"]["invoices"] == 2
     gbp = next(d for d in sandboxes.xero.all("Invoices", TENANT) if d["Reference"] == "SP-acme-uk-2026-10-C1-R1")
     xero = resources["xero"].client(TENANT)
     xero.create_payments([payment_payload(account_code="090", date="2026-11-10", amount=Decimal("500.00"),
@@ -191,8 +191,8 @@ def test_pullback_job_brings_payments_and_statuses_into_the_warehouse_incrementa
     xero.close()
     res = pull.execute_in_process(instance=instance, partition_key=PK)
     assert res.success
-    assert meta(res, "accounting_invoices", NODE)["changed_since_last_pull"] == {"Invoices": 1, "CreditNotes": 0,
-                                                                          "Payments": 1}
+    assert meta(res, "accounting_invoices", NODE)["changed_since_last_pull"] == {"invoices": 1, "credit_notes": 0,
+                                                                          "payments": 1}
     assert meta(res, "raw_payments", NODE)["partial"] == 1
     wh = resources["warehouse"].get()
     docs = wh.read("accounting_invoices", demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD).set_index("reference")
@@ -200,8 +200,8 @@ def test_pullback_job_brings_payments_and_statuses_into_the_warehouse_incrementa
         "AUTHORISED", 50000, int(gbp["Total"] * 100) - 50000]
     assert len(docs) == 2  # the unchanged EUR invoice is kept from the previous pull
     again = pull.execute_in_process(instance=instance, partition_key=PK)
-    assert meta(again, "accounting_invoices", NODE)["changed_since_last_pull"] == {"Invoices": 0, "CreditNotes": 0,
-                                                                            "Payments": 0}
+    assert meta(again, "accounting_invoices", NODE)["changed_since_last_pull"] == {"invoices": 0, "credit_notes": 0,
+                                                                            "payments": 0}
 
 
 def _run_request(job, instance, request, tags: dict) -> object:

@@ -14,7 +14,7 @@ from sync_pipeline.services.posting_links import billed_entries, entry_links_fra
 from sync_pipeline.store.controls import PostingControls
 from sync_pipeline.store.dead_letters import DeadLetters
 from sync_pipeline_tests.identity import approve_awaiting, standing_policy
-from sync_pipeline_tests.posting.conftest import ENTITY, drafts
+from sync_pipeline_tests.posting.conftest import ENTITY, as_target, drafts
 
 P = Period.parse("2026-10")
 TENANT = demo_data.XERO_TENANT_ID
@@ -30,16 +30,16 @@ BASE = [
 def apply_approved(plan, xero, store, run=RUN, replay=None):
     """Post a plan, four eyes: when it awaits approval, carol (not its trigger) approves it, then it posts."""
     try:
-        return apply_plan(plan, xero=xero, store=store, run=run, replay=replay)
+        return apply_plan(plan, target=as_target(xero), store=store, run=run, replay=replay)
     except AwaitingApproval as e:
         if e.plan is None or e.plan.status != "awaiting_approval":
             raise
         approve_awaiting(store, plan.entity.key, plan.period.key)
-        return apply_plan(plan, xero=xero, store=store, run=run, replay=replay)
+        return apply_plan(plan, target=as_target(xero), store=store, run=run, replay=replay)
 
 
 def post(d, xero, store, today=None, run=RUN, replay=None):
-    plan = build_plan(d, entity=ENTITY, period=P, xero=xero, store=store, today=today)
+    plan = build_plan(d, entity=ENTITY, period=P, target=as_target(xero), store=store, today=today)
     return apply_approved(plan, xero, store, run, replay)
 
 
@@ -102,7 +102,7 @@ def test_due_date_follows_the_clients_payment_terms_else_the_entitys(sandboxes, 
 
     entity = ENTITY.model_copy(update={"payment_terms_days": 30,
                                        "clients": [ClientMap(source_id="2", payment_terms_days=14)]})
-    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=entity, period=P, xero=xero, store=sqlite_store)
+    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=entity, period=P, target=as_target(xero), store=sqlite_store)
     apply_approved(plan, xero, sqlite_store)
     invs = {d["Reference"]: d for d in live(sandboxes)}
     acme, globex = invs["SP-acme-uk-2026-10-C1-R1"], invs["SP-acme-uk-2026-10-C2-R1"]
@@ -129,7 +129,7 @@ def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(sandb
     post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
     sent, unkeyed = writes(xero), unkeyed_writes(xero)
     edited = [*BASE[:1], ("1", "Acme Corp", "GBP", "11", "2", "120", "0.75", "1003"), BASE[2]]  # 1.25 h → 0.75 h
-    plan = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, xero=xero, store=any_store)
+    plan = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, target=as_target(xero), store=any_store)
     pf = plan_frame(plan)
     assert list(pf[pf["op"].notna()][["action", "op", "reference", "amount_minor", "delta_minor"]].itertuples(
         index=False, name=None)) == [
@@ -156,7 +156,7 @@ def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(sandb
     assert sorted(roles) == [["billed", "SP-acme-uk-2026-10-C1-R1"], ["billed", "SP-acme-uk-2026-10-C1-R2"],
                              ["credited", "SP-acme-uk-2026-10-C1-R1-CN1"]]
     # and nothing more to do afterwards
-    again = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, xero=xero, store=any_store)
+    again = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, target=as_target(xero), store=any_store)
     assert again.counts() == {"unchanged": 2} and again.documents_written == 0
 
 
@@ -207,14 +207,14 @@ def test_kill_switch_holds_every_write_until_resumed(sandboxes, xero, sqlite_sto
 def test_guard_blocks_a_plan_over_the_limits_unless_someone_approves(sandboxes, xero, sqlite_store):
     PostingControls(sqlite_store).set_limits("acme-uk", actor="alice", max_total_minor={"GBP": 40000})
     standing_policy(sqlite_store, "acme-uk")  # auto-approval never covers a plan over the guard's limits
-    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, xero=xero, store=sqlite_store)
+    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, target=as_target(xero), store=sqlite_store)
     assert plan.breaches == ["GBP: the plan writes 45000 minor units, more than the limit of 40000"]
     with pytest.raises(PostingBlocked, match="awaiting approval"):
-        apply_plan(plan, xero=xero, store=sqlite_store, run=PostingRun("bob", "run-1", approved_by="bob",
+        apply_plan(plan, target=as_target(xero), store=sqlite_store, run=PostingRun("bob", "run-1", approved_by="bob",
                                                                        override_guard=True))  # claims count for nothing
     assert live(sandboxes) == []
     approve_awaiting(sqlite_store, "acme-uk", "2026-10", approver="carol")
-    res = apply_plan(plan, xero=xero, store=sqlite_store, run=PostingRun("bob", "run-2"))
+    res = apply_plan(plan, target=as_target(xero), store=sqlite_store, run=PostingRun("bob", "run-2"))
     assert set(res.frame["outcome"]) == {"created"}
     assert all(a.startswith(f"posting: carol at {res.run.approved_at}") for a in res.frame["approved_by"])
     assert ("carol", "guard_overridden") in [(a["actor"], a["action"]) for a in sqlite_store.audit_entries("acme-uk")]
@@ -296,7 +296,7 @@ def test_manual_billing_fallback_documents_made_by_hand_are_recognised_not_doubl
 
     PostingControls(any_store).pause("acme-uk", reason="Xero outage: billing by hand", actor="olivia")
     d = drafts("acme-uk", "2026-10", BASE)
-    plan = build_plan(d, entity=ENTITY, period=P, xero=xero, store=any_store)
+    plan = build_plan(d, entity=ENTITY, period=P, target=as_target(xero), store=any_store)
     by_hand = []
     for gp, op in plan.ops:  # what the accountant types in, from the plan (references, lines, descriptions)
         [contact] = xero.create_contacts([{"Name": gp.client_name}], idempotency_key=f"hand-{gp.client_id}")
@@ -334,7 +334,7 @@ def test_a_refused_item_is_dead_lettered_while_the_rest_of_its_batch_posts(sandb
     [letter] = DeadLetters(any_store).open_for("acme-uk")
     assert (letter["reference"], letter["operation"]) == ("SP-acme-uk-2026-10-C3-R1", "create_invoice")
     assert "Account code '999' is not a valid code" in letter["error"]
-    assert letter["payload"]["LineItems"][0]["AccountCode"] == "999"
+    assert letter["payload"]["lines"][0]["account_code"] == "999"  # the neutral draft that was refused
     assert letter["source_records"]["lines"][0]["source_entry_ids"] == ["1011"]
     # the mapping is corrected and billing re-run: the new content posts on the next run, the letter is superseded
     res = post(drafts("acme-uk", "2026-10", three), xero, any_store)
@@ -358,7 +358,7 @@ def test_an_unreadable_document_of_ours_stops_the_plan_by_name_and_nothing_is_wr
               {**doc, field_name: value})
     sent = writes(xero)
     with pytest.raises(PostingBlocked) as err:
-        build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, xero=xero, store=sqlite_store)
+        build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, target=as_target(xero), store=sqlite_store)
     message = str(err.value)
     assert doc["Reference"] in message and field_name in message and "do not read" in message
     assert sent == []

@@ -14,13 +14,14 @@ from sync_pipeline.domain.periods import Period
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline_tests.billing.helpers import bill, entity, entry
 from sync_pipeline_tests.identity import post_with_approval
+from sync_pipeline_tests.posting.conftest import as_target
 
 
 def _post(rows, tax, period, xero, store):
     ent = entity(xero_tenant_id=demo_data.XERO_TENANT_ID, clients=[{"source_id": "1", "name": "Acme Corp"}],
                  tax=tax)
     b = bill(rows, ent, period=period, today=date(2026, 11, 15))
-    posted = post_with_approval(b.drafts, entity=ent, period=period, xero=xero, store=store, triggered_by="test",
+    posted = post_with_approval(b.drafts, entity=ent, period=period, target=as_target(xero), store=store, triggered_by="test",
                            today=date(2026, 11, 15))
     assert set(posted["outcome"]) == {"created"}
     ours = invoice_headers(b.drafts)[0]

@@ -17,7 +17,7 @@ from sync_pipeline.store.matching_log import MatchingLog
 from sync_pipeline.workbench.app import create_app
 from sync_pipeline.workbench.auth import UserStore
 from sync_pipeline.workbench.server import BackgroundServer
-from sync_pipeline_tests.posting.conftest import ENTITY, drafts, sqlite_store, xero  # noqa: F401 (fixtures)
+from sync_pipeline_tests.posting.conftest import ENTITY, as_target, drafts, sqlite_store, xero  # noqa: F401 (fixtures)
 from sync_pipeline_tests.reconciliation.browser import Client, login
 
 P = Period.parse("2026-10")
@@ -32,9 +32,9 @@ USERS = {"olivia": ["operator", "approver"], "carol": ["approver"], "victor": ["
 
 def wait_for_approval(lines, xero, store):
     """Posting as olivia stops before writing anything: the plan is stored, awaiting approval."""
-    plan = build_plan(drafts("acme-uk", "2026-10", lines), entity=ENTITY, period=P, xero=xero, store=store)
+    plan = build_plan(drafts("acme-uk", "2026-10", lines), entity=ENTITY, period=P, target=as_target(xero), store=store)
     with pytest.raises(AwaitingApproval) as e:
-        apply_plan(plan, xero=xero, store=store, run=OLIVIA)
+        apply_plan(plan, target=as_target(xero), store=store, run=OLIVIA)
     return e.value.plan
 
 

@@ -15,7 +15,7 @@ from sync_pipeline.store.approvals import ApprovalError, PlanApprovals
 from sync_pipeline.store.controls import PostingControls
 from sync_pipeline.store.posted_lines import posted_lines
 from sync_pipeline_tests.identity import standing_policy
-from sync_pipeline_tests.posting.conftest import ENTITY, drafts, sqlite_store, xero  # noqa: F401 (fixtures)
+from sync_pipeline_tests.posting.conftest import ENTITY, as_target, drafts, sqlite_store, xero  # noqa: F401 (fixtures)
 
 P = Period.parse("2026-10")
 TENANT = demo_data.XERO_TENANT_ID
@@ -32,8 +32,8 @@ def live(sandboxes):
 
 
 def attempt(lines, xero, store, run=OLIVIA):
-    plan = build_plan(drafts("acme-uk", "2026-10", lines), entity=ENTITY, period=P, xero=xero, store=store)
-    return plan, apply_plan(plan, xero=xero, store=store, run=run)
+    plan = build_plan(drafts("acme-uk", "2026-10", lines), entity=ENTITY, period=P, target=as_target(xero), store=store)
+    return plan, apply_plan(plan, target=as_target(xero), store=store, run=run)
 
 
 def awaiting(lines, xero, store, run=OLIVIA):
@@ -109,7 +109,7 @@ def test_a_rejected_plan_stops_with_the_reason(sandboxes, xero, sqlite_store):
 
 def test_the_hash_binds_entity_period_documents_lines_and_totals(xero, sqlite_store):
     def h(lines, period=P):
-        plan = build_plan(drafts("acme-uk", period.key, lines), entity=ENTITY, period=period, xero=xero,
+        plan = build_plan(drafts("acme-uk", period.key, lines), entity=ENTITY, period=period, target=as_target(xero),
                           store=sqlite_store, today=P.end)
         return plan_hash(plan)
 

@@ -1,41 +1,41 @@
 """Services speak neutral documents through ``AccountingTarget``: no concrete accounting connector imported, no
-provider field named. The provider's field names come from its vendored spec, not from a hand-kept list."""
+provider field named. An accounting connector is a package under ``connectors/`` with a ``target.py``; its field
+names come from its ``fields.provider_fields()`` (Xero's: derived from the vendored official spec)."""
 
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+import sync_pipeline.connectors
 import sync_pipeline.services
-from sync_pipeline.contracts import xero_spec
 
 SERVICES = Path(sync_pipeline.services.__file__).parent
+CONNECTORS = Path(sync_pipeline.connectors.__file__).parent
+ACCOUNTING = sorted(p.parent.name for p in CONNECTORS.glob("*/target.py")) or ["xero"]
 #: concrete accounting connectors and provider SDKs: services reach them only through AccountingTarget
-FORBIDDEN_IMPORTS = re.compile(r"^(sync_pipeline\.connectors\.(xero|qbo|quickbooks)(\.|$)|xero_python|quickbooks|intuitlib)")
+FORBIDDEN_IMPORTS = re.compile(rf"^(sync_pipeline\.connectors\.({'|'.join(ACCOUNTING)}|qbo|quickbooks)(\.|$)"
+                               r"|xero_python|quickbooks|intuitlib)")
 COMPOUND = re.compile(r"^[A-Z][a-z0-9]+[A-Z]")  # InvoiceID, LineItems, UpdatedDateUTC: never plain English
 
 
 @cache
 def provider_fields() -> frozenset[str]:
-    """Every property name of every schema in Xero's official spec (``contracts/xero``)."""
+    """The field names of every accounting connector that keeps a list (``<package>/fields.py``)."""
     names: set[str] = set()
-    for schema in xero_spec.spec()["components"]["schemas"].values():
-        names.update(p for p in (schema.get("properties") or {}) if p[:1].isupper())
+    for name in ACCOUNTING:
+        if (CONNECTORS / name / "fields.py").exists():
+            names |= importlib.import_module(f"sync_pipeline.connectors.{name}.fields").provider_fields()
     return frozenset(names)
 
 
-#: modules still on the Xero client / Xero JSON, being moved onto AccountingTarget: expected to fail, strictly
-IMPORTS_NOT_YET = {"cash_reconcile.py", "dead_letters.py", "posting.py", "pullback.py"}
-FIELDS_NOT_YET = {"cash_reconcile.py", "finance.py", "posting.py", "pullback.py"}
-
-
-def _modules(pending: set[str]) -> list:
-    return [pytest.param(p, marks=pytest.mark.xfail(strict=True, reason="not yet on AccountingTarget"))
-            if p.name in pending else p for p in sorted(SERVICES.rglob("*.py"))]
+def _modules() -> list[Path]:
+    return sorted(SERVICES.rglob("*.py"))
 
 
 def _docstrings(tree: ast.AST) -> set[int]:
@@ -74,7 +74,8 @@ def provider_imports_in(source: str) -> list[str]:
     return out
 
 
-def test_the_spec_yields_the_provider_fields():
+def test_the_connectors_yield_the_provider_fields():
+    assert "xero" in ACCOUNTING
     fields = provider_fields()
     assert len(fields) > 300
     assert {"InvoiceID", "LineItems", "AmountDue", "Contact", "CreditNotes", "Allocations", "Payments",
@@ -90,13 +91,13 @@ def test_the_checks_catch_what_they_are_for():
     assert provider_imports_in("from sync_pipeline.connectors.accounting import AccountingTarget") == []
 
 
-@pytest.mark.parametrize("module", _modules(IMPORTS_NOT_YET), ids=lambda p: p.name)
+@pytest.mark.parametrize("module", _modules(), ids=lambda p: str(p.relative_to(SERVICES)))
 def test_services_import_no_concrete_accounting_connector(module: Path):
     assert provider_imports_in(module.read_text()) == [], \
         f"{module.name} imports a concrete accounting connector; use connectors.accounting.AccountingTarget"
 
 
-@pytest.mark.parametrize("module", _modules(FIELDS_NOT_YET), ids=lambda p: p.name)
+@pytest.mark.parametrize("module", _modules(), ids=lambda p: str(p.relative_to(SERVICES)))
 def test_services_name_no_provider_field(module: Path):
     assert provider_names_in(module.read_text()) == [], \
         f"{module.name} names provider fields; read the neutral documents (contracts/payloads/accounting.py)"

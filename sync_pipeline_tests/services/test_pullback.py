@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from sync_pipeline.connectors.xero import XeroTarget
 from sync_pipeline.services.pullback import pull_accounting
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
@@ -31,6 +32,8 @@ def invoice(n: int, **changes: Any) -> dict[str, Any]:
 @dataclass
 class _Http:
     request_count: int = 0
+    limiter: Any = None
+    breaker: Any = None
 
 
 @dataclass
@@ -57,7 +60,7 @@ ODD = [("Total", "120.00"), ("Total", True), ("CurrencyCode", None), ("CurrencyC
 def test_an_odd_xero_document_is_left_out_and_named_and_the_pull_goes_on(tmp_path, field_name, value):
     xero = FakeXero({"Invoices": [invoice(1), invoice(2, **{field_name: value}), invoice(3)]})
     store = OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}")
-    res = pull_accounting(xero, store, Warehouse(tmp_path / "wh"), "acme-uk", "2026-10")  # type: ignore[arg-type]
+    res = pull_accounting(XeroTarget(xero), store, Warehouse(tmp_path / "wh"), "acme-uk", "2026-10")  # type: ignore[arg-type]
     docs = res.frames["accounting_invoices"]
     assert sorted(docs["reference"]) == [REF.format(n=1), REF.format(n=3)]
     assert set(docs["total_minor"]) == {12000}

@@ -11,7 +11,7 @@ from sync_pipeline.services.approvals import AwaitingApproval
 from sync_pipeline.services.posting import PostingRun, apply_plan, build_plan
 from sync_pipeline.store.mapping_versions import MappingVersionError, MappingVersions, diff, mapping_hash, money_view
 from sync_pipeline_tests.identity import approve_awaiting
-from sync_pipeline_tests.posting.conftest import ENTITY, drafts, sqlite_store, xero  # noqa: F401 (fixtures)
+from sync_pipeline_tests.posting.conftest import ENTITY, as_target, drafts, sqlite_store, xero  # noqa: F401 (fixtures)
 
 P = Period.parse("2026-10")
 LINES = [("1", "Acme Corp", "GBP", "11", "1", "100", "3.0", "1002")]
@@ -19,8 +19,8 @@ MORE = [*LINES, ("1", "Acme Corp", "GBP", "11", "2", "120", "1.25", "1003")]
 
 
 def post(entity, lines, xero, store):
-    plan = build_plan(drafts("acme-uk", "2026-10", lines), entity=entity, period=P, xero=xero, store=store)
-    return apply_plan(plan, xero=xero, store=store, run=PostingRun("schedule:nightly", "run"))
+    plan = build_plan(drafts("acme-uk", "2026-10", lines), entity=entity, period=P, target=as_target(xero), store=store)
+    return apply_plan(plan, target=as_target(xero), store=store, run=PostingRun("schedule:nightly", "run"))
 
 
 def test_the_hash_covers_what_moves_money_only():

@@ -78,7 +78,7 @@ class _HeaderMixin(_Money):
 class InvoiceLineV1(_Money):
     description: str
     quantity: Decimal = Field(gt=0)
-    unit_amount: Decimal = Field(ge=0)
+    unit_amount: Decimal = Field(description="negative on a discount line")
     line_amount: Decimal
     account_code: str
     tax_type: str
@@ -98,7 +98,7 @@ class Tracking(_Payload):
 class InvoiceLineV2(_Money):
     description: str
     quantity: Decimal = Field(gt=0)
-    unit_amount: Decimal = Field(ge=0)
+    unit_amount: Decimal = Field(description="negative on a discount line")
     line_amount_minor: int
     account_code: str
     tax_type: str

@@ -96,11 +96,11 @@ def invoice_plan(context: AssetExecutionContext, mapping: MappingResource, xero:
     entity = mapping.load().entity(ep.entity)
     wh = warehouse.get()
     drafts = wh.read("invoice_drafts", ep.entity, ep.period.key)
-    client = xero.client(entity.xero_tenant_id)
+    target = xero.target(entity)
     try:
-        plan = build_plan(drafts, entity=entity, period=ep.period, xero=client, store=opstore.get())
+        plan = build_plan(drafts, entity=entity, period=ep.period, target=target, store=opstore.get())
     finally:
-        client.close()
+        target.close()
     df = plan_frame(plan)
     wh.write("invoice_plan", ep.entity, ep.period.key, df, InvoicePlanRow)
     ctl = plan.controls
@@ -144,17 +144,17 @@ def posted_invoices(context: AssetExecutionContext, mapping: MappingResource,
     drafts = wh.read("invoice_drafts", ep.entity, ep.period.key)
     store = opstore.get()
     run = run_identity(context, store)
-    client = xero.client(entity.xero_tenant_id)
+    target = xero.target(entity)
     try:
-        plan = build_plan(drafts, entity=entity, period=ep.period, xero=client, store=store)
+        plan = build_plan(drafts, entity=entity, period=ep.period, target=target, store=store)
         drift = plan_drift(plan, wh.read("invoice_plan", ep.entity, ep.period.key)
                            if wh.exists("invoice_plan", ep.entity, ep.period.key) else None)
         try:
-            result = apply_plan(plan, xero=client, store=store, run=run)
+            result = apply_plan(plan, target=target, store=store, run=run)
         except AwaitingApproval as e:
             raise awaiting_failure(e, run) from None
     finally:
-        client.close()
+        target.close()
     df = result.frame
     wh.write("posted_invoices", ep.entity, ep.period.key, df, PostedInvoice)
     if drift:
@@ -232,13 +232,15 @@ def posted_lines(context: AssetExecutionContext, opstore: OperationalStoreResour
 def source_entries_marked(context: AssetExecutionContext, mapping: MappingResource, harvest: HarvestResource,
                           redmine: RedmineResource, opstore: OperationalStoreResource) -> MaterializeResult:
     ep = entity_period(context)
-    source = project_source(mapping.load().entity(ep.entity), harvest, redmine)
+    entity = mapping.load().entity(ep.entity)
+    source = project_source(entity, harvest, redmine)
     if not source.supports("invoice_marks"):
         context.log.info(f"entity {ep.entity}: source {source.system} has no invoice marks to write; the posted "
                          "lines in our ledger are what keeps its entries from being billed twice")
         return MaterializeResult(metadata={"source": source.system, "marked": 0, "skipped": "source has no invoice marks"})
     try:
-        figures = mark_source_entries(source.entry_writer(), opstore.get(), ep.entity, ep.period.key)
+        figures = mark_source_entries(source.entry_writer(), opstore.get(), ep.entity, ep.period.key,
+                                      service=entity.target)
     finally:
         source.close()
     return MaterializeResult(metadata={**figures, "api_requests": source.figures()["api_requests"]})
@@ -262,17 +264,17 @@ def accounting_pullback(context: AssetExecutionContext, mapping: MappingResource
                         opstore: OperationalStoreResource, warehouse: WarehouseResource):
     ep = entity_period(context)
     entity = mapping.load().entity(ep.entity)
-    client = xero.client(entity.xero_tenant_id)
+    target = xero.target(entity)
     try:
-        res = pull_accounting(client, opstore.get(), warehouse.get(), ep.entity, ep.period.key)
+        res = pull_accounting(target, opstore.get(), warehouse.get(), ep.entity, ep.period.key)
     finally:
-        client.close()
+        target.close()
     docs, pays, cns = res.frames["accounting_invoices"], res.frames["raw_payments"], res.frames["raw_credit_notes"]
     wh = warehouse.get()
     if res.quarantined or wh.exists("accounting_quarantine", ep.entity, ep.period.key):
         wh.write("accounting_quarantine", ep.entity, ep.period.key, res.quarantine)  # replaced on every pull
     if res.quarantined:
-        context.log.warning(f"{res.quarantined} Xero document(s) did not read strictly and were left out: see "
+        context.log.warning(f"{res.quarantined} {target.name} document(s) did not read strictly and were left out: see "
                             f"accounting_quarantine {ep.entity} {ep.period.key} (record, field, value, problem)")
     quarantined = {"quarantined_xero_documents": res.quarantined,
                    **({"xero_quarantine": preview(res.quarantine[["source", "record", "field", "value", "problem"]])}

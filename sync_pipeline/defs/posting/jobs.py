@@ -24,7 +24,7 @@ def replay_dead_letters_op(context: OpExecutionContext, config: ReplayConfig, ma
                            warehouse: WarehouseResource) -> None:
     if not config.letter_ids and not config.entity:
         raise ValueError("name letter_ids or an entity to replay (see `sync-pipeline dlq list`)")
-    env = PostingEnv(mapping.load(), warehouse.get(), opstore.get(), lambda e: xero.client(e.xero_tenant_id))
+    env = PostingEnv(mapping.load(), warehouse.get(), opstore.get(), xero.target)
     run = run_identity(context, env.store, "dagster.replay")
     outcomes = replay(env, run, letter_ids=config.letter_ids or None, entity=config.entity, period=config.period)
     for e, p in sorted({(o.entity, o.period) for o in outcomes}):
