@@ -242,6 +242,10 @@ class EntitiesMixin:
             self._not_deposited(entity, realm, existing)
         if existing is not None and body.get("sparse") is True:
             merged = {**self.public(existing), **{k: v for k, v in body.items() if k != "sparse"}}
+            if "TxnTaxDetail" not in body and isinstance(existing.get("TxnTaxDetail"), dict):
+                # the stored total tax is a result, not an override: keep only the code, recompute the tax
+                code = existing["TxnTaxDetail"].get("TxnTaxCodeRef")
+                merged["TxnTaxDetail"] = {"TxnTaxCodeRef": code} if code else {}
         else:
             merged = dict(body)
         build = getattr(self, f"_build_{entity}")

@@ -177,3 +177,16 @@ def test_documents_requestids_and_numbers_survive_a_restart(tmp_path: Path) -> N
 def test_json_must_be_asked_for(qbo: QboApi) -> None:
     r = qbo.http.get(f"/v3/company/{QBO_REALM}/preferences", headers={"Authorization": f"Bearer {qbo.token}"})
     assert r.status_code == 400 and r.json()["Fault"]["Error"][0]["element"] == "Accept"
+
+
+def test_sparse_line_change_recomputes_tax_and_total(qbo: QboApi, catalog: dict[str, str]) -> None:
+    body = {"CustomerRef": {"value": catalog["customer"]}, "Line": [_line(catalog["item"], "1", "100", "TAX")],
+            "TxnTaxDetail": {"TxnTaxCodeRef": {"value": catalog["state_tax"]}}}
+    inv = qbo.ok("POST", "invoice", body)["Invoice"]
+    assert inv["TotalAmt"] == Decimal("108.00")
+    upd = qbo.ok("POST", "invoice", {"Id": inv["Id"], "SyncToken": inv["SyncToken"], "sparse": True,
+                                     "Line": [_line(catalog["item"], "2", "100", "TAX")]})["Invoice"]
+    assert (upd["TxnTaxDetail"]["TotalTax"], upd["TotalAmt"], upd["Balance"]) == (
+        Decimal("16.00"), Decimal("216.00"), Decimal("216.00"))
+    assert upd["DocNumber"] == inv["DocNumber"] and upd["TxnTaxDetail"]["TxnTaxCodeRef"] == {
+        "value": catalog["state_tax"]}
