@@ -4,7 +4,7 @@ with what is held back (open dead letters, paused posting) and the frame a perso
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 import pandas as pd
@@ -119,6 +119,9 @@ def build_plan(drafts: pd.DataFrame, *, entity: EntityConfig, period: Period, ta
                store: OperationalStore, today: date | None = None) -> Plan:
     """The dry run: what posting would write now, and what it would hold back."""
     groups = desired_groups(drafts)
+    if not target.capabilities.line_tracking:  # the target keeps none: a line is compared without it
+        for g in groups.values():
+            g.lines[:] = [replace(li, tracking=()) for li in g.lines]
     state = load_state(target, store, entity.key, period.key, groups)
     today = today or today_in(entity.timezone)
     new_status = "AUTHORISED" if today > period.end else "DRAFT"  # the period closed in the entity's time zone
