@@ -63,7 +63,9 @@ def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
         "xero": XeroResource(base_url=sandboxes.xero_server.url, client_id=sandboxes.xero.client_id,
                              client_secret=sandboxes.xero.client_secret, max_attempts=3),
         "redmine": RedmineResource(),  # not configured: only entities with source redmine need it
-        "warehouse": WarehouseResource(root=str(tmp_path / "warehouse")),
+        # people are pseudonymized in the warehouse, as in production (services.pseudonymize)
+        "warehouse": WarehouseResource(root=str(tmp_path / "warehouse"),
+                                       people_store=f"sqlite:///{tmp_path / 'operational.sqlite3'}"),
         "opstore": OperationalStoreResource(url=f"sqlite:///{tmp_path / 'operational.sqlite3'}"),
         "mapping": MappingResource(path=settings.mapping_path()),
         "fx": FxResource(),

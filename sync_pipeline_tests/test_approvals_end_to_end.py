@@ -13,6 +13,7 @@ from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.partitions import partition_key
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.store.posted_lines import PostedLines
+from sync_pipeline.store.protection import protector
 
 E, P = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD
 
@@ -39,11 +40,16 @@ def test_approver_and_approval_date_travel_from_harvest_to_the_posted_lines(sand
     assert all(ev.passed for ev in result.get_asset_check_evaluations())
 
     wh = resources["warehouse"].get()
+    # people are pseudonyms in the warehouse and the ledger; who they are is kept apart, encrypted
+    p = protector(resources["opstore"].get())
+    carol, alice = p.pseudonym_of("harvest", "3"), p.pseudonym_of("harvest", "1")
+    assert (p.identity(carol)["name"], p.identity(alice)["name"]) == ("Carol Chen", "Alice Archer")
+    both = ",".join(sorted([alice, carol]))
     raw = wh.read("raw_time_entries", E, P).set_index("entry_id")
     # the connector carries the start instant, the zone and the approval of every entry
     assert raw.loc["1001", ["started_at", "timezone", "approval_status", "approved_by", "approved_at"]].tolist() == [
-        "2026-10-05T09:00:00+01:00", "Europe/London", "approved", "Carol Chen (3)", "2026-10-05T17:30:00Z"]
-    assert raw.loc["1008", "approved_by"] == "Alice Archer (1)"
+        "2026-10-05T09:00:00+01:00", "Europe/London", "approved", carol, "2026-10-05T17:30:00Z"]
+    assert raw.loc["1008", "approved_by"] == alice
     approved_1008 = raw.loc["1008", "approved_at"]
     assert datetime.fromisoformat(approved_1008.replace("Z", "+00:00")) >= before
 
@@ -54,12 +60,12 @@ def test_approver_and_approval_date_travel_from_harvest_to_the_posted_lines(sand
     dev100 = acme.iloc[0]
     assert (dev100["source_entry_ids"], Decimal(dev100["quantity"]), int(dev100["line_amount_minor"])) == (
         "1002,1008", Decimal("5.0000"), 50000)
-    assert (dev100["approved_by"], dev100["approved_at"]) == ("Alice Archer (1),Carol Chen (3)", approved_1008)
+    assert (dev100["approved_by"], dev100["approved_at"]) == (both, approved_1008)
     # the other Acme lines: Carol approved them on the day they were worked
     assert [(r.source_entry_ids, r.approved_by, r.approved_at) for r in acme.iloc[1:].itertuples()] == [
-        ("1001", "Carol Chen (3)", "2026-10-05T17:30:00Z"),
-        ("1003", "Carol Chen (3)", "2026-10-07T17:30:00Z"),
-        ("1004", "Carol Chen (3)", "2026-10-08T17:30:00Z")]
+        ("1001", carol, "2026-10-05T17:30:00Z"),
+        ("1003", carol, "2026-10-07T17:30:00Z"),
+        ("1004", carol, "2026-10-08T17:30:00Z")]
 
     # the posted invoice: Xero holds the amounts, our posted-lines store holds who approved each line and when
     live = [d for d in sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID) if d["Status"] != "VOIDED"]
@@ -72,10 +78,10 @@ def test_approver_and_approval_date_travel_from_harvest_to_the_posted_lines(sand
     posted = [r for r in PostedLines(resources["opstore"].get()).for_partition(E, P)
               if r["reference"] == "SP-acme-uk-2026-10-C1-R1"]
     assert [(r["source_entry_ids"], r["approved_by"], r["approved_at"]) for r in posted] == [
-        ("1002,1008", "Alice Archer (1),Carol Chen (3)", approved_1008),
-        ("1001", "Carol Chen (3)", "2026-10-05T17:30:00Z"),
-        ("1003", "Carol Chen (3)", "2026-10-07T17:30:00Z"),
-        ("1004", "Carol Chen (3)", "2026-10-08T17:30:00Z")]
+        ("1002,1008", both, approved_1008),
+        ("1001", carol, "2026-10-05T17:30:00Z"),
+        ("1003", carol, "2026-10-07T17:30:00Z"),
+        ("1004", carol, "2026-10-08T17:30:00Z")]
     # every posted line's description is the one on the Xero invoice, so the approvals are tied to its lines
     assert [r["description"] for r in posted] == [li["Description"] for li in gbp["LineItems"]]
 

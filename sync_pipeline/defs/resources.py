@@ -199,12 +199,33 @@ class RedmineResource(ConfigurableResource):
 
 
 class WarehouseResource(ConfigurableResource):
-    """Parquet files per asset partition, queried with DuckDB."""
+    """Parquet files per asset partition, queried with DuckDB.
+
+    ``people_store``: the operational store that keeps people's pseudonyms and keys (``services.pseudonymize``):
+    extracts replace names by pseudonyms and encrypt notes before they are written. Set by ``default_resources``;
+    empty only in tests of billing mechanics that read names back.
+    """
 
     root: str
+    people_store: str = ""
 
     def get(self) -> Warehouse:
         return Warehouse(self.root)
+
+    def protect_rows(self, notes_context: str):
+        """What an extract applies to its rows before writing them; None when people are not protected."""
+        if not self.people_store:
+            return None
+        from sync_pipeline.services.pseudonymize import rows_protector
+
+        return rows_protector(_store(self.people_store), notes_context)
+
+    def protect_frame(self, df, notes_context: str):
+        if not self.people_store:
+            return df
+        from sync_pipeline.services.pseudonymize import protect_frame
+
+        return protect_frame(_store(self.people_store), df, notes_context)
 
 
 @cache
@@ -325,7 +346,7 @@ def default_resources() -> dict[str, object]:
             qbo=_qbo_resource(),
         ),
         "redmine": RedmineResource(base_url=os.environ.get("REDMINE_BASE_URL", "")),
-        "warehouse": WarehouseResource(root=settings.warehouse_root()),
+        "warehouse": WarehouseResource(root=settings.warehouse_root(), people_store=settings.operational_store_url()),
         "opstore": OperationalStoreResource(url=settings.operational_store_url()),
         "mapping": MappingResource(path=settings.mapping_path()),
         "fx": FxResource(provider=os.environ.get("SYNC_PIPELINE_FX_PROVIDER", "ecb_bundled")),

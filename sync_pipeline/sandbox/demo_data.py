@@ -33,9 +33,12 @@ TASKS = [
     {"id": 3, "name": "Meetings", "billable_by_default": True},
 ]
 USERS = [
-    {"id": 1, "first_name": "Alice", "last_name": "Archer", "timezone": "Europe/London"},
-    {"id": 2, "first_name": "Bob", "last_name": "Baker", "timezone": "Europe/London"},
-    {"id": 3, "first_name": "Carol", "last_name": "Chen", "timezone": "Europe/London"},
+    {"id": 1, "first_name": "Alice", "last_name": "Archer", "email": "alice.archer@acme-uk.example",
+     "timezone": "Europe/London"},
+    {"id": 2, "first_name": "Bob", "last_name": "Baker", "email": "bob.baker@acme-uk.example",
+     "timezone": "Europe/London"},
+    {"id": 3, "first_name": "Carol", "last_name": "Chen", "email": "carol.chen@acme-uk.example",
+     "timezone": "Europe/London"},
 ]
 
 # (id, user, project, task, spent_date, hours, billable, rate, approved, notes)

@@ -204,7 +204,8 @@ class StreamResult:
 
 def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: str | Path,
                                    flatten: Reader = read_time_entry, row_group_rows: int = 50_000,
-                                   rejected: list[Rejected] | None = None) -> StreamResult:
+                                   rejected: list[Rejected] | None = None,
+                                   protect: Callable[[list[dict[str, Any]]], None] | None = None) -> StreamResult:
     """Write pages of source records to one Parquet file as they arrive: memory stays flat in the data size.
 
     Rows are buffered up to ``row_group_rows`` and written as one row group through
@@ -212,6 +213,8 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
     De-duplication across pages is left to readers (DuckDB ``QUALIFY row_number() ...``): keeping
     a set of seen ids would grow with the data. ``flatten`` reads each record strictly; a record it rejects is
     appended to ``rejected`` with its position, and its identity row (when its id reads) is written.
+    ``protect`` rewrites each row group before it is written (``services.pseudonymize``: names become pseudonyms,
+    notes are encrypted), so no name reaches the file.
     """
     import pyarrow
     import pyarrow.parquet as pq
@@ -227,6 +230,8 @@ def stream_time_entries_to_parquet(pages: Iterable[list[dict[str, Any]]], path: 
     buf: list[dict[str, Any]] = []
 
     def flush(writer: pq.ParquetWriter) -> None:
+        if protect is not None:
+            protect(buf)
         cols = {name: [r.get(name) for r in buf] for name in schema.names}  # optional columns: empty
         for name, scale in decimals.items():
             q = Decimal(1).scaleb(-scale)
@@ -275,7 +280,8 @@ def redmine_reader(projects: dict[int, dict[str, Any]], currency_of: Callable[[s
 def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Warehouse, entity: str,
                                    period: Period, models: SqlModels | None = None,
                                    memory_limit: str = "64MB", dedupe_memory_limit: str = "256MB",
-                                   flatten: Reader = read_time_entry) -> dict[str, Any]:
+                                   flatten: Reader = read_time_entry,
+                                   protect: Callable[[list[dict[str, Any]]], None] | None = None) -> dict[str, Any]:
     """The ``raw_time_entries`` partition, streamed (what the asset runs): pages go to Parquet as they arrive
     (one page and one row group in memory, :func:`stream_time_entries_to_parquet`; ``flatten`` turns a source
     record into a row, strictly: Harvest's by default, :func:`redmine_time_entry_pages` gives Redmine's; a record that
@@ -297,7 +303,7 @@ def extract_time_entries_partition(pages: Iterable[list[dict[str, Any]]], wh: Wa
     with tempfile.TemporaryDirectory(prefix="extract-") as tmp, wh.staged_file("raw_time_entries", entity, p) as dest:
         rejected: list[Rejected] = []
         streamed = stream_time_entries_to_parquet(pages, Path(tmp) / "pages.parquet", flatten=flatten,
-                                                  rejected=rejected)
+                                                  rejected=rejected, protect=protect)
         con = duckdb.connect(config={"memory_limit": memory_limit, "threads": 1, "preserve_insertion_order": False,
                                      "temp_directory": str(Path(tmp) / "spill")})
         try:

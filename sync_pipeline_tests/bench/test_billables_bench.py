@@ -10,8 +10,12 @@ from sync_pipeline.bench import billables
 def test_bench_billables_runs_the_assets_functions_and_conservation_holds(tmp_path):
     p = argparse.ArgumentParser()
     billables.add_arguments(p)
-    figures = billables.run(p.parse_args(["--entries", "20000", "--workdir", str(tmp_path / "w")]))
+    figures = billables.run(p.parse_args(["--entries", "20000", "--workdir", str(tmp_path / "w"), "--encrypt"]))
     assert figures["conservation"] == "holds", figures["conservation_problems"]
+    # with people protected (pseudonyms, person keys) the same invoices come out and conservation holds
+    assert figures["encrypted_same_invoices_and_conservation"] is True
+    assert figures["encrypted_people"] > 10000 and figures["encrypted_approvers"] == 20
+    assert figures["encrypted_end_to_end_with_protection_seconds"] > figures["encrypted_end_to_end_seconds"]
     assert sum(figures["dispositions"].values()) == 20000
     assert figures["billable_rows"] == figures["dispositions"]["billable"] > 15000
     assert {"held", "non_billable", "quarantined"} <= set(figures["dispositions"])

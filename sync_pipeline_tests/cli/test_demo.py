@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from sync_pipeline_tests.people_in_clear import demo_people, people_in_clear
+
 
 def _demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "SYNC_PIPELINE_DATA_DIR": str(tmp_path / "data"),
@@ -33,6 +35,9 @@ def test_demo_prints_summary_and_second_run_posts_nothing(tmp_path):
     assert "approved            : INV-00001, INV-00002 by demo-approver at " in first.stdout
     # the runs are in the project-local Dagster instance the UI reads
     assert (tmp_path / "dagster_home" / "history").exists()
+    # no demo person's name or email in clear in any Parquet file or store table (docs/data-protection.md)
+    data = tmp_path / "data"
+    assert people_in_clear(data, f"sqlite:///{data / 'operational.sqlite3'}", demo_people()) == []
 
     second = _demo(tmp_path, "--entity", "acme-uk", "--period", "2026-10")
     assert second.returncode == 0, second.stdout + second.stderr

@@ -43,7 +43,8 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
     source = project_source(entity, harvest, redmine)
     try:  # streamed: one page and one row group in memory, whatever the size of the period
         read = source.time_entries(ep.period)
-        done = extract_time_entries_partition(read.pages, wh, ep.entity, ep.period, flatten=read.reader)
+        done = extract_time_entries_partition(read.pages, wh, ep.entity, ep.period, flatten=read.reader,
+                                              protect=warehouse.protect_rows("raw_time_entries.notes"))
         figures = source.figures()
     finally:
         source.close()
@@ -51,7 +52,8 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
         extra = _write_quarantine(context, wh, "raw_time_entries_quarantine", ep.entity, ep.period.key,
                                   done["quarantine"], "time-entry")
     else:  # rows the source refused or superseded before streaming (exports: file, row, column)
-        extra = _write_prepared(context, wh, ep.entity, ep.period.key, read.prepared)
+        superseded = warehouse.protect_frame(read.prepared.superseded, "raw_time_entries.notes")
+        extra = _write_prepared(context, wh, ep.entity, ep.period.key, read.prepared, superseded)
     changes = done["changes"]  # deletions at the source show up as ids missing from the window
     if changes.deleted:
         context.log.warning(f"{len(changes.deleted)} entries deleted at the source since the last extract: "
@@ -69,16 +71,16 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
 
 
 def _write_prepared(context: AssetExecutionContext, wh: Warehouse, entity: str, period: str,
-                    prepared: PreparedRows) -> dict[str, object]:
+                    prepared: PreparedRows, superseded: pd.DataFrame) -> dict[str, object]:
     """Both written on every run (empty when nothing), so neither lists a previous run's rows; superseded rows are
     listed, never silently gone: a newer export of those person-days replaced them."""
     wh.write("raw_time_entries_quarantine", entity, period, prepared.quarantine)
-    wh.write("raw_time_entries_superseded", entity, period, prepared.superseded)
+    wh.write("raw_time_entries_superseded", entity, period, superseded)  # people pseudonymized
     if prepared.quarantined:
         context.log.warning(f"{prepared.quarantined} export row(s) quarantined: see "
                             f"raw_time_entries_quarantine {entity} {period}")
     return {**prepared.metadata, "quarantine": preview(prepared.quarantine[["file", "row", "column", "problem"]]),
-            "superseded": preview(prepared.superseded)}
+            "superseded": preview(superseded)}
 
 
 @asset(
@@ -107,6 +109,7 @@ def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, redmi
                                         read.quarantine(), "expense")
     previous = wh.read("raw_expenses", ep.entity, ep.period.key) if wh.exists(
         "raw_expenses", ep.entity, ep.period.key) else None
+    df = warehouse.protect_frame(df, "raw_expenses.notes")  # names → pseudonyms, notes encrypted
     changes = window_changes(previous, df, id_col="expense_id")
     path = wh.write("raw_expenses", ep.entity, ep.period.key, df, RawExpense)
     return MaterializeResult(metadata={

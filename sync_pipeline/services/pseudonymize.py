@@ -1,0 +1,148 @@
+"""People out of the warehouse: names become pseudonyms, notes are encrypted under the person's own key.
+
+Applied to source rows before they are written (``raw_time_entries``, ``raw_expenses``), so no later asset —
+clean entries, billables, drafts, posted documents, the ledger and the audit trail that copy ``approved_by`` —
+ever holds a name. Billing is unchanged: it keys on ``user_id`` (rate cards, hours rules), never on a name.
+
+==================  =====================================================================================
+``user_name``       the person's pseudonym (``P-…``, :meth:`Protector.person_pseudonym` of (source, user id))
+``approved_by``     "Carol Chen (3)" → the pseudonym of user 3 (the same as their ``user_name``); a name
+                    without an id → the pseudonym of that name
+``notes``           encrypted under the worker's person key (``privacy erase`` destroys it)
+==================  =====================================================================================
+
+The identities (name, source id) are kept in ``person_identities``, encrypted under each person's key:
+``Protector.identity(pseudonym)`` answers who a pseudonym is, until the person is erased.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from sync_pipeline.store.protection import PersonErased, Protector, protector
+
+_NAME_ID = re.compile(r"^(?P<name>.*\S)\s+\((?P<id>[^()]+)\)$")
+
+RowsProtector = Callable[[list[dict[str, Any]]], None]
+
+
+def _approver(value: str) -> tuple[str, str]:
+    """(person id, name) of an ``approved_by`` text: "Carol Chen (3)" → ("3", "Carol Chen")."""
+    m = _NAME_ID.match(value)
+    return (m["id"], m["name"]) if m else (f"name:{value}", value)
+
+
+def protect_rows(p: Protector, rows: list[dict[str, Any]], notes_context: str) -> None:
+    """Replace names by pseudonyms and encrypt notes in ``rows`` (in place), one store transaction per call."""
+    people: dict[tuple[str, str], str | None] = {}
+    for r in rows:
+        source = str(r.get("source") or "unknown")
+        if r.get("user_name") is not None or r.get("user_id") is not None:
+            uid = r.get("user_id")
+            people.setdefault((source, str(uid) if uid is not None else f"name:{r['user_name']}"), r.get("user_name"))
+        if r.get("approved_by"):
+            pid, name = _approver(str(r["approved_by"]))
+            if people.get((source, pid)) is None:
+                people[(source, pid)] = name
+    keys = list(people)
+    pseudonyms = dict(zip(keys, p.people([(s, pid, name, None) for (s, pid), name in people.items()]), strict=True))
+    for r in rows:
+        source = str(r.get("source") or "unknown")
+        person = None
+        if r.get("user_name") is not None or r.get("user_id") is not None:
+            uid = r.get("user_id")
+            person = pseudonyms[(source, str(uid) if uid is not None else f"name:{r['user_name']}")]
+            if r.get("user_name") is not None:
+                r["user_name"] = person
+        if r.get("approved_by"):
+            r["approved_by"] = pseudonyms[(source, _approver(str(r["approved_by"]))[0])]
+        if r.get("notes") is not None:
+            try:
+                r["notes"] = p.encrypt_for_person(person, str(r["notes"]), notes_context) if person else None
+            except PersonErased:  # an erased person's new notes are not kept
+                r["notes"] = None
+
+
+def rows_protector(store: Any, notes_context: str = "raw_time_entries.notes") -> RowsProtector:
+    """What the streamed extract calls on each row group before it is written."""
+    p = protector(store)
+    return lambda rows: protect_rows(p, rows, notes_context)
+
+
+def protect_frame(store: Any, df: pd.DataFrame, notes_context: str) -> pd.DataFrame:
+    """:func:`protect_rows` over a frame (small extracts: expenses)."""
+    if df.empty:
+        return df
+    cols = [c for c in ("source", "user_id", "user_name", "approved_by", "notes") if c in df.columns]
+    rows = [{k: (None if v is None or v != v else v) for k, v in r.items()} for r in df[cols].to_dict("records")]
+    protect_rows(protector(store), rows, notes_context)
+    out = df.copy()
+    for c in ("user_name", "approved_by", "notes"):
+        if c in out.columns:
+            out[c] = pd.Series([r.get(c) for r in rows], index=df.index, dtype=object)
+    return out
+
+
+def protect_parquet(store: Any, src: str | Path, dest: str | Path, *, threads: int = 2,
+                    memory_limit: str = "1500MB", notes_context: str = "raw_time_entries.notes") -> dict[str, int]:
+    """:func:`protect_rows` over a whole Parquet file, in DuckDB: the distinct people are pseudonymized in Python
+    (one HMAC and, the first time, one key each), then the file is rewritten once with the names replaced by a join.
+
+    What ``bench billables --encrypt`` measures; also how a partition written before pseudonymization is protected.
+    Notes (rare) are encrypted row by row. ``src`` and ``dest`` must differ. Returns people, approvers, notes.
+    """
+    import duckdb
+    import pyarrow
+
+    from sync_pipeline.store.sql import string_literal, view_over_parquet
+
+    p = protector(store)
+    con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
+    try:
+        view_over_parquet(con, "src", src, row_numbers=True)
+        people = con.execute("SELECT DISTINCT coalesce(source, 'unknown'), coalesce(user_id, 'name:' || user_name), "
+                             "any_value(user_name) FROM src WHERE user_id IS NOT NULL OR user_name IS NOT NULL "
+                             "GROUP BY ALL").fetchall()
+        approvers = [(s, a, *_approver(a)) for s, a in con.execute(
+            "SELECT DISTINCT coalesce(source, 'unknown'), approved_by FROM src WHERE approved_by IS NOT NULL").fetchall()]
+        names = {(s, pid): name for s, pid, name in people}
+        for s, _, pid, name in approvers:
+            names.setdefault((s, pid), name)
+        pseudonyms = dict(zip(names, p.people([(s, pid, n, None) for (s, pid), n in names.items()]), strict=True))
+        con.register("people_map", pyarrow.table({
+            "src_source": [s for s, _, _ in people], "pkey": [pid for _, pid, _ in people],
+            "pseudonym": [pseudonyms[(s, pid)] for s, pid, _ in people]}))
+        con.register("approver_map", pyarrow.table({
+            "src_source": [s for s, _, _, _ in approvers], "approved": [a for _, a, _, _ in approvers],
+            "pseudonym": [pseudonyms[(s, pid)] for s, _, pid, _ in approvers]}))
+        notes = con.execute("SELECT file_row_number, coalesce(source, 'unknown'), coalesce(user_id, 'name:' || "
+                            "user_name), notes FROM src WHERE notes IS NOT NULL").fetchall()
+        sealed = []
+        for _, s, pid, text in notes:
+            try:
+                sealed.append(p.encrypt_for_person(pseudonyms[(s, pid)], text, notes_context) if pid else None)
+            except PersonErased:
+                sealed.append(None)
+        con.register("notes_map", pyarrow.table({"row_no": pyarrow.array([r[0] for r in notes], pyarrow.int64()),
+                                                 "sealed": pyarrow.array(sealed, pyarrow.string())}))
+        con.execute(f"""
+            COPY (
+                SELECT src.* EXCLUDE (file_row_number) REPLACE (
+                    CASE WHEN src.user_name IS NULL THEN NULL ELSE pm.pseudonym END AS user_name,
+                    am.pseudonym AS approved_by,
+                    nm.sealed AS notes)
+                FROM src
+                LEFT JOIN people_map AS pm ON pm.src_source = coalesce(src.source, 'unknown')
+                     AND pm.pkey = coalesce(src.user_id, 'name:' || src.user_name)
+                LEFT JOIN approver_map AS am ON am.src_source = coalesce(src.source, 'unknown')
+                     AND am.approved = src.approved_by
+                LEFT JOIN notes_map AS nm ON nm.row_no = src.file_row_number
+            ) TO {string_literal(dest)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)""")
+    finally:
+        con.close()
+    return {"people": len(people), "approvers": len(approvers), "notes": len(notes)}
