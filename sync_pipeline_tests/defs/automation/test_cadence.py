@@ -71,7 +71,7 @@ def test_a_cadence_no_entity_has_is_a_skip_with_the_reason(tmp_path):
 def test_the_code_location_builds_its_schedules_and_sensor_interval_from_the_mapping(mapping_file):
     """A fresh interpreter: the definitions read the mapping when the code location loads."""
     code = ("from sync_pipeline.defs.definitions import defs\n"
-            "s = {x.name: x for x in defs.schedules}\n"
+            "s = {x.name: x for x in defs.schedules if x.job_name == 'sync_job'}\n"
             "print(sorted((n, x.cron_schedule) for n, x in s.items()))\n"
             "print(defs.resolve_sensor_def('harvest_changefeed').minimum_interval_seconds)\n")
     import os
