@@ -22,6 +22,7 @@ from sync_pipeline.defs.resources import (
     HarvestResource,
     MappingResource,
     OperationalStoreResource,
+    QboResource,
     ReconciliationResource,
     RedmineResource,
     WarehouseResource,
@@ -55,13 +56,40 @@ def sandboxes(tmp_path: Path) -> Iterator[Sandboxes]:
         sb.stop()
 
 
+def _qbo_resource(sandboxes: Sandboxes, store_url: str) -> QboResource | None:
+    """QuickBooks Online at the sandbox, its realms' first refresh tokens in the test's operational store."""
+    if sandboxes.qbo is None or sandboxes.qbo_server is None:
+        return None
+    from sync_pipeline.connectors.qbo import Tokens
+    from sync_pipeline.sandbox.qbo_oauth import TOKEN_PATH
+    from sync_pipeline.store.oauth_tokens import OAuthTokenStore
+    from sync_pipeline.store.operational import OperationalStore
+
+    tokens = OAuthTokenStore(OperationalStore(store_url).engine)
+    for realm, refresh in (sandboxes.qbo_refresh_tokens or {}).items():
+        tokens.save(realm, Tokens(refresh_token=refresh))
+    return QboResource(base_url=sandboxes.qbo_server.url, token_url=sandboxes.qbo_server.url + TOKEN_PATH,
+                       client_id=sandboxes.qbo.client_id, client_secret=sandboxes.qbo.client_secret,
+                       store_url=store_url, max_attempts=3)
+
+
+@pytest.fixture(params=["xero", "qbo"])
+def accounting(request: pytest.FixtureRequest, resources: dict[str, object], tmp_path: Path):
+    """The demo entity on each accounting system in turn (``sync_pipeline_tests/accounting_targets.py``)."""
+    from sync_pipeline_tests.accounting_targets import Accounting, mapping_on
+
+    resources["mapping"] = MappingResource(path=str(mapping_on(request.param, tmp_path / "mapping-target.yaml")))
+    return Accounting(request.param, resources)
+
+
 @pytest.fixture
 def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
     return {
         "harvest": HarvestResource(base_url=sandboxes.harvest_server.url, access_token=sandboxes.harvest.token,
                                    max_attempts=3),
         "xero": XeroResource(base_url=sandboxes.xero_server.url, client_id=sandboxes.xero.client_id,
-                             client_secret=sandboxes.xero.client_secret, max_attempts=3),
+                             client_secret=sandboxes.xero.client_secret, max_attempts=3,
+                             qbo=_qbo_resource(sandboxes, f"sqlite:///{tmp_path / 'operational.sqlite3'}")),
         "redmine": RedmineResource(),  # not configured: only entities with source redmine need it
         # people are pseudonymized in the warehouse, as in production (services.pseudonymize)
         "warehouse": WarehouseResource(root=str(tmp_path / "warehouse"),
