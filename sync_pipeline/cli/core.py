@@ -173,6 +173,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     os.environ.setdefault("SYNC_PIPELINE_MODE", "demo")  # an explicit sandbox mode, never production's default
     print(f"sandbox project system    : {sb.harvest_server.url}")
     print(f"sandbox accounting system : {sb.xero_server.url}")
+    if sb.qbo_server is not None:
+        print(f"sandbox QuickBooks Online : {sb.qbo_server.url}")
     if group:
         try:
             return _group_demo(sb)

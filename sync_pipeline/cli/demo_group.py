@@ -82,16 +82,62 @@ def run_job(job_name: str, entity: str, period: str, **kw: Any) -> Any:
         run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}, raise_on_error=False, **kw)
 
 
+def _qbo_realms() -> dict[str, str]:
+    """Entity → QuickBooks company, for the demo entities whose mapping says ``target: qbo``."""
+    from sync_pipeline.contracts.mapping import load_mapping
+    from sync_pipeline.defs import settings
+
+    return {e.key: e.qbo.realm_id for e in load_mapping(settings.mapping_path()).entities
+            if e.target == "qbo" and e.qbo is not None}
+
+
+def _qbo_invoices(sb, realm: str) -> list[dict]:
+    """A QuickBooks company's invoices in the terms the demo's statements are written from."""
+    from decimal import Decimal
+
+    from sync_pipeline.connectors.qbo.payloads import untagged
+
+    home = sb.qbo.company(realm).home_currency
+    return [{"InvoiceNumber": d.get("DocNumber"), "Total": d["TotalAmt"], "AmountDue": d["Balance"],
+             "Status": "AUTHORISED" if Decimal(str(d["Balance"])) > 0 else "PAID",
+             "CurrencyCode": (d.get("CurrencyRef") or {}).get("value") or home,
+             "Contact": {"Name": untagged(str((d.get("CustomerRef") or {}).get("name") or ""))}}
+            for d in sb.qbo.all("Invoice", realm)]
+
+
 def statements(sb, statements_dir) -> list[str]:
     from sync_pipeline.sandbox import demo_bank, demo_data, demo_group
 
     tenants = {"acme-uk": (demo_data.XERO_TENANT_ID, "GBP"),
                **{e: (t[1], t[3]) for e, t in demo_group.ENTITIES.items()}}
+    realms = _qbo_realms()
     out = []
     for entity, (tenant, ccy) in tenants.items():
-        p, n = demo_bank.write_statement(entity, sb.xero.all("Invoices", tenant), statements_dir / entity, ccy)
+        invoices = _qbo_invoices(sb, realms[entity]) if entity in realms else sb.xero.all("Invoices", tenant)
+        p, n = demo_bank.write_statement(entity, invoices, statements_dir / entity, ccy)
         out.append(f"{entity}: {p.name} ({n} lines, {demo_bank.FORMATS[entity]})")
     return out
+
+
+def _recode_in_qbo(sb, realm: str, prefix: str) -> str | None:
+    """The last invoice of the period gets its first line's item swapped for one selling into account 260."""
+    from sync_pipeline.connectors.qbo.payloads import reference_of
+
+    docs = sorted((d for d in sb.qbo.store.query("Invoice", realm, "_deleted = 0")
+                   if (reference_of(d) or "").startswith(prefix)), key=lambda d: int(d["Id"]))
+    if not docs:
+        return None
+    try:
+        item = sb.qbo.query_one(realm, "select * from Item where Name = 'Services (260)'")
+    except (KeyError, StopIteration):
+        income = sb.qbo.query_one(realm, "select * from Account where Name = 'Sales of Product Income'")
+        item = sb.qbo.create("Item", realm, {"Name": "Services (260)", "Type": "Service",
+                                             "IncomeAccountRef": {"value": income["Id"]}})
+    d = docs[-1]
+    line = next(li for li in d["Line"] if li.get("DetailType") == "SalesItemLineDetail")
+    line["SalesItemLineDetail"]["ItemRef"] = {"value": item["Id"], "name": item["Name"]}
+    sb.qbo.store.put("Invoice", realm, d["Id"], d)
+    return f"{d['DocNumber']}: first line recoded to account 260 in QuickBooks"
 
 
 def change_by_hand(sb) -> list[str]:
@@ -101,9 +147,14 @@ def change_by_hand(sb) -> list[str]:
     from sync_pipeline.sandbox import demo_group
 
     done = []
+    realms = _qbo_realms()
     for entity, period, change in BY_HAND:
         tenant = demo_group.ENTITIES[entity][1]
         prefix = ids.reference_prefix(entity, period)
+        if entity in realms and change == "recode":
+            what = _recode_in_qbo(sb, realms[entity], prefix)
+            done += [f"{entity} {what}"] if what else []
+            continue
         docs = sorted((d for d in sb.xero.store.query("Invoices", tenant)
                        if str(d.get("Reference") or "").startswith(prefix) and d.get("Status") == "AUTHORISED"
                        and (change != "void" or not d.get("Payments"))),  # Xero voids no paid invoice

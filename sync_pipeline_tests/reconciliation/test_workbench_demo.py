@@ -41,6 +41,7 @@ def test_demo_bills_three_entities_matches_statements_and_reconciles(demo):
     for statement in ("statement-2026-10.csv", "statement-2026-10.xml", "statement-2026-10.sta"):
         assert statement in out
     summary = [line for line in out.splitlines() if "sync exceptions" in line or "by hand" in line or "  acme-" in line]
+    assert "first line recoded to account 260 in QuickBooks" in out  # acme-us posts to QuickBooks Online
     assert "sync exceptions open: 2 (" in out and " missing" in out and " mismatch" in out, summary
     token = tmp / "data" / "demo" / "admin.token"
     assert oct(token.stat().st_mode & 0o777) == "0o600" and token.read_text().strip() not in out
