@@ -114,6 +114,9 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "RawTimeEntry": {"notes": PERSONAL},
     "RawExpense": {"notes": PERSONAL},
     "cash_rule_templates": {"name": OPERATIONAL},
+    "alert_incidents": {"acknowledged_by": PERSONAL, **{c: OPERATIONAL for c in (
+        "incident_key objective team state severity summary opened_at breach_at notified_severity escalation_level "
+        "escalated_at acknowledged_at silenced_until cleared_at occurrences").split()}},
 }
 
 # How personal and secret data is protected at rest, by (table or contract, column).

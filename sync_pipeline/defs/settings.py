@@ -36,6 +36,10 @@ def retention_config_path() -> str:
     return os.environ.get("SYNC_PIPELINE_RETENTION", str(PROJECT_ROOT / "docs" / "retention.example.yaml"))
 
 
+def slo_config_path() -> str:
+    return os.environ.get("SYNC_PIPELINE_SLO", str(PROJECT_ROOT / "docs" / "slo.example.yaml"))
+
+
 def archive_root() -> Path:
     """Where ``sync-pipeline archive create`` writes closed periods (``SYNC_PIPELINE_ARCHIVE``)."""
     return Path(os.environ.get("SYNC_PIPELINE_ARCHIVE", data_dir() / "archive"))

@@ -1,0 +1,192 @@
+"""SLO alerts reach real local receivers (HTTP webhook, Slack-style hook, SMTP) once per incident, escalate
+when nobody acts, and fire again after the incident cleared."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+
+import pytest
+
+from sync_pipeline.contracts.slo import SloConfig
+from sync_pipeline.services import slo
+from sync_pipeline.services.alert_routing import AlertRouter, Channels
+from sync_pipeline.services.alerts import AlertDeliveryError, SmtpSettings
+from sync_pipeline.store.alert_incidents import Incidents, acknowledge, alert_incidents, silence
+from sync_pipeline.store.operational import OperationalStore
+from sync_pipeline_tests.alert_capture import AlertCapture
+from sync_pipeline_tests.clock import Clock
+from sync_pipeline_tests.smtp_capture import SmtpCapture, free_port
+
+SMTP_PASSWORD = "s3cret-smtp-pw"
+CONFIG = SloConfig.model_validate({
+    "objectives": {"dead_letter_backlog": {"warn": 0, "breach": 3}},
+    "teams": {
+        "finance": {"email": ["finance@example.com"], "routes": {"warn": ["slack"],
+                                                                  "breach": ["slack", "webhook", "email"]},
+                    "escalate_after_minutes": 30, "escalate_to": "platform"},
+        "platform": {"email": ["oncall@example.com"], "routes": {"breach": ["email"]}},
+    },
+    "default_team": "finance",
+})
+
+
+class Receivers:
+    def __init__(self, hook: AlertCapture, slack: AlertCapture, smtp: SmtpCapture) -> None:
+        self.hook, self.slack, self.smtp = hook, slack, smtp
+
+    def counts(self) -> tuple[int, int, int]:
+        return len(self.hook.received), len(self.slack.received), len(self.smtp.messages)
+
+
+@pytest.fixture(scope="module")
+def receivers() -> Iterator[Receivers]:
+    with AlertCapture() as hook, AlertCapture() as slack, SmtpCapture(username="alerts", password=SMTP_PASSWORD) as s:
+        yield Receivers(hook, slack, s)
+
+
+@pytest.fixture(scope="module")
+def module_store(tmp_path_factory: pytest.TempPathFactory) -> OperationalStore:
+    return OperationalStore(f"sqlite:///{tmp_path_factory.mktemp('alerts') / 'op.sqlite3'}")
+
+
+@pytest.fixture
+def store(module_store: OperationalStore) -> OperationalStore:
+    with module_store.engine.begin() as c:
+        c.execute(alert_incidents.delete())
+    return module_store
+
+
+@pytest.fixture
+def setup(receivers: Receivers, store: OperationalStore):
+    for r in (receivers.hook.received, receivers.slack.received, receivers.smtp.messages):
+        r.clear()
+    clock = Clock()
+    channels = Channels(webhook_url=receivers.hook.url, slack_webhook_url=receivers.slack.url + "/T000/B000/XXXX",
+                        smtp=SmtpSettings("127.0.0.1", receivers.smtp.port, sender="alerts@example.com",
+                                          username="alerts", password=SMTP_PASSWORD, starttls=False))
+    router = AlertRouter(CONFIG, channels, Incidents(store), clock=clock)
+    yield router, clock, store
+
+
+def backlog(n: int, entity: str = "acme-uk") -> list[slo.SloResult]:
+    return slo.evaluate(CONFIG, [slo.dead_letter_backlog(entity, [{"id": i, "entity": entity} for i in range(n)])])
+
+
+def test_a_breach_reaches_every_route_once_however_often_it_is_seen(setup, receivers: Receivers) -> None:
+    router, clock, _ = setup
+    first = router.process(backlog(5))
+    for _ in range(5):
+        clock.advance(minutes=1)
+        assert router.process(backlog(6)) == []
+    assert [(d.what, d.team, d.channels) for d in first] == [("opened", "finance", ("slack", "webhook", "email"))]
+    assert receivers.counts() == (1, 1, 1)
+    hook = receivers.hook.received[0]
+    assert hook["kind"] == "slo_breach" and hook["details"]["incident_key"] == "dead_letter_backlog/acme-uk"
+    assert hook["severity"] == "error" and hook["details"]["value"] == 5
+    slack = receivers.slack.received[0]
+    assert slack["text"].startswith("[error] dead_letter_backlog for acme-uk is 5 letters (breach")
+    assert slack["blocks"][0]["text"]["type"] == "mrkdwn"
+    mail = receivers.smtp.messages[0]
+    assert mail["To"] == "finance@example.com" and mail["Subject"].startswith("[sync_pipeline error]")
+    assert "alerts" in receivers.smtp.logins
+
+
+def test_a_warning_goes_to_the_warn_route_and_again_when_it_becomes_a_breach(setup, receivers: Receivers) -> None:
+    router, clock, _ = setup
+    router.process(backlog(1))
+    router.process(backlog(2))
+    assert receivers.counts() == (0, 1, 0)
+    clock.advance(minutes=5)
+    (d,) = router.process(backlog(4))
+    assert d.what == "worsened" and receivers.counts() == (1, 2, 1)
+    router.process(backlog(1))  # better but still failing: no news
+    assert receivers.counts() == (1, 2, 1)
+
+
+def test_an_unacknowledged_breach_escalates_once_to_the_next_team(setup, receivers: Receivers) -> None:
+    router, clock, _ = setup
+    router.process(backlog(5))
+    clock.advance(minutes=29, seconds=59)
+    assert router.process(backlog(5)) == []
+    clock.advance(seconds=1)
+    (d,) = router.process(backlog(5))
+    assert (d.what, d.team, d.channels) == ("escalated", "platform", ("email",))
+    mail = receivers.smtp.messages[-1]
+    assert mail["To"] == "oncall@example.com" and "escalated from finance" in mail["Subject"]
+    clock.advance(hours=5)
+    assert router.process(backlog(5)) == []  # the chain ends at platform
+    assert receivers.counts() == (1, 1, 2)
+
+
+def test_an_acknowledged_breach_does_not_escalate(setup, receivers: Receivers) -> None:
+    router, clock, store = setup
+    router.process(backlog(5))
+    acknowledge(store, "dead_letter_backlog/acme-uk", actor="ana", now=clock())
+    clock.advance(hours=2)
+    assert router.process(backlog(5)) == []
+    assert receivers.counts() == (1, 1, 1)
+
+
+def test_a_cleared_incident_fires_again_and_escalation_starts_over(setup, receivers: Receivers) -> None:
+    router, clock, store = setup
+    router.process(backlog(5))
+    clock.advance(minutes=10)
+    assert router.process(backlog(0)) == []
+    inc = Incidents(store).get("dead_letter_backlog/acme-uk")
+    assert inc is not None and inc.state == "cleared"
+    clock.advance(minutes=25)
+    (d,) = router.process(backlog(7))
+    assert d.what == "opened" and receivers.counts() == (2, 2, 2)
+    clock.advance(minutes=29)
+    assert router.process(backlog(7)) == []  # 29 min since this incident's breach, not since the first
+    inc = Incidents(store).get("dead_letter_backlog/acme-uk")
+    assert inc is not None and inc.occurrences == 2 and inc.escalation_level == 0
+
+
+def test_incidents_are_per_objective_and_entity(setup, receivers: Receivers) -> None:
+    router, _, _ = setup
+    router.process(backlog(5, "acme-uk") + backlog(5, "acme-us"))
+    router.process(backlog(5, "acme-uk") + backlog(5, "acme-us"))
+    assert receivers.counts() == (2, 2, 2)
+
+
+def test_a_silenced_key_sends_nothing_until_the_silence_ends(setup, receivers: Receivers) -> None:
+    router, clock, store = setup
+    silence(store, "dead_letter_backlog/acme-uk", minutes=60, actor="ana", now=clock())
+    router.process(backlog(5))
+    clock.advance(minutes=59)
+    router.process(backlog(5))
+    assert receivers.counts() == (0, 0, 0)
+    clock.advance(minutes=1)
+    (d,) = router.process(backlog(5))
+    assert d.what == "opened" and receivers.counts() == (1, 1, 1)
+
+
+def test_a_failed_delivery_is_retried_and_leaks_no_secret(store: OperationalStore, receivers: Receivers,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    clock = Clock()
+    with AlertCapture(status=500) as broken:
+        secret_path = "/T000/B000/very-secret-token"
+        channels = Channels(webhook_url=receivers.hook.url, slack_webhook_url=broken.url + secret_path,
+                            smtp=SmtpSettings("127.0.0.1", free_port(), username="alerts",
+                                              password=SMTP_PASSWORD, starttls=False))  # nobody listens
+        router = AlertRouter(CONFIG, channels, Incidents(store), clock=clock)
+        with caplog.at_level(logging.DEBUG), pytest.raises(AlertDeliveryError) as e:
+            router.process(backlog(5))
+        assert len(broken.received) == 1
+        with pytest.raises(AlertDeliveryError):
+            router.process(backlog(5))  # not marked sent: tried again
+        assert len(broken.received) == 2
+    text = str(e.value) + caplog.text
+    assert "HTTP 500" in text and "SMTP 127.0.0.1" in text
+    assert "very-secret-token" not in text and SMTP_PASSWORD not in text
+
+
+def test_an_unconfigured_route_goes_to_the_log_with_the_variable_to_set(store: OperationalStore,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    router = AlertRouter(CONFIG, Channels(), Incidents(store), clock=Clock())
+    with caplog.at_level(logging.WARNING, logger="sync_pipeline.alerts"):
+        (d,) = router.process(backlog(5))
+    assert d.channels == ()
+    assert "set SYNC_PIPELINE_SLACK_WEBHOOK_URL" in caplog.text and "ALERT slo_breach" in caplog.text
