@@ -101,7 +101,8 @@ def missing_url_message(var: str, sandbox_default: str | None = None) -> str:
 #: credentials read from the environment; each may instead come from a file (``NAME_FILE``) or from a
 #: secrets folder (``SYNC_PIPELINE_SECRETS_DIR/NAME``), see :func:`load_secret_files`
 SECRET_NAMES = ("HARVEST_ACCESS_TOKEN", "XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "REDMINE_API_KEY",
-                "XERO_WEBHOOK_KEY", "XERO_WEBHOOK_KEY_PREVIOUS", "SYNC_PIPELINE_TOKEN")
+                "XERO_WEBHOOK_KEY", "XERO_WEBHOOK_KEY_PREVIOUS", "SYNC_PIPELINE_TOKEN", "QBO_CLIENT_ID",
+                "QBO_CLIENT_SECRET")
 
 
 def load_secret_files(environ: dict[str, str] | None = None, names: tuple[str, ...] = SECRET_NAMES) -> list[str]:
