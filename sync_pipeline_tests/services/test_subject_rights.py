@@ -85,8 +85,13 @@ def test_export_finds_every_record_and_erase_leaves_no_identifier(synced):
     report = subject_rights.erase(wh, store, alice, actor="paula")
     assert report["counts"]["warehouse_rows"] >= 3
     assert mentions(wh.root, store, r"Alice|Archer") == []  # every Parquet file and every store table
-    if alice.pseudonym:  # her pseudonym is gone too (the audit trail may keep it: unlinkable once her key is)
-        assert mentions(wh.root, store, re.escape(alice.pseudonym), skip_tables=audit.APPEND_ONLY_TABLES) == []
+    if alice.pseudonym:  # her pseudonym is gone from the data; her key is destroyed, so what still names the
+        # pseudonym (the append-only trail, the key's tombstone, her now unreadable identity row) links to nobody
+        assert report["person_key_destroyed"] is True
+        kept = (*audit.APPEND_ONLY_TABLES, "person_keys", "person_identities")
+        assert mentions(wh.root, store, re.escape(alice.pseudonym), skip_tables=kept) == []
+        from sync_pipeline.store.protection import protector
+        assert protector(store).identity(alice.pseudonym) is None
     assert user_rows(wh, "1") == {}
     # the money is untouched: totals, conservation, reconciliation against the accounting system
     assert totals(wh) == before
@@ -119,7 +124,9 @@ def approver_erasure_keeps_only_the_audit_trail_and_a_hold_refuses(wh, store):
     dry = subject_rights.erase(wh, store, carol, actor="paula", dry_run=True)
     assert mentions(wh.root, store, probe)  # a dry run changes nothing
     report = subject_rights.erase(wh, store, carol, actor="paula")
-    assert report["counts"] == dry["counts"]
+    for k in ("warehouse_rows", "store_rows"):  # the dry run's own event names her pseudonym: one more kept
+        assert report["counts"][k] == dry["counts"][k]
     # posting decisions name who approved the entries: the append-only trail keeps them, and says so
     assert [r["where"] for r in report["retained"]] == ["audit_events"]
-    assert mentions(wh.root, store, rf"Carol|Chen|{probe}", skip_tables=audit.APPEND_ONLY_TABLES) == []
+    kept = (*audit.APPEND_ONLY_TABLES, "person_keys", "person_identities")  # the trail; the key's tombstone
+    assert mentions(wh.root, store, rf"Carol|Chen|{probe}", skip_tables=kept) == []
