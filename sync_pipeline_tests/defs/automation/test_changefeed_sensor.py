@@ -18,7 +18,9 @@ START = FeedCursor({demo_data.DEMO_ENTITY: EntityCursor(high_water="2026-09-01T0
 
 
 def _tick(instance, resources, cursor):
-    ctx = build_sensor_context(instance=instance, cursor=cursor, resources=resources)
+    # only what the sensor uses: a resource with setup and teardown (Xero's) would need a context manager
+    used = {k: v for k, v in resources.items() if k in ("harvest", "redmine", "mapping", "warehouse")}
+    ctx = build_sensor_context(instance=instance, cursor=cursor, resources=used)
     return harvest_changefeed(ctx), ctx
 
 

@@ -24,10 +24,10 @@ def _ctx(instance, tmp_path, when):
 
 
 def test_schedules_are_in_the_code_location():
-    names = {s.name: s for s in defs.schedules}
-    assert names["current_period_daily"].cron_schedule == "0 5 * * *"
-    assert names["previous_period_monthly_close"].cron_schedule == "0 6 2 * *"
-    assert {s.job_name for s in names.values()} == {"sync_job"}
+    names = {s.name: s for s in defs.schedules if s.job_name == "sync_job"}
+    assert {n: s.cron_schedule for n, s in names.items()} == {  # the example mapping's automation section
+        "current_period_hourly": "0 * * * *", "current_period_daily": "0 5 * * *",
+        "current_period_weekly": "0 5 * * 1", "previous_period_monthly_close": "0 6 2 * *"}
 
 
 def test_daily_refresh_targets_each_entitys_local_current_period(tmp_path):
