@@ -17,9 +17,9 @@ from sync_pipeline_tests.alert_capture import AlertCapture
 
 def test_unconfigured_heartbeat_skips(resources):
     with instance_for_test() as inst:
-        ctx = build_sensor_context(instance=inst, resources={**resources, "heartbeat_probe": HeartbeatResource(),
-                                                             "notifier": NotifierResource()})
-        assert isinstance(heartbeat(ctx), SkipReason)
+        with build_sensor_context(instance=inst, resources={**resources, "heartbeat_probe": HeartbeatResource(),
+                                                            "notifier": NotifierResource()}) as ctx:
+            assert isinstance(heartbeat(ctx), SkipReason)
 
 
 def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resources, instance, standing_approval):
@@ -32,10 +32,10 @@ def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resourc
     with instance_for_test() as inst, AlertCapture() as capture:
         res = {**resources, "heartbeat_probe": probe_cfg, "notifier": NotifierResource(webhook_url=capture.url)}
 
-        def tick(cursor):
-            ctx = build_sensor_context(instance=inst, cursor=cursor, resources=res)
-            heartbeat(ctx)
-            return ctx.cursor
+        def tick(cursor):  # a context manager: Xero's resource sets up and tears down
+            with build_sensor_context(instance=inst, cursor=cursor, resources=res) as ctx:
+                heartbeat(ctx)
+                return ctx.cursor
 
         c1 = tick(None)
         first = HeartbeatState.from_json(c1).probe
