@@ -37,6 +37,7 @@ def test_sandbox_deliveries_with_duplicates_and_reordering_make_one_refresh(sand
     assert any(e.deliveries > 1 for e in events)  # although delivered more than once
     assert app.stats["events_duplicate"] >= 1
 
+    resources = {k: resources[k] for k in ("opstore", "mapping")}  # what the sensor uses
     with instance_for_test() as inst:
         res = xero_webhook_events(build_sensor_context(instance=inst, resources=resources))
         assert [str(r.partition_key) for r in res.run_requests] == ["acme-uk|2026-10-01"]

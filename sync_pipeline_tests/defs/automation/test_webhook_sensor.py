@@ -19,7 +19,8 @@ def _ledger(store, target_id, period="2026-10", client="1"):
 
 
 def _tick(instance, resources, cursor):
-    return xero_webhook_events(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+    used = {k: resources[k] for k in ("opstore", "mapping")}  # what the sensor uses (Xero's resource needs a with)
+    return xero_webhook_events(build_sensor_context(instance=instance, cursor=cursor, resources=used))
 
 
 def test_events_for_posted_documents_refresh_their_partition_once(resources):
