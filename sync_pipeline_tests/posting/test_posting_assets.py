@@ -251,7 +251,8 @@ def test_a_schedule_or_sensor_run_without_approval_posts_nothing_and_says_why(sa
     doc["updated_at"] = now_iso()
     sandboxes.harvest.store.put("time_entries", ACCOUNT, "1003", doc)
     cursor = FeedCursor({demo_data.DEMO_ENTITY: EntityCursor(high_water="2026-09-01T00:00:00Z")}).to_json()
-    result = harvest_changefeed(build_sensor_context(instance=instance, cursor=cursor, resources=resources))
+    feed = {k: resources[k] for k in ("harvest", "redmine", "mapping", "warehouse")}  # what the sensor uses
+    result = harvest_changefeed(build_sensor_context(instance=instance, cursor=cursor, resources=feed))
     [req] = [r for r in result.run_requests if str(r.partition_key) == PK]
     res = _run_request(job, instance, req, {"dagster/sensor_name": "harvest_changefeed"})
     assert "An approver other than sensor:harvest_changefeed" in _says_awaiting_approval(res)
