@@ -46,3 +46,21 @@ def test_a_typo_in_a_leading_zero_is_one_typo_away():
     lines = _lines(("L1", "2026-03-19", 61612, "ORION HEALTH LLP", "INV-700416"))
     d = _by_line(match_cash(CashInputs(lines, inv)))["L1"]
     assert (d.outcome, d.rule, d.invoice_ids) == ("auto_settled", "near_reference", ["I416"])
+
+
+def test_an_invoice_numbered_by_quickbooks_is_named_exactly_by_its_bare_number():
+    # QuickBooks Online numbers invoices 1001, 1002, ...: no prefix, so the number as the target wrote it is the
+    # reference; another customer owes the same amount, and the payer's name is not the contact's
+    inv = _invoices(("Q1", "1001", "C1", "Acme Widgets Inc", 87654, "2026-01-20"),
+                    ("Q2", "1002", "C1", "Acme Widgets Inc", 50000, "2026-01-21"),
+                    ("Q3", "1003", "C2", "Zenith Foods LLC", 50000, "2026-01-21"))
+    lines = _lines(("L1", "2026-02-10", 50000, "GLOBEX HOLDINGS", "Payment 1002"))
+    d = _by_line(match_cash(CashInputs(lines, inv)))["L1"]
+    assert (d.outcome, d.rule, d.invoice_ids) == ("auto_settled", "exact_reference", ["Q2"])
+
+
+def test_a_bare_number_that_is_no_invoice_number_names_no_invoice():
+    inv = _invoices(("Q2", "1002", "C1", "Acme Widgets Inc", 50000, "2026-01-21"),
+                    ("Q3", "1003", "C2", "Zenith Foods LLC", 50000, "2026-01-21"))
+    lines = _lines(("L1", "2026-02-10", 50000, "GLOBEX HOLDINGS", "Payment 4711"))
+    assert _by_line(match_cash(CashInputs(lines, inv)))["L1"].outcome != "auto_settled"
