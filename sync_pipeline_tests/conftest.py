@@ -25,6 +25,7 @@ from sync_pipeline.defs.resources import (
     QboResource,
     ReconciliationResource,
     RedmineResource,
+    SloResource,
     WarehouseResource,
     XeroResource,
 )
@@ -100,6 +101,7 @@ def resources(sandboxes: Sandboxes, tmp_path: Path) -> dict[str, object]:
         "finance_config": FinanceConfigResource(path=settings.finance_config_path()),
         "reconciliation": ReconciliationResource(path=settings.reconciliation_config_path(),
                                                  statements_dir=str(tmp_path / "statements")),
+        "slo": SloResource(),
     }
 
 

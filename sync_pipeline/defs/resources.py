@@ -332,6 +332,56 @@ class HeartbeatResource(ConfigurableResource):
         return bool(self.entity and self.entry_id and self.client_id)
 
 
+class SloResource(ConfigurableResource):
+    """The SLO file (objectives, teams, routes) and the alert channels; URLs and the password via ``EnvVar``."""
+
+    path: str = ""  # empty: $SYNC_PIPELINE_SLO or docs/slo.example.yaml
+    webhook_url: str | None = None
+    slack_webhook_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "sync-pipeline@localhost"
+    smtp_starttls: bool = True
+    heartbeat_entity: str | None = None  # the heartbeat probe's entity (SYNC_PIPELINE_HEARTBEAT_ENTITY)
+
+    def load(self):
+        from sync_pipeline.contracts.slo import load_slo_config
+
+        return load_slo_config(self.path or settings.slo_config_path())
+
+    def channels(self):
+        from sync_pipeline.services.alert_routing import Channels
+        from sync_pipeline.services.alerts import SmtpSettings
+
+        smtp = None
+        if self.smtp_host:
+            smtp = SmtpSettings(self.smtp_host, self.smtp_port, sender=self.smtp_from, username=self.smtp_user,
+                                password=self.smtp_password, starttls=self.smtp_starttls)
+        return Channels(webhook_url=self.webhook_url, slack_webhook_url=self.slack_webhook_url, smtp=smtp)
+
+
+def _env(var: str):
+    """``EnvVar(var)`` when the variable is set (the value is read where it is used, never stored), else None."""
+    return EnvVar(var) if os.environ.get(var) else None
+
+
+def slo_resource() -> SloResource:
+    return SloResource(
+        path=settings.slo_config_path(),
+        webhook_url=_env("SYNC_PIPELINE_ALERT_WEBHOOK_URL"),
+        slack_webhook_url=_env("SYNC_PIPELINE_SLACK_WEBHOOK_URL"),
+        smtp_host=os.environ.get("SYNC_PIPELINE_SMTP_HOST") or None,
+        smtp_port=int(os.environ.get("SYNC_PIPELINE_SMTP_PORT", "587")),
+        smtp_user=os.environ.get("SYNC_PIPELINE_SMTP_USER") or None,
+        smtp_password=_env("SYNC_PIPELINE_SMTP_PASSWORD"),
+        smtp_from=os.environ.get("SYNC_PIPELINE_SMTP_FROM", "sync-pipeline@localhost"),
+        smtp_starttls=os.environ.get("SYNC_PIPELINE_SMTP_STARTTLS", "1").lower() not in ("0", "false", "no"),
+        heartbeat_entity=os.environ.get("SYNC_PIPELINE_HEARTBEAT_ENTITY") or None,
+    )
+
+
 def default_resources() -> dict[str, object]:
     """Local sandbox by default; point the URLs at the real systems in production."""
     return {
@@ -360,4 +410,5 @@ def default_resources() -> dict[str, object]:
             client_id=os.environ.get("SYNC_PIPELINE_HEARTBEAT_CLIENT") or None,
             deadline_seconds=int(os.environ.get("SYNC_PIPELINE_HEARTBEAT_DEADLINE", "900")),
         ),
+        "slo": slo_resource(),
     }

@@ -140,8 +140,11 @@ def dead_letter_backlog(entity: str, open_letters: Iterable[dict[str, Any]]) -> 
                         "periods": sorted({str(d.get("period")) for d in mine})})
 
 
-def reconciliation_mismatches(entity: str, latest_passed: dict[tuple[str, str], bool]) -> Observation:
-    """``latest_passed``: (check, partition key ``entity|period``) → whether its latest evaluation passed."""
+def reconciliation_mismatches(entity: str, latest_passed: dict[tuple[str, str], bool] | None) -> Observation:
+    """``latest_passed``: (check, partition key ``entity|period``) → whether its latest evaluation passed
+    (None: the checks could not be read — no data)."""
+    if latest_passed is None:
+        return Observation("reconciliation_mismatches", entity, None, {"reason": "no asset graph to read"})
     failing = sorted(f"{check} {part}" for (check, part), passed in latest_passed.items()
                      if part.split("|", 1)[0] == entity and not passed)
     return Observation("reconciliation_mismatches", entity, float(len(failing)), {"failing": failing[:20]})

@@ -6,6 +6,8 @@
 - ``dead_letter_growth_alert``: new open dead letters in the operational store since the last tick.
 - ``audit_trail_alert``: the audit trail's events added since the last tick chain onto the last one checked,
   which is unchanged (``store.audit.verify_since``); a break is a critical alert.
+- ``slo_alerts``: measures the service-level objectives of every mapped entity (``docs/slo.example.yaml``) and
+  routes failing ones by severity, one alert per incident, with escalation (``services.alert_routing``).
 - ``heartbeat``: pushes a synthetic time-entry edit through the real path (change feed → sync run →
   posting) and alerts when it has not reached the draft invoice by the deadline.
 
@@ -14,6 +16,7 @@ alert is sent again on the next tick rather than lost.
 """
 
 import json
+from datetime import UTC, datetime
 
 from dagster import (
     AssetCheckKey,
@@ -27,6 +30,7 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from sync_pipeline.defs.monitoring import slo_inputs
 from sync_pipeline.defs.resources import (
     HarvestResource,
     HeartbeatResource,
@@ -34,12 +38,16 @@ from sync_pipeline.defs.resources import (
     NotifierResource,
     OperationalStoreResource,
     RedmineResource,
+    SloResource,
     XeroResource,
 )
 from sync_pipeline.defs.sources import project_source
 from sync_pipeline.services import heartbeat as hb
 from sync_pipeline.services import monitoring
+from sync_pipeline.services import slo as slo_service
+from sync_pipeline.services.alert_routing import AlertRouter
 from sync_pipeline.services.alerts import Alert
+from sync_pipeline.store.alert_incidents import Incidents
 
 MONITORED_GROUPS = ("reconciliation",)
 
@@ -179,7 +187,7 @@ def audit_trail_alert(context: SensorEvaluationContext, opstore: OperationalStor
 )
 def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResource, harvest: HarvestResource,
               redmine: RedmineResource, xero: XeroResource, mapping: MappingResource,
-              notifier: NotifierResource) -> SkipReason | None:
+              notifier: NotifierResource, opstore: OperationalStoreResource) -> SkipReason | None:
     if not heartbeat_probe.configured:
         return SkipReason("heartbeat not configured: set SYNC_PIPELINE_HEARTBEAT_ENTITY, _ENTRY and _CLIENT "
                           "(a time entry whose client bills nothing else this period)")
@@ -202,6 +210,7 @@ def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResour
             state.arrived_count += 1
             context.log.info(f"heartbeat probe {state.probe.sent_at} arrived (≤ {age:.0f} s)")
             state.last_hours, state.probe, state.alerted = state.probe.hours, None, False
+            Incidents(opstore.get()).note(slo_inputs.HEARTBEAT_LAST_ARRIVED, cfg.entity, datetime.now(UTC))
         elif age > cfg.deadline_seconds and not state.alerted:
             notifier.send(Alert(
                 kind="heartbeat_missing", severity="critical",
@@ -223,5 +232,29 @@ def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResour
         finally:
             source.close()
         state.alerted = False
+        Incidents(opstore.get()).note(slo_inputs.HEARTBEAT_FIRST_SENT, cfg.entity, datetime.now(UTC),
+                                      keep_first=True)
     context.update_cursor(state.to_json())
     return None
+
+
+@sensor(
+    minimum_interval_seconds=60,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Measures each mapped entity's service-level objectives (SYNC_PIPELINE_SLO) every minute and routes "
+                "warnings and breaches to the owning team's webhook / Slack / email, one alert per incident, "
+                "escalating a breach nobody acknowledged.",
+)
+def slo_alerts(context: SensorEvaluationContext, opstore: OperationalStoreResource, mapping: MappingResource,
+               slo: SloResource) -> SkipReason:
+    config = slo.load()
+    store = opstore.get()
+    entities = [e.key for e in mapping.load().entities]
+    obs = slo_inputs.observations(context.instance, slo_inputs.asset_graph_of(context), store, config, entities,
+                                  heartbeat_entity=slo.heartbeat_entity, now=datetime.now(UTC))
+    results = slo_service.evaluate(config, obs)
+    sent = AlertRouter(config, slo.channels(), Incidents(store)).process(results)
+    failing = [r.incident_key for r in results if r.failing]
+    return SkipReason(f"{len(results)} objective(s) of {len(entities)} entit(ies) measured; failing: "
+                      f"{', '.join(failing) or 'none'}; sent: "
+                      + (", ".join(f"{d.incident_key} {d.what} to {d.team}" for d in sent) or "nothing new"))
