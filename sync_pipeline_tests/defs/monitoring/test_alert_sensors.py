@@ -136,7 +136,8 @@ def test_dead_letter_growth_alerts_on_new_letters_only(resources):
         res = {**resources, "notifier": NotifierResource(webhook_url=capture.url)}
 
         def tick(cursor):
-            return dead_letter_growth_alert(build_sensor_context(instance=instance, cursor=cursor, resources=res))
+            with build_sensor_context(instance=instance, cursor=cursor, resources=res) as ctx:
+                return dead_letter_growth_alert(ctx)
 
         first = tick(None)  # first look: the open backlog is reported once
         assert [a["summary"] for a in capture.received] == ["1 open dead letters (backlog at first look): acme-uk 1"]
@@ -165,7 +166,8 @@ def test_audit_trail_alert_checks_new_events_and_alerts_on_tampering(resources):
         res = {**resources, "notifier": NotifierResource(webhook_url=capture.url)}
 
         def tick(cursor):
-            return audit_trail_alert(build_sensor_context(instance=instance, cursor=cursor, resources=res))
+            with build_sensor_context(instance=instance, cursor=cursor, resources=res) as ctx:
+                return audit_trail_alert(ctx)
 
         first = tick(None)
         assert '"decisions": [3,' in first.cursor and capture.received == []

@@ -12,6 +12,7 @@ from sync_pipeline.defs.resources import HeartbeatResource, NotifierResource
 from sync_pipeline.domain.periods import Period, today_in
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.services.heartbeat import HeartbeatState
+from sync_pipeline.store.alert_incidents import Incidents
 from sync_pipeline_tests.alert_capture import AlertCapture
 
 
@@ -52,6 +53,9 @@ def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resourc
         state = HeartbeatState.from_json(c2)
         assert state.arrived_count == 1 and state.last_latency_s is not None
         assert state.probe.hours == "0.50"  # the next probe is a real change again
+        facts = Incidents(resources["opstore"].get())  # what the heartbeat_age objective reads
+        assert facts.noted("heartbeat_last_arrived", demo_data.DEMO_ENTITY) is not None
+        assert facts.noted("heartbeat_first_sent", demo_data.DEMO_ENTITY) is not None
         assert capture.received == []
 
         time.sleep(2.5)  # nothing syncs this probe: past the deadline it is an alert, once
