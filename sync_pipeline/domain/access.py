@@ -104,6 +104,8 @@ RULES: dict[str, frozenset[str] | str] = {
     "archive.verify": _VIEW | {"automation", "privacy_officer"},
     "archive.read": frozenset({"approver", "admin", "privacy_officer"}),  # amounts and ledger rows
     "archive.restore": frozenset({"privacy_officer", "admin"}),
+    # one trail from a time entry to the bank (people, hours, amounts, who decided): those who act on it
+    "trace": frozenset({"accountant", "operator", "approver", "admin"}),
 }
 
 
