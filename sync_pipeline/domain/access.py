@@ -72,6 +72,9 @@ RULES: dict[str, frozenset[str] | str] = {
     # dead letters
     "dlq.list": _VIEW, "dlq.show": frozenset({"operator", "approver", "admin"}),  # payloads: financial data
     "dlq.replay": frozenset({"operator"}), "dlq.discard": frozenset({"operator"}),
+    # SLO incidents: acknowledging stops escalation, silencing stops alerts (both audited)
+    "alerts.list": _VIEW, "alerts.ack": frozenset({"operator", "admin"}),
+    "alerts.silence": frozenset({"operator", "admin"}),
     # the audit trail: verify reveals nothing but where it was tampered with; the log and exports show
     # who did what with which amounts
     "audit.verify": _VIEW | {"automation"},
