@@ -1,5 +1,6 @@
 """SLO checks through Dagster: injected breaches fail their check on the entity's partition, values at the
-threshold pass; the ``slo_alerts`` sensor sends each incident to a real receiver once."""
+threshold pass; the ``slo_alerts`` sensor sends each incident to a real receiver once, reading dead letters
+and reconciliation check results where they are recorded."""
 
 from __future__ import annotations
 
@@ -12,19 +13,26 @@ import pytest
 import yaml
 from dagster import (
     AssetCheckKey,
+    AssetCheckResult,
     DagsterInstance,
     DagsterRunStatus,
     Definitions,
+    asset,
+    asset_check,
     build_sensor_context,
+    job,
     materialize,
+    op,
 )
 from dagster._core.test_utils import create_run_for_test
 
 from sync_pipeline.defs.monitoring import slo_inputs
 from sync_pipeline.defs.monitoring.assets import slo_status
 from sync_pipeline.defs.monitoring.sensors import slo_alerts
+from sync_pipeline.defs.partitions import entity_period_partitions, partition_key
 from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, SloResource
 from sync_pipeline.defs.settings import mapping_path
+from sync_pipeline.services import slo
 from sync_pipeline.store.alert_incidents import Incidents
 from sync_pipeline.store.dead_letters import DeadLetters
 from sync_pipeline_tests.alert_capture import AlertCapture
@@ -119,3 +127,64 @@ def test_the_sensor_sends_each_incident_once_and_again_after_it_cleared(env) -> 
         tick()
         assert len(hook.received) == 2
         assert Incidents(store).get(f"dead_letter_backlog/{ENTITY}").occurrences == 2
+
+
+@asset(partitions_def=entity_period_partitions, group_name="reconciliation")
+def toy_reconciliation() -> int:
+    return 1
+
+
+RECON = {"pass": False}
+
+
+@asset_check(asset=toy_reconciliation, partitions_def=entity_period_partitions)
+def toy_documents_match() -> AssetCheckResult:
+    return AssetCheckResult(passed=RECON["pass"])
+
+
+def test_a_failed_reconciliation_check_is_a_mismatch_until_it_passes_again(env) -> None:
+    instance, res = env
+    with AlertCapture() as hook:
+        res = {**res, "slo": SloResource(path=res["slo"].path, webhook_url=hook.url)}
+        defs = Definitions(assets=[slo_status, toy_reconciliation], asset_checks=[toy_documents_match], resources=res)
+
+        def check(passed: bool) -> None:
+            RECON["pass"] = passed
+            materialize([toy_reconciliation, toy_documents_match], instance=instance, raise_on_error=False,
+                        partition_key=partition_key(ENTITY, "2026-10"))
+
+        def tick() -> None:
+            with build_sensor_context(instance=instance, resources=res, definitions=defs) as ctx:
+                slo_alerts(ctx)
+
+        check(False)
+        tick()
+        tick()
+        assert [(a["kind"], a["details"]["incident_key"], a["details"]["value"]) for a in hook.received] == [
+            ("slo_warn", f"reconciliation_mismatches/{ENTITY}", 1.0)]
+        check(True)
+        tick()
+        assert Incidents(res["opstore"].get()).get(f"reconciliation_mismatches/{ENTITY}").state == "cleared"
+
+
+@op
+def toy_step() -> None:
+    return None
+
+
+@job(name="sync_job")
+def toy_sync_job() -> None:
+    toy_step()
+
+
+def test_run_outcomes_read_entity_success_and_latency_of_change_feed_runs(env) -> None:
+    instance, _ = env
+    tags = {"dagster/partition/entity": ENTITY, "dagster/sensor_name": "harvest_changefeed"}
+    assert toy_sync_job.execute_in_process(instance=instance, tags=tags).success
+    assert toy_sync_job.execute_in_process(instance=instance, tags={"dagster/partition/entity": "acme-us"}).success
+    runs = sorted(slo_inputs.run_outcomes(instance, datetime.now(UTC) - timedelta(hours=1)), key=lambda r: r.entity)
+    assert [(r.entity, r.succeeded, r.from_change_feed) for r in runs] == [("acme-uk", True, True),
+                                                                           ("acme-us", True, False)]
+    assert all(r.seconds is not None and 0 < r.seconds < 120 for r in runs)
+    latency = slo.change_to_draft_latency(ENTITY, runs)
+    assert latency.value == runs[0].seconds and latency.detail["runs"] == 1
