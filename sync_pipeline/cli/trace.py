@@ -46,7 +46,8 @@ def _invoice_text(inv: dict[str, Any]) -> list[str]:
            f"ledger {inv['status']}, accounting system {inv['target_status'] or '-'}",
            f"  net {inv['net']}  tax {inv['tax'] or '-'}  gross {inv['gross'] or '-'} {cur}; paid {inv['paid'] or '-'},"
            f" due {inv['due'] or '-'}; dated {inv['date'] or '-'}, due {inv['due_date'] or '-'}",
-           f"  posted by {inv['posted_by']} at {inv['posted_at']} in run {inv['run_id']}",
+           f"  posted by {inv['posted_by']} at {inv['posted_at']} in run {inv['run_id']}"
+           + (f" (trace {inv['trace_id']})" if inv.get("trace_id") else ""),
            f"  four eyes: plan {str(inv['plan_hash'] or '-')[:12]} by {inv['plan_created_by'] or '-'}, approved by "
            f"{inv['four_eyes_approver'] or '-'} at {inv['four_eyes_approved_at'] or '-'}"]
     for li in inv["lines"]:

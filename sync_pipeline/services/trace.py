@@ -51,6 +51,7 @@ class Trail:
     invoices: list[dict[str, Any]] = field(default_factory=list)
     bank_lines: list[dict[str, Any]] = field(default_factory=list)
     run_ids: list[str] = field(default_factory=list)
+    trace_ids: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -195,6 +196,7 @@ class Tracer:
             "tax": _money(held.get("total_tax_minor"), cur), "gross": _money(held.get("total_minor"), cur),
             "paid": _money(held.get("amount_paid_minor"), cur), "due": _money(held.get("amount_due_minor"), cur),
             "posted_by": led["triggered_by"], "posted_at": led["created_at"], "run_id": led["run_id"],
+            "trace_id": led.get("trace_id"),
             "plan_hash": led.get("plan_hash"),
             "plan_created_by": plan.created_by if plan else None,
             "four_eyes_approver": led.get("plan_approved_by"), "four_eyes_approved_at": led.get("plan_approved_at"),
@@ -283,4 +285,5 @@ def trace(store: OperationalStore, warehouse: Warehouse, ref: str, *, kind: str 
     trail.bank_lines = [t.bank_line(d) for d in {d["decision_id"]: d for d in live}.values()]
     runs = [inv["run_id"] for inv in trail.invoices] + [b["run_id"] for b in trail.bank_lines]
     trail.run_ids = list(dict.fromkeys(r for r in runs if r))
+    trail.trace_ids = list(dict.fromkeys(inv["trace_id"] for inv in trail.invoices if inv["trace_id"]))
     return trail

@@ -53,6 +53,7 @@ sync_ledger = sa.Table(
     sa.Column("plan_approved_by", sa.String(255)),
     sa.Column("plan_approved_at", sa.String(40)),
     sa.Column("mapping_hash", sa.String(64)),  # the money-moving mapping version the document was billed under
+    sa.Column("trace_id", sa.String(32)),  # the trace of the run that last wrote it (domain.tracing)
 )
 
 contact_map = sa.Table(
@@ -252,6 +253,12 @@ class OperationalStore:
         from sync_pipeline.store import audit
 
         audit.append_many(conn, rows)
+
+    def set_trace_id(self, run_id: str, trace_id: str) -> int:
+        """Stamp the trace id of a run on the ledger rows it wrote (``sync-pipeline trace`` prints it)."""
+        with self.engine.begin() as c:
+            return c.execute(sync_ledger.update().where(sync_ledger.c.run_id == run_id).values(
+                trace_id=trace_id)).rowcount
 
     def record_failed(self, invoice_key: str, conn: Connection | None = None) -> None:
         """A permanent error: the document is in the dead-letter store, not in the accounting system."""

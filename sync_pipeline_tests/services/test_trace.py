@@ -13,11 +13,13 @@ from sync_pipeline.cli import main
 from sync_pipeline.connectors.bank_statements import write_csv
 from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.partitions import partition_key
+from sync_pipeline.domain.tracing import TRACE_TAG
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.services.trace import TraceNotFound, trace
 from sync_pipeline_tests.identity import sign_in
 
 ENTITY, PERIOD = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 
 
 @pytest.fixture
@@ -25,7 +27,9 @@ def paid(sandboxes, resources, instance, standing_approval, tmp_path):
     """The demo partition posted; the GBP invoice (981.00) paid in full by one bank line, matched and settled."""
     defs = build_defs(resources)
     key = partition_key(ENTITY, PERIOD)
-    assert defs.resolve_job_def("sync_job").execute_in_process(instance=instance, partition_key=key).success
+    # launched as the change-feed sensor launches it: with a trace id on the run's tags
+    assert defs.resolve_job_def("sync_job").execute_in_process(instance=instance, partition_key=key,
+                                                               tags={TRACE_TAG: TRACE_ID}).success
     wh = resources["warehouse"].get()
     [gbp] = [i for i in sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID) if i["CurrencyCode"] == "GBP"]
     day = gbp["DateString"][:10]
@@ -78,6 +82,7 @@ def test_trace_from_each_starting_point_follows_the_same_chain(paid, resources, 
     [bl] = t.bank_lines
     _check_bank_line(bl, paid)
     assert t.run_ids == [inv["run_id"], paid["cash_run"]]
+    assert inv["trace_id"] == TRACE_ID and t.trace_ids == [TRACE_ID]  # the sensor's trace id, on the ledger
 
     # from the invoice number: all four entries of the invoice, the same payment and bank line
     t = trace(store, wh, paid["number"])
@@ -120,6 +125,7 @@ def _command_prints_the_trail_and_json_for_those_allowed(paid, resources, monkey
     assert "Alice Archer (1): 2.5 h on 2026-10-05" in text
     assert "net 817.50  tax 163.50  gross 981.00 GBP; paid 981.00, due 0.00" in text
     assert "Bank line 090:TRACE-0001" in text and "auto_settled" in text
+    assert f"Trace ids: {TRACE_ID}" in text
     assert main(["trace", "090:TRACE-0001", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["invoices"][0]["gross"] == "981.00" and data["bank_lines"][0]["status"] == "settled"

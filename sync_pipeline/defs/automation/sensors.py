@@ -36,6 +36,7 @@ from sync_pipeline.defs.resources import (
 from sync_pipeline.defs.sources import project_source
 from sync_pipeline.defs.sync.jobs import sync_job
 from sync_pipeline.domain.periods import Period
+from sync_pipeline.domain.tracing import TRACE_TAG, new_trace_id
 from sync_pipeline.services import changefeed, webhook_events
 from sync_pipeline.store.events import EventStore
 
@@ -117,7 +118,7 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
                 context.log.info(f"{ent}: {len(changes)} change(s) in period {period}, outside the partitioned "
                                  "range; not synced")
                 continue
-            tags = {TRIGGER_TAG: "harvest_changefeed", ENTITY_TAG: ent}
+            tags = {TRIGGER_TAG: "harvest_changefeed", ENTITY_TAG: ent, TRACE_TAG: new_trace_id()}
             for kind, tag in (("entry", "sync_pipeline/changed_entries"), ("expense", "sync_pipeline/changed_expenses")):
                 ids = sorted({c.entry_id for c in changes if c.kind == kind})
                 if ids:
@@ -155,7 +156,7 @@ def xero_webhook_events(context: SensorEvaluationContext, opstore: OperationalSt
     valid_periods = open_periods()
     runs = [
         RunRequest(run_key=r.run_key, partition_key=partition_key(r.entity, r.period),
-                   tags={TRIGGER_TAG: "xero_webhook", ENTITY_TAG: r.entity})
+                   tags={TRIGGER_TAG: "xero_webhook", ENTITY_TAG: r.entity, TRACE_TAG: new_trace_id()})
         for r in batch.refreshes if r.period in valid_periods
     ]
     return SensorResult(run_requests=runs, cursor=batch.cursor.to_json())

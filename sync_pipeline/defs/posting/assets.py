@@ -28,6 +28,7 @@ from sync_pipeline.defs.resources import (
 from sync_pipeline.defs.sources import project_source
 from sync_pipeline.domain.access import AccessDenied, Actor, check
 from sync_pipeline.domain.display import named
+from sync_pipeline.domain.tracing import trace_id_of
 from sync_pipeline.services.approvals import AwaitingApproval
 from sync_pipeline.services.posting import (
     PostingIncomplete,
@@ -156,6 +157,8 @@ def posted_invoices(context: AssetExecutionContext, mapping: MappingResource,
     finally:
         target.close()
     df = result.frame
+    trace_id = trace_id_of(context.run.tags, context.run.run_id)
+    store.set_trace_id(context.run.run_id, trace_id)  # the ledger rows this run wrote carry the run's trace
     wh.write("posted_invoices", ep.entity, ep.period.key, df, PostedInvoice)
     if drift:
         context.log.warning(f"the state changed since invoice_plan was materialized: {drift}")
@@ -175,6 +178,7 @@ def posted_invoices(context: AssetExecutionContext, mapping: MappingResource,
         "credited_gross": money_total(credits, "total_minor"),
         "api_calls": result.api_calls,
         "triggered_by": run.triggered_by,
+        "trace_id": trace_id,
         "approved_by": result.run.approved_by or "" if result.run else "",
         "approved_at": result.run.approved_at or "" if result.run else "",
         "plan_hash": result.run.plan_hash or "" if result.run else "",

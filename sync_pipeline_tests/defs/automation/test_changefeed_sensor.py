@@ -10,6 +10,7 @@ from sync_pipeline.connectors.harvest import HarvestClient
 from sync_pipeline.contracts.warehouse import RawTimeEntry
 from sync_pipeline.defs.automation.sensors import harvest_changefeed
 from sync_pipeline.domain.periods import Period
+from sync_pipeline.domain.tracing import is_trace_id
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.services.changefeed import EntityCursor, FeedCursor
 from sync_pipeline.services.extract import extract_time_entries
@@ -72,6 +73,7 @@ def test_a_change_in_one_entity_period_triggers_exactly_that_partition_once(sand
         assert req.run_key.startswith("changefeed:acme-uk|2026-10:")
         assert req.tags["sync_pipeline/changed_entries"] == "1003"
         assert req.tags["sync_pipeline/trigger"] == "harvest_changefeed"
+        assert is_trace_id(req.tags["sync_pipeline/trace_id"])  # a new trace starts at the tick
 
         # the same change is not reported again; a second edit within the same second is a new change
         again, _ = _tick(instance, resources, changed.cursor)

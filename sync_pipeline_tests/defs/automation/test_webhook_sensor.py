@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from dagster import build_sensor_context, instance_for_test
 
 from sync_pipeline.defs.automation.sensors import xero_webhook_events
+from sync_pipeline.domain.tracing import is_trace_id
 from sync_pipeline.services.webhook_events import EventCursor, plan_refreshes
 from sync_pipeline.store.events import EventStore
 from sync_pipeline_tests.store.test_events import event
@@ -39,6 +40,7 @@ def test_events_for_posted_documents_refresh_their_partition_once(resources):
         assert [str(r.partition_key) for r in reqs] == ["acme-uk|2026-09-01", "acme-uk|2026-10-01"]
         assert all(r.run_key.startswith("xero-webhook:") for r in reqs)
         assert {r.tags["sync_pipeline/trigger"] for r in reqs} == {"xero_webhook"}
+        assert all(is_trace_id(r.tags["sync_pipeline/trace_id"]) for r in reqs)  # a trace per run
         assert _tick(instance, resources, first.cursor).run_requests == []
         # Xero re-delivers an old event: same row, no new run
         events.record("xero", [event("inv-sep")])
