@@ -28,8 +28,9 @@ def paid(sandboxes, resources, instance, standing_approval, tmp_path):
     defs = build_defs(resources)
     key = partition_key(ENTITY, PERIOD)
     # launched as the change-feed sensor launches it: with a trace id on the run's tags
-    assert defs.resolve_job_def("sync_job").execute_in_process(instance=instance, partition_key=key,
-                                                               tags={TRACE_TAG: TRACE_ID}).success
+    sync = defs.resolve_job_def("sync_job").execute_in_process(instance=instance, partition_key=key,
+                                                               tags={TRACE_TAG: TRACE_ID})
+    assert sync.success
     wh = resources["warehouse"].get()
     [gbp] = [i for i in sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID) if i["CurrencyCode"] == "GBP"]
     day = gbp["DateString"][:10]
@@ -42,7 +43,7 @@ def paid(sandboxes, resources, instance, standing_approval, tmp_path):
     assert defs.resolve_job_def("accounting_pullback_job").execute_in_process(instance=instance,
                                                                              partition_key=key).success
     return {"store": resources["opstore"].get(), "wh": wh, "number": gbp["InvoiceNumber"], "id": gbp["InvoiceID"],
-            "day": day, "cash_run": cash.run_id}
+            "day": day, "cash_run": cash.run_id, "sync_run": sync.run_id, "instance": instance}
 
 
 def _check_gbp_invoice(inv, number):
@@ -64,7 +65,7 @@ def _check_bank_line(b, paid):
     assert [h["action"] for h in b["history"]][0] == "decided" and b["history"][-1]["action"] == "settled"
 
 
-def test_trace_from_each_starting_point_follows_the_same_chain(paid, resources, monkeypatch, capsys):
+def test_trace_from_each_starting_point_follows_the_same_chain(paid, resources, monkeypatch, capsys, tmp_path):
     store, wh = paid["store"], paid["wh"]
 
     # from a time entry: Alice's 2.5 h of development at 120 GBP, approved by Carol, on line 2 of INV-…
@@ -111,6 +112,8 @@ def test_trace_from_each_starting_point_follows_the_same_chain(paid, resources, 
 
     # the same on the command line (one fixture: the chain takes ~20 s to build)
     _command_prints_the_trail_and_json_for_those_allowed(paid, resources, monkeypatch, capsys)
+    # and the sync run's steps as OpenTelemetry spans under the same trace id
+    _spans_of_the_sync_run_carry_the_trace(paid, tmp_path)
 
 
 def _command_prints_the_trail_and_json_for_those_allowed(paid, resources, monkeypatch, capsys):
@@ -130,3 +133,18 @@ def _command_prints_the_trail_and_json_for_those_allowed(paid, resources, monkey
     data = json.loads(capsys.readouterr().out)
     assert data["invoices"][0]["gross"] == "981.00" and data["bank_lines"][0]["status"] == "settled"
 
+
+def _spans_of_the_sync_run_carry_the_trace(paid, tmp_path):
+    from sync_pipeline.defs.telemetry.sensors import export_dagster_run
+    from sync_pipeline.services.telemetry import read_spans
+
+    path = tmp_path / "spans.jsonl"
+    assert export_dagster_run(paid["instance"], paid["sync_run"], path) == TRACE_ID
+    spans = read_spans(path, TRACE_ID)
+    [root] = [s for s in spans if s["parent_span_id"] is None]
+    assert root["name"] == "sync_job" and root["attributes"]["dagster.run_id"] == paid["sync_run"]
+    assert all(s["parent_span_id"] == root["span_id"] for s in spans if s is not root)
+    stages = {s["attributes"]["sync_pipeline.stage"] for s in spans if s is not root}
+    assert {"extract", "bill", "plan", "post", "reconcile"} <= stages
+    post = next(s for s in spans if s["name"] == "posted_invoices")
+    assert root["start_time_ns"] <= post["start_time_ns"] < post["end_time_ns"] <= root["end_time_ns"]
