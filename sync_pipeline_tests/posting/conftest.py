@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.connectors.accounting import AccountingTarget
 from sync_pipeline.connectors.xero import XeroClient, XeroTarget
-from sync_pipeline.contracts.mapping import EntityConfig
+from sync_pipeline.contracts.mapping import EntityConfig, QboCompany
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.money import to_minor
 from sync_pipeline.sandbox import demo_data
@@ -74,10 +74,46 @@ def xero(sandboxes) -> Iterator[XeroClient]:
     c.close()
 
 
-@pytest.fixture
-def target(xero) -> AccountingTarget:
-    """The accounting target posting writes to: Xero on the sandbox (the one place to add another target)."""
-    return as_target(xero)
+@pytest.fixture(params=["xero", "qbo"])
+def target(request, sandboxes, tmp_path) -> Iterator[AccountingTarget]:
+    """The accounting target posting writes to, each system on its sandbox in turn: Xero (the demo tenant) and
+    QuickBooks Online (the sandbox's non-US company, ``accounting_targets.QBO_COMPANY``). Tests taking it speak
+    only through :class:`AccountingTarget` and read back with :func:`live_documents`."""
+    if request.param == "xero":
+        c = XeroClient(sandboxes.xero_server.url, sandboxes.xero.client_id, sandboxes.xero.client_secret,
+                       demo_data.XERO_TENANT_ID, max_attempts=4)
+        c.http._backoff = lambda state: 0.05
+        t: AccountingTarget = XeroTarget(c)
+    else:
+        from sync_pipeline_tests.accounting_targets import QBO_COMPANY
+        from sync_pipeline_tests.conftest import _qbo_resource
+
+        qbo = _qbo_resource(sandboxes, f"sqlite:///{tmp_path / 'qbo-tokens.sqlite3'}")
+        if qbo is None:
+            pytest.skip("the QuickBooks Online sandbox did not start")
+        entity = ENTITY.model_copy(update={"target": "qbo", "xero_tenant_id": None,
+                                           "qbo": QboCompany(**QBO_COMPANY)})
+        t = qbo.target(entity)
+    yield t
+    t.close()
+
+
+def live_documents(target: AccountingTarget, kind: str = "invoice", entity: str = "acme-uk",
+                   period: str = "2026-10") -> list[Any]:
+    """The period's documents of ``kind`` the target holds, neither voided nor deleted, in neutral terms."""
+    listing = target.documents(kind, reference_prefix=ids.reference_prefix(entity, period))  # type: ignore[arg-type]
+    return [d for d in listing.documents if d.status not in ("VOIDED", "DELETED")]
+
+
+def net_per_reference(target: AccountingTarget) -> dict[str, Decimal]:
+    """Live invoices minus credit notes, net of tax, per invoice group (the reference of revision 1)."""
+    out: dict[str, Decimal] = {}
+    for kind, sign in (("invoice", 1), ("credit_note", -1)):
+        for d in live_documents(target, kind):
+            base = ids.parse_reference(d.reference)
+            key = ids.invoice_reference(base["entity"], base["client_id"], base["period"])
+            out[key] = out.get(key, Decimal(0)) + sign * d.subtotal
+    return out
 
 
 def as_target(client: Any) -> AccountingTarget:

@@ -1,4 +1,8 @@
-"""Posting against the Xero sandbox, asserted on the sandbox's own contents and the operational store."""
+"""Posting against the sandboxes, asserted on what the target holds and the operational store.
+
+Tests taking ``target`` run on Xero and on QuickBooks Online and read back through ``AccountingTarget``; tests
+taking ``xero`` read the Xero sandbox's own tables or requests (each says why).
+"""
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -14,7 +18,8 @@ from sync_pipeline.services.posting_links import billed_entries, entry_links_fra
 from sync_pipeline.store.controls import PostingControls
 from sync_pipeline.store.dead_letters import DeadLetters
 from sync_pipeline_tests.identity import approve_awaiting, standing_policy
-from sync_pipeline_tests.posting.conftest import ENTITY, as_target, drafts
+from sync_pipeline_tests.posting.conftest import ENTITY, as_target, drafts, live_documents
+from sync_pipeline_tests.posting.conftest import net_per_reference as target_net
 
 P = Period.parse("2026-10")
 TENANT = demo_data.XERO_TENANT_ID
@@ -115,61 +120,72 @@ def test_due_date_follows_the_clients_payment_terms_else_the_entitys(sandboxes, 
     assert day(globex["DueDate"]) == date(2026, 11, 14)  # client 2 overrides them: 14 days
 
 
-def test_a_second_run_writes_nothing(sandboxes, xero, sqlite_store):
+def test_a_second_run_writes_nothing(target, sqlite_store):
     d = drafts("acme-uk", "2026-10", BASE)
-    post(d, xero, sqlite_store)
-    sent = writes(xero)
-    res = post(d, xero, sqlite_store)
+    post(d, target, sqlite_store)
+    sent = writes(target.client)
+    res = post(d, target, sqlite_store)
     assert sent == []
+    assert len(live_documents(target)) == 2
     assert set(res.frame["outcome"]) == {"already_posted"}
     assert res.api_calls == 0  # the plan's two bulk reads happen in build_plan, not here
 
 
-def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(sandboxes, xero, any_store):
-    post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
+EDITED = [*BASE[:1], ("1", "Acme Corp", "GBP", "11", "2", "120", "0.75", "1003"), BASE[2]]  # 1.25 h → 0.75 h
+
+
+def test_late_edit_writes_the_credit_note_before_the_rebill_each_under_a_key(xero, sqlite_store):
+    # Xero-only: reads Xero's request paths and Idempotency-Key headers
+    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
     sent, unkeyed = writes(xero), unkeyed_writes(xero)
-    edited = [*BASE[:1], ("1", "Acme Corp", "GBP", "11", "2", "120", "0.75", "1003"), BASE[2]]  # 1.25 h → 0.75 h
-    plan = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, target=as_target(xero), store=any_store)
+    post(drafts("acme-uk", "2026-10", EDITED), xero, sqlite_store)
+    # credit note first, then the rebill, then the allocation: every write under an Idempotency-Key
+    assert [w.split("/api.xro/2.0/")[1].split("/")[0] for w in sent] == ["CreditNotes", "Invoices", "CreditNotes"]
+    assert sent[-1].endswith("/Allocations") and unkeyed == []
+
+
+def test_late_edit_becomes_a_credit_note_for_the_changed_line_and_a_rebill(target, any_store):
+    post(drafts("acme-uk", "2026-10", BASE), target, any_store)
+    edited = EDITED
+    plan = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, target=target, store=any_store)
     pf = plan_frame(plan)
     assert list(pf[pf["op"].notna()][["action", "op", "reference", "amount_minor", "delta_minor"]].itertuples(
         index=False, name=None)) == [
         ("adjust", "create_credit_note", "SP-acme-uk-2026-10-C1-R1-CN1", 15000, -15000),
         ("adjust", "create_invoice", "SP-acme-uk-2026-10-C1-R2", 9000, 9000)]
-    res = apply_approved(plan, xero, any_store)
-    # credit note first, then the rebill, then the allocation: every write under an Idempotency-Key
-    assert [w.split("/api.xro/2.0/")[1].split("/")[0] for w in sent] == ["CreditNotes", "Invoices", "CreditNotes"]
-    assert sent[-1].endswith("/Allocations") and unkeyed == []
+    res = apply_approved(plan, target, any_store)
     assert set(res.frame.set_index("reference")["outcome"].items()) >= {
         ("SP-acme-uk-2026-10-C1-R1-CN1", "created"), ("SP-acme-uk-2026-10-C1-R2", "created"),
         ("SP-acme-uk-2026-10-C1-R1", "already_posted")}
-    [cn] = live(sandboxes, "CreditNotes")
-    assert [(li["Quantity"], li["UnitAmount"], li["LineAmount"]) for li in cn["LineItems"]] == [
+    [cn] = live_documents(target, "credit_note")
+    assert [(li.quantity, li.unit_amount, li.line_amount) for li in cn.lines] == [
         (Decimal("1.25"), Decimal("120"), Decimal("150.00"))]
     # linked to the original: allocated against it, so R1 now owes 360 (450 + VAT) - 180 (150 + VAT)
-    r1 = next(d for d in live(sandboxes) if d["Reference"] == "SP-acme-uk-2026-10-C1-R1")
-    assert r1["AmountDue"] == Decimal("360.00") and cn["RemainingCredit"] == Decimal("0.00")
-    assert net_per_reference(sandboxes) == {"SP-acme-uk-2026-10-C1-R1": Decimal("390.00"),
-                                            "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
+    r1 = next(d for d in live_documents(target) if d.reference == "SP-acme-uk-2026-10-C1-R1")
+    assert r1.amount_due == Decimal("360.00") and cn.amount_due == Decimal("0.00")
+    assert target_net(target) == {"SP-acme-uk-2026-10-C1-R1": Decimal("390.00"),
+                                  "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
     links = entry_links_frame(any_store, "acme-uk", "2026-10")
     assert billed_entries(links) == {"1002": 1, "1003": 1, "1005": 1}
     roles = links[links["entry_id"] == "1003"][["role", "reference"]].values.tolist()
     assert sorted(roles) == [["billed", "SP-acme-uk-2026-10-C1-R1"], ["billed", "SP-acme-uk-2026-10-C1-R2"],
                              ["credited", "SP-acme-uk-2026-10-C1-R1-CN1"]]
     # and nothing more to do afterwards
-    again = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, target=as_target(xero), store=any_store)
+    again = build_plan(drafts("acme-uk", "2026-10", edited), entity=ENTITY, period=P, target=target, store=any_store)
     assert again.counts() == {"unchanged": 2} and again.documents_written == 0
 
 
-def test_deleted_entry_is_credited_and_a_whole_client_gone_is_credited_in_full(sandboxes, xero, sqlite_store):
-    post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
-    res = post(drafts("acme-uk", "2026-10", BASE[:1]), xero, sqlite_store)  # 1003 deleted, client 2 gone
+def test_deleted_entry_is_credited_and_a_whole_client_gone_is_credited_in_full(target, sqlite_store):
+    post(drafts("acme-uk", "2026-10", BASE), target, sqlite_store)
+    res = post(drafts("acme-uk", "2026-10", BASE[:1]), target, sqlite_store)  # 1003 deleted, client 2 gone
     assert sorted(res.plan.counts().items()) == [("credit", 2)]
-    assert net_per_reference(sandboxes) == {"SP-acme-uk-2026-10-C1-R1": Decimal("300.00"),
-                                            "SP-acme-uk-2026-10-C2-R1": Decimal("0.00")}
-    assert len(live(sandboxes)) == 2  # issued invoices are corrected by credit notes, never silently replaced
+    assert target_net(target) == {"SP-acme-uk-2026-10-C1-R1": Decimal("300.00"),
+                                  "SP-acme-uk-2026-10-C2-R1": Decimal("0.00")}
+    assert len(live_documents(target)) == 2  # issued invoices are corrected by credit notes, never silently replaced
 
 
 def test_open_period_updates_drafts_in_place_and_voids_an_emptied_one(sandboxes, xero, sqlite_store):
+    # Xero-only: QuickBooks Online has no draft invoices to update in place
     today = date(2026, 10, 20)
     post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store, today=today)
     assert {d["Status"] for d in live(sandboxes)} == {"DRAFT"}
@@ -190,15 +206,15 @@ def test_open_period_updates_drafts_in_place_and_voids_an_emptied_one(sandboxes,
                                             "SP-acme-uk-2026-10-C2-R1": Decimal("440.00")}
 
 
-def test_kill_switch_holds_every_write_until_resumed(sandboxes, xero, sqlite_store):
+def test_kill_switch_holds_every_write_until_resumed(target, sqlite_store):
     ctl = PostingControls(sqlite_store)
     ctl.pause("acme-uk", reason="month-end freeze", actor="alice")
-    sent = writes(xero)
-    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    sent = writes(target.client)
+    res = post(drafts("acme-uk", "2026-10", BASE), target, sqlite_store)
     assert sent == [] and set(res.frame["outcome"]) == {"held"}
     assert "month-end freeze" in res.frame["error"].iloc[0]
     ctl.resume("acme-uk", actor="alice")
-    res = post(drafts("acme-uk", "2026-10", BASE), xero, sqlite_store)
+    res = post(drafts("acme-uk", "2026-10", BASE), target, sqlite_store)
     assert set(res.frame["outcome"]) == {"created"}
     assert [a["action"] for a in sqlite_store.audit_entries("acme-uk")][:5] == [
         "posting_paused", "mapping_baseline", "plan_awaiting_approval", "plan_approved", "posting_resumed"]
