@@ -111,7 +111,7 @@ def _lines(doc: Mapping[str, Any], catalog: Catalog) -> list[DocumentLineV1]:
             line_id=None if li.get("Id") is None else str(li["Id"]), description=li.get("Description"),
             quantity=_dec(detail.get("Qty")), unit_amount=_dec(detail.get("UnitPrice")),
             line_amount=_dec(li.get("Amount")), account_code=account,
-            tax_type=catalog.tax.get(str(tax), None if tax is None else str(tax)), item_code=label))
+            tax_type=catalog.tax.get(str(tax), None if tax is None else str(tax)), item_code=label or None))
     return out
 
 

@@ -98,9 +98,10 @@ class QboTarget:
             accounts = {str(a["Id"]): by_name.get(str(a.get("Name"))) or str(a.get("AcctNum") or "") or None
                         for a in self.client.query("SELECT * FROM Account")}
             accounts = {k: v for k, v in accounts.items() if v}
-            items = {str(i["Id"]): (str(i.get("Sku") or i.get("Name") or ""),
-                                    accounts.get(str((i.get("IncomeAccountRef") or {}).get("value"))))
-                     for i in self.client.query("SELECT * FROM Item")}
+            items = {}
+            for i in self.client.query("SELECT * FROM Item"):
+                account = accounts.get(str((i.get("IncomeAccountRef") or {}).get("value")))
+                items[str(i["Id"])] = (self._item_label(i, account), account)
             tax: dict[str, str] = {}
             if s.tax_model == "us":
                 tax = {v: k for k, v in sorted(s.tax_codes.items(), reverse=True)}
@@ -110,6 +111,16 @@ class QboTarget:
                     tax[code if code.isdigit() else ids_by_name.get(code, code)] = our
             self._catalog = Catalog(items=items, accounts=accounts, tax=tax)
         return self._catalog
+
+    def _item_label(self, item: dict[str, Any], account: str | None) -> str:
+        """An item's code as a line reads back: its SKU or name, except for an account's own item (the mapped one,
+        or ``Services (code)`` that :meth:`item_for` creates), which a line gets for naming only its account: that
+        line reads back with no item, as it was posted (else every posted line would look changed)."""
+        name = str(item.get("Name") or "")
+        own = set(self.settings.items.values())
+        if str(item["Id"]) in own or name in own or (account is not None and name == f"Services ({account})"):
+            return ""
+        return str(item.get("Sku") or name)
 
     def _settlements(self, kind: str, docs: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
         """What the payments linked to these documents did to them (one query per 100 payments)."""
