@@ -220,17 +220,17 @@ def test_kill_switch_holds_every_write_until_resumed(target, sqlite_store):
         "posting_paused", "mapping_baseline", "plan_awaiting_approval", "plan_approved", "posting_resumed"]
 
 
-def test_guard_blocks_a_plan_over_the_limits_unless_someone_approves(sandboxes, xero, sqlite_store):
+def test_guard_blocks_a_plan_over_the_limits_unless_someone_approves(target, sqlite_store):
     PostingControls(sqlite_store).set_limits("acme-uk", actor="alice", max_total_minor={"GBP": 40000})
     standing_policy(sqlite_store, "acme-uk")  # auto-approval never covers a plan over the guard's limits
-    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, target=as_target(xero), store=sqlite_store)
+    plan = build_plan(drafts("acme-uk", "2026-10", BASE), entity=ENTITY, period=P, target=target, store=sqlite_store)
     assert plan.breaches == ["GBP: the plan writes 45000 minor units, more than the limit of 40000"]
     with pytest.raises(PostingBlocked, match="awaiting approval"):
-        apply_plan(plan, target=as_target(xero), store=sqlite_store, run=PostingRun("bob", "run-1", approved_by="bob",
+        apply_plan(plan, target=target, store=sqlite_store, run=PostingRun("bob", "run-1", approved_by="bob",
                                                                        override_guard=True))  # claims count for nothing
-    assert live(sandboxes) == []
+    assert live_documents(target) == []
     approve_awaiting(sqlite_store, "acme-uk", "2026-10", approver="carol")
-    res = apply_plan(plan, target=as_target(xero), store=sqlite_store, run=PostingRun("bob", "run-2"))
+    res = apply_plan(plan, target=target, store=sqlite_store, run=PostingRun("bob", "run-2"))
     assert set(res.frame["outcome"]) == {"created"}
     assert all(a.startswith(f"posting: carol at {res.run.approved_at}") for a in res.frame["approved_by"])
     assert ("carol", "guard_overridden") in [(a["actor"], a["action"]) for a in sqlite_store.audit_entries("acme-uk")]

@@ -1,8 +1,10 @@
 """Payments, credit notes and statuses pulled back incrementally (If-Modified-Since) into the warehouse."""
 
+from datetime import date
 from decimal import Decimal
 
 from sync_pipeline.connectors.xero import payment_payload
+from sync_pipeline.contracts.payloads.accounting import PaymentDraftV1
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.sandbox.xero import ms_date, utcnow
 from sync_pipeline.services.pullback import pull_accounting
@@ -18,6 +20,7 @@ def by_ref(df, col="reference"):
 
 
 def test_statuses_payments_and_credit_notes_come_back_incrementally(sandboxes, xero, any_store, tmp_path):
+    # Xero-only: counts Xero's calls per pull and bounces a payment (a reversal the target interface has not)
     wh = Warehouse(tmp_path / "wh")
     post(drafts("acme-uk", "2026-10", BASE), xero, any_store)
     first = pull_accounting(as_target(xero), any_store, wh, "acme-uk", "2026-10")
@@ -73,7 +76,8 @@ def test_statuses_payments_and_credit_notes_come_back_incrementally(sandboxes, x
 
 
 def test_retainer_drawdown_is_a_prepayment_settlement(sandboxes, xero, sqlite_store, tmp_path):
-    """A retainer paid up front is drawn down against the month's invoice; Xero lists it on the invoice.
+    """A retainer paid up front is drawn down against the month's invoice; Xero lists it on the invoice (Xero-only:
+    written into the Xero sandbox's tables).
 
     The sandbox has no /Prepayments endpoint, so the drawdown is written onto the invoice as Xero shows it.
     """
@@ -94,3 +98,38 @@ def test_retainer_drawdown_is_a_prepayment_settlement(sandboxes, xero, sqlite_st
         "SP-acme-uk-2026-10-C1-R1", 30000, "7d0c5e2a-4b1f-4c3e-9a6d-2f8e1b3c5a70", True)
     c1 = by_ref(res.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]
     assert (c1["amount_credited_minor"], c1["amount_due_minor"]) == (30000, 24000)
+
+
+def test_payments_and_a_credit_note_come_back_from_either_target(target, sqlite_store, tmp_path):
+    """Pull-back in neutral terms: payments written through ``AccountingTarget``, read back into the warehouse."""
+    wh = Warehouse(tmp_path / "wh")
+    post(drafts("acme-uk", "2026-10", BASE), target, sqlite_store)
+    first = pull_accounting(target, sqlite_store, wh, "acme-uk", "2026-10")
+    inv_id = by_ref(first.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]["document_id"]
+    paid = target.create("payment", [PaymentDraftV1(invoice_id=inv_id, account_code="090", date=date(2026, 11, 5),
+                                                    amount=Decimal("200.00"), reference="BACS ACME 1/2")],
+                         idempotency_key="pay-1")
+    assert paid[0].ok
+    part = pull_accounting(target, sqlite_store, wh, "acme-uk", "2026-10")
+    c1 = by_ref(part.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]
+    assert (c1["status"], c1["amount_paid_minor"], c1["amount_due_minor"]) == ("AUTHORISED", 20000, 34000)
+    [p1] = part.frames["raw_payments"].to_dict("records")
+    assert (p1["kind"], p1["amount_minor"], p1["partial"], p1["bank_account_code"]) == ("payment", 20000, True, "090")
+    target.create("payment", [PaymentDraftV1(invoice_id=inv_id, account_code="090", date=date(2026, 11, 20),
+                                             amount=Decimal("340.00"))], idempotency_key="pay-2")
+    full = pull_accounting(target, sqlite_store, wh, "acme-uk", "2026-10")
+    c1 = by_ref(full.frames["accounting_invoices"])["SP-acme-uk-2026-10-C1-R1"]
+    assert (c1["status"], c1["amount_due_minor"], c1["fully_paid_on"]) == ("PAID", 0, "2026-11-20")
+
+    # a late change on the EUR invoice: its credit note comes back, applied to the invoice
+    edited = [*BASE[:2], ("2", "Globex GmbH", "EUR", "21", "1", "110", "3.0", "1005")]
+    post(drafts("acme-uk", "2026-10", edited), target, sqlite_store)
+    adj = pull_accounting(target, sqlite_store, wh, "acme-uk", "2026-10")
+    [cn] = adj.frames["raw_credit_notes"].to_dict("records")
+    assert (cn["reference"], cn["original_reference"], cn["subtotal_minor"], cn["remaining_credit_minor"]) \
+        == ("SP-acme-uk-2026-10-C2-R1-CN1", "SP-acme-uk-2026-10-C2-R1", 44000, 0)
+    alloc = [r for r in adj.frames["raw_payments"].to_dict("records") if r["kind"] == "credit_note_allocation"]
+    assert [(a["reference"], a["amount_minor"]) for a in alloc] == [("SP-acme-uk-2026-10-C2-R1", 52800)]
+    docs = by_ref(adj.frames["accounting_invoices"])
+    assert docs["SP-acme-uk-2026-10-C2-R1"]["status"] == "PAID"  # fully credited
+    assert docs["SP-acme-uk-2026-10-C2-R2"]["amount_due_minor"] == 39600
