@@ -137,6 +137,3 @@ def deployment(tmp_path_factory) -> Iterator[Deployment]:
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
-            from sync_pipeline.defs.resources import _store
-
-            _store.cache_clear()
