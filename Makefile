@@ -24,8 +24,8 @@ install: $(STAMP)
 demo: $(STAMP)  ## the whole product on the demo group (three entities, 2026-08..10, statements), a summary
 	$(BIN)/sync-pipeline demo
 
-test: $(STAMP)  ## the whole test suite (heavy suites excluded), under 10 minutes
-	$(BIN)/python -m pytest -q
+test: $(STAMP)  ## the whole test suite (heavy suites excluded), under 10 minutes, on two workers
+	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 test-full: $(STAMP)  ## everything, including chaos repetitions and large benches
 	HYPOTHESIS_PROFILE=long $(BIN)/python -m pytest -q -m ''

@@ -89,7 +89,7 @@ COLUMNS: dict[str, str] = {
         resource_url event_key event_type tenant_id deliveries template_id params model line_date decision_id
         purpose text ticket name session_id ended_why stamp flash client disabled scopes token_id kek_id
         key_id pseudonym password_changed_at set_at released_at release_reason system document status_seen
-        detail_hash access_expires_at refresh_expires_at
+        detail_hash access_expires_at refresh_expires_at trace_id
     """),
     **_all(SECRET, "password_hash secret_sha256 csrf wrapped refresh_token access_token"),
 }
