@@ -193,13 +193,7 @@ class XeroClient:
             raise ValueError(f"unknown Xero collection {collection!r}; known: {', '.join(RESOURCES)}")
         if not items:
             return []
-        if len(items) > MAX_BATCH:
-            raise ValueError(f"Xero accepts at most {MAX_BATCH} {collection} per call, got {len(items)}")
-        if not idempotency_key:
-            raise ValueError("every write carries an Idempotency-Key")
-        body = self._write("PUT", collection, {collection: items}, idempotency_key,
-                           params={"summarizeErrors": "false"})
-        out = body[collection]
+        out = self._batch_write("PUT", collection, items, idempotency_key)
         if len(out) != len(items):
             raise PermanentError(f"Xero answered {len(out)} {collection} for {len(items)} sent; cannot map results "
                                  "back to their sources", system="xero", method="PUT", url=collection)
@@ -278,11 +272,16 @@ class XeroClient:
         """POST up to 50 existing documents (each names its ID) with ``summarizeErrors=false``."""
         if not items:
             return []
+        return self._batch_write("POST", collection, items, idempotency_key)
+
+    def _batch_write(self, method: str, collection: str, items: list[dict[str, Any]],
+                     idempotency_key: str) -> list[dict[str, Any]]:
+        """One write of at most 50 items, each answering for itself (``summarizeErrors=false``)."""
         if len(items) > MAX_BATCH:
             raise ValueError(f"Xero accepts at most {MAX_BATCH} {collection} per call, got {len(items)}")
         if not idempotency_key:
             raise ValueError("every write carries an Idempotency-Key")
-        body = self._write("POST", collection, {collection: items}, idempotency_key,
+        body = self._write(method, collection, {collection: items}, idempotency_key,
                            params={"summarizeErrors": "false"})
         return body[collection]
 
