@@ -293,6 +293,14 @@ WRITE_BACK_SOURCES = frozenset({"harvest"})
 _CRON_FIELD = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?(,(\*|\d+(-\d+)?)(/\d+)?)*$")
 
 
+def _tz_ok(v: str, example: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA time zone {v!r}; use e.g. {example}") from None
+    return v
+
+
 def _cron_ok(v: str) -> str:
     fields = v.split()
     if len(fields) != 5 or not all(_CRON_FIELD.match(f) for f in fields):
@@ -320,11 +328,7 @@ class Automation(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {v!r}; use e.g. UTC or Europe/London") from None
-        return v
+        return _tz_ok(v, "UTC or Europe/London")
 
 
 class QboCompany(_Strict):
@@ -403,11 +407,7 @@ class EntityConfig(_Strict):
     @field_validator("timezone")
     @classmethod
     def _tz(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA time zone {v!r}; use e.g. Europe/London") from None
-        return v
+        return _tz_ok(v, "Europe/London")
 
     @field_validator("base_currency")
     @classmethod
