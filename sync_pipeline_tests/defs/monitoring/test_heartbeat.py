@@ -1,7 +1,7 @@
 """The heartbeat: a probe pushed through the sandbox arrives on the draft invoice; a missing one alerts."""
 
-import time
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 from dagster import SkipReason, build_sensor_context, instance_for_test
 
@@ -29,7 +29,7 @@ def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resourc
     # the probe entry: client 1 bills nothing else in the current period of the demo data
     doc = demo_data.time_entry_doc((9001, 1, 11, 1, today.isoformat(), "1.0", True, "120", True, "probe"))
     sandboxes.harvest.upsert_many("time_entries", demo_data.HARVEST_ACCOUNT_ID, [doc])
-    probe_cfg = HeartbeatResource(entity=demo_data.DEMO_ENTITY, entry_id="9001", client_id="1", deadline_seconds=2)
+    probe_cfg = HeartbeatResource(entity=demo_data.DEMO_ENTITY, entry_id="9001", client_id="1", deadline_seconds=900)
     with instance_for_test() as inst, AlertCapture() as capture:
         res = {**resources, "heartbeat_probe": probe_cfg, "notifier": NotifierResource(webhook_url=capture.url)}
 
@@ -58,9 +58,14 @@ def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resourc
         assert facts.noted("heartbeat_first_sent", demo_data.DEMO_ENTITY) is not None
         assert capture.received == []
 
-        time.sleep(2.5)  # nothing syncs this probe: past the deadline it is an alert, once
-        c3 = tick(c2)
+        # nothing syncs this probe: the cursor as a tick 1000 s later sees it (past the 900 s deadline, short of
+        # the 2700 s after which a fresh probe is sent) — no sleep, whatever the machine's load
+        late = HeartbeatState.from_json(c2)
+        sent = datetime.fromisoformat(late.probe.sent_at.replace("Z", "+00:00")) - timedelta(seconds=1000)
+        late.probe = replace(late.probe, sent_at=sent.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        c3 = tick(late.to_json())
         c4 = tick(c3)
         assert [a["kind"] for a in capture.received] == ["heartbeat_missing"]
         assert capture.received[0]["severity"] == "critical"
+        assert capture.received[0]["details"]["age_s"] >= 1000 and capture.received[0]["details"]["deadline_s"] == 900
         assert HeartbeatState.from_json(c4).alerted
