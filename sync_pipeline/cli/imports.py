@@ -22,6 +22,7 @@ from sync_pipeline.cli import UserError
 def cmd_import_csv(args: argparse.Namespace) -> int:
     from sync_pipeline.connectors.csv_exports import CsvFormatError, CsvOptions
     from sync_pipeline.connectors.csv_folder import file_export, import_csv_folder
+    from sync_pipeline.connectors.project import OFFLINE, open_source
     from sync_pipeline.contracts.mapping import load_mapping
     from sync_pipeline.contracts.warehouse import RawTimeEntry
     from sync_pipeline.defs import settings
@@ -31,7 +32,7 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     period = Period.parse(args.period)
     entity = load_mapping(args.mapping or settings.mapping_path()).entity(args.entity)
     export = entity.csv_export
-    if entity.source != "csv" or export is None:
+    if not open_source(entity, OFFLINE).supports("file_import") or export is None:
         raise UserError(
             f"{args.entity} takes its time entries from {entity.source} (the mapping's source): the next sync "
             f"re-extracts them from there and would drop this import. To bill {args.entity} from exports, set "

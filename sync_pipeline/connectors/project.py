@@ -11,6 +11,7 @@ Assets and sensors know only this interface. Which system an entity's time entri
 | ``invoice_marks`` | entries can be marked invoiced (``is_billed``, ``external_reference``) | yes | no | no |
 | ``heartbeat_probe`` | one time entry may be edited by us (the heartbeat's synthetic change) | yes | no | no |
 | ``payment_write_back`` | invoices and their payments can be written (mapping ``direction: bidirectional``) | yes | no | no |
+| ``file_import`` | an export file may be imported (``sync-pipeline import csv``): the next sync reads it back | no | no | yes |
 
 Without a change feed an entity is synced on its cadence's schedule; without expenses ``raw_expenses`` is empty;
 without invoice marks our ledger alone keeps entries from being billed twice.
@@ -38,13 +39,15 @@ if TYPE_CHECKING:
     from sync_pipeline.connectors.redmine import RedmineClient
     from sync_pipeline.contracts.mapping import EntityConfig
 
-Capability = Literal["change_feed", "expenses", "invoice_marks", "heartbeat_probe", "payment_write_back"]
+Capability = Literal["change_feed", "expenses", "invoice_marks", "heartbeat_probe", "payment_write_back",
+                     "file_import"]
 CAPABILITIES: dict[str, str] = {
     "change_feed": "a change feed (records updated since an instant)",
     "expenses": "expenses",
     "invoice_marks": "marks on entries saying they are invoiced",
     "heartbeat_probe": "the heartbeat probe (an entry we may edit)",
     "payment_write_back": "invoices and payments written back",
+    "file_import": "import of export files (sync-pipeline import csv)",
 }
 Pages = Iterable[list[dict[str, Any]]]
 # A source record → its warehouse row, or a Rejected naming what is wrong (connectors.strict)
@@ -249,6 +252,7 @@ class CsvFolderSource(SourceBase):
     superseded."""
 
     system = "csv"
+    capabilities = frozenset({"file_import"})
 
     def __init__(self, folder: str, kind: str, options: CsvOptions) -> None:
         self.folder, self.kind, self.options = folder, kind, options
@@ -263,6 +267,10 @@ class CsvFolderSource(SourceBase):
             imported.quarantine, imported.superseded, quarantined,
             {"quarantined_export_rows": quarantined, "export_rows_outside_period": imported.outside_period,
              "superseded_export_rows": len(imported.superseded), "exports": "\n".join(imported.files)}))
+
+
+def _offline(*_a: object) -> Any:
+    raise RuntimeError("a source opened with OFFLINE connections may only be asked what it supports")
 
 
 @dataclass(frozen=True)
@@ -290,6 +298,9 @@ def _csv(entity: EntityConfig, c: Connections) -> ProjectSource:
     return CsvFolderSource(export.folder, export.kind, CsvOptions(
         decimal_separator=export.decimal_separator, encoding=export.encoding, delimiter=export.delimiter,
         date_format=export.date_format))
+
+
+OFFLINE = Connections(harvest=_offline, redmine=_offline)  # to ask what a source supports (that never connects)
 
 
 SOURCES: dict[str, Callable[[EntityConfig, Connections], ProjectSource]] = {

@@ -52,10 +52,11 @@ def test_each_source_says_what_it_supports_without_connecting(system, tmp_path):
     source.close()
 
 
-def test_harvest_has_every_capability_the_others_have_none():
+def test_harvest_has_the_api_capabilities_csv_takes_imports_redmine_has_none():
     assert SOURCE_CAPABILITIES["harvest"] == {"change_feed", "expenses", "invoice_marks", "heartbeat_probe",
                                               "payment_write_back"}
-    assert SOURCE_CAPABILITIES["redmine"] == SOURCE_CAPABILITIES["csv"] == frozenset()
+    assert SOURCE_CAPABILITIES["csv"] == {"file_import"}
+    assert SOURCE_CAPABILITIES["redmine"] == frozenset()
 
 
 @pytest.mark.parametrize("ask", ["expenses", "change_feed", "entry_writer", "settlement_writer"])

@@ -1,14 +1,19 @@
-"""Dagster wiring knows project systems only through ``ProjectSource``: no branch on which system an entity uses."""
+"""Dagster wiring and the CLI know project systems only through ``ProjectSource``: no branch on which system an
+entity uses."""
 
 import ast
 from pathlib import Path
 
 import pytest
 
+import sync_pipeline.cli as cli_pkg
 import sync_pipeline.defs as defs_pkg
 
 SYSTEMS = {"harvest", "redmine", "csv", "toggl"}
 DEFS = Path(defs_pkg.__file__).parent
+CLI = Path(cli_pkg.__file__).parent
+# `sync-pipeline sandbox …` addresses a sandbox server by its name (harvest, xero, qbo), not an entity's source
+CLI_NOT_ABOUT_SOURCES = {"sandbox.py"}
 CLIENT_MODULES = {"sync_pipeline.connectors.harvest", "sync_pipeline.connectors.redmine",
                   "sync_pipeline.connectors.csv_exports", "sync_pipeline.connectors.csv_folder"}
 WIRING = {"resources.py", "sources.py"}  # where the systems' clients are configured and turned into sources
@@ -52,6 +57,13 @@ def test_no_defs_module_branches_on_the_source_kind():
     found = [b for f in _defs_files() for b in source_branches(f.read_text(encoding="utf-8"), str(f.relative_to(DEFS)))]
     assert found == [], ("Dagster assets and sensors branch on the project system; ask the ProjectSource what it "
                          f"supports instead (connectors/project.py): {found}")
+
+
+def test_no_cli_command_branches_on_the_source_kind():
+    files = sorted(f for f in CLI.rglob("*.py") if f.name not in CLI_NOT_ABOUT_SOURCES)
+    found = [b for f in files for b in source_branches(f.read_text(encoding="utf-8"), str(f.relative_to(CLI)))]
+    assert found == [], ("CLI commands branch on the project system; ask the ProjectSource what it supports "
+                         f"instead (connectors/project.py): {found}")
 
 
 def test_no_defs_module_but_the_wiring_imports_a_project_system_client():
