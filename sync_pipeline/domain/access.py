@@ -112,6 +112,20 @@ RULES: dict[str, frozenset[str] | str] = {
 }
 
 
+#: Dagster-launched writes no anonymous launch may make (destructive, or posting with no decision of its own): the
+#: run must carry a signed-in person's run ticket or come from a named schedule or sensor. A launch from the Dagster
+#: UI or a UI backfill acts as ``dagster-ui`` (Dagster OSS does not know who pressed Launch). Posting in
+#: ``sync_job`` (``dagster.post``) is not here: it writes only a plan a person approved (four eyes) or a policy two
+#: admins approved, so a human decided what it writes whoever launched it.
+SIGNED_LAUNCH_ONLY: dict[str, str] = {
+    "dagster.purge": "run `sync-pipeline privacy purge` signed in as a privacy officer, or let the schedule "
+                     "retention_purge_monthly run it",
+    "dagster.replay": "run `sync-pipeline dlq replay` signed in as an operator, or launch the job from a schedule",
+}
+#: ``Actor.via`` of a run whose launcher is unknown (``Identities.run_actor``)
+UNATTENDED = "unattended"
+
+
 class AccessDenied(PermissionError):
     """The actor may not take the action (or nobody signed in)."""
 
@@ -157,4 +171,16 @@ def check(actor: Actor | None, action: str) -> Actor | None:
     if not actor.may(action):
         raise AccessDenied(f"{actor.name} (roles: {', '.join(sorted(actor.roles)) or 'none'}) may not {action}; "
                            f"it needs one of: {', '.join(sorted(r))}")
+    return actor
+
+
+def check_launch(actor: Actor, action: str) -> Actor:
+    """:func:`check` for a Dagster-launched write, refusing the :data:`SIGNED_LAUNCH_ONLY` actions to an
+    unattended launch (no signed-in person, no schedule or sensor) with what to do instead."""
+    check(actor, action)
+    hint = SIGNED_LAUNCH_ONLY.get(action)
+    if hint is not None and actor.via == UNATTENDED:
+        raise AccessDenied(f"{action} refused: this run was launched without a signed-in person (from the Dagster UI "
+                           f"or a UI backfill, acting as {actor.name}) and not by a named schedule or sensor, and it "
+                           f"is a write no person decided; {hint}")
     return actor

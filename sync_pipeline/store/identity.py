@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from sync_pipeline.domain.access import ROLES, Actor
+from sync_pipeline.domain.access import ROLES, UNATTENDED, Actor
 from sync_pipeline.store.operational import OperationalStore, metadata, now_iso
 
 users = sa.Table(
@@ -75,6 +75,7 @@ run_tickets = sa.Table(
 
 TOKEN_PREFIX = "spt_"
 TICKET_TAG = "sync_pipeline/ticket"
+UI_LAUNCH = "dagster-ui"  # who a run acts for when neither a ticket nor a schedule or sensor says
 TICKET_HOURS = 24
 DEFAULT_TOKEN_DAYS = 90
 _hasher = PasswordHasher()
@@ -311,7 +312,8 @@ class Identities:
     def run_actor(self, tags: dict[str, str]) -> Actor:
         """Who a Dagster run acts for: the user of a valid ticket, else the schedule or sensor that launched it
         (a named automation), else ``dagster-ui`` — a run launched in the UI, whose user Dagster OSS does not
-        know (run the UI behind an authenticating proxy or read-only: docs/controls.md)."""
+        know (run the UI behind an authenticating proxy or read-only: docs/controls.md); that one's ``via`` is
+        ``unattended``, and ``domain.access.check_launch`` refuses it the destructive writes."""
         ticket = tags.get(TICKET_TAG)
         if ticket:
             with self.engine.connect() as c:
@@ -322,8 +324,10 @@ class Identities:
                     return Actor(found.name, found.roles, found.kind, via="ticket")
         for tag, kind in (("dagster/schedule_name", "schedule"), ("dagster/sensor_name", "sensor")):
             if tags.get(tag):
-                return self.ensure_automation(f"{kind}:{tags[tag]}")
-        return self.ensure_automation("dagster-ui")
+                auto = self.ensure_automation(f"{kind}:{tags[tag]}")
+                return Actor(auto.name, auto.roles, auto.kind, via=kind)
+        ui = self.ensure_automation(UI_LAUNCH)
+        return Actor(ui.name, ui.roles, ui.kind, via=UNATTENDED)
 
     # -- helpers ------------------------------------------------------------------------------
     @staticmethod

@@ -51,3 +51,20 @@ def test_an_action_without_a_rule_is_refused_with_where_to_add_it():
         with pytest.raises(AccessDenied, match="no access rule for action 'x'"):
             call()
     assert all(isinstance(r, frozenset) or r == PUBLIC for r in RULES.values())
+
+
+def test_an_unattended_launch_may_post_an_approved_plan_but_not_purge_or_replay():
+    from sync_pipeline.domain.access import SIGNED_LAUNCH_ONLY, UNATTENDED, check_launch
+
+    ui = Actor("dagster-ui", frozenset({"automation"}), "automation", via=UNATTENDED)
+    schedule = Actor("schedule:retention_purge_monthly", frozenset({"automation"}), "automation", via="schedule")
+    person = Actor("pia", frozenset({"privacy_officer"}), via="ticket")
+    assert check_launch(ui, "dagster.post") is ui  # four eyes decided what it posts
+    for action in ("dagster.purge", "dagster.replay"):
+        with pytest.raises(AccessDenied, match=rf"^{action} refused: .*without a signed-in person.*dagster-ui"):
+            check_launch(ui, action)
+        assert SIGNED_LAUNCH_ONLY[action] in str(pytest.raises(AccessDenied, check_launch, ui, action).value)
+    assert check_launch(schedule, "dagster.purge") is schedule
+    assert check_launch(person, "dagster.purge") is person
+    with pytest.raises(AccessDenied, match="may not dagster.replay"):  # the role table still applies first
+        check_launch(person, "dagster.replay")

@@ -155,6 +155,14 @@ def test_replay_job_in_dagster(sandboxes, resources, instance, tmp_path):
     assert len(open_ids) == 2
     link_contact(sandboxes, xc)
     job = build_defs(resources).resolve_job_def("replay_dead_letters")
+    config = {"ops": {"replay_dead_letters_op": {"config": {"letter_ids": open_ids}}}}
+    # launched from the UI (no run ticket, no schedule): a posting write nobody signed for is refused
+    anonymous = job.execute_in_process(instance=instance, run_config=config, raise_on_error=False)
+    assert not anonymous.success
+    [failure] = [e for e in anonymous.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert "dagster.replay" in failure.event_specific_data.error.message
+    assert "without a signed-in person" in failure.event_specific_data.error.message
+    assert len(DeadLetters(store).open_for("acme-uk")) == 2
     res = job.execute_in_process(instance=instance, tags=run_tags(store, "olivia", "operator"), run_config={
         "ops": {"replay_dead_letters_op": {"config": {"letter_ids": open_ids}}}})
     assert res.success

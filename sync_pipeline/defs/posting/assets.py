@@ -26,7 +26,7 @@ from sync_pipeline.defs.resources import (
     XeroResource,
 )
 from sync_pipeline.defs.sources import project_source
-from sync_pipeline.domain.access import AccessDenied, Actor, check
+from sync_pipeline.domain.access import SIGNED_LAUNCH_ONLY, AccessDenied, Actor, check_launch
 from sync_pipeline.domain.display import named
 from sync_pipeline.domain.tracing import trace_id_of
 from sync_pipeline.services.approvals import AwaitingApproval
@@ -55,16 +55,23 @@ def run_identity(context: AssetExecutionContext | OpExecutionContext, store: Ope
     """
     tags = dict(context.run.tags) if context.run else {}
     actor = Identities(store).run_actor(tags)
+    run_id = context.run.run_id if context.run else None
     try:
         require_action(actor, action)
     except AccessDenied as e:
+        if action in SIGNED_LAUNCH_ONLY:  # a refused destructive write is a decision: in the audit trail
+            store.audit(actor.name, "dagster_run_refused", subject=run_id,
+                        detail={"action": action, "job": context.run.job_name if context.run else None,
+                                "reason": str(e)})
+            raise Failure(description=f"{e}; nothing was changed", allow_retries=False) from None
         raise Failure(description=f"{e}; nothing was posted") from None
-    return PostingRun(triggered_by=actor.name, run_id=context.run.run_id if context.run else None)
+    return PostingRun(triggered_by=actor.name, run_id=run_id)
 
 
 def require_action(actor: Actor, action: str) -> Actor:
-    """The access table's rule for a Dagster-launched write (``dagster.*``)."""
-    return check(actor, action)  # type: ignore[return-value]
+    """The access table's rule for a Dagster-launched write (``dagster.*``); the destructive ones also need a
+    signed-in person or a named schedule or sensor (``domain.access.check_launch``)."""
+    return check_launch(actor, action)
 
 
 def awaiting_failure(e: AwaitingApproval, run: PostingRun) -> Failure:

@@ -35,3 +35,26 @@ def test_the_scheduled_purge_deletes_what_is_past_retention(tmp_path):
     store = OperationalStore(url)
     assert audit.events(store, action="retention_purge")[-1].actor == "schedule:retention_purge_monthly"
     store.dispose()
+
+
+def test_a_purge_launched_from_the_ui_refuses_and_deletes_nothing(tmp_path):
+    """No ticket, no schedule: Dagster does not know who pressed Launch, so the destructive write is refused."""
+    wh = Warehouse(tmp_path / "warehouse")
+    wh.write("raw_time_entries", "acme-uk", "2010-01", pd.DataFrame({"user_name": ["Alice Archer"], "hours": ["1"]}))
+    url = f"sqlite:///{tmp_path / 'op.sqlite3'}"
+    resources = {"mapping": MappingResource(path=settings.mapping_path()),
+                 "warehouse": WarehouseResource(root=str(wh.root)), "opstore": OperationalStoreResource(url=url)}
+    with DagsterInstance.ephemeral() as instance:
+        result = retention_purge_job.execute_in_process(instance=instance, resources=resources,
+                                                        raise_on_error=False)
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.event_specific_data.error.message
+    assert "without a signed-in person" in message and "nothing was changed" in message
+    assert "sync-pipeline privacy purge" in message and "retention_purge_monthly" in message
+    assert wh.exists("raw_time_entries", "acme-uk", "2010-01")
+    store = OperationalStore(url)
+    [refused] = audit.events(store, action="dagster_run_refused")
+    assert refused.actor == "dagster-ui" and refused.detail["action"] == "dagster.purge"
+    assert audit.events(store, action="retention_purge") == []
+    store.dispose()
