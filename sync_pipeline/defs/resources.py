@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from functools import cache
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 from pydantic import PrivateAttr
@@ -228,11 +227,12 @@ class WarehouseResource(ConfigurableResource):
         return protect_frame(_store(self.people_store), df, notes_context)
 
 
-@cache
 def _qbo_resource() -> QboResource | None:
     """QuickBooks Online when ``QBO_CLIENT_ID`` is set, else None (entities with ``target: qbo`` then fail by
     name). ``QBO_BASE_URL`` (default Intuit's production API), ``QBO_TOKEN_URL`` (default Intuit's; for a base URL
-    that is not Intuit's, e.g. the sandbox, the same server's token endpoint)."""
+    that is not Intuit's, e.g. the sandbox, the same server's token endpoint). Read whenever the resources are
+    built, like every other connector's settings: never kept from an earlier call (a CLI command run in the same
+    process may come with other settings)."""
     if not os.environ.get("QBO_CLIENT_ID"):
         return None
     base = os.environ.get("QBO_BASE_URL", "").strip() or "https://quickbooks.api.intuit.com"

@@ -62,3 +62,22 @@ def test_a_qbo_entity_gets_a_quickbooks_target_when_quickbooks_is_configured(tmp
     assert again.client.batch_limiter is target.client.batch_limiter
     for t in (target, again):
         t.close()
+
+
+def test_default_resources_read_the_quickbooks_settings_of_the_moment(monkeypatch, tmp_path):
+    """Like every other connector's settings, QuickBooks' are read when the resources are built: a process that
+    built them before QBO_CLIENT_ID was set (a CLI command run in-process after the definitions loaded) must not
+    keep "not configured" for good, nor an earlier base URL."""
+    from sync_pipeline.defs.resources import default_resources
+
+    monkeypatch.setenv("SYNC_PIPELINE_STORE_URL", f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    monkeypatch.delenv("QBO_CLIENT_ID", raising=False)
+    assert default_resources()["xero"].qbo is None
+    monkeypatch.setenv("QBO_CLIENT_ID", "qbo-client")
+    monkeypatch.setenv("QBO_CLIENT_SECRET", "qbo-secret-123456")
+    monkeypatch.setenv("QBO_BASE_URL", "http://127.0.0.1:9")
+    qbo = default_resources()["xero"].qbo
+    assert qbo is not None and qbo.base_url == "http://127.0.0.1:9"
+    assert qbo.token_url == "http://127.0.0.1:9/oauth2/v1/tokens/bearer"
+    monkeypatch.setenv("QBO_BASE_URL", "http://127.0.0.1:10")
+    assert default_resources()["xero"].qbo.base_url == "http://127.0.0.1:10"
