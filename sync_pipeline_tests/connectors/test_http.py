@@ -17,6 +17,8 @@ from sync_pipeline.connectors.http import (
     RateLimitError,
     TransientError,
     parse_retry_after,
+    redact,
+    redact_headers,
 )
 from sync_pipeline.connectors.limits import CircuitBreaker, RateLimiter, RateLimits, Window
 
@@ -359,6 +361,20 @@ def test_logs_are_structured_with_request_id_and_never_carry_the_token(caplog):
     text = caplog.text + str(ei.value) + (ei.value.body or "") + repr(ei.value.args)
     assert "tok-SECRET-123456" not in text
     assert "***" in str(ei.value)
+
+
+def test_account_and_tenant_ids_are_not_secrets_the_credentials_are(monkeypatch):
+    from sync_pipeline.connectors import redaction
+
+    monkeypatch.setattr(redaction, "_secrets", set())  # registrations are process-wide: start from none
+    tenant = "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41"
+    headers = {"Authorization": "Bearer tok-SECRET-123456", "X-Api-Key": "key-SECRET-987654",
+               "Harvest-Account-Id": "900001", "Xero-Tenant-Id": tenant}
+    HttpClient(system="test", base_url=BASE, transport=httpx.MockTransport(Script(ok())), headers=headers).close()
+    said = "token tok-SECRET-123456 key key-SECRET-987654 account 900001 tenant " + tenant + " invoice 9000012"
+    assert redact(said) == "token *** key *** account 900001 tenant " + tenant + " invoice 9000012"
+    assert redact_headers(headers) == {"Authorization": "***", "X-Api-Key": "***",
+                                       "Harvest-Account-Id": "900001", "Xero-Tenant-Id": tenant}
 
 
 def test_json_log_lines_carry_the_structured_fields_and_no_secret():
