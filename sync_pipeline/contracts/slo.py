@@ -7,6 +7,7 @@ judged is ``sync_pipeline.services.slo``; how alerts travel is ``sync_pipeline.s
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -27,6 +28,8 @@ DEFAULT_THRESHOLDS: dict[str, tuple[float, float]] = {  # (warn, breach)
     "heartbeat_age": (1800.0, 3600.0),
 }
 CHANNELS = ("webhook", "slack", "email")
+#: the event alerts of the other sensors (services.alert_routing.EventSignal), routed like the objectives
+EVENT_KINDS = ("run_failure", "dead_letters", "reconciliation_mismatch", "heartbeat_missing", "audit_trail_tampered")
 
 
 class SloConfigError(ValueError):
@@ -57,6 +60,16 @@ class Team(BaseModel):
     escalate_to: str | None = None  # the next team: gets a breach nobody acknowledged or cleared in time
 
 
+class EventRule(BaseModel):
+    """How one kind of event alert is routed: its severity (None: the alert's own — warning → warn, else breach),
+    or ``enabled: false`` for the log only."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    severity: Literal["warn", "breach"] | None = None
+    enabled: bool = True
+
+
 class EntitySlo(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -76,9 +89,14 @@ class SloConfig(BaseModel):
     teams: dict[str, Team] = Field(default_factory=lambda: {"operations": Team()})
     default_team: str = "operations"
     entities: dict[str, EntitySlo] = Field(default_factory=dict)
+    events: dict[str, EventRule] = Field(default_factory=dict)
+    events_clear_after_minutes: int = Field(60, ge=1)  # an event incident with no new occurrence for this long clears
 
     @model_validator(mode="after")
     def _consistent(self) -> SloConfig:
+        bad_events = sorted(set(self.events) - set(EVENT_KINDS))
+        if bad_events:
+            raise ValueError(f"events: unknown kind(s) {bad_events}; use {list(EVENT_KINDS)}")
         names = [*self.objectives, *(o for e in self.entities.values() for o in e.objectives)]
         unknown = sorted({n for n in names if n not in OBJECTIVES})
         if unknown:
@@ -120,6 +138,9 @@ class SloConfig(BaseModel):
             if nxt in chain[:-1]:
                 break
         return chain
+
+    def event_rule(self, kind: str) -> EventRule:
+        return self.events.get(kind) or EventRule()
 
     def team_of(self, entity: str) -> str:
         e = self.entities.get(entity)

@@ -287,24 +287,6 @@ class FinanceConfigResource(ConfigurableResource):
         return load_finance_config(self.path)
 
 
-class NotifierResource(ConfigurableResource):
-    """Where alerts go: always the log; also a webhook URL (Slack/Teams/PagerDuty relay) when set."""
-
-    webhook_url: str | None = None
-    timeout_seconds: float = 10.0
-
-    def notifier(self):
-        from sync_pipeline.services.alerts import FanOutNotifier, LogNotifier, WebhookNotifier
-
-        targets = [LogNotifier()]
-        if self.webhook_url:
-            targets.append(WebhookNotifier(self.webhook_url, timeout=self.timeout_seconds))
-        return FanOutNotifier(targets)
-
-    def send(self, alert) -> None:
-        self.notifier().send(alert)
-
-
 class ReconciliationResource(ConfigurableResource):
     """Cash-matching policy per entity and the folder bank statement files arrive in."""
 
@@ -401,7 +383,6 @@ def default_resources() -> dict[str, object]:
         "mapping": MappingResource(path=settings.mapping_path()),
         "fx": FxResource(provider=os.environ.get("SYNC_PIPELINE_FX_PROVIDER", "ecb_bundled")),
         "finance_config": FinanceConfigResource(path=settings.finance_config_path()),
-        "notifier": NotifierResource(webhook_url=os.environ.get("SYNC_PIPELINE_ALERT_WEBHOOK_URL") or None),
         "reconciliation": ReconciliationResource(path=settings.reconciliation_config_path(),
                                                  statements_dir=os.environ.get("SYNC_PIPELINE_STATEMENTS_DIR", "")),
         "heartbeat_probe": HeartbeatResource(

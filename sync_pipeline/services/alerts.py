@@ -1,10 +1,11 @@
-"""Alerts: what went wrong, where, and what to do — sent to the log and, optionally, a webhook URL.
+"""Alerts: what went wrong, where, and what to do — and the channels that carry them.
 
 A notifier is anything with ``send(alert)``. ``LogNotifier`` writes one structured line per alert;
 ``WebhookNotifier`` POSTs the alert as JSON (Slack/Teams/PagerDuty bridges accept this shape or sit
 behind a small relay); ``SlackNotifier`` POSTs a Slack incoming-webhook body; ``EmailNotifier`` mails it over
-SMTP. Hook URLs and the SMTP password never appear in an error or the log. ``FanOutNotifier`` sends to all and
-raises if any delivery failed, so the Dagster sensor that sent it shows a failed tick and retries it on the next one.
+SMTP. Hook URLs and the SMTP password never appear in an error or the log. Which channels an alert takes, and
+when, is ``services.alert_routing`` (severity routes, one alert per incident, escalation); a failed delivery raises
+``AlertDeliveryError``, so the Dagster sensor that sent it shows a failed tick and retries it on the next one.
 """
 
 from __future__ import annotations
@@ -172,19 +173,3 @@ class EmailNotifier:
         except (smtplib.SMTPException, OSError) as e:
             raise AlertDeliveryError(f"SMTP {s.host}:{s.port} refused the alert email: {type(e).__name__}: "
                                      f"{str(e)[:200]}") from e
-
-
-class FanOutNotifier:
-    def __init__(self, notifiers: list[Notifier]) -> None:
-        self.notifiers = notifiers
-
-    def send(self, alert: Alert) -> None:
-        errors: list[str] = []
-        for n in self.notifiers:
-            try:
-                n.send(alert)
-            except AlertDeliveryError as e:
-                log.error(f"could not deliver alert {alert.kind}: {e}")
-                errors.append(str(e))
-        if errors:
-            raise AlertDeliveryError("; ".join(errors))

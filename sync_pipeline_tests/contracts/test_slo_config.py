@@ -19,6 +19,7 @@ def test_an_empty_file_means_the_documented_defaults() -> None:
     cfg = SloConfig.model_validate({})
     assert {n: (t.warn, t.breach) for n, t in cfg.thresholds("x").items()} == DEFAULT_THRESHOLDS
     assert cfg.team_of("x") == "operations"
+    assert cfg.event_rule("run_failure").severity is None and cfg.events_clear_after_minutes == 60
 
 
 @pytest.mark.parametrize("data, says", [
@@ -33,6 +34,9 @@ def test_an_empty_file_means_the_documented_defaults() -> None:
     ({"teams": {"operations": {"escalate_to": "operations"}}}, "set both escalate_after_minutes and escalate_to"),
     ({"teams": {"operations": {"escalate_after_minutes": 5, "escalate_to": "b"},
                 "b": {"escalate_after_minutes": 5, "escalate_to": "operations"}}}, "comes back to itself"),
+    ({"events": {"disk_full": {"severity": "warn"}}}, "events: unknown kind(s) ['disk_full']"),
+    ({"events": {"run_failure": {"severity": "page"}}}, "events.run_failure.severity"),
+    ({"events_clear_after_minutes": 0}, "events_clear_after_minutes"),
 ])
 def test_a_bad_file_names_the_key_and_the_fix(tmp_path: Path, data: dict, says: str) -> None:
     import yaml

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from sync_pipeline.contracts.slo import SloConfig
+from sync_pipeline.contracts.slo import EventRule, SloConfig
 from sync_pipeline.services import slo
-from sync_pipeline.services.alert_routing import AlertRouter, Channels
-from sync_pipeline.services.alerts import AlertDeliveryError, SmtpSettings
+from sync_pipeline.services.alert_routing import AlertRouter, Channels, EventSignal
+from sync_pipeline.services.alerts import Alert, AlertDeliveryError, SmtpSettings
 from sync_pipeline.store.alert_incidents import Incidents, acknowledge, alert_incidents, silence
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline_tests.alert_capture import AlertCapture
@@ -190,3 +190,84 @@ def test_an_unconfigured_route_goes_to_the_log_with_the_variable_to_set(store: O
         (d,) = router.process(backlog(5))
     assert d.channels == ()
     assert "set SYNC_PIPELINE_SLACK_WEBHOOK_URL" in caplog.text and "ALERT slo_breach" in caplog.text
+
+
+# -- event alerts of the other sensors: the same routes, one alert per incident --------------------------------
+def failure(entity: str = "acme-uk", n: int = 1, severity: str = "error") -> EventSignal:
+    return EventSignal("run_failure", entity, Alert(kind="run_failure", severity=severity,
+                                                    summary=f"run {n} of sync_job failed for {entity}",
+                                                    details={"run_id": f"run-{n}"}, action="re-execute"))
+
+
+def test_an_event_storm_is_one_alert_on_the_breach_route(setup, receivers: Receivers) -> None:
+    router, clock, store = setup
+    (d,) = router.events([failure(n=1)])
+    assert (d.incident_key, d.what, d.channels) == ("run_failure/acme-uk", "opened", ("slack", "webhook", "email"))
+    for n in range(2, 21):
+        clock.advance(seconds=30)
+        assert router.events([failure(n=n)]) == []
+    assert receivers.counts() == (1, 1, 1)
+    hook = receivers.hook.received[0]
+    assert hook["kind"] == "run_failure" and hook["severity"] == "error"
+    assert hook["details"]["incident_key"] == "run_failure/acme-uk" and hook["details"]["run_id"] == "run-1"
+    assert "alerts ack run_failure/acme-uk" in hook["action"] and hook["action"].startswith("re-execute; ")
+    inc = Incidents(store).get("run_failure/acme-uk")
+    assert (inc.state, inc.value, inc.summary) == ("open", "20", "run 20 of sync_job failed for acme-uk")
+
+
+def test_an_unacknowledged_event_breach_escalates_on_follow_up(setup, receivers: Receivers) -> None:
+    router, clock, store = setup
+    router.events([failure()])
+    clock.advance(minutes=29)
+    assert router.follow_up() == []
+    clock.advance(minutes=1)
+    (d,) = router.follow_up()
+    assert (d.what, d.team, d.channels) == ("escalated", "platform", ("email",))
+    mail = receivers.smtp.messages[-1]
+    assert mail["To"] == "oncall@example.com" and "escalated from finance" in mail["Subject"]
+    clock.advance(minutes=20)
+    assert router.follow_up() == [] and receivers.counts() == (1, 1, 2)
+
+
+def test_an_acknowledged_event_does_not_escalate(setup, receivers: Receivers) -> None:
+    router, clock, store = setup
+    router.events([failure()])
+    acknowledge(store, "run_failure/acme-uk", actor="ana", now=clock())
+    clock.advance(minutes=45)
+    assert router.follow_up() == [] and receivers.counts() == (1, 1, 1)
+
+
+def test_an_event_incident_clears_when_its_cause_is_gone_or_after_a_quiet_hour(setup, receivers: Receivers) -> None:
+    router, clock, store = setup
+    router.events([failure()])
+    router.events([EventSignal("run_failure", "acme-uk")])  # the sensor saw the cause gone
+    assert Incidents(store).get("run_failure/acme-uk").state == "cleared"
+    router.events([failure(n=2)])  # a new incident: alerted again
+    assert receivers.counts() == (2, 2, 2)
+    clock.advance(minutes=59)
+    router.events([failure(n=3)])  # the storm goes on: the quiet hour starts over
+    clock.advance(minutes=59)
+    router.follow_up()
+    assert Incidents(store).get("run_failure/acme-uk").state == "open"
+    clock.advance(minutes=1)
+    router.follow_up()
+    inc = Incidents(store).get("run_failure/acme-uk")
+    assert inc.state == "cleared" and inc.occurrences == 2
+
+
+def test_the_slo_file_sets_an_event_kinds_severity_or_turns_it_off(store: OperationalStore, receivers: Receivers,
+                                                                    caplog: pytest.LogCaptureFixture) -> None:
+    for r in (receivers.hook.received, receivers.slack.received, receivers.smtp.messages):
+        r.clear()
+    config = CONFIG.model_copy(update={"events": {"run_failure": EventRule(severity="warn"),
+                                                  "dead_letters": EventRule(enabled=False)}})
+    channels = Channels(webhook_url=receivers.hook.url, slack_webhook_url=receivers.slack.url)
+    router = AlertRouter(config, channels, Incidents(store), clock=Clock())
+    (d,) = router.events([failure()])
+    assert d.channels == ("slack",)  # finance's warn route
+    with caplog.at_level(logging.INFO, logger="sync_pipeline.alerts"):
+        assert router.events([EventSignal("dead_letters", "acme-uk",
+                                          Alert(kind="dead_letters", summary="3 new dead letters"))]) == []
+    assert "ALERT dead_letters: 3 new dead letters" in caplog.text and receivers.counts() == (0, 1, 0)
+    with pytest.raises(ValueError, match="event kind 'disk_full'"):
+        EventSignal("disk_full", "acme-uk")

@@ -1,4 +1,5 @@
-"""Alerting sensors. Alerts go through the ``notifier`` resource (log + optional webhook URL).
+"""Alerting sensors. Every alert is routed by ``services.alert_routing`` through the SLO file's teams and routes
+(webhook, Slack-compatible hook, SMTP email by severity), one alert per incident, with escalation.
 
 - ``run_failure_alert``: any failed run of this code location, with the failed steps' errors.
 - ``reconciliation_mismatch_alert``: a failed asset check on a reconciliation asset (mismatched,
@@ -10,6 +11,10 @@
   routes failing ones by severity, one alert per incident, with escalation (``services.alert_routing``).
 - ``heartbeat``: pushes a synthetic time-entry edit through the real path (change feed → sync run →
   posting) and alerts when it has not reached the draft invoice by the deadline.
+
+The event sensors key their incidents ``kind/entity`` (``run_failure/acme-uk``, ``dead_letters/acme-uk``,
+``reconciliation_mismatch/acme-uk``, ``heartbeat_missing/acme-uk``, ``audit_trail_tampered/all``): a storm of
+events while one is open is one alert; it clears when the cause is gone or after a quiet period.
 
 A failed delivery fails the tick (visible in the UI) and leaves the cursor where it was, so the
 alert is sent again on the next tick rather than lost.
@@ -35,7 +40,6 @@ from sync_pipeline.defs.resources import (
     HarvestResource,
     HeartbeatResource,
     MappingResource,
-    NotifierResource,
     OperationalStoreResource,
     RedmineResource,
     SloResource,
@@ -45,11 +49,27 @@ from sync_pipeline.defs.sources import project_source
 from sync_pipeline.services import heartbeat as hb
 from sync_pipeline.services import monitoring
 from sync_pipeline.services import slo as slo_service
-from sync_pipeline.services.alert_routing import AlertRouter
+from sync_pipeline.services.alert_routing import AlertRouter, Delivery, EventSignal
 from sync_pipeline.services.alerts import Alert
 from sync_pipeline.store.alert_incidents import Incidents
 
 MONITORED_GROUPS = ("reconciliation",)
+
+
+def route_events(slo: SloResource, opstore: OperationalStoreResource, signals: list[EventSignal]) -> list[Delivery]:
+    """Route what an event sensor saw, then escalate or clear the open event incidents whose time came."""
+    router = AlertRouter(slo.load(), slo.channels(), Incidents(opstore.get()))
+    sent = router.events(signals)
+    return sent + router.follow_up()
+
+
+def _sent(deliveries: list[Delivery]) -> str:
+    return ", ".join(f"{d.incident_key} {d.what} to {d.team}" for d in deliveries) or "nothing new"
+
+
+def partition_entity(partition: str | None) -> str:
+    """The entity of an ``entity|period`` partition key; ``all`` for none."""
+    return partition.split("|", 1)[0] if partition else "all"
 
 
 def _root_cause(error) -> str | None:
@@ -63,20 +83,34 @@ def _root_cause(error) -> str | None:
 
 @run_failure_sensor(
     default_status=DefaultSensorStatus.RUNNING,
-    description="Alerts (log + webhook) when a run of this code location fails, naming the failed steps.",
+    description="Alerts the entity's team (its routes by severity) when a run of this code location fails, naming "
+                "the failed steps; failures of one entity while its incident is open are one alert.",
 )
-def run_failure_alert(context: RunFailureSensorContext, notifier: NotifierResource) -> None:
+def run_failure_alert(context: RunFailureSensorContext, slo: SloResource, opstore: OperationalStoreResource) -> None:
     run = context.dagster_run
     steps = [{"step": ev.step_key, "error": _root_cause(ev.step_failure_data.error if ev.step_failure_data else None)}
              for ev in context.get_step_failure_events()]
-    notifier.send(Alert(
+    sent = route_events(slo, opstore, [EventSignal("run_failure", partition_entity(run.tags.get("dagster/partition")),
+                                                   run_failure_event(run, steps, context.failure_event.message))])
+    context.log.info(f"run {run.run_id[:8]} failed; sent: {_sent(sent)}")
+
+
+def run_failure_event(run, steps: list[dict], message: str | None) -> Alert:
+    return Alert(
         kind="run_failure",
         summary=f"run {run.run_id[:8]} of {run.job_name} failed"
                 + (f" for partition {run.tags['dagster/partition']}" if "dagster/partition" in run.tags else ""),
-        details={"run_id": run.run_id, "job": run.job_name, "tags": dict(run.tags), "failed_steps": steps,
-                 "message": context.failure_event.message},
+        details={"run_id": run.run_id, "job": run.job_name, "tags": _safe_tags(run.tags), "failed_steps": steps,
+                 "message": message},
         action="open the run in the Dagster UI, fix the cause, then re-execute from failure",
-    ))
+    )
+
+
+def _safe_tags(tags) -> dict[str, str]:
+    """The run's tags without its run ticket (a credential for the run's lifetime)."""
+    from sync_pipeline.store.identity import TICKET_TAG
+
+    return {k: v for k, v in dict(tags).items() if k != TICKET_TAG}
 
 
 def check_failure_alert(key: AssetCheckKey, record) -> Alert:
@@ -99,14 +133,15 @@ def check_failure_alert(key: AssetCheckKey, record) -> Alert:
     description="Alerts when an asset check on a reconciliation asset fails (documents missing, extra or "
                 "mismatched), with the partition and the check's failure cases.",
 )
-def reconciliation_mismatch_alert(context: SensorEvaluationContext, notifier: NotifierResource) -> SkipReason | None:
+def reconciliation_mismatch_alert(context: SensorEvaluationContext, slo: SloResource,
+                                  opstore: OperationalStoreResource) -> SkipReason | None:
     graph = context.repository_def.asset_graph
     check_keys = sorted(
         (k for k in graph.asset_check_keys if graph.get(k.asset_key).group_name in MONITORED_GROUPS),
         key=lambda k: k.to_user_string())
     seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     storage = context.instance.event_log_storage
-    alerts: list[Alert] = []
+    alerts: list[EventSignal] = []
     new_cursor = dict(seen)
     for key in check_keys:
         name = key.to_user_string()
@@ -119,12 +154,14 @@ def reconciliation_mismatch_alert(context: SensorEvaluationContext, notifier: No
             new_cursor[name] = newest
             continue
         for r in sorted((r for r in records if r.id > seen[name]), key=lambda r: r.id):
-            alerts.append(check_failure_alert(key, r))
+            alerts.append(EventSignal("reconciliation_mismatch", partition_entity(r.partition),
+                                      check_failure_alert(key, r)))
         new_cursor[name] = max(newest, seen[name])
-    for a in alerts:
-        notifier.send(a)
+    sent = route_events(slo, opstore, alerts)
     context.update_cursor(json.dumps(new_cursor, sort_keys=True))
-    return None if alerts else SkipReason(f"no new failed checks on {len(check_keys)} reconciliation check(s)")
+    if alerts:
+        return SkipReason(f"{len(alerts)} new failed check(s); sent: {_sent(sent)}")
+    return SkipReason(f"no new failed checks on {len(check_keys)} reconciliation check(s); sent: {_sent(sent)}")
 
 
 @sensor(
@@ -133,21 +170,32 @@ def reconciliation_mismatch_alert(context: SensorEvaluationContext, notifier: No
     description="Alerts when new dead letters (documents that could not be posted) appear, per entity.",
 )
 def dead_letter_growth_alert(context: SensorEvaluationContext, opstore: OperationalStoreResource,
-                             notifier: NotifierResource) -> SensorResult | SkipReason:
+                             slo: SloResource) -> SensorResult | SkipReason:
     source = monitoring.dead_letter_source(opstore.get())
     if source is None:
         return SkipReason("this build has no dead-letter store (sync_pipeline.store.dead_letters) to watch")
     last_id = int(context.cursor) if context.cursor else None
     letters = source.open_letters()
     top = max((int(d["id"]) for d in letters), default=last_id or 0)
-    if last_id is None:  # first tick: remember where we are; the open backlog is reported once
-        if letters:
-            notifier.send(monitoring.dead_letter_alert(letters, backlog=True))
-        return SensorResult(cursor=str(top))
-    new = [d for d in letters if int(d["id"]) > last_id]
-    if new:
-        notifier.send(monitoring.dead_letter_alert(new, backlog=False, open_total=len(letters)))
-    return SensorResult(cursor=str(max(top, last_id)))
+    by_entity: dict[str, list[dict]] = {}
+    for d in letters:
+        by_entity.setdefault(str(d.get("entity")), []).append(d)
+    signals: list[EventSignal] = []
+    for entity, mine in sorted(by_entity.items()):
+        if last_id is None:  # first tick: the open backlog is reported once
+            signals.append(EventSignal("dead_letters", entity, monitoring.dead_letter_alert(mine, backlog=True)))
+            continue
+        new = [d for d in mine if int(d["id"]) > last_id]
+        if new:
+            signals.append(EventSignal("dead_letters", entity,
+                                       monitoring.dead_letter_alert(new, backlog=False, open_total=len(mine))))
+    # an entity whose letters were all replayed or discarded: its incident clears
+    signals += [EventSignal("dead_letters", inc.entity) for inc in Incidents(opstore.get()).list(state="open")
+                if inc.objective == "dead_letters" and inc.entity not in by_entity]
+    sent = route_events(slo, opstore, signals)
+    if sent:
+        context.log.info(f"dead letters: sent {_sent(sent)}")
+    return SensorResult(cursor=str(top if last_id is None else max(top, last_id)))
 
 
 
@@ -158,19 +206,20 @@ def dead_letter_growth_alert(context: SensorEvaluationContext, opstore: Operatio
                 "is unchanged) and alerts when it was tampered with; `sync-pipeline audit verify` checks all of it.",
 )
 def audit_trail_alert(context: SensorEvaluationContext, opstore: OperationalStoreResource,
-                      notifier: NotifierResource) -> SensorResult | SkipReason:
+                      slo: SloResource) -> SensorResult | SkipReason:
     from sync_pipeline.store import audit
 
     checked = json.loads(context.cursor) if context.cursor else {}
     problems, now = audit.verify_since(opstore.get(), checked)
-    if problems:  # the cursor stays: the alert repeats until someone looks
-        notifier.send(Alert(
+    if problems:  # the cursor stays: the incident stays open (and escalates) until someone looks
+        route_events(slo, opstore, [EventSignal("audit_trail_tampered", "all", Alert(
             kind="audit_trail_tampered", severity="critical",
             summary=f"the audit trail was tampered with: {len(problems)} problem(s), first: {problems[0]}",
             details={"problems": [str(p) for p in problems[:20]]},
             action="run `sync-pipeline audit verify`, compare with the last signed export "
-                   "(`audit verify --export FILE --against-store`), and find who has owner access to the store"))
+                   "(`audit verify --export FILE --against-store`), and find who has owner access to the store"))])
         return SensorResult(cursor=context.cursor)
+    route_events(slo, opstore, [EventSignal("audit_trail_tampered", "all")])  # intact: an open incident clears
     new = {k: v for k, v in now.items() if checked.get(k) != v}
     if not new:
         return SkipReason("no new audit events since the last check")
@@ -187,7 +236,7 @@ def audit_trail_alert(context: SensorEvaluationContext, opstore: OperationalStor
 )
 def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResource, harvest: HarvestResource,
               redmine: RedmineResource, xero: XeroResource, mapping: MappingResource,
-              notifier: NotifierResource, opstore: OperationalStoreResource) -> SkipReason | None:
+              slo: SloResource, opstore: OperationalStoreResource) -> SkipReason | None:
     if not heartbeat_probe.configured:
         return SkipReason("heartbeat not configured: set SYNC_PIPELINE_HEARTBEAT_ENTITY, _ENTRY and _CLIENT "
                           "(a time entry whose client bills nothing else this period)")
@@ -211,15 +260,16 @@ def heartbeat(context: SensorEvaluationContext, heartbeat_probe: HeartbeatResour
             context.log.info(f"heartbeat probe {state.probe.sent_at} arrived (≤ {age:.0f} s)")
             state.last_hours, state.probe, state.alerted = state.probe.hours, None, False
             Incidents(opstore.get()).note(slo_inputs.HEARTBEAT_LAST_ARRIVED, cfg.entity, datetime.now(UTC))
+            route_events(slo, opstore, [EventSignal("heartbeat_missing", cfg.entity)])  # arrived: it clears
         elif age > cfg.deadline_seconds and not state.alerted:
-            notifier.send(Alert(
+            route_events(slo, opstore, [EventSignal("heartbeat_missing", cfg.entity, Alert(
                 kind="heartbeat_missing", severity="critical",
                 summary=f"heartbeat probe for {cfg.entity} sent {state.probe.sent_at} has not reached the draft "
                         f"invoice after {age:.0f} s (deadline {cfg.deadline_seconds} s)",
                 details=hb.missing_alert_details(state.probe, cfg.deadline_seconds, state),
                 action="check that dagster-daemon runs, the harvest_changefeed sensor is on and ticking, and the "
                        "latest sync_job runs of this entity succeeded",
-            ))
+            ))])
             state.alerted = True
         elif age > 3 * cfg.deadline_seconds:
             context.log.warning("heartbeat probe long overdue; sending a fresh one")
@@ -253,7 +303,9 @@ def slo_alerts(context: SensorEvaluationContext, opstore: OperationalStoreResour
     obs = slo_inputs.observations(context.instance, slo_inputs.asset_graph_of(context), store, config, entities,
                                   heartbeat_entity=slo.heartbeat_entity, now=datetime.now(UTC))
     results = slo_service.evaluate(config, obs)
-    sent = AlertRouter(config, slo.channels(), Incidents(store)).process(results)
+    router = AlertRouter(config, slo.channels(), Incidents(store))
+    sent = router.process(results)
+    sent += router.follow_up()  # the event incidents: escalate or clear even when no new event came
     failing = [r.incident_key for r in results if r.failing]
     return SkipReason(f"{len(results)} objective(s) of {len(entities)} entit(ies) measured; failing: "
                       f"{', '.join(failing) or 'none'}; sent: "

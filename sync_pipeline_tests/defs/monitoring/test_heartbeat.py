@@ -8,7 +8,7 @@ from dagster import SkipReason, build_sensor_context, instance_for_test
 from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.monitoring.sensors import heartbeat
 from sync_pipeline.defs.partitions import partition_key
-from sync_pipeline.defs.resources import HeartbeatResource, NotifierResource
+from sync_pipeline.defs.resources import HeartbeatResource, SloResource
 from sync_pipeline.domain.periods import Period, today_in
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.services.heartbeat import HeartbeatState
@@ -18,12 +18,12 @@ from sync_pipeline_tests.alert_capture import AlertCapture
 
 def test_unconfigured_heartbeat_skips(resources):
     with instance_for_test() as inst:
-        with build_sensor_context(instance=inst, resources={**resources, "heartbeat_probe": HeartbeatResource(),
-                                                            "notifier": NotifierResource()}) as ctx:
+        with build_sensor_context(instance=inst, resources={**resources, "heartbeat_probe": HeartbeatResource()}) as ctx:
             assert isinstance(heartbeat(ctx), SkipReason)
 
 
-def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resources, instance, standing_approval):
+def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resources, instance, standing_approval,
+                                                             tmp_path):
     today = today_in("Europe/London", datetime.now(UTC))
     period = Period.of(today)
     # the probe entry: client 1 bills nothing else in the current period of the demo data
@@ -31,7 +31,9 @@ def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resourc
     sandboxes.harvest.upsert_many("time_entries", demo_data.HARVEST_ACCOUNT_ID, [doc])
     probe_cfg = HeartbeatResource(entity=demo_data.DEMO_ENTITY, entry_id="9001", client_id="1", deadline_seconds=900)
     with instance_for_test() as inst, AlertCapture() as capture:
-        res = {**resources, "heartbeat_probe": probe_cfg, "notifier": NotifierResource(webhook_url=capture.url)}
+        (tmp_path / "slo.yaml").write_text("teams: {ops: {routes: {breach: [webhook]}}}\ndefault_team: ops\n")
+        slo = SloResource(path=str(tmp_path / "slo.yaml"), webhook_url=capture.url)
+        res = {**resources, "heartbeat_probe": probe_cfg, "slo": slo}
 
         def tick(cursor):  # a context manager: Xero's resource sets up and tears down
             with build_sensor_context(instance=inst, cursor=cursor, resources=res) as ctx:
@@ -68,4 +70,6 @@ def test_probe_arrives_through_a_sync_and_a_lost_probe_alerts(sandboxes, resourc
         assert [a["kind"] for a in capture.received] == ["heartbeat_missing"]
         assert capture.received[0]["severity"] == "critical"
         assert capture.received[0]["details"]["age_s"] >= 1000 and capture.received[0]["details"]["deadline_s"] == 900
+        assert capture.received[0]["details"]["incident_key"] == f"heartbeat_missing/{demo_data.DEMO_ENTITY}"
         assert HeartbeatState.from_json(c4).alerted
+        assert facts.get(f"heartbeat_missing/{demo_data.DEMO_ENTITY}").state == "open"
