@@ -163,12 +163,15 @@ class AccountingTarget(Protocol):
                   modified_since: datetime | None = None) -> Listing:
         """Every document of ``kind`` matching all the filters given, in as few calls as the target allows.
 
-        ``invoice`` is a sales invoice, ``bill`` a purchase invoice. ``modified_since`` (aware): changed after it,
-        to the target's clock granularity (a document changed in that same second may come again)."""
+        ``invoice`` is a sales invoice, ``bill`` a purchase invoice. ``modified_since`` (aware): changed at or after
+        it — every document changed in its second, whose stamp may be that second itself — and perhaps some
+        changed shortly before (a target may round down); the caller drops what it has read
+        (``domain/pull_cursor.py``)."""
         ...
 
     def modified_since(self, kind: DocumentKind, since: datetime | None) -> Iterator[Document]:
-        """Documents changed after ``since`` (all when None), streamed page by page."""
+        """Documents changed at or after ``since`` (all when None; perhaps some shortly before), streamed page by
+        page."""
         ...
 
     # -- health ---------------------------------------------------------------------------------

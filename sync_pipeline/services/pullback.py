@@ -2,10 +2,12 @@
 
 Per entity × period, three reads of documents changed since the last pull (a cursor per resource in the
 operational store, scoped by the target's system and account, moved to the newest ``updated_at`` seen, so the
-server's clock decides and nothing is skipped): our invoices and our credit notes (reference prefix
-``SP-<entity>-<period>-``) and the account's payments (kept when they settle one of our documents). The changes are
-merged into the previous snapshot in the warehouse by id, so each run reads only what changed and the tables always
-describe everything.
+server's clock decides): our invoices and our credit notes (reference prefix ``SP-<entity>-<period>-``) and the
+account's payments (kept when they settle one of our documents). Targets' clocks and filters have whole seconds,
+so each read asks again from the start of the cursor's second and keeps only what differs from what was read
+there (``domain/pull_cursor.py``): a change in the cursor's own second is not lost and nothing is read twice. The
+changes are merged into the previous snapshot in the warehouse by id, so each run reads only what changed and the
+tables always describe everything.
 
 Every document is read strictly first (``AccountingTarget.documents``): one that does not read (an amount as a
 string, a null currency, an amount finer than its currency's minor unit, an unknown status ...) is kept out of the
@@ -19,6 +21,7 @@ its ``allocations``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -32,6 +35,7 @@ from sync_pipeline.contracts.accounting import AccountingInvoice, RawCreditNote,
 from sync_pipeline.contracts.payloads.accounting import AllocationV1, Document
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.money import to_minor
+from sync_pipeline.domain.pull_cursor import Change, Mark, sift, window_start
 from sync_pipeline.store.cursors import CursorStore
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
@@ -75,29 +79,29 @@ class Puller:
         self.target, self.store, self.wh, self.entity, self.period = target, store, wh, entity, period
         self.cursors = CursorStore(store.engine)
         self.now = datetime.now(UTC).isoformat(timespec="seconds")
-        self.seen: dict[str, datetime] = {}
+        self.marks: dict[str, Mark] = {}  # per resource read that moved: where the next pull starts
         self.rejected: list[Rejected] = []
 
     def _resource(self, resource: str) -> str:
         return f"{self.entity}/{self.period}/{resource}"
 
-    def since(self, resource: str) -> datetime | None:
-        c = self.cursors.get(self.target.system, self.target.account_id, self._resource(resource))
-        return datetime.fromisoformat(c.cursor) if c else None
+    def mark(self, resource: str) -> Mark:
+        key = (self.target.system, self.target.account_id, self._resource(resource))
+        c = self.cursors.get(*key)
+        return Mark(datetime.fromisoformat(c.cursor), self.cursors.seen(*key)) if c else Mark()
 
     def fetch(self, resource: str, reference_prefix: str | None = None) -> list[Document]:
-        """The documents changed since the cursor that read strictly; the others are set aside, named."""
-        since = self.since(resource)
-        listing = self.target.documents(RESOURCES[resource], reference_prefix=reference_prefix, modified_since=since)
+        """The documents changed since the cursor, not read before, that read strictly; the others are set aside,
+        named."""
+        mark = self.mark(resource)
+        listing = self.target.documents(RESOURCES[resource], reference_prefix=reference_prefix,
+                                        modified_since=window_start(mark))
         self.rejected.extend(listing.rejected)
         docs = listing.documents
-        if since is not None:
-            # changed-since has whole seconds: what changed in the cursor's own second comes again
-            docs = [d for d in docs if d.updated_at is None or d.updated_at > since]
-        stamps = [d.updated_at for d in docs if d.updated_at]
-        if stamps:
-            self.seen[resource] = max(stamps)
-        return docs
+        fresh, after = sift(mark, [Change(d.id, d.updated_at, fingerprint(d)) for d in docs])
+        if after != mark:
+            self.marks[resource] = after
+        return [docs[n] for n in fresh]
 
     def previous(self, asset: str) -> pd.DataFrame:
         if self.wh.exists(asset, self.entity, self.period):
@@ -191,12 +195,18 @@ class Puller:
         for name, df in frames.items():
             self.wh.write(name, self.entity, self.period, df, ASSETS[name])
         # only now, with the snapshot stored, may the cursors move
-        for resource, stamp in self.seen.items():
-            self.cursors.advance(self.target.system, self.target.account_id, self._resource(resource),
-                                 stamp.isoformat(), 1)
+        for resource, mark in self.marks.items():
+            if mark.at is not None:
+                self.cursors.advance(self.target.system, self.target.account_id, self._resource(resource),
+                                     mark.at.isoformat(), 1, seen=mark.seen)
         quarantine = pd.DataFrame(quarantine_frame_rows(self.rejected), columns=QUARANTINE_COLUMNS)
         return PullResult(frames, {"invoices": len(invoices), "credit_notes": len(credits), "payments": n_payments},
                           self.target.usage().requests - calls0, quarantine)
+
+
+def fingerprint(doc: Document) -> str:
+    """What a document read back says, hashed: equal for the same content and stamp, else different."""
+    return hashlib.sha256(doc.model_dump_json().encode()).hexdigest()
 
 
 def _merge(previous: pd.DataFrame, rows: list[dict[str, Any]], key: str) -> pd.DataFrame:

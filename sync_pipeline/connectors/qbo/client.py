@@ -9,7 +9,10 @@
 - lookups through the query language (``SELECT * FROM Invoice WHERE DocNumber = 'X'``; quotes in values are
   escaped with a backslash, as Intuit documents), paged with ``STARTPOSITION``/``MAXRESULTS`` (1,000 at most);
 - pull-back through Change Data Capture (``/cdc``), which looks back 30 days and answers at most 1,000 objects:
-  beyond either, :meth:`QboClient.changed_since` falls back to a query on ``MetaData.LastUpdatedTime``;
+  beyond either, :meth:`QboClient.changed_since` falls back to a query on ``MetaData.LastUpdatedTime``. Stamps
+  have whole seconds, so a change made in the second of ``since`` carries that second's stamp: the query asks
+  ``>=``, and CDC (whose ``changedSince`` Intuit documents only as "changed since" the look-back date, not
+  whether that second is included) is asked from one second earlier; what comes again is the caller's to drop;
 - documented limits enforced client-side: 500 requests per minute per realm, 10 per second and 10 in flight per
   realm and app, 40 batch requests per minute per realm and app; a 429 pauses everyone sharing the limiter for
   the 60 seconds Intuit asks for.
@@ -186,15 +189,16 @@ class QboClient:
 
     def changed_since(self, entity: str, since: datetime | None, *, now: datetime | None = None
                       ) -> Iterator[dict[str, Any]]:
-        """Objects of ``entity`` changed after ``since`` (all when None): CDC inside its 30-day window and under its
-        1,000-object cap, else a query on ``MetaData.LastUpdatedTime`` (which cannot see deletions)."""
+        """Objects of ``entity`` changed at or after ``since``'s second (all when None; some changed a second earlier
+        may come too): CDC inside its 30-day window and under its 1,000-object cap, else a query on
+        ``MetaData.LastUpdatedTime`` (which cannot see deletions)."""
         now = now or datetime.now(UTC)
         if since is not None and now - since < CDC_LOOKBACK - timedelta(minutes=5):
-            changed = self.cdc([entity], since)[entity]
+            changed = self.cdc([entity], since.replace(microsecond=0) - timedelta(seconds=1))[entity]
             if len(changed) < CDC_MAX_OBJECTS:
                 yield from changed
                 return
-        where = f" WHERE MetaData.LastUpdatedTime > {quote(qbo_datetime(since))}" if since else ""
+        where = f" WHERE MetaData.LastUpdatedTime >= {quote(qbo_datetime(since))}" if since else ""
         yield from self.query(f"SELECT * FROM {entity}{where} ORDERBY MetaData.LastUpdatedTime")
 
     # -- writes -----------------------------------------------------------------------------------------------

@@ -197,8 +197,8 @@ class QboTarget:
             where += [since.removeprefix(" WHERE ")] if since else []
         if dated:
             where.append(f"TxnDate >= {quote(dated[0].isoformat())} AND TxnDate <= {quote(dated[1].isoformat())}")
-        if modified_since:
-            where.append(f"MetaData.LastUpdatedTime > {quote(qbo_datetime(modified_since))}")
+        if modified_since:  # at or after: a change in that same second carries that very stamp
+            where.append(f"MetaData.LastUpdatedTime >= {quote(qbo_datetime(modified_since))}")
         raw: list[Any] = []
         for entity in entities:
             if kind == "contact":

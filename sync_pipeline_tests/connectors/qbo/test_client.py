@@ -146,9 +146,12 @@ def test_changes_come_from_cdc_inside_its_window_and_from_a_query_beyond(client,
     assert len(list(client.changed_since("Invoice", NOW_DT - timedelta(days=2), now=NOW_DT))) == 1
     assert _api(fake)[-1].url.path.endswith("/cdc")
     assert qs(_api(fake)[-1])["entities"] == ["Invoice"]
+    # stamps have whole seconds: CDC is asked from the second before, the query at or after
+    assert len(list(client.changed_since("Invoice", NOW_DT - timedelta(days=2, microseconds=-500), now=NOW_DT))) == 1
+    assert qs(_api(fake)[-1])["changedSince"] == ["2026-11-22T17:59:59Z"]
     assert len(list(client.changed_since("Invoice", NOW_DT - timedelta(days=31), now=NOW_DT))) == 1
     last = qs(_api(fake)[-1])["query"][0]
-    assert last.startswith("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime > '2026-10-24T18:00:00Z'")
+    assert last.startswith("SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime >= '2026-10-24T18:00:00Z'")
     list(client.changed_since("Invoice", None, now=NOW_DT))
     assert qs(_api(fake)[-1])["query"][0].startswith("SELECT * FROM Invoice ORDERBY")
 
