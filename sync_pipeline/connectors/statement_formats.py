@@ -67,6 +67,49 @@ def _frame(lines: list[dict], rejects: list[dict]) -> Statement:
 
 
 # -- camt.053 ------------------------------------------------------------------------------------------------
+# where a transaction of a batched entry gives its amount in the account currency: TxDtls/Amt (camt.053.001.04
+# on), else AmtDtls/TxAmt (.02 and .03 have no TxDtls/Amt), else AmtDtls/CntrValAmt; AmtDtls/InstdAmt is the
+# amount as the payer instructed it, before conversion and charges, and is never read as the booked amount
+_TX_ACCOUNT_AMOUNTS = ("Amt", "AmtDtls/TxAmt/Amt", "AmtDtls/CntrValAmt/Amt")
+
+
+def _camt_parser(xml: bytes):
+    """pycamt's parser, reading each transaction at the amount booked on the account.
+
+    pycamt takes a transaction's first ``Amt`` anywhere under ``TxDtls``: in camt.053.001.02 that is
+    ``AmtDtls/InstdAmt/Amt``, the instructed amount, possibly in another currency, and it keeps the entry's
+    currency beside it (USD 100.00 instructed, EUR 92.50 booked, read as EUR 100.00). Here an entry of one
+    transaction is read at the entry's own ``Amt`` (the booked amount, in the account currency); each
+    transaction of a batched entry at its amount in that currency (:data:`_TX_ACCOUNT_AMOUNTS`), or, when it
+    gives none, with ``AmountProblem`` saying so (the line is rejected, never guessed)."""
+    from pycamt.parser import Camt053Parser
+
+    class BookedAmounts(Camt053Parser):
+        def _extract_transaction_details(self, tx_detail):
+            data = super()._extract_transaction_details(tx_detail)
+            data.pop("Amount", None)  # the entry's booked amount stands unless the entry is a batch
+            entry = tx_detail.getparent().getparent()  # TxDtls ⊂ NtryDtls ⊂ Ntry
+            if len(entry.findall("NtryDtls/TxDtls", self.namespaces)) < 2:
+                return data
+            booked = entry.find("Amt", self.namespaces)
+            ccy = booked.get("Ccy") if booked is not None else None
+            found = [(a, "given") for path in _TX_ACCOUNT_AMOUNTS if (a := tx_detail.find(path, self.namespaces))
+                     is not None]
+            mine = next((a for a, _ in found if a.get("Ccy") == ccy), None)
+            if mine is not None:
+                data["Amount"] = mine.text
+                return data
+            if (instructed := tx_detail.find("AmtDtls/InstdAmt/Amt", self.namespaces)) is not None:
+                found.append((instructed, "instructed"))
+            said = ", ".join(f"{a.get('Ccy')} {(a.text or '').strip()} {how}" for a, how in found)
+            data["AmountProblem"] = (f"a transaction of a batched entry booked in {ccy} gives no amount in {ccy} "
+                                     f"({'only ' + said if said else 'no amount at all'}): its share of the entry "
+                                     "is unknown, book it by hand")
+            return data
+
+    return BookedAmounts(xml)
+
+
 def _camt_line(tx: dict[str, Any], *, account: str, source: str) -> tuple[dict[str, Any], str | None]:
     """One pycamt transaction as a bank line (without its id), and its bank reference."""
     status = str(tx.get("Status") or "BOOK").upper()
@@ -77,6 +120,8 @@ def _camt_line(tx: dict[str, Any], *, account: str, source: str) -> tuple[dict[s
     mark = str(tx.get("CreditDebitIndicator") or "").upper()
     if mark not in ("CRDT", "DBIT"):
         raise ValueError(f"credit/debit mark {mark or '(none)'!r} is neither CRDT nor DBIT")
+    if tx.get("AmountProblem"):
+        raise ValueError(tx["AmountProblem"])
     minor, ccy = _minor(tx.get("Amount"), tx.get("Currency"))
     booked = _booking_date(tx.get("BookingDate") or tx.get("ValueDate"))
     payer = tx.get("DebtorName") if mark == "CRDT" else tx.get("CreditorName")
@@ -92,11 +137,11 @@ def read_camt053(path: str | Path, *, account: str | None = None) -> Statement:
     """Every booked entry of a camt.053 file (each transaction of a batched entry its own line); ``account``
     overrides the statement's IBAN as the lines' account."""
     from lxml import etree
-    from pycamt.parser import Camt053ParseError, Camt053Parser
+    from pycamt.parser import Camt053ParseError
 
     p = Path(path)
     try:
-        parser = Camt053Parser(p.read_bytes())
+        parser = _camt_parser(p.read_bytes())
         txs = parser.get_transactions()
         infos = parser.get_statement_info()
     except Camt053ParseError:

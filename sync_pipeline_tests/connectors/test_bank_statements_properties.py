@@ -1,6 +1,7 @@
 """Property tests at the bank-statement boundary: for every generated statement (CSV, camt.053, MT940; good entries
 beside bad ones), reading never crashes, each entry is a line or a reject with a reason, every good entry is read
-with its exact amount and sign, nothing bad is read, and line ids are unique (so none is de-duplicated away)."""
+with its exact amount and sign (the booked one, whatever amount the payer instructed), nothing bad is read, and
+line ids are unique (so none is de-duplicated away)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ bad_amount = st.sampled_from(["10.005", "", "abc", "1e3", "-5.00", "NaN"])
 bad = st.fixed_dictionaries({"ok": st.just(False), "amount": bad_amount, "credit": st.booleans(), "day": days,
                              "name": names, "ref": refs})
 entries = st.lists(st.one_of(good, bad), max_size=12)
+# what the payer instructed, in another currency (camt.053 AmtDtls/InstdAmt): never the amount read
+instructed = st.one_of(st.none(), st.tuples(amounts, st.sampled_from(["USD", "GBP", "CHF", "JPY"])))
 
 
 def _check(stmt, rows):
@@ -33,23 +36,24 @@ def _check(stmt, rows):
     assert stmt.lines["amount_minor"].tolist() == expected
 
 
-def _camt(rows) -> str:
+def _camt(rows, instructed=()) -> str:
     ntry = []
-    for r in rows:
+    for r, instd in zip(rows, [*instructed, *[None] * len(rows)], strict=False):
         ref = f"<AcctSvcrRef>{r['ref']}</AcctSvcrRef>" if r["ref"] else ""
+        amt_dtls = f"<AmtDtls><InstdAmt><Amt Ccy='{instd[1]}'>{instd[0]}</Amt></InstdAmt></AmtDtls>" if instd else ""
         ntry.append(f"<Ntry><Amt Ccy='EUR'>{escape(str(r['amount']))}</Amt><CdtDbtInd>{'CRDT' if r['credit'] else 'DBIT'}"
                     f"</CdtDbtInd><Sts>BOOK</Sts><BookgDt><Dt>2026-10-{r['day']:02d}</Dt></BookgDt>{ref}<NtryDtls>"
-                    f"<TxDtls><RltdPties><{'Dbtr' if r['credit'] else 'Cdtr'}><Nm>{escape(r['name'])}</Nm>"
+                    f"<TxDtls>{amt_dtls}<RltdPties><{'Dbtr' if r['credit'] else 'Cdtr'}><Nm>{escape(r['name'])}</Nm>"
                     f"</{'Dbtr' if r['credit'] else 'Cdtr'}></RltdPties></TxDtls></NtryDtls></Ntry>")
     return ("<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.02'><BkToCstmrStmt><Stmt><Id>S</Id>"
             "<Acct><Id><IBAN>GB33BUKB20201555555555</IBAN></Id></Acct>" + "".join(ntry) + "</Stmt></BkToCstmrStmt>"
             "</Document>")
 
 
-@given(entries)
-def test_camt053_every_entry_is_a_line_or_a_reject(tmp_path_factory, rows):
+@given(entries, st.lists(instructed, max_size=12))
+def test_camt053_every_entry_is_a_line_or_a_reject(tmp_path_factory, rows, instd):
     p = tmp_path_factory.mktemp("camt") / "s.xml"
-    p.write_text(_camt(rows), encoding="utf-8")
+    p.write_text(_camt(rows, instd), encoding="utf-8")
     stmt = read_camt053(p)
     _check(stmt, rows)
     ok = [r for r in rows if r["ok"]]

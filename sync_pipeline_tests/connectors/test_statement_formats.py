@@ -89,3 +89,97 @@ def test_unreadable_files_say_what_is_wrong(tmp_path, name, content, says):
     with pytest.raises(StatementError, match=None) as e:
         read_statement(p, account="090", default_currency="EUR")
     assert says in str(e.value) and name in str(e.value)
+
+
+# -- camt.053: the amount booked on the account, never the amount the payer instructed ------------------------
+def _camt_file(tmp_path, entries: str, version: str = "02"):
+    p = tmp_path / f"camt053_{version}.xml"
+    p.write_text(f"""<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:camt.053.001.{version}">
+  <BkToCstmrStmt>
+    <GrpHdr><MsgId>M1</MsgId><CreDtTm>2026-10-31T20:00:00+01:00</CreDtTm></GrpHdr>
+    <Stmt>
+      <Id>S1</Id><CreDtTm>2026-10-31T20:00:00+01:00</CreDtTm>
+      <Acct><Id><IBAN>DE89370400440532013000</IBAN></Id><Ccy>EUR</Ccy></Acct>
+      {entries}
+    </Stmt>
+  </BkToCstmrStmt>
+</Document>""", encoding="utf-8")
+    return p
+
+
+# A customer in the US pays USD 100.00; the bank converts and books EUR 92.50 (camt.053.001.02: the entry's Amt is
+# the booked amount; the transaction has no Amt of its own, its AmtDtls say what was instructed and converted)
+FX_ENTRY = """
+      <Ntry>
+        <Amt Ccy="EUR">92.50</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>
+        <BookgDt><Dt>2026-10-14</Dt></BookgDt><ValDt><Dt>2026-10-14</Dt></ValDt>
+        <AcctSvcrRef>BANKREF-FX1</AcctSvcrRef>
+        <BkTxCd><Domn><Cd>PMNT</Cd><Fmly><Cd>RCDT</Cd><SubFmlyCd>XBCT</SubFmlyCd></Fmly></Domn></BkTxCd>
+        <NtryDtls><TxDtls>
+          <Refs><EndToEndId>E2E-INV-00031</EndToEndId></Refs>
+          <AmtDtls>
+            <InstdAmt><Amt Ccy="USD">100.00</Amt>
+              <CcyXchg><SrcCcy>USD</SrcCcy><TrgtCcy>EUR</TrgtCcy><UnitCcy>USD</UnitCcy><XchgRate>0.925</XchgRate>
+              </CcyXchg></InstdAmt>
+            <TxAmt><Amt Ccy="EUR">92.50</Amt></TxAmt>
+          </AmtDtls>
+          <RltdPties><Dbtr><Nm>Hooli Inc</Nm></Dbtr></RltdPties>
+          <RmtInf><Ustrd>INV-00031</Ustrd></RmtInf>
+        </TxDtls></NtryDtls>
+      </Ntry>"""
+
+
+def test_camt053_v02_entry_instructed_in_another_currency_is_read_at_its_booked_amount(tmp_path):
+    st = read_camt053(_camt_file(tmp_path, FX_ENTRY))
+    assert _rows(st) == [{"date": "2026-10-14", "amount_minor": 9250, "currency": "EUR", "payer_name": "Hooli Inc",
+                          "description": "INV-00031", "bank_reference": "BANKREF-FX1"}]
+    assert st.rejects.empty
+
+
+def test_camt053_v02_entry_with_only_an_instructed_amount_is_read_at_its_booked_amount(tmp_path):
+    entry = FX_ENTRY.replace('<TxAmt><Amt Ccy="EUR">92.50</Amt></TxAmt>', "")
+    st = read_camt053(_camt_file(tmp_path, entry))
+    assert st.lines[["amount_minor", "currency"]].to_dict("records") == [{"amount_minor": 9250, "currency": "EUR"}]
+
+
+BATCH = """
+      <Ntry>
+        <Amt Ccy="EUR">592.50</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts>BOOK</Sts>
+        <BookgDt><Dt>2026-10-15</Dt></BookgDt><AcctSvcrRef>BANKREF-B1</AcctSvcrRef>
+        <NtryDtls>
+          <TxDtls>
+            <AmtDtls>{first}</AmtDtls>
+            <RltdPties><Dbtr><Nm>Hooli Inc</Nm></Dbtr></RltdPties><RmtInf><Ustrd>INV-00031</Ustrd></RmtInf>
+          </TxDtls>
+          <TxDtls>
+            <AmtDtls><TxAmt><Amt Ccy="EUR">500.00</Amt></TxAmt></AmtDtls>
+            <RltdPties><Dbtr><Nm>Initech SARL</Nm></Dbtr></RltdPties><RmtInf><Ustrd>INV-00032</Ustrd></RmtInf>
+          </TxDtls>
+        </NtryDtls>
+      </Ntry>"""
+INSTRUCTED_USD = '<InstdAmt><Amt Ccy="USD">100.00</Amt></InstdAmt>'
+
+
+def test_camt053_v02_batch_reads_each_transaction_at_its_amount_in_the_account_currency(tmp_path):
+    st = read_camt053(_camt_file(tmp_path, BATCH.format(
+        first=INSTRUCTED_USD + '<TxAmt><Amt Ccy="EUR">92.50</Amt></TxAmt>')))
+    assert st.lines[["amount_minor", "currency", "payer_name"]].to_dict("records") == [
+        {"amount_minor": 9250, "currency": "EUR", "payer_name": "Hooli Inc"},
+        {"amount_minor": 50000, "currency": "EUR", "payer_name": "Initech SARL"}]
+
+
+def test_camt053_batch_transaction_without_an_amount_in_the_account_currency_is_rejected(tmp_path):
+    st = read_camt053(_camt_file(tmp_path, BATCH.format(first=INSTRUCTED_USD)))
+    assert st.lines["payer_name"].tolist() == ["Initech SARL"]
+    assert st.rejects[["row", "reason"]].to_dict("records") == [{"row": 1, "reason": (
+        "a transaction of a batched entry booked in EUR gives no amount in EUR (only USD 100.00 instructed): "
+        "its share of the entry is unknown, book it by hand")}]
+
+
+def test_camt053_v08_transaction_amount_is_read_from_its_own_amt(tmp_path):
+    entry = BATCH.format(first=INSTRUCTED_USD).replace(
+        "<TxDtls>\n            <AmtDtls>" + INSTRUCTED_USD,
+        '<TxDtls>\n            <Amt Ccy="EUR">92.50</Amt><CdtDbtInd>CRDT</CdtDbtInd><AmtDtls>' + INSTRUCTED_USD)
+    st = read_camt053(_camt_file(tmp_path, entry, version="08"))
+    assert st.lines["amount_minor"].tolist() == [9250, 50000] and st.rejects.empty
