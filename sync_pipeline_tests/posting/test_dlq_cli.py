@@ -172,3 +172,22 @@ def test_replay_job_in_dagster(sandboxes, resources, instance, tmp_path):
                                                                   ("posted_lines", "acme-uk|2026-10-01")}
     created = [r for r in store.ledger_for("acme-uk", "2026-10") if r["reference"].endswith("C2-R1")]
     assert created[0]["triggered_by"] == "olivia" and created[0]["run_id"] == res.run_id
+
+
+def test_the_cli_posts_to_the_target_the_mapping_names(cli_env, sandboxes, tmp_path, monkeypatch):
+    """`posting run|plan` and `dlq replay` build their target from the mapping, QuickBooks Online included, with
+    the QuickBooks settings of the environment (QBO_CLIENT_ID, QBO_BASE_URL, the realm's refresh token)."""
+    from sync_pipeline.cli.posting import posting_env
+    from sync_pipeline.connectors.qbo import QboTarget
+    from sync_pipeline_tests.accounting_targets import mapping_on
+
+    monkeypatch.setenv("SYNC_PIPELINE_STORE_URL", f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    monkeypatch.setenv("SYNC_PIPELINE_MAPPING", str(mapping_on("qbo", tmp_path / "mapping-qbo.yaml")))
+    env = posting_env()
+    target = env.target_for(env.mapping.entity("acme-uk"))
+    try:
+        assert isinstance(target, QboTarget)
+        target.probe()  # authenticated with the realm's refresh token from the environment
+    finally:
+        target.close()
+    assert main(["posting", "plan", "--entity", "acme-uk", "--period", "2026-10"]) == 0
