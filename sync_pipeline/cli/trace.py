@@ -59,6 +59,9 @@ def _invoice_text(inv: dict[str, Any]) -> list[str]:
                    f"{p['id']}{', ref ' + p['reference'] if p.get('reference') else ''})")
     if not inv["payments"]:
         out.append("  settlement: none pulled back yet")
+    for c in inv.get("changes_received", []):
+        out.append(f"  change received: {c['source']} {c['event']} at {c['at']}, received {c['received_at']}"
+                   + (f" (trace {c['trace_id']})" if c.get("trace_id") else ""))
     return out
 
 

@@ -1,7 +1,9 @@
 """Trace ids: one id that follows a change from the sensor tick (or webhook) that noticed it to the ledger line.
 
-A trace id is 32 lowercase hex digits (the W3C Trace Context / OpenTelemetry trace-id format). The sensors that
-turn a change into a run put a new one on the run's tags (:data:`TRACE_TAG`); a run launched without one (by hand,
+A trace id is 32 lowercase hex digits (the W3C Trace Context / OpenTelemetry trace-id format). The change-feed
+sensor mints one at the tick that notices a change; the Xero webhook receiver mints one when a delivery arrives and
+stores it with its events, and the sensor that turns them into a run puts that one on the run's tags
+(:data:`TRACE_TAG`); a run launched without one (by hand,
 from the UI, a backfill) is traced under its run id (a UUID: the same 32 hex digits without dashes). Posting writes
 the run's trace id onto the ledger rows it wrote, so ``sync-pipeline trace`` prints it with the run ids.
 """
@@ -13,6 +15,7 @@ import secrets
 from collections.abc import Mapping
 
 TRACE_TAG = "sync_pipeline/trace_id"
+LINKED_TRACES_TAG = "sync_pipeline/linked_traces"  # other changes coalesced into the run (comma separated)
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 
 

@@ -7,7 +7,8 @@ the pipeline keeps and returns every step of the chain it can find:
     time entry (warehouse raw_time_entries: person, hours, approver)  →  billable (billables: rate in force,
     amount)  →  invoice line (operational store posted_lines / entry_links)  →  invoice (sync_ledger: number,
     who triggered the posting in which run, the four-eyes approval of the plan; warehouse accounting_invoices:
-    net, tax, gross as the accounting system holds them)  →  settlements pulled back (raw_payments)  →  bank line
+    net, tax, gross as the accounting system holds them; the webhook events received about it, each with the trace
+    id the receiver gave it)  →  settlements pulled back (raw_payments)  →  bank line
     and the matching decision (matching log: rule or person, confidence, history).
 
 Only reads: the operational store through its tables, the warehouse through its partitions. A step not yet taken
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 
 from sync_pipeline.domain.money import from_minor, quantize
 from sync_pipeline.store.approvals import PlanApprovals
+from sync_pipeline.store.events import EventStore
 from sync_pipeline.store.matching_log import SUPERSEDED, MatchingLog
 from sync_pipeline.store.operational import OperationalStore, sync_ledger
 from sync_pipeline.store.posted_lines import entry_links, posted_lines
@@ -187,6 +189,7 @@ class Tracer:
             if led.get("target_id") else {}
         payments = _find(self.frame("raw_payments", entity, period), "document_id", led["target_id"]) \
             if led.get("target_id") else []
+        changes = EventStore(self.store).for_resource(led["target_id"]) if led.get("target_id") else []
         return {
             "entity": entity, "period": period, "kind": led["kind"], "number": led["target_number"],
             "reference": led["reference"], "target_id": led["target_id"], "status": led["status"],
@@ -208,6 +211,9 @@ class Tracer:
             "payments": [{"kind": p.get("kind"), "id": p.get("source_id"), "date": p.get("date"),
                           "amount": _money(p.get("amount_minor"), p.get("currency")), "currency": p.get("currency"),
                           "status": p.get("status"), "reference": p.get("payment_reference")} for p in payments],
+            "changes_received": [{"source": c.source, "event": f"{c.category} {c.event_type}", "at": c.event_at,
+                                  "received_at": c.received_at, "deliveries": c.deliveries, "trace_id": c.trace_id}
+                                 for c in changes],
         }
 
     def bank_line(self, d: dict[str, Any]) -> dict[str, Any]:
@@ -285,5 +291,7 @@ def trace(store: OperationalStore, warehouse: Warehouse, ref: str, *, kind: str 
     trail.bank_lines = [t.bank_line(d) for d in {d["decision_id"]: d for d in live}.values()]
     runs = [inv["run_id"] for inv in trail.invoices] + [b["run_id"] for b in trail.bank_lines]
     trail.run_ids = list(dict.fromkeys(r for r in runs if r))
-    trail.trace_ids = list(dict.fromkeys(inv["trace_id"] for inv in trail.invoices if inv["trace_id"]))
+    traced = [inv["trace_id"] for inv in trail.invoices] + [c["trace_id"] for inv in trail.invoices
+                                                             for c in inv["changes_received"]]
+    trail.trace_ids = list(dict.fromkeys(t for t in traced if t))
     return trail

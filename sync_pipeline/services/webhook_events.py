@@ -44,6 +44,7 @@ class Refresh:
     period: str
     run_key: str
     event_ids: tuple[int, ...]
+    trace_ids: tuple[str, ...] = ()  # the receiver's, first arrival first: the run's trace, then linked ones
 
 
 @dataclass
@@ -89,7 +90,8 @@ def plan_refreshes(events: EventStore, mapping: Mapping, cursor: EventCursor, *,
         done.add(ev.id)
     refreshes = [
         Refresh(entity=e, period=p, run_key=run_key("xero-webhook", e, p, (x.event_key for x in evs)),
-                event_ids=tuple(x.id for x in evs))
+                event_ids=tuple(x.id for x in evs),
+                trace_ids=tuple(dict.fromkeys(x.trace_id for x in sorted(evs, key=lambda x: x.id) if x.trace_id)))
         for (e, p), evs in sorted(by_partition.items())
     ]
     # advance the floor over the settled prefix: ids dealt with and older than the settle window

@@ -35,6 +35,7 @@ webhook_events = sa.Table(
     sa.Column("last_received_at", sa.String(40), nullable=False),
     sa.Column("deliveries", sa.Integer, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("trace_id", sa.String(32)),  # minted by the receiver when the delivery arrived (domain.tracing)
 )
 
 IDENTITY_FIELDS = ("tenantId", "eventCategory", "eventType", "resourceId", "eventDateUtc")
@@ -65,6 +66,7 @@ class StoredEvent:
     event_at: str
     received_at: str
     deliveries: int
+    trace_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -86,8 +88,10 @@ class EventStore:
             return sqlite.insert(webhook_events).on_conflict_do_nothing(index_elements=["event_key"])
         raise NotImplementedError(f"event store supports PostgreSQL and SQLite, not {name}")
 
-    def record(self, source: str, events: list[dict[str, Any]], received_at: str | None = None) -> RecordResult:
-        """Store one delivery's events in one transaction; re-delivered events only bump ``deliveries``."""
+    def record(self, source: str, events: list[dict[str, Any]], received_at: str | None = None, *,
+               trace_id: str | None = None) -> RecordResult:
+        """Store one delivery's events in one transaction; re-delivered events only bump ``deliveries`` (and keep
+        the trace id of their first arrival). ``trace_id``: the one the receiver gave this delivery."""
         keys = [event_key(source, e) for e in events]  # validate all before writing any
         ts = received_at or now_iso()
         new = dup = 0
@@ -97,7 +101,8 @@ class EventStore:
                     event_key=key, source=source, tenant_id=str(e["tenantId"]), category=str(e["eventCategory"]),
                     event_type=str(e["eventType"]), resource_id=str(e["resourceId"]),
                     resource_url=e.get("resourceUrl"), event_at=str(e["eventDateUtc"]), received_at=ts,
-                    last_received_at=ts, deliveries=1, payload=json.dumps(e, sort_keys=True, default=str)))
+                    last_received_at=ts, deliveries=1, payload=json.dumps(e, sort_keys=True, default=str),
+                    trace_id=trace_id))
                 if res.rowcount:
                     new += 1
                 else:
@@ -123,3 +128,10 @@ class EventStore:
             row = c.execute(sa.select(sync_ledger.c.entity, sync_ledger.c.period)
                             .where(sync_ledger.c.target_id == target_id)).first()
         return (row.entity, row.period) if row else None
+
+    def for_resource(self, resource_id: str) -> list[StoredEvent]:
+        """The events received about one document (its id in the accounting system), oldest first."""
+        cols = [webhook_events.c[f] for f in StoredEvent.__dataclass_fields__]
+        q = sa.select(*cols).where(webhook_events.c.resource_id == resource_id).order_by(webhook_events.c.id)
+        with self.engine.connect() as c:
+            return [StoredEvent(**dict(r)) for r in c.execute(q).mappings()]

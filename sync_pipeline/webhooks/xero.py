@@ -3,6 +3,8 @@
 Xero signs the raw request body with HMAC-SHA256 under the app's webhook key and sends the base64
 digest in ``x-xero-signature``. The receiver answers 200 with an empty body only when the signature
 is right (that is all "intent to receive" asks: a signed payload with no events), and 401 otherwise.
+Each delivery gets a trace id when it arrives (``domain.tracing``), stored with its events: the refresh run the
+``xero_webhook_events`` sensor launches for them carries it, so the change is one trace from its receipt on.
 Events are committed to the event store before the 200, so an acknowledged event is never lost; a
 store failure answers 503 so Xero delivers again. Re-deliveries are the same rows (idempotent on
 event identity), so duplicates and out-of-order deliveries are harmless.
@@ -24,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from sync_pipeline.domain.tracing import new_trace_id
 from sync_pipeline.store.events import EventError, EventStore
 
 log = logging.getLogger("sync_pipeline.webhooks.xero")
@@ -168,7 +171,8 @@ class XeroWebhookApp:
                         "unset it once the rotation window is over")
         try:
             payload, events = parse_delivery(body)
-            result = self.events.record("xero", events)
+            trace_id = new_trace_id()
+            result = self.events.record("xero", events, trace_id=trace_id)
         except (BadDelivery, EventError) as e:
             return self._bad(start_response, "400 Bad Request", f"signed Xero webhook delivery is malformed, not "
                                                                 f"stored: {e}")
@@ -181,7 +185,8 @@ class XeroWebhookApp:
         self.stats["events_duplicate"] += result.duplicates
         if events:
             log.info(f"stored {result.new} new Xero event(s), {result.duplicates} re-delivered "
-                     f"(sequence {payload.get('firstEventSequence')}..{payload.get('lastEventSequence')})")
+                     f"(sequence {payload.get('firstEventSequence')}..{payload.get('lastEventSequence')}; "
+                     f"trace {trace_id})")
         return _reply(start_response, "200 OK")
 
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from sync_pipeline.domain.tracing import is_trace_id
 from sync_pipeline.store.events import EventStore
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.webhooks.server import WebhookServer
@@ -56,6 +57,11 @@ def test_events_are_stored_once_however_often_delivered(receiver):
     assert [(r.resource_id, r.category, r.deliveries) for r in rows] == [("inv-1", "INVOICE", 2),
                                                                           ("inv-2", "CONTACT", 2)]
     assert (app.stats["events_new"], app.stats["events_duplicate"]) == (2, 2)
+    # the receiver traces the change from its arrival: one trace id per delivery, kept when Xero re-delivers
+    assert rows[0].trace_id == rows[1].trace_id and is_trace_id(rows[0].trace_id)
+    later = payload([event("inv-3")], seq=3)
+    assert post(server, later, sign(later, KEY)).status_code == 200
+    assert events.after(rows[1].id)[0].trace_id not in (None, rows[0].trace_id)
 
 
 def test_a_forged_delivery_stores_nothing(receiver):

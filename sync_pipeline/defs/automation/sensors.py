@@ -36,7 +36,7 @@ from sync_pipeline.defs.resources import (
 from sync_pipeline.defs.sources import project_source
 from sync_pipeline.defs.sync.jobs import sync_job
 from sync_pipeline.domain.periods import Period
-from sync_pipeline.domain.tracing import TRACE_TAG, new_trace_id
+from sync_pipeline.domain.tracing import LINKED_TRACES_TAG, TRACE_TAG, is_trace_id, new_trace_id
 from sync_pipeline.services import changefeed, webhook_events
 from sync_pipeline.store.events import EventStore
 
@@ -140,6 +140,16 @@ def harvest_changefeed(context: SensorEvaluationContext, harvest: HarvestResourc
     )
 
 
+def webhook_trace_tags(trace_ids: tuple[str, ...]) -> dict[str, str]:
+    """The run's trace: the one the receiver gave the first event (minted here for events stored without one); the
+    other deliveries' traces coalesced into the run, as ``sync_pipeline/linked_traces``."""
+    valid = [t for t in trace_ids if is_trace_id(t)]
+    tags = {TRACE_TAG: valid[0] if valid else new_trace_id()}
+    if len(valid) > 1:
+        tags[LINKED_TRACES_TAG] = ",".join(valid[1:])[:1000]
+    return tags
+
+
 @sensor(
     job=xero_refresh_job,
     minimum_interval_seconds=SENSOR_INTERVAL_SECONDS,
@@ -156,7 +166,7 @@ def xero_webhook_events(context: SensorEvaluationContext, opstore: OperationalSt
     valid_periods = open_periods()
     runs = [
         RunRequest(run_key=r.run_key, partition_key=partition_key(r.entity, r.period),
-                   tags={TRIGGER_TAG: "xero_webhook", ENTITY_TAG: r.entity, TRACE_TAG: new_trace_id()})
+                   tags={TRIGGER_TAG: "xero_webhook", ENTITY_TAG: r.entity, **webhook_trace_tags(r.trace_ids)})
         for r in batch.refreshes if r.period in valid_periods
     ]
     return SensorResult(run_requests=runs, cursor=batch.cursor.to_json())

@@ -10,6 +10,8 @@ from sync_pipeline.services.webhook_events import EventCursor, plan_refreshes
 from sync_pipeline.store.events import EventStore
 from sync_pipeline_tests.store.test_events import event
 
+T1, T2, T3 = "1" * 32, "2" * 32, "3" * 32
+
 
 def _ledger(store, target_id, period="2026-10", client="1"):
     key = f"inv_{target_id}"
@@ -30,9 +32,9 @@ def test_events_for_posted_documents_refresh_their_partition_once(resources):
     _ledger(store, "inv-sep", period="2026-09", client="2")
     events = EventStore(store)
     # a newer event arrives before an older one, one is delivered twice, a contact event needs no run
-    events.record("xero", [event("inv-oct", at="2026-11-20T10:05:00.000")])
-    events.record("xero", [event("inv-oct", at="2026-11-20T10:00:00.000"), event("inv-sep")])
-    events.record("xero", [event("inv-sep")])
+    events.record("xero", [event("inv-oct", at="2026-11-20T10:05:00.000")], trace_id=T1)
+    events.record("xero", [event("inv-oct", at="2026-11-20T10:00:00.000"), event("inv-sep")], trace_id=T2)
+    events.record("xero", [event("inv-sep")], trace_id=T3)
     events.record("xero", [event("c-1", category="CONTACT")])
     with instance_for_test() as instance:
         first = _tick(instance, resources, None)
@@ -40,7 +42,9 @@ def test_events_for_posted_documents_refresh_their_partition_once(resources):
         assert [str(r.partition_key) for r in reqs] == ["acme-uk|2026-09-01", "acme-uk|2026-10-01"]
         assert all(r.run_key.startswith("xero-webhook:") for r in reqs)
         assert {r.tags["sync_pipeline/trigger"] for r in reqs} == {"xero_webhook"}
-        assert all(is_trace_id(r.tags["sync_pipeline/trace_id"]) for r in reqs)  # a trace per run
+        # each run carries the trace the receiver gave its first event (the change's arrival), not a new one
+        assert [r.tags["sync_pipeline/trace_id"] for r in reqs] == [T2, T1]
+        assert reqs[1].tags["sync_pipeline/linked_traces"] == T2  # October's second event came in another delivery
         assert _tick(instance, resources, first.cursor).run_requests == []
         # Xero re-delivers an old event: same row, no new run
         events.record("xero", [event("inv-sep")])
@@ -49,6 +53,7 @@ def test_events_for_posted_documents_refresh_their_partition_once(resources):
         events.record("xero", [event("inv-oct", at="2026-11-21T08:00:00.000")])
         third = _tick(instance, resources, first.cursor)
         assert [str(r.partition_key) for r in third.run_requests] == ["acme-uk|2026-10-01"]
+        assert is_trace_id(third.run_requests[0].tags["sync_pipeline/trace_id"])  # stored untraced: a new one
         assert third.run_requests[0].run_key not in {r.run_key for r in reqs}
 
 
