@@ -16,6 +16,8 @@
    (``billing.conservation_of_partition``).
 
 Prints entries/s end to end, CPU seconds, peak RSS, and the ratios to the floor and to the rewrite.
+With ``--encrypt`` the plain and the protected run are alternated ``--pairs`` times, each in its own process
+(``bench.billables_pairs``), and the ratio of the protected to the plain run is printed per pair and as a median.
 """
 
 from __future__ import annotations
@@ -224,7 +226,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep", action="store_true", help="keep the work directory")
     p.add_argument("--encrypt", action="store_true",
                    help="also run with people protected as the extract writes them (names → pseudonyms, person keys; "
-                        "docs/data-protection.md) and print both runs side by side")
+                        "docs/data-protection.md) and print both runs side by side: --pairs alternated pairs, each "
+                        "run in its own process, the ratio per pair and its median")
+    p.add_argument("--pairs", type=int, default=3, help="with --encrypt: how many (plain, protected) pairs (default 3)")
     p.add_argument("--dagster", action="store_true",
                    help="materialize the billing assets and their blocking checks with Dagster (in process, an "
                         "ephemeral instance) instead of calling their functions")
@@ -273,58 +277,6 @@ def _pipeline(args: argparse.Namespace, wh: Warehouse, ent: Any, settings: dict[
     }
 
 
-def _encrypted(args: argparse.Namespace, work: Path, ent: Any, settings: dict[str, Any], floor_wall: float,
-               floor_cpu: float, rewrite: tuple[float, float], plain: dict[str, Any]) -> dict[str, Any]:
-    """The same pipeline over the raw partition as the extract writes it with people protected: names and approvers
-    replaced by pseudonyms (HMAC), a key per person wrapped by the master key, identities encrypted apart. The
-    protection pass is timed and counted in the end-to-end figure; per-row protection (the streamed extract's path)
-    is timed on a sample."""
-    import duckdb
-
-    from sync_pipeline.services.pseudonymize import protect_parquet, protect_rows
-    from sync_pipeline.store.operational import OperationalStore
-    from sync_pipeline.store.protection import protector
-
-    e, p = ent.key, PERIOD.key
-    src = Path(Warehouse(work / "warehouse").path("raw_time_entries", e, p))
-    wh = Warehouse(work / "warehouse-protected")
-    wh.write("fx_rates", e, p, rates_frame(), FxRateRow)
-    keys = os.environ.get("SYNC_PIPELINE_KEYS")
-    os.environ["SYNC_PIPELINE_KEYS"] = f"file:{work / 'keys' / 'keyring.json'}"  # the bench's own master key
-    try:
-        store = OperationalStore(f"sqlite:///{work / 'operational.sqlite3'}")
-    finally:
-        if keys is None:
-            os.environ.pop("SYNC_PIPELINE_KEYS")
-        else:
-            os.environ["SYNC_PIPELINE_KEYS"] = keys
-    dest = Path(wh.path("raw_time_entries", e, p))
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    c0 = _cpu()
-    with stopwatch() as prot:
-        people = protect_parquet(store, src, dest, threads=args.threads,
-                                 memory_limit=args.memory_limit)
-    prot_cpu = _cpu() - c0
-    figures = _pipeline(args, wh, ent, settings, floor_wall, floor_cpu, rewrite)
-    sample = duckdb.sql(f"SELECT source, user_id, user_name, approved_by, 'a note of ' || entry_id AS notes "
-                        f"FROM read_parquet('{src}') LIMIT 100000").df().to_dict("records")
-    with stopwatch() as rows:
-        protect_rows(protector(store), sample, "raw_time_entries.notes")
-    total = figures["end_to_end_seconds"] + prot["seconds"]
-    store.dispose()
-    same = all(figures[k] == plain[k] for k in ("dispositions", "billable_rows", "per_currency", "invoices",
-                                                "draft_lines", "conservation"))
-    shown = {k: v for k, v in figures.items() if k not in ("dispositions", "per_currency", "conservation_problems",
-                                                             "threads", "memory_limit")}
-    return {f"encrypted_{k}": v for k, v in {
-        "protect_seconds": round(prot["seconds"], 2), "protect_cpu_seconds": round(prot_cpu, 2), **people,
-        **shown, "end_to_end_with_protection_seconds": round(total, 2),
-        "ratio_to_unencrypted": round(total / plain["end_to_end_seconds"], 2),
-        "same_invoices_and_conservation": same,
-        "extract_row_protection_us_per_row_with_notes": round(rows["seconds"] / len(sample) * 1e6, 1),
-        "peak_rss_mb_both_runs": round(peak_rss_mb(), 1)}.items()}
-
-
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="bench-billables-"))
     try:
@@ -349,14 +301,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         if args.dagster:
             return _through_dagster(args, work, wh, floor_wall, floor_cpu, alone)
-        figures = _pipeline(args, wh, ent, settings, floor_wall, floor_cpu, rewrite)
         out = {"entries": args.entries, "generate_seconds": round(gen["seconds"], 2),
                "floor_seconds": round(floor_wall, 3), "floor_cpu_seconds": round(floor_cpu, 3),
-               "floor_groups": floor_rows, "required_work_alone": _against_floor(alone, floor_wall, floor_cpu),
-               **figures}
-        if args.encrypt:
-            out = {**out, **_encrypted(args, work, ent, settings, floor_wall, floor_cpu, rewrite, figures)}
-        return out
+               "floor_groups": floor_rows, "required_work_alone": _against_floor(alone, floor_wall, floor_cpu)}
+        if args.encrypt:  # plain and protected alternated, each in its own process
+            from sync_pipeline.bench.billables_pairs import compare
+
+            return {**out, **compare(args, work, (floor_wall, floor_cpu), rewrite)}
+        return {**out, **_pipeline(args, wh, ent, settings, floor_wall, floor_cpu, rewrite)}
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
