@@ -13,6 +13,7 @@ source id, or its position in the stream when the id itself is bad), each bad fi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -20,6 +21,8 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError, with_config
 from pydantic_core import PydanticCustomError
+
+from sync_pipeline.domain.money import MINOR_UNITS
 
 MAX_VALUE_CHARS = 60
 REDACTED_FIELDS = frozenset({"notes", "comments", "name", "user.name", "description"})  # free text / personal
@@ -270,3 +273,42 @@ def read_strictly(schema: TypeAdapter[Any], doc: Any, source: str, id_col: str, 
     rid = record_id(doc)
     row = rejected_row(source, id_col, rid, doc, extracted_at, m, updated_key, **flags) if rid else None
     return Rejected(source, rid or "position ?", m, row)
+
+
+# ---- documents an accounting system sends back (connectors/xero/records.py, connectors/qbo/records.py) ------
+
+def _known_currency(v: Any) -> str:
+    if not isinstance(v, str) or v not in MINOR_UNITS:
+        raise PydanticCustomError("currency", "expected a known ISO 4217 currency code, got {got}",
+                                  {"got": json_kind(v)})
+    return v
+
+
+KnownCurrency = Annotated[str, AfterValidator(_known_currency)]  # one whose minor unit we know
+
+
+def finer_than_currency(amounts: list[tuple[str, Any]], currency: str) -> tuple[Problem, ...]:
+    """The ``(field, amount)`` pairs finer than ``currency``'s minor unit (12.345 GBP): refused, never rounded."""
+    places = MINOR_UNITS[currency]
+    return tuple(Problem(f, shown(v), f"expected an amount in whole {currency} minor units ({places} decimals), "
+                                      f"got the number {v}")
+                 for f, v in amounts if isinstance(v, Decimal) and v != v.quantize(Decimal(1).scaleb(-places)))
+
+
+def matching_id(doc: Any, key: str, pattern: re.Pattern[str]) -> str | None:
+    """The document's id under ``key`` when it is a string of the system's shape, else None."""
+    v = doc.get(key) if isinstance(doc, dict) else None
+    return v if isinstance(v, str) and pattern.fullmatch(v) else None
+
+
+def read_document(schema: TypeAdapter[Any], doc: Any, *, source: str, rid: str | None, position: int,
+                  check: Callable[[dict[str, Any]], tuple[Problem, ...]] | None = None
+                  ) -> dict[str, Any] | Rejected:
+    """``doc`` as ``schema`` reads it, then ``check`` (problems the schema cannot see, such as amounts finer than
+    the document's currency); or a :class:`Rejected` naming it by ``rid``, or ``position N`` when its id is bad."""
+    m = validate(schema, doc)
+    if not isinstance(m, tuple) and check is not None:
+        m = check(m) or m
+    if isinstance(m, tuple):
+        return Rejected(source, rid or f"position {position}", m, None, position)
+    return m

@@ -10,7 +10,6 @@ the field, the value and the problem; one odd document never stops the others. A
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Annotated, Any, NotRequired, Required
 
 from pydantic import AfterValidator, TypeAdapter
@@ -21,16 +20,17 @@ from sync_pipeline.connectors.strict import (
     Bool,
     Instant,
     IsoDate,
+    KnownCurrency,
     Problem,
     Rejected,
     Str,
     decimal_type,
+    finer_than_currency,
     json_kind,
-    shown,
+    matching_id,
+    read_document,
     strict_record,
-    validate,
 )
-from sync_pipeline.domain.money import MINOR_UNITS
 
 QBO_ID = re.compile(r"[0-9]{1,20}")
 
@@ -42,15 +42,7 @@ def _qbo_id(v: Any) -> str:
     return v
 
 
-def _currency(v: Any) -> str:
-    if not isinstance(v, str) or v not in MINOR_UNITS:
-        raise PydanticCustomError("currency", "expected a known ISO 4217 currency code, got {got}",
-                                  {"got": json_kind(v)})
-    return v
-
-
 QboId = Annotated[str, AfterValidator(_qbo_id)]
-CurrencyCode = Annotated[str, AfterValidator(_currency)]
 Money = decimal_type(15, 4)  # checked against the document's currency below
 Rate = decimal_type(12, 10)
 
@@ -63,7 +55,7 @@ class _Ref(TypedDict):
 
 @strict_record
 class _CurrencyRef(TypedDict):
-    value: CurrencyCode
+    value: KnownCurrency
     name: NotRequired[Str | None]
 
 
@@ -152,15 +144,11 @@ def is_tombstone(doc: Any) -> bool:
 
 
 def _finer_than_currency(doc: dict[str, Any], currency: str) -> tuple[Problem, ...]:
-    places = MINOR_UNITS[currency]
     amounts = [(f, doc.get(f)) for f in MONEY_FIELDS]
     amounts.append(("TxnTaxDetail.TotalTax", (doc.get("TxnTaxDetail") or {}).get("TotalTax")))
     for n, line in enumerate(doc.get("Line") or []):
         amounts.append((f"Line.{n}.Amount", line.get("Amount")))
-    return tuple(Problem(f, shown(v), f"expected an amount in whole {currency} minor units ({places} decimals), "
-                                      f"got the number {v}")
-                 for f, v in amounts
-                 if isinstance(v, Decimal) and v != v.quantize(Decimal(1).scaleb(-places)))
+    return finer_than_currency(amounts, currency)
 
 
 def currency_of(doc: dict[str, Any], home_currency: str) -> str:
@@ -174,20 +162,16 @@ def read_documents(entity: str, docs: list[Any], home_currency: str
     """The documents of ``entity`` that read strictly (as sent, with the fields not checked here), the deletion
     tombstones, and the others rejected."""
     schema = SCHEMAS[entity]
+    check = None if entity == "Customer" else lambda m: _finer_than_currency(m, currency_of(m, home_currency))
     typed, deleted, rejected = [], [], []
     for n, doc in enumerate(docs, start=1):
-        if is_tombstone(doc):
-            rid = doc.get("Id")
-            if isinstance(rid, str) and QBO_ID.fullmatch(rid):
-                deleted.append(doc)
-                continue
-        m = validate(schema, doc)
-        if not isinstance(m, tuple) and entity != "Customer":
-            m = _finer_than_currency(m, currency_of(m, home_currency)) or m
-        if isinstance(m, tuple):
-            raw = doc.get("Id") if isinstance(doc, dict) else None
-            rid = raw if isinstance(raw, str) and QBO_ID.fullmatch(raw) else None
-            rejected.append(Rejected(f"qbo {entity}", rid or f"position {n}", m, None, n))
+        rid = matching_id(doc, "Id", QBO_ID)
+        if is_tombstone(doc) and rid:
+            deleted.append(doc)
+            continue
+        m = read_document(schema, doc, source=f"qbo {entity}", rid=rid, position=n, check=check)
+        if isinstance(m, Rejected):
+            rejected.append(m)
         else:
             typed.append(doc)  # as sent: strict reading coerced nothing, and fields it does not check are kept
     return typed, deleted, rejected

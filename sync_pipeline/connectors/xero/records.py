@@ -10,7 +10,6 @@ of the tables, and listed in ``accounting_quarantine``. One bad document never s
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Annotated, Any, NotRequired, Required
 
 from pydantic import AfterValidator, TypeAdapter
@@ -19,17 +18,18 @@ from typing_extensions import TypedDict
 
 from sync_pipeline.connectors.strict import (
     Bool,
+    KnownCurrency,
     Problem,
     Rejected,
     Str,
     decimal_type,
+    finer_than_currency,
     json_kind,
+    matching_id,
     one_of,
-    shown,
+    read_document,
     strict_record,
-    validate,
 )
-from sync_pipeline.domain.money import MINOR_UNITS
 
 GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 XERO_DATE = re.compile(r"/Date\(-?[0-9]+([+-][0-9]{4})?\)/")
@@ -55,17 +55,9 @@ def _date_string(v: Any) -> str:
     return v
 
 
-def _currency(v: Any) -> str:
-    if not isinstance(v, str) or v not in MINOR_UNITS:
-        raise PydanticCustomError("currency", "expected a known ISO 4217 currency code, got {got}",
-                                  {"got": json_kind(v)})
-    return v
-
-
 Guid = Annotated[str, AfterValidator(_guid)]
 XeroDate = Annotated[str, AfterValidator(_xero_date)]
 DateString = Annotated[str, AfterValidator(_date_string)]
-CurrencyCode = Annotated[str, AfterValidator(_currency)]
 Money = decimal_type(14, 4)  # Xero keeps 4 decimals of amounts; each is checked against its currency below
 DOCUMENT_STATUS = one_of("DRAFT", "SUBMITTED", "AUTHORISED", "PAID", "VOIDED", "DELETED")
 PAYMENT_STATUS = one_of("AUTHORISED", "DELETED")
@@ -98,7 +90,7 @@ class _Allocation(TypedDict, total=False):
 class _Document(TypedDict, total=False):
     Reference: Str | None
     Contact: _ContactRef | None
-    CurrencyCode: Required[CurrencyCode]
+    CurrencyCode: Required[KnownCurrency]
     Status: Required[DOCUMENT_STATUS]  # type: ignore[valid-type]
     Date: XeroDate | None
     DateString: DateString | None
@@ -173,17 +165,11 @@ MONEY_FIELDS = ("SubTotal", "TotalTax", "Total", "AmountPaid", "AmountCredited",
 
 def _finer_than_currency(doc: dict[str, Any]) -> tuple[Problem, ...]:
     """Amounts of a document finer than its currency's minor unit (12.345 GBP): refused, never rounded."""
-    places = MINOR_UNITS[doc["CurrencyCode"]]
-    out = []
     amounts = [(f, doc.get(f)) for f in MONEY_FIELDS]
     for lst in ("CreditNotes", "Prepayments", "Overpayments", "Allocations", "Payments"):
         for n, a in enumerate(doc.get(lst) or []):
             amounts += [(f"{lst}.{n}.{f}", a.get(f)) for f in ("AppliedAmount", "Amount")]
-    for f, v in amounts:
-        if isinstance(v, Decimal) and v != v.quantize(Decimal(1).scaleb(-places)):
-            out.append(Problem(f, shown(v), f"expected an amount in whole {doc['CurrencyCode']} minor units "
-                                            f"({places} decimals), got the number {v}"))
-    return tuple(out)
+    return finer_than_currency(amounts, doc["CurrencyCode"])
 
 
 def read_documents(collection: str, docs: list[Any]) -> tuple[list[dict[str, Any]], list[Rejected]]:
@@ -192,13 +178,7 @@ def read_documents(collection: str, docs: list[Any]) -> tuple[list[dict[str, Any
     schema, id_key = SCHEMAS[collection]
     typed, rejected = [], []
     for n, doc in enumerate(docs, start=1):
-        m = validate(schema, doc)
-        if not isinstance(m, tuple) and "CurrencyCode" in m:
-            m = _finer_than_currency(m) or m
-        if isinstance(m, tuple):
-            raw_id = doc.get(id_key) if isinstance(doc, dict) else None
-            rid = raw_id if isinstance(raw_id, str) and GUID.fullmatch(raw_id) else None
-            rejected.append(Rejected(f"xero {collection}", rid or f"position {n}", m, None, n))
-        else:
-            typed.append(m)
+        m = read_document(schema, doc, source=f"xero {collection}", rid=matching_id(doc, id_key, GUID), position=n,
+                          check=lambda m: _finer_than_currency(m) if "CurrencyCode" in m else ())
+        (rejected if isinstance(m, Rejected) else typed).append(m)
     return typed, rejected
