@@ -7,9 +7,11 @@ project system's own markup, and books them to account 260. Totals computed by h
 
 from decimal import Decimal
 
+from sync_pipeline.cli.trace import render_entry
 from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.partitions import partition_key
 from sync_pipeline.sandbox import demo_data
+from sync_pipeline.services.trace import trace
 
 E, P = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD
 ACME = {"id": 1, "name": "Acme Corp", "currency": "GBP"}
@@ -75,3 +77,26 @@ def test_expenses_are_marked_up_taxed_and_posted_on_the_same_invoices(sandboxes,
     assert set(wh.read("posted_invoices", E, P)["outcome"]) == {"already_posted"}
     assert len(sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID)) == 2
     assert wh.read("clean_expenses", E, P).set_index("expense_id").loc["9001", "disposition"] == "billable"
+
+    # an expense traces like a time entry: who spent what, who approved it, the marked-up line, the invoice
+    store = resources["opstore"].get()
+    t = trace(store, wh, "expense:9001")
+    [e] = t.entries
+    assert (e["kind"], e["entry_id"], e["person"], e["date"], e["approved_by"]) == (
+        "expense", "expense:9001", "Alice Archer (1)", "2026-10-12", "Carol Chen (3)")
+    assert (e["category"], e["cost"], e["client"]) == ("Travel", "45.5", "Acme Corp")
+    b = e["billable"]
+    assert (b["cost"], b["markup_percent"], b["markup_source"], b["value"], b["currency"]) == (
+        "45.5", "10", "entity", "50.05", "GBP")
+    [inv] = t.invoices
+    assert inv["reference"] == "SP-acme-uk-2026-10-C1-R1"
+    assert [(li["entries"], li["amount"]) for li in inv["lines"]] == [(["expense:9001"], "50.05")]
+    # from the invoice, its expense lines show as expenses, not as entries missing from the warehouse
+    t = trace(store, wh, "SP-acme-uk-2026-10-C1-R1")
+    kinds = {x["entry_id"]: x.get("kind") for x in t.entries}
+    assert kinds["expense:9001"] == kinds["expense:9002"] == "expense"
+    assert not any(x.get("missing") for x in t.entries)
+    held = trace(store, wh, "expense:9004", entity=E).entries[0]  # held for approval: says why
+    assert held["billable"] is None and held["disposition"] == "held" and "awaiting approval" in held["reason"]
+    text = "\n".join(render_entry(x) for x in trace(store, wh, "expense:9001").entries)
+    assert "Expense expense:9001" in text and "not in the warehouse" not in text

@@ -1,6 +1,7 @@
 """``sync-pipeline trace``: one trail from a time entry to the bank, with who did each step and when.
 
     sync-pipeline trace 1001                       a time entry (its id in the project system)
+    sync-pipeline trace expense:9001               an expense (as invoice lines cite it)
     sync-pipeline trace INV-00001                  an invoice: its number, our reference (SP-…) or its id
     sync-pipeline trace 090:DEMO-GBP-0001          a bank line: its line id, or the bank's reference alone
     sync-pipeline trace 1001 --entity acme-uk --kind entry --json
@@ -22,9 +23,32 @@ from sync_pipeline.cli import UserError
 from sync_pipeline.cli.posting import store, who
 
 
+def render_entry(e: dict[str, Any]) -> str:
+    """One time entry or expense of a trail, as text."""
+    return "\n".join(_entry_text(e))
+
+
+def _expense_text(e: dict[str, Any]) -> list[str]:
+    out = [f"Expense {e['entry_id']}  {e['entity']} {e['period']}  ({e.get('source') or '?'})",
+           f"  {e.get('person')}: {e.get('cost')} {e.get('category') or ''} on {e.get('date')}, {e.get('client')} / "
+           f"{e.get('project')}" + (f" (receipt {e['receipt_url']})" if e.get("receipt_url") else ""),
+           f"  approval: {e.get('approval_status') or '-'} by {e.get('approved_by') or '-'} at "
+           f"{e.get('approved_at') or '-'}"]
+    b = e.get("billable")
+    if b:
+        out.append(f"  billable: {b['cost']} {b['currency']} + {b['markup_percent']} % markup ({b['markup_source']})"
+                   f" = {b['value']} {b['currency']}, invoiced in {b['invoice_currency']}")
+    else:
+        out.append(f"  not billed: {e.get('disposition') or '?'}" + (f" ({e['reason']})" if e.get("reason") else ""))
+    return out
+
+
 def _entry_text(e: dict[str, Any]) -> list[str]:
     if e.get("missing"):
-        return [f"Time entry {e['entry_id']} ({e['entity']}): not in the warehouse (extract its period first)"]
+        what = "Expense" if e.get("kind") == "expense" else "Time entry"
+        return [f"{what} {e['entry_id']} ({e['entity']}): not in the warehouse (extract its period first)"]
+    if e.get("kind") == "expense":
+        return _expense_text(e)
     out = [f"Time entry {e['entry_id']}  {e['entity']} {e['period']}  ({e.get('source') or '?'})",
            f"  {e.get('person')}: {e.get('hours')} h on {e.get('date')}, {e.get('client')} / {e.get('project')} / "
            f"{e.get('task')}",

@@ -1,8 +1,8 @@
 """One trail from a time entry to the bank: who did each step, and when.
 
-Start from a time entry (its source id), an invoice (its number, our reference or the accounting system's id) or a
-bank line (its line id ``account:bank reference``, or the bank reference alone); :func:`trace` follows the links
-the pipeline keeps and returns every step of the chain it can find:
+Start from a time entry (its source id; an expense as ``expense:<id>``), an invoice (its number, our reference or
+the accounting system's id) or a bank line (its line id ``account:bank reference``, or the bank reference alone);
+:func:`trace` follows the links the pipeline keeps and returns every step of the chain it can find:
 
     time entry (warehouse raw_time_entries: person, hours, approver)  →  billable (billables: rate in force,
     amount)  →  invoice line (operational store posted_lines / entry_links)  →  invoice (sync_ledger: number,
@@ -37,6 +37,7 @@ from sync_pipeline.store.protection import PSEUDONYM_PREFIX
 from sync_pipeline.store.warehouse import Warehouse
 
 KINDS = ("entry", "invoice", "bank_line")
+EXPENSE_PREFIX = "expense:"  # how invoice lines cite an expense among their source entries
 _LEDGER_COLS = [c for c in sync_ledger.c if c.name != "payload"]  # the payload is sealed and not needed here
 
 
@@ -148,7 +149,10 @@ class Tracer:
 
     # -- the steps --------------------------------------------------------------------------------------
     def entry(self, entity: str, entry_id: str, period: str | None) -> dict[str, Any]:
-        """The time entry as the source said it (person, hours, approval) and the billable it became."""
+        """The time entry as the source said it (person, hours, approval) and the billable it became; an expense
+        (``expense:<id>``, as invoice lines cite it) the same way from the expense tables."""
+        if str(entry_id).startswith(EXPENSE_PREFIX):
+            return self.expense(entity, str(entry_id), period)
         periods = [period] if period else self.wh.periods("clean_time_entries", entity)
         for p in periods:
             raw = _find(self.frame("raw_time_entries", entity, p), "entry_id", entry_id)
@@ -173,6 +177,36 @@ class Tracer:
                     "invoice_currency": billable.get("invoice_currency"), "invoice_key": billable.get("invoice_key")},
             }
         return {"entity": entity, "period": period, "entry_id": str(entry_id), "missing": True}
+
+    def expense(self, entity: str, entry_id: str, period: str | None) -> dict[str, Any]:
+        """An expense as the source said it (who spent what on which category, approval) and its marked-up line."""
+        expense_id = entry_id.removeprefix(EXPENSE_PREFIX)
+        periods = [period] if period else self.wh.periods("clean_expenses", entity)
+        for p in periods:
+            raw = _find(self.frame("raw_expenses", entity, p), "expense_id", expense_id)
+            clean = _find(self.frame("clean_expenses", entity, p), "expense_id", expense_id)
+            if not raw and not clean:
+                continue
+            r, cl = (raw or [{}])[0], (clean or [{}])[0]
+            billable = (_find(self.frame("expense_billables", entity, p), "expense_id", expense_id) or [None])[0]
+            return {
+                "kind": "expense", "entity": entity, "period": p, "entry_id": entry_id, "source": r.get("source"),
+                "person": self.who(r.get("user_name") or cl.get("user_name")),
+                "date": r.get("spent_date") or cl.get("spent_date"), "category": r.get("category"),
+                "cost": r.get("total_cost"), "units": r.get("units"), "client": r.get("client_name"),
+                "project": r.get("project_name"), "notes": r.get("notes"), "receipt_url": r.get("receipt_url"),
+                "approval_status": r.get("approval_status"),
+                "approved_by": self.who(r.get("approved_by") or cl.get("approved_by")),
+                "approved_at": r.get("approved_at") or cl.get("approved_at"),
+                "disposition": cl.get("disposition"), "reason": cl.get("reason"),
+                "billable": None if billable is None else {
+                    "cost": billable.get("total_cost"), "markup_percent": billable.get("markup_percent"),
+                    "markup_source": billable.get("markup_source"), "refund": billable.get("refund"),
+                    "value": _amount(billable.get("value"), billable.get("currency")),
+                    "currency": billable.get("currency"), "invoice_currency": billable.get("invoice_currency"),
+                    "invoice_key": billable.get("invoice_key")},
+            }
+        return {"kind": "expense", "entity": entity, "period": period, "entry_id": entry_id, "missing": True}
 
     def invoice(self, led: dict[str, Any], entry_ids: set[str] | None = None) -> dict[str, Any]:
         """An invoice (or credit note) from the ledger, its lines, the plan's approval, what the accounting system
