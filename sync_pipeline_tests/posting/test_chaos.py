@@ -10,6 +10,10 @@ mid-batch (SIGKILL) and restarted. Asserted on the sandbox accounting system's o
 - every billed entry is marked invoiced in the project system, naming the document that bills it, and every
   entry credited away (refunded, no longer billable) is unmarked.
 
+Each test runs on every accounting system (``accounting_targets.TARGETS``: Xero and QuickBooks Online, each on its
+sandbox); what differs between them (faults, the killer's batch write, refusals, the name clash) is in
+``chaos_systems``, and what the system holds is read back through ``AccountingTarget``.
+
 ``make test`` runs a short version; ``make test-full`` (marker ``full``) the long one.
 """
 
@@ -17,12 +21,11 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -31,24 +34,28 @@ import yaml
 from dagster import AssetSelection
 
 from sync_pipeline.cli import main as cli_main
-from sync_pipeline.connectors.xero.documents import line
+from sync_pipeline.connectors.accounting import AccountingTarget
+from sync_pipeline.contracts.payloads.accounting import Document
 from sync_pipeline.defs.definitions import build_defs
 from sync_pipeline.defs.partitions import partition_key
-from sync_pipeline.defs.resources import MappingResource, XeroResource
+from sync_pipeline.defs.resources import MappingResource
 from sync_pipeline.domain import ids
 from sync_pipeline.domain.money import from_minor, to_minor
 from sync_pipeline.sandbox import demo_data
 from sync_pipeline.sandbox.harvest import now_iso
 from sync_pipeline.sandbox.run import start_sandboxes
 from sync_pipeline.services.posting import desired_groups, target_line
+from sync_pipeline.services.posting.contacts import SOURCE_SYSTEM
 from sync_pipeline.services.posting_links import billed_entries, current_documents, entry_links_frame
 from sync_pipeline.store.controls import PostingControls
 from sync_pipeline.store.dead_letters import DeadLetters
+from sync_pipeline_tests.accounting_targets import TARGETS
 from sync_pipeline_tests.identity import sign_in, standing_policy, token_for
+from sync_pipeline_tests.posting.chaos_systems import SYSTEMS, ChaosSystem, Killer, Refusals
 
 ENTITY, PERIOD = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD
-TENANT, ACCOUNT = demo_data.XERO_TENANT_ID, demo_data.HARVEST_ACCOUNT_ID
-CLASH_CLIENT = 101  # a contact with its name already exists in Xero, created by hand: a permanent failure
+ACCOUNT = demo_data.HARVEST_ACCOUNT_ID
+CLASH_CLIENT = 101  # a contact created by hand clashes with this client's (chaos_systems): a permanent failure
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -145,76 +152,6 @@ class World:
         return done
 
 
-# -- faults and the killer ------------------------------------------------------------------------
-FAULTS = ["429", "500", "503", "reset", "truncate", "commit_then_drop", "slow"]
-
-
-def random_faults(sb, rng: random.Random, probability: float, retry_after: int = 1) -> list[str]:
-    sb.xero.faults.clear()
-    sb.harvest.faults.clear()
-    chosen = rng.sample(FAULTS, k=4)
-    for kind in chosen:
-        sb.xero.faults.add(kind, method=rng.choice(["*", "PUT", "POST", "GET"]), path=r"^/api\.xro/2\.0/", times=-1,
-                           probability=probability, delay=1.2, retry_after=retry_after)
-    sb.harvest.faults.add(rng.choice(["429", "503", "reset"]), method="GET", path="^/v2/", times=-1,
-                          probability=probability / 2, retry_after=retry_after)
-    return chosen
-
-
-class Killer:
-    """SIGKILLs the posting subprocess when the sandbox receives a batch write: before it commits, or after."""
-
-    def __init__(self, app) -> None:
-        self.app = app
-        self.proc: subprocess.Popen | None = None
-        self.after_commit = False
-        self.fired: list[str] = []
-        self._lock = threading.Lock()
-        self._orig = app.handle
-        app.handle = self.handle
-
-    def arm(self, proc: subprocess.Popen, after_commit: bool) -> None:
-        self.proc, self.after_commit = proc, after_commit
-
-    def handle(self, req):
-        with self._lock:
-            proc = self.proc
-            hit = (proc is not None and req.method == "PUT" and req.path.rstrip("/").endswith(("/Invoices", "/CreditNotes"))
-                   and "idempotency-key" in req.headers)
-            if hit:
-                self.proc = None
-        if not hit:
-            return self._orig(req)
-        if self.after_commit:
-            resp = self._orig(req)
-            os.kill(proc.pid, signal.SIGKILL)
-            self.fired.append(f"killed after commit of {req.path}")
-            return resp
-        os.kill(proc.pid, signal.SIGKILL)
-        self.fired.append(f"killed before commit of {req.path}")
-        from sync_pipeline.sandbox.server import ApiError
-
-        raise ApiError(503, {"message": "the client is gone"})
-
-
-class Refusals:
-    """The sandbox's own record of every item it refused (per-item validation errors, 4xx answers to writes)."""
-
-    def __init__(self, app) -> None:
-        self.items: list[tuple[str, str]] = []  # (reference or name, message)
-        self._orig = app.handle
-        app.handle = self.handle
-
-    def handle(self, req):
-        resp = self._orig(req)
-        if req.method in ("PUT", "POST") and isinstance(resp.body, dict):
-            for coll in ("Invoices", "CreditNotes", "Contacts"):
-                for item in resp.body.get(coll) or []:
-                    for err in item.get("ValidationErrors") or []:
-                        self.items.append((item.get("Reference") or item.get("Name") or "?", err.get("Message", "")))
-        return resp
-
-
 def posting_subprocess(sb, tmp_path: Path) -> subprocess.Popen:
     url = f"sqlite:///{tmp_path / 'operational.sqlite3'}"
     env = {**os.environ, **sb.env, "SYNC_PIPELINE_WAREHOUSE": str(tmp_path / "warehouse"),
@@ -225,40 +162,41 @@ def posting_subprocess(sb, tmp_path: Path) -> subprocess.Popen:
                             stderr=subprocess.STDOUT, text=True)
 
 
-# -- what the accounting system holds -----------------------------------------------------------------
-def live_docs(sb, coll: str) -> list[dict]:
-    return [d for d in sb.xero.all(coll, TENANT) if d["Status"] not in ("VOIDED", "DELETED")
-            and str(d.get("Reference") or "").startswith(ids.reference_prefix(ENTITY, PERIOD))]
+# -- what the accounting system holds, read through AccountingTarget -----------------------------------
+def live_docs(target: AccountingTarget, kind: str) -> list[Document]:
+    """The period's documents of ``kind`` the target holds, neither voided nor deleted (duplicates included)."""
+    listing = target.documents(kind, reference_prefix=ids.reference_prefix(ENTITY, PERIOD))
+    assert not listing.rejected, listing.rejected
+    return [d for d in listing.documents if d.status not in ("VOIDED", "DELETED")]
 
 
-def assert_no_duplicates(sb) -> None:
-    invs, cns = live_docs(sb, "Invoices"), live_docs(sb, "CreditNotes")
-    refs = Counter(d["Reference"] for d in invs) + Counter(d["Reference"] for d in cns)
+def assert_no_duplicates(target: AccountingTarget) -> None:
+    invs, cns = live_docs(target, "invoice"), live_docs(target, "credit_note")
+    refs = Counter(d.reference for d in invs) + Counter(d.reference for d in cns)
     assert [r for r, n in refs.items() if n > 1] == [], "a document is live twice"
-    numbers = Counter(c.get("ContactNumber") for c in sb.xero.all("Contacts", TENANT) if c.get("ContactNumber"))
+    numbers = Counter(c.number for c in target.documents("contact").documents if c.number)
     assert [n for n, k in numbers.items() if k > 1] == [], "a contact exists twice"
 
 
-def assert_converged(sb, wh, store) -> None:
+def assert_converged(sb, target: AccountingTarget, wh, store) -> None:
     drafts = wh.read("invoice_drafts", ENTITY, PERIOD)
     groups = desired_groups(drafts)
+    tracked = target.capabilities.line_tracking  # a target without tracking is compared without it (plan.py)
     held: dict[str, Counter] = {}
     per_ccy_target: Counter = Counter()
-    for inv in live_docs(sb, "Invoices"):
-        p = ids.parse_reference(inv["Reference"])
-        base = ids.invoice_reference(ENTITY, p["client_id"], PERIOD)
-        held.setdefault(base, Counter()).update(target_line(line(li), inv["CurrencyCode"]).fingerprint
-                                                 for li in inv["LineItems"])
-        per_ccy_target[inv["CurrencyCode"]] += to_minor(inv["SubTotal"], inv["CurrencyCode"])
-    for cn in live_docs(sb, "CreditNotes"):
-        p = ids.parse_reference(cn["Reference"])
-        base = ids.invoice_reference(ENTITY, p["client_id"], PERIOD)
-        held.setdefault(base, Counter()).subtract(target_line(line(li), cn["CurrencyCode"]).fingerprint
-                                                   for li in cn["LineItems"])
-        per_ccy_target[cn["CurrencyCode"]] -= to_minor(cn["SubTotal"], cn["CurrencyCode"])
+    for sign, kind in ((1, "invoice"), (-1, "credit_note")):
+        for doc in live_docs(target, kind):
+            p = ids.parse_reference(doc.reference)
+            base = ids.invoice_reference(ENTITY, p["client_id"], PERIOD)
+            fps = [fingerprint_of(target_line(li, doc.currency), tracked) for li in doc.lines]
+            if sign > 0:
+                held.setdefault(base, Counter()).update(fps)
+            else:
+                held.setdefault(base, Counter()).subtract(fps)
+            per_ccy_target[doc.currency] += sign * to_minor(doc.subtotal, doc.currency)
     # zero lost lines, zero extra lines: per group, net lines are exactly the drafted lines
     for base in sorted(set(groups) | set(held)):
-        want = Counter(li.fingerprint for li in groups[base].lines) if base in groups else Counter()
+        want = Counter(fingerprint_of(li, tracked) for li in groups[base].lines) if base in groups else Counter()
         got = +held.get(base, Counter())
         assert got == want and not -held.get(base, Counter()), f"{base}: lines differ from the drafts"
     # conservation to the cent per currency: target = drafted, drafted = source value up to per-line rounding
@@ -286,24 +224,38 @@ def assert_converged(sb, wh, store) -> None:
             assert doc["is_billed"] is False and doc["external_reference"] is None, eid
 
 
+def fingerprint_of(line, tracked: bool) -> str:
+    """A line's identity as the target can hold it."""
+    return (line if tracked else replace(line, tracking=())).fingerprint
+
+
 # -- the chaos ------------------------------------------------------------------------------------------
-def run_chaos(sb, resources, instance, tmp_path, *, reps: int, kill_reps: set[int], n_clients: int, seed: int,
-              probability: float, retry_after: int = 1) -> dict:
+def run_chaos(system: ChaosSystem, resources, instance, tmp_path, *, reps: int, kill_reps: set[int], n_clients: int,
+              seed: int, probability: float, retry_after: int = 1) -> dict:
+    sb = system.sb
     rng = random.Random(seed)
     t0 = time.perf_counter()
-    refusals = Refusals(sb.xero)
-    killer = Killer(sb.xero)
+    refusals = Refusals(system)
+    killer = Killer(system)
     world = World(sb, rng, n_clients)
     clash = next(c for c in world.clients if c["id"] == CLASH_CLIENT)
     mapping = chaos_mapping(world, tmp_path / "mapping.yaml")
+    system.mapping(mapping)
     os.environ["SYNC_PIPELINE_MAPPING"] = str(mapping)  # the posting subprocess and the CLI read it (restored by the test)
-    resources = {**resources, "mapping": MappingResource(path=str(mapping)),
-                 "xero": XeroResource(base_url=sb.xero_server.url, client_id=sb.xero.client_id,
-                                      client_secret=sb.xero.client_secret, timeout_seconds=1.0, max_attempts=4)}
-    from sync_pipeline.connectors.xero import XeroClient
+    resources = {**resources, "mapping": MappingResource(path=str(mapping)), "xero": system.resource(resources)}
+    system.make_clash(resources, clash)
+    target = resources["xero"].target(resources["mapping"].load().entity(ENTITY))
+    try:
+        return _repeat(system, resources, instance, tmp_path, target, refusals, killer, world, clash, t0, rng,
+                       reps=reps, kill_reps=kill_reps, probability=probability, retry_after=retry_after)
+    finally:
+        target.close()
 
-    manual = XeroClient(sb.xero_server.url, sb.xero.client_id, sb.xero.client_secret, TENANT)
-    manual.create_contacts([{"Name": clash["name"]}], idempotency_key="created-by-hand")
+
+def _repeat(system: ChaosSystem, resources, instance, tmp_path, target: AccountingTarget, refusals: Refusals,
+            killer: Killer, world: World, clash: dict, t0: float, rng: random.Random, *, reps: int,
+            kill_reps: set[int], probability: float, retry_after: int) -> dict:
+    sb = system.sb
     defs = build_defs(resources)
     graph = defs.resolve_asset_graph()
     job = defs.resolve_job_def("sync_job")
@@ -318,7 +270,7 @@ def run_chaos(sb, resources, instance, tmp_path, *, reps: int, kill_reps: set[in
     for rep in range(reps):
         if rep:
             log.append(f"rep {rep}: " + ", ".join(world.late_changes()))
-        faults = random_faults(sb, rng, probability, retry_after)
+        faults = system.inject(rng, probability, retry_after)
         log.append(f"rep {rep} at {time.perf_counter() - t0:.0f} s: faults {faults}")
         if rep in kill_reps:
             # a full sync with the kill switch on: extraction, billing and the plan run, nothing is posted ...
@@ -350,17 +302,15 @@ def run_chaos(sb, resources, instance, tmp_path, *, reps: int, kill_reps: set[in
             proc = posting_subprocess(sb, tmp_path)  # the restart
             out, _ = proc.communicate(timeout=180)
             log.append(f"rep {rep}: restarted posting exit {proc.returncode}: {out.strip().splitlines()[-1:]}")
-            sb.xero.faults.clear()
-            sb.harvest.faults.clear()
-            assert_no_duplicates(sb)
+            system.clear()
+            assert_no_duplicates(target)
             continue
         res = job.execute_in_process(instance=instance, partition_key=pk, raise_on_error=False, asset_selection=full,
                                      tags={"triggered_by": f"chaos rep {rep}"})
         failed = sorted({e.step_key for e in res.all_events if e.is_step_failure})
         log.append(f"rep {rep}: sync {'ok' if res.success else f'failed in {failed}'}")
-        sb.xero.faults.clear()
-        sb.harvest.faults.clear()
-        assert_no_duplicates(sb)
+        system.clear()
+        assert_no_duplicates(target)
     # the faults stop; one more sync converges everything except what needs a person
     log.append(f"converging at {time.perf_counter() - t0:.0f} s")
     res = job.execute_in_process(instance=instance, partition_key=pk, raise_on_error=False, asset_selection=full,
@@ -369,29 +319,25 @@ def run_chaos(sb, resources, instance, tmp_path, *, reps: int, kill_reps: set[in
     assert not set(failed) & {"invoice_plan", "posted_invoices", "posted_lines", "source_entries_marked"}, (failed, log)
     letters = DeadLetters(store).open_for(ENTITY)
     # every permanent failure the sandbox answered is in the dead-letter store
-    assert refusals.items, ("the clash must have been refused", log, DeadLetters(store).list(entity=ENTITY),
-                            [c["Name"] for c in sb.xero.all("Contacts", TENANT)][:5])
+    assert refusals.items, ("the clash must have been refused", log, DeadLetters(store).list(entity=ENTITY))
     parked = {x["reference"] for x in DeadLetters(store).list(entity=ENTITY)}
     for ref, message in refusals.items:
-        assert ref in parked or ref == clash["name"], (ref, message)
+        assert ref in parked or ref == system.clash_name(clash), (ref, message)
     assert {x["client_id"] for x in letters} == {str(CLASH_CLIENT)}
     assert {x["kind"] for x in letters} >= {"contact", "invoice"}
     # the fix (an accountant links the contact), then the replay posts every dead letter
-    [c] = [c for c in sb.xero.all("Contacts", TENANT) if c["Name"] == clash["name"]]
-    manual.update("Contacts", [{"ContactID": c["ContactID"], "ContactNumber": f"HARVEST-{CLASH_CLIENT}"}],
-                  idempotency_key="linked-by-hand")
-    manual.close()
+    system.fix_clash(resources, clash, ids.contact_number(SOURCE_SYSTEM, str(CLASH_CLIENT)))
     assert cli_main(["dlq", "replay", "--entity", ENTITY]) == 0
     assert DeadLetters(store).open_for(ENTITY) == []
     assert {x["status"] for x in DeadLetters(store).list(entity=ENTITY)} <= {"replayed", "superseded"}
     # the project system learns about the replayed documents too
     job.execute_in_process(instance=instance, partition_key=pk, raise_on_error=False,
                            asset_selection=list(AssetSelection.assets("source_entries_marked").resolve(graph)))
-    assert_no_duplicates(sb)
-    assert_converged(sb, wh, store)
+    assert_no_duplicates(target)
+    assert_converged(sb, target, wh, store)
     log.append(f"done at {time.perf_counter() - t0:.0f} s")
-    return {"log": log, "kills": killer.fired, "credit_notes": len(live_docs(sb, "CreditNotes")),
-            "invoices": len(live_docs(sb, "Invoices"))}
+    return {"log": log, "kills": killer.fired, "credit_notes": len(live_docs(target, "credit_note")),
+            "invoices": len(live_docs(target, "invoice")), "seconds": time.perf_counter() - t0}
 
 
 def cli_env(monkeypatch, sb, tmp_path) -> None:
@@ -403,20 +349,26 @@ def cli_env(monkeypatch, sb, tmp_path) -> None:
     sign_in(monkeypatch, f"sqlite:///{tmp_path / 'operational.sqlite3'}", "olivia", "operator")
 
 
-def test_chaos_short(sandboxes, resources, instance, tmp_path, monkeypatch):
-    cli_env(monkeypatch, sandboxes, tmp_path)
-    t0 = time.perf_counter()
-    out = run_chaos(sandboxes, resources, instance, tmp_path, reps=2, kill_reps={0}, n_clients=24, seed=7,
+@pytest.fixture(params=TARGETS)
+def system(request, sandboxes) -> ChaosSystem:
+    """Each accounting system in turn, on its sandbox (``chaos_systems``)."""
+    return SYSTEMS[request.param](sandboxes)
+
+
+def test_chaos_short(system, resources, instance, tmp_path, monkeypatch):
+    cli_env(monkeypatch, system.sb, tmp_path)
+    out = run_chaos(system, resources, instance, tmp_path, reps=2, kill_reps={0}, n_clients=24, seed=7,
                     probability=0.08, retry_after=0)
     assert out["kills"] and out["invoices"] >= 24 and out["credit_notes"] >= 1, "\n".join(out["log"])
-    print(f"chaos short: {time.perf_counter() - t0:.0f} s; {out}")
+    print(f"chaos short on {system.name}: {out['seconds']:.0f} s; {out}")
 
 
 @pytest.mark.full
 @pytest.mark.parametrize("seed", [11, 23, 37])
-def test_chaos_long(sandboxes, resources, instance, tmp_path, monkeypatch, seed):
-    cli_env(monkeypatch, sandboxes, tmp_path)
-    out = run_chaos(sandboxes, resources, instance, tmp_path, reps=8, kill_reps={0, 2, 5}, n_clients=120, seed=seed,
+def test_chaos_long(system, resources, instance, tmp_path, monkeypatch, seed):
+    cli_env(monkeypatch, system.sb, tmp_path)
+    out = run_chaos(system, resources, instance, tmp_path, reps=8, kill_reps={0, 2, 5}, n_clients=120, seed=seed,
                     probability=0.12)
-    print(f"chaos long seed {seed}: {out['invoices']} invoices, {out['credit_notes']} credit notes; kills {out['kills']}")
+    print(f"chaos long on {system.name}, seed {seed}: {out['seconds']:.0f} s, {out['invoices']} invoices, "
+          f"{out['credit_notes']} credit notes; kills {out['kills']}")
     assert len(out["kills"]) == 3 and out["credit_notes"] >= 3, "\n".join(out["log"])
