@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from sync_pipeline.contracts.config_file import load_yaml_model
 from sync_pipeline.domain.retention import DEFAULT_TAX_YEARS, FALLBACK_TAX_YEARS, RecordClass, RetentionPolicy
 
 
@@ -59,16 +59,6 @@ class RetentionConfig(BaseModel):
 
 
 def load_retention_config(path: str | Path) -> RetentionConfig:
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise RetentionConfigError(f"retention file {p} not found: set SYNC_PIPELINE_RETENTION to your policy "
-                                   "(docs/retention.example.yaml is the documented default)") from None
-    except yaml.YAMLError as e:
-        raise RetentionConfigError(f"retention file {p} is not valid YAML: {e}") from None
-    try:
-        return RetentionConfig.model_validate(data)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(file)'}: {err['msg']}" for err in e.errors())
-        raise RetentionConfigError(f"retention file {p}: {problems}") from None
+    return load_yaml_model(path, RetentionConfig, what="retention file", error=RetentionConfigError,
+                           missing="set SYNC_PIPELINE_RETENTION to your policy "
+                                   "(docs/retention.example.yaml is the documented default)")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from sync_pipeline.contracts.config_file import load_yaml_model
 
 #: objective → (unit, True when a higher value is worse)
 OBJECTIVES: dict[str, tuple[str, bool]] = {
@@ -156,16 +157,6 @@ class SloConfig(BaseModel):
 
 
 def load_slo_config(path: str | Path) -> SloConfig:
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise SloConfigError(f"SLO file {p} not found: set SYNC_PIPELINE_SLO to your objectives "
-                             "(docs/slo.example.yaml is the documented default)") from None
-    except yaml.YAMLError as e:
-        raise SloConfigError(f"SLO file {p} is not valid YAML: {e}") from None
-    try:
-        return SloConfig.model_validate(data)
-    except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(str(x) for x in err['loc']) or '(file)'}: {err['msg']}" for err in e.errors())
-        raise SloConfigError(f"SLO file {p}: {problems}") from None
+    return load_yaml_model(path, SloConfig, what="SLO file", error=SloConfigError,
+                           missing="set SYNC_PIPELINE_SLO to your objectives "
+                                   "(docs/slo.example.yaml is the documented default)")
