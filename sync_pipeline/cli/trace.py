@@ -95,7 +95,8 @@ def _bank_text(b: dict[str, Any]) -> list[str]:
            f"  decision {b['decision_id']}: {b['outcome']} by rule {b['rule']}"
            + (f" ({b['model']})" if b.get("model") else "")
            + f", confidence {b['confidence']:.2f}, status {b['status']}; decided by {b['decided_by']} at "
-           f"{b['decided_at']}"]
+           f"{b['decided_at']}" + (f" in run {b['run_id']}" if b.get("run_id") else "")
+           + (f" (trace {b['trace_id']})" if b.get("trace_id") else "")]
     for a in b["allocations"]:
         out.append(f"  applies {a['applied']} {a['currency']} to {a['invoice_number'] or a['invoice_id']}"
                    + (f" (payment {a['payment_id']})" if a.get("payment_id") else ""))

@@ -113,7 +113,7 @@ def _decision_record(d: cm.Decision, line: dict[str, Any], inv: dict[str, dict[s
 def match_period(lines: pd.DataFrame, invoices: pd.DataFrame, payments: pd.DataFrame, *, entity: str, period: str,
                  log_: ml.MatchingLog, policy: cm.CashPolicy, bank_currency: str, actor: str,
                  run_id: str | None = None, fx_rates: pd.DataFrame | None = None, seed: int = 42,
-                 ) -> tuple[pd.DataFrame, dict[str, Any]]:
+                 trace_id: str | None = None) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Match the lines no earlier run finished with; log every decision. Returns the decisions frame."""
     done = log_.final_lines(entity, lines["line_id"]) if len(lines) else set()
     todo = lines[~lines["line_id"].isin(done)].reset_index(drop=True)
@@ -129,7 +129,7 @@ def match_period(lines: pd.DataFrame, invoices: pd.DataFrame, payments: pd.DataF
     by_line = {r["line_id"]: r for r in todo.to_dict("records")}
     inv = {r["invoice_id"]: r for r in invoices.to_dict("records")}
     records = [_decision_record(d, by_line.get(d.line_id, {}), inv, policy) for d in run.decisions]
-    log_.record(entity, period, records, actor=actor, run_id=run_id, model=MODEL_NAME)
+    log_.record(entity, period, records, actor=actor, run_id=run_id, model=MODEL_NAME, trace_id=trace_id)
     frame = decisions_frame(run.decisions)
     stats = {**run.stats, "already_final": len(done)}
     return frame, stats

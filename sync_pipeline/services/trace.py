@@ -258,7 +258,8 @@ class Tracer:
             "payer": d.get("payer_name"), "description": d.get("description"),
             "decision_id": d["decision_id"], "outcome": d["outcome"], "rule": d["rule"], "model": d.get("model"),
             "confidence": d["confidence"], "status": d["status"], "decided_by": d["decided_by"],
-            "decided_at": d["decided_at"], "run_id": d.get("run_id"), "reason": d.get("reason"),
+            "decided_at": d["decided_at"], "run_id": d.get("run_id"), "trace_id": d.get("trace_id"),
+            "reason": d.get("reason"),
             "allocations": [{"invoice_id": a["invoice_id"], "invoice_number": a["invoice_number"],
                              "applied": _money(a["applied_minor"], a["currency"]), "currency": a["currency"],
                              "payment_id": a["target_payment_id"]} for a in d["allocations"]],
@@ -326,6 +327,7 @@ def trace(store: OperationalStore, warehouse: Warehouse, ref: str, *, kind: str 
     runs = [inv["run_id"] for inv in trail.invoices] + [b["run_id"] for b in trail.bank_lines]
     trail.run_ids = list(dict.fromkeys(r for r in runs if r))
     traced = [inv["trace_id"] for inv in trail.invoices] + [c["trace_id"] for inv in trail.invoices
-                                                             for c in inv["changes_received"]]
+                                                             for c in inv["changes_received"]] \
+        + [b["trace_id"] for b in trail.bank_lines]
     trail.trace_ids = list(dict.fromkeys(t for t in traced if t))
     return trail

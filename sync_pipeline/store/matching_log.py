@@ -36,6 +36,7 @@ cash_decisions = sa.Table(
     sa.Column("period", sa.String(7), nullable=False, index=True),
     sa.Column("line_id", sa.String(255), nullable=False, index=True),
     sa.Column("run_id", sa.String(64)),
+    sa.Column("trace_id", sa.String(32)),  # the trace of the run that decided (domain.tracing)
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("rule", sa.String(64), nullable=False),
     sa.Column("model", sa.String(128)),
@@ -146,7 +147,7 @@ class MatchingLog:
         return found if line_ids is None else found & set(line_ids)
 
     def record(self, entity: str, period: str, decisions: Iterable[dict[str, Any]], *, actor: str,
-               run_id: str | None = None, model: str | None = None) -> list[int]:
+               run_id: str | None = None, model: str | None = None, trace_id: str | None = None) -> list[int]:
         """Write decisions (``decision`` dicts from ``services.cash_reconcile``); earlier open ones are superseded."""
         ids: list[int] = []
         trail: list[dict[str, Any]] = []
@@ -161,7 +162,8 @@ class MatchingLog:
             for d in rows:
                 status = {"auto_settled": TO_SETTLE, "reconciled_payment": RECONCILED}.get(d["outcome"], OPEN)
                 res = c.execute(cash_decisions.insert().values(
-                    entity=entity, period=period, line_id=d["line_id"], run_id=run_id, outcome=d["outcome"],
+                    entity=entity, period=period, line_id=d["line_id"], run_id=run_id, trace_id=trace_id,
+                    outcome=d["outcome"],
                     rule=d["rule"], model=model if d["rule"] == "fellegi_sunter" else None,
                     confidence=d["confidence"], line_date=d.get("line_date"),
                     line_amount_minor=d["line_amount_minor"], line_currency=d["line_currency"],

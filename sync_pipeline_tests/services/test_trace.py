@@ -60,6 +60,7 @@ def _check_bank_line(b, paid):
     assert (b["line_id"], b["amount"], b["currency"], b["date"]) == ("090:TRACE-0001", "981.00", "GBP", paid["day"])
     assert b["status"] == "settled" and b["outcome"] == "auto_settled"
     assert b["decided_by"] == f"dagster run {paid['cash_run']}"
+    assert (b["run_id"], b["trace_id"]) == (paid["cash_run"], paid["cash_run"].replace("-", ""))  # its run's trace
     [a] = b["allocations"]
     assert (a["invoice_id"], a["applied"]) == (paid["id"], "981.00") and a["payment_id"]
     assert [h["action"] for h in b["history"]][0] == "decided" and b["history"][-1]["action"] == "settled"
@@ -83,7 +84,8 @@ def test_trace_from_each_starting_point_follows_the_same_chain(paid, resources, 
     [bl] = t.bank_lines
     _check_bank_line(bl, paid)
     assert t.run_ids == [inv["run_id"], paid["cash_run"]]
-    assert inv["trace_id"] == TRACE_ID and t.trace_ids == [TRACE_ID]  # the sensor's trace id, on the ledger
+    assert inv["trace_id"] == TRACE_ID  # the sensor's trace id, on the ledger
+    assert t.trace_ids == [TRACE_ID, bl["trace_id"]]  # and the cash run's, on its matching decision
 
     # from the invoice number: all four entries of the invoice, the same payment and bank line
     t = trace(store, wh, paid["number"])
@@ -128,7 +130,13 @@ def _command_prints_the_trail_and_json_for_those_allowed(paid, resources, monkey
     assert "Alice Archer (1): 2.5 h on 2026-10-05" in text
     assert "net 817.50  tax 163.50  gross 981.00 GBP; paid 981.00, due 0.00" in text
     assert "Bank line 090:TRACE-0001" in text and "auto_settled" in text
-    assert f"Trace ids: {TRACE_ID}" in text
+    cash_trace = paid["cash_run"].replace("-", "")
+    assert f"in run {paid['cash_run']} (trace {cash_trace})" in text
+    assert f"Trace ids: {TRACE_ID}, {cash_trace}" in text
+    # the whole trail, in the order the money moved: entry, approval, billable, invoice, payment, bank line
+    order = [text.index(s) for s in ("Time entry 1001", "approval: approved by Carol Chen (3)", "billable: 2.5 h",
+                                     f"Invoice {paid['number']}", "settlement: ", "Bank line 090:TRACE-0001")]
+    assert order == sorted(order)
     assert main(["trace", "090:TRACE-0001", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["invoices"][0]["gross"] == "981.00" and data["bank_lines"][0]["status"] == "settled"

@@ -19,6 +19,7 @@ from sync_pipeline.defs.resources import (
     WarehouseResource,
     XeroResource,
 )
+from sync_pipeline.domain.tracing import trace_id_of
 from sync_pipeline.services import cash_reconcile
 from sync_pipeline.services.cash_summary import settled_totals
 from sync_pipeline.store.matching_log import MatchingLog
@@ -81,7 +82,8 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
     frame, stats = cash_reconcile.match_period(
         lines, invoices, payments, entity=ep.entity, period=ep.period.key, log_=MatchingLog(opstore.get()),
         policy=policy, bank_currency=cfg.entity(ep.entity).bank_currency,
-        actor=f"dagster run {context.run.run_id}", run_id=context.run.run_id)
+        actor=f"dagster run {context.run.run_id}", run_id=context.run.run_id,
+        trace_id=trace_id_of(context.run.tags, context.run.run_id))
     wh.write("cash_matches", ep.entity, ep.period.key, frame, CashMatch)
     # what was due before this run, for the blocking check
     due = invoices[["invoice_id", "amount_due_minor"]]
@@ -89,6 +91,7 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
     exceptions = frame[frame["outcome"].isin(["exception", "proposed"])].drop_duplicates("line_id")
     return MaterializeResult(metadata={
         "dagster/row_count": len(frame),
+        "trace_id": trace_id_of(context.run.tags, context.run.run_id),
         "outcomes": counts(frame.drop_duplicates("line_id"), "outcome") if len(frame) else {},
         "rules": counts(frame.drop_duplicates("line_id"), "rule") if len(frame) else {},
         "auto_settled_per_currency_minor": settled_totals(frame),
