@@ -1,4 +1,5 @@
-"""The operational store's identities, for the CLI (a private module: it registers no command)."""
+"""The operational store, its identities and who runs the command, for the CLI (a private module: it registers
+no command)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ import functools
 from sync_pipeline.domain.access import Actor
 
 
+def store():
+    """The configured operational store (SYNC_PIPELINE_STORE_URL): one per URL in this process."""
+    from sync_pipeline.defs import settings
+
+    return _store(settings.operational_store_url())
+
+
 def identities():
     """The identities of the configured operational store (SYNC_PIPELINE_STORE_URL)."""
-    from sync_pipeline.defs import settings
     from sync_pipeline.store.identity import Identities
 
-    return Identities(_store(settings.operational_store_url()))
+    return Identities(store())
 
 
 @functools.lru_cache(maxsize=8)
@@ -31,3 +38,8 @@ def actor(args: argparse.Namespace) -> Actor:
 
         raise UserError("this command needs a signed-in user: set SYNC_PIPELINE_TOKEN")
     return a
+
+
+def who(args: argparse.Namespace) -> str:
+    """The signed-in user's name (SYNC_PIPELINE_TOKEN): the actor recorded for the command."""
+    return actor(args).name

@@ -14,7 +14,7 @@ import argparse
 from datetime import UTC, datetime
 
 from sync_pipeline.cli import UserError
-from sync_pipeline.cli.posting import store, who
+from sync_pipeline.cli._identity import store, who
 
 
 def cmd_list(args: argparse.Namespace) -> int:

@@ -15,16 +15,17 @@ import json
 import sys
 from pathlib import Path
 
+from sync_pipeline.cli._identity import store, who
+
 
 def _ctx(args: argparse.Namespace):
-    from sync_pipeline.cli._identity import _store
     from sync_pipeline.defs import settings
     from sync_pipeline.services import archive
     from sync_pipeline.store.warehouse import Warehouse
 
     folder = Path(args.folder) if getattr(args, "folder", None) else archive.folder_of(
         settings.archive_root(), args.entity, args.period)
-    return archive, Warehouse(settings.warehouse_root()), _store(settings.operational_store_url()), folder
+    return archive, Warehouse(settings.warehouse_root()), store(), folder
 
 
 def _closed(entity: str, period: str) -> None:
@@ -43,13 +44,12 @@ def _closed(entity: str, period: str) -> None:
 
 def cmd_create(args: argparse.Namespace) -> int:
     from sync_pipeline.cli import UserError
-    from sync_pipeline.cli._identity import actor
 
     archive, wh, store, folder = _ctx(args)
     if not args.allow_open:
         _closed(args.entity, args.period)
     try:
-        v = archive.create(wh, store, folder.parent.parent, args.entity, args.period, actor=actor(args).name,
+        v = archive.create(wh, store, folder.parent.parent, args.entity, args.period, actor=who(args),
                            replace=args.replace)
     except archive.ArchiveError as e:
         raise UserError(str(e)) from None
@@ -86,11 +86,10 @@ def cmd_read(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     from sync_pipeline.cli import UserError
-    from sync_pipeline.cli._identity import actor
 
     archive, wh, store, folder = _ctx(args)
     try:
-        restored = archive.restore(folder, wh, store, actor=actor(args).name, replace=args.replace)
+        restored = archive.restore(folder, wh, store, actor=who(args), replace=args.replace)
     except archive.ArchiveError as e:
         raise UserError(str(e)) from None
     print(f"restored {len(restored)} partition(s) of {args.entity} {args.period}: {', '.join(restored) or 'none'}"

@@ -18,7 +18,7 @@ import argparse
 import json
 
 from sync_pipeline.cli import UserError
-from sync_pipeline.cli.posting import store, who
+from sync_pipeline.cli._identity import store, who
 
 
 def _protector():

@@ -26,19 +26,7 @@ import uuid
 from typing import Any
 
 from sync_pipeline.cli import UserError
-from sync_pipeline.cli._identity import actor
-
-
-def who(args: argparse.Namespace) -> str:
-    """The signed-in user's name (SYNC_PIPELINE_TOKEN): the actor recorded for the command."""
-    return actor(args).name
-
-
-def store():
-    from sync_pipeline.defs import settings
-    from sync_pipeline.store.operational import OperationalStore
-
-    return OperationalStore(settings.operational_store_url())
+from sync_pipeline.cli._identity import store, who
 
 
 def posting_env():

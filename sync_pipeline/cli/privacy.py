@@ -17,20 +17,15 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, date, datetime
 
-
-def _store():
-    from sync_pipeline.cli._identity import _store as store_for
-    from sync_pipeline.defs import settings
-
-    return store_for(settings.operational_store_url())
+from sync_pipeline.cli._identity import store as _store
+from sync_pipeline.cli._identity import who
 
 
 def cmd_hold_set(args: argparse.Namespace) -> int:
-    from sync_pipeline.cli._identity import actor
     from sync_pipeline.store.legal_holds import LegalHolds
 
     h = LegalHolds(_store()).set(args.entity, period=args.period, person=args.person, reason=args.reason,
-                                 by=actor(args).name)
+                                 by=who(args))
     print(f"set {h.describe()}")
     return 0
 
@@ -48,10 +43,9 @@ def cmd_hold_list(args: argparse.Namespace) -> int:
 
 
 def cmd_hold_release(args: argparse.Namespace) -> int:
-    from sync_pipeline.cli._identity import actor
     from sync_pipeline.store.legal_holds import LegalHolds
 
-    h = LegalHolds(_store()).release(args.id, by=actor(args).name, reason=args.reason)
+    h = LegalHolds(_store()).release(args.id, by=who(args), reason=args.reason)
     print(f"released hold #{h.id} ({h.entity}): {args.reason}")
     return 0
 
@@ -70,7 +64,6 @@ def retention_policy():
 
 def cmd_purge(args: argparse.Namespace) -> int:
     from sync_pipeline.cli import UserError
-    from sync_pipeline.cli._identity import actor
     from sync_pipeline.defs import settings
     from sync_pipeline.services import retention
     from sync_pipeline.store.warehouse import Warehouse
@@ -82,7 +75,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
     cfg, policy = retention_policy()
     store, wh = _store(), Warehouse(settings.warehouse_root())
     items = retention.plan(wh, store, policy, dict(cfg.assets), today)
-    summary = retention.apply(items, wh, store, actor=actor(args).name, dry_run=args.dry_run, today=today)
+    summary = retention.apply(items, wh, store, actor=who(args), dry_run=args.dry_run, today=today)
     verb = "would" if args.dry_run else "did"
     print(f"retention purge as of {today} ({'dry run' if args.dry_run else 'applied'}): {len(items)} partition(s); "
           f"{verb} delete {summary['deleted']}, anonymize {summary['anonymized']}, keep {summary['kept']} "
@@ -111,11 +104,10 @@ def cmd_export(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from sync_pipeline.cli._identity import actor
     from sync_pipeline.store.files import write_private
 
     sr, store, wh, person = _subject(args)
-    data = sr.export(wh, store, person, actor=actor(args).name, include_dagster=not args.no_dagster)
+    data = sr.export(wh, store, person, actor=who(args), include_dagster=not args.no_dagster)
     text = json.dumps(data, indent=2, sort_keys=True, default=str) + "\n"
     if args.out:
         write_private(args.out, text)  # 0600: it is everything held about a person
@@ -130,11 +122,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_erase(args: argparse.Namespace) -> int:
     from sync_pipeline.cli import UserError
-    from sync_pipeline.cli._identity import actor
 
     sr, store, wh, person = _subject(args)
     try:
-        r = sr.erase(wh, store, person, actor=actor(args).name, dry_run=args.dry_run)
+        r = sr.erase(wh, store, person, actor=who(args), dry_run=args.dry_run)
     except sr.SubjectError as e:
         raise UserError(str(e)) from None
     c = r["counts"]
