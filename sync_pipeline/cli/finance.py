@@ -82,14 +82,28 @@ def _failed(result) -> list[str]:
     return out
 
 
+def closed_period(text: str):
+    """The billing period ``text`` when it has closed for every entity (finance works on closed months only)."""
+    from sync_pipeline.cli import UserError
+    from sync_pipeline.defs.partitions import closed_period_partitions
+    from sync_pipeline.domain.periods import Period
+
+    period = Period.parse(text)
+    if not closed_period_partitions.has_partition_key(period.partition_key):
+        last = closed_period_partitions.get_last_partition_key()
+        raise UserError(f"period {period.key} has not closed in every entity's time zone yet: finance runs on closed "
+                        f"periods (the latest is {str(last)[:7]}); its drafts are synced by sync_job meanwhile "
+                        "(docs/user-manual.md, 'Billing periods in the Dagster UI')")
+    return period
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from sync_pipeline.cli import UserError
     from sync_pipeline.defs import settings
     from sync_pipeline.defs.partitions import partition_key
-    from sync_pipeline.domain.periods import Period
     from sync_pipeline.store.warehouse import Warehouse
 
-    period = Period.parse(args.period)
+    period = closed_period(args.period)
     wh = Warehouse(settings.warehouse_root())
     entities = args.entity
     if not entities:
@@ -143,9 +157,8 @@ def _summary(wh, entities: list[str], period: str) -> None:
 
 def cmd_reallocate(args: argparse.Namespace) -> int:
     from sync_pipeline.defs.partitions import partition_key
-    from sync_pipeline.domain.periods import Period
 
-    period = Period.parse(args.period)
+    period = closed_period(args.period)
     config = reallocation_config(args.driver or [], args.weights or [], args.usage or [], args.note)
     r = _run("reallocation_job", partition_key(args.entity, period),
              run_config={"ops": {"cost_allocations": {"config": config}}},

@@ -85,3 +85,26 @@ def today_in(tz: str, now: datetime | None = None) -> date:
 def is_closed(period: Period, tz: str, now: datetime | None = None) -> bool:
     """A period is closed once its last local day has passed in the entity's time zone."""
     return today_in(tz, now) > period.end
+
+
+def _utc_offsets(tz: str, year: int) -> tuple[timedelta, timedelta]:
+    """The zone's UTC offsets in winter and in summer of ``year`` (equal where there is no daylight saving)."""
+    zone = ZoneInfo(tz)
+    offsets = [datetime(year, m, 1, 12, tzinfo=zone).utcoffset() or timedelta(0) for m in (1, 7)]
+    return min(offsets), max(offsets)
+
+
+def closing_timezone(zones: list[str] | tuple[str, ...], year: int = 2026) -> str:
+    """Of the entities' time zones, the one where a month ends last (the most western: smallest UTC offset,
+    daylight saving included); ``UTC`` when there is none. A month closed there is closed for every entity."""
+    if not zones:
+        return "UTC"
+    return min(sorted(set(zones)), key=lambda tz: _utc_offsets(tz, year)[0])
+
+
+def opening_timezone(zones: list[str] | tuple[str, ...], year: int = 2026) -> str:
+    """Of the entities' time zones, the one where a month begins first (the most eastern: largest UTC offset,
+    daylight saving included); ``UTC`` when there is none. A month open there is open for at least one entity."""
+    if not zones:
+        return "UTC"
+    return max(sorted(set(zones)), key=lambda tz: _utc_offsets(tz, year)[1])

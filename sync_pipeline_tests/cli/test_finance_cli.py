@@ -32,3 +32,14 @@ def test_malformed_options_are_user_errors(driver, weights):
 def test_commands_are_registered():
     args = build_parser().parse_args(["finance", "versions", "--entity", "acme-uk", "--period", "2026-10"])
     assert args.func.__name__ == "cmd_versions"
+
+
+def test_finance_refuses_a_period_that_has_not_closed_with_the_latest_closed_one():
+    from sync_pipeline.cli.finance import closed_period
+    from sync_pipeline.defs.partitions import closed_period_partitions, period_partitions
+
+    open_month = period_partitions.get_last_partition_key()[:7]
+    latest = closed_period_partitions.get_last_partition_key()[:7]
+    with pytest.raises(UserError, match=f"period {open_month} has not closed.*the latest is {latest}"):
+        closed_period(open_month)
+    assert closed_period(latest).key == latest

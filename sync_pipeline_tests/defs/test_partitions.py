@@ -1,11 +1,70 @@
 """Partitions as the UI shows them: every check result per partition, jobs self-contained, a quiet terminal."""
 
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
 from graphlib import CycleError, TopologicalSorter
 
 import pytest
+from dagster import AssetKey
 
 from sync_pipeline.defs.console_log import console_loggers, event_log_level
 from sync_pipeline.defs.definitions import defs
+from sync_pipeline.defs.partitions import closed_periods, open_period_partitions
+
+
+def _period_dimension(asset: str):
+    return defs.resolve_asset_graph().get(AssetKey(asset)).partitions_def.get_partitions_def_for_dimension("period")
+
+
+def _last_period(asset: str, at: datetime) -> str:
+    return _period_dimension(asset).get_partition_keys(current_time=at)[-1]
+
+
+@pytest.mark.parametrize(("tz", "before", "after"), [
+    # the last minute of 30 Nov and the first of 1 Dec, local time
+    ("America/Los_Angeles", datetime(2026, 12, 1, 7, 59, tzinfo=UTC), datetime(2026, 12, 1, 8, 0, tzinfo=UTC)),
+    ("Pacific/Auckland", datetime(2026, 11, 30, 10, 59, tzinfo=UTC), datetime(2026, 11, 30, 11, 0, tzinfo=UTC)),
+    ("Europe/London", datetime(2026, 11, 30, 23, 59, tzinfo=UTC), datetime(2026, 12, 1, 0, 0, tzinfo=UTC)),
+])
+def test_the_latest_closed_period_turns_over_at_local_midnight(tz, before, after):
+    assert closed_periods(tz).get_partition_keys(current_time=before)[-1] == "2026-10-01"
+    assert closed_periods(tz).get_partition_keys(current_time=after)[-1] == "2026-11-01"
+    # the sync side keeps the open month: drafts of November until local midnight, then December's
+    assert open_period_partitions(tz).get_partition_keys(current_time=before)[-1] == "2026-11-01"
+    assert open_period_partitions(tz).get_partition_keys(current_time=after)[-1] == "2026-12-01"
+
+
+def test_period_close_assets_offer_the_last_closed_month_as_latest():
+    """The example mapping's entity is in Europe/London: on 7 Dec the latest closed period is November."""
+    at = datetime(2026, 12, 7, 9, 30, tzinfo=UTC)
+    for asset in ("kpi_touchless_billing", "entity_results", "cost_allocations"):
+        assert _last_period(asset, at) == "2026-11-01", asset
+    assert defs.resolve_asset_graph().get(AssetKey("consolidated_results")).partitions_def.get_partition_keys(
+        current_time=at)[-1] == "2026-11-01"
+    # what the schedules and sensors run mid-month still has the open month
+    assert _last_period("posted_invoices", at) == _last_period("raw_time_entries", at) == "2026-12-01"
+
+
+def test_the_period_dimensions_follow_the_entities_time_zones(tmp_path):
+    """A fresh code location on a mapping with entities in Auckland and Los Angeles: a month is offered as closed
+    once it has ended in Los Angeles, and as open once it has begun in Auckland."""
+    t = "0b8e5a52-1c1d-4b0e-9f3a-2d6c7e8f9a0"
+    (tmp_path / "mapping.yaml").write_text(f"""version: 2
+entities:
+  - {{key: nz, name: NZ, timezone: Pacific/Auckland, base_currency: NZD, harvest_account_id: "1", xero_tenant_id: {t}1}}
+  - {{key: us, name: US, timezone: America/Los_Angeles, base_currency: USD, harvest_account_id: "2",
+     xero_tenant_id: {t}2}}
+""")
+    code = ("from datetime import UTC, datetime\n"
+            "from sync_pipeline.defs.partitions import closed_period_partitions as c, period_partitions as o\n"
+            "for h in (7, 8):\n"
+            "    print(c.get_partition_keys(current_time=datetime(2026, 12, 1, h, tzinfo=UTC))[-1])\n"
+            "print(o.get_partition_keys(current_time=datetime(2026, 11, 30, 11, tzinfo=UTC))[-1])\n")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "SYNC_PIPELINE_MAPPING": str(tmp_path /
+                         "mapping.yaml")}, capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["2026-10-01", "2026-11-01", "2026-12-01"]
 
 
 def test_every_check_of_a_partitioned_asset_records_its_partition():

@@ -86,3 +86,26 @@ def test_today_is_the_local_date_of_now():
     before = datetime.now(tz=UTC).date()
     today = today_in("UTC")  # without a clock given: now
     assert before <= today <= datetime.now(tz=UTC).date()
+
+
+def test_the_closing_zone_is_where_a_month_ends_last_daylight_saving_included():
+    from sync_pipeline.domain.periods import closing_timezone
+
+    assert closing_timezone(["Europe/London", "Pacific/Auckland", "America/Los_Angeles"]) == "America/Los_Angeles"
+    # Santiago is UTC-3 in January, UTC-4 in July; New York UTC-5 in January: New York ends its months last
+    assert closing_timezone(("America/Santiago", "America/New_York")) == "America/New_York"
+    assert closing_timezone(["Pacific/Pago_Pago", "Pacific/Honolulu"]) == "Pacific/Pago_Pago"
+    assert closing_timezone(["UTC", "Europe/London"]) == "Europe/London"  # both UTC+0 in winter: by name
+    assert closing_timezone([]) == "UTC"
+
+
+def test_the_opening_zone_is_where_a_month_begins_first_daylight_saving_included():
+    from sync_pipeline.domain.periods import opening_timezone
+
+    assert opening_timezone(["Europe/London", "Pacific/Auckland", "America/Los_Angeles"]) == "Pacific/Auckland"
+    # Santiago reaches UTC-3 in its summer (January), New York only UTC-4 (July)
+    assert opening_timezone(("America/New_York", "America/Santiago")) == "America/Santiago"
+    assert opening_timezone(["Pacific/Auckland", "Pacific/Kiritimati"]) == "Pacific/Kiritimati"
+    assert opening_timezone(["America/Halifax", "America/Santiago"]) == "America/Halifax"  # both UTC-3: by name
+    assert opening_timezone(["UTC", "Europe/London"]) == "Europe/London"  # UTC+1 in summer
+    assert opening_timezone([]) == "UTC"

@@ -39,7 +39,7 @@ from sync_pipeline.contracts.warehouse import FxRateRow
 from sync_pipeline.defs.billing.assets import clean_time_entries, invoice_drafts
 from sync_pipeline.defs.extract.assets import raw_time_entries
 from sync_pipeline.defs.metadata import counts, money_total, preview, table
-from sync_pipeline.defs.partitions import entity_period, entity_period_partitions, period_partitions
+from sync_pipeline.defs.partitions import closed_period_partitions, entity_closed_period_partitions, entity_period
 from sync_pipeline.defs.posting.assets import posted_invoices
 from sync_pipeline.defs.resources import (
     FinanceConfigResource,
@@ -58,7 +58,7 @@ GROUP = "finance"
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     kinds={"xero", "parquet"},
     pool="xero",  # concurrency pool of the external system (limits: deploy/pools.yaml)
@@ -97,7 +97,7 @@ def shared_cost_lines(context: AssetExecutionContext, mapping: MappingResource, 
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     deps=[shared_cost_lines],
     kinds={"duckdb", "parquet"},
@@ -123,7 +123,7 @@ def finance_cost_lines(context: AssetExecutionContext, finance_config: FinanceCo
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     deps=[finance_cost_lines],
     kinds={"duckdb", "parquet"},
@@ -189,7 +189,7 @@ def _who(context: AssetExecutionContext) -> str:
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     deps=[finance_cost_lines, clean_time_entries],
     kinds={"duckdb", "parquet"},
@@ -244,7 +244,7 @@ def _period(context) -> Period:
 
 
 @asset(
-    partitions_def=period_partitions,
+    partitions_def=closed_period_partitions,
     group_name=GROUP,
     kinds={"parquet"},
     description="Daily reference rates (ECB by default) the group translates with for the period, with rate "
@@ -270,7 +270,7 @@ def group_fx_rates(context: AssetExecutionContext, mapping: MappingResource, fin
 
 
 @asset(
-    partitions_def=period_partitions,
+    partitions_def=closed_period_partitions,
     group_name=GROUP,
     deps=[group_fx_rates],
     kinds={"duckdb", "parquet"},
@@ -303,7 +303,7 @@ def _read_or_none(wh, asset_name: str, entity: str, period: str):
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     deps=[invoice_drafts, posted_invoices],
     kinds={"duckdb", "parquet"},
@@ -329,7 +329,7 @@ def project_revenue(context: AssetExecutionContext, finance_config: FinanceConfi
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     deps=[clean_time_entries, raw_time_entries, finance_cost_lines],
     kinds={"duckdb", "parquet"},
@@ -358,7 +358,7 @@ def project_direct_costs(context: AssetExecutionContext, mapping: MappingResourc
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     deps=[project_revenue, project_direct_costs, cost_allocations,
           fx_period_rates],
@@ -390,7 +390,7 @@ def project_profitability(context: AssetExecutionContext, finance_config: Financ
 
 
 @asset(
-    partitions_def=entity_period_partitions,
+    partitions_def=entity_closed_period_partitions,
     group_name=GROUP,
     deps=[project_revenue, project_direct_costs, finance_cost_lines, capex_register, posted_invoices,
           fx_period_rates],
@@ -433,7 +433,7 @@ def _group_entities(mapping: MappingResource) -> list[str]:
 
 
 @asset(
-    partitions_def=period_partitions,
+    partitions_def=closed_period_partitions,
     group_name=GROUP,
     deps=[entity_results, fx_period_rates],
     kinds={"duckdb", "parquet"},
@@ -464,7 +464,7 @@ def consolidation_translated(context: AssetExecutionContext, mapping: MappingRes
 
 
 @asset(
-    partitions_def=period_partitions,
+    partitions_def=closed_period_partitions,
     group_name=GROUP,
     deps=[consolidation_translated],
     kinds={"duckdb", "parquet"},
@@ -490,7 +490,7 @@ def consolidation_eliminations(context: AssetExecutionContext, mapping: MappingR
 
 
 @asset(
-    partitions_def=period_partitions,
+    partitions_def=closed_period_partitions,
     group_name=GROUP,
     deps=[consolidation_translated, consolidation_eliminations],
     kinds={"duckdb", "parquet"},

@@ -11,7 +11,7 @@ from sync_pipeline.defs.finance.assets import (
     cost_allocations,
     finance_cost_lines,
 )
-from sync_pipeline.defs.partitions import entity_period, entity_period_partitions, period_partitions
+from sync_pipeline.defs.partitions import closed_period_partitions, entity_closed_period_partitions, entity_period
 from sync_pipeline.defs.resources import WarehouseResource
 from sync_pipeline.domain.finance import (
     check_allocation,
@@ -26,7 +26,7 @@ def _problems(problems: list[str]) -> MetadataValue:
     return MetadataValue.md("\n".join(f"- {x}" for x in problems[:50]) or "none")
 
 
-@asset_check(asset=cost_allocations, partitions_def=entity_period_partitions, blocking=True,
+@asset_check(asset=cost_allocations, partitions_def=entity_closed_period_partitions, blocking=True,
              description="Every shared line is allocated to the minor unit or listed as unallocated with a reason: "
                          "per line and per pool and currency, allocated + unallocated = pool.")
 def allocations_sum_to_pool(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
@@ -40,7 +40,7 @@ def allocations_sum_to_pool(context: AssetCheckExecutionContext, warehouse: Ware
         "unallocated_lines": out.figures["unallocated_lines"], "problems": _problems(out.problems)})
 
 
-@asset_check(asset=finance_cost_lines, partitions_def=entity_period_partitions, blocking=True,
+@asset_check(asset=finance_cost_lines, partitions_def=entity_closed_period_partitions, blocking=True,
              description="Every extracted cost line ends in exactly one disposition and the money per currency is "
                          "conserved: extracted = shared + direct + capex + unpooled + quarantined.")
 def cost_lines_conserved(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
@@ -52,7 +52,7 @@ def cost_lines_conserved(context: AssetCheckExecutionContext, warehouse: Warehou
         "per_currency": MetadataValue.json(out.figures), "problems": _problems(out.problems)})
 
 
-@asset_check(asset=consolidation_eliminations, partitions_def=period_partitions, blocking=True,
+@asset_check(asset=consolidation_eliminations, partitions_def=closed_period_partitions, blocking=True,
              description="Eliminations net to zero across entities, per intercompany pair and kind and in total.")
 def eliminations_net_to_zero(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     period = Period.parse(context.partition_key)
@@ -63,7 +63,7 @@ def eliminations_net_to_zero(context: AssetCheckExecutionContext, warehouse: War
         "problems": _problems(out.problems)})
 
 
-@asset_check(asset=consolidated_results, partitions_def=period_partitions, blocking=True,
+@asset_check(asset=consolidated_results, partitions_def=closed_period_partitions, blocking=True,
              description="Consolidated totals equal the sum of the translated entity totals plus the eliminations, "
                          "per statement and account; no intercompany balance between group entities remains.")
 def consolidated_equals_translated_entities(context: AssetCheckExecutionContext,

@@ -9,7 +9,7 @@ from datetime import date
 
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
-from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
+from sync_pipeline.defs.partitions import entity_closed_period_partitions, entity_period
 from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource
 from sync_pipeline.domain.kpis import Kpi
 from sync_pipeline.domain.periods import today_in
@@ -32,7 +32,7 @@ def _result(p: kpi_service.Partition, k: Kpi, what: str) -> MaterializeResult:
     return MaterializeResult(metadata=meta)
 
 
-@asset(partitions_def=entity_period_partitions, group_name="kpis", kinds={"parquet"},
+@asset(partitions_def=entity_closed_period_partitions, group_name="kpis", kinds={"parquet"},
        deps=[AssetKey("clean_time_entries"), AssetKey("posted_lines")],
        description="Share of the period's billable hours invoiced without a manual step (no hold released by a "
                    "person, no correction, not posted by a person). 1.0 = every hour billed untouched.")
@@ -43,7 +43,7 @@ def kpi_touchless_billing(context: AssetExecutionContext, warehouse: WarehouseRe
                    "hours billed without a manual step ÷ billable hours (billed or still held)")
 
 
-@asset(partitions_def=entity_period_partitions, group_name="kpis", kinds={"parquet"},
+@asset(partitions_def=entity_closed_period_partitions, group_name="kpis", kinds={"parquet"},
        deps=[AssetKey("posted_invoices")],
        description="Billing corrections: credit notes and rebills per invoice issued in the period. 0 = no "
                    "invoice needed correcting.")
@@ -53,7 +53,7 @@ def kpi_billing_corrections(context: AssetExecutionContext, warehouse: Warehouse
     return _result(p, kpi_service.billing_corrections(p), "(credit notes + rebills) ÷ invoices issued")
 
 
-@asset(partitions_def=entity_period_partitions, group_name="kpis", kinds={"parquet"},
+@asset(partitions_def=entity_closed_period_partitions, group_name="kpis", kinds={"parquet"},
        deps=[AssetKey("posted_invoices")],
        description="Days from the period's close (midnight after its last day, entity time zone) to its invoices "
                    "being posted in the accounting system: the median, with the fastest and slowest.")
@@ -64,7 +64,7 @@ def kpi_close_to_invoice(context: AssetExecutionContext, mapping: MappingResourc
     return _result(p, kpi_service.close_to_invoice(p, tz), "median of (posted at − period close), in days")
 
 
-@asset(partitions_def=entity_period_partitions, group_name="kpis", kinds={"parquet"},
+@asset(partitions_def=entity_closed_period_partitions, group_name="kpis", kinds={"parquet"},
        deps=[AssetKey("accounting_invoices"), AssetKey("raw_payments")],
        description="Days sales outstanding of the period's invoices, from the payments pulled back from the "
                    "accounting system: how long each invoice's money stayed unpaid, weighted by amount.")
@@ -78,7 +78,7 @@ def kpi_days_sales_outstanding(context: AssetExecutionContext, mapping: MappingR
                    f"mean over invoices of amount-weighted days unpaid (open amounts counted to {as_of})")
 
 
-@asset(partitions_def=entity_period_partitions, group_name="kpis", kinds={"parquet"},
+@asset(partitions_def=entity_closed_period_partitions, group_name="kpis", kinds={"parquet"},
        deps=[AssetKey("clean_time_entries"), AssetKey("clean_expenses"), AssetKey("posted_invoices"),
              AssetKey("sync_reconciliation")],
        description="Open sync exceptions of the partition, per team that fixes them: time tracking (quarantined "
