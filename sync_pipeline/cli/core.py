@@ -35,9 +35,18 @@ def run_sync(entity: str, period: str, *, triggered_by: str, log_level: str = "I
         instance.add_dynamic_partitions("entity", [entity])
     job = defs.resolve_job_def("sync_job")
     tags = {"triggered_by": triggered_by, TICKET_TAG: identities().run_ticket(triggered_by)}
-    return job.execute_in_process(
+    return traced(instance, job.execute_in_process(
         instance=instance, partition_key=partition_key(entity, p), tags=tags,
-        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, raise_on_error=False)
+        run_config={"loggers": {"console": {"config": {"log_level": log_level}}}}, raise_on_error=False))
+
+
+def traced(instance: Any, result: Any) -> Any:
+    """The result of a run executed in this process, its spans exported first (no daemon sensor sees such a run:
+    defs/telemetry/sensors.py)."""
+    from sync_pipeline.defs.telemetry.sensors import export_finished_run
+
+    export_finished_run(instance, result.run_id)
+    return result
 
 
 def awaiting_approval(result: Any) -> str | None:

@@ -77,9 +77,9 @@ def run_job(job_name: str, entity: str, period: str, **kw: Any) -> Any:
     if not instance.has_dynamic_partition("entity", entity):
         instance.add_dynamic_partitions("entity", [entity])
     tags = {"triggered_by": core.DEMO_TRIGGER, TICKET_TAG: identities().run_ticket(core.DEMO_TRIGGER)}
-    return defs.resolve_job_def(job_name).execute_in_process(
+    return core.traced(instance, defs.resolve_job_def(job_name).execute_in_process(
         instance=instance, partition_key=partition_key(entity, Period.parse(period)), tags=tags,
-        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}, raise_on_error=False, **kw)
+        run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}, raise_on_error=False, **kw))
 
 
 def _qbo_realms() -> dict[str, str]:

@@ -60,13 +60,13 @@ def reallocation_config(drivers: list[str], weights: list[str], usage: list[str]
 
 
 def _run(job_name: str, partition_key, run_config: dict[str, Any] | None = None, tags: dict[str, str] | None = None):
-    from sync_pipeline.cli.core import _dagster_instance
+    from sync_pipeline.cli.core import _dagster_instance, traced
     from sync_pipeline.defs.definitions import defs
 
     instance = _dagster_instance()
-    return defs.resolve_job_def(job_name).execute_in_process(
+    return traced(instance, defs.resolve_job_def(job_name).execute_in_process(
         instance=instance, partition_key=partition_key, run_config=run_config or {}, tags=tags or {},
-        raise_on_error=False)
+        raise_on_error=False))
 
 
 def _root_message(err) -> str:

@@ -35,6 +35,12 @@ def test_demo_prints_summary_and_second_run_posts_nothing(tmp_path):
     assert "approved            : INV-00001, INV-00002 by demo-approver at " in first.stdout
     # the runs are in the project-local Dagster instance the UI reads
     assert (tmp_path / "dagster_home" / "history").exists()
+    # and, run in process by the CLI with no daemon, each became OpenTelemetry spans in the data folder
+    from sync_pipeline.services.telemetry import read_spans
+
+    roots = [sp for sp in read_spans(tmp_path / "data" / "traces" / "spans.jsonl") if sp["parent_span_id"] is None]
+    assert roots and {r["name"] for r in roots} == {"sync_job"}
+    assert len({r["attributes"]["dagster.run_id"] for r in roots}) == len(roots)  # each run once
     # no demo person's name or email in clear in any Parquet file or store table (docs/data-protection.md)
     data = tmp_path / "data"
     assert people_in_clear(data, f"sqlite:///{data / 'operational.sqlite3'}", demo_people()) == []
