@@ -23,6 +23,7 @@ from typing import Any
 
 from sync_pipeline.contracts.codec import loads
 from sync_pipeline.sandbox import qbo_reference as ref
+from sync_pipeline.sandbox import qbo_tax
 from sync_pipeline.sandbox.qbo_faults import (
     PACIFIC,
     QboFault,
@@ -386,8 +387,10 @@ class EntitiesMixin:
             raise required("Line")
         txn_date = parse_date(item["TxnDate"], "TxnDate") if item.get("TxnDate") else today()
         currency, rate = self._currency(company, customer, item)
-        lines, subtotal, taxable = self._sales_lines(company, realm, item["Line"])
-        tax = self._txn_tax(company, realm, item, lines, taxable)
+        mode = qbo_tax.calculation(company.us, item)
+        lines, subtotal, taxable = self._sales_lines(company, realm, item["Line"], mode)
+        tax = qbo_tax.txn_tax(company.us, mode, item, taxable, lambda r, f: self._ref("TaxCode", realm, r, f),
+                              lambda rid: self.get("TaxRate", realm, rid))
         total = cents(subtotal + tax["TotalTax"])
         applied = (existing or {}).get("_applied", Decimal(0))
         if existing is not None and total < applied:
@@ -412,8 +415,8 @@ class EntitiesMixin:
             doc["ExchangeRate"] = rate
             doc["HomeTotalAmt"] = cents(total * rate)
             doc["HomeBalance"] = cents(doc["Balance"] * rate)
-        if not company.us:
-            doc["GlobalTaxCalculation"] = item.get("GlobalTaxCalculation") or "TaxExcluded"
+        if mode is not None:
+            doc["GlobalTaxCalculation"] = mode
         if entity == "Invoice":
             due = item.get("DueDate")
             if due:
@@ -458,12 +461,13 @@ class EntitiesMixin:
             raise validation(f"No exchange rate for {currency} to {home}: send ExchangeRate", "ExchangeRate")
         return currency, rate
 
-    def _sales_lines(self, company: ref.Company, realm: str, given: Any) -> tuple[list[dict], Decimal, list]:
+    def _sales_lines(self, company: ref.Company, realm: str, given: Any, mode: str | None
+                     ) -> tuple[list[dict], Decimal, list[qbo_tax.Taxable]]:
         if not isinstance(given, list):
             raise required("Line")
         out: list[dict[str, Any]] = []
         subtotal = Decimal(0)
-        taxable: list[tuple[Decimal, str]] = []  # (amount, tax code id) of each sales line
+        taxable: list[qbo_tax.Taxable] = []
         for n, line in enumerate(given, 1):
             if not isinstance(line, dict):
                 raise required("Line")
@@ -484,14 +488,8 @@ class EntitiesMixin:
             if ref_id(detail.get("ItemRef")):
                 it = self._ref("Item", realm, detail["ItemRef"], "ItemRef")
                 detail["ItemRef"] = {"value": it["Id"], "name": it["Name"]}
-            qty, price = detail.get("Qty"), detail.get("UnitPrice")
-            if qty is not None and price is not None:
-                q, p = money(qty, "Qty"), money(price, "UnitPrice")
-                if q != 0 and cents(q * p) != cents(amount):  # Qty 0 is what SDKs send for "not given"
-                    raise validation(f"Amount is not equal to UnitPrice * Qty. Supplied value:{amount}",
-                                     "Line.Amount")
-                detail["Qty"], detail["UnitPrice"] = q, p
             code = ref_id(detail.get("TaxCodeRef"))
+            gross = None
             if company.us:
                 code = code or "NON"
                 if code not in ("TAX", "NON"):
@@ -500,10 +498,24 @@ class EntitiesMixin:
                 if code is None:
                     raise validation("Make sure all your transactions have a VAT rate before you save.",
                                      "TaxCodeRef")
-                self._ref("TaxCode", realm, detail["TaxCodeRef"], "TaxCodeRef")
+                tc = self._ref("TaxCode", realm, detail["TaxCodeRef"], "TaxCodeRef")
+                if mode == "TaxInclusive":
+                    pct = sum((Decimal(str(self.get("TaxRate", realm, d["TaxRateRef"]["value"])["RateValue"]))
+                               for d in tc["SalesTaxRateList"]["TaxRateDetail"]), Decimal(0))
+                    gross = detail["TaxInclusiveAmt"] = qbo_tax.inclusive_line(detail, amount, pct)
+            if gross is None:
+                detail.pop("TaxInclusiveAmt", None)  # only a TaxInclusive transaction's lines carry it
+            qty, price = detail.get("Qty"), detail.get("UnitPrice")
+            if qty is not None and price is not None:  # the price includes tax on a TaxInclusive transaction
+                q, p = money(qty, "Qty"), money(price, "UnitPrice")
+                priced = gross if gross is not None else amount
+                if q != 0 and cents(q * p) != cents(priced):  # Qty 0 is what SDKs send for "not given"
+                    raise validation(f"Amount is not equal to UnitPrice * Qty. Supplied value:{priced}",
+                                     "Line.Amount")
+                detail["Qty"], detail["UnitPrice"] = q, p
             detail["TaxCodeRef"] = {"value": code}
             subtotal += amount
-            taxable.append((amount, code))
+            taxable.append(qbo_tax.Taxable(amount, code, gross))
             out.append({"Id": str(len(out) + 1), "LineNum": len(out) + 1, "Description": line.get("Description"),
                         "Amount": amount, "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": detail})
             if out[-1]["Description"] is None:
@@ -511,44 +523,6 @@ class EntitiesMixin:
         if not any(ln["DetailType"] == "SalesItemLineDetail" for ln in out):
             raise validation("You must set a transaction amount.", "Line")
         return out, cents(subtotal), taxable
-
-    def _txn_tax(self, company: ref.Company, realm: str, item: dict[str, Any], lines: list[dict],
-                 taxable: list[tuple[Decimal, str]]) -> dict[str, Any]:
-        given = item.get("TxnTaxDetail") or {}
-        per_rate: dict[str, Decimal] = {}  # tax rate id -> net amount taxable
-        detail: dict[str, Any] = {}
-        if company.us:
-            code_id = ref_id(given.get("TxnTaxCodeRef"))
-            if code_id is not None:
-                code = self._ref("TaxCode", realm, given["TxnTaxCodeRef"], "TxnTaxCodeRef")
-                if code["Id"] in ("TAX", "NON"):
-                    raise invalid_reference("TxnTaxCodeRef", code_id)
-                detail["TxnTaxCodeRef"] = {"value": code["Id"]}
-                net = sum((a for a, c in taxable if c == "TAX"), Decimal(0))
-                for d in code["SalesTaxRateList"]["TaxRateDetail"]:
-                    per_rate[d["TaxRateRef"]["value"]] = per_rate.get(d["TaxRateRef"]["value"], Decimal(0)) + net
-        elif (item.get("GlobalTaxCalculation") or "TaxExcluded") == "TaxInclusive":
-            raise validation("GlobalTaxCalculation TaxInclusive is not modelled by the sandbox (TaxExcluded and "
-                             "NotApplicable are)", "GlobalTaxCalculation")
-        elif (item.get("GlobalTaxCalculation") or "TaxExcluded") == "TaxExcluded":
-            for amount, code_id in taxable:
-                code = self.get("TaxCode", realm, code_id)
-                for d in code["SalesTaxRateList"]["TaxRateDetail"]:
-                    rid = d["TaxRateRef"]["value"]
-                    per_rate[rid] = per_rate.get(rid, Decimal(0)) + amount
-        tax_lines = []
-        total = Decimal(0)
-        for rid, net in per_rate.items():
-            rate = self.get("TaxRate", realm, rid)
-            pct = Decimal(str(rate["RateValue"]))
-            amount = cents(net * pct / 100)
-            total += amount
-            tax_lines.append({"Amount": amount, "DetailType": "TaxLineDetail",
-                              "TaxLineDetail": {"TaxRateRef": {"value": rid}, "PercentBased": True,
-                                                "TaxPercent": pct, "NetAmountTaxable": cents(net)}})
-        if given.get("TotalTax") is not None and detail.get("TxnTaxCodeRef") is not None:
-            total = money(given["TotalTax"], "TxnTaxDetail.TotalTax")  # QBO lets the total tax be overridden
-        return {**detail, "TotalTax": cents(total), "TaxLine": tax_lines}
 
     def _doc_number(self, entity: str, realm: str, item: dict[str, Any], existing: dict[str, Any] | None,
                     params: dict[str, str], c: Any) -> str | None:

@@ -4,13 +4,14 @@ The mapping's ``tax.amounts`` (exclusive | inclusive) is the document's ``LineAm
 decides each line's tax: per line (Xero's own calculation) or once per invoice and tax rate, spread over the
 lines and sent as each line's ``TaxAmount`` (Xero takes it instead of its calculation). Expected figures are
 computed by hand in the comments; 20 % VAT (OUTPUT2) throughout. QuickBooks Online takes no tax per line: the
-invoice's TxnTaxDetail carries the total, so its lines read back with no tax amount (``HELD[...]["qbo"]``).
+invoice's TxnTaxDetail carries the tax per rate, so its lines read back with no tax amount. It calculates that tax
+once per rate (inclusive: 20/120 of the rate's inclusive amounts); where our billing's tax differs, the connector
+sends ours per rate and QuickBooks records the difference (``OverrideDeltaAmount``). Inclusive lines go as
+``TaxInclusiveAmt`` (hours x rate) with a net ``Amount``, and read back as posted.
 """
 
 from datetime import date
 from decimal import Decimal as D
-
-import pytest
 
 from sync_pipeline.domain.billing import invoice_headers, invoice_level_tax
 from sync_pipeline.domain.periods import Period
@@ -42,11 +43,6 @@ def _minor(x) -> int:
     return int(D(str(x)) * 100)
 
 
-#: the QuickBooks sandbox models GlobalTaxCalculation TaxExcluded and NotApplicable, not TaxInclusive (error 6000)
-INCLUSIVE = pytest.mark.parametrize("target", ["xero", pytest.param("qbo", marks=pytest.mark.xfail(
-    strict=True, reason="the QBO sandbox does not model GlobalTaxCalculation TaxInclusive"))], indirect=True)
-
-
 def _system(target) -> str:
     return "qbo" if type(target).__name__.startswith("Qbo") else "xero"
 
@@ -66,7 +62,6 @@ def test_exclusive_amounts_with_tax_rounded_once_per_invoice(target, sqlite_stor
                           "qbo": ("Exclusive", 3005, 601, 3606, [None, None, None])}[_system(target)]
 
 
-@INCLUSIVE
 def test_inclusive_amounts_with_tax_rounded_once_per_invoice(target, sqlite_store):
     rows = [entry(11, task="1", rate="10", date="2026-09-07"), entry(12, task="2", rate="10", date="2026-09-07"),
             entry(13, task="3", rate="10", date="2026-09-07")]
@@ -78,16 +73,26 @@ def test_inclusive_amounts_with_tax_rounded_once_per_invoice(target, sqlite_stor
         "Inclusive", 2500, 500, 3000)
     assert _held(doc) == {"xero": ("Inclusive", 2500, 500, 3000, [166, 167, 167]),
                           "qbo": ("Inclusive", 2500, 500, 3000, [None, None, None])}[_system(target)]
+    assert [li.line_amount for li in doc.lines] == [D("10.00")] * 3
 
 
-@INCLUSIVE
 def test_inclusive_amounts_with_tax_rounded_per_line_as_xero_does(target, sqlite_store):
     rows = [entry(21, task="1", rate="10", date="2026-08-10"), entry(22, task="2", rate="10", date="2026-08-10"),
             entry(23, task="3", rate="10", date="2026-08-10")]
     b, ours, doc = _post(rows, {"amounts": "inclusive", "rounding": "line"}, Period(2026, 8), target, sqlite_store)
     # per line 1.67 x 3 = 5.01 inside 30.00: net 24.99
     assert (ours["subtotal_minor"], ours["total_tax_minor"], ours["total_minor"]) == (2499, 501, 3000)
-    assert _held(doc)[1:4] == (2499, 501, 3000)
+    assert _held(doc) == {"xero": ("Inclusive", 2499, 501, 3000, [167, 167, 167]),
+                          "qbo": ("Inclusive", 2499, 501, 3000, [None, None, None])}[_system(target)]
+    assert [li.line_amount for li in doc.lines] == [D("10.00")] * 3  # hours x rate, as billed
+    if _system(target) == "qbo":
+        # QuickBooks rounds inclusive tax once per rate: 30.00 x 20/120 = 5.00, a cent under ours. The connector
+        # sends our 5.01 for the rate, QuickBooks keeps it and records the cent; the nets are 10.00 - 1.67 = 8.33
+        raw = target.client.read("Invoice", doc.id)
+        assert [(str(t["Amount"]), str(t["TaxLineDetail"]["OverrideDeltaAmount"]))
+                for t in raw["TxnTaxDetail"]["TaxLine"]] == [("5.01", "0.01")]
+        assert [str(li["Amount"]) for li in raw["Line"] if li["DetailType"] == "SalesItemLineDetail"] == [
+            "8.33", "8.33", "8.33"]
 
 
 def test_the_sandbox_refuses_a_line_tax_that_is_not_a_rounding_of_its_calculation(sandboxes, xero):

@@ -116,3 +116,68 @@ def test_non_us_vat_and_multicurrency(tmp_path: Path) -> None:
                                             "Line": [line("10", std)]})
         assert gbp["code"] == "6000" and "customer's currency" in gbp["Detail"]
         api.close()
+
+
+def test_tax_inclusive_amounts_on_a_non_us_company(tmp_path: Path) -> None:
+    """Net ``Amount``, ``TaxInclusiveAmt`` (= Qty x an inclusive UnitPrice), tax taken out once per rate; our tax
+    per rate overrides the calculation, the difference recorded."""
+    sb = qbo_sandbox(tmp_path / "q.sqlite3")
+    sb.add_company(QBO_REALM, "UK Co", country="GB")
+    with SandboxServer(sb) as server:
+        api = QboApi(sb, server.url)
+        income = api.query("select * from Account where Name = 'Services'")["Account"][0]["Id"]
+        item = api.ok("POST", "item", {"Name": "Work", "IncomeAccountRef": {"value": income}})["Item"]["Id"]
+        std = api.query("select * from TaxCode where Name = '20.0% S'")["TaxCode"][0]
+        rate = std["SalesTaxRateList"]["TaxRateDetail"][0]["TaxRateRef"]["value"]
+        cust = api.ok("POST", "customer", {"DisplayName": "Acme"})["Customer"]["Id"]
+
+        def line(net: str, gross: str | None) -> dict:
+            detail = {"ItemRef": {"value": item}, "TaxCodeRef": {"value": std["Id"]}}
+            if gross is not None:
+                detail |= {"TaxInclusiveAmt": Decimal(gross), "Qty": Decimal(1), "UnitPrice": Decimal(gross)}
+            return {"Amount": Decimal(net), "DetailType": "SalesItemLineDetail", "SalesItemLineDetail": detail}
+
+        def invoice(*lines: dict, **extra) -> dict:
+            return {"CustomerRef": {"value": cust}, "GlobalTaxCalculation": "TaxInclusive", "Line": list(lines),
+                    **extra}
+
+        # three lines of 10.00 including 20 % VAT: 30.00 x 20/120 = 5.00 once for the rate (per line: 5.01)
+        inv = api.ok("POST", "invoice", invoice(line("8.34", "10"), line("8.33", "10"), line("8.33", "10")))["Invoice"]
+        [tl] = inv["TxnTaxDetail"]["TaxLine"]
+        assert (inv["GlobalTaxCalculation"], inv["TxnTaxDetail"]["TotalTax"], inv["TotalAmt"]) == (
+            "TaxInclusive", Decimal("5.00"), Decimal("30.00"))
+        assert (tl["Amount"], tl["TaxLineDetail"]["NetAmountTaxable"], tl["TaxLineDetail"]["TaxInclusiveAmount"]) == (
+            Decimal("5.00"), Decimal("25.00"), Decimal("30.00"))
+        assert [li["SalesItemLineDetail"].get("TaxInclusiveAmt") for li in inv["Line"][:3]] == [Decimal("10.00")] * 3
+        # our tax per line (1.67 x 3) sent for the rate: kept, the cent recorded; the total is still 30.00
+        ours = api.ok("POST", "invoice", invoice(line("8.33", "10"), line("8.33", "10"), line("8.33", "10"),
+                                                 TxnTaxDetail={"TaxLine": [{"Amount": Decimal("5.01"),
+                                                 "DetailType": "TaxLineDetail",
+                                                 "TaxLineDetail": {"TaxRateRef": {"value": rate}}}]}))["Invoice"]
+        [tl] = ours["TxnTaxDetail"]["TaxLine"]
+        assert (tl["Amount"], tl["TaxLineDetail"]["OverrideDeltaAmount"], ours["TotalAmt"]) == (
+            Decimal("5.01"), Decimal("0.01"), Decimal("30.00"))
+        # no TaxInclusiveAmt: derived from the net (100.00 + 20 %)
+        derived = api.ok("POST", "invoice", invoice(line("100", None)))["Invoice"]
+        assert (derived["TxnTaxDetail"]["TotalTax"], derived["TotalAmt"]) == (Decimal("20.00"), Decimal("120.00"))
+        # refused: a net that is not the inclusive amount less its tax, a price that does not give it, a mode
+        # Intuit does not list, an override for a rate no line has
+        off = api.fault("POST", "invoice", invoice(line("9.00", "10")))
+        assert off["code"] == "6000" and "not TaxInclusiveAmt 10.00 without its 20" in off["Detail"]
+        priced = line("8.33", "10")
+        priced["SalesItemLineDetail"]["UnitPrice"] = Decimal("8.33")
+        assert "UnitPrice * Qty" in api.fault("POST", "invoice", invoice(priced))["Detail"]
+        assert "TaxIncluded" in api.fault("POST", "invoice", {**invoice(line("8.33", "10")),
+                                                              "GlobalTaxCalculation": "TaxIncluded"})["Detail"]
+        stray = api.fault("POST", "invoice", invoice(line("8.33", "10"), TxnTaxDetail={"TaxLine": [
+            {"Amount": Decimal("1"), "DetailType": "TaxLineDetail", "TaxLineDetail": {"TaxRateRef": {"value": "999"}}}]}))
+        assert "applies to no line" in stray["Detail"]
+        api.close()
+
+
+def test_tax_inclusive_is_refused_for_a_us_company(qbo: QboApi, books: dict[str, str]) -> None:
+    line = {"Amount": Decimal("10"), "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {"ItemRef": {"value": books["item"]}}}
+    err = qbo.fault("POST", "invoice", {"CustomerRef": {"value": books["customer"]}, "Line": [line],
+                                        "GlobalTaxCalculation": "TaxInclusive"})
+    assert err["code"] == "6000" and "not supported for a US company" in err["Detail"]

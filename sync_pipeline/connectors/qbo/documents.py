@@ -100,6 +100,7 @@ def settlements(payments: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], 
 
 def _lines(doc: Mapping[str, Any], catalog: Catalog) -> list[DocumentLineV1]:
     out = []
+    inclusive = doc.get("GlobalTaxCalculation") == "TaxInclusive"
     for li in doc.get("Line") or []:
         detail = li.get("SalesItemLineDetail")
         if li.get("DetailType") != "SalesItemLineDetail" or not isinstance(detail, dict):
@@ -107,10 +108,13 @@ def _lines(doc: Mapping[str, Any], catalog: Catalog) -> list[DocumentLineV1]:
         item = str((detail.get("ItemRef") or {}).get("value"))
         label, account = catalog.items.get(item, ((detail.get("ItemRef") or {}).get("name"), None))
         tax = (detail.get("TaxCodeRef") or {}).get("value")
+        # a TaxInclusive line's amount as we posted it is its TaxInclusiveAmt (Amount is net of tax)
+        amount = detail.get("TaxInclusiveAmt") if inclusive and detail.get("TaxInclusiveAmt") is not None \
+            else li.get("Amount")
         out.append(DocumentLineV1(
             line_id=None if li.get("Id") is None else str(li["Id"]), description=li.get("Description"),
             quantity=_dec(detail.get("Qty")), unit_amount=_dec(detail.get("UnitPrice")),
-            line_amount=_dec(li.get("Amount")), account_code=account,
+            line_amount=_dec(amount), account_code=account,
             tax_type=catalog.tax.get(str(tax), None if tax is None else str(tax)), item_code=label or None))
     return out
 

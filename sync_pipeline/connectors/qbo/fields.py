@@ -20,7 +20,8 @@ WRITTEN = ("DisplayName", "CompanyName", "CurrencyRef", "ExchangeRate", "DetailT
            "LinkedTxn", "TxnId", "TxnType", "TotalAmt", "DepositLineDetail", "AccountRef", "PaymentType",
            "AccountBasedExpenseLineDetail", "IncomeAccountRef", "AcctNum", "SyncToken", "MetaData",
            "LastUpdatedTime", "BatchItemRequest", "BatchItemResponse", "QueryResponse", "CDCResponse",
-           "RemainingCredit", "UnappliedAmt", "TotalTax", "VendorRef")
+           "RemainingCredit", "UnappliedAmt", "TotalTax", "VendorRef", "TaxInclusiveAmt", "TaxLine",
+           "TaxLineDetail", "TaxRateRef", "SalesTaxRateList", "TaxRateDetail")
 
 
 @cache

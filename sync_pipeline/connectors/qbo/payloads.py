@@ -8,8 +8,10 @@ How our concepts land in QuickBooks:
   transaction numbers also a ``DocNumber`` derived from it (at most 21 characters);
 - account code of a line: an ``Item`` of type Service whose ``IncomeAccountRef`` is the account with that ``AcctNum``;
 - tax type of a line: US companies, the line's ``TaxCodeRef`` ``TAX``/``NON`` and the document's
-  ``TxnTaxDetail.TxnTaxCodeRef``; other companies, the line's ``TaxCodeRef`` (a TaxCode id) and
-  ``GlobalTaxCalculation: TaxExcluded``;
+  ``TxnTaxDetail.TxnTaxCodeRef``; other companies, the line's ``TaxCodeRef`` (a TaxCode id), the document's
+  ``GlobalTaxCalculation`` (``TaxExcluded``, ``TaxInclusive`` — line ``Amount`` net, ``TaxInclusiveAmt`` our
+  amount — or ``NotApplicable``) and, per tax rate, our tax in ``TxnTaxDetail.TaxLine`` (QuickBooks records the
+  difference from its own calculation as ``OverrideDeltaAmount``);
 - currency: ``CurrencyRef`` (and ``ExchangeRate`` when we know it);
 - payment: a ``Payment`` with one line linking the invoice (``LinkedTxn`` TxnType Invoice), deposited to the bank
   account (``DepositToAccountRef``);
@@ -141,6 +143,8 @@ def _tax_code(settings: QboSettings, tax_type: str | None) -> str | None:
 
 
 UNIT_PRICE_PLACES = Decimal("0.0000001")
+#: our line amount types → ``GlobalTaxCalculation`` (non-US companies; US companies take no such field)
+GLOBAL_TAX = {"Exclusive": "TaxExcluded", "Inclusive": "TaxInclusive", "NoTax": "NotApplicable"}
 
 
 def _cents(d: Decimal) -> Decimal:
@@ -159,9 +163,13 @@ def unit_price(quantity: Decimal, unit: Decimal, amount: Decimal) -> Decimal | N
 
 
 def sales_lines(lines: list[Any], item_for: Any, settings: QboSettings, amount_of: Any,
-                tax_id: Any = lambda c: c) -> list[dict[str, Any]]:
+                tax_id: Any = lambda c: c, tax_of: Any = None) -> list[dict[str, Any]]:
     """``SalesItemLineDetail`` lines: the item of the line (``item_for(line)``), quantity, unit price, tax code
-    (``tax_id`` turns a configured TaxCode Name into its id; TAX and NON stay as they are)."""
+    (``tax_id`` turns a configured TaxCode Name into its id; TAX and NON stay as they are).
+
+    With ``tax_of`` (a line's tax as we computed it) the lines' amounts include tax (``TaxInclusive``):
+    QuickBooks' ``Amount`` is then the net (our amount less our tax) and ``TaxInclusiveAmt`` our amount, which
+    ``Qty × UnitPrice`` gives (hours × rate, as billed)."""
     out = []
     for li in lines:
         amount = amount_of(li)
@@ -172,9 +180,33 @@ def sales_lines(lines: list[Any], item_for: Any, settings: QboSettings, amount_o
         code = _tax_code(settings, li.tax_type)
         if code:
             detail["TaxCodeRef"] = {"value": code if code in ("TAX", "NON") else tax_id(code)}
-        out.append({"DetailType": "SalesItemLineDetail", "Amount": amount,
+        net = amount
+        if tax_of is not None:
+            tax = tax_of(li)
+            if tax is None:
+                raise PayloadError(f"line {li.description!r} has amounts including tax but no tax of its own: "
+                                   "QuickBooks needs its net amount")
+            net, detail["TaxInclusiveAmt"] = amount - tax, amount
+        out.append({"DetailType": "SalesItemLineDetail", "Amount": net,
                     "Description": li.description[:DESCRIPTION_MAX], "SalesItemLineDetail": detail})
     return out
+
+
+def tax_lines(lines: list[dict[str, Any]], taxes: list[Decimal | None], rates: Mapping[str, list[str]]
+              ) -> list[dict[str, Any]] | None:
+    """``TxnTaxDetail.TaxLine``: per tax rate, the tax our billing computed for the lines it applies to (so the
+    document holds our tax, not QuickBooks' recalculation of it). None when a line has no tax of ours or a tax
+    code has other than one rate (a group of rates cannot be split): QuickBooks then calculates."""
+    per_rate: dict[str, Decimal] = {}
+    for line, tax in zip(lines, taxes, strict=True):
+        code = (line["SalesItemLineDetail"].get("TaxCodeRef") or {}).get("value")
+        rate_ids = rates.get(str(code), [])
+        if tax is None or code is None or len(rate_ids) > 1 or (not rate_ids and tax):
+            return None
+        if rate_ids:
+            per_rate[rate_ids[0]] = per_rate.get(rate_ids[0], Decimal(0)) + tax
+    return [{"Amount": tax, "DetailType": "TaxLineDetail", "TaxLineDetail": {"TaxRateRef": {"value": rid}}}
+            for rid, tax in per_rate.items()]
 
 
 def sales_document(draft: Any, *, customer_id: str, lines: list[dict[str, Any]], settings: QboSettings,
@@ -192,7 +224,7 @@ def sales_document(draft: Any, *, customer_id: str, lines: list[dict[str, Any]],
         if taxable and settings.us_sales_tax_code:
             out["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": tax_id(settings.us_sales_tax_code)}}
     else:
-        out["GlobalTaxCalculation"] = "TaxExcluded"
+        out["GlobalTaxCalculation"] = GLOBAL_TAX[getattr(draft, "line_amount_types", None) or "Exclusive"]
     return out
 
 

@@ -25,6 +25,7 @@ from sync_pipeline.connectors.qbo.client import MAX_BATCH, QUERY_PAGE, BatchItem
 from sync_pipeline.connectors.qbo.documents import Catalog, instant, settlements, to_document
 from sync_pipeline.connectors.qbo.faults import DUPLICATE_DOC_NUMBER, Fault, is_transient
 from sync_pipeline.connectors.qbo.payloads import (
+    GLOBAL_TAX,
     PayloadError,
     QboSettings,
     bank_payload,
@@ -36,6 +37,7 @@ from sync_pipeline.connectors.qbo.payloads import (
     sales_document,
     sales_lines,
     tag_of,
+    tax_lines,
 )
 from sync_pipeline.connectors.qbo.records import SCHEMAS, read_documents
 from sync_pipeline.connectors.strict import Rejected
@@ -56,7 +58,6 @@ CAPABILITIES = Capabilities(max_batch=MAX_BATCH, max_concurrency=10, page_size=Q
                             line_tracking=False)
 #: faults that say the customer a document names is gone
 _CONTACT_FAULTS = {"2500", "610", "6250", "6560"}
-_GLOBAL_TAX = {"Exclusive": "TaxExcluded", "Inclusive": "TaxInclusive", "NoTax": "NotApplicable"}
 
 
 class QboTarget:
@@ -74,6 +75,7 @@ class QboTarget:
         self._accounts: dict[str, str] = {}
         self._items: dict[str, str] = {}
         self._tax: dict[str, str] = {}
+        self._rates: dict[str, list[str]] | None = None
         self._catalog: Catalog | None = None
         #: documents read back that did not read strictly (listed, never guessed at), for ``modified_since``
         self.rejected: list[Rejected] = []
@@ -326,22 +328,47 @@ class QboTarget:
         return row["Id"]
 
     # -- payloads ---------------------------------------------------------------------------------------------
+    def _taxes(self, draft: Any) -> list[Decimal | None]:
+        """Each line's tax as our billing computed it (None where a line carries none)."""
+        return [None if getattr(li, "tax_amount_minor", None) is None else from_minor(li.tax_amount_minor,
+                                                                                        draft.currency)
+                for li in draft.lines]
+
     def _lines(self, draft: Any) -> list[dict[str, Any]]:
         def amount(li: Any) -> Decimal:
             if getattr(li, "line_amount_minor", None) is not None:
                 return from_minor(li.line_amount_minor, draft.currency)
             return li.line_amount
 
+        taxes = dict(zip(map(id, draft.lines), self._taxes(draft), strict=True))
+        inclusive = self.settings.tax_model != "us" and getattr(draft, "line_amount_types", None) == "Inclusive"
         return sales_lines(draft.lines, lambda li: self.item_for(li.account_code, getattr(li, "item_code", None)),
-                           self.settings, amount, self.tax_id)
+                           self.settings, amount, self.tax_id, tax_of=(lambda li: taxes[id(li)]) if inclusive
+                           else None)
+
+    def _our_tax(self, draft: Any, lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+        """Non-US: ``TxnTaxDetail`` carrying our tax per rate, so QuickBooks holds the tax we billed."""
+        if self.settings.tax_model == "us" or getattr(draft, "line_amount_types", None) == "NoTax":
+            return None
+        taxes = tax_lines(lines, self._taxes(draft), self._tax_rates())
+        return {"TaxLine": taxes} if taxes else None
+
+    def _tax_rates(self) -> dict[str, list[str]]:
+        """Each TaxCode's sales tax rates (one query, once)."""
+        if self._rates is None:
+            self._rates = {str(c["Id"]): [str(d["TaxRateRef"]["value"]) for d in
+                                          (c.get("SalesTaxRateList") or {}).get("TaxRateDetail") or []
+                                          if (d.get("TaxRateRef") or {}).get("value") is not None]
+                           for c in self.client.query("SELECT * FROM TaxCode")}
+        return self._rates
 
     def _sales(self, kind: str, draft: Any) -> dict[str, Any]:
         customer = draft.contact_id or self.ensure_customer(draft.customer)
-        body = sales_document(draft, customer_id=customer, lines=self._lines(draft), settings=self.settings,
+        lines = self._lines(draft)
+        body = sales_document(draft, customer_id=customer, lines=lines, settings=self.settings,
                               due=kind == "invoice", tax_id=self.tax_id)
-        types = getattr(draft, "line_amount_types", "Exclusive")
-        if self.settings.tax_model != "us" and types:
-            body["GlobalTaxCalculation"] = _GLOBAL_TAX[types]
+        if (ours := self._our_tax(draft, lines)) is not None:
+            body["TxnTaxDetail"] = ours
         return body
 
     def _payload(self, kind: str, draft: Any, invoices: dict[str, dict[str, Any]]) -> tuple[str, dict[str, Any]]:
@@ -470,6 +497,11 @@ class QboTarget:
                     if self.settings.tax_model == "us" and self.settings.us_sales_tax_code:
                         # sent without TotalTax, so QuickBooks computes the tax of the new lines
                         edit["TxnTaxDetail"] = {"TxnTaxCodeRef": {"value": self.tax_id(self.settings.us_sales_tax_code)}}
+                    elif self.settings.tax_model != "us":
+                        if change.line_amount_types:
+                            edit["GlobalTaxCalculation"] = GLOBAL_TAX[change.line_amount_types]
+                        if (ours := self._our_tax(change, edit["Line"])) is not None:
+                            edit["TxnTaxDetail"] = ours
                     doc = self.client.update("Invoice", change.id, edit, key)
                 else:
                     doc = self.client.read("Invoice", change.id)
