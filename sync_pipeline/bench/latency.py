@@ -36,6 +36,8 @@ from typing import Any
 
 import httpx
 
+from sync_pipeline.bench.latency_stages import Edit, edit_stages, percentile, run_stages, summarize
+
 ENTITY_CLIENT = "1"  # Acme Corp (GBP) in the demo data
 BENCH_ENTRIES = (  # (id, user, project, task, rate): each on its own invoice line
     (5001, 1, 11, 1, "120"),
@@ -54,15 +56,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=300.0, help="give up on one edit after this many seconds")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--keep", action="store_true", help="keep the temporary folder (logs) afterwards")
-
-
-def _percentile(xs: list[float], q: float) -> float:
-    s = sorted(xs)
-    if not s:
-        return float("nan")
-    k = (len(s) - 1) * q
-    lo, hi = int(k), min(int(k) + 1, len(s) - 1)
-    return s[lo] + (s[hi] - s[lo]) * (k - lo)
 
 
 def _seed_current_period(sb, period) -> dict[int, Decimal]:
@@ -91,12 +84,20 @@ def _auto_approval(data_dir: Path, env: dict[str, str]) -> None:
     from sync_pipeline.store.operational import OperationalStore
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    approvals = PlanApprovals(OperationalStore(env.get("SYNC_PIPELINE_STORE_URL")
-                                               or f"sqlite:///{data_dir / 'operational.sqlite3'}"))
-    p = approvals.propose_policy(demo_data.DEMO_ENTITY, max_documents=50,
-                                 max_total_minor={"GBP": 10**12, "EUR": 10**12}, by="bench-admin",
-                                 comment="latency bench: plans post without an approver")
-    approvals.approve_policy(demo_data.DEMO_ENTITY, p.version, by="bench-admin-2")
+    saved = os.environ.get("SYNC_PIPELINE_DATA_DIR")
+    os.environ["SYNC_PIPELINE_DATA_DIR"] = str(data_dir)  # the run workers' keyring (beside it), not the checkout's
+    try:
+        approvals = PlanApprovals(OperationalStore(env.get("SYNC_PIPELINE_STORE_URL")
+                                                   or f"sqlite:///{data_dir / 'operational.sqlite3'}"))
+        p = approvals.propose_policy(demo_data.DEMO_ENTITY, max_documents=50,
+                                     max_total_minor={"GBP": 10**12, "EUR": 10**12}, by="bench-admin",
+                                     comment="latency bench: plans post without an approver")
+        approvals.approve_policy(demo_data.DEMO_ENTITY, p.version, by="bench-admin-2")
+    finally:
+        if saved is None:
+            os.environ.pop("SYNC_PIPELINE_DATA_DIR")
+        else:
+            os.environ["SYNC_PIPELINE_DATA_DIR"] = saved
 
 
 def _draft_hours(sb, prefix: str) -> Decimal | None:
@@ -164,6 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = os.getloadavg()
     procs: list[subprocess.Popen] = []
     latencies: list[float] = []
+    edits: list[Edit] = []
     missed = 0
     try:
         subprocess.run([str(bin_dir / "dagster"), "sensor", "start", "harvest_changefeed", "-w",
@@ -192,8 +194,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     hours[eid] -= Decimal("0.25")  # whatever happened, the next edit is measured on its own
                     continue
                 latencies.append(t1 - t0)
+                edits.append(Edit(eid, t0, t1))
                 print(f"  edit {i + 1}/{args.iterations}: {t1 - t0:.1f} s", flush=True)
-        launches = _launch_and_execute(home, env, bin_dir, root, procs[0], args.timeout)
+        launches = _launch_and_execute(home, env, bin_dir, root, procs[0], args.timeout, edits)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -212,7 +215,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 c.execute(sa.text(f'DROP DATABASE IF EXISTS "{pg_db}" WITH (FORCE)'))
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
-    p95 = _percentile(latencies, 0.95)
+    p95 = percentile(latencies, 0.95)
     ratio = launches["ui_launch_s"] / launches["demo_execute_s"]
     return {
         "instance": "postgres (deploy/dagster.yaml)" if args.postgres else "sqlite (defs/instance.py)",
@@ -223,12 +226,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "arrived": len(latencies),
         "missed": missed,
         "first_sync_s": round(warmup, 1),
-        "p50_s": round(_percentile(latencies, 0.5), 1),
+        "p50_s": round(percentile(latencies, 0.5), 1),
         "p95_s": round(p95, 1),
         "max_s": round(max(latencies), 1) if latencies else None,
         "mean_s": round(statistics.fmean(latencies), 1) if latencies else None,
         "sensor_runs_queued_to_done_p50_s": launches["sensor_runs_p50_s"],
+        **{f"stage {k} p50/p95 s": v for k, v in launches["stages"].items()},
         "ui_launch_one_partition_s": round(launches["ui_launch_s"], 1),
+        "ui_launch_stages_s": launches["ui_stages"],
         "demo_execute_one_partition_s": round(launches["demo_execute_s"], 1),
         "statuses_ui_demo": f"{launches['ui_status']} / {launches['demo_status']}",
         "ui_over_demo": round(ratio, 2),
@@ -238,7 +243,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _launch_and_execute(home: Path, env: dict[str, str], bin_dir: Path, root: Path, daemon: subprocess.Popen,
-                        timeout: float) -> dict[str, Any]:
+                        timeout: float, edits: list[Edit]) -> dict[str, Any]:
     """One partition launched as the UI launches it (queued, daemon, run worker) and executed as the demo does."""
     from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
 
@@ -252,6 +257,7 @@ def _launch_and_execute(home: Path, env: dict[str, str], bin_dir: Path, root: Pa
         sensor = [r for r in instance.get_run_records(RunsFilter(job_name="sync_job", statuses=list(done)))
                   if r.end_time]
         durations = [r.end_time - r.create_timestamp.timestamp() for r in sensor]
+        stages = summarize(edit_stages(instance, edits))
         tags = {k: v for k, v in sensor[0].dagster_run.tags.items() if k.startswith("dagster/partition")}
         ws, run_id = str(root / "workspace.yaml"), str(uuid.uuid4())
         subprocess.run([str(bin_dir / "dagster"), "job", "launch", "-w", ws, "-j", "sync_job", "--run-id", run_id,
@@ -267,6 +273,7 @@ def _launch_and_execute(home: Path, env: dict[str, str], bin_dir: Path, root: Pa
         else:
             raise RuntimeError(f"the launched run {run_id} did not finish in {timeout:.0f} s")
         ui_s = rec.end_time - rec.create_timestamp.timestamp()
+        ui_stages = run_stages(instance, run_id)
         ui_status = rec.dagster_run.status.value
     t0 = time.time()
     demo = subprocess.run([str(bin_dir / "dagster"), "job", "execute", "-m", "sync_pipeline.defs.definitions", "-j",
@@ -277,4 +284,4 @@ def _launch_and_execute(home: Path, env: dict[str, str], bin_dir: Path, root: Pa
         raise RuntimeError(f"dagster job execute did not start the run: {(demo.stdout + demo.stderr)[-2000:]}")
     return {"ui_launch_s": ui_s, "ui_status": ui_status, "demo_execute_s": demo_s,
             "demo_status": "SUCCESS" if demo.returncode == 0 else "FAILURE",
-            "sensor_runs_p50_s": round(_percentile(durations, 0.5), 1)}
+            "sensor_runs_p50_s": round(percentile(durations, 0.5), 1), "stages": stages, "ui_stages": ui_stages}
