@@ -172,23 +172,12 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
     zone's day) and ``timezone`` the user's zone. ``approval_status`` is Harvest's (unsubmitted, submitted,
     approved); ``approved_by``/``approved_at`` say who approved the entry and when, when the source tells.
     """
-    client = doc.get("client") or {}
     project = doc.get("project") or {}
     task = doc.get("task") or {}
-    user = doc.get("user") or {}
-    approved = doc.get("approval_status") == "approved" or (doc.get("approval_status") is None
-                                                            and doc.get("is_closed") is True)
     return {
         "source": "harvest",
         "entry_id": str(doc["id"]),
-        "spent_date": _s(doc.get("spent_date")),
-        "user_id": _s(user.get("id")),
-        "user_name": _s(user.get("name")),
-        "client_id": _s(client.get("id")),
-        "client_name": _s(client.get("name")),
-        "client_currency": _s(client.get("currency")),
-        "project_id": _s(project.get("id")),
-        "project_name": _s(project.get("name")),
+        **_spent(doc),
         "project_code": _s(project.get("code")),
         "task_id": _s(task.get("id")),
         "task_name": _s(task.get("name")),
@@ -203,6 +192,33 @@ def flatten_time_entry(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]
         "extracted_at": extracted_at,
         "started_at": _s(doc.get("x_started_at")),
         "timezone": _s(doc.get("x_timezone")),
+        **_approval(doc),
+    }
+
+
+def _spent(doc: dict[str, Any]) -> dict[str, Any]:
+    """When, by whom, for which client and project a time entry or expense was spent (its row's columns)."""
+    client = doc.get("client") or {}
+    project = doc.get("project") or {}
+    user = doc.get("user") or {}
+    return {
+        "spent_date": _s(doc.get("spent_date")),
+        "user_id": _s(user.get("id")),
+        "user_name": _s(user.get("name")),
+        "client_id": _s(client.get("id")),
+        "client_name": _s(client.get("name")),
+        "client_currency": _s(client.get("currency")),
+        "project_id": _s(project.get("id")),
+        "project_name": _s(project.get("name")),
+    }
+
+
+def _approval(doc: dict[str, Any]) -> dict[str, Any]:
+    """Harvest's approval status, and who approved the record and when once it is approved (a closed record
+    without a status counts as approved)."""
+    approved = doc.get("approval_status") == "approved" or (doc.get("approval_status") is None
+                                                            and doc.get("is_closed") is True)
+    return {
         "approval_status": _s(doc.get("approval_status")),
         "approved_by": _approver(doc) if approved else None,
         "approved_at": _s(doc.get("x_approved_at")) if approved else None,
@@ -216,9 +232,8 @@ def billed_elsewhere(doc: dict[str, Any]) -> str | None:
     mark (``external_reference.group_id`` = one of our references) means someone marked it billed.
     Billing never bills such an entry again.
     """
-    inv = doc.get("invoice")
-    if isinstance(inv, dict) and (inv.get("id") is not None or inv.get("number")):
-        return f"Harvest invoice {inv.get('number') or inv.get('id')}"
+    if (on_invoice := harvest_invoice(doc)) is not None:
+        return on_invoice
     if doc.get("is_billed") is not True:
         return None
     ext = doc.get("external_reference") or {}
@@ -244,24 +259,12 @@ def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
     ``markup_percent`` is the sandbox's ``x_markup_percent`` (Harvest has no markup on an expense; the
     mapping's expense rules decide whether it is used); approvals as for time entries.
     """
-    client = doc.get("client") or {}
-    project = doc.get("project") or {}
     category = doc.get("expense_category") or {}
-    user = doc.get("user") or {}
     receipt = doc.get("receipt") or {}
-    approved = doc.get("approval_status") == "approved" or (doc.get("approval_status") is None
-                                                            and doc.get("is_closed") is True)
     return {
         "source": "harvest",
         "expense_id": str(doc["id"]),
-        "spent_date": _s(doc.get("spent_date")),
-        "user_id": _s(user.get("id")),
-        "user_name": _s(user.get("name")),
-        "client_id": _s(client.get("id")),
-        "client_name": _s(client.get("name")),
-        "client_currency": _s(client.get("currency")),
-        "project_id": _s(project.get("id")),
-        "project_name": _s(project.get("name")),
+        **_spent(doc),
         "category": _s(category.get("name")),
         "units": doc.get("units"),
         "total_cost": doc.get("total_cost"),
@@ -269,9 +272,7 @@ def flatten_expense(doc: dict[str, Any], extracted_at: str) -> dict[str, Any]:
         "billable": doc.get("billable") is True,
         "is_closed": doc.get("is_closed") is True,
         "is_billed": doc.get("is_billed") is True,
-        "approval_status": _s(doc.get("approval_status")),
-        "approved_by": _approver(doc) if approved else None,
-        "approved_at": _s(doc.get("x_approved_at")) if approved else None,
+        **_approval(doc),
         "receipt_url": _s(receipt.get("url")) if isinstance(receipt, dict) else None,
         "billed_elsewhere": harvest_invoice(doc),
         "notes": _s(doc.get("notes")),
