@@ -2,6 +2,7 @@
 
     sync-pipeline bench reconcile                      # 100,000 invoices × 120,000 bank lines (+ 10k baseline)
     sync-pipeline bench reconcile --invoices 2000      # a quick run
+    sync-pipeline bench reconcile --encrypt            # + payer names and texts encrypted at rest, decrypted to match
 
 Quality: a settled (bank line, invoice) pair is a true positive when the generator's labels link them.
 Precision = true / settled; recall = true / all labelled links, and also over the *decidable* links (a
@@ -39,6 +40,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bank-lines", type=int, default=None, help="default: 1.2 × invoices")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--baseline-sample", type=int, default=10_000, help="bank lines in the all-pairs baseline (0: skip)")
+    p.add_argument("--encrypt", action="store_true",
+                   help="also time what encryption at rest adds: the bank lines' payer names and texts encrypted as "
+                        "bank_statement_lines writes them, and decrypted as cash_matches reads them")
+
+
+def encryption_cost(ds: CashDataset) -> dict[str, Any]:
+    """Seconds to encrypt and to decrypt the bank lines' payer names and texts (``services.pseudonymize``), in a
+    throw-away store with its own keyring; the decrypted frame is checked equal to the original."""
+    import tempfile
+    from pathlib import Path
+
+    from sync_pipeline.services.pseudonymize import open_frame, seal_frame
+    from sync_pipeline.store.operational import OperationalStore
+
+    work = Path(tempfile.mkdtemp(prefix="bench-reconcile-"))
+    keys = os.environ.get("SYNC_PIPELINE_KEYS")
+    os.environ["SYNC_PIPELINE_KEYS"] = f"file:{work / 'keys' / 'keyring.json'}"
+    try:
+        store = OperationalStore(f"sqlite:///{work / 'operational.sqlite3'}")
+        t0 = time.perf_counter()
+        sealed = seal_frame(store, ds.bank_lines, "bank_statement_lines")
+        t1 = time.perf_counter()
+        opened = open_frame(store, sealed, "bank_statement_lines")
+        t2 = time.perf_counter()
+    finally:
+        os.environ.pop("SYNC_PIPELINE_KEYS") if keys is None else os.environ.__setitem__("SYNC_PIPELINE_KEYS", keys)
+    same = all(opened[c].fillna("").tolist() == ds.bank_lines[c].fillna("").tolist()
+               for c in ("payer_name", "description"))
+    return {"encrypt_seconds": round(t1 - t0, 2), "decrypt_seconds": round(t2 - t1, 2), "round_trip_equal": same}
 
 
 def quality(ds: CashDataset, settled: set[tuple[str, str]]) -> dict[str, Any]:
@@ -136,6 +166,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "speedup_vs_baseline_extrapolated": float(
                 f"{base['seconds'] * full_pairs / max(1, base['pairs']) / seconds:.3g}"),
         })
+    if getattr(args, "encrypt", False):
+        enc = encryption_cost(ds)
+        out["encryption"] = {**enc, "decrypt_share_of_match": round(enc["decrypt_seconds"] / seconds, 3)}
     out["targets"] = (f"precision >= {TARGET_PRECISION}, recall >= {TARGET_RECALL}, <= {TARGET_SECONDS:.0f} s, "
                       f"<= {TARGET_RSS_MB:.0f} MB")
     out["met"] = {"precision": q["precision"] >= TARGET_PRECISION,

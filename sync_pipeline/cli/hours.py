@@ -62,8 +62,8 @@ def cmd_review(args: argparse.Namespace) -> int:
     for d in sorted(days.values(), key=lambda x: (x["day"], x["user"])):
         print(json.dumps(d))
     for dec in HoursReviews(_store()).latest(args.entity, period.start, period.end):
-        print(json.dumps({"decision": dec.decision, "user": dec.user_id, "day": dec.day, "day_hours": str(dec.day_hours),
-                          "by": dec.decided_by, "at": dec.decided_at, "note": dec.note}))
+        print(json.dumps({"decision": dec.decision, "id": dec.id, "user": dec.user_id, "day": dec.day,
+                          "day_hours": str(dec.day_hours), "by": dec.decided_by, "at": dec.decided_at, "note": dec.note}))
     return 0
 
 
@@ -86,7 +86,8 @@ def cmd_decide(args: argparse.Namespace) -> int:
                                           note=args.note, actor=actor(args).name)
     except ValueError as e:
         raise UserError(str(e)) from None
-    what = "bills it as the other rules say" if decision == "release" else "quarantines its entries with this note"
+    what = ("bills it as the other rules say" if decision == "release"
+            else f"quarantines its entries, pointing at decision #{d.id} (its note is kept encrypted)")
     print(f"{decision}d {args.user} on {day} ({d.day_hours} h, {held['entries']} entries) by {d.decided_by} at "
           f"{d.decided_at}; the next billing run {what}")
     return 0
@@ -107,6 +108,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     which = d.add_mutually_exclusive_group(required=True)
     which.add_argument("--release", action="store_true", help="bill the day as the other rules say")
     which.add_argument("--quarantine", action="store_true", help="quarantine every entry of the day")
-    d.add_argument("--note", required=True, help="why: it becomes the reason and is kept in the audit trail")
+    d.add_argument("--note", required=True, help="why: kept encrypted with the decision (it may name people); "
+                   "the entries' reason points at the decision, the audit trail keeps a keyed hash")
     r.set_defaults(func=cmd_review)
     d.set_defaults(func=cmd_decide)

@@ -27,6 +27,8 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     from sync_pipeline.contracts.warehouse import RawTimeEntry
     from sync_pipeline.defs import settings
     from sync_pipeline.domain.periods import Period
+    from sync_pipeline.services.pseudonymize import protect_frame, seal_frame
+    from sync_pipeline.store.operational import OperationalStore
     from sync_pipeline.store.warehouse import Warehouse
 
     period = Period.parse(args.period)
@@ -53,9 +55,14 @@ def cmd_import_csv(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as e:
         raise UserError(f"{args.file}: {e}") from None
     wh = Warehouse(args.warehouse or settings.warehouse_root())
-    path = wh.write("raw_time_entries", args.entity, period.key, result.entries, RawTimeEntry)
-    wh.write("raw_time_entries_quarantine", args.entity, period.key, result.quarantine)
-    wh.write("raw_time_entries_superseded", args.entity, period.key, result.superseded)
+    # as the sync writes them (services.pseudonymize): names → pseudonyms, notes and quarantined raw rows encrypted
+    store = OperationalStore(settings.operational_store_url())
+    entries = protect_frame(store, result.entries, "raw_time_entries.notes")
+    path = wh.write("raw_time_entries", args.entity, period.key, entries, RawTimeEntry)
+    wh.write("raw_time_entries_quarantine", args.entity, period.key,
+             seal_frame(store, result.quarantine, "raw_time_entries_quarantine"))
+    wh.write("raw_time_entries_superseded", args.entity, period.key,
+             protect_frame(store, result.superseded, "raw_time_entries.notes"))
     print(f"{args.file} filed as {filed}; the folder holds {len(result.files)} export(s): {', '.join(result.files)}")
     print(f"{len(result.entries)} entries of {period.key} written to {path}")
     if result.outside_period:

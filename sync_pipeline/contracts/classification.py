@@ -19,7 +19,8 @@ so a new column is classified when it is added.
 :data:`PROTECTED` says how personal and secret data is kept at rest (``docs/data-protection.md``):
 ``pseudonym`` (the warehouse holds a stable pseudonym, the identity is in ``person_identities`` under the
 person's key), ``person_key`` (encrypted under the person's own key: erased with it), ``encrypted`` (the store's
-field key, rotated by ``sync-pipeline keys``), ``hashed`` (only a one-way hash is stored), ``wrapped`` (key
+field key, rotated by ``sync-pipeline keys``; in the warehouse too, :data:`WAREHOUSE_ENCRYPTED`), ``keyed_hash``
+(an HMAC under the pseudonym key, compared and never read back), ``hashed`` (only a one-way hash is stored), ``wrapped`` (key
 material wrapped by a master key kept outside the data).
 """
 
@@ -105,7 +106,9 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "workbench_sessions": {"user_name": PERSONAL, "client": PERSONAL},  # the browser's address and agent
     "workbench_login_failures": {"key": PERSONAL},  # the user name or address that failed
     "person_identities": {"name": PERSONAL, "source": OPERATIONAL},
-    "cash_decisions": {"description": PERSONAL, "explanation": PERSONAL, "candidates": FINANCIAL},
+    # explanations and candidates quote payer and contact names (a payer may be a person)
+    "cash_decisions": {"description": PERSONAL, "explanation": PERSONAL, "candidates": PERSONAL},
+    "cash_payer_aliases": {"source": OPERATIONAL},
     "cash_decision_events": {"text": PERSONAL, "detail": PERSONAL},
     "audit_events": {"detail": PERSONAL, "subject": PERSONAL},  # may name a person; append-only by design
     "hours_day_decisions": {"note": PERSONAL},
@@ -134,6 +137,12 @@ PROTECTED: dict[tuple[str, str], str] = {
     ("dead_letters", "payload"): "encrypted",
     ("cash_decisions", "payer_name"): "encrypted",
     ("cash_decisions", "description"): "encrypted",
+    ("cash_decisions", "explanation"): "encrypted",
+    ("cash_decisions", "candidates"): "encrypted",
+    ("hours_day_decisions", "note"): "encrypted",
+    ("cash_payer_aliases", "payer_name"): "keyed_hash",
+    ("BankLine", "payer_name"): "encrypted",  # warehouse: the store's field key, context asset.column
+    ("BankLine", "description"): "encrypted",
     ("oauth_tokens", "refresh_token"): "encrypted",
     ("oauth_tokens", "access_token"): "encrypted",
     ("users", "password_hash"): "hashed",
@@ -150,4 +159,17 @@ def class_of(table: str, column: str) -> str | None:
 
 def encrypted_columns() -> list[tuple[str, str]]:
     """The operational-store columns encrypted with the field key (what ``keys reencrypt`` walks)."""
-    return sorted(k for k, how in PROTECTED.items() if how == "encrypted")
+    return sorted((t, c) for (t, c), how in PROTECTED.items() if how == "encrypted" and t[:1].islower())
+
+
+#: warehouse assets whose columns are encrypted under the store's field key (context ``asset.column``); every
+#: ``*_quarantine`` asset too: the value quoted as read (``value``) and the raw export row (``raw``)
+WAREHOUSE_ENCRYPTED: dict[str, tuple[str, ...]] = {"bank_statement_lines": ("payer_name", "description")}
+QUARANTINE_ENCRYPTED = ("value", "raw")
+
+
+def warehouse_encrypted(asset: str) -> tuple[str, ...]:
+    """The columns of ``asset`` (a warehouse asset name) kept encrypted under the field key."""
+    if asset.endswith("_quarantine"):
+        return QUARANTINE_ENCRYPTED
+    return WAREHOUSE_ENCRYPTED.get(asset, ())

@@ -226,6 +226,22 @@ class WarehouseResource(ConfigurableResource):
 
         return protect_frame(_store(self.people_store), df, notes_context)
 
+    def seal(self, df, asset: str):
+        """``df`` with ``asset``'s encrypted columns (bank payers, quarantined values) encrypted, to be written."""
+        if not self.people_store:
+            return df
+        from sync_pipeline.services.pseudonymize import seal_frame
+
+        return seal_frame(_store(self.people_store), df, asset)
+
+    def open(self, df, asset: str):
+        """The inverse of :meth:`seal`, in memory."""
+        if not self.people_store:
+            return df
+        from sync_pipeline.services.pseudonymize import open_frame
+
+        return open_frame(_store(self.people_store), df, asset)
+
 
 def _qbo_resource() -> QboResource | None:
     """QuickBooks Online when ``QBO_CLIENT_ID`` is set, else None (entities with ``target: qbo`` then fail by

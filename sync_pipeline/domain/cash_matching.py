@@ -27,11 +27,22 @@ best candidates with their probabilities and the match weight of each comparison
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import combinations
 from typing import Any
+
+_LEGAL_FORMS = re.compile(r"\b(ltd|limited|plc|llp|gmbh|sarl|bv|spa|ag|inc|llc|corp|co|the)\b")
+
+
+def name_key(name: str | None) -> str:
+    """A counterparty name as a comparable key, as the ``cash_name_key`` SQL macro makes it: lower case,
+    punctuation to spaces, legal forms dropped ("ACME CORP. LTD" and "Acme Corp Limited" both give "acme")."""
+    s = re.sub(r"[^a-z0-9]+", " ", (name or "").lower())
+    return " ".join(_LEGAL_FORMS.sub(" ", s).split())
+
 
 OUTCOMES = ("auto_settled", "reconciled_payment", "proposed", "exception", "out_of_scope")
 RULES = ("existing_payment", "exact_reference", "near_reference", "amount_counterparty", "amount_tolerance",

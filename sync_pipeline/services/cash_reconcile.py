@@ -122,7 +122,9 @@ def match_period(lines: pd.DataFrame, invoices: pd.DataFrame, payments: pd.DataF
         first = min(pd.to_datetime(invoices["date"]).min().date() if len(invoices) else date.today(),
                     date.fromisoformat(min(todo["date"])))
         fx_rates = ecb_fx_rates(ccys, bank_currency, first - timedelta(days=7), date.fromisoformat(max(todo["date"])))
-    aliases = pd.DataFrame(log_.aliases(entity), columns=["payer_name", "contact_id"])
+    # aliases are kept as keyed hashes: resolved against this run's (decrypted) payer names
+    payers = todo["payer_name"].dropna().tolist() if len(todo) else []
+    aliases = pd.DataFrame(log_.alias_names(entity, payers), columns=["payer_name", "contact_id"])
     rejected = pd.DataFrame(log_.rejected_pairs(entity), columns=["line_id", "invoice_id"])
     run = match_cash(CashInputs(todo, invoices, payments, aliases=aliases, rejected=rejected, fx_rates=fx_rates,
                                 bank_currency=bank_currency), policy, seed=seed)

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from sync_pipeline.store.protection import PersonErased, Protector, protector
+from sync_pipeline.store.protection import PersonErased, Protector, is_token, protector
 
 _NAME_ID = re.compile(r"^(?P<name>.*\S)\s+\((?P<id>[^()]+)\)$")
 
@@ -146,3 +146,69 @@ def protect_parquet(store: Any, src: str | Path, dest: str | Path, *, threads: i
     finally:
         con.close()
     return {"people": len(people), "approvers": len(approvers), "notes": len(notes)}
+
+
+# -- columns encrypted under the field key in the warehouse (bank payers, quarantined values) ------------------
+def seal_frame(store: Any, df: pd.DataFrame, asset: str) -> pd.DataFrame:
+    """``df`` with the columns ``classification.warehouse_encrypted(asset)`` encrypted under the store's field key
+    (context ``asset.column``), before it is written to the warehouse. Values already encrypted stay as they are."""
+    from sync_pipeline.contracts.classification import warehouse_encrypted
+
+    cols = [c for c in warehouse_encrypted(asset) if c in df.columns]
+    if not cols or df.empty:
+        return df
+    p, out = protector(store), df.copy()
+    for c in cols:
+        out[c] = pd.Series([v if v is None or v != v or is_token(v) else p.encrypt_field(str(v), f"{asset}.{c}")
+                            for v in df[c].tolist()], index=df.index, dtype=object)
+    return out
+
+
+def open_frame(store: Any, df: pd.DataFrame, asset: str) -> pd.DataFrame:
+    """The inverse of :func:`seal_frame`: the columns in clear, in memory (what the cash matcher compares)."""
+    from sync_pipeline.contracts.classification import warehouse_encrypted
+
+    cols = [c for c in warehouse_encrypted(asset) if c in df.columns]
+    if not cols or df.empty:
+        return df
+    p, out = protector(store), df.copy()
+    for c in cols:
+        out[c] = pd.Series([p.decrypt_field(v, f"{asset}.{c}") if is_token(v) else v for v in df[c].tolist()],
+                           index=df.index, dtype=object)
+    return out
+
+
+def reencrypt_warehouse(store: Any, warehouse: Any) -> dict[str, int]:
+    """Every warehouse partition holding field-key values not under the current field key (or still in clear)
+    rewritten with them re-encrypted under it: the warehouse half of ``keys reencrypt``. Re-runnable."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from sync_pipeline.contracts.classification import warehouse_encrypted
+    from sync_pipeline.store.protection import TOKEN_PREFIX
+
+    p = protector(store)
+    current = f"{TOKEN_PREFIX}{p.current_field_key()}:"
+    counts = {"partitions_rewritten": 0, "values_reencrypted": 0}
+    if getattr(warehouse, "fs", None) is not None:
+        raise ValueError("warehouse re-encryption runs on a local warehouse folder")
+    for path in sorted(Path(warehouse.root).glob("*/entity=*/period=*.parquet")):
+        asset, entity, period = path.parent.parent.name, path.parent.name[7:], path.stem[7:]
+        cols = [c for c in warehouse_encrypted(asset) if c in pq.read_schema(path).names]
+        if not cols:
+            continue
+        table, changed = pq.read_table(path), 0
+        for c in cols:
+            values = table.column(c).to_pylist()
+            new = [v if v is None or v.startswith(current)
+                   else p.encrypt_field(p.decrypt_field(v, f"{asset}.{c}"), f"{asset}.{c}") for v in values]
+            n = sum(a != b for a, b in zip(values, new, strict=True))
+            if n:
+                i = table.schema.get_field_index(c)
+                table = table.set_column(i, table.schema.field(i), pa.array(new, pa.string()))
+                changed += n
+        if changed:
+            warehouse.write_arrow(asset, entity, period, table)
+            counts["partitions_rewritten"] += 1
+            counts["values_reencrypted"] += changed
+    return counts

@@ -61,6 +61,8 @@ class Person:
     names: set[str] = field(default_factory=set)
     pseudonym: str | None = None
     identity: dict[str, Any] | None = None
+    #: keyed hashes of the person's names, as columns compared but never read back keep them (payer aliases)
+    hashes: set[str] = field(default_factory=set)
 
     @property
     def reference(self) -> str:
@@ -130,6 +132,52 @@ def _is_stand_in(value: str) -> bool:
 
 
 # -- where ----------------------------------------------------------------------------------------------------
+def _with_hashes(store: OperationalStore, person: Person) -> Person:
+    """``person.hashes``: the keyed hashes their names have in ``cash_payer_aliases`` (a person may be a payer)."""
+    if not person.hashes and person.names:
+        try:
+            from sync_pipeline.store.matching_log import MatchingLog
+
+            log = MatchingLog(store)
+            person.hashes = {log.payer_hash(n) for n in person.names if len(n) >= MIN_NAME}
+        except Exception:  # noqa: BLE001 - no keys configured: nothing is hashed either
+            pass
+    return person
+
+
+def _open_table(store: OperationalStore | None, asset: str, table: pa.Table) -> pa.Table:
+    """The partition with its field-key columns (bank payers, quarantined values) decrypted, in memory."""
+    from sync_pipeline.contracts.classification import warehouse_encrypted
+
+    cols = [c for c in warehouse_encrypted(asset) if c in table.column_names]
+    prot = _protector(store) if store is not None and cols else None
+    if prot is None:
+        return table
+    for c in cols:
+        i = table.schema.get_field_index(c)
+        values = [prot.decrypt_field(v, f"{asset}.{c}") if isinstance(v, str) else v
+                  for v in table.column(c).to_pylist()]
+        table = table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+    return table
+
+
+def _seal_table(store: OperationalStore, asset: str, table: pa.Table) -> pa.Table:
+    """The inverse of :func:`_open_table` (values already encrypted stay)."""
+    from sync_pipeline.contracts.classification import warehouse_encrypted
+    from sync_pipeline.store.protection import is_token
+
+    cols = [c for c in warehouse_encrypted(asset) if c in table.column_names]
+    prot = _protector(store) if cols else None
+    if prot is None:
+        return table
+    for c in cols:
+        i = table.schema.get_field_index(c)
+        values = [v if v is None or is_token(v) else prot.encrypt_field(v, f"{asset}.{c}")
+                  for v in table.column(c).to_pylist()]
+        table = table.set_column(i, table.schema.field(i), pa.array(values, table.schema.field(i).type))
+    return table
+
+
 def _partitions(warehouse: Warehouse) -> list[tuple[str, str, str, Path]]:
     if warehouse.fs is not None:
         raise SubjectError("subject requests run on a local warehouse folder")
@@ -152,10 +200,12 @@ def _row_mask(table: pa.Table, person: Person) -> pa.Array | None:
     return mask
 
 
-def warehouse_hits(warehouse: Warehouse, person: Person) -> Iterator[tuple[str, str, str, Path, pa.Table]]:
-    """(asset, entity, period, path, the matching rows) for every partition that holds something about them."""
+def warehouse_hits(warehouse: Warehouse, person: Person, store: OperationalStore | None = None,
+                   ) -> Iterator[tuple[str, str, str, Path, pa.Table]]:
+    """(asset, entity, period, path, the matching rows) for every partition that holds something about them;
+    with ``store``, columns encrypted under its field key are searched (and returned) as what they say."""
     for asset, entity, period, path in _partitions(warehouse):
-        t = pq.read_table(path)
+        t = _open_table(store, asset, pq.read_table(path))
         mask = _row_mask(t, person)
         if mask is not None and pc.any(mask).as_py():
             yield asset, entity, period, path, t.filter(mask)
@@ -171,7 +221,7 @@ def _row_about(row: dict[str, Any], person: Person) -> bool:
     for k, v in row.items():
         if not isinstance(v, str):
             continue
-        if k in ID_COLUMNS and v in person.ids:
+        if (k in ID_COLUMNS and v in person.ids) or v in person.hashes:
             return True
         low = v.lower()
         if any(t in low for t in terms):
@@ -183,6 +233,7 @@ def store_hits(store: OperationalStore, person: Person) -> Iterator[tuple[sa.Tab
     """Rows about the person per table, decrypted where the keys open them (encrypted fields are searched as
     what they say, not as ciphertext)."""
     reveal = _revealer(store)
+    _with_hashes(store, person)
     for table in _store_tables():
         with store.engine.connect() as c:
             if not sa.inspect(c).has_table(table.name):
@@ -271,7 +322,7 @@ def export(warehouse: Warehouse, store: OperationalStore, person: Person, *, act
     recorded as an export access event."""
     reveal = _revealer(store)
     wh = [{"asset": a, "entity": e, "period": p, "rows": [_clean(reveal(a, r)) for r in t.to_pylist()]}
-          for a, e, p, _, t in warehouse_hits(warehouse, person)]
+          for a, e, p, _, t in warehouse_hits(warehouse, person, store)]
     tables, trail = [], []
     for table, rows in store_hits(store, person):
         if table.name == "audit_events":
@@ -310,7 +361,7 @@ def _erase_table(table: pa.Table, person: Person, replacement: str) -> pa.Table:
         if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
             continue
         values = col.to_pylist()
-        new = [None if v is None else (replacement if name in ID_COLUMNS and v in ids
+        new = [None if v is None else (replacement if (name in ID_COLUMNS and v in ids) or v in person.hashes
                                        else _replace_text(v, person, replacement)) for v in values]
         if new != values:
             table = table.set_column(i, table.schema.field(i), pa.array(new, col.type))
@@ -328,11 +379,12 @@ def erase(warehouse: Warehouse, store: OperationalStore, person: Person, *, acto
     replacement = stand_in(person)
     report: dict[str, Any] = {"person": person.reference, "dry_run": dry_run, "warehouse": [], "store": [],
                               "retained": []}
-    for asset, entity, period, path, hits in list(warehouse_hits(warehouse, person)):
+    for asset, entity, period, path, hits in list(warehouse_hits(warehouse, person, store)):
         report["warehouse"].append({"asset": asset, "entity": entity, "period": period, "rows": hits.num_rows})
         if not dry_run:
-            table = pq.read_table(path)
-            warehouse.write_arrow(asset, entity, period, _erase_table(table, person, replacement))
+            table = _open_table(store, asset, pq.read_table(path))
+            warehouse.write_arrow(asset, entity, period,
+                                  _seal_table(store, asset, _erase_table(table, person, replacement)))
     for table, rows in list(store_hits(store, person)):
         if table.name in audit.APPEND_ONLY_TABLES:
             report["retained"].append({"where": table.name, "rows": len(rows),
@@ -366,8 +418,10 @@ def _erase_rows(store: OperationalStore, table: sa.Table, rows: Iterable[dict[st
     with store.begin() as c:
         for r in rows:
             encrypted = set(r.get(ENCRYPTED, ()))
-            changes = {k: (replacement if k in ID_COLUMNS and v in person.ids else _replace_text(v, person, replacement))
-                       for k, v in r.items() if isinstance(v, str) and k not in pk and k in table.c}
+            changes = {k: (replacement if (k in ID_COLUMNS and v in person.ids) or v in person.hashes
+                           else _replace_text(v, person, replacement))
+                       for k, v in r.items()
+                       if isinstance(v, str) and (k not in pk or v in person.hashes) and k in table.c}
             changes = {k: v for k, v in changes.items() if v != r[k]}
             if not changes or (not pk and encrypted):
                 continue  # without a key, a row is found by its stored values: encrypted ones are not those

@@ -23,6 +23,7 @@ from sync_pipeline.store import audit
 from sync_pipeline.store.operational import OperationalStore, metadata, now_iso
 
 DECISIONS = ("release", "quarantine")
+NOTE = "hours_day_decisions.note"  # encrypted under the field key (contracts.classification.PROTECTED)
 
 hours_day_decisions = sa.Table(
     "hours_day_decisions",
@@ -55,6 +56,7 @@ class DayDecision:
     note: str
     decided_by: str
     decided_at: str
+    id: int | None = None  # the hours_day_decisions row
 
 
 class HoursReviews:
@@ -69,12 +71,15 @@ class HoursReviews:
             raise ValueError("say why (--note): it becomes the entries' reason and is kept in the audit trail")
         row = {"entity": entity, "user_id": user_id, "day": day.isoformat(), "day_hours": str(day_hours),
                "decision": decision, "note": note, "decided_by": actor, "decided_at": now_iso()}
+        # the note may name people: encrypted at rest; the audit trail keeps a keyed hash of it and the row id
+        sealed, note_hash = self.store.protection.encrypt_field(note, NOTE), self.store.protection.keyed_hash(note, NOTE)
         with self.store.engine.begin() as c:
-            c.execute(hours_day_decisions.insert().values(**row))
+            res = c.execute(hours_day_decisions.insert().values(**{**row, "note": sealed}))
+            row_id = int(res.inserted_primary_key[0])
             audit.append(c, actor=actor, action=f"hours_day_{decision}d", entity=entity,
                          subject=f"{user_id}@{day.isoformat()}",
-                         detail={"day_hours": str(day_hours), "note": note})
-        return DayDecision(**{**row, "day_hours": Decimal(row["day_hours"])})
+                         detail={"day_hours": str(day_hours), "decision_id": row_id, "note_hash": note_hash})
+        return DayDecision(**{**row, "day_hours": Decimal(row["day_hours"]), "id": row_id})
 
     def latest(self, entity: str, start: date, end: date) -> list[DayDecision]:
         """The latest decision on each person-day from ``start`` to ``end`` (inclusive)."""
@@ -84,11 +89,16 @@ class HoursReviews:
         with self.store.engine.connect() as c:
             rows = c.execute(q).mappings().all()
         last = {(r["user_id"], r["day"]): r for r in rows}
-        return [DayDecision(r["entity"], r["user_id"], r["day"], Decimal(r["day_hours"]), r["decision"], r["note"],
-                            r["decided_by"], r["decided_at"]) for r in last.values()]
+        prot = self.store.protection
+        return [DayDecision(r["entity"], r["user_id"], r["day"], Decimal(r["day_hours"]), r["decision"],
+                            prot.decrypt_field(r["note"], NOTE) or "", r["decided_by"], r["decided_at"], r["id"])
+                for r in last.values()]
 
 
 def as_relation(decisions: list[DayDecision]) -> pa.Table:
+    """What ``clean_time_entries.sql`` joins. The note may name people and the entries' reason is written to the
+    warehouse: the reason points at the decision (``sync-pipeline hours review`` shows its note) instead."""
     return pa.Table.from_pylist([{"user_id": d.user_id, "day": date.fromisoformat(d.day), "day_hours": d.day_hours,
                                   "decision": d.decision, "decided_by": d.decided_by, "decided_at": d.decided_at,
-                                  "note": d.note} for d in decisions], schema=DAY_DECISIONS_SCHEMA)
+                                  "note": f"decision #{d.id}, see its note with sync-pipeline hours review"}
+                                 for d in decisions], schema=DAY_DECISIONS_SCHEMA)

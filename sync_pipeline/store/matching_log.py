@@ -22,12 +22,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from sync_pipeline.domain.cash_matching import name_key
 from sync_pipeline.store import audit
 from sync_pipeline.store.operational import OperationalStore, metadata, now_iso
+from sync_pipeline.store.protection import HASH_PREFIX
 
 OPEN, TO_SETTLE, SETTLED, RECONCILED, REJECTED, FAILED, SUPERSEDED = (
     "open", "to_settle", "settled", "reconciled", "rejected", "failed", "superseded")
 FINAL = (SETTLED, RECONCILED, REJECTED)
+#: cash_decisions columns encrypted at rest (contracts.classification.PROTECTED)
+SEALED = ("payer_name", "description", "explanation", "candidates")
+ALIAS_HASH = "cash_payer"  # the purpose of payer aliases' keyed hashes (Protector.keyed_hash)
 
 cash_decisions = sa.Table(
     "cash_decisions", metadata,
@@ -98,7 +103,7 @@ cash_rule_templates = sa.Table(
 cash_payer_aliases = sa.Table(
     "cash_payer_aliases", metadata,
     sa.Column("entity", sa.String(64), primary_key=True),
-    sa.Column("payer_name", sa.String(255), primary_key=True),
+    sa.Column("payer_name", sa.String(255), primary_key=True),  # a keyed hash of the name's key (payer_key)
     sa.Column("contact_id", sa.String(64), primary_key=True),
     sa.Column("source", sa.String(255), nullable=False),
     sa.Column("created_by", sa.String(255), nullable=False),
@@ -171,7 +176,8 @@ class MatchingLog:
                     description=self._seal(d.get("description"), "description"),
                     writeoff_minor=d.get("writeoff_minor", 0), writeoff_account=d.get("writeoff_account"),
                     amount_kind=d.get("amount_kind"), payment_id=d.get("payment_id"), reason=d.get("reason"),
-                    explanation=_j(d.get("explanation") or {}), candidates=_j(d.get("candidates") or []),
+                    explanation=self._seal(_j(d.get("explanation") or {}), "explanation"),
+                    candidates=self._seal(_j(d.get("candidates") or []), "candidates"),
                     status=status, decided_by=actor, decided_at=ts, updated_at=ts))
                 did = int(res.inserted_primary_key[0])
                 ids.append(did)
@@ -219,7 +225,8 @@ class MatchingLog:
                 target_payment_id=target_payment_id))
 
     # -- reading ---------------------------------------------------------------------------------------
-    # bank payer names and statement descriptions are personal data: encrypted at rest (store.protection)
+    # bank payer names, statement descriptions, and the explanations and candidates that quote them are personal
+    # data: encrypted at rest (store.protection)
     def _seal(self, value: str | None, column: str) -> str | None:
         return self.store.protection.encrypt_field(value, f"cash_decisions.{column}")
 
@@ -227,7 +234,7 @@ class MatchingLog:
         if not rows:
             return rows
         for r in rows:
-            for col in ("payer_name", "description"):
+            for col in SEALED:
                 if col in r:
                     r[col] = self.store.protection.decrypt_field(r[col], f"cash_decisions.{col}")
         ids = [r["decision_id"] for r in rows]
@@ -313,21 +320,45 @@ class MatchingLog:
             return {s: int(n) for s, n in c.execute(q.group_by(cash_decisions.c.status))}
 
     # -- what feeds back into matching -------------------------------------------------------------------
+    def payer_hash(self, payer_name: str) -> str:
+        """What ``cash_payer_aliases.payer_name`` keeps for a payer: a keyed hash of the name's key (a payer may be
+        a person; the alias is compared, never read back)."""
+        return self.store.protection.keyed_hash(name_key(payer_name), ALIAS_HASH)
+
     def add_alias(self, entity: str, payer_name: str, contact_id: str, *, source: str, actor: str) -> None:
+        """Remember that ``payer_name`` (as the bank shows it) pays for ``contact_id``: kept as a keyed hash."""
+        key = self.payer_hash(payer_name)
         with self.engine.begin() as c:
             exists = c.execute(sa.select(cash_payer_aliases.c.entity).where(
-                cash_payer_aliases.c.entity == entity, cash_payer_aliases.c.payer_name == payer_name,
+                cash_payer_aliases.c.entity == entity, cash_payer_aliases.c.payer_name == key,
                 cash_payer_aliases.c.contact_id == contact_id)).first()
             if not exists:
-                c.execute(cash_payer_aliases.insert().values(entity=entity, payer_name=payer_name, contact_id=contact_id,
+                c.execute(cash_payer_aliases.insert().values(entity=entity, payer_name=key, contact_id=contact_id,
                                                              source=source, created_by=actor, created_at=now_iso()))
-                audit.append(c, actor=actor, action="cash_alias_added", entity=entity, subject=payer_name,
+                audit.append(c, actor=actor, action="cash_alias_added", entity=entity, subject=key,
                              detail={"contact_id": contact_id, "source": source})
 
     def aliases(self, entity: str) -> list[dict[str, Any]]:
+        """The entity's aliases; ``payer_name`` is the keyed hash (:meth:`payer_hash`), also for an alias stored
+        in clear by an earlier release."""
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(sa.select(cash_payer_aliases).where(
+            rows = [dict(r) for r in c.execute(sa.select(cash_payer_aliases).where(
                 cash_payer_aliases.c.entity == entity)).mappings()]
+        for r in rows:
+            if not str(r["payer_name"]).startswith(HASH_PREFIX):
+                r["payer_name"] = self.payer_hash(r["payer_name"])
+        return rows
+
+    def alias_names(self, entity: str, payer_names: Iterable[str]) -> list[dict[str, str]]:
+        """(payer_name, contact_id) for each of ``payer_names`` (clear, as this run's bank lines show them) that is a
+        known alias: what the matcher's ``cash_alias_names`` needs, resolved in memory."""
+        by_hash: dict[str, list[str]] = {}
+        for a in self.aliases(entity):
+            by_hash.setdefault(a["payer_name"], []).append(a["contact_id"])
+        out = []
+        for name in sorted({n for n in payer_names if n}):
+            out += [{"payer_name": name, "contact_id": cid} for cid in by_hash.get(self.payer_hash(name), [])]
+        return out
 
     def reject_pair(self, entity: str, line_id: str, invoice_id: str, *, actor: str) -> None:
         with self.engine.begin() as c:

@@ -46,6 +46,7 @@ from sync_pipeline.store.operational import metadata, now_iso
 TOKEN_PREFIX = "enc1:"
 CURRENT_KEY_TTL_S = 60.0  # a long-running process picks up a rotation made elsewhere within a minute
 PSEUDONYM_PREFIX = "P-"
+HASH_PREFIX = "kh1:"  # a keyed hash (Protector.keyed_hash): compared, never read back
 
 data_keys = sa.Table(
     "data_keys",
@@ -207,6 +208,12 @@ class Protector:
         if ref.startswith(PSEUDONYM_PREFIX):
             return self.decrypt_for_person(value, context)
         return _open(self._data_key(ref), value, context)
+
+    def keyed_hash(self, value: str, purpose: str) -> str:
+        """A stable keyed hash (HMAC-SHA256 under the pseudonym key) of ``value`` for ``purpose``: what a column
+        that must be looked up or compared, but never read back, keeps (``cash_payer_aliases.payer_name``)."""
+        digest = hmac.new(self._pkey(), f"{purpose}|{value}".encode(), hashlib.sha256).hexdigest()
+        return HASH_PREFIX + digest[:32]
 
     # -- people ----------------------------------------------------------------------------------
     def pseudonym_of(self, source: str, person_id: str) -> str:

@@ -43,7 +43,9 @@ def test_demo_prints_summary_and_second_run_posts_nothing(tmp_path):
     assert len({r["attributes"]["dagster.run_id"] for r in roots}) == len(roots)  # each run once
     # no demo person's name or email in clear in any Parquet file or store table (docs/data-protection.md)
     data = tmp_path / "data"
-    assert people_in_clear(data, f"sqlite:///{data / 'operational.sqlite3'}", demo_people()) == []
+    assert people_in_clear(data, f"sqlite:///{data / 'operational.sqlite3'}", demo_people(), scanned=(
+        "raw_time_entries", "clean_time_entries", "posted_invoices", "audit_events.detail", "audit_events.subject",
+        "sync_ledger.payload")) == []
 
     second = _demo(tmp_path, "--entity", "acme-uk", "--period", "2026-10")
     assert second.returncode == 0, second.stdout + second.stderr

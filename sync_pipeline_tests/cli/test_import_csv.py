@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from sync_pipeline.cli import main
+from sync_pipeline.services.pseudonymize import open_frame
+from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
 from sync_pipeline_tests.connectors.test_csv_exports import HARVEST, LATIN, TOGGL
 from sync_pipeline_tests.dagster_billing import extract_and_bill
@@ -69,7 +71,29 @@ def test_import_harvest_csv_files_the_export_writes_the_partition_and_quarantine
     raw = _raw(tmp_path)
     assert raw.num_rows == 3 and set(raw.column("source").to_pylist()) == {"harvest_csv"}
     q = _raw(tmp_path, "raw_time_entries_quarantine")
-    assert q.column("row").to_pylist() == [4, 5, 5] and "Bad hours" in q.column("raw").to_pylist()[1]
+    # the raw rows quote names and notes: encrypted (services.pseudonymize.seal_frame), read back in memory
+    raw_rows = open_frame(OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}"), q.to_pandas(),
+                          "raw_time_entries_quarantine")["raw"].tolist()
+    assert q.column("row").to_pylist() == [4, 5, 5] and "Bad hours" in raw_rows[1]
+
+
+def test_an_import_keeps_no_name_in_clear_not_even_in_the_quarantine(tmp_path, capsys):
+    """As the sync does (services.pseudonymize): names become pseudonyms, notes are encrypted, and the raw rows of
+    the quarantine (which quote the whole export row: names, notes) are encrypted too; export still finds them."""
+    from sync_pipeline.services import subject_rights
+    from sync_pipeline_tests.people_in_clear import people_in_clear
+
+    f = tmp_path / "report.csv"
+    f.write_text(HARVEST.replace("Bad hours", '"Bad hours, ask Carol Chen"'))
+    assert _import(tmp_path, f, "--kind", "harvest") == 1
+    found = people_in_clear(tmp_path / "wh", f"sqlite:///{tmp_path / 'op.sqlite3'}",
+                            ["Alice Archer", "Bob Baker", "Carol Chen", "Checkout flow", "Bad hours"],
+                            scanned=("raw_time_entries", "raw_time_entries_quarantine", "audit_events.detail"))
+    assert found == []
+    store, wh = OperationalStore(f"sqlite:///{tmp_path / 'op.sqlite3'}"), Warehouse(tmp_path / "wh")
+    person = subject_rights.Person("Carol Chen", None, {"no-such-id"}, {"Carol Chen"})
+    out = subject_rights.export(wh, store, person, actor="dpo", include_dagster=False)
+    assert {x["asset"] for x in out["warehouse"]} == {"raw_time_entries_quarantine"}
 
 
 def test_import_toggl_csv_clean_file_exits_zero(tmp_path, capsys):

@@ -7,11 +7,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from sync_pipeline.connectors.strict import Rejected
 from sync_pipeline.connectors.xero.target import read_listing
+from sync_pipeline.domain.cash_matching import name_key
 from sync_pipeline.services import cash_reconcile
+from sync_pipeline.services.cash_matching import _run_macros
 from sync_pipeline_tests.services.test_pullback import invoice
 
 
@@ -56,3 +61,13 @@ def test_contact_names_travel_to_matching():
     inv, _ = read_receivables([invoice(1, Contact={"ContactID": "11111111-1111-4111-8111-111111111111",
                                                    "Name": "Acme Corp"})], [], "GBP")
     assert inv.loc[0, "contact_name"] == "Acme Corp" and inv.loc[0, "total_minor"] == 12000
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(codec="latin-1"), max_size=40))
+def test_the_alias_name_key_is_the_sql_macros_key(name):
+    """Payer aliases are kept as a keyed hash of ``domain.cash_matching.name_key``: any payer name a statement may
+    carry gives the key ``cash_name_key`` (dbt_like_sql/macros) gives it, so an alias hashes what the SQL compares."""
+    con = duckdb.connect()
+    _run_macros(con)
+    assert name_key(name) == con.execute("SELECT cash_name_key(?)", [name]).fetchone()[0]

@@ -14,18 +14,20 @@ from sync_pipeline.services.extract import extract_time_entries_partition, read_
 from sync_pipeline.store.warehouse import Warehouse
 
 
-def _write_quarantine(context: AssetExecutionContext, wh: Warehouse, asset: str, entity: str, period: str,
-                      quarantine: pd.DataFrame, noun: str) -> dict[str, object]:
+def _write_quarantine(context: AssetExecutionContext, warehouse: WarehouseResource, asset: str, entity: str,
+                      period: str, quarantine: pd.DataFrame, noun: str) -> dict[str, object]:
     """Records that did not read strictly, one row per problem, to ``asset`` (replacing an earlier extract's list,
-    emptied when none is left); the figures and a preview for the asset's metadata."""
+    emptied when none is left; the values quoted as read encrypted); the figures and a preview for the asset's
+    metadata (without the values: they may be a person's name or notes)."""
+    wh = warehouse.get()
     records = int(quarantine["record"].nunique()) if len(quarantine) else 0
     if records or wh.exists(asset, entity, period):
-        wh.write(asset, entity, period, quarantine)
+        wh.write(asset, entity, period, warehouse.seal(quarantine, asset))
     if records:
         context.log.warning(f"{records} {noun} record(s) did not read strictly and are quarantined: see {asset} "
                             f"{entity} {period} (record, field, value, problem)")
     return {f"quarantined_source_{noun}_records": records,
-            **({f"{noun}_quarantine": preview(quarantine[["record", "field", "value", "problem"]])} if records else {})}
+            **({f"{noun}_quarantine": preview(quarantine[["record", "field", "problem"]])} if records else {})}
 
 
 @asset(
@@ -49,11 +51,12 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
     finally:
         source.close()
     if read.prepared is None:  # source records that did not read strictly, named with field and problem
-        extra = _write_quarantine(context, wh, "raw_time_entries_quarantine", ep.entity, ep.period.key,
+        extra = _write_quarantine(context, warehouse, "raw_time_entries_quarantine", ep.entity, ep.period.key,
                                   done["quarantine"], "time-entry")
     else:  # rows the source refused or superseded before streaming (exports: file, row, column)
         superseded = warehouse.protect_frame(read.prepared.superseded, "raw_time_entries.notes")
-        extra = _write_prepared(context, wh, ep.entity, ep.period.key, read.prepared, superseded)
+        extra = _write_prepared(context, wh, ep.entity, ep.period.key, read.prepared, superseded,
+                                warehouse.seal(read.prepared.quarantine, "raw_time_entries_quarantine"))
     changes = done["changes"]  # deletions at the source show up as ids missing from the window
     if changes.deleted:
         context.log.warning(f"{len(changes.deleted)} entries deleted at the source since the last extract: "
@@ -71,10 +74,11 @@ def raw_time_entries(context: AssetExecutionContext, harvest: HarvestResource, r
 
 
 def _write_prepared(context: AssetExecutionContext, wh: Warehouse, entity: str, period: str,
-                    prepared: PreparedRows, superseded: pd.DataFrame) -> dict[str, object]:
+                    prepared: PreparedRows, superseded: pd.DataFrame, quarantine: pd.DataFrame) -> dict[str, object]:
     """Both written on every run (empty when nothing), so neither lists a previous run's rows; superseded rows are
-    listed, never silently gone: a newer export of those person-days replaced them."""
-    wh.write("raw_time_entries_quarantine", entity, period, prepared.quarantine)
+    listed, never silently gone: a newer export of those person-days replaced them. ``quarantine``: the prepared
+    quarantine with its raw rows encrypted."""
+    wh.write("raw_time_entries_quarantine", entity, period, quarantine)
     wh.write("raw_time_entries_superseded", entity, period, superseded)  # people pseudonymized
     if prepared.quarantined:
         context.log.warning(f"{prepared.quarantined} export row(s) quarantined: see "
@@ -105,7 +109,7 @@ def raw_expenses(context: AssetExecutionContext, harvest: HarvestResource, redmi
             figures = {"api_requests": source.figures()["api_requests"]}
         finally:
             source.close()
-        quarantined = _write_quarantine(context, wh, "raw_expenses_quarantine", ep.entity, ep.period.key,
+        quarantined = _write_quarantine(context, warehouse, "raw_expenses_quarantine", ep.entity, ep.period.key,
                                         read.quarantine(), "expense")
     previous = wh.read("raw_expenses", ep.entity, ep.period.key) if wh.exists(
         "raw_expenses", ep.entity, ep.period.key) else None

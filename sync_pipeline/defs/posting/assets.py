@@ -283,12 +283,13 @@ def accounting_pullback(context: AssetExecutionContext, mapping: MappingResource
     docs, pays, cns = res.frames["accounting_invoices"], res.frames["raw_payments"], res.frames["raw_credit_notes"]
     wh = warehouse.get()
     if res.quarantined or wh.exists("accounting_quarantine", ep.entity, ep.period.key):
-        wh.write("accounting_quarantine", ep.entity, ep.period.key, res.quarantine)  # replaced on every pull
+        # replaced on every pull; the values quoted as read encrypted (they may be a person's name)
+        wh.write("accounting_quarantine", ep.entity, ep.period.key, warehouse.seal(res.quarantine, "accounting_quarantine"))
     if res.quarantined:
         context.log.warning(f"{res.quarantined} {target.name} document(s) did not read strictly and were left out: see "
                             f"accounting_quarantine {ep.entity} {ep.period.key} (record, field, value, problem)")
     quarantined = {"quarantined_xero_documents": res.quarantined,
-                   **({"xero_quarantine": preview(res.quarantine[["source", "record", "field", "value", "problem"]])}
+                   **({"xero_quarantine": preview(res.quarantine[["source", "record", "field", "problem"]])}
                       if res.quarantined else {})}
     live_pays = pays[pays["status"] != "DELETED"]
     yield MaterializeResult(asset_key="accounting_invoices", metadata={

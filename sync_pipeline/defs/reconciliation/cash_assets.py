@@ -41,7 +41,9 @@ def bank_statement_lines(context: AssetExecutionContext, reconciliation: Reconci
     st = read_statements(files, account=cfg.bank_account or "090", default_currency=cfg.bank_currency)
     lines = st.lines
     in_period = lines[lines["date"].str.startswith(ep.period.key)] if len(lines) else lines
-    warehouse.get().write("bank_statement_lines", ep.entity, ep.period.key, in_period[LINE_COLUMNS], BankLine)
+    # payer names (a payer may be a person) and texts encrypted at rest; cash_matches decrypts them in memory
+    warehouse.get().write("bank_statement_lines", ep.entity, ep.period.key,
+                          warehouse.seal(in_period[LINE_COLUMNS], "bank_statement_lines"), BankLine)
     if len(st.rejects):
         context.log.warning(f"{len(st.rejects)} statement row(s) could not be read: "
                             f"{st.rejects.head(5).to_dict('records')}")
@@ -69,7 +71,7 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
     cfg = reconciliation.load()
     policy = cfg.policy(ep.entity)
     wh = warehouse.get()
-    lines = wh.read("bank_statement_lines", ep.entity, ep.period.key)
+    lines = warehouse.open(wh.read("bank_statement_lines", ep.entity, ep.period.key), "bank_statement_lines")
     target = xero.target(entity)
     rejected: list[Rejected] = []  # documents that did not read strictly: left out of matching, listed
     try:
@@ -78,7 +80,7 @@ def cash_matches(context: AssetExecutionContext, mapping: MappingResource, recon
         target.close()
     quarantine = pd.DataFrame(quarantine_frame_rows(rejected), columns=QUARANTINE_COLUMNS)
     if rejected or wh.exists("cash_quarantine", ep.entity, ep.period.key):
-        wh.write("cash_quarantine", ep.entity, ep.period.key, quarantine)
+        wh.write("cash_quarantine", ep.entity, ep.period.key, warehouse.seal(quarantine, "cash_quarantine"))
     frame, stats = cash_reconcile.match_period(
         lines, invoices, payments, entity=ep.entity, period=ep.period.key, log_=MatchingLog(opstore.get()),
         policy=policy, bank_currency=cfg.entity(ep.entity).bank_currency,
