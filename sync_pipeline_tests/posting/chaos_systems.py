@@ -22,6 +22,7 @@ import random
 import signal
 import subprocess
 import threading
+from collections import Counter
 from typing import Any
 
 from sync_pipeline.contracts.codec import loads
@@ -81,6 +82,10 @@ class ChaosSystem:
         """The items of a write this answer refuses: (reference, or the contact's name; the message)."""
         raise NotImplementedError
 
+    def write_key(self, req: Request) -> str | None:
+        """The idempotency key a write carries (None: not a write, or none sent)."""
+        raise NotImplementedError
+
     def make_clash(self, resources: dict[str, Any], client: dict[str, Any]) -> None:
         """A contact created by hand that stops ours for ``client`` being created: a permanent failure."""
         raise NotImplementedError
@@ -111,6 +116,9 @@ class XeroChaos(ChaosSystem):
     def is_document_batch(self, req: Request) -> bool:
         return (req.method == "PUT" and req.path.rstrip("/").endswith(("/Invoices", "/CreditNotes"))
                 and "idempotency-key" in req.headers)
+
+    def write_key(self, req: Request) -> str | None:
+        return req.headers.get("idempotency-key") if req.method in ("PUT", "POST") else None
 
     def refused(self, req: Request, resp: Response) -> list[tuple[str, str]]:
         out = []
@@ -192,6 +200,9 @@ class QboChaos(ChaosSystem):
             return False
         return any(it.get("operation") == "create" and ("Invoice" in it or "CreditMemo" in it)
                    for it in self._items(req).values())
+
+    def write_key(self, req: Request) -> str | None:
+        return req.arg("requestid") if req.method == "POST" else None
 
     @staticmethod
     def _name(body: Any) -> str:
@@ -294,15 +305,26 @@ class Killer:
 
 
 class Refusals:
-    """The sandbox's own record of every item it refused (per-item validation errors, 4xx answers to writes)."""
+    """The sandbox's own record of every item it refused (per-item validation errors, 4xx answers to writes), and
+    of the writes it answered more than once for the same idempotency key (a retry after a lost answer: the
+    sandbox, like the system, answers it from the first request)."""
 
     def __init__(self, system: ChaosSystem) -> None:
         self.system = system
         self.items: list[tuple[str, str]] = []  # (reference or name, message)
+        self.keys: Counter[str] = Counter()  # idempotency key → writes answered with it
         self._orig = system.app.handle
         system.app.handle = self.handle
 
     def handle(self, req: Request) -> Response:
         resp = self._orig(req)
         self.items.extend(self.system.refused(req, resp))
+        key = self.system.write_key(req)
+        if key and resp.status < 500:
+            self.keys[key] += 1
         return resp
+
+    @property
+    def replayed(self) -> int:
+        """Writes answered again for a key already answered."""
+        return sum(n - 1 for n in self.keys.values())

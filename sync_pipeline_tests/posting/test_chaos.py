@@ -335,8 +335,10 @@ def _repeat(system: ChaosSystem, resources, instance, tmp_path, target: Accounti
                            asset_selection=list(AssetSelection.assets("source_entries_marked").resolve(graph)))
     assert_no_duplicates(target)
     assert_converged(sb, target, wh, store)
-    log.append(f"done at {time.perf_counter() - t0:.0f} s")
-    return {"log": log, "kills": killer.fired, "credit_notes": len(live_docs(target, "credit_note")),
+    log.append(f"done at {time.perf_counter() - t0:.0f} s; {refusals.replayed} writes answered again for their "
+               f"idempotency key")
+    return {"log": log, "kills": killer.fired, "replayed_writes": refusals.replayed,
+            "credit_notes": len(live_docs(target, "credit_note")),
             "invoices": len(live_docs(target, "invoice")), "seconds": time.perf_counter() - t0}
 
 
