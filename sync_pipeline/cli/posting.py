@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import uuid
 from typing import Any
 
@@ -34,21 +33,16 @@ def posting_env():
     the code location): Xero's, and QuickBooks Online's when ``QBO_CLIENT_ID`` is set."""
     from sync_pipeline.contracts.mapping import load_mapping
     from sync_pipeline.defs import settings
-    from sync_pipeline.defs.resources import XeroResource, _qbo_resource
+    from sync_pipeline.defs.resources import accounting_from_environment
     from sync_pipeline.services.dead_letters import PostingEnv
     from sync_pipeline.store.warehouse import Warehouse
 
-    base = settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL)  # sandbox only in sandbox mode
-    cid, secret = os.environ.get("XERO_CLIENT_ID"), os.environ.get("XERO_CLIENT_SECRET")
-    if not cid or not secret:
+    accounting = accounting_from_environment()
+    if accounting is None:
         raise UserError("XERO_CLIENT_ID and XERO_CLIENT_SECRET must be set (the sandbox's are printed by "
                         "`sync-pipeline sandbox up`)")
-    qbo = _qbo_resource()
-    if qbo is not None:  # its client secret read now: outside a Dagster run an EnvVar is only the variable's name
-        qbo = qbo.model_copy(update={"client_id": os.environ["QBO_CLIENT_ID"],
-                                     "client_secret": os.environ.get("QBO_CLIENT_SECRET", "")})
     return PostingEnv(load_mapping(settings.mapping_path()), Warehouse(settings.warehouse_root()), store(),
-                      XeroResource(base_url=base, client_id=cid, client_secret=secret, qbo=qbo).target)
+                      accounting.target)
 
 
 def _controls_row(c: Any) -> dict[str, Any]:

@@ -258,6 +258,22 @@ def _qbo_resource() -> QboResource | None:
                        client_secret=EnvVar("QBO_CLIENT_SECRET"), store_url=settings.operational_store_url())
 
 
+def accounting_from_environment() -> XeroResource | None:
+    """The accounting targets for work outside a Dagster run (``sync-pipeline posting``, the workbench's settlement
+    and re-posts): Xero's credentials (``XERO_CLIENT_ID``, ``XERO_CLIENT_SECRET``, ``XERO_BASE_URL``) and QuickBooks
+    Online's when ``QBO_CLIENT_ID`` is set, their secrets read now (outside a run an EnvVar is only the variable's
+    name). None without Xero's credentials."""
+    cid, secret = os.environ.get("XERO_CLIENT_ID"), os.environ.get("XERO_CLIENT_SECRET")
+    if not cid or not secret:
+        return None
+    qbo = _qbo_resource()
+    if qbo is not None:
+        qbo = qbo.model_copy(update={"client_id": os.environ["QBO_CLIENT_ID"],
+                                     "client_secret": os.environ.get("QBO_CLIENT_SECRET", "")})
+    return XeroResource(base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL), client_id=cid,
+                        client_secret=secret, qbo=qbo)
+
+
 def _store(url: str) -> OperationalStore:
     return OperationalStore(url)
 

@@ -4,14 +4,27 @@ extra in, or differing in the accounting system, with what differs and how it wa
 The rows come from the warehouse's ``sync_reconciliation`` partitions (written by the asset of that name); the
 resolutions from ``store.sync_resolutions``. An exception is ``open`` until someone resolves it (re-post, accept,
 explain); a resolution taken on an older difference does not hide a new one.
+
+A re-post (``repost``) posts the partition's plan at once, as the person who asked (``services.dead_letters.
+post_partition``, the path of ``sync-pipeline posting run``): the plan's approval (four eyes, or the entity's
+auto-approval policy), the kill switch and the guard's limits apply as to any run. What came of it — the document
+number written, or why nothing was — is recorded with the resolution and in the audit trail; only a re-post that
+posted closes the exception.
 """
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from sync_pipeline.connectors.http import HttpError
+from sync_pipeline.domain import ids
+from sync_pipeline.services.approvals import AwaitingApproval
+from sync_pipeline.services.dead_letters import PostingEnv, post_partition
+from sync_pipeline.services.posting import PostingBlocked, PostingResult, PostingRun
 from sync_pipeline.store.sync_resolutions import RESOLUTIONS, Resolution, SyncResolutions
 from sync_pipeline.store.warehouse import Warehouse
 
@@ -27,8 +40,7 @@ MEANING = {
 
 #: what each resolution does, said when it is recorded
 EFFECT = {
-    "repost": "an operator runs the period's sync again (`sync-pipeline sync --entity {entity} --period {period}`) "
-              "and its plan is reviewed and approved as usual",
+    "repost": "the period's plan was posted again at once, under the usual approval, kill switch and limits",
     "accept": "the accounting system's version stands; the exception stays closed while the difference is the same",
     "explain": "the explanation is kept with the exception; it stays closed while the difference is the same",
 }
@@ -45,7 +57,8 @@ def _rows(wh: Warehouse, entity: str, period: str) -> pd.DataFrame:
 
 def _as_dict(entity: str, period: str, r: dict[str, Any], res: Resolution | None) -> dict[str, Any]:
     status, detail = str(r["status"]), str(r["detail"] or "")
-    applies = res is not None and res.applies_to(status, detail)
+    same = res is not None and res.applies_to(status, detail)
+    applies = same and res.closes
     return {"entity": entity, "period": period, "document": str(r["key"]), "status": status,
             "meaning": MEANING.get(status, status), "currency": r["currency"],
             "source_minor": None if pd.isna(r["source_minor"]) else int(r["source_minor"]),
@@ -53,7 +66,8 @@ def _as_dict(entity: str, period: str, r: dict[str, Any], res: Resolution | None
             "diff_minor": None if pd.isna(r["diff_minor"]) else int(r["diff_minor"]),
             "breach": bool(r["breach"]), "detail": detail,
             "state": res.resolution if applies else "open", "resolution": res if applies else None,
-            "earlier": res if res is not None and not applies else None}
+            "earlier": res if res is not None and not same else None,
+            "attempt": res if same and not applies else None}  # a re-post of this very difference that did not post
 
 
 def exceptions(wh: Warehouse, resolutions: SyncResolutions, *, entity: str | None = None,
@@ -86,6 +100,20 @@ def find(wh: Warehouse, resolutions: SyncResolutions, entity: str, period: str,
 def resolve(wh: Warehouse, resolutions: SyncResolutions, entity: str, period: str, document: str, *,
             resolution: str, comment: str, actor: str, role: str) -> tuple[Resolution, str]:
     """Record ``actor``'s resolution of the exception as it is now; the resolution and what happens next."""
+    if resolution == "repost":
+        raise ResolutionError("a re-post posts the period again: use repost() with the accounting system configured")
+    current = _resolvable(wh, resolutions, entity, period, document, resolution)
+    try:
+        res = resolutions.resolve(entity, period, document, status=current["status"], detail=current["detail"],
+                                  resolution=resolution, comment=comment, actor=actor, role=role)
+    except ValueError as e:
+        raise ResolutionError(str(e)) from None
+    return res, EFFECT[resolution].format(entity=entity, period=period)
+
+
+def _resolvable(wh: Warehouse, resolutions: SyncResolutions, entity: str, period: str, document: str,
+                resolution: str) -> dict[str, Any]:
+    """The exception as it is now, when ``resolution`` may be taken on it; otherwise why not."""
     if resolution not in RESOLUTIONS:
         raise ResolutionError(f"resolution {resolution[:40]!r}: use one of {', '.join(RESOLUTIONS)}")
     current = find(wh, resolutions, entity, period, document)
@@ -95,9 +123,73 @@ def resolve(wh: Warehouse, resolutions: SyncResolutions, entity: str, period: st
     if resolution == "repost" and current["status"] == "extra":
         raise ResolutionError(f"{document} is extra in the accounting system: there is nothing of ours to post; "
                               "accept it or explain it")
+    return current
+
+
+@dataclass(frozen=True)
+class Repost:
+    """What a re-post did: the resolution recorded (with its outcome) and a sentence for the person."""
+
+    resolution: Resolution
+    message: str
+
+    @property
+    def posted(self) -> bool:
+        return self.resolution.outcome == "posted"
+
+
+WRITTEN = ("created", "updated", "voided", "allocated")
+NOT_WRITTEN = ("failed", "pending", "held")
+
+
+def _document_outcome(result: PostingResult, document: str) -> tuple[str, str | None, str | None]:
+    """The outcome for the document's invoice group (its client): posted with the number written, or failed
+    with the errors; ``posted`` with no number when the plan had nothing left to write for it."""
+    ref = ids.parse_reference(document)
+    rows = result.frame
+    if ref is not None and len(rows):
+        rows = rows[rows["client_id"].astype(str) == str(ref["client_id"])]
+    bad = rows[rows["outcome"].isin(NOT_WRITTEN)] if len(rows) else rows
+    if len(bad):
+        errors = "; ".join(f"{r.reference}: {r.outcome}" + (f" ({r.error})" if r.error else "")
+                           for r in bad.itertuples())
+        held = set(bad["outcome"]) == {"held"}  # the kill switch: planned, not written
+        return ("blocked" if held else "failed"), None, errors[:2000]
+    done = rows[rows["outcome"].isin(WRITTEN)] if len(rows) else rows
+    numbers = [str(n) for n in done["invoice_number"].dropna()] if len(done) else []
+    return "posted", ", ".join(numbers) or None, None
+
+
+def repost(env: PostingEnv | None, wh: Warehouse, resolutions: SyncResolutions, entity: str, period: str,
+           document: str, *, comment: str, actor: str, role: str) -> Repost:
+    """Post the partition's plan now as ``actor`` and record the re-post with what came of it. ``env``: where it
+    posts (None: refused with the reason, once the request itself is valid)."""
+    current = _resolvable(wh, resolutions, entity, period, document, "repost")
+    if not comment.strip():
+        raise ResolutionError("say why in the comment: it is kept with the resolution in the audit trail")
+    if env is None:
+        raise ResolutionError("this workbench was started without the accounting system: set XERO_CLIENT_ID and "
+                              "XERO_CLIENT_SECRET and start it again, or run `sync-pipeline posting run --entity "
+                              f"{entity} --period {period}`")
+    run = PostingRun(actor, f"workbench-{uuid.uuid4().hex[:12]}")
+    number = error = None
     try:
-        res = resolutions.resolve(entity, period, document, status=current["status"], detail=current["detail"],
-                                  resolution=resolution, comment=comment, actor=actor, role=role)
-    except ValueError as e:
-        raise ResolutionError(str(e)) from None
-    return res, EFFECT[resolution].format(entity=entity, period=period)
+        result = post_partition(env, entity, period, run)
+    except AwaitingApproval as e:
+        outcome, error = "awaiting_approval", (
+            f"{e} An approver other than {actor} approves the plan under Plans; then re-post again.")
+    except PostingBlocked as e:
+        outcome, error = "blocked", str(e)
+    except HttpError as e:
+        outcome, error = "failed", f"the accounting system could not be reached: {e}; re-post again later"
+    else:
+        outcome, number, error = _document_outcome(result, document)
+    res = resolutions.resolve(entity, period, document, status=current["status"], detail=current["detail"],
+                              resolution="repost", comment=comment, actor=actor, role=role, outcome=outcome,
+                              document_number=number, error=error, run_id=run.run_id)
+    if outcome == "posted":
+        written = f"posted as {number}" if number else "posted: the accounting system already held our version"
+        msg = f"{written} (run {run.run_id}); the next reconciliation of {entity} {period} shows it"
+    else:
+        msg = f"not posted ({outcome.replace('_', ' ')}): {error}"
+    return Repost(res, msg)

@@ -6,9 +6,13 @@ next reconciliation of the period shows something else for that document, the re
 exception is open again. Resolutions are appended (the latest per document wins), each with the person, their role,
 the time and the comment, and written to the audit trail in the same transaction.
 
+A re-post also records what came of it (``outcome``: ``posted``, ``awaiting_approval``, ``blocked``, ``failed``;
+the ``document_number`` written, or the ``error``; the posting ``run_id``). Only a re-post that posted closes the
+exception; any other outcome stays visible on the open exception until someone acts again.
+
 | resolution | meaning |
 |---|---|
-| ``repost`` | the accounting system should hold our version: an operator runs the period's sync again |
+| ``repost`` | the accounting system should hold our version: the workbench posts the period's plan again at once |
 | ``accept`` | the accounting system's version stands (a change made there on purpose) |
 | ``explain`` | neither: the comment says why (e.g. a document created in Xero by hand under our reference) |
 """
@@ -39,6 +43,10 @@ sync_exception_resolutions = sa.Table(
     sa.Column("decided_by", sa.String(255), nullable=False),
     sa.Column("role", sa.String(255), nullable=False),
     sa.Column("decided_at", sa.String(40), nullable=False),
+    sa.Column("outcome", sa.String(24)),  # re-posts: posted | awaiting_approval | blocked | failed
+    sa.Column("document_number", sa.String(255)),  # re-posts: what the accounting system numbered the document
+    sa.Column("error", sa.Text),  # re-posts that did not post: why, and what to do
+    sa.Column("run_id", sa.String(64)),  # re-posts: the posting run (ledger, audit trail)
     sa.Index("ix_sync_exception_resolutions_doc", "entity", "period", "document"),
 )
 
@@ -59,6 +67,16 @@ class Resolution:
     decided_by: str
     role: str
     decided_at: str
+    outcome: str | None = None
+    document_number: str | None = None
+    error: str | None = None
+    run_id: str | None = None
+
+    @property
+    def closes(self) -> bool:
+        """Whether it closes the exception: accept and explain do; a re-post only when it posted (one recorded
+        before re-posts posted, without an outcome, closed it as a request)."""
+        return self.resolution != "repost" or self.outcome in (None, "posted")
 
     def applies_to(self, status: str, detail: str) -> bool:
         """Whether the resolution was taken on this very difference (not an older one)."""
@@ -70,19 +88,23 @@ class SyncResolutions:
         self.store = store
 
     def resolve(self, entity: str, period: str, document: str, *, status: str, detail: str, resolution: str,
-                comment: str, actor: str, role: str) -> Resolution:
+                comment: str, actor: str, role: str, outcome: str | None = None, document_number: str | None = None,
+                error: str | None = None, run_id: str | None = None) -> Resolution:
         if resolution not in RESOLUTIONS:
             raise ValueError(f"resolution {resolution!r}: use one of {', '.join(RESOLUTIONS)}")
         if not comment.strip():
             raise ValueError("say why in the comment: it is kept with the resolution in the audit trail")
         row = {"entity": entity, "period": period, "document": document, "status_seen": status,
                "detail_hash": detail_hash(status, detail), "resolution": resolution, "comment": comment.strip(),
-               "decided_by": actor, "role": role, "decided_at": now_iso()}
+               "decided_by": actor, "role": role, "decided_at": now_iso(), "outcome": outcome,
+               "document_number": document_number, "error": error, "run_id": run_id}
+        posted = {k: row[k] for k in ("outcome", "document_number", "error", "run_id") if row[k] is not None}
         with self.store.engine.begin() as c:
             c.execute(sync_exception_resolutions.insert().values(**row))
             audit.append(c, actor=actor, action=f"sync_exception_{resolution}", entity=entity,
                          subject=f"{period}/{document}",
-                         detail={"status": status, "detail": detail, "comment": row["comment"], "role": role})
+                         detail={"status": status, "detail": detail, "comment": row["comment"], "role": role,
+                                 **posted})
         return Resolution(**row)
 
     def history(self, entity: str, period: str, document: str) -> list[Resolution]:

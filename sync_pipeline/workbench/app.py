@@ -34,6 +34,7 @@ from starlette.routing import Route
 from sync_pipeline.domain.cash_matching import CashPolicy
 from sync_pipeline.domain.money import from_minor
 from sync_pipeline.services import cash_review
+from sync_pipeline.services.dead_letters import PostingEnv
 from sync_pipeline.store import audit
 from sync_pipeline.store import matching_log as ml
 from sync_pipeline.store.approvals import ApprovalError, PlanApprovals
@@ -93,10 +94,12 @@ def id_param(label: str, value: Any) -> int:
 def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[str], CashPolicy],
                settler: Callable[[str], cash_review.Settler | None] | None = None,
                security: WorkbenchSecurity | None = None, sessions: Sessions | None = None,
-               warehouse: Warehouse | None = None, health: HealthSource | None = None) -> Starlette:
+               warehouse: Warehouse | None = None, health: HealthSource | None = None,
+               posting: PostingEnv | None = None) -> Starlette:
     """``policy_for(entity)`` gives an entity's policy; ``settler(entity)`` a settler or None; ``warehouse`` the
     sync reconciliations' (their exceptions are listed beside the cash exceptions; none without it); ``health``
-    where the billing-health page reads its KPIs (without it, the page says so)."""
+    where the billing-health page reads its KPIs (without it, the page says so); ``posting`` where a sync
+    exception's re-post posts (without it, re-posts are refused with the reason)."""
     cfg = security or WorkbenchSecurity()
     sessions = sessions or Sessions(log.store, idle=cfg.idle_timeout, absolute=cfg.absolute_timeout,
                                     window=cfg.failure_window)
@@ -458,6 +461,6 @@ def create_app(log: ml.MatchingLog, users: UserStore, *, policy_for: Callable[[s
         Route("/health", billing_health),
     ]
     routes += sync_pages.routes(sync_pages.Pages(need=need, render=render, back=back, viewed=viewed), warehouse,
-                                resolutions)
+                                resolutions, posting)
     return Starlette(routes=routes, middleware=[Middleware(Hardened, config=cfg)],
                      exception_handlers={BadRequest: bad_request})

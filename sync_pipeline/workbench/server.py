@@ -16,6 +16,7 @@ from sync_pipeline.contracts.reconciliation import load_reconciliation_config
 from sync_pipeline.defs import settings
 from sync_pipeline.services import cash_reconcile
 from sync_pipeline.services.cash_review import Settler
+from sync_pipeline.services.dead_letters import PostingEnv
 from sync_pipeline.store.matching_log import MatchingLog
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.warehouse import Warehouse
@@ -73,17 +74,19 @@ def build(store_url: str | None = None, *, settle: bool = True, security: Workbe
     log = MatchingLog(store)
     users = UserStore(store)
     recon = load_reconciliation_config(settings.reconciliation_config_path())
-    settler = None
-    if settle and os.environ.get("XERO_CLIENT_ID") and os.environ.get("XERO_CLIENT_SECRET"):
-        from sync_pipeline.defs.resources import XeroResource
+    settler = posting = None
+    warehouse = Warehouse(settings.warehouse_root())
+    from sync_pipeline.defs.resources import accounting_from_environment
 
+    accounting = accounting_from_environment()  # Xero's credentials (and QuickBooks Online's) set
+    if accounting is not None:
         mapping = load_mapping(settings.mapping_path())
-        accounting = XeroResource(base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL),
-                                  client_id=os.environ["XERO_CLIENT_ID"], client_secret=os.environ["XERO_CLIENT_SECRET"])
-        settler = target_settler(log, lambda entity: accounting.target(mapping.entity(entity)), recon.policy)
-    health = HealthSource(Warehouse(settings.warehouse_root()), _entities)
+        if settle:
+            settler = target_settler(log, lambda entity: accounting.target(mapping.entity(entity)), recon.policy)
+        posting = PostingEnv(mapping, warehouse, store, accounting.target)  # re-posts of sync exceptions
+    health = HealthSource(warehouse, _entities)
     return create_app(log, users, policy_for=recon.policy, settler=settler, security=security or security_from_env(),
-                      warehouse=Warehouse(settings.warehouse_root()), health=health)
+                      warehouse=warehouse, health=health, posting=posting)
 
 
 def _entities() -> list[str]:

@@ -10,11 +10,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from sync_pipeline.services import sync_exceptions as se
+from sync_pipeline.services.dead_letters import PostingEnv
 from sync_pipeline.store.sync_resolutions import RESOLUTIONS, SyncResolutions
 from sync_pipeline.store.warehouse import Warehouse
 
@@ -49,7 +51,9 @@ _PAGE = """{% extends "base.html" %}{% block main %}
  <td>{{ r.detail or r.meaning }}<br><span class="muted">{{ r.meaning }}</span></td>
  <td>{% if r.resolution %}<span class="state">{{ r.state }}</span> by <strong>{{ r.resolution.decided_by }}</strong> ({{ r.resolution.role }})
    at {{ r.resolution.decided_at }}: “{{ r.resolution.comment }}”
+   {% if r.resolution.outcome == "posted" %}<br><span class="outcome">posted{% if r.resolution.document_number %} as <strong>{{ r.resolution.document_number }}</strong>{% endif %} (run {{ r.resolution.run_id }})</span>{% endif %}
   {% else %}{% if r.earlier %}<span class="muted">{{ r.earlier.resolution }} by {{ r.earlier.decided_by }} applied to an earlier difference</span><br>{% endif %}
+  {% if r.attempt %}<span class="attempt">re-post by <strong>{{ r.attempt.decided_by }}</strong> at {{ r.attempt.decided_at }}: not posted ({{ r.attempt.outcome|replace("_", " ") }}): {{ r.attempt.error }}</span><br>{% endif %}
   {% if user.may("resolve_sync") %}<form method="post" action="/sync-exceptions/resolve" class="resolve">{{ csrf_field }}
    <input type="hidden" name="entity" value="{{ r.entity }}"><input type="hidden" name="period" value="{{ r.period }}">
    <input type="hidden" name="document" value="{{ r.document }}">
@@ -60,8 +64,10 @@ _PAGE = """{% extends "base.html" %}{% block main %}
   {% else %}<span class="muted">open; your role may not resolve it</span>{% endif %}{% endif %}</td>
 </tr>{% else %}<tr><td colspan="9" class="muted" id="sync-empty">No sync exception matches the filter.</td></tr>{% endfor %}
 </tbody></table>
-<p class="muted">Re-post: our version should be there, an operator runs the period's sync again. Accept: the accounting system's
- version stands. Explain: neither, the comment says why. A resolution holds while the difference stays the same.</p>
+<p class="muted">Re-post: our version should be there; the period's plan is posted again at once, as you, under the usual
+ approval (four eyes or the entity's auto-approval policy), kill switch and limits; the number written or why nothing was
+ is shown here and kept in the audit trail. Accept: the accounting system's version stands. Explain: neither, the comment
+ says why. A resolution holds while the difference stays the same; a re-post that did not post leaves the exception open.</p>
 {% endblock %}"""
 
 TEMPLATES = {"sync_summary.html": _SUMMARY, "sync_exceptions.html": _PAGE}
@@ -82,7 +88,11 @@ def open_rows(warehouse: Warehouse | None, resolutions: SyncResolutions, entity:
     return None if warehouse is None else se.exceptions(warehouse, resolutions, entity=entity or None)
 
 
-def routes(pages: Pages, warehouse: Warehouse | None, resolutions: SyncResolutions) -> list[Route]:
+def routes(pages: Pages, warehouse: Warehouse | None, resolutions: SyncResolutions,
+           posting: PostingEnv | None = None) -> list[Route]:
+    """``posting``: where a re-post posts (the accounting system, mapping, store); without it, re-posts are refused
+    with the reason."""
+
     async def listing(request: Request) -> Response:
         u = await pages.need(request, "view")
         if isinstance(u, Response):
@@ -111,9 +121,14 @@ def routes(pages: Pages, warehouse: Warehouse | None, resolutions: SyncResolutio
             return pages.back(request, "/sync-exceptions", f"Not recorded: {resolution[:40]!r} is not one of "
                               f"{', '.join(RESOLUTIONS)}.")
         try:
-            res, effect = se.resolve(warehouse, resolutions, entity, period, document, resolution=resolution,
-                                     comment=comment, actor=u.name, role=u.role)
-            msg = f"{document} ({entity} {period}): {res.resolution} recorded by {res.decided_by}; {effect}"
+            if resolution == "repost":
+                done = await run_in_threadpool(se.repost, posting, warehouse, resolutions, entity, period, document,
+                                               comment=comment, actor=u.name, role=u.role)
+                msg = f"{document} ({entity} {period}): re-post by {u.name}: {done.message}"
+            else:
+                res, effect = se.resolve(warehouse, resolutions, entity, period, document, resolution=resolution,
+                                         comment=comment, actor=u.name, role=u.role)
+                msg = f"{document} ({entity} {period}): {res.resolution} recorded by {res.decided_by}; {effect}"
         except se.ResolutionError as e:
             msg = f"Not recorded: {e}"
         return pages.back(request, "/sync-exceptions", msg)

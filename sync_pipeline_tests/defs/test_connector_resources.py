@@ -81,3 +81,24 @@ def test_default_resources_read_the_quickbooks_settings_of_the_moment(monkeypatc
     assert qbo.token_url == "http://127.0.0.1:9/oauth2/v1/tokens/bearer"
     monkeypatch.setenv("QBO_BASE_URL", "http://127.0.0.1:10")
     assert default_resources()["xero"].qbo.base_url == "http://127.0.0.1:10"
+
+
+def test_the_accounting_targets_outside_a_run_come_from_the_environment(monkeypatch, tmp_path):
+    from sync_pipeline.defs.resources import accounting_from_environment
+
+    for k in ("XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "QBO_CLIENT_ID", "QBO_CLIENT_SECRET"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("SYNC_PIPELINE_MODE", "sandbox")
+    monkeypatch.setenv("SYNC_PIPELINE_STORE_URL", f"sqlite:///{tmp_path / 'ops.sqlite3'}")
+    monkeypatch.setenv("XERO_BASE_URL", "http://127.0.0.1:9")
+    assert accounting_from_environment() is None  # without Xero's credentials: nothing to post to
+    monkeypatch.setenv("XERO_CLIENT_ID", "sandbox-client")
+    monkeypatch.setenv("XERO_CLIENT_SECRET", "sandbox-secret")
+    x = accounting_from_environment()
+    assert (x.base_url, x.client_id, x.client_secret, x.qbo) == ("http://127.0.0.1:9", "sandbox-client",
+                                                                 "sandbox-secret", None)
+    monkeypatch.setenv("QBO_CLIENT_ID", "qbo-client")
+    monkeypatch.setenv("QBO_CLIENT_SECRET", "qbo-secret")
+    monkeypatch.setenv("QBO_BASE_URL", "http://127.0.0.1:8")
+    q = accounting_from_environment().qbo
+    assert (q.client_id, q.client_secret, q.base_url) == ("qbo-client", "qbo-secret", "http://127.0.0.1:8")

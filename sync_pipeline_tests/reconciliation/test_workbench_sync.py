@@ -87,3 +87,103 @@ def test_viewer_sees_but_may_not_resolve_and_forms_need_the_token(bench):
         assert r.status_code == 303
         assert "Not recorded: say why in the comment" in alice.get("/sync-exceptions").text
     assert audit.events(store, action="sync_exception_repost") == []
+
+
+# -- re-post end to end: the Xero sandbox, the real sync job, the workbench over HTTP --------------------------------
+
+def _signed_in(url: str, name: str, password: str) -> Client:
+    c = Client(url)
+    assert c.sign_in(name, password).status_code == 303
+    return c
+
+
+def _flash(c: Client) -> str:
+    import re
+
+    page = c.get("/sync-exceptions?state=all").text
+    m = re.search(r'id="flash"[^>]*>(.*?)</', page, re.S)
+    return m.group(1) if m else ""
+
+
+def test_re_post_posts_the_voided_invoice_again_as_the_person_under_four_eyes(resources, instance, sandboxes):
+    from sync_pipeline.contracts.mapping import load_mapping
+    from sync_pipeline.contracts.payloads.accounting import InvoiceUpdateV1
+    from sync_pipeline.defs.definitions import build_defs
+    from sync_pipeline.defs.partitions import partition_key
+    from sync_pipeline.sandbox import demo_data
+    from sync_pipeline.services.dead_letters import PostingEnv
+    from sync_pipeline.store.approvals import PlanApprovals
+    from sync_pipeline.store.controls import PostingControls
+    from sync_pipeline_tests.identity import approve_awaiting
+
+    e, p = demo_data.DEMO_ENTITY, demo_data.DEMO_PERIOD
+    store, wh = resources["opstore"].get(), resources["warehouse"].get()
+    mapping = load_mapping(resources["mapping"].path)
+    job = build_defs(resources).resolve_job_def("sync_job")
+    # the period's first posting, four eyes: the run's plan awaits approval, carol approves it, the run posts
+    assert not job.execute_in_process(instance=instance, partition_key=partition_key(e, p), raise_on_error=False).success
+    assert approve_awaiting(store, e, p, approver="carol")
+    assert job.execute_in_process(instance=instance, partition_key=partition_key(e, p)).success
+    # someone voids the EUR invoice in Xero; the next reconciliation finds it missing
+    eur = "SP-acme-uk-2026-10-C2-R1"
+    live = {d["Reference"]: d for d in sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID)}
+    target = resources["xero"].target(mapping.entity(e))
+    try:
+        [voided] = target.update("invoice", [InvoiceUpdateV1(id=live[eur]["InvoiceID"], status="VOIDED",
+                                                             currency="EUR")], idempotency_key="tamper-1")
+    finally:
+        target.close()
+    assert voided.ok, voided.errors
+    from dagster import AssetKey
+
+    job.execute_in_process(instance=instance, partition_key=partition_key(e, p), raise_on_error=False,
+                           asset_selection=[AssetKey("sync_reconciliation")])
+    Identities(store).add("alice", ["accountant"], by="pytest", password="alice-secret")
+    Identities(store).add("carol", ["approver"], by="pytest", password="carol-secret")
+    app = create_app(MatchingLog(store), UserStore(store), policy_for=lambda x: ReconciliationConfig().policy(x),
+                     warehouse=wh, posting=PostingEnv(mapping, wh, store, resources["xero"].target))
+    server = BackgroundServer(app).start()
+    try:
+        with _signed_in(server.url, "alice", "alice-secret") as alice:
+            assert eur in alice.get("/sync-exceptions").text
+            form = {"entity": e, "period": p, "document": eur, "resolution": "repost",
+                    "comment": "voided by mistake, the client expects it"}
+            # 1. alice's re-post makes a plan nobody approved yet: nothing is written, the row says why
+            assert alice.post("/sync-exceptions/resolve", form, csrf_from="/sync-exceptions").status_code == 303
+            flash = _flash(alice)
+            assert "re-post by alice: not posted (awaiting approval)" in flash and "other than alice" in flash
+            row = alice.get("/sync-exceptions").text
+            assert eur in row and "not posted (awaiting approval)" in row  # still open, with the attempt
+            [plan] = PlanApprovals(store).plans(e, p, ["awaiting_approval"])
+            assert plan.created_by == "alice"
+        # 2. carol (approver) approves alice's plan in the workbench
+        with _signed_in(server.url, "carol", "carol-secret") as carol:
+            r = carol.post(f"/plans/{plan.id}/decide", {"action": "approve", "plan_hash": plan.plan_hash,
+                                                         "comment": "checked"}, csrf_from=f"/plans/{plan.id}")
+            assert r.status_code == 303
+        # 3. the kill switch is on: alice's re-post writes nothing and says so; the exception stays open
+        PostingControls(store).pause(e, reason="month-end freeze", actor="olga")
+        with _signed_in(server.url, "alice", "alice-secret") as alice:
+            assert alice.post("/sync-exceptions/resolve", form, csrf_from="/sync-exceptions").status_code == 303
+            flash = _flash(alice)
+            assert "re-post by alice: not posted (blocked)" in flash and f"{eur[:-1]}" in flash, flash
+            assert "not posted (blocked)" in alice.get("/sync-exceptions").text
+        PostingControls(store).resume(e, actor="olga", reason="freeze over")
+        # 4. alice re-posts: the plan posts, the new document's number is shown and kept
+        with _signed_in(server.url, "alice", "alice-secret") as alice:
+            assert alice.post("/sync-exceptions/resolve", form, csrf_from="/sync-exceptions").status_code == 303
+            flash = _flash(alice)
+            assert "re-post by alice: posted as " in flash, flash
+            number = flash.split("posted as ", 1)[1].split(" ")[0]
+            resolved = alice.get("/sync-exceptions?state=resolved").text
+            assert eur in resolved and f"posted as <strong>{number}</strong>" in resolved
+    finally:
+        server.stop()
+    # Xero holds a live EUR invoice with that number, posted in alice's run, approved by carol
+    docs = [d for d in sandboxes.xero.all("Invoices", demo_data.XERO_TENANT_ID) if d["InvoiceNumber"] == number]
+    assert [(d["Status"] != "VOIDED", d["CurrencyCode"]) for d in docs] == [(True, "EUR")]
+    attempts = audit.events(store, action="sync_exception_repost")
+    assert [(x.actor, x.detail["outcome"], x.detail.get("document_number")) for x in attempts] == [
+        ("alice", "awaiting_approval", None), ("alice", "blocked", None), ("alice", "posted", number)]
+    assert "month-end freeze" in attempts[1].detail["error"] or "paused" in attempts[1].detail["error"]
+    assert audit.verify(store) == []

@@ -6,8 +6,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from sync_pipeline.contracts.mapping import load_mapping
 from sync_pipeline.contracts.warehouse import SyncReconciliation
+from sync_pipeline.defs import settings
 from sync_pipeline.services import sync_exceptions as se
+from sync_pipeline.services.dead_letters import PostingEnv
 from sync_pipeline.store import audit
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.sync_resolutions import SyncResolutions
@@ -89,8 +92,42 @@ def test_a_new_difference_reopens_what_was_resolved(world):
 ])
 def test_refusals_say_why(world, doc, resolution, comment, says):
     wh, store, res = world
+
+    def unreachable(entity):
+        raise AssertionError(f"a refused re-post never reaches the accounting system ({entity.key})")
+
+    env = PostingEnv(load_mapping(settings.mapping_path()), wh, store, unreachable)
     with pytest.raises(se.ResolutionError, match=None) as e:
-        se.resolve(wh, res, "acme-uk", "2026-10", doc, resolution=resolution, comment=comment, actor="alice",
-                   role="accountant")
+        if resolution == "repost":
+            se.repost(env, wh, res, "acme-uk", "2026-10", doc, comment=comment, actor="alice", role="accountant")
+        else:
+            se.resolve(wh, res, "acme-uk", "2026-10", doc, resolution=resolution, comment=comment, actor="alice",
+                       role="accountant")
     assert says in str(e.value)
     assert audit.events(store, action=f"sync_exception_{resolution}") == []
+
+
+def test_a_re_post_is_not_a_mere_record(world):
+    wh, store, res = world
+    with pytest.raises(se.ResolutionError, match="posts the period again"):
+        se.resolve(wh, res, "acme-uk", "2026-10", REF.format(3), resolution="repost", comment="post it",
+                   actor="alice", role="accountant")
+    with pytest.raises(se.ResolutionError, match="started without the accounting system.*posting run --entity acme-uk"):
+        se.repost(None, wh, res, "acme-uk", "2026-10", REF.format(3), comment="post it", actor="alice",
+                  role="accountant")
+    assert audit.events(store, action="sync_exception_repost") == []
+
+
+def test_a_re_post_that_did_not_post_leaves_the_exception_open_with_why(world):
+    wh, _, res = world
+    row = se.find(wh, res, "acme-uk", "2026-10", REF.format(3))
+    res.resolve("acme-uk", "2026-10", REF.format(3), status=row["status"], detail=row["detail"], resolution="repost",
+                comment="post it", actor="alice", role="accountant", outcome="blocked",
+                error="posting is paused for acme-uk", run_id="workbench-1")
+    [open_row] = [r for r in se.exceptions(wh, res) if r["document"] == REF.format(3)]
+    assert open_row["state"] == "open" and open_row["attempt"].error == "posting is paused for acme-uk"
+    res.resolve("acme-uk", "2026-10", REF.format(3), status=row["status"], detail=row["detail"], resolution="repost",
+                comment="post it", actor="alice", role="accountant", outcome="posted", document_number="INV-0042",
+                run_id="workbench-2")
+    [done] = [r for r in se.exceptions(wh, res, state="resolved") if r["document"] == REF.format(3)]
+    assert (done["state"], done["resolution"].document_number, done["attempt"]) == ("repost", "INV-0042", None)
