@@ -4,7 +4,8 @@
     sync-pipeline keys rotate              a new master key (file / local-kms providers) and field key, current from now on
     sync-pipeline keys rotate --field-only a new field key under the current master key (env: after you put a new
                                            master key first in the variable)
-    sync-pipeline keys reencrypt           move everything to the current keys (safe to interrupt and re-run)
+    sync-pipeline keys reencrypt           move everything to the current keys, store and warehouse (safe to
+                                           interrupt and re-run; the Dagster job keys_reencrypt_job does the same)
     sync-pipeline keys generate            print a fresh master key ``kid:base64`` for an ``env:`` provider
 
 Between ``rotate`` and the end of ``reencrypt`` the pipeline keeps running: old keys decrypt, new keys encrypt.
@@ -65,7 +66,16 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_reencrypt(args: argparse.Namespace) -> int:
-    counts = _protector().reencrypt(actor=who(args), batch=args.batch)
+    from sync_pipeline.defs import settings
+    from sync_pipeline.services.key_rotation import reencrypt_all
+    from sync_pipeline.store.warehouse import Warehouse
+
+    wh = None if args.store_only else Warehouse(args.warehouse or settings.warehouse_root())
+    try:
+        _protector()  # the keys are there, or a clear error
+        counts = reencrypt_all(store(), wh, actor=who(args), batch=args.batch)
+    except ValueError as e:
+        raise UserError(f"{e}: run it where the warehouse folder is, or add --store-only") from None
     print(", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in counts.items()))
     return 0
 
@@ -89,6 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=cmd_rotate)
     s = ps.add_parser("reencrypt", help="move every wrapped key and encrypted value to the current keys")
     s.add_argument("--batch", type=int, default=500, help="rows per transaction (default 500)")
+    s.add_argument("--warehouse", help="warehouse root (default: the configured one)")
+    s.add_argument("--store-only", action="store_true", help="leave the warehouse's encrypted columns as they are")
     s.set_defaults(func=cmd_reencrypt)
     s = ps.add_parser("generate", help="print a fresh master key for SYNC_PIPELINE_MASTER_KEYS")
     s.set_defaults(func=cmd_generate)

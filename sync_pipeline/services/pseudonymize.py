@@ -159,7 +159,7 @@ def seal_frame(store: Any, df: pd.DataFrame, asset: str) -> pd.DataFrame:
         return df
     p, out = protector(store), df.copy()
     for c in cols:
-        out[c] = pd.Series([v if v is None or v != v or is_token(v) else p.encrypt_field(str(v), f"{asset}.{c}")
+        out[c] = pd.Series([None if v is None or v != v else v if is_token(v) else p.encrypt_field(str(v), f"{asset}.{c}")
                             for v in df[c].tolist()], index=df.index, dtype=object)
     return out
 
@@ -173,7 +173,8 @@ def open_frame(store: Any, df: pd.DataFrame, asset: str) -> pd.DataFrame:
         return df
     p, out = protector(store), df.copy()
     for c in cols:
-        out[c] = pd.Series([p.decrypt_field(v, f"{asset}.{c}") if is_token(v) else v for v in df[c].tolist()],
+        out[c] = pd.Series([p.decrypt_field(v, f"{asset}.{c}") if is_token(v) else None if v is None or v != v else v
+                            for v in df[c].tolist()],
                            index=df.index, dtype=object)
     return out
 

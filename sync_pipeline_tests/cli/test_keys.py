@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
+
 from sync_pipeline.cli import main
+from sync_pipeline.services.pseudonymize import seal_frame
 from sync_pipeline.store.keys import FileKeyProvider
 from sync_pipeline.store.operational import OperationalStore
 from sync_pipeline.store.protection import Protector, token_key
+from sync_pipeline.store.warehouse import Warehouse
 from sync_pipeline_tests.identity import sign_in
 
 
@@ -29,8 +33,12 @@ def test_rotate_then_reencrypt_from_the_cli(tmp_path, monkeypatch, capsys):
     assert main(["keys", "status"]) == 0
     out = capsys.readouterr().out
     assert "sync_ledger.payload" in out and "(run `sync-pipeline keys reencrypt`)" in out  # both under the old key
-    assert main(["keys", "reencrypt"]) == 0
-    assert "values reencrypted: " in capsys.readouterr().out
+    wh = Warehouse(tmp_path / "wh")  # the warehouse's encrypted columns move too
+    wh.write("bank_statement_lines", "e1", "2026-10", seal_frame(store, pd.DataFrame(
+        {"line_id": ["090:1"], "payer_name": ["Carol Chen"], "description": ["INV-1"]}), "bank_statement_lines"))
+    assert main(["keys", "reencrypt", "--warehouse", str(wh.root)]) == 0
+    out = capsys.readouterr().out
+    assert "values reencrypted: " in out and "warehouse values reencrypted: 2" in out
     assert main(["keys", "status", "--json"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["pending"] == 0

@@ -1,4 +1,5 @@
-"""The retention purge as a Dagster job: the same plan and apply as ``sync-pipeline privacy purge``."""
+"""Data-protection jobs: the retention purge (the same plan and apply as ``sync-pipeline privacy purge``) and the
+key re-encryption after a rotation (the same as ``sync-pipeline keys reencrypt``)."""
 
 from datetime import UTC, datetime
 
@@ -9,6 +10,7 @@ from sync_pipeline.defs import settings
 from sync_pipeline.defs.posting.assets import run_identity
 from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource
 from sync_pipeline.services import retention
+from sync_pipeline.services.key_rotation import reencrypt_all
 
 
 class PurgeConfig(Config):
@@ -43,3 +45,24 @@ def retention_purge_op(context: OpExecutionContext, config: PurgeConfig, mapping
                  "records past retention; legal holds, tax retention and open documents always win.")
 def retention_purge_job():
     retention_purge_op()
+
+
+class ReencryptConfig(Config):
+    batch: int = 500
+    """Store rows per transaction."""
+
+
+@op(description="Move everything to the current keys after `sync-pipeline keys rotate`: wrapped keys, encrypted "
+                "store columns and encrypted warehouse columns. Readers keep working throughout; re-runnable.")
+def keys_reencrypt_op(context: OpExecutionContext, config: ReencryptConfig, warehouse: WarehouseResource,
+                      opstore: OperationalStoreResource) -> Output[dict]:
+    store = opstore.get()
+    run = run_identity(context, store, "keys.reencrypt")
+    counts = reencrypt_all(store, warehouse.get(), actor=run.triggered_by, batch=config.batch)
+    return Output(counts, metadata={**counts, "pending_after": store.protection.status()["pending"]})
+
+
+@job(description="Key re-encryption, launched by hand after `sync-pipeline keys rotate` (no schedule: a rotation "
+                 "is a decision): every record moves to the new keys while the pipeline keeps running.")
+def keys_reencrypt_job():
+    keys_reencrypt_op()
