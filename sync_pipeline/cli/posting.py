@@ -14,7 +14,8 @@ Four eyes: ``run`` posts only a plan approved by someone other than whoever trig
 entity's auto-approval policy); otherwise it stores the plan, posts nothing and says "awaiting approval".
 
 ``plan`` and ``run`` read the partition's invoice drafts from the warehouse (materialize the sync job
-first) and talk to the accounting system configured by XERO_BASE_URL, XERO_CLIENT_ID, XERO_CLIENT_SECRET.
+first) and talk to each entity's accounting system, as the mapping's ``target:`` says: Xero (XERO_BASE_URL,
+XERO_CLIENT_ID, XERO_CLIENT_SECRET) or QuickBooks Online (QBO_BASE_URL, QBO_CLIENT_ID, QBO_CLIENT_SECRET).
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from sync_pipeline.cli._identity import store, who
 
 def posting_env():
     """Mapping, warehouse, operational store and the accounting targets' credentials from the environment (like
-    the code location): Xero's, and QuickBooks Online's when ``QBO_CLIENT_ID`` is set."""
+    the code location): each entity's target is built as its ``target:`` says, and only that one must be
+    configured (Xero: ``XERO_CLIENT_ID``/``XERO_CLIENT_SECRET``; QuickBooks Online: ``QBO_CLIENT_ID``/``_SECRET``)."""
     from sync_pipeline.contracts.mapping import load_mapping
     from sync_pipeline.defs import settings
     from sync_pipeline.defs.resources import accounting_from_environment
@@ -39,8 +41,8 @@ def posting_env():
 
     accounting = accounting_from_environment()
     if accounting is None:
-        raise UserError("XERO_CLIENT_ID and XERO_CLIENT_SECRET must be set (the sandbox's are printed by "
-                        "`sync-pipeline sandbox up`)")
+        raise UserError("no accounting system is configured: set XERO_CLIENT_ID and XERO_CLIENT_SECRET, or "
+                        "QBO_CLIENT_ID and QBO_CLIENT_SECRET (the sandbox's are printed by `sync-pipeline sandbox up`)")
     return PostingEnv(load_mapping(settings.mapping_path()), Warehouse(settings.warehouse_root()), store(),
                       accounting.target)
 

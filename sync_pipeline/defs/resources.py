@@ -68,7 +68,7 @@ class QboResource(ConfigurableResource):
 
     base_url: str
     client_id: str
-    client_secret: str
+    client_secret: str | None = None
     token_url: str = QBO_TOKEN_URL
     store_url: str = ""
     timeout_seconds: float = 60.0
@@ -79,12 +79,15 @@ class QboResource(ConfigurableResource):
     _breaker: CircuitBreaker = PrivateAttr(default_factory=lambda: CircuitBreaker(name="qbo"))
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        protect(context.log, [self.client_secret])
+        protect(context.log, [self.client_secret] if self.client_secret else [])
 
     def tokens(self) -> OAuthTokenStore:
         return OAuthTokenStore(_store(self.store_url or settings.operational_store_url()).engine)
 
     def client(self, realm_id: str) -> QboClient:
+        if not self.client_secret:
+            raise TargetNotAvailable("QuickBooks Online is not configured: QBO_CLIENT_ID is set but "
+                                     "QBO_CLIENT_SECRET is not (Intuit developer portal → your app → Keys)")
         require_secure(self.token_url, "the QuickBooks token URL")
         store = self.tokens()
         if store.load(realm_id) is None and os.environ.get(f"QBO_REFRESH_TOKEN_{realm_id}"):
@@ -111,11 +114,14 @@ class QboResource(ConfigurableResource):
 
 
 class XeroResource(ConfigurableResource):
-    """The accounting system (Xero Accounting API or the local sandbox)."""
+    """The accounting systems: Xero (Accounting API or the local sandbox) and, in ``qbo``, QuickBooks Online.
+
+    Each is configured only where entities use it: :meth:`target` builds the one client the entity's ``target:``
+    names, and only that target's settings are required (an installation on QuickBooks alone sets no Xero ones)."""
 
     base_url: str
-    client_id: str
-    client_secret: str
+    client_id: str | None = None
+    client_secret: str | None = None
     token_url: str | None = None
     timeout_seconds: float = 30.0
     max_attempts: int = 5
@@ -127,9 +133,12 @@ class XeroResource(ConfigurableResource):
     _breaker: CircuitBreaker = PrivateAttr(default_factory=lambda: CircuitBreaker(name="xero"))
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        protect(context.log, [self.client_secret])
+        protect(context.log, [self.client_secret] if self.client_secret else [])
 
     def client(self, tenant_id: str) -> XeroClient:
+        if not self.client_id or not self.client_secret:
+            raise TargetNotAvailable("Xero is not configured: set XERO_CLIENT_ID and XERO_CLIENT_SECRET (the "
+                                     "sandbox's are printed by `sync-pipeline sandbox up`)")
         _require_url("XERO_BASE_URL", self.base_url, settings.XERO_DEFAULT_URL)
         if self.token_url:
             require_secure(self.token_url, "the Xero token URL")
@@ -154,6 +163,9 @@ class XeroResource(ConfigurableResource):
 
 
 def xero_target(resource: XeroResource, entity: EntityConfig) -> AccountingTarget:
+    if not resource.client_id or not resource.client_secret:
+        raise TargetNotAvailable(f"entity {entity.key}: the mapping says target: xero, but Xero is not configured; "
+                                 "set XERO_CLIENT_ID and XERO_CLIENT_SECRET (and XERO_BASE_URL for the sandbox)")
     return XeroTarget(resource.client(str(entity.xero_tenant_id)))
 
 
@@ -243,7 +255,7 @@ class WarehouseResource(ConfigurableResource):
         return open_frame(_store(self.people_store), df, asset)
 
 
-def _qbo_resource() -> QboResource | None:
+def _qbo_resource(*, dagster: bool = True) -> QboResource | None:
     """QuickBooks Online when ``QBO_CLIENT_ID`` is set, else None (entities with ``target: qbo`` then fail by
     name). ``QBO_BASE_URL`` (default Intuit's production API), ``QBO_TOKEN_URL`` (default Intuit's; for a base URL
     that is not Intuit's, e.g. the sandbox, the same server's token endpoint). Read whenever the resources are
@@ -254,24 +266,36 @@ def _qbo_resource() -> QboResource | None:
     base = os.environ.get("QBO_BASE_URL", "").strip() or "https://quickbooks.api.intuit.com"
     token_url = os.environ.get("QBO_TOKEN_URL", "").strip() or (
         QBO_TOKEN_URL if base.rstrip("/").endswith(".intuit.com") else f"{base.rstrip('/')}/oauth2/v1/tokens/bearer")
-    return QboResource(base_url=base, token_url=token_url, client_id=EnvVar("QBO_CLIENT_ID"),
-                       client_secret=EnvVar("QBO_CLIENT_SECRET"), store_url=settings.operational_store_url())
+    return QboResource(base_url=base, token_url=token_url, client_id=_secret("QBO_CLIENT_ID", dagster),
+                       client_secret=_secret("QBO_CLIENT_SECRET", dagster), store_url=settings.operational_store_url())
+
+
+def _secret(var: str, dagster: bool):
+    """A credential from the environment: ``EnvVar`` for Dagster to read where it is used (never stored in the
+    run's config), or the value itself for a CLI command or the workbench; None when unset."""
+    if not os.environ.get(var):
+        return None
+    return EnvVar(var) if dagster else os.environ[var]
+
+
+def accounting_resource(*, dagster: bool = True) -> XeroResource:
+    """The accounting systems as the environment configures them: Xero when ``XERO_CLIENT_ID`` and
+    ``XERO_CLIENT_SECRET`` are set, QuickBooks Online when ``QBO_CLIENT_ID`` is. Neither is required until an
+    entity's ``target:`` names it. ``dagster=False``: plain values, for code outside a Dagster run."""
+    return XeroResource(base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL, required=False),
+                        client_id=_secret("XERO_CLIENT_ID", dagster),
+                        client_secret=_secret("XERO_CLIENT_SECRET", dagster), qbo=_qbo_resource(dagster=dagster))
 
 
 def accounting_from_environment() -> XeroResource | None:
     """The accounting targets for work outside a Dagster run (``sync-pipeline posting``, the workbench's settlement
-    and re-posts): Xero's credentials (``XERO_CLIENT_ID``, ``XERO_CLIENT_SECRET``, ``XERO_BASE_URL``) and QuickBooks
-    Online's when ``QBO_CLIENT_ID`` is set, their secrets read now (outside a run an EnvVar is only the variable's
-    name). None without Xero's credentials."""
-    cid, secret = os.environ.get("XERO_CLIENT_ID"), os.environ.get("XERO_CLIENT_SECRET")
-    if not cid or not secret:
+    and re-posts): :func:`accounting_resource` with the secrets read now (outside a run an EnvVar is only the
+    variable's name). None when neither Xero (``XERO_CLIENT_ID`` and ``XERO_CLIENT_SECRET``) nor QuickBooks Online
+    (``QBO_CLIENT_ID``) is configured."""
+    xero = os.environ.get("XERO_CLIENT_ID") and os.environ.get("XERO_CLIENT_SECRET")
+    if not xero and not os.environ.get("QBO_CLIENT_ID"):
         return None
-    qbo = _qbo_resource()
-    if qbo is not None:
-        qbo = qbo.model_copy(update={"client_id": os.environ["QBO_CLIENT_ID"],
-                                     "client_secret": os.environ.get("QBO_CLIENT_SECRET", "")})
-    return XeroResource(base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL), client_id=cid,
-                        client_secret=secret, qbo=qbo)
+    return accounting_resource(dagster=False)
 
 
 def _store(url: str) -> OperationalStore:
@@ -403,12 +427,7 @@ def default_resources() -> dict[str, object]:
             base_url=settings.api_base_url("HARVEST_BASE_URL", settings.HARVEST_DEFAULT_URL, required=False),
             access_token=EnvVar("HARVEST_ACCESS_TOKEN"),
         ),
-        "xero": XeroResource(
-            base_url=settings.api_base_url("XERO_BASE_URL", settings.XERO_DEFAULT_URL, required=False),
-            client_id=EnvVar("XERO_CLIENT_ID"),
-            client_secret=EnvVar("XERO_CLIENT_SECRET"),
-            qbo=_qbo_resource(),
-        ),
+        "xero": accounting_resource(),
         "redmine": RedmineResource(base_url=os.environ.get("REDMINE_BASE_URL", "")),
         "warehouse": WarehouseResource(root=settings.warehouse_root(), people_store=settings.operational_store_url()),
         "opstore": OperationalStoreResource(url=settings.operational_store_url()),

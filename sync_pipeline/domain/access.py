@@ -83,6 +83,8 @@ RULES: dict[str, frozenset[str] | str] = {
     # encryption keys (docs/data-protection.md): status shows key ids and counts, never key material
     "keys.status": frozenset({"operator", "admin", "automation"}), "keys.generate": PUBLIC,
     "keys.rotate": frozenset({"admin"}), "keys.reencrypt": frozenset({"admin", "automation"}),
+    # connecting an accounting system: its first refresh token (QuickBooks Online consent)
+    "qbo.connect": frozenset({"admin"}),
     # workbench
     "workbench": frozenset({"operator", "admin"}),  # serve it
     "workbench.view": _VIEW, "workbench.comment": _VIEW,

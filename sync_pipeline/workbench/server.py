@@ -78,7 +78,7 @@ def build(store_url: str | None = None, *, settle: bool = True, security: Workbe
     warehouse = Warehouse(settings.warehouse_root())
     from sync_pipeline.defs.resources import accounting_from_environment
 
-    accounting = accounting_from_environment()  # Xero's credentials (and QuickBooks Online's) set
+    accounting = accounting_from_environment()  # each entity's own target; only it must be configured
     if accounting is not None:
         mapping = load_mapping(settings.mapping_path())
         if settle:

@@ -102,3 +102,37 @@ def test_the_accounting_targets_outside_a_run_come_from_the_environment(monkeypa
     monkeypatch.setenv("QBO_BASE_URL", "http://127.0.0.1:8")
     q = accounting_from_environment().qbo
     assert (q.client_id, q.client_secret, q.base_url) == ("qbo-client", "qbo-secret", "http://127.0.0.1:8")
+
+
+@pytest.mark.parametrize("configured", ["qbo", "xero"])
+def test_an_installation_on_one_accounting_system_needs_only_its_settings(configured, monkeypatch, tmp_path):
+    """The Dagster resource starts with one system's credentials; an entity on it gets its target, built alone (no
+    client of the other system); an entity on the other is refused by name, saying what to set."""
+    from dagster import build_resources
+
+    from sync_pipeline.defs.resources import accounting_resource
+
+    for var in ("XERO_CLIENT_ID", "XERO_CLIENT_SECRET", "QBO_CLIENT_ID", "QBO_CLIENT_SECRET"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("SYNC_PIPELINE_STORE_URL", f"sqlite:///{tmp_path / 'op.sqlite3'}")
+    monkeypatch.setenv("XERO_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("QBO_BASE_URL", "http://127.0.0.1:9")
+    prefix = configured.upper()
+    monkeypatch.setenv(f"{prefix}_CLIENT_ID", "client-1")
+    monkeypatch.setenv(f"{prefix}_CLIENT_SECRET", "secret-123456")
+    on_qbo, on_xero = _entity(target="qbo", qbo=QBO), _entity(xero_tenant_id="3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41")
+    ours, other = (on_qbo, on_xero) if configured == "qbo" else (on_xero, on_qbo)
+    for dagster in (True, False):  # in a run (secrets read by Dagster) and in a CLI command or the workbench
+        resource = accounting_resource(dagster=dagster)
+        with build_resources({"xero": resource}) as built:
+            accounting = built.xero
+            target = accounting.target(ours)
+            assert isinstance(target, QboTarget if configured == "qbo" else XeroTarget)
+            assert target.client.http.breaker.name == configured
+            if configured == "qbo":
+                assert accounting._limiters == {}  # no Xero client was made
+            target.close()
+            missing = "XERO_CLIENT_ID" if configured == "qbo" else "QBO_CLIENT_ID"
+            with pytest.raises(TargetNotAvailable, match=f"entity acme-uk: the mapping says target: "
+                                                         f"{other.target}, but .* not configured; set {missing}"):
+                accounting.target(other)

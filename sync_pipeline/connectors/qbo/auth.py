@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import urlencode
 
 import httpx
 
@@ -32,6 +33,10 @@ from sync_pipeline.connectors.http import HttpClient, PermanentError
 from sync_pipeline.connectors.qbo.faults import ReconnectRequired, reconnect_message
 
 TOKEN_URL = "https://oauth.platform.intuit.com/oauth2/v1/tokens/bearer"
+#: Intuit's authorization endpoint (its discovery document's ``authorization_endpoint``)
+AUTHORIZE_URL = "https://appcenter.intuit.com/connect/oauth2"
+#: the scope of the Accounting API
+ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 #: refresh this long before the access token's stated expiry (clock skew, a slow request)
 EXPIRY_MARGIN = 120.0
 
@@ -100,6 +105,46 @@ class FileTokenStore:
             except BaseException:
                 Path(tmp).unlink(missing_ok=True)
                 raise
+
+
+def authorization_url(client_id: str, redirect_uri: str, state: str, *, authorize_url: str = AUTHORIZE_URL) -> str:
+    """Where a person connects the app to a QuickBooks company (OAuth 2.0 authorization code grant): Intuit asks
+    them to sign in and consent, then redirects to ``redirect_uri?code=…&state=…&realmId=…``."""
+    return authorize_url + "?" + urlencode({"client_id": client_id, "response_type": "code",
+                                             "scope": ACCOUNTING_SCOPE, "redirect_uri": redirect_uri, "state": state})
+
+
+def exchange_code(code: str, redirect_uri: str, client_id: str, client_secret: str, *, token_url: str = TOKEN_URL,
+                  timeout: float = 30.0, clock: Callable[[], float] = time.time,
+                  transport: httpx.BaseTransport | None = None) -> Tokens:
+    """The authorization code for the first tokens (``grant_type=authorization_code``, the same ``redirect_uri``,
+    client authenticated with HTTP Basic). A code works once and for minutes: it is never retried."""
+    redaction.register_secret(client_secret)
+    redaction.register_secret(code)
+    http = HttpClient(system="qbo-oauth", base_url="", timeout=timeout, max_attempts=1, transport=transport)
+    try:
+        resp = http.request("POST", token_url, data={"grant_type": "authorization_code", "code": code,
+                                                     "redirect_uri": redirect_uri},
+                            auth=(client_id, client_secret), headers={"Accept": "application/json"})
+    except PermanentError as e:
+        body = e.json() if hasattr(e, "json") else None
+        err = body.get("error") if isinstance(body, dict) else None
+        raise ReconnectRequired(f"Intuit refused the authorization code ({err or f'HTTP {e.status}'}): connect "
+                                "again (a code works once, for a few minutes, with the redirect URI it was issued "
+                                "for)", system="qbo", method="POST", url=token_url, status=e.status) from None
+    finally:
+        http.close()
+    body = resp.json()
+    access, refresh = body.get("access_token"), body.get("refresh_token")
+    if not isinstance(access, str) or not isinstance(refresh, str):
+        raise ReconnectRequired("Intuit's token answer has no access or refresh token: connect again",
+                                system="qbo", method="POST", url=token_url)
+    redaction.register_secret(access)
+    redaction.register_secret(refresh)
+    now = clock()
+    ttl = body.get("x_refresh_token_expires_in")
+    return Tokens(refresh_token=refresh, access_token=access, access_expires_at=now + float(body.get("expires_in", 3600)),
+                  refresh_expires_at=now + float(ttl) if ttl is not None else None)
 
 
 class QboAuth:
