@@ -2,11 +2,12 @@
 
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from sync_pipeline.domain.display import decimal_money_text, money_text, named, rate_text, totals_text
-from sync_pipeline.domain.money import MINOR_UNITS, from_minor
+from sync_pipeline.domain.money import MINOR_UNITS, MoneyError, from_minor
 
 
 def test_minor_units_are_applied_with_the_currency_in_front():
@@ -64,3 +65,22 @@ def test_the_text_reads_back_to_the_same_amount(minor, ccy):
     code, _, number = text.partition(" ")
     assert code == ccy
     assert Decimal(number.replace(",", "")) == from_minor(minor, ccy)
+
+
+def test_a_blank_currency_shows_nothing_whatever_the_amount():
+    assert decimal_money_text("583.25", " ") == "" and decimal_money_text("583.25", "") == ""
+    assert rate_text("95.5", " ") == ""
+
+
+def test_a_float_from_a_json_reader_is_read_by_its_text_not_its_binary_value():
+    # 583.255 as a binary float is 583.25499999…; its text rounds half up to .26
+    assert decimal_money_text(583.255, "EUR") == "EUR 583.26"
+    assert decimal_money_text(0.1, "GBP") == "GBP 0.10"
+    assert rate_text(95.5, "EUR") == "EUR 95.50/h"
+    assert rate_text(0.125, "GBP", per="km") == "GBP 0.125/km"
+
+
+@pytest.mark.parametrize("show", [lambda v: decimal_money_text(v, "GBP"), lambda v: rate_text(v, "GBP")])
+def test_a_boolean_is_refused_as_an_amount(show):
+    with pytest.raises(MoneyError, match="refusing bool"):
+        show(True)

@@ -8,6 +8,7 @@ import pytest
 from sync_pipeline.domain.kpis import (
     BillableTime,
     Document,
+    Kpi,
     Receivable,
     billing_corrections,
     close_to_invoice,
@@ -108,3 +109,61 @@ def test_sync_exceptions_per_team():
     assert sync_exceptions({}).value == D(0)
     with pytest.raises(ValueError, match="no team"):
         sync_exceptions({"lost_socks": 1})
+
+
+def test_each_kpi_names_itself_and_its_unit_also_when_there_is_nothing_to_measure():
+    as_of, closed = date(2026, 12, 31), datetime(2026, 11, 1, tzinfo=UTC)
+    assert touchless_billing([]) == Kpi("touchless_billing", None, "share of billable hours",
+                                        {"billable_hours": D(0), "touchless_hours": D(0), "other_hours": D(0)})
+    assert billing_corrections([]) == Kpi("billing_corrections", None, "corrections per invoice issued",
+                                          {"invoices_issued": 0, "credit_notes": 0, "rebills": 0})
+    assert close_to_invoice(closed, []) == Kpi("close_to_invoice", None, "days (median)", {"invoices": 0})
+    assert days_sales_outstanding([], as_of) == Kpi("days_sales_outstanding", None, "days",
+                                                    {"invoices": 0, "as_of": "2026-12-31"})
+    assert (sync_exceptions({}).name, sync_exceptions({}).unit) == ("sync_exceptions", "open exceptions")
+    k = close_to_invoice(closed, [datetime(2026, 11, 2, tzinfo=UTC)])
+    assert (k.name, k.unit) == ("close_to_invoice", "days (median)")
+    k = days_sales_outstanding([Receivable(date(2026, 12, 1), 100)], as_of)
+    assert (k.name, k.unit, k.value) == ("days_sales_outstanding", "days", D("30.0"))
+
+
+def test_ratios_round_half_up_at_the_fourth_place():
+    # 1 / 32 = 0.03125: half up 0.0313 (half even would give 0.0312)
+    assert touchless_billing([BillableTime("a", D(1), True), BillableTime("b", D(31), False)]).value == D("0.0313")
+
+
+def test_touchless_billing_counts_every_entry_of_each_manual_step():
+    k = touchless_billing([BillableTime("a", D(1), True, "corrected"), BillableTime("b", D(1), True, "corrected"),
+                           BillableTime("c", D(1), True, "posted_by_hand")])
+    assert k.parts["entries_corrected"] == 2 and k.parts["entries_posted_by_hand"] == 1 and k.value == D("0.0000")
+
+
+def test_withdrawn_originals_are_skipped_wherever_they_come_and_every_correction_counts():
+    docs = [Document("invoice", 1, "DELETED"),          # withdrawn before it was sent
+            Document("invoice", None, "VOIDED"),        # no revision: an original, withdrawn
+            Document("invoice", 1, "AUTHORISED"),
+            Document("credit_note", None, "AUTHORISED"), Document("credit_note", None, "PAID"),
+            Document("invoice", 2, "AUTHORISED"), Document("invoice", 3, "AUTHORISED"),
+            Document("invoice", 1, "AUTHORISED")]
+    k = billing_corrections(docs)
+    assert k.parts == {"invoices_issued": 2, "credit_notes": 2, "rebills": 2}
+    assert k.value == D("2.0000")
+
+
+def test_dso_edges_zero_and_one_minor_unit_refunds_and_invoices_dated_today():
+    as_of = date(2026, 12, 31)
+    # a zero invoice first is skipped, not the end of the list; one minor unit paid the same day is 0 days
+    k = days_sales_outstanding([Receivable(date(2026, 12, 1), 0),
+                                Receivable(date(2026, 12, 1), 1, ((date(2026, 12, 1), 1),))], as_of)
+    assert (k.value, k.parts["invoices"], k.parts["fully_paid"]) == (D("0.0"), 1, 1)
+    assert k.parts["share_still_open"] == 0  # fully paid: nothing open (not "no figure")
+    # a refund (negative settlement) pays nothing: the whole 100 stays open 20 days
+    refund = Receivable(date(2026, 12, 11), 100, ((date(2026, 12, 21), -50), (date(2026, 12, 21), 0)))
+    assert days_sales_outstanding([refund], as_of).value == D("20.0")
+    # dated on the as-of day and unpaid: outstanding 0 days
+    assert days_sales_outstanding([Receivable(as_of, 100)], as_of).value == D("0.0")
+
+
+def test_unknown_exception_kinds_are_all_named():
+    with pytest.raises(ValueError, match=r"kind\(s\) lost_socks, odd_gloves have no team"):
+        sync_exceptions({"odd_gloves": 1, "lost_socks": 1})
