@@ -36,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from sync_pipeline.bench.latency_stages import Edit, edit_stages, percentile, run_stages, summarize
+from sync_pipeline.bench.latency_stages import Edit, edit_stages, percentile, run_stages, summarize, tick_periods
 
 ENTITY_CLIENT = "1"  # Acme Corp (GBP) in the demo data
 BENCH_ENTRIES = (  # (id, user, project, task, rate): each on its own invoice line
@@ -231,6 +231,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "max_s": round(max(latencies), 1) if latencies else None,
         "mean_s": round(statistics.fmean(latencies), 1) if latencies else None,
         "sensor_runs_queued_to_done_p50_s": launches["sensor_runs_p50_s"],
+        "sensor_tick_period_p50_max_s": launches["tick_period"],
         **{f"stage {k} p50/p95 s": v for k, v in launches["stages"].items()},
         "ui_launch_one_partition_s": round(launches["ui_launch_s"], 1),
         "ui_launch_stages_s": launches["ui_stages"],
@@ -258,6 +259,7 @@ def _launch_and_execute(home: Path, env: dict[str, str], bin_dir: Path, root: Pa
                   if r.end_time]
         durations = [r.end_time - r.create_timestamp.timestamp() for r in sensor]
         stages = summarize(edit_stages(instance, edits))
+        periods = tick_periods(instance)
         tags = {k: v for k, v in sensor[0].dagster_run.tags.items() if k.startswith("dagster/partition")}
         ws, run_id = str(root / "workspace.yaml"), str(uuid.uuid4())
         subprocess.run([str(bin_dir / "dagster"), "job", "launch", "-w", ws, "-j", "sync_job", "--run-id", run_id,
@@ -284,4 +286,5 @@ def _launch_and_execute(home: Path, env: dict[str, str], bin_dir: Path, root: Pa
         raise RuntimeError(f"dagster job execute did not start the run: {(demo.stdout + demo.stderr)[-2000:]}")
     return {"ui_launch_s": ui_s, "ui_status": ui_status, "demo_execute_s": demo_s,
             "demo_status": "SUCCESS" if demo.returncode == 0 else "FAILURE",
-            "sensor_runs_p50_s": round(percentile(durations, 0.5), 1), "stages": stages, "ui_stages": ui_stages}
+            "sensor_runs_p50_s": round(percentile(durations, 0.5), 1), "stages": stages, "ui_stages": ui_stages,
+            "tick_period": f"{percentile(periods, 0.5):.1f} / {max(periods, default=float('nan')):.1f}"}

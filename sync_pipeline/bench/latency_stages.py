@@ -114,6 +114,14 @@ def edit_stages(instance, edits: Sequence[Edit]) -> list[dict[str, float]]:
     return out
 
 
+def tick_periods(instance) -> list[float]:
+    """Seconds between the change-feed sensor's consecutive ticks. The daemon looks at its sensors every 5 s and a
+    tick is due once ``minimum_interval_seconds`` have passed since the previous one started, so a 10 s interval
+    ticks every 10 or 15 s: the tick wait's upper bound."""
+    starts = sorted(t.timestamp for t in _sensor_ticks(instance))
+    return [b - a for a, b in zip(starts, starts[1:], strict=False)]
+
+
 def run_stages(instance, run_id: str) -> dict[str, float]:
     """One run's own stages (a UI-style launch): created → enqueued → starting → worker up → code loaded → done."""
     rec = instance.get_run_record_by_id(run_id)

@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -124,6 +126,14 @@ def _require_secure_request(request: httpx.Request) -> None:
     require_secure(str(request.url), f"{request.method} request to")
 
 
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """The TLS context every client of this process verifies servers with, built once: ``httpx.Client()`` loads
+    the CA bundle anew each time (tens of ms), and a run opens a client per step and system. Same trust as
+    httpx's default (certifi, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` as set when the process started)."""
+    return httpx.create_ssl_context()
+
+
 class HttpClient:
     """``httpx.Client`` with typed errors, safe retries, a rate limiter and a circuit breaker."""
 
@@ -155,6 +165,7 @@ class HttpClient:
             limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections,
                                 keepalive_expiry=30.0),
             transport=transport,
+            verify=_tls_context(),
             event_hooks={k: list(v) for k, v in (event_hooks or {}).items()},
         )
         # every request, whatever its URL (base + path, a token URL, an absolute link): https or this machine

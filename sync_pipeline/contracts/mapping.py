@@ -6,6 +6,7 @@ Validated with pydantic so a bad file gives errors naming the key and the fix.
 from __future__ import annotations
 
 import codecs
+import hashlib
 import re
 import uuid
 from datetime import date
@@ -626,12 +627,29 @@ def explain(err: ValidationError) -> list[str]:
     return out
 
 
+_loaded: dict[tuple[str, str], Mapping] = {}
+
+
 def load_mapping(path: str | Path) -> Mapping:
+    """The validated mapping. Every step of a run reads it: a file already validated in this process (same path,
+    same bytes) is not parsed again (the models are frozen, so sharing one is safe)."""
     p = Path(path)
     if not p.exists():
         raise MappingError(f"mapping file not found: {p}; copy docs/mapping.example.yaml and edit it")
+    text = p.read_text(encoding="utf-8")
+    key = (str(p.resolve()), hashlib.sha256(text.encode("utf-8")).hexdigest())
+    cached = _loaded.get(key)
+    if cached is None:
+        cached = _parse_mapping(p, text)
+        if len(_loaded) > 64:  # tests write many mappings; a deployment has one
+            _loaded.clear()
+        _loaded[key] = cached
+    return cached
+
+
+def _parse_mapping(p: Path, text: str) -> Mapping:
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise MappingError(f"mapping file {p} is not valid YAML: {e}") from None
     if not isinstance(data, dict):

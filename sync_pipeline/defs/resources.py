@@ -306,9 +306,15 @@ class OperationalStoreResource(ConfigurableResource):
     """Sync ledger, audit log (SQLite file locally, PostgreSQL in production)."""
 
     url: str
+    _opened: OperationalStore | None = PrivateAttr(default=None)
 
     def get(self) -> OperationalStore:
-        return _store(self.url)
+        """The store, opened once per run (the in-process executor sets resources up once for all of a run's
+        steps): opening it (schema check, audit triggers, data keys) cost more than most steps' own work. Not
+        kept longer, so a long-lived process (the code server's sensors) sees rotated or destroyed keys."""
+        if self._opened is None:
+            self._opened = _store(self.url)
+        return self._opened
 
 
 class MappingResource(ConfigurableResource):

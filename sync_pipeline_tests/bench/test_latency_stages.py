@@ -62,3 +62,33 @@ def test_the_benchs_approval_policy_is_sealed_with_the_run_workers_keyring(tmp_p
     worker_store = OperationalStore(f"sqlite:///{data / 'operational.sqlite3'}")
     p = protector(worker_store)
     assert p.decrypt_field(p.encrypt_field("1.25 h", "test"), "test") == "1.25 h"
+
+
+def test_tick_periods_are_the_gaps_between_the_change_feed_sensors_ticks(tmp_path):
+    from dagster._core.definitions.run_request import InstigatorType
+    from dagster._core.remote_origin import (
+        InProcessCodeLocationOrigin,
+        RemoteInstigatorOrigin,
+        RemoteRepositoryOrigin,
+    )
+    from dagster._core.scheduler.instigation import (
+        InstigatorState,
+        InstigatorStatus,
+        SensorInstigatorData,
+        TickData,
+        TickStatus,
+    )
+    from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+
+    from sync_pipeline.bench.latency_stages import SENSOR, tick_periods
+
+    repo = RemoteRepositoryOrigin(InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="x")), "repo")
+    origin = RemoteInstigatorOrigin(repo, SENSOR)
+    with DagsterInstance.local_temp(tempdir=str(tmp_path)) as instance:
+        state = InstigatorState(origin, InstigatorType.SENSOR, InstigatorStatus.RUNNING, SensorInstigatorData())
+        instance.add_instigator_state(state)
+        for ts in (100.0, 110.0, 125.0):
+            instance.create_tick(TickData(instigator_origin_id=state.instigator_origin_id, instigator_name=SENSOR,
+                                          instigator_type=InstigatorType.SENSOR, status=TickStatus.SKIPPED,
+                                          timestamp=ts, selector_id=state.selector_id))
+        assert tick_periods(instance) == [10.0, 15.0]

@@ -416,3 +416,19 @@ def test_a_corrupt_gzip_body_is_transient():
 
     s = Script(corrupt, ok())
     assert make(s).json("GET", "/x") == {"amount": Decimal("12.30")} and len(s.requests) == 2
+
+
+def test_clients_share_one_verifying_tls_context():
+    """Built once per process (loading the CA bundle per client cost tens of ms a step), and still verifying."""
+    import ssl
+
+    a = HttpClient(system="xero", base_url="https://api.xero.com")
+    b = HttpClient(system="harvest", base_url="https://api.harvestapp.com")
+    try:
+        ctx_a = a._client._transport._pool._ssl_context
+        assert ctx_a is b._client._transport._pool._ssl_context
+        assert ctx_a.verify_mode == ssl.CERT_REQUIRED and ctx_a.check_hostname
+        assert ctx_a.cert_store_stats()["x509_ca"] > 0
+    finally:
+        a.close()
+        b.close()

@@ -87,3 +87,15 @@ def test_the_accounting_target_defaults_to_xero_and_qbo_needs_no_xero_tenant(tmp
     assert qbo.target == "qbo" and qbo.xero_tenant_id is None and qbo.qbo.tax_model == "global"
     assert "qbo: required when target is qbo" in _problems(tmp_path, target="qbo", xero_tenant_id=None)
     assert "realm_id" in _problems(tmp_path, target="qbo", qbo={"realm_id": "not-digits", "home_currency": "USD"})
+
+
+def test_a_mapping_read_again_unchanged_is_the_same_validated_object_and_any_edit_is_read(tmp_path):
+    """Every step of a run loads the mapping: the same bytes are validated once per process; an edit, even one
+    of the same length written in the same instant, is validated afresh (and refused when wrong)."""
+    first = _load(tmp_path, name="Acme")
+    assert load_mapping(tmp_path / "mapping.yaml") is first
+    edited = _load(tmp_path, name="Acme")  # same bytes rewritten: still the same object
+    assert edited is first
+    renamed = _load(tmp_path, name="Acmf")  # same size, other content
+    assert renamed.entities[0].name == "Acmf" and renamed is not first
+    assert "timezone" in _problems(tmp_path, timezone="Mars/Olympus")

@@ -34,7 +34,8 @@ def _no_float(v: Any) -> Any:
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validators built on first use, not when the code location is imported (every run worker imports it)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$")]

@@ -28,7 +28,8 @@ from sync_pipeline.contracts.payloads import TranslationError, register, transla
 
 
 class _Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # validators built on first use, not when the code location is imported (every run worker imports it)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     @field_validator("hours", "billable_rate", "cost_rate", mode="before", check_fields=False)
     @classmethod

@@ -29,8 +29,6 @@ from dagster import (
     sensor,
 )
 
-from sync_pipeline.services.telemetry import export_run
-
 EXPORTED_TAG = "sync_pipeline/spans_exported"
 FINISHED = [DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 FIRST_LOOK_BACK = timedelta(days=1)  # the catch-up sensor's first tick: the runs that ended in the last day
@@ -40,6 +38,8 @@ BATCH = 200
 def export_dagster_run(instance: DagsterInstance, run_id: str, path: Path | None = None) -> str | None:
     """A finished run of ``instance`` as spans, tagged as exported; its trace id, or None when the run is unknown,
     not finished, or exported already."""
+    from sync_pipeline.services.telemetry import export_run  # the OpenTelemetry SDK, only where spans are made
+
     run = instance.get_run_by_id(run_id)
     if run is None or run.status not in FINISHED or run.tags.get(EXPORTED_TAG):
         return None
