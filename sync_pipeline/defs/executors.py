@@ -22,6 +22,12 @@ from dagster import ExecutorDefinition, in_process_executor, multiprocess_execut
 
 EXECUTORS = ("in_process", "multiprocess", "celery")
 
+#: Dagster's step priority tag: among the steps ready to run, higher first (in process: one at a time)
+PRIORITY_TAG = "dagster/priority"
+#: for steps nothing on the way to the draft invoice reads (merge proposals): they run once the rest is done, so
+#: a change reaches the accounting system without waiting for them
+AFTER_THE_DRAFT = -1
+
 
 def executor_from_env() -> ExecutorDefinition:
     kind = os.environ.get("SYNC_PIPELINE_EXECUTOR", "in_process")

@@ -65,3 +65,28 @@ def test_celery_executor_needs_a_broker(monkeypatch):
     monkeypatch.setenv("SYNC_PIPELINE_EXECUTOR", "threads")
     with pytest.raises(ValueError, match="not one of"):
         executor_from_env()
+
+
+def test_in_process_the_chain_to_the_draft_runs_before_steps_nothing_bills_from(monkeypatch):
+    """The in-process executor runs one ready step at a time, higher dagster/priority first: entity merge
+    proposals (read by people, not by billing) wait until the run's posting and reconciliation are done."""
+    from dagster._core.execution.api import create_execution_plan
+    from dagster._core.execution.plan.active import ActiveExecution
+    from dagster._core.execution.plan.outputs import StepOutputHandle
+    from dagster._core.execution.retries import RetryMode
+
+    for var in ("HARVEST_ACCESS_TOKEN", "HARVEST_ACCOUNT_ID"):  # resources' settings resolve with the plan
+        monkeypatch.setenv(var, "not-used")
+    plan = create_execution_plan(defs.resolve_job_def("sync_job"))
+    order: list[str] = []
+    with ActiveExecution(plan, RetryMode.DISABLED) as active:
+        while not active.is_complete:
+            step = active.get_next_step()
+            assert step is not None
+            for out in step.step_outputs:
+                active.mark_step_produced_output(StepOutputHandle(step.key, out.name))
+            active.mark_success(step.key)
+            order.append(step.key)
+    assert order.index("posted_invoices") < order.index("entity_merge_proposals")
+    assert order[-1] == "entity_merge_proposals"
+    assert order.index("clean_time_entries_clean_time_entries_contract") < order.index("billables")  # blocking

@@ -10,6 +10,7 @@ from sync_pipeline.contracts.warehouse import (
     InvoiceDraftLine,
     MergeProposalRow,
 )
+from sync_pipeline.defs.executors import AFTER_THE_DRAFT, PRIORITY_TAG
 from sync_pipeline.defs.extract.assets import raw_expenses, raw_time_entries
 from sync_pipeline.defs.metadata import counts, money_total, money_total_exact, names_of, preview, table
 from sync_pipeline.defs.partitions import entity_period, entity_period_partitions
@@ -201,6 +202,8 @@ class MergeProposalConfig(Config):
     group_name="billing",
     deps=[raw_time_entries],
     kinds={"parquet"},
+    # nothing bills from it: in a run's one process the chain to the draft goes first (bench latency)
+    op_tags={PRIORITY_TAG: str(AFTER_THE_DRAFT)},
     description="Clients and projects whose standardized names look alike (RapidFuzz), as merge proposals with "
                 "scores. Nothing is merged until a person adds the duplicate id to the survivor's aliases in the mapping.",
 )
