@@ -74,15 +74,19 @@ def cmd_purge(args: argparse.Namespace) -> int:
     today = date.fromisoformat(args.as_of) if args.as_of else datetime.now(UTC).date()
     cfg, policy = retention_policy()
     store, wh = _store(), Warehouse(settings.warehouse_root())
-    items = retention.plan(wh, store, policy, dict(cfg.assets), today)
+    items = retention.plan(wh, store, policy, dict(cfg.assets), today, store_tables=dict(cfg.store_tables))
     summary = retention.apply(items, wh, store, actor=who(args), dry_run=args.dry_run, today=today)
     verb = "would" if args.dry_run else "did"
-    print(f"retention purge as of {today} ({'dry run' if args.dry_run else 'applied'}): {len(items)} partition(s); "
-          f"{verb} delete {summary['deleted']}, anonymize {summary['anonymized']}, keep {summary['kept']} "
-          f"({summary['kept_by_hold']} under legal hold, {summary['kept_open_documents']} with open documents)")
+    print(f"retention purge as of {today} ({'dry run' if args.dry_run else 'applied'}): {summary['partitions']} "
+          f"partition(s); {verb} delete {summary['deleted']}, anonymize {summary['anonymized']}, keep "
+          f"{summary['kept']} ({summary['kept_by_hold']} under legal hold, {summary['kept_open_documents']} with open "
+          f"documents, partitions and store groups)")
+    print(f"operational store: {summary['store_groups']} group(s) of rows (table × entity × period); {verb} delete "
+          f"{summary['store_rows_deleted']} row(s), anonymize {summary['store_rows_anonymized']}")
     shown = [i for i in items if args.verbose or i.action != "keep" or "hold" in i.reason or "open" in i.reason]
     for i in shown:
-        print(f"  {i.action:9} {i.asset}/{i.entity}/{i.period} ({i.rows} rows): {i.reason}")
+        where = "store " if i.where == "store" else ""
+        print(f"  {i.action:9} {where}{i.asset}/{i.entity}/{i.period} ({i.rows} rows): {i.reason}")
     return 0
 
 

@@ -32,16 +32,18 @@ class RetentionConfig(BaseModel):
 
     classes: dict[str, ClassModel]
     assets: dict[str, str] = Field(default_factory=dict)
+    store_tables: dict[str, str] = Field(default_factory=dict)  # operational-store table → class
     tax_years: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_TAX_YEARS))
     fallback_tax_years: int = Field(FALLBACK_TAX_YEARS, ge=0, le=100)
     entities: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _assets_name_classes(self) -> RetentionConfig:
-        bad = {a: c for a, c in self.assets.items() if c not in self.classes}
-        if bad:
-            raise ValueError(f"assets name classes that are not under classes: {bad}; add them or use one of "
-                             f"{sorted(self.classes)}")
+        for key, named in (("assets", self.assets), ("store_tables", self.store_tables)):
+            bad = {a: c for a, c in named.items() if c not in self.classes}
+            if bad:
+                raise ValueError(f"{key} name classes that are not under classes: {bad}; add them or use one of "
+                                 f"{sorted(self.classes)}")
         for cls_name, c in self.classes.items():
             if c.personal_years is not None and c.keep_years is not None and c.personal_years > c.keep_years:
                 raise ValueError(f"classes.{cls_name}: personal_years ({c.personal_years}) after keep_years "

@@ -1,12 +1,15 @@
-"""The purge: apply the retention policy to the warehouse, never to what holds, tax or open documents keep.
+"""The purge: apply the retention policy to the warehouse and the operational store, never to what holds, tax or
+open documents keep.
 
 ``plan`` looks at every warehouse partition (asset × entity × period), finds its record class
 (``assets:`` in the retention file), the entity's jurisdiction, the legal holds covering it and the open
 (unpaid) documents of its period, and asks ``domain.retention.decide`` what may be done. ``apply`` does
 it: ``delete`` removes the partition, ``anonymize`` rewrites it with the personal columns replaced by
 irreversible pseudonyms (amounts untouched, so totals, conservation and reconciliation still hold) and
-marks it anonymized. Both write one ``retention_purge`` event to the audit trail (a dry run writes a
-``retention_purge_dry_run`` event with the same summary), with a row per partition touched.
+marks it anonymized. Rows of the store tables the retention file lists under ``store_tables:`` are grouped by
+entity and period and get the same verdicts (``services.store_retention``). Both write one ``retention_purge``
+event to the audit trail (a dry run writes a ``retention_purge_dry_run`` event with the same summary), with a row
+per partition and store group touched.
 """
 
 from __future__ import annotations
@@ -40,7 +43,8 @@ ANONYMIZED_KEY = b"sync_pipeline.anonymized_at"
 ASSET_CONTRACTS = {"raw_time_entries": "RawTimeEntry", "raw_expenses": "RawExpense",
                    "clean_time_entries": "CleanTimeEntry", "clean_expenses": "CleanExpense",
                    "billables": "Billable", "expense_billables": "ExpenseBillable",
-                   "invoice_drafts": "InvoiceDraftLine", "posted_invoices": "PostedInvoice", "bank_lines": "BankLine"}
+                   "invoice_drafts": "InvoiceDraftLine", "posted_invoices": "PostedInvoice", "bank_lines": "BankLine",
+                   "bank_statement_lines": "BankLine"}
 
 
 def personal_columns(asset: str, names: list[str]) -> frozenset[str]:
@@ -62,6 +66,7 @@ class PurgeItem:
     reason: str
     rows: int
     keep_until: str | None = None
+    where: str = "warehouse"  # warehouse (asset is a warehouse asset) | store (asset is a store table)
 
 
 def open_documents(store: OperationalStore) -> Counter:
@@ -93,7 +98,9 @@ def is_anonymized(path: Path) -> bool:
 
 
 def plan(warehouse: Warehouse, store: OperationalStore, policy: RetentionPolicy, assets: dict[str, str],
-         today: date) -> list[PurgeItem]:
+         today: date, store_tables: dict[str, str] | None = None) -> list[PurgeItem]:
+    """Every warehouse partition's verdict, then (``store_tables``: store table → class) every group of store rows'
+    (``services.store_retention``)."""
     holds = LegalHolds(store).all()
     open_docs = open_documents(store)
     items = []
@@ -110,6 +117,34 @@ def plan(warehouse: Warehouse, store: OperationalStore, policy: RetentionPolicy,
                    anonymized=is_anonymized(path))
         items.append(PurgeItem(asset, entity, period, cls, v.action, v.reason, rows,
                                v.keep_until.isoformat() if v.keep_until else None))
+    return items + plan_store(store, policy, store_tables or {}, today, holds, open_docs)
+
+
+def plan_store(store: OperationalStore, policy: RetentionPolicy, store_tables: dict[str, str], today: date,
+               holds: list, open_docs: Counter) -> list[PurgeItem]:
+    from sync_pipeline.services import store_retention
+
+    items = []
+    for table, cls in sorted(store_tables.items()):
+        if table not in store_retention.TABLES:
+            raise ValueError(f"store_tables: the purge cannot read table {table!r} (it knows "
+                             f"{', '.join(sorted(store_retention.TABLES))})")
+        spec = store_retention.TABLES[table]
+        for g in store_retention.groups(store, table):
+            entity, period = g["entity"], g["period"]
+            hold = next((h for h in holds if h.covers(entity, period)
+                         and (h.person is None or not spec.person_column or h.person in g["people"])), None)
+            v = decide(policy, cls, period, today, jurisdiction=policy.entity_jurisdictions.get(entity),
+                       legal_hold=hold.describe() if hold else None, open_documents=open_docs.get((entity, period), 0),
+                       anonymized=g["anonymized"])
+            action, reason = v.action, v.reason
+            if action == DELETE and not spec.deletable:
+                action, reason = ((KEEP, f"{reason}; kept anonymized: an append-only history references it")
+                                  if g["anonymized"] else
+                                  (ANONYMIZE, f"{reason}; anonymized, not deleted: an append-only history "
+                                              "references it"))
+            items.append(PurgeItem(table, entity, period, cls, action, reason, g["rows"],
+                                   v.keep_until.isoformat() if v.keep_until else None, where="store"))
     return items
 
 
@@ -138,21 +173,36 @@ def apply(items: list[PurgeItem], warehouse: Warehouse, store: OperationalStore,
     todo = [i for i in items if i.action in (ANONYMIZE, DELETE)]
     salt = secrets.token_bytes(32)
     at = audit.timestamp()
+    done_rows: Counter = Counter()
     if not dry_run:
+        from sync_pipeline.services import store_retention
+
         for i in todo:
-            if i.action == DELETE:
+            if i.where == "store":
+                done_rows[i.action] += (store_retention.delete(store, i.asset, i.entity, i.period) if i.action == DELETE
+                                        else store_retention.anonymize(store, i.asset, i.entity, i.period,
+                                                                       lambda v: pseudonym(v, salt)))
+            elif i.action == DELETE:
                 Path(warehouse.path(i.asset, i.entity, i.period)).unlink(missing_ok=True)
             else:
                 table = pq.read_table(warehouse.path(i.asset, i.entity, i.period))
                 columns = personal_columns(i.asset, table.column_names)
                 warehouse.write_arrow(i.asset, i.entity, i.period, anonymize_table(table, columns, salt, at))
-    counts = Counter(i.action for i in items)
-    summary = {"dry_run": dry_run, "today": today.isoformat(), "partitions": len(items),
+    parts = [i for i in items if i.where == "warehouse"]
+    counts = Counter(i.action for i in parts)
+    stored = [i for i in todo if i.where == "store"]
+    summary = {"dry_run": dry_run, "today": today.isoformat(), "partitions": len(parts),
                "deleted": counts[DELETE], "anonymized": counts[ANONYMIZE], "kept": counts[KEEP],
                "kept_by_hold": sum(1 for i in items if i.reason.startswith("under legal hold")),
                "kept_open_documents": sum(1 for i in items if "open (unpaid)" in i.reason),
-               "rows_deleted": sum(i.rows for i in todo if i.action == DELETE),
-               "rows_anonymized": sum(i.rows for i in todo if i.action == ANONYMIZE),
+               "rows_deleted": sum(i.rows for i in todo if i.action == DELETE and i.where == "warehouse"),
+               "rows_anonymized": sum(i.rows for i in todo if i.action == ANONYMIZE and i.where == "warehouse"),
+               "store_groups": len(items) - len(parts),
+               # a dry run counts the rows it would touch
+               "store_rows_deleted": done_rows[DELETE] if not dry_run else sum(
+                   i.rows for i in stored if i.action == DELETE),
+               "store_rows_anonymized": done_rows[ANONYMIZE] if not dry_run else sum(
+                   i.rows for i in stored if i.action == ANONYMIZE),
                "touched": [asdict(i) for i in todo]}
     audit.append(store, actor=actor, action="retention_purge_dry_run" if dry_run else "retention_purge",
                  subject=f"{len(todo)} partition(s)", detail=summary)

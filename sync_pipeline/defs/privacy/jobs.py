@@ -20,8 +20,9 @@ class PurgeConfig(Config):
     """The retention policy; empty: $SYNC_PIPELINE_RETENTION or docs/retention.example.yaml."""
 
 
-@op(description="Delete or anonymize warehouse partitions past retention; never those under legal hold, within "
-                "tax retention or referenced by an open (unpaid) document. Every purge is in the audit trail.")
+@op(description="Delete or anonymize warehouse partitions and operational-store rows past retention; never those "
+                "under legal hold, within tax retention or referenced by an open (unpaid) document. Every purge is "
+                "in the audit trail.")
 def retention_purge_op(context: OpExecutionContext, config: PurgeConfig, mapping: MappingResource,
                        warehouse: WarehouseResource, opstore: OperationalStoreResource) -> Output[dict]:
     store, wh = opstore.get(), warehouse.get()
@@ -29,7 +30,7 @@ def retention_purge_op(context: OpExecutionContext, config: PurgeConfig, mapping
     cfg = load_retention_config(config.retention_file or settings.retention_config_path())
     juris = {e.key: e.tax.default_jurisdiction for e in mapping.load().entities if e.tax.default_jurisdiction}
     today = datetime.now(UTC).date()
-    items = retention.plan(wh, store, cfg.policy(juris), dict(cfg.assets), today)
+    items = retention.plan(wh, store, cfg.policy(juris), dict(cfg.assets), today, store_tables=dict(cfg.store_tables))
     summary = retention.apply(items, wh, store, actor=run.triggered_by, dry_run=config.dry_run, today=today)
     rows = [f"| {i['action']} | {i['asset']} | {i['entity']} | {i['period']} | {i['rows']} | {i['reason']} |"
             for i in summary["touched"][:50]]
@@ -38,6 +39,7 @@ def retention_purge_op(context: OpExecutionContext, config: PurgeConfig, mapping
         "dry_run": config.dry_run, "partitions_deleted": summary["deleted"],
         "partitions_anonymized": summary["anonymized"], "partitions_kept": summary["kept"],
         "kept_under_legal_hold": summary["kept_by_hold"], "kept_open_documents": summary["kept_open_documents"],
+        "store_rows_deleted": summary["store_rows_deleted"], "store_rows_anonymized": summary["store_rows_anonymized"],
         "touched": MetadataValue.md(table if rows else "nothing past retention")})
 
 
