@@ -2,6 +2,7 @@
 
 from datetime import date
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -11,6 +12,7 @@ from sync_pipeline.domain.retention import (
     DELETE,
     KEEP,
     RecordClass,
+    RetentionError,
     RetentionPolicy,
     clock_start,
     decide,
@@ -69,3 +71,57 @@ def test_never_touches_held_open_or_tax_retained_records(cls, year, month, today
         assert today >= date(year + 1 + POLICY.tax_years_for(juris), 1, 1)
     if v.action == ANONYMIZE:
         assert not anonymized
+
+
+# Every verdict compared whole: action, the reason a person reads in the purge report, and the deletion date.
+WHOLE = RetentionPolicy(classes={
+    "ledger": RecordClass("ledger", personal_years=3, keep_years=8, tax=True),  # 8 y, or the country's if longer
+    "cache": RecordClass("cache", personal_years=None, keep_years=2),
+    "notes": RecordClass("notes", personal_years=1, keep_years=None),
+    "logs": RecordClass("logs", personal_years=None, keep_years=None),
+})
+
+
+def _v(cls: str, today: date, jurisdiction: str | None = "GB", **kw) -> tuple:
+    v = decide(WHOLE, cls, "2026-10", today, jurisdiction=jurisdiction, **kw)
+    return v.action, v.reason, v.keep_until
+
+
+def test_an_unknown_class_names_the_known_ones():
+    with pytest.raises(RetentionError) as e:
+        decide(WHOLE, "emails", "2026-10", date(2030, 1, 1), jurisdiction="GB")
+    assert str(e.value) == ("no retention class 'emails': add it under classes: in the retention file "
+                            "(known: cache, ledger, logs, notes)")
+
+
+def test_a_tax_class_keeps_its_own_years_when_longer_than_the_countrys():
+    ledger = WHOLE.classes["ledger"]
+    assert (WHOLE.keep_years(ledger, "GB"), WHOLE.keep_years(ledger, "DE")) == (8, 10)
+    assert WHOLE.keep_years(WHOLE.classes["cache"], "DE") == 2  # not a tax record: no floor
+
+
+def test_holds_and_open_documents_keep_and_still_say_when_deletion_would_be():
+    assert _v("ledger", date(2040, 1, 1), legal_hold="case 42") == (
+        KEEP, "under legal hold: case 42", date(2035, 1, 1))
+    assert _v("ledger", date(2040, 1, 1), open_documents=2) == (
+        KEEP, "referenced by 2 open (unpaid) document(s)", date(2035, 1, 1))
+
+
+def test_deletion_says_how_long_after_which_year_and_the_tax_rule():
+    assert _v("ledger", date(2035, 1, 1)) == (
+        DELETE, "past retention: 8 year(s) after 2026 ended (tax retention 6 y, GB)", date(2035, 1, 1))
+    assert _v("ledger", date(2037, 1, 1), jurisdiction=None) == (
+        DELETE, "past retention: 10 year(s) after 2026 ended (tax retention 10 y, unknown)", date(2037, 1, 1))
+    assert _v("cache", date(2029, 1, 1)) == (DELETE, "past retention: 2 year(s) after 2026 ended", date(2029, 1, 1))
+
+
+def test_anonymizing_says_until_when_the_amounts_stay():
+    assert _v("ledger", date(2030, 1, 1)) == (
+        ANONYMIZE, "personal data past 3 year(s); kept for tax/audit until 2035-01-01", date(2035, 1, 1))
+    assert _v("notes", date(2028, 1, 1)) == (ANONYMIZE, "personal data past 1 year(s)", None)
+
+
+def test_what_stays_says_until_when_or_that_it_has_no_date():
+    assert _v("ledger", date(2029, 12, 31)) == (KEEP, "within retention until 2035-01-01", date(2035, 1, 1))
+    assert _v("logs", date(2099, 1, 1)) == (KEEP, "no deletion date for this class", None)
+    assert _v("notes", date(2099, 1, 1), anonymized=True) == (KEEP, "no deletion date for this class", None)
