@@ -94,58 +94,38 @@ def protect_parquet(store: Any, src: str | Path, dest: str | Path, *, threads: i
     (one HMAC and, the first time, one key each), then the file is rewritten once with the names replaced by a join.
 
     What ``bench billables --encrypt`` measures; also how a partition written before pseudonymization is protected.
-    Notes (rare) are encrypted row by row. ``src`` and ``dest`` must differ. Returns people, approvers, notes.
+    A pseudonym is an HMAC, so the rewrite starts as soon as the people and approvers are listed, while the
+    people seen for the first time get their keys and encrypted identities beside it (a thread: DuckDB does not
+    hold the GIL). ``dest`` appears only when both are done. Notes (rare) are encrypted row by row, under the
+    keys, so they wait for them. ``src`` and ``dest`` must differ. Returns people, approvers, notes.
     """
     import duckdb
-    import pyarrow
 
-    from sync_pipeline.store.sql import string_literal, view_over_parquet
+    from sync_pipeline.store.sql import view_over_parquet
 
     p = protector(store)
     con = duckdb.connect(config={"threads": threads, "memory_limit": memory_limit})
     try:
-        view_over_parquet(con, "src", src, row_numbers=True)
-        people = con.execute("SELECT DISTINCT coalesce(source, 'unknown'), coalesce(user_id, 'name:' || user_name), "
-                             "any_value(user_name) FROM src WHERE user_id IS NOT NULL OR user_name IS NOT NULL "
-                             "GROUP BY ALL").fetchall()
-        approvers = [(s, a, *_approver(a)) for s, a in con.execute(
-            "SELECT DISTINCT coalesce(source, 'unknown'), approved_by FROM src WHERE approved_by IS NOT NULL").fetchall()]
+        view_over_parquet(con, "src", src)
+        people, approvers = _people_of_file(con)
         names = {(s, pid): name for s, pid, name in people}
         for s, _, pid, name in approvers:
             names.setdefault((s, pid), name)
-        pseudonyms = dict(zip(names, p.people([(s, pid, n, None) for (s, pid), n in names.items()]), strict=True))
-        con.register("people_map", pyarrow.table({
-            "src_source": [s for s, _, _ in people], "pkey": [pid for _, pid, _ in people],
-            "pseudonym": [pseudonyms[(s, pid)] for s, pid, _ in people]}))
-        con.register("approver_map", pyarrow.table({
-            "src_source": [s for s, _, _, _ in approvers], "approved": [a for _, a, _, _ in approvers],
-            "pseudonym": [pseudonyms[(s, pid)] for s, _, pid, _ in approvers]}))
-        notes = con.execute("SELECT file_row_number, coalesce(source, 'unknown'), coalesce(user_id, 'name:' || "
-                            "user_name), notes FROM src WHERE notes IS NOT NULL").fetchall()
-        sealed = []
-        for _, s, pid, text in notes:
-            try:
-                sealed.append(p.encrypt_for_person(pseudonyms[(s, pid)], text, notes_context) if pid else None)
-            except PersonErased:
-                sealed.append(None)
-        con.register("notes_map", pyarrow.table({"row_no": pyarrow.array([r[0] for r in notes], pyarrow.int64()),
-                                                 "sealed": pyarrow.array(sealed, pyarrow.string())}))
-        con.execute(f"""
-            COPY (
-                SELECT src.* EXCLUDE (file_row_number) REPLACE (
-                    CASE WHEN src.user_name IS NULL THEN NULL ELSE pm.pseudonym END AS user_name,
-                    am.pseudonym AS approved_by,
-                    nm.sealed AS notes)
-                FROM src
-                LEFT JOIN people_map AS pm ON pm.src_source = coalesce(src.source, 'unknown')
-                     AND pm.pkey = coalesce(src.user_id, 'name:' || src.user_name)
-                LEFT JOIN approver_map AS am ON am.src_source = coalesce(src.source, 'unknown')
-                     AND am.approved = src.approved_by
-                LEFT JOIN notes_map AS nm ON nm.row_no = src.file_row_number
-            ) TO {string_literal(dest)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)""")
+        pseudonyms = {k: p.pseudonym_of(*k) for k in names}
+        tmp = Path(dest).with_name(Path(dest).name + ".protecting")
+        keyed = _Background(p.people, [(s, pid, n, None) for (s, pid), n in names.items()])
+        try:
+            notes = _seal_notes(con, src, p, pseudonyms, keyed, notes_context)
+            _register_maps(con, people, approvers, pseudonyms, notes)
+            con.execute(_rewrite_sql(tmp, with_notes=notes is not None))
+            keyed.result()  # the keys and identities are stored before the file is
+            tmp.replace(dest)
+        finally:
+            keyed.join()
+            tmp.unlink(missing_ok=True)
     finally:
         con.close()
-    return {"people": len(people), "approvers": len(approvers), "notes": len(notes)}
+    return {"people": len(people), "approvers": len(approvers), "notes": 0 if notes is None else len(notes)}
 
 
 # -- columns encrypted under the field key in the warehouse (bank payers, quarantined values) ------------------
@@ -213,3 +193,100 @@ def reencrypt_warehouse(store: Any, warehouse: Any) -> dict[str, int]:
             counts["partitions_rewritten"] += 1
             counts["values_reencrypted"] += changed
     return counts
+
+
+class _Background:
+    """``fn(arg)`` in a thread; :meth:`result` waits for it and raises what it raised."""
+
+    def __init__(self, fn: Callable[[Any], Any], arg: Any) -> None:
+        import threading
+
+        self._out: list[Any] = []
+        self._err: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._out.append(fn(arg))
+            except BaseException as e:  # re-raised in the caller by result()
+                self._err.append(e)
+
+        self._thread = threading.Thread(target=work, name="person-keys", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        self._thread.join()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._err:
+            raise self._err[0]
+        return self._out[0]
+
+
+def _people_of_file(con: Any) -> tuple[list[tuple[str, str, str | None]], list[tuple[str, str, str, str]]]:
+    """(source, person key, a name) of every worker and (source, approved_by, person id, name) of every approver.
+    Two narrow DISTINCT scans (measured cheaper than one GROUPING SETS scan at 5M rows)."""
+    people = con.execute("SELECT DISTINCT coalesce(source, 'unknown'), coalesce(user_id, 'name:' || user_name), "
+                         "any_value(user_name) FROM src WHERE user_id IS NOT NULL OR user_name IS NOT NULL "
+                         "GROUP BY ALL").fetchall()
+    approvers = [(s, a, *_approver(a)) for s, a in con.execute(
+        "SELECT DISTINCT coalesce(source, 'unknown'), approved_by FROM src WHERE approved_by IS NOT NULL").fetchall()]
+    return people, approvers
+
+
+def _seal_notes(con: Any, src: str | Path, p: Protector, pseudonyms: dict[tuple[str, str], str], keyed: _Background,
+                context: str) -> list[tuple[int, str | None]] | None:
+    """(row number, note encrypted under its worker's key) of every row with a note; None when there are none
+    (the rewrite then needs no row numbers)."""
+    from sync_pipeline.store.sql import view_over_parquet
+
+    if not con.execute("SELECT count(*) FROM src WHERE notes IS NOT NULL").fetchall()[0][0]:
+        return None
+    view_over_parquet(con, "src_rows", src, row_numbers=True)
+    rows = con.execute("SELECT file_row_number, coalesce(source, 'unknown'), coalesce(user_id, 'name:' || "
+                       "user_name), notes FROM src_rows WHERE notes IS NOT NULL").fetchall()
+    keyed.result()  # notes go under the people's keys
+    sealed: list[tuple[int, str | None]] = []
+    for row_no, s, pid, text in rows:
+        try:
+            sealed.append((row_no, p.encrypt_for_person(pseudonyms[(s, pid)], text, context) if pid else None))
+        except PersonErased:  # an erased person's notes are not kept
+            sealed.append((row_no, None))
+    return sealed
+
+
+def _register_maps(con: Any, people: list[tuple[str, str, str | None]], approvers: list[tuple[str, str, str, str]],
+                   pseudonyms: dict[tuple[str, str], str], notes: list[tuple[int, str | None]] | None) -> None:
+    import pyarrow
+
+    con.register("people_map", pyarrow.table({
+        "src_source": [s for s, _, _ in people], "pkey": [pid for _, pid, _ in people],
+        "pseudonym": [pseudonyms[(s, pid)] for s, pid, _ in people]}))
+    con.register("approver_map", pyarrow.table({
+        "src_source": [s for s, _, _, _ in approvers], "approved": [a for _, a, _, _ in approvers],
+        "pseudonym": [pseudonyms[(s, pid)] for s, _, pid, _ in approvers]}))
+    if notes is not None:
+        con.register("notes_map", pyarrow.table({"row_no": pyarrow.array([r for r, _ in notes], pyarrow.int64()),
+                                                 "sealed": pyarrow.array([t for _, t in notes], pyarrow.string())}))
+
+
+def _rewrite_sql(dest: Path, *, with_notes: bool) -> str:
+    from sync_pipeline.store.sql import string_literal
+
+    table = "src_rows" if with_notes else "src"
+    notes = "nm.sealed" if with_notes else "CAST(NULL AS VARCHAR)"
+    join_notes = "LEFT JOIN notes_map AS nm ON nm.row_no = src.file_row_number" if with_notes else ""
+    exclude = "EXCLUDE (file_row_number) " if with_notes else ""
+    return f"""
+        COPY (
+            SELECT src.* {exclude}REPLACE (
+                CASE WHEN src.user_name IS NULL THEN NULL ELSE pm.pseudonym END AS user_name,
+                am.pseudonym AS approved_by,
+                {notes} AS notes)
+            FROM {table} AS src
+            LEFT JOIN people_map AS pm ON pm.src_source = coalesce(src.source, 'unknown')
+                 AND pm.pkey = coalesce(src.user_id, 'name:' || src.user_name)
+            LEFT JOIN approver_map AS am ON am.src_source = coalesce(src.source, 'unknown')
+                 AND am.approved = src.approved_by
+            {join_notes}
+        ) TO {string_literal(dest)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"""

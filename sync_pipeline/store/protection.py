@@ -118,6 +118,16 @@ def _seal(key: bytes, key_ref: str, plaintext: str, context: str) -> str:
     return f"{TOKEN_PREFIX}{key_ref}:{_b64(nonce + ct)}"
 
 
+def _seal_many(key: bytes, key_ref: str, values: Iterable[tuple[str, str]], nonces: bytes) -> list[str]:
+    """:func:`_seal` of several (plaintext, context) under one key: one AES-GCM object, the random nonces given
+    (``NONCE_BYTES`` each, from the OS's CSPRNG, like :func:`_seal`'s)."""
+    aes, head, out = AESGCM(key), f"{TOKEN_PREFIX}{key_ref}:", []
+    for i, (plaintext, context) in enumerate(values):
+        nonce = nonces[i * NONCE_BYTES:(i + 1) * NONCE_BYTES]
+        out.append(head + _b64(nonce + aes.encrypt(nonce, plaintext.encode("utf-8"), context.encode())))
+    return out
+
+
 def _open(key: bytes, token: str, context: str) -> str:
     blob = _unb64(token.rsplit(":", 1)[1])
     try:
@@ -218,8 +228,7 @@ class Protector:
     # -- people ----------------------------------------------------------------------------------
     def pseudonym_of(self, source: str, person_id: str) -> str:
         """The stable pseudonym of a person of a source system (no record written)."""
-        digest = hmac.new(self._pkey(), f"{source}|{person_id}".encode(), hashlib.sha256).hexdigest()
-        return PSEUDONYM_PREFIX + digest[:20]
+        return PSEUDONYM_PREFIX + hmac.digest(self._pkey(), f"{source}|{person_id}".encode(), "sha256").hex()[:20]
 
     def person_pseudonym(self, source: str, person_id: str, *, name: str | None = None,
                          email: str | None = None) -> str:
@@ -239,23 +248,33 @@ class Protector:
             for i in range(0, len(keys), 500):
                 have.update(r.pseudonym for r in c.execute(sa.select(person_keys.c.pseudonym).where(
                     person_keys.c.pseudonym.in_(keys[i:i + 500]))))
-            ts = now_iso()
-            krows, irows = [], []
-            for p, (source, pid, name, email) in new.items():
-                if p in have:
-                    continue
-                key = secrets.token_bytes(KEY_BYTES)
-                kek, wrapped = self.provider.wrap(key, f"person_key:{p}")
-                self._keys[p] = key
-                krows.append({"pseudonym": p, "kek_id": kek, "wrapped": _b64(wrapped), "created_at": ts})
-                irows.append({"pseudonym": p, "source": source, "created_at": ts, "updated_at": ts,
-                              **{col: None if v is None else _seal(key, p, str(v), f"person_identities.{col}")
-                                 for col, v in (("source_person_id", pid), ("name", name), ("email", email))}})
+            krows, irows = self._new_people([(p, r) for p, r in new.items() if p not in have])
             if krows:
                 c.execute(person_keys.insert(), krows)
                 c.execute(person_identities.insert(), irows)
         self._known_people.update(new)
         return out
+
+    def _new_people(self, people: list[tuple[str, tuple[str, str, str | None, str | None]]]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The ``person_keys`` and ``person_identities`` rows of people seen for the first time: a fresh random key
+        each (wrapped by the master key), their source id, name and email sealed under it. The randomness of the
+        whole batch comes from the OS's CSPRNG in one read (keys and nonces are as random as one read each)."""
+        ts, krows, irows = now_iso(), [], []
+        cols = ("source_person_id", "name", "email")
+        step = KEY_BYTES + len(cols) * NONCE_BYTES
+        pool = secrets.token_bytes(step * len(people))
+        for i, (p, (source, pid, name, email)) in enumerate(people):
+            key, nonces = pool[i * step:i * step + KEY_BYTES], pool[i * step + KEY_BYTES:(i + 1) * step]
+            kek, wrapped = self.provider.wrap(key, f"person_key:{p}")
+            self._keys[p] = key
+            krows.append({"pseudonym": p, "kek_id": kek, "wrapped": _b64(wrapped), "created_at": ts})
+            given = [(c, str(v)) for c, v in zip(cols, (pid, name, email), strict=True) if v is not None]
+            sealed = dict(zip((c for c, _ in given), _seal_many(
+                key, p, [(v, f"person_identities.{c}") for c, v in given], nonces), strict=True))
+            irows.append({"pseudonym": p, "source": source, "created_at": ts, "updated_at": ts,
+                          **{c: sealed.get(c) for c in cols}})
+        return krows, irows
 
     def _person_key(self, pseudonym: str) -> bytes:
         key = self._keys.get(pseudonym)

@@ -2,7 +2,7 @@
 
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from sync_pipeline.services.pseudonymize import protect_frame, protect_parquet, protect_rows
@@ -74,3 +74,44 @@ def test_a_whole_file_is_protected_like_its_rows(store, tmp_path):
     got = out.sort_values("entry_id").astype(object).where(out.notna(), None).to_dict("records")
     assert [(g["user_name"], g["approved_by"]) for g in got] == [(e["user_name"], e["approved_by"]) for e in expected]
     assert protector(store).decrypt_field(got[4]["notes"], "raw_time_entries.notes") == "n"
+
+
+_people = st.sampled_from([("1", "Alice Archer"), ("2", "Bob Baker"), ("3", "Carol Chen"), (None, "Dan Nobody"),
+                           (None, None)])
+_approvers = st.sampled_from([None, "Carol Chen (3)", "Manager 7", "Erin (x)"])
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(_people, _approvers, st.none() | st.text(min_size=1, max_size=8)),
+                     min_size=1, max_size=12))
+def test_a_file_is_protected_exactly_like_its_rows_one_by_one(store, tmp_path_factory, rows):
+    """The file path (one scan, one join, keys made beside the rewrite) agrees with the row path, the reference."""
+    src = tmp_path_factory.mktemp("f") / "raw.parquet"
+    dest = src.with_name("protected.parquet")
+    table = [{"source": "harvest", "entry_id": str(i), "user_id": uid, "user_name": name, "approved_by": approver,
+              "notes": notes} for i, ((uid, name), approver, notes) in enumerate(rows)]
+    pd.DataFrame(table, dtype=object).to_parquet(src)
+    protect_parquet(store, src, dest)
+    expected = [dict(r) for r in table]
+    p = protector(store)
+    protect_rows(p, expected, "raw_time_entries.notes")
+    got = pd.read_parquet(dest).astype(object)
+    got = got.where(got.notna(), None).to_dict("records")
+    assert [g["entry_id"] for g in got] == [r["entry_id"] for r in table]  # rows stay in the file's order
+    assert [(g["user_name"], g["approved_by"]) for g in got] == [(e["user_name"], e["approved_by"]) for e in expected]
+    for g, r in zip(got, table, strict=True):  # notes: sealed under the worker's key (fresh nonces: compare opened)
+        assert (g["notes"] is None) == (r["notes"] is None or (r["user_id"] is None and r["user_name"] is None))
+        if g["notes"] is not None:
+            assert g["notes"] != r["notes"] and p.decrypt_field(g["notes"], "raw_time_entries.notes") == r["notes"]
+    for uid in {r["user_id"] for r in table if r["user_id"] is not None}:
+        assert p.identity(p.pseudonym_of("harvest", uid))["source_person_id"] == uid  # keys stored with the file
+    assert not list(dest.parent.glob("*.protecting"))
+
+
+def test_a_file_without_notes_keeps_its_notes_column_empty(store, tmp_path):
+    src, dest = tmp_path / "raw.parquet", tmp_path / "protected.parquet"
+    pd.DataFrame({"source": ["harvest"] * 3, "user_id": ["1", "2", "1"], "user_name": ["A", "B", "A"],
+                  "approved_by": [None, "A (1)", None], "notes": pd.Series([None] * 3, dtype=object)}).to_parquet(src)
+    assert protect_parquet(store, src, dest) == {"people": 2, "approvers": 1, "notes": 0}
+    out = pd.read_parquet(dest)
+    assert out["notes"].isna().all() and out["approved_by"][1] == out["user_name"][0] == out["user_name"][2]

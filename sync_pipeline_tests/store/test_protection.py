@@ -1,5 +1,8 @@
 """Encryption at rest: field tokens, pseudonyms and per-person keys, rotation that keeps every record readable."""
 
+import hashlib
+import hmac
+
 import pytest
 import sqlalchemy as sa
 from hypothesis import given
@@ -9,7 +12,16 @@ from sync_pipeline.store import audit
 from sync_pipeline.store.keys import KeyUnavailable, provider_from_env
 from sync_pipeline.store.matching_log import MatchingLog, cash_decisions
 from sync_pipeline.store.operational import OperationalStore, sync_ledger
-from sync_pipeline.store.protection import PersonErased, Protector, is_token, protector, token_key
+from sync_pipeline.store.protection import (
+    PersonErased,
+    Protector,
+    _unb64,
+    is_token,
+    person_identities,
+    person_keys,
+    protector,
+    token_key,
+)
 
 
 @pytest.fixture(scope="module")
@@ -85,6 +97,28 @@ def test_a_person_is_a_stable_pseudonym_until_their_key_is_destroyed(store):
         fresh.decrypt_field(notes, "raw_time_entries.notes")
     assert fresh.identity(pid) is None and p.destroy_person_key(pid, actor="dpo") is False
     assert any(e.action == "person_key_destroyed" and e.subject == pid for e in audit.events(store))
+
+
+def test_people_made_in_one_batch_each_get_their_own_key_and_every_value_a_fresh_nonce(store):
+    p = protector(store)
+    batch = [("harvest", f"b{i}", f"Batch Person {i}", f"b{i}@acme.example" if i % 2 else None) for i in range(50)]
+    pids = p.people(batch)
+    # a pseudonym is HMAC-SHA256 of "source|id" under the pseudonym key (docs/data-protection.md)
+    assert pids == ["P-" + hmac.new(p._pkey(), f"harvest|b{i}".encode(), hashlib.sha256).hexdigest()[:20]
+                    for i in range(50)]
+    with store.engine.connect() as c:
+        keys = c.execute(sa.select(person_keys).where(person_keys.c.pseudonym.in_(pids))).mappings().all()
+        ids = c.execute(sa.select(person_identities).where(person_identities.c.pseudonym.in_(pids))).mappings().all()
+    unwrapped = {k["pseudonym"]: p.provider.unwrap(k["kek_id"], _unb64(k["wrapped"]), f"person_key:{k['pseudonym']}")
+                 for k in keys}
+    assert len(unwrapped) == 50 and len(set(unwrapped.values())) == 50 and {len(k) for k in unwrapped.values()} == {32}
+    tokens = [r[c] for r in ids for c in ("source_person_id", "name", "email") if r[c] is not None]
+    assert len(tokens) == 50 + 50 + 25 and all(token_key(t) in unwrapped for t in tokens)
+    nonces = [_unb64(t.rsplit(":", 1)[1])[:12] for t in tokens]
+    assert len(set(nonces)) == len(nonces)  # never a nonce twice, within a key or across keys
+    for i, pid in enumerate(pids):
+        who = Protector(store.engine, p.provider).identity(pid)  # read back with nothing cached
+        assert (who["source_person_id"], who["name"], who["email"]) == batch[i][1:]
 
 
 def test_rotation_mid_way_keeps_every_record_readable_and_reencrypt_moves_everything(tmp_path):
