@@ -9,6 +9,7 @@ from datetime import date
 from decimal import Decimal
 
 from dagster import MultiPartitionKey
+from dagster_shared.serdes import serialize_value
 
 from sync_pipeline.connectors.bank_statements import write_csv
 from sync_pipeline.defs.definitions import build_defs
@@ -33,10 +34,14 @@ def test_payers_aliases_decision_notes_and_their_audit_events_hold_no_name_in_cl
     paid_by_person = {**rows[0], "payer": PAYER}  # a sole trader's invoice paid from their own account
     rows[0] = paid_by_person
     rows[1] = {**rows[1], "description": f"{rows[1]['description']} {EMAIL}"}
-    write_csv(rows, tmp_path / "statements" / ENTITY / "bank.csv")
+    unreadable = {**rows[2], "amount": "twelve pounds", "payer": PAYER}  # rejected, and never quoted in the logs
+    write_csv([*rows, unreadable], tmp_path / "statements" / ENTITY / "bank.csv")
     job = build_defs(resources).resolve_job_def("cash_reconciliation_job")
-    assert job.execute_in_process(instance=instance, partition_key=MultiPartitionKey(
-        {"entity": ENTITY, "period": f"{PERIOD}-01"})).success
+    run = job.execute_in_process(instance=instance, partition_key=MultiPartitionKey(
+        {"entity": ENTITY, "period": f"{PERIOD}-01"}))
+    assert run.success
+    logs = [serialize_value(e) for e in instance.all_logs(run.run_id)]
+    assert any("rejected_rows" in x for x in logs) and not [x for x in logs if PAYER in x or EMAIL in x]
 
     store = resources["opstore"].get()
     log = MatchingLog(store)

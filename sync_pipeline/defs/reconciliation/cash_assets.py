@@ -45,11 +45,12 @@ def bank_statement_lines(context: AssetExecutionContext, reconciliation: Reconci
     warehouse.get().write("bank_statement_lines", ep.entity, ep.period.key,
                           warehouse.seal(in_period[LINE_COLUMNS], "bank_statement_lines"), BankLine)
     if len(st.rejects):
+        # file, row and why: the raw row is not quoted (a payer may be a person; the statement file has it)
         context.log.warning(f"{len(st.rejects)} statement row(s) could not be read: "
-                            f"{st.rejects.head(5).to_dict('records')}")
+                            f"{st.rejects[['source', 'row', 'reason']].head(5).to_dict('records')}")
     return MaterializeResult(metadata={
         "dagster/row_count": len(in_period), "files": [p.name for p in files], "folder": str(folder),
-        "rejected_rows": len(st.rejects), "rejects": preview(st.rejects),
+        "rejected_rows": len(st.rejects), "rejects": preview(st.rejects[["source", "row", "reason"]]),
         "receipts": int((in_period["amount_minor"] > 0).sum()) if len(in_period) else 0,
     })
 
