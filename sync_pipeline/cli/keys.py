@@ -32,8 +32,18 @@ def _protector():
         raise UserError(str(e)) from None
 
 
+def _warehouse(args: argparse.Namespace):
+    from sync_pipeline.defs import settings
+    from sync_pipeline.store.warehouse import Warehouse
+
+    return None if args.store_only else Warehouse(args.warehouse or settings.warehouse_root())
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    st = _protector().status()
+    from sync_pipeline.services.key_rotation import status
+
+    _protector()  # the keys are there, or a clear error
+    st = status(store(), _warehouse(args))
     if args.json:
         print(json.dumps(st, indent=1))
         return 0
@@ -46,7 +56,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     people = st["people"]
     print(f"people       : {people['known']} known, {people['erased']} erased, "
           f"{people['wrapped_by_old_master_key']} keys wrapped by an old master key")
-    for col, by in st["columns"].items():
+    for col, by in {**st["columns"], **st.get("warehouse_columns", {})}.items():
         print(f"  {col:<30} " + (", ".join(f"{k}: {n}" for k, n in sorted(by.items())) or "empty"))
     print(f"pending      : {st['pending']}" + (" (run `sync-pipeline keys reencrypt`)" if st["pending"] else
                                               " (everything is under the current keys)"))
@@ -66,11 +76,9 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 
 def cmd_reencrypt(args: argparse.Namespace) -> int:
-    from sync_pipeline.defs import settings
     from sync_pipeline.services.key_rotation import reencrypt_all
-    from sync_pipeline.store.warehouse import Warehouse
 
-    wh = None if args.store_only else Warehouse(args.warehouse or settings.warehouse_root())
+    wh = _warehouse(args)
     try:
         _protector()  # the keys are there, or a clear error
         counts = reencrypt_all(store(), wh, actor=who(args), batch=args.batch)
@@ -93,6 +101,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     ps = p.add_subparsers(dest="keys_command", required=True)
     s = ps.add_parser("status", help="keys, and encrypted values per key and column")
     s.add_argument("--json", action="store_true", help="machine-readable")
+    s.add_argument("--warehouse", help="warehouse root (default: the configured one)")
+    s.add_argument("--store-only", action="store_true", help="leave the warehouse's encrypted columns out")
     s.set_defaults(func=cmd_status)
     s = ps.add_parser("rotate", help="new master and field keys encrypt from now on; old ones still decrypt")
     s.add_argument("--field-only", action="store_true", help="keep the master key, rotate only the field key")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sync_pipeline.services.pseudonymize import reencrypt_warehouse
+from sync_pipeline.services.pseudonymize import reencrypt_warehouse, warehouse_key_counts
 from sync_pipeline.store import audit
 from sync_pipeline.store.protection import protector
 
@@ -31,3 +31,14 @@ def reencrypt_all(store: Any, warehouse: Any | None, *, actor: str, batch: int =
                      detail={**wh, "field_key": p.current_field_key()})
         counts.update({f"warehouse_{k}": v for k, v in wh.items()})
     return counts
+
+
+def status(store: Any, warehouse: Any | None) -> dict[str, Any]:
+    """``Protector.status`` plus the warehouse's encrypted columns (``warehouse_columns``), ``pending`` counting
+    both: what ``keys status`` prints and the job reports."""
+    st = protector(store).status()
+    if warehouse is not None:
+        st["warehouse_columns"] = warehouse_key_counts(store, warehouse)
+        st["pending"] += sum(n for by in st["warehouse_columns"].values() for k, n in by.items()
+                             if k != st["field_key"])
+    return st

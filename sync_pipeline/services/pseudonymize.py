@@ -290,3 +290,29 @@ def _rewrite_sql(dest: Path, *, with_notes: bool) -> str:
                  AND am.approved = src.approved_by
             {join_notes}
         ) TO {string_literal(dest)} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"""
+
+
+def warehouse_key_counts(store: Any, warehouse: Any) -> dict[str, dict[str, int]]:
+    """``asset.column`` → values per field key (``plaintext``: not encrypted) over every local partition of the
+    warehouse's encrypted columns: what ``keys status`` shows beside the store's columns."""
+    import pyarrow.parquet as pq
+
+    from sync_pipeline.contracts.classification import warehouse_encrypted
+    from sync_pipeline.store.protection import token_key
+
+    out: dict[str, dict[str, int]] = {}
+    if getattr(warehouse, "fs", None) is not None:
+        return out
+    for path in sorted(Path(warehouse.root).glob("*/entity=*/period=*.parquet")):
+        asset = path.parent.parent.name
+        cols = [c for c in warehouse_encrypted(asset) if c in pq.read_schema(path).names]
+        if not cols:
+            continue
+        table = pq.read_table(path, columns=cols)
+        for c in cols:
+            by = out.setdefault(f"{asset}.{c}", {})
+            for v in table.column(c).to_pylist():
+                if v is not None:
+                    k = token_key(v) if is_token(v) else "plaintext"
+                    by[k] = by.get(k, 0) + 1
+    return out

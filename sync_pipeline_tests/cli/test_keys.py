@@ -36,13 +36,16 @@ def test_rotate_then_reencrypt_from_the_cli(tmp_path, monkeypatch, capsys):
     wh = Warehouse(tmp_path / "wh")  # the warehouse's encrypted columns move too
     wh.write("bank_statement_lines", "e1", "2026-10", seal_frame(store, pd.DataFrame(
         {"line_id": ["090:1"], "payer_name": ["Carol Chen"], "description": ["INV-1"]}), "bank_statement_lines"))
+    assert main(["keys", "status", "--warehouse", str(wh.root)]) == 0
+    assert "bank_statement_lines.payer_name" in capsys.readouterr().out  # the warehouse's columns are pending too
     assert main(["keys", "reencrypt", "--warehouse", str(wh.root)]) == 0
     out = capsys.readouterr().out
     assert "values reencrypted: " in out and "warehouse values reencrypted: 2" in out
-    assert main(["keys", "status", "--json"]) == 0
+    assert main(["keys", "status", "--json", "--warehouse", str(wh.root)]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["pending"] == 0
     assert all(set(by) <= {status["field_key"]} for by in status["columns"].values())
+    assert status["warehouse_columns"]["bank_statement_lines.payer_name"] == {status["field_key"]: 1}
 
     fresh = Protector(store.engine, FileKeyProvider(tmp_path / "keys" / "keyring.json"))
     assert [fresh.decrypt_field(store.ledger_entry(k)["payload"], "sync_ledger.payload") for k in "ab"] == [

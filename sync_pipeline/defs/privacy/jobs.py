@@ -10,7 +10,7 @@ from sync_pipeline.defs import settings
 from sync_pipeline.defs.posting.assets import run_identity
 from sync_pipeline.defs.resources import MappingResource, OperationalStoreResource, WarehouseResource
 from sync_pipeline.services import retention
-from sync_pipeline.services.key_rotation import reencrypt_all
+from sync_pipeline.services.key_rotation import reencrypt_all, status
 
 
 class PurgeConfig(Config):
@@ -60,8 +60,9 @@ def keys_reencrypt_op(context: OpExecutionContext, config: ReencryptConfig, ware
                       opstore: OperationalStoreResource) -> Output[dict]:
     store = opstore.get()
     run = run_identity(context, store, "keys.reencrypt")
-    counts = reencrypt_all(store, warehouse.get(), actor=run.triggered_by, batch=config.batch)
-    return Output(counts, metadata={**counts, "pending_after": store.protection.status()["pending"]})
+    wh = warehouse.get()
+    counts = reencrypt_all(store, wh, actor=run.triggered_by, batch=config.batch)
+    return Output(counts, metadata={**counts, "pending_after": status(store, wh)["pending"]})
 
 
 @job(description="Key re-encryption, launched by hand after `sync-pipeline keys rotate` (no schedule: a rotation "

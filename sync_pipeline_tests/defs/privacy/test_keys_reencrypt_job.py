@@ -91,6 +91,8 @@ def test_the_job_moves_everything_to_the_rotated_keys_and_everything_stays_reada
     fresh_store = OperationalStore(url)  # a new process: the new keys only
     fresh = Protector(fresh_store.engine, provider_from_env())
     assert fresh.status()["pending"] == 0
+    materialized = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+    assert materialized[0].event_specific_data.metadata["pending_after"].value == 0  # store and warehouse
     with fresh_store.engine.connect() as c:
         for table, column, _ in encrypted_columns():
             col = metadata.tables[table].c[column]
