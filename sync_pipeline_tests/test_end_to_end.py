@@ -112,3 +112,15 @@ def test_reconciliation_flags_a_tampered_invoice(accounting, resources, instance
     assert list(missing["key"]) == ["SP-acme-uk-2026-10-C2-R1"]
     checks = {e.check_name: e.passed for e in res.get_asset_check_evaluations()}
     assert checks.get("sync_totals_match") is False
+    # the runs and the test's own calls spent one quota per company without being throttled (a 429 from
+    # QuickBooks costs 60 s: every resource of the process now shares the company's limiter)
+    assert _server_pauses(resources) == 0
+
+
+def _server_pauses(resources) -> int:
+    """The 429s / Retry-Afters the accounting sandbox answered the demo entity's company in this process."""
+    target = resources["xero"].target(resources["mapping"].load().entity(demo_data.DEMO_ENTITY))
+    try:
+        return target.client.http.limiter.stats.server_pauses
+    finally:
+        target.close()

@@ -2,7 +2,8 @@
 
 :class:`RateLimiter` keeps us inside a product's documented limits *before* the server has
 to say no: sliding windows (e.g. Harvest 100 requests / 15 s; Xero 60 / min and 5,000 / day)
-and a cap on requests in flight (Xero: 5 concurrent). It adapts to what the server reports:
+and a cap on requests in flight (Xero: 5 concurrent), one per quota in a process (:func:`shared_limiter`). It
+adapts to what the server reports:
 ``X-MinLimit-Remaining`` / ``X-DayLimit-Remaining`` (another client sharing the quota shows up
 as requests we did not make) and ``Retry-After`` (everyone sharing the limiter pauses).
 
@@ -186,6 +187,23 @@ class CircuitState:
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+_SHARED: dict[tuple[str, ...], RateLimiter] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_limiter(limits: RateLimits, *, quota: tuple[str, ...], name: str) -> RateLimiter:
+    """The one limiter of this process for ``quota`` (e.g. system, API address, app, company): every client that
+    spends the same server-side quota waits on the same windows, whichever resource made it. Dagster builds a
+    run's resources afresh, so a limiter per resource instance would let two runs (or a run and the workbench)
+    together exceed what the server allows, and earn its 429 (QuickBooks: then 60 s without a call)."""
+    key = (*quota, repr(limits))
+    with _SHARED_LOCK:
+        limiter = _SHARED.get(key)
+        if limiter is None:
+            limiter = _SHARED[key] = RateLimiter(limits, name=name)
+        return limiter
 
 
 @dataclass

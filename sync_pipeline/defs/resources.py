@@ -11,7 +11,7 @@ from pydantic import PrivateAttr
 from sync_pipeline.connectors.accounting import AccountingTarget, TargetNotAvailable
 from sync_pipeline.connectors.fx import EcbBundledProvider, EcbHttpProvider, FxProvider
 from sync_pipeline.connectors.harvest import HarvestClient
-from sync_pipeline.connectors.limits import HARVEST_LIMITS, XERO_LIMITS, CircuitBreaker, RateLimiter
+from sync_pipeline.connectors.limits import HARVEST_LIMITS, XERO_LIMITS, CircuitBreaker, RateLimiter, shared_limiter
 from sync_pipeline.connectors.qbo import QBO_BATCH_LIMITS, QBO_LIMITS, QboAuth, QboClient, QboSettings, QboTarget, Tokens
 from sync_pipeline.connectors.qbo.auth import TOKEN_URL as QBO_TOKEN_URL
 from sync_pipeline.connectors.redmine import RedmineClient
@@ -92,8 +92,11 @@ class QboResource(ConfigurableResource):
         store = self.tokens()
         if store.load(realm_id) is None and os.environ.get(f"QBO_REFRESH_TOKEN_{realm_id}"):
             store.save(realm_id, Tokens(refresh_token=os.environ[f"QBO_REFRESH_TOKEN_{realm_id}"]))
+        # Intuit counts per realm and app: every resource of this process (each run builds its own) shares them
+        quota = ("qbo", self.base_url, self.client_id, realm_id)
         limiter, batches = self._limiters.setdefault(realm_id, (
-            RateLimiter(QBO_LIMITS, name=f"qbo:{realm_id}"), RateLimiter(QBO_BATCH_LIMITS, name=f"qbo-batch:{realm_id}")))
+            shared_limiter(QBO_LIMITS, quota=quota, name=f"qbo:{realm_id}"),
+            shared_limiter(QBO_BATCH_LIMITS, quota=(*quota, "batch"), name=f"qbo-batch:{realm_id}")))
         auth = QboAuth(realm_id, self.client_id, self.client_secret, store, token_url=self.token_url,
                        timeout=self.timeout_seconds)
         return QboClient(self.base_url, auth, timeout=self.timeout_seconds, max_attempts=self.max_attempts,
@@ -142,7 +145,8 @@ class XeroResource(ConfigurableResource):
         _require_url("XERO_BASE_URL", self.base_url, settings.XERO_DEFAULT_URL)
         if self.token_url:
             require_secure(self.token_url, "the Xero token URL")
-        limiter = self._limiters.setdefault(tenant_id, RateLimiter(XERO_LIMITS, name=f"xero:{tenant_id[:8]}"))
+        limiter = self._limiters.setdefault(tenant_id, shared_limiter(  # Xero counts per tenant and app
+            XERO_LIMITS, quota=("xero", self.base_url, self.client_id, tenant_id), name=f"xero:{tenant_id[:8]}"))
         return XeroClient(self.base_url, self.client_id, self.client_secret, tenant_id, token_url=self.token_url,
                           timeout=self.timeout_seconds, max_attempts=self.max_attempts, limiter=limiter,
                           breaker=self._breaker)

@@ -136,3 +136,26 @@ def test_an_installation_on_one_accounting_system_needs_only_its_settings(config
             with pytest.raises(TargetNotAvailable, match=f"entity acme-uk: the mapping says target: "
                                                          f"{other.target}, but .* not configured; set {missing}"):
                 accounting.target(other)
+
+
+def test_every_resource_of_the_process_spends_one_quota_per_company(tmp_path):
+    """Dagster builds each run's resources afresh: a limiter per resource let a run and the next (or the workbench)
+    together pass QuickBooks' 10 requests a second per realm and app, and sit out its 429 for 60 s. Clients of the
+    same company, app and API address share one limiter; another company, app or address has its own."""
+    def qbo(base="http://127.0.0.1:9", client="c") -> QboResource:
+        return QboResource(base_url=base, token_url=f"{base}/oauth2/v1/tokens/bearer", client_id=client,
+                           client_secret="secret-123456", store_url=f"sqlite:///{tmp_path / 'op.sqlite3'}")
+
+    realm, other = "9130357992233432", "9130357992233431"
+    clients = [qbo().client(realm), qbo().client(realm), qbo().client(other), qbo(client="d").client(realm),
+               qbo(base="http://127.0.0.1:10").client(realm)]
+    first, again, *others = clients
+    assert first.http.limiter is again.http.limiter and first.batch_limiter is again.batch_limiter
+    assert all(c.http.limiter is not first.http.limiter for c in others)
+    assert first.http.breaker is not again.http.breaker  # a new resource (a new run) still starts closed
+    tenant = "3f1c2a9e-6b7d-4e21-9a55-0c8d7e6f5a41"
+    xeros = [XeroResource(base_url="http://127.0.0.1:9", client_id="c", client_secret="secret-123456").client(tenant)
+             for _ in range(2)]
+    assert xeros[0].http.limiter is xeros[1].http.limiter  # Xero: per tenant and app
+    for c in (*clients, *xeros):
+        c.close()
