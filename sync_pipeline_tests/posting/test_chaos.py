@@ -230,116 +230,129 @@ def fingerprint_of(line, tracked: bool) -> str:
 
 
 # -- the chaos ------------------------------------------------------------------------------------------
+class Chaos:
+    """One chaos run on one accounting system: the world, the faults, the killer, and what the system holds."""
+
+    def __init__(self, system: ChaosSystem, resources, instance, tmp_path, *, n_clients: int, seed: int) -> None:
+        self.system, self.sb, self.instance, self.tmp_path = system, system.sb, instance, tmp_path
+        self.rng = random.Random(seed)
+        self.t0 = time.perf_counter()
+        self.refusals = Refusals(system)
+        self.killer = Killer(system)
+        self.world = World(self.sb, self.rng, n_clients)
+        self.clash = next(c for c in self.world.clients if c["id"] == CLASH_CLIENT)
+        mapping = chaos_mapping(self.world, tmp_path / "mapping.yaml")
+        system.mapping(mapping)
+        os.environ["SYNC_PIPELINE_MAPPING"] = str(mapping)  # the posting subprocess and the CLI read it (restored)
+        self.resources = {**resources, "mapping": MappingResource(path=str(mapping)),
+                          "xero": system.resource(resources)}
+        system.make_clash(self.resources, self.clash)
+        defs = build_defs(self.resources)
+        self.graph = defs.resolve_asset_graph()
+        self.job = defs.resolve_job_def("sync_job")
+        # a full sync of the posting path: extract → billing → plan → post → lines → marks (reconciliation, which
+        # has its own tests, is left out to keep the repetitions cheap)
+        self.full = list(AssetSelection.groups("extract", "billing", "posting").resolve(self.graph))
+        self.pk = partition_key(ENTITY, PERIOD)
+        self.store, self.wh = self.resources["opstore"].get(), self.resources["warehouse"].get()
+        standing_policy(self.store, ENTITY)  # each repetition's late changes are a new plan: auto-approved
+        self.target = self.resources["xero"].target(self.resources["mapping"].load().entity(ENTITY))
+        self.log: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.log.append(f"{text} at {time.perf_counter() - self.t0:.0f} s")
+
+    def sync(self, tag: str, assets: list | None = None):
+        return self.job.execute_in_process(instance=self.instance, partition_key=self.pk, raise_on_error=False,
+                                           asset_selection=assets or self.full, tags={"triggered_by": tag})
+
+    def repetition(self, rep: int, *, kill: bool, probability: float, retry_after: int) -> None:
+        if rep:
+            self.log.append(f"rep {rep}: " + ", ".join(self.world.late_changes()))
+        self.note(f"rep {rep}: faults {self.system.inject(self.rng, probability, retry_after)}")
+        if kill:
+            self.paused_sync(rep)
+            self.killed_posting(rep)
+        else:
+            res = self.sync(f"chaos rep {rep}")
+            failed = sorted({e.step_key for e in res.all_events if e.is_step_failure})
+            self.note(f"rep {rep}: sync {'ok' if res.success else f'failed in {failed}'}")
+        self.system.clear()
+        assert_no_duplicates(self.target)
+
+    def paused_sync(self, rep: int) -> None:
+        """A full sync with the kill switch on: extraction, billing and the plan run, nothing is posted."""
+        controls, wh = PostingControls(self.store), self.wh
+        controls.pause(ENTITY, reason="chaos: the posting subprocess takes over", actor="chaos")
+        for attempt in range(3):  # the faults may stop extraction or billing: then there is nothing new to post
+            res = self.sync(f"chaos rep {rep} paused")
+            held = wh.read("posted_invoices", ENTITY, PERIOD) if wh.exists("posted_invoices", ENTITY, PERIOD) else None
+            assert held is None or not res.is_node_success("posted_invoices") or \
+                set(held["outcome"]) <= {"held", "already_posted", "found_in_target"}, held
+            if res.is_node_success("invoice_drafts"):
+                break
+            self.log.append(f"rep {rep}: paused sync {attempt + 1} stopped before invoice_drafts; again")
+        controls.resume(ENTITY, actor="chaos")
+        self.note(f"rep {rep}: paused sync done")
+
+    def killed_posting(self, rep: int) -> None:
+        """A posting process SIGKILLed in the middle of a batch write, then restarted."""
+        killer, kills = self.killer, len(self.killer.fired)
+        for _ in range(3):  # it may give up on the faults before its first batch write: start it again
+            proc = posting_subprocess(self.sb, self.tmp_path)
+            killer.arm(proc, after_commit=self.rng.random() < 0.5)
+            out, _ = proc.communicate(timeout=180)
+            killer.proc = None
+            killed = len(killer.fired) > kills
+            self.note(f"rep {rep}: {killer.fired[-1] if killed else 'not killed'} (exit {proc.returncode})"
+                      + ("" if killed else f": {out.strip().splitlines()[-2:]}"))
+            if killed:
+                break
+        proc = posting_subprocess(self.sb, self.tmp_path)  # the restart
+        out, _ = proc.communicate(timeout=180)
+        self.note(f"rep {rep}: restarted posting exit {proc.returncode}: {out.strip().splitlines()[-1:]}")
+
+    def converge(self) -> dict:
+        """The faults stop; one more sync converges everything except what needs a person; the person fixes the
+        clash, the dead letters are replayed, and everything is asserted."""
+        self.note("converging")
+        store, system = self.store, self.system
+        res = self.sync("chaos final")
+        failed = [e.step_key for e in res.all_events if e.is_step_failure]
+        assert not set(failed) & {"invoice_plan", "posted_invoices", "posted_lines", "source_entries_marked"}, \
+            (failed, self.log)
+        letters = DeadLetters(store).open_for(ENTITY)
+        # every permanent failure the sandbox answered is in the dead-letter store
+        assert self.refusals.items, ("the clash must have been refused", self.log, DeadLetters(store).list(entity=ENTITY))
+        parked = {x["reference"] for x in DeadLetters(store).list(entity=ENTITY)}
+        for ref, message in self.refusals.items:
+            assert ref in parked or ref == system.clash_name(self.clash), (ref, message)
+        assert {x["client_id"] for x in letters} == {str(CLASH_CLIENT)}
+        assert {x["kind"] for x in letters} >= {"contact", "invoice"}
+        # the fix (an accountant links the contact), then the replay posts every dead letter
+        system.fix_clash(self.resources, self.clash, ids.contact_number(SOURCE_SYSTEM, str(CLASH_CLIENT)))
+        assert cli_main(["dlq", "replay", "--entity", ENTITY]) == 0
+        assert DeadLetters(store).open_for(ENTITY) == []
+        assert {x["status"] for x in DeadLetters(store).list(entity=ENTITY)} <= {"replayed", "superseded"}
+        # the project system learns about the replayed documents too
+        self.sync("chaos marks", list(AssetSelection.assets("source_entries_marked").resolve(self.graph)))
+        assert_no_duplicates(self.target)
+        assert_converged(self.sb, self.target, self.wh, store)
+        self.note(f"done; {self.refusals.replayed} writes answered again for their idempotency key")
+        return {"log": self.log, "kills": self.killer.fired, "replayed_writes": self.refusals.replayed,
+                "credit_notes": len(live_docs(self.target, "credit_note")),
+                "invoices": len(live_docs(self.target, "invoice")), "seconds": time.perf_counter() - self.t0}
+
+
 def run_chaos(system: ChaosSystem, resources, instance, tmp_path, *, reps: int, kill_reps: set[int], n_clients: int,
               seed: int, probability: float, retry_after: int = 1) -> dict:
-    sb = system.sb
-    rng = random.Random(seed)
-    t0 = time.perf_counter()
-    refusals = Refusals(system)
-    killer = Killer(system)
-    world = World(sb, rng, n_clients)
-    clash = next(c for c in world.clients if c["id"] == CLASH_CLIENT)
-    mapping = chaos_mapping(world, tmp_path / "mapping.yaml")
-    system.mapping(mapping)
-    os.environ["SYNC_PIPELINE_MAPPING"] = str(mapping)  # the posting subprocess and the CLI read it (restored by the test)
-    resources = {**resources, "mapping": MappingResource(path=str(mapping)), "xero": system.resource(resources)}
-    system.make_clash(resources, clash)
-    target = resources["xero"].target(resources["mapping"].load().entity(ENTITY))
+    chaos = Chaos(system, resources, instance, tmp_path, n_clients=n_clients, seed=seed)
     try:
-        return _repeat(system, resources, instance, tmp_path, target, refusals, killer, world, clash, t0, rng,
-                       reps=reps, kill_reps=kill_reps, probability=probability, retry_after=retry_after)
+        for rep in range(reps):
+            chaos.repetition(rep, kill=rep in kill_reps, probability=probability, retry_after=retry_after)
+        return chaos.converge()
     finally:
-        target.close()
-
-
-def _repeat(system: ChaosSystem, resources, instance, tmp_path, target: AccountingTarget, refusals: Refusals,
-            killer: Killer, world: World, clash: dict, t0: float, rng: random.Random, *, reps: int,
-            kill_reps: set[int], probability: float, retry_after: int) -> dict:
-    sb = system.sb
-    defs = build_defs(resources)
-    graph = defs.resolve_asset_graph()
-    job = defs.resolve_job_def("sync_job")
-    # a full sync of the posting path: extract → billing → plan → post → lines → marks (reconciliation, which
-    # has its own tests, is left out to keep the repetitions cheap)
-    full = list(AssetSelection.groups("extract", "billing", "posting").resolve(graph))
-    pk = partition_key(ENTITY, PERIOD)
-    store, wh = resources["opstore"].get(), resources["warehouse"].get()
-    controls = PostingControls(store)
-    standing_policy(store, ENTITY)  # each repetition's late changes are a new plan: auto-approved (four eyes on v1)
-    log: list[str] = []
-    for rep in range(reps):
-        if rep:
-            log.append(f"rep {rep}: " + ", ".join(world.late_changes()))
-        faults = system.inject(rng, probability, retry_after)
-        log.append(f"rep {rep} at {time.perf_counter() - t0:.0f} s: faults {faults}")
-        if rep in kill_reps:
-            # a full sync with the kill switch on: extraction, billing and the plan run, nothing is posted ...
-            controls.pause(ENTITY, reason="chaos: the posting subprocess takes over", actor="chaos")
-            for attempt in range(3):  # the faults may stop extraction or billing: then there is nothing new to post
-                res = job.execute_in_process(instance=instance, partition_key=pk, raise_on_error=False,
-                                             asset_selection=full, tags={"triggered_by": f"chaos rep {rep} paused"})
-                held = wh.read("posted_invoices", ENTITY, PERIOD) if wh.exists("posted_invoices", ENTITY, PERIOD) \
-                    else None
-                assert held is None or not res.is_node_success("posted_invoices") or \
-                    set(held["outcome"]) <= {"held", "already_posted", "found_in_target"}, held
-                if res.is_node_success("invoice_drafts"):
-                    break
-                log.append(f"rep {rep}: paused sync {attempt + 1} stopped before invoice_drafts; again")
-            controls.resume(ENTITY, actor="chaos")
-            log.append(f"rep {rep}: paused sync done at {time.perf_counter() - t0:.0f} s")
-            # ... then a posting process is SIGKILLed in the middle of a batch, and restarted
-            kills = len(killer.fired)
-            for _ in range(3):  # it may give up on the faults before its first batch write: start it again
-                proc = posting_subprocess(sb, tmp_path)
-                killer.arm(proc, after_commit=rng.random() < 0.5)
-                out, _ = proc.communicate(timeout=180)
-                killer.proc = None
-                log.append(f"rep {rep}: {killer.fired[-1] if len(killer.fired) > kills else 'not killed'} "
-                           f"(exit {proc.returncode}) at {time.perf_counter() - t0:.0f} s"
-                           + ("" if len(killer.fired) > kills else f": {out.strip().splitlines()[-2:]}"))
-                if len(killer.fired) > kills:
-                    break
-            proc = posting_subprocess(sb, tmp_path)  # the restart
-            out, _ = proc.communicate(timeout=180)
-            log.append(f"rep {rep}: restarted posting exit {proc.returncode}: {out.strip().splitlines()[-1:]}")
-            system.clear()
-            assert_no_duplicates(target)
-            continue
-        res = job.execute_in_process(instance=instance, partition_key=pk, raise_on_error=False, asset_selection=full,
-                                     tags={"triggered_by": f"chaos rep {rep}"})
-        failed = sorted({e.step_key for e in res.all_events if e.is_step_failure})
-        log.append(f"rep {rep}: sync {'ok' if res.success else f'failed in {failed}'}")
-        system.clear()
-        assert_no_duplicates(target)
-    # the faults stop; one more sync converges everything except what needs a person
-    log.append(f"converging at {time.perf_counter() - t0:.0f} s")
-    res = job.execute_in_process(instance=instance, partition_key=pk, raise_on_error=False, asset_selection=full,
-                                 tags={"triggered_by": "chaos final"})
-    failed = [e.step_key for e in res.all_events if e.is_step_failure]
-    assert not set(failed) & {"invoice_plan", "posted_invoices", "posted_lines", "source_entries_marked"}, (failed, log)
-    letters = DeadLetters(store).open_for(ENTITY)
-    # every permanent failure the sandbox answered is in the dead-letter store
-    assert refusals.items, ("the clash must have been refused", log, DeadLetters(store).list(entity=ENTITY))
-    parked = {x["reference"] for x in DeadLetters(store).list(entity=ENTITY)}
-    for ref, message in refusals.items:
-        assert ref in parked or ref == system.clash_name(clash), (ref, message)
-    assert {x["client_id"] for x in letters} == {str(CLASH_CLIENT)}
-    assert {x["kind"] for x in letters} >= {"contact", "invoice"}
-    # the fix (an accountant links the contact), then the replay posts every dead letter
-    system.fix_clash(resources, clash, ids.contact_number(SOURCE_SYSTEM, str(CLASH_CLIENT)))
-    assert cli_main(["dlq", "replay", "--entity", ENTITY]) == 0
-    assert DeadLetters(store).open_for(ENTITY) == []
-    assert {x["status"] for x in DeadLetters(store).list(entity=ENTITY)} <= {"replayed", "superseded"}
-    # the project system learns about the replayed documents too
-    job.execute_in_process(instance=instance, partition_key=pk, raise_on_error=False,
-                           asset_selection=list(AssetSelection.assets("source_entries_marked").resolve(graph)))
-    assert_no_duplicates(target)
-    assert_converged(sb, target, wh, store)
-    log.append(f"done at {time.perf_counter() - t0:.0f} s; {refusals.replayed} writes answered again for their "
-               f"idempotency key")
-    return {"log": log, "kills": killer.fired, "replayed_writes": refusals.replayed,
-            "credit_notes": len(live_docs(target, "credit_note")),
-            "invoices": len(live_docs(target, "invoice")), "seconds": time.perf_counter() - t0}
+        chaos.target.close()
 
 
 def cli_env(monkeypatch, sb, tmp_path) -> None:
