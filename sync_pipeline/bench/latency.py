@@ -122,6 +122,12 @@ def _wait_for(sb, reference: str, expected: Decimal, timeout: float, daemon: sub
     return None
 
 
+def stop_on_sigterm() -> None:
+    """SIGTERM (``timeout``, a CI runner) ends the bench like Ctrl-C: through its ``finally``, which stops the
+    dagster-daemon it started (own session) with its code server and run workers. Killed outright, they ran on."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from sync_pipeline.defs import settings
     from sync_pipeline.defs.instance import ensure_local_instance
@@ -130,6 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from sync_pipeline.sandbox import demo_data
     from sync_pipeline.sandbox.run import start_sandboxes
 
+    stop_on_sigterm()
     rng = random.Random(args.seed)
     tmp = Path(tempfile.mkdtemp(prefix="sp-latency-"))
     root = settings.PROJECT_ROOT

@@ -92,3 +92,24 @@ def test_tick_periods_are_the_gaps_between_the_change_feed_sensors_ticks(tmp_pat
                                           instigator_type=InstigatorType.SENSOR, status=TickStatus.SKIPPED,
                                           timestamp=ts, selector_id=state.selector_id))
         assert tick_periods(instance) == [10.0, 15.0]
+
+
+def test_sigterm_ends_the_bench_through_its_cleanup(tmp_path):
+    """`timeout` sends SIGTERM: the bench's finally (which stops the daemon it started) must still run."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "cleaned"
+    code = (
+        "import os, signal, time\n"
+        "from sync_pipeline.bench.latency import stop_on_sigterm\n"
+        "stop_on_sigterm()\n"
+        "try:\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "finally:\n"
+        f"    open({str(marker)!r}, 'w').write('daemon stopped')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert done.returncode == 128 + 15
+    assert marker.read_text() == "daemon stopped"
