@@ -21,6 +21,7 @@ alert is sent again on the next tick rather than lost.
 """
 
 import json
+import logging
 from datetime import UTC, datetime
 
 from dagster import (
@@ -35,6 +36,7 @@ from dagster import (
 )
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from sync_pipeline.contracts.slo import SloConfig, SloConfigError
 from sync_pipeline.defs.monitoring import slo_inputs
 from sync_pipeline.defs.resources import (
     HarvestResource,
@@ -57,8 +59,14 @@ MONITORED_GROUPS = ("reconciliation",)
 
 
 def route_events(slo: SloResource, opstore: OperationalStoreResource, signals: list[EventSignal]) -> list[Delivery]:
-    """Route what an event sensor saw, then escalate or clear the open event incidents whose time came."""
-    router = AlertRouter(slo.load(), slo.channels(), Incidents(opstore.get()))
+    """Route what an event sensor saw, then escalate or clear the open event incidents whose time came. A broken
+    SLO file does not silence alerts: they take the default routes (the webhook) and the log says what to fix."""
+    try:
+        config = slo.load()
+    except SloConfigError as e:
+        logging.getLogger("sync_pipeline.alerts").error(f"{e}; alerts take the default routes until it is fixed")
+        config = SloConfig()
+    router = AlertRouter(config, slo.channels(), Incidents(opstore.get()))
     sent = router.events(signals)
     return sent + router.follow_up()
 

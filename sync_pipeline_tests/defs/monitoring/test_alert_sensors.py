@@ -235,3 +235,12 @@ def test_audit_trail_alert_checks_new_events_and_alerts_on_tampering(routed):
         assert alert["kind"] == "audit_trail_tampered" and alert["severity"] == "critical"
         assert "decisions seq 3" in alert["summary"] and "changed since" in alert["summary"]
         assert alert["details"]["incident_key"] == "audit_trail_tampered/all" and len(routed["smtp"].messages) == 1
+
+
+def test_a_broken_slo_file_does_not_silence_a_failed_run(routed, tmp_path, caplog):
+    (tmp_path / "broken.yaml").write_text("teams: {operations: {routes: {breach: [pager]}}}\n", encoding="utf-8")
+    res = {**_res(routed), "slo": SloResource(path=str(tmp_path / "broken.yaml"), webhook_url=routed["hook"].url)}
+    with instance_for_test() as instance, caplog.at_level("ERROR", logger="sync_pipeline.alerts"):
+        _fail_and_tick(instance, res)
+    assert [a["kind"] for a in routed["hook"].received] == ["run_failure"]  # the default route: the webhook
+    assert "unknown channel(s) ['pager']" in caplog.text and "default routes until it is fixed" in caplog.text
