@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -108,6 +109,7 @@ def compare(args: Any, work: Path, floor: tuple[float, float], rewrite: tuple[fl
         out[f"pair_{i}_{order[0]}_first"] = (
             f"plain {_run_text(plain)} | protected {_run_text(prot)} | ratio "
             f"{prot['seconds'] / plain['seconds']:.2f}x wall, {prot['cpu_seconds'] / plain['cpu_seconds']:.2f}x CPU")
+        print(f"pair {i}/{args.pairs}: {out[f'pair_{i}_{order[0]}_first']}", file=sys.stderr, flush=True)  # progress
     wall = [p["protected"]["seconds"] / p["plain"]["seconds"] for p in pairs]
     cpu = [p["protected"]["cpu_seconds"] / p["plain"]["cpu_seconds"] for p in pairs]
     # the billing pipeline alone over pseudonyms (what every later run pays; the pass is paid once per extract)
