@@ -79,12 +79,26 @@ def _camt_parser(xml: bytes):
     pycamt takes a transaction's first ``Amt`` anywhere under ``TxDtls``: in camt.053.001.02 that is
     ``AmtDtls/InstdAmt/Amt``, the instructed amount, possibly in another currency, and it keeps the entry's
     currency beside it (USD 100.00 instructed, EUR 92.50 booked, read as EUR 100.00). Here an entry of one
-    transaction is read at the entry's own ``Amt`` (the booked amount, in the account currency); each
+    transaction is read at the entry's own ``Amt`` and mark (the booked amount, in the account currency); each
     transaction of a batched entry at its amount in that currency (:data:`_TX_ACCOUNT_AMOUNTS`), or, when it
     gives none, with ``AmountProblem`` saying so (the line is rejected, never guessed)."""
     from pycamt.parser import Camt053Parser
 
     class BookedAmounts(Camt053Parser):
+        def _extract_transaction(self, entry, statement):
+            txs = super()._extract_transaction(entry, statement)
+            # pycamt marks a transaction with the first CdtDbtInd anywhere under TxDtls: from .04 on, without
+            # the optional TxDtls/CdtDbtInd, that is a charge record's (Chrgs/Rcrd/CdtDbtInd DBIT on a credit).
+            # A transaction's mark is its own TxDtls/CdtDbtInd in a batch, else the entry's.
+            details = [t for d in entry.findall(".//NtryDtls", self.namespaces)
+                       for t in d.findall(".//TxDtls", self.namespaces)]  # pycamt's order: one tx per TxDtls
+            entry_mark = entry.find("CdtDbtInd", self.namespaces)
+            if len(details) == len(txs) and entry_mark is not None:
+                for tx, detail in zip(txs, details, strict=True):
+                    own = detail.find("CdtDbtInd", self.namespaces) if len(details) > 1 else None
+                    tx["CreditDebitIndicator"] = (own if own is not None else entry_mark).text
+            return txs
+
         def _extract_transaction_details(self, tx_detail):
             data = super()._extract_transaction_details(tx_detail)
             data.pop("Amount", None)  # the entry's booked amount stands unless the entry is a batch

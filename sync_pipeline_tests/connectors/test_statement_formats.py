@@ -183,3 +183,25 @@ def test_camt053_v08_transaction_amount_is_read_from_its_own_amt(tmp_path):
         '<TxDtls>\n            <Amt Ccy="EUR">92.50</Amt><CdtDbtInd>CRDT</CdtDbtInd><AmtDtls>' + INSTRUCTED_USD)
     st = read_camt053(_camt_file(tmp_path, entry, version="08"))
     assert st.lines["amount_minor"].tolist() == [9250, 50000] and st.rejects.empty
+
+
+def test_camt053_v08_charge_record_does_not_turn_a_credit_into_a_debit(tmp_path):
+    # the bank took EUR 2.50 of charges on a EUR 92.50 credit: the charge record carries its own DBIT mark, the
+    # transaction none (TxDtls/CdtDbtInd is optional); the entry and its transaction are credits
+    entry = """
+      <Ntry>
+        <Amt Ccy="EUR">92.50</Amt><CdtDbtInd>CRDT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts>
+        <BookgDt><Dt>2026-10-14</Dt></BookgDt><AcctSvcrRef>BANKREF-C1</AcctSvcrRef>
+        <NtryDtls><TxDtls>
+          <Refs><EndToEndId>E2E-INV-00033</EndToEndId></Refs>
+          <Amt Ccy="EUR">92.50</Amt>
+          <Chrgs><Rcrd><Amt Ccy="EUR">2.50</Amt><CdtDbtInd>DBIT</CdtDbtInd></Rcrd></Chrgs>
+          <RltdPties><Dbtr><Pty><Nm>Hooli Inc</Nm></Pty></Dbtr></RltdPties>
+        </TxDtls></NtryDtls>
+      </Ntry>"""
+    st = read_camt053(_camt_file(tmp_path, entry, version="08"))
+    assert st.lines[["amount_minor", "currency"]].to_dict("records") == [{"amount_minor": 9250, "currency": "EUR"}]
+    batch = BATCH.format(first='<TxAmt><Amt Ccy="EUR">92.50</Amt></TxAmt>').replace(
+        "</AmtDtls>", '</AmtDtls><Chrgs><Rcrd><Amt Ccy="EUR">1.00</Amt><CdtDbtInd>DBIT</CdtDbtInd></Rcrd></Chrgs>')
+    st = read_camt053(_camt_file(tmp_path, batch, version="08"))
+    assert st.lines["amount_minor"].tolist() == [9250, 50000]
