@@ -1,10 +1,11 @@
-"""``sync-pipeline alerts``: SLO incidents — list them, acknowledge one, silence one.
+"""``sync-pipeline alerts``: alert incidents (SLOs and the event sensors) — list them, acknowledge one, silence one.
 
     sync-pipeline alerts list [--all]                         open incidents (all: cleared ones too)
     sync-pipeline alerts ack KEY                              someone is on it: stop escalating
     sync-pipeline alerts silence KEY --minutes 60             no alert for KEY for an hour (0 lifts it)
 
-KEY is ``objective/entity`` (``dead_letter_backlog/acme-uk``), as every SLO alert names it. Acknowledging
+KEY is ``objective/entity`` (``dead_letter_backlog/acme-uk``) or ``kind/entity`` for an event alert
+(``run_failure/acme-uk``, ``audit_trail_tampered/all``), as every alert names it. Acknowledging
 and silencing are decisions: they land in the audit trail with who did it.
 """
 
@@ -22,7 +23,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     rows = Incidents(store()).list(state=None if args.all else "open")
     if not rows:
-        print("no open SLO incidents" if not args.all else "no SLO incidents")
+        print("no open alert incidents" if not args.all else "no alert incidents")
         return 0
     print(f"{'incident':<42} {'state':<8} {'severity':<8} {'value':>10}  {'team':<14} {'opened':<25} "
           f"{'esc':>3}  acknowledged / silenced")
@@ -42,7 +43,7 @@ def cmd_ack(args: argparse.Namespace) -> int:
     except LookupError as e:
         raise UserError(str(e)) from None
     print(f"{inc.incident_key} acknowledged by {inc.acknowledged_by}: it will not escalate; it clears when the "
-          "objective passes again")
+          "objective passes again (an event alert: when its cause is gone or it has been quiet)")
     return 0
 
 
