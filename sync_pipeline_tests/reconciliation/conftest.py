@@ -37,8 +37,11 @@ def chromium_path() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path):
+    """A headless Chromium for one test module. Not per session: while Playwright's sync API is open it keeps an
+    asyncio loop running on the main thread, and a later test on the same xdist worker calling ``asyncio.run``
+    (Dagster's GraphQL client) would fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
