@@ -116,7 +116,7 @@ TABLE_COLUMNS: dict[str, dict[str, str]] = {
     "BankLine": {"description": PERSONAL},
     "RawTimeEntry": {"notes": PERSONAL},
     "RawExpense": {"notes": PERSONAL},
-    "cash_rule_templates": {"name": OPERATIONAL},
+    "cash_rule_templates": {"name": OPERATIONAL, "params": PERSONAL},  # payer_contains may name a person
     "alert_incidents": {"acknowledged_by": PERSONAL, **{c: OPERATIONAL for c in (
         "incident_key objective team state severity summary opened_at breach_at notified_severity escalation_level "
         "escalated_at acknowledged_at silenced_until cleared_at occurrences").split()}},
@@ -140,6 +140,7 @@ PROTECTED: dict[tuple[str, str], str] = {
     ("cash_decisions", "explanation"): "encrypted",
     ("cash_decisions", "candidates"): "encrypted",
     ("hours_day_decisions", "note"): "encrypted",
+    ("cash_rule_templates", "params"): "encrypted",
     ("cash_payer_aliases", "payer_name"): "keyed_hash",
     ("BankLine", "payer_name"): "encrypted",  # warehouse: the store's field key, context asset.column
     ("BankLine", "description"): "encrypted",

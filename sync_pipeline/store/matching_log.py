@@ -377,18 +377,23 @@ class MatchingLog:
                                                .where(cash_rejected_pairs.c.entity == entity)).mappings()]
 
     def add_template(self, name: str, kind: str, params: dict[str, Any], *, actor: str) -> int:
+        # a payer_alias template's text names a payer (maybe a person): encrypted, and only its keyed hash audited;
+        # sealed before the transaction (a first use creates the keys in a transaction of its own)
+        text, ctx = _j(params), "cash_rule_templates.params"
+        sealed, digest = self.store.protection.encrypt_field(text, ctx), self.store.protection.keyed_hash(text, ctx)
         with self.engine.begin() as c:
-            res = c.execute(cash_rule_templates.insert().values(name=name, kind=kind, params=_j(params),
+            res = c.execute(cash_rule_templates.insert().values(name=name, kind=kind, params=sealed,
                                                                 created_by=actor, created_at=now_iso()))
             tid = int(res.inserted_primary_key[0])
             audit.append(c, actor=actor, action="cash_template_created", subject=f"template {tid}",
-                         detail={"name": name, "kind": kind, "params": params})
+                         detail={"name": name, "kind": kind, "params_hash": digest})
             return tid
 
     def templates(self) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
-            return [{**dict(r), "params": _unj(r["params"])} for r in c.execute(
-                sa.select(cash_rule_templates).order_by(cash_rule_templates.c.template_id)).mappings()]
+            rows = c.execute(sa.select(cash_rule_templates).order_by(cash_rule_templates.c.template_id)).mappings().all()
+        unseal = self.store.protection.decrypt_field
+        return [{**dict(r), "params": _unj(unseal(r["params"], "cash_rule_templates.params"))} for r in rows]
 
     def template(self, template_id: int) -> dict[str, Any] | None:
         return next((t for t in self.templates() if t["template_id"] == template_id), None)
