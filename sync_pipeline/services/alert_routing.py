@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sync_pipeline.contracts.slo import EVENT_KINDS, SloConfig, Team
 from sync_pipeline.services.alerts import (
@@ -110,34 +111,26 @@ class AlertRouter:
         self.log = LogNotifier(logger or log)
 
     def process(self, results: Iterable[SloResult]) -> list[Delivery]:
+        return self._each(results, self._one)
+
+    def _each(self, items: Iterable[Any], route: Callable[[Any, datetime], list[Delivery]]) -> list[Delivery]:
+        """``route`` each item at one instant; a failed delivery does not stop the others, all failures raised
+        together at the end."""
         now = self.clock()
         sent: list[Delivery] = []
         errors: list[str] = []
-        for r in results:
+        for item in items:
             try:
-                sent.extend(self._one(r, now))
+                sent.extend(route(item, now))
             except AlertDeliveryError as e:
                 errors.append(str(e))
         if errors:
             raise AlertDeliveryError("; ".join(errors))
         return sent
 
-    def _one(self, r: SloResult, now: datetime) -> list[Delivery]:
-        inc = self.incidents.get(r.incident_key)
-        if r.status == "ok":
-            if inc is not None and inc.state == "open":
-                inc.state, inc.cleared_at, inc.updated_at = "cleared", now.isoformat(), now.isoformat()
-                self.incidents.save(inc)
-                log.info(f"incident {r.incident_key} cleared: {r.describe()}")
-            return []
-        if not r.failing:  # no data: leave the incident as it is
-            return []
-        inc = self._open_or_update(inc, r, now)
+    def _notify_open(self, inc: Incident, now: datetime, make: Callable[[str, bool], Alert]) -> list[Delivery]:
+        """Notify and escalate an open incident unless it is silenced; the incident is saved whatever happens."""
         out: list[Delivery] = []
-
-        def make(team: str, escalated: bool) -> Alert:
-            return self._alert(inc, r, now, team, escalated=escalated)
-
         try:
             if not inc.silenced(now):
                 out.extend(self._notify(inc, now, make))
@@ -146,20 +139,25 @@ class AlertRouter:
             self.incidents.save(inc)
         return out
 
+    def _one(self, r: SloResult, now: datetime) -> list[Delivery]:
+        inc = self.incidents.get(r.incident_key)
+        if r.status == "ok":
+            if inc is not None and inc.state == "open":
+                self._clear(inc, now, r.describe())
+            return []
+        if not r.failing:  # no data: leave the incident as it is
+            return []
+        inc = self._open_or_update(inc, r, now)
+
+        def make(team: str, escalated: bool) -> Alert:
+            return self._alert(inc, r, now, team, escalated=escalated)
+
+        return self._notify_open(inc, now, make)
+
     # -- event alerts (the other sensors) -------------------------------------------------------------------
     def events(self, signals: Iterable[EventSignal]) -> list[Delivery]:
         """Route what the event sensors saw: open, de-duplicate, escalate or clear one incident per key."""
-        now = self.clock()
-        sent: list[Delivery] = []
-        errors: list[str] = []
-        for s in signals:
-            try:
-                sent.extend(self._event(s, now))
-            except AlertDeliveryError as e:
-                errors.append(str(e))
-        if errors:
-            raise AlertDeliveryError("; ".join(errors))
-        return sent
+        return self._each(signals, self._event)
 
     def _event(self, s: EventSignal, now: datetime) -> list[Delivery]:
         inc = self.incidents.get(s.incident_key)
@@ -188,14 +186,7 @@ class AlertRouter:
         def make(team: str, escalated: bool) -> Alert:
             return self._event_alert(inc, alert, now, team, escalated=escalated)
 
-        out: list[Delivery] = []
-        try:
-            if not inc.silenced(now):
-                out.extend(self._notify(inc, now, make))
-                out.extend(self._escalate(inc, now, make))
-        finally:
-            self.incidents.save(inc)
-        return out
+        return self._notify_open(inc, now, make)
 
     def follow_up(self) -> list[Delivery]:
         """For the open event incidents no new event touched: escalate those whose time came, clear those quiet
