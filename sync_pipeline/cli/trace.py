@@ -28,18 +28,25 @@ def render_entry(e: dict[str, Any]) -> str:
     return "\n".join(_entry_text(e))
 
 
+def _approval_line(e: dict[str, Any]) -> str:
+    return f"  approval: {e.get('approval_status') or '-'} by {e.get('approved_by') or '-'} at {e.get('approved_at') or '-'}"
+
+
+def _not_billed_line(e: dict[str, Any]) -> str:
+    return f"  not billed: {e.get('disposition') or '?'}" + (f" ({e['reason']})" if e.get("reason") else "")
+
+
 def _expense_text(e: dict[str, Any]) -> list[str]:
     out = [f"Expense {e['entry_id']}  {e['entity']} {e['period']}  ({e.get('source') or '?'})",
            f"  {e.get('person')}: {e.get('cost')} {e.get('category') or ''} on {e.get('date')}, {e.get('client')} / "
            f"{e.get('project')}" + (f" (receipt {e['receipt_url']})" if e.get("receipt_url") else ""),
-           f"  approval: {e.get('approval_status') or '-'} by {e.get('approved_by') or '-'} at "
-           f"{e.get('approved_at') or '-'}"]
+           _approval_line(e)]
     b = e.get("billable")
     if b:
         out.append(f"  billable: {b['cost']} {b['currency']} + {b['markup_percent']} % markup ({b['markup_source']})"
                    f" = {b['value']} {b['currency']}, invoiced in {b['invoice_currency']}")
     else:
-        out.append(f"  not billed: {e.get('disposition') or '?'}" + (f" ({e['reason']})" if e.get("reason") else ""))
+        out.append(_not_billed_line(e))
     return out
 
 
@@ -52,14 +59,13 @@ def _entry_text(e: dict[str, Any]) -> list[str]:
     out = [f"Time entry {e['entry_id']}  {e['entity']} {e['period']}  ({e.get('source') or '?'})",
            f"  {e.get('person')}: {e.get('hours')} h on {e.get('date')}, {e.get('client')} / {e.get('project')} / "
            f"{e.get('task')}",
-           f"  approval: {e.get('approval_status') or '-'} by {e.get('approved_by') or '-'} at "
-           f"{e.get('approved_at') or '-'}"]
+           _approval_line(e)]
     b = e.get("billable")
     if b:
         out.append(f"  billable: {b['hours']} h x {b['rate']} {b['currency']} (rate source {b['rate_source']}, "
                    f"list {b['list_rate']}) = {b['value']} {b['currency']}, invoiced in {b['invoice_currency']}")
     else:
-        out.append(f"  not billed: {e.get('disposition') or '?'}" + (f" ({e['reason']})" if e.get("reason") else ""))
+        out.append(_not_billed_line(e))
     return out
 
 

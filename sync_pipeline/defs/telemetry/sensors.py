@@ -65,22 +65,24 @@ def export_finished_run(instance: DagsterInstance, run_id: str) -> str | None:
         return None
 
 
+def _export_the_run(context: RunStatusSensorContext) -> None:
+    trace_id = export_dagster_run(context.instance, context.dagster_run.run_id)
+    context.log.info(f"run {context.dagster_run.run_id} exported as trace {trace_id}" if trace_id
+                     else f"run {context.dagster_run.run_id} was exported already")
+
+
 @run_status_sensor(run_status=DagsterRunStatus.SUCCESS, default_status=DefaultSensorStatus.RUNNING,
                    description="Exports each successful run as OpenTelemetry spans under its trace id "
                                "(data/traces/spans.jsonl; OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set).")
 def run_spans_success(context: RunStatusSensorContext) -> None:
-    trace_id = export_dagster_run(context.instance, context.dagster_run.run_id)
-    context.log.info(f"run {context.dagster_run.run_id} exported as trace {trace_id}" if trace_id
-                     else f"run {context.dagster_run.run_id} was exported already")
+    _export_the_run(context)
 
 
 @run_status_sensor(run_status=DagsterRunStatus.FAILURE, default_status=DefaultSensorStatus.RUNNING,
                    description="Exports each failed run as OpenTelemetry spans under its trace id (the failed step "
                                "marked as an error).")
 def run_spans_failure(context: RunStatusSensorContext) -> None:
-    trace_id = export_dagster_run(context.instance, context.dagster_run.run_id)
-    context.log.info(f"run {context.dagster_run.run_id} exported as trace {trace_id}" if trace_id
-                     else f"run {context.dagster_run.run_id} was exported already")
+    _export_the_run(context)
 
 
 @sensor(minimum_interval_seconds=60, default_status=DefaultSensorStatus.RUNNING,
